@@ -1,0 +1,37 @@
+// asrkit/core/config.hpp - version, compiler gates and the small macros every header shares.
+#pragma once
+
+#define ASRKIT_VERSION_MAJOR 0
+#define ASRKIT_VERSION_MINOR 1
+#define ASRKIT_VERSION_PATCH 0
+
+// Functions callable from host and device code. Without nvcc this is plain `inline`, so a
+// CPU-only build never needs a CUDA header (the "two gates" of DESIGN.md: ASRKIT_WITH_CUDA
+// declares CUDA entry points, __CUDACC__ defines them).
+#if defined(__CUDACC__)
+#define ASRKIT_HOST_DEVICE __host__ __device__ inline
+#else
+#define ASRKIT_HOST_DEVICE inline
+#endif
+
+// Internal invariants: checked in debug builds only. User input is always validated with an
+// asrkit::Error instead (see core/error.hpp).
+#if defined(NDEBUG)
+#define ASRKIT_ASSERT(cond) ((void)0)
+#else
+#include <cassert>
+#define ASRKIT_ASSERT(cond) assert(cond)
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ASRKIT_RESTRICT __restrict__
+#else
+#define ASRKIT_RESTRICT
+#endif
+
+namespace asrkit {
+
+/// The library version as "major.minor.patch".
+inline const char* version() { return "0.1.0"; }
+
+}  // namespace asrkit
