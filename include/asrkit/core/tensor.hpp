@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <asrkit/core/config.hpp>
 #include <asrkit/core/device.hpp>
@@ -239,5 +240,11 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
   T* data_ = nullptr;
   Shape shape_{0};  // empty: zero elements, no storage
 };
+
+/// A rank-1 const view of a std::vector (lengths, labels...), valid while the vector lives.
+template <class T, class Alloc>
+TensorView<const T> as_view(const std::vector<T, Alloc>& v) {
+  return TensorView<const T>(v.data(), Shape{static_cast<index_t>(v.size())});
+}
 
 }  // namespace asrkit
