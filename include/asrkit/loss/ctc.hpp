@@ -99,6 +99,37 @@ CtcLabels ctc_labels_of(const CtcProblem<T, Device>& p, index_t b, const index_t
   return {p.targets.data() + offsets[b], len};
 }
 
+/// Frames every path needs: one per label plus one blank between equal neighbours.
+inline index_t ctc_needed_frames(CtcLabels labels) {
+  index_t needed = labels.length;
+  for (index_t i = 1; i < labels.length; ++i) needed += labels.data[i] == labels.data[i - 1];
+  return needed;
+}
+
+/// Gradient scale of one item: the incoming gradient through the reduction.
+inline double ctc_item_scale(const CtcOptions& opt, index_t label_len, index_t batch) {
+  if (opt.reduction != Reduction::mean) return opt.grad_scale;
+  return opt.grad_scale / (static_cast<double>(std::max<index_t>(label_len, 1)) * static_cast<double>(batch));
+}
+
+/// The reduced loss, summed in a fixed order (deterministic). Reduction::none returns the sum.
+template <class T>
+T ctc_reduce(const T* losses, const CtcOptions& opt, TensorView<const std::int32_t> target_lengths) {
+  const index_t batch = target_lengths.numel();
+  double total = 0;
+  for (index_t b = 0; b < batch; ++b)
+    total += static_cast<double>(losses[b]) /
+             (opt.reduction == Reduction::mean ? std::max<std::int32_t>(target_lengths.data()[b], 1) : 1);
+  if (opt.reduction == Reduction::mean && batch > 0) total /= static_cast<double>(batch);
+  return static_cast<T>(total);
+}
+
+/// Prefix offsets of each item's labels in concatenated form (padded targets ignore them).
+inline void ctc_label_offsets(TensorView<const std::int32_t> target_lengths, index_t* offsets) {
+  offsets[0] = 0;
+  for (index_t b = 0; b < target_lengths.numel(); ++b) offsets[b + 1] = offsets[b] + target_lengths.data()[b];
+}
+
 }  // namespace detail
 
 /// Checks every argument and throws an asrkit::Error naming the culprit; returns B.
@@ -194,10 +225,7 @@ T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frame
   T* skip = gamma + row;           // skip[2 + s]: 0 if s-2 -> s is allowed, else kZero (+2 pads)
   T* norm = skip + row;            // per-frame log-normaliser (logits input) or 0
 
-  // Infeasible: every path needs one frame per label plus one blank between repeats.
-  index_t needed = L;
-  for (index_t i = 1; i < L; ++i) needed += labels.data[i] == labels.data[i - 1];
-  const bool feasible = frames >= needed;
+  const bool feasible = frames >= ctc_needed_frames(labels);
   const bool want_grad = grad != nullptr;
   const bool softmax_term = opt.input == CtcInput::logits || opt.gradient == CtcGradient::logits;
 
@@ -324,9 +352,9 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
   index_t* label_offsets = offsets + batch + 1;
   auto base = reinterpret_cast<std::uintptr_t>(label_offsets + batch + 1);
   T* items = reinterpret_cast<T*>((base + 63) / 64 * 64);
+  detail::ctc_label_offsets(p.target_lengths, label_offsets);
   offsets[0] = 0;
   for (index_t b = 0; b < batch; ++b) {
-    label_offsets[b] = b == 0 ? 0 : label_offsets[b - 1] + p.target_lengths.data()[b - 1];
     offsets[b + 1] = offsets[b] + static_cast<index_t>(detail::ctc_item_elems<T>(
         static_cast<std::size_t>(p.input_lengths.data()[b]),
         static_cast<std::size_t>(p.target_lengths.data()[b])));
@@ -335,10 +363,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
   parallel_for(batch, [&](index_t b) {
     const index_t frames = p.input_lengths.data()[b];
     const index_t lb = p.target_lengths.data()[b];
-    const T scale = static_cast<T>(
-        opt.reduction == Reduction::mean
-            ? opt.grad_scale / (static_cast<double>(std::max<index_t>(lb, 1)) * static_cast<double>(batch))
-            : opt.grad_scale);
+    const T scale = static_cast<T>(detail::ctc_item_scale(opt, lb, batch));
     T* g = want_grad ? grad.data() : nullptr;
     item_losses(b) = detail::ctc_item(p.acts.data(), batch, vocab, b, frames,
                                       detail::ctc_labels_of(p, b, label_offsets), opt,
@@ -348,16 +373,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
         std::fill_n(g + (t * batch + b) * vocab, vocab, T(0));
   });
   if (losses.data() != nullptr) losses.flat() = item_losses.flat();
-  // Reduction in a fixed order (deterministic).
-  double total = 0;
-  for (index_t b = 0; b < batch; ++b) {
-    const double l = static_cast<double>(item_losses(b));
-    total += opt.reduction == Reduction::mean
-                 ? l / static_cast<double>(std::max<std::int32_t>(p.target_lengths.data()[b], 1))
-                 : l;
-  }
-  if (opt.reduction == Reduction::mean && batch > 0) total /= static_cast<double>(batch);
-  return static_cast<T>(total);
+  return detail::ctc_reduce(item_losses.data(), opt, p.target_lengths);
 }
 
 }  // namespace asrkit
