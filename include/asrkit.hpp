@@ -11,3 +11,12 @@
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/core/threading.hpp>
 #include <asrkit/core/rng.hpp>
+
+#include <asrkit/io/dtype.hpp>
+#include <asrkit/io/safetensors.hpp>
+#include <asrkit/io/wav.hpp>
+#include <asrkit/io/sndfile.hpp>  // empty unless ASRKIT_WITH_SNDFILE (link asrkit::sndfile)
+
+#include <asrkit/loss/ctc.hpp>
+
+#include <asrkit/decode/align.hpp>

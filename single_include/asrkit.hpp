@@ -297,6 +297,7 @@ inline void check_shape(const Shape& actual, const Shape& expected, const char* 
 #include <cstddef>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // #include <asrkit/core/config.hpp>
 // #include <asrkit/core/device.hpp>
@@ -522,6 +523,12 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
   T* data_ = nullptr;
   Shape shape_{0};  // empty: zero elements, no storage
 };
+
+/// A rank-1 const view of a std::vector (lengths, labels...), valid while the vector lives.
+template <class T, class Alloc>
+TensorView<const T> as_view(const std::vector<T, Alloc>& v) {
+  return TensorView<const T>(v.data(), Shape{static_cast<index_t>(v.size())});
+}
 
 }  // namespace asrkit
 // #include <asrkit/core/threading.hpp>
@@ -766,5 +773,2147 @@ class Rng {
   double spare_ = 0.0;
   bool has_spare_ = false;
 };
+
+}  // namespace asrkit
+
+// #include <asrkit/io/dtype.hpp>
+// asrkit/io/dtype.hpp - element types of stored tensors (safetensors) and exact conversions
+// between IEEE half / bfloat16 and float / double.
+//
+//   asrkit::DType d = *asrkit::parse_dtype("BF16");    // std::nullopt for an unknown name
+//   std::uint16_t h = asrkit::float_to_half(0.1f);     // round to nearest, ties to even
+//   float f = asrkit::half_to_float(h);                // exact
+//
+// Half and bfloat16 values are carried as their raw 16-bit patterns (std::uint16_t); no
+// arithmetic type is provided for them. Narrowing rounds to nearest-even, overflows to
+// infinity, produces subnormals where due, keeps the sign of zeros and turns NaN into a quiet
+// NaN with the same sign (the top payload bits are kept).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+namespace asrkit {
+
+enum class DType { F16, BF16, F32, F64, I32, I64 };
+
+/// The safetensors name: "F16", "BF16", "F32", "F64", "I32", "I64".
+constexpr const char* dtype_name(DType d) noexcept {
+  switch (d) {
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
+    case DType::F32:
+      return "F32";
+    case DType::F64:
+      return "F64";
+    case DType::I32:
+      return "I32";
+    case DType::I64:
+      return "I64";
+  }
+  return "?";
+}
+
+/// Bytes per element.
+constexpr std::size_t dtype_size(DType d) noexcept {
+  switch (d) {
+    case DType::F16:
+    case DType::BF16:
+      return 2;
+    case DType::F32:
+    case DType::I32:
+      return 4;
+    case DType::F64:
+    case DType::I64:
+      return 8;
+  }
+  return 0;
+}
+
+/// True for F16, BF16, F32, F64.
+constexpr bool dtype_is_float(DType d) noexcept {
+  return d == DType::F16 || d == DType::BF16 || d == DType::F32 || d == DType::F64;
+}
+
+/// The DType named `name` (exact, case-sensitive safetensors spelling), or std::nullopt.
+inline std::optional<DType> parse_dtype(const std::string& name) {
+  for (DType d : {DType::F16, DType::BF16, DType::F32, DType::F64, DType::I32, DType::I64})
+    if (name == dtype_name(d)) return d;
+  return std::nullopt;
+}
+
+namespace detail {
+template <class T>
+inline constexpr bool dtype_unsupported_v = false;
+}  // namespace detail
+
+/// The DType that stores T unchanged: float, double, std::int32_t, std::int64_t.
+template <class T>
+constexpr DType dtype_of() noexcept {
+  if constexpr (std::is_same_v<T, float>)
+    return DType::F32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::F64;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return DType::I32;
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return DType::I64;
+  else
+    static_assert(detail::dtype_unsupported_v<T>,
+                  "dtype_of<T>: T must be float, double, std::int32_t or std::int64_t");
+}
+
+namespace detail {
+
+template <class To, class From>
+To bit_cast(const From& from) noexcept {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast: sizes differ");
+  To to;
+  std::memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
+// Narrows an IEEE binary value (bits `x`: kSrcFrac fraction bits, exponent bias kSrcBias) to a
+// 16-bit format with kDstFrac fraction bits and exponent bias kDstBias, rounding to nearest even.
+// One routine for float/double -> half/bfloat16, so double -> half is rounded once (going through
+// float would round twice).
+template <class Bits, int kSrcFrac, int kSrcBias, int kDstFrac, int kDstBias>
+std::uint16_t narrow_ieee(Bits x) noexcept {
+  constexpr int kBits = static_cast<int>(sizeof(Bits) * 8);
+  constexpr Bits kFracMask = (Bits{1} << kSrcFrac) - 1;
+  constexpr Bits kExpMask = (Bits{1} << (kBits - 1 - kSrcFrac)) - 1;
+  constexpr std::uint32_t kDstInf = ((1u << (15 - kDstFrac)) - 1) << kDstFrac;
+  const auto sign = static_cast<std::uint32_t>((x >> (kBits - 1)) << 15);
+  const Bits exp = (x >> kSrcFrac) & kExpMask;
+  const Bits frac = x & kFracMask;
+
+  if (exp == kExpMask) {  // Inf or NaN; NaN stays NaN (quiet bit forced, top payload bits kept)
+    if (frac == 0) return static_cast<std::uint16_t>(sign | kDstInf);
+    return static_cast<std::uint16_t>(sign | kDstInf | (1u << (kDstFrac - 1)) |
+                                      static_cast<std::uint32_t>(frac >> (kSrcFrac - kDstFrac)));
+  }
+  if (exp == 0 && frac == 0) return static_cast<std::uint16_t>(sign);
+
+  // value = m * 2^(e - kSrcFrac), m with its implicit bit (source subnormals have none).
+  const int e = exp == 0 ? 1 - kSrcBias : static_cast<int>(exp) - kSrcBias;
+  const Bits m = exp == 0 ? frac : (frac | (Bits{1} << kSrcFrac));
+  const auto round_shift = [](Bits v, int s) -> std::uint32_t {  // round(v / 2^s), ties to even
+    if (s >= kBits) return 0;  // v < 2^(kSrcFrac+1) <= 2^(s-1): below half of one unit
+    Bits q = v >> s;
+    const Bits rem = v & ((Bits{1} << s) - 1);
+    const Bits half = Bits{1} << (s - 1);
+    if (rem > half || (rem == half && (q & 1))) ++q;
+    return static_cast<std::uint32_t>(q);
+  };
+
+  if (e > kDstBias) return static_cast<std::uint16_t>(sign | kDstInf);
+  if (e >= 1 - kDstBias) {
+    // Normal range. Adding the rounded significand (implicit bit included) to (exponent - 1)
+    // lets a rounding carry step into the next binade, up to infinity, and encodes source
+    // subnormals that land on the destination's subnormals (float -> bfloat16) correctly.
+    const std::uint32_t enc = (static_cast<std::uint32_t>(e + kDstBias - 1) << kDstFrac) +
+                              round_shift(m, kSrcFrac - kDstFrac);
+    return static_cast<std::uint16_t>(sign | (enc >= kDstInf ? kDstInf : enc));
+  }
+  // Subnormal destination: count units of the smallest subnormal, 2^(1 - kDstBias - kDstFrac).
+  const int s = (kSrcFrac - kDstFrac) + (1 - kDstBias - e);
+  return static_cast<std::uint16_t>(sign | round_shift(m, s));
+}
+
+}  // namespace detail
+
+/// Exact: every half value is a float.
+inline float half_to_float(std::uint16_t h) noexcept {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1Fu;
+  std::uint32_t frac = h & 0x3FFu;
+  std::uint32_t bits;
+  if (exp == 0x1F) {
+    bits = sign | 0x7F800000u | (frac << 13);  // Inf / NaN (payload kept)
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (frac << 13);  // rebias 15 -> 127
+  } else if (frac == 0) {
+    bits = sign;
+  } else {
+    // Subnormal: frac * 2^-24. Shift the leading one up to the implicit position.
+    std::uint32_t e = 113;  // exponent field for 2^-14 (the half's subnormal scale + 1)
+    while ((frac & 0x400u) == 0) {
+      frac <<= 1;
+      --e;
+    }
+    bits = sign | (e << 23) | ((frac & 0x3FFu) << 13);
+  }
+  return detail::bit_cast<float>(bits);
+}
+
+/// Round to nearest, ties to even; |f| >= 65520 gives infinity.
+inline std::uint16_t float_to_half(float f) noexcept {
+  return detail::narrow_ieee<std::uint32_t, 23, 127, 10, 15>(detail::bit_cast<std::uint32_t>(f));
+}
+
+/// Rounded once (not through float).
+inline std::uint16_t double_to_half(double d) noexcept {
+  return detail::narrow_ieee<std::uint64_t, 52, 1023, 10, 15>(detail::bit_cast<std::uint64_t>(d));
+}
+
+/// Exact: bfloat16 is the top half of a float.
+inline float bfloat16_to_float(std::uint16_t b) noexcept {
+  return detail::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
+}
+
+/// Round to nearest, ties to even (not truncation).
+inline std::uint16_t float_to_bfloat16(float f) noexcept {
+  return detail::narrow_ieee<std::uint32_t, 23, 127, 7, 127>(detail::bit_cast<std::uint32_t>(f));
+}
+
+/// Rounded once (not through float).
+inline std::uint16_t double_to_bfloat16(double d) noexcept {
+  return detail::narrow_ieee<std::uint64_t, 52, 1023, 7, 127>(detail::bit_cast<std::uint64_t>(d));
+}
+
+}  // namespace asrkit
+// #include <asrkit/io/safetensors.hpp>
+// asrkit/io/safetensors.hpp - reading and writing the safetensors format (Hugging Face).
+//
+//   auto f = asrkit::SafetensorsFile::open("model.safetensors");   // mmap, no tensor copied
+//   asrkit::Tensor<float> w = f.read<float>("encoder.w");           // copy + F16/BF16 -> float
+//
+//   asrkit::SafetensorsWriter out;
+//   out.add("encoder.w", w.view(), asrkit::DType::BF16);            // converted when added
+//   out.set_metadata("format", "pt");
+//   out.save("out.safetensors");                                    // path.tmp, then rename
+//
+// Layout: u64 little-endian N, N bytes of UTF-8 JSON header, then the data section. The header
+// maps each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} (offsets relative to
+// the data section) plus an optional "__metadata__" object of strings. The reader checks every
+// field and that the tensors tile the data section exactly (no overlap, no gap, no trailing
+// bytes), as the reference implementation does; see docs/safetensors.md.
+//
+// Little-endian hosts only (tensor bytes are used as they are stored).
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#define ASRKIT_DETAIL_SAFETENSORS_MMAP 1
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#else
+#define ASRKIT_DETAIL_SAFETENSORS_MMAP 0
+#endif
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/io/dtype.hpp>
+
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "asrkit/io/safetensors.hpp supports little-endian hosts only"
+#endif
+
+namespace asrkit {
+
+/// One tensor of a safetensors file as its header describes it.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::int64_t> shape;  // any rank here; read<T>() needs rank <= 4
+  std::size_t begin = 0, end = 0;   // byte offsets in the data section
+
+  std::int64_t numel() const noexcept {
+    std::int64_t n = 1;
+    for (std::int64_t d : shape) n *= d;  // cannot overflow: checked when parsed
+    return n;
+  }
+};
+
+namespace detail {
+namespace safetensors {
+
+/// Headers above this are refused before anything is parsed (the reference's limit too).
+inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+
+/// The bytes of a whole file or buffer, kept alive by `owner` (a mapping or a vector).
+struct Bytes {
+  std::shared_ptr<const void> owner;
+  const std::uint8_t* data = nullptr;
+  std::size_t size = 0;
+  bool mapped = false;
+};
+
+inline std::string os_error(int err) { return std::generic_category().message(err); }
+
+/// 'name' for messages, shortened so a hostile header cannot blow up an error message.
+inline std::string quote(const std::string& s, std::size_t max = 80) {
+  if (s.size() <= max) return "'" + s + "'";
+  return "'" + s.substr(0, max) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
+
+/// A JSON value for messages: numbers and short strings as they are, anything else by type
+/// (never dump() an arbitrary value: it may be huge).
+inline std::string describe(const nlohmann::json& v) {
+  if (v.is_number()) return v.dump();
+  if (v.is_string() && v.get_ref<const std::string&>().size() <= 40) return v.dump();
+  return v.type_name();
+}
+
+/// The header's arrays and objects may nest this deep (a valid header needs 3 levels).
+inline constexpr int kMaxHeaderDepth = 16;
+
+inline std::string shape_str(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+inline Bytes read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
+  std::vector<std::uint8_t> buf{std::istreambuf_iterator<char>(in),
+                                std::istreambuf_iterator<char>()};
+  if (in.bad()) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(errno)));
+  auto owned = std::make_shared<std::vector<std::uint8_t>>(std::move(buf));
+  return Bytes{owned, owned->data(), owned->size(), false};
+}
+
+#if ASRKIT_DETAIL_SAFETENSORS_MMAP
+/// Maps the whole file read-only; pages are read by the OS only when touched.
+inline Bytes map_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    throw IoError("io.2", detail::str("cannot stat '", path, "': ", os_error(errno)));
+  if (!S_ISREG(st.st_mode))
+    throw IoError("io.1", detail::str("cannot open '", path, "': not a regular file"));
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (file_size > std::numeric_limits<std::size_t>::max())
+    throw IoError("io.2", detail::str("cannot map '", path, "': ", file_size,
+                                      " bytes do not fit in the address space"));
+  const auto size = static_cast<std::size_t>(file_size);
+  if (size == 0) return Bytes{};  // mmap refuses length 0; the parser reports the short file
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED)
+    throw IoError("io.2", detail::str("cannot memory-map '", path, "': ", os_error(errno)));
+  // (If the control block cannot be allocated, shared_ptr calls the deleter before throwing.)
+  std::shared_ptr<const void> owner(
+      p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
+  return Bytes{std::move(owner), static_cast<const std::uint8_t*>(p), size, true};
+}
+#endif
+
+/// Copies `n` elements stored as `From` at unaligned `src` into `dst`, converting each.
+template <class From, class To, class Convert>
+void convert_elements(const std::uint8_t* src, To* dst, std::size_t n, Convert convert) {
+  for (std::size_t i = 0; i < n; ++i) {
+    From v;
+    std::memcpy(&v, src + i * sizeof(From), sizeof(From));
+    dst[i] = convert(v);
+  }
+}
+
+template <class T>
+void append_value(std::vector<std::uint8_t>& out, T v) {
+  const std::size_t at = out.size();
+  out.resize(at + sizeof(T));
+  std::memcpy(out.data() + at, &v, sizeof(T));
+}
+
+/// Throws ValueError safetensors.22 unless `s` is valid UTF-8 (JSON strings must be).
+inline void check_utf8(const std::string& s, const char* what) {
+  try {
+    (void)nlohmann::json(s).dump();
+  } catch (const nlohmann::json::type_error& e) {
+    throw ValueError("safetensors.22",
+                     detail::str(what, " ", quote(s), " is not valid UTF-8 (", e.what(), ")"));
+  }
+}
+
+}  // namespace safetensors
+}  // namespace detail
+
+/// A parsed safetensors file or buffer. Cheap to copy (copies share the bytes). The header is
+/// validated completely by open()/parse(); afterwards only read<T>() conversions can throw.
+class SafetensorsFile {
+ public:
+  /// Memory-maps `path` (POSIX; elsewhere the file is read into memory). Tensor data is not
+  /// copied: pages are read when raw() or read<T>() touches them. The file must not be
+  /// truncated while mapped (the OS would raise SIGBUS).
+  static SafetensorsFile open(const std::string& path) {
+#if ASRKIT_DETAIL_SAFETENSORS_MMAP
+    return SafetensorsFile(detail::safetensors::map_file(path));
+#else
+    return SafetensorsFile(detail::safetensors::read_whole_file(path));
+#endif
+  }
+
+  /// Parses a file held in memory (the object keeps the bytes).
+  static SafetensorsFile parse(std::vector<std::uint8_t> bytes) {
+    auto owned = std::make_shared<std::vector<std::uint8_t>>(std::move(bytes));
+    return SafetensorsFile(detail::safetensors::Bytes{owned, owned->data(), owned->size(), false});
+  }
+
+  const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
+
+  /// Tensor names in data order (by begin offset).
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(tensors_.size());
+    for (const TensorInfo& t : tensors_) out.push_back(t.name);
+    return out;
+  }
+
+  std::size_t size() const noexcept { return tensors_.size(); }
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+
+  /// ValueError safetensors.16 when there is no such tensor (the message lists a few names).
+  const TensorInfo& info(const std::string& name) const {
+    const auto it = index_.find(name);
+    if (it != index_.end()) return tensors_[it->second];
+    std::string some;
+    for (std::size_t i = 0; i < tensors_.size() && i < 5; ++i)
+      some += (i ? ", " : "") + detail::safetensors::quote(tensors_[i].name, 40);
+    if (tensors_.size() > 5) some += ", ...";
+    throw ValueError(
+        "safetensors.16",
+        detail::str("no tensor named ", detail::safetensors::quote(name), "; the file has ",
+                    tensors_.size(), " tensor(s)", tensors_.empty() ? "" : ": ", some));
+  }
+
+  /// The stored bytes of `name` (zero-copy, into the mapping; may be unaligned).
+  const std::uint8_t* raw(const std::string& name) const {
+    return bytes_.data + data_offset_ + info(name).begin;
+  }
+
+  /// True when the bytes are a memory mapping of the file (open() on POSIX).
+  bool memory_mapped() const noexcept { return bytes_.mapped; }
+
+  /// A converted copy of `name`. T is float or double for F16/BF16/F32/F64 (F64 -> float rounds
+  /// to nearest), std::int32_t or std::int64_t for I32/I64 (I64 -> int32 is range-checked).
+  template <class T>
+  Tensor<T> read(const std::string& name) const {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                      std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>,
+                  "read<T>: T must be float, double, std::int32_t or std::int64_t");
+    namespace st = detail::safetensors;
+    const TensorInfo& t = info(name);
+    if (t.shape.size() > static_cast<std::size_t>(kMaxRank))
+      throw ShapeError(
+          "safetensors.17",
+          detail::str("tensor ", st::quote(name), " has rank ", t.shape.size(), " (shape ",
+                      st::shape_str(t.shape), "); read<T>() supports rank <= ", kMaxRank));
+    if (dtype_is_float(t.dtype) != std::is_floating_point_v<T>)
+      throw ValueError(
+          "safetensors.18",
+          detail::str("tensor ", st::quote(name), " is stored as ", dtype_name(t.dtype),
+                      "; read it as ",
+                      dtype_is_float(t.dtype) ? "float or double" : "std::int32_t or std::int64_t",
+                      ", not ", dtype_name(dtype_of<T>()),
+                      " (no conversion between floating-point and integer types)"));
+    Tensor<T> out(Shape(t.shape.begin(), t.shape.end()));
+    const std::uint8_t* src = bytes_.data + data_offset_ + t.begin;
+    T* dst = out.data();
+    const auto n = static_cast<std::size_t>(out.numel());
+    if (n == 0) return out;
+    if (t.dtype == dtype_of<T>()) {
+      std::memcpy(dst, src, n * sizeof(T));
+      return out;
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+      switch (t.dtype) {
+        case DType::F16:
+          st::convert_elements<std::uint16_t>(
+              src, dst, n, [](std::uint16_t v) { return static_cast<T>(half_to_float(v)); });
+          break;
+        case DType::BF16:
+          st::convert_elements<std::uint16_t>(
+              src, dst, n, [](std::uint16_t v) { return static_cast<T>(bfloat16_to_float(v)); });
+          break;
+        case DType::F32:
+          st::convert_elements<float>(src, dst, n, [](float v) { return static_cast<T>(v); });
+          break;
+        default:  // F64 -> float
+          st::convert_elements<double>(src, dst, n, [](double v) { return static_cast<T>(v); });
+          break;
+      }
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {  // I32 -> int64
+      st::convert_elements<std::int32_t>(src, dst, n, [](std::int32_t v) { return T{v}; });
+    } else {  // I64 -> int32, range-checked
+      for (std::size_t i = 0; i < n; ++i) {
+        std::int64_t v;
+        std::memcpy(&v, src + i * 8, 8);
+        if (v < std::numeric_limits<std::int32_t>::min() ||
+            v > std::numeric_limits<std::int32_t>::max())
+          throw ValueError("safetensors.19",
+                           detail::str("tensor ", st::quote(name), " (I64): element ", i, " = ", v,
+                                       " does not fit in std::int32_t"));
+        dst[i] = static_cast<std::int32_t>(v);
+      }
+    }
+    return out;
+  }
+
+ private:
+  explicit SafetensorsFile(detail::safetensors::Bytes bytes) : bytes_(std::move(bytes)) {
+    parse_header();
+  }
+
+  void parse_header();
+
+  detail::safetensors::Bytes bytes_;
+  std::size_t data_offset_ = 0;      // 8 + header length
+  std::vector<TensorInfo> tensors_;  // sorted by begin offset
+  std::map<std::string, std::size_t> index_;
+  std::map<std::string, std::string> metadata_;
+};
+
+inline void SafetensorsFile::parse_header() {
+  namespace st = detail::safetensors;
+  using nlohmann::json;
+  const std::uint8_t* p = bytes_.data;
+  const std::size_t size = bytes_.size;
+  if (size < 8)
+    throw FormatError(
+        "safetensors.1",
+        detail::str("input is ", size, " bytes, too short for the 8-byte header length"));
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | p[i];
+  if (n > st::kMaxHeaderBytes)
+    throw FormatError("safetensors.2", detail::str("header length ", n, " exceeds the limit of ",
+                                                   st::kMaxHeaderBytes, " bytes"));
+  if (n > size - 8)
+    throw FormatError("safetensors.3", detail::str("header length ", n, " exceeds the ", size - 8,
+                                                   " bytes that follow the length field"));
+  data_offset_ = 8 + static_cast<std::size_t>(n);
+  const std::size_t data_size = size - data_offset_;
+
+  // nlohmann keeps the last of duplicate keys silently: refuse them (a stack of key lists, one
+  // per open object). The nesting limit bounds the memory a hostile header can make us use.
+  std::vector<std::vector<std::string>> keys;
+  const json::parser_callback_t check = [&keys](int depth, json::parse_event_t event,
+                                                json& parsed) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= st::kMaxHeaderDepth)
+      throw FormatError("safetensors.4", detail::str("header is not valid JSON for safetensors: "
+                                                     "nested deeper than ",
+                                                     st::kMaxHeaderDepth, " levels"));
+    if (event == json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      keys.pop_back();
+    } else if (event == json::parse_event_t::key && !keys.empty()) {
+      auto& seen = keys.back();
+      const std::string& k = parsed.get_ref<const std::string&>();
+      if (std::find(seen.begin(), seen.end(), k) != seen.end())
+        throw FormatError("safetensors.5",
+                          detail::str("header has the key ", st::quote(k), " twice in one object"));
+      seen.push_back(k);
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(p + 8, p + data_offset_, check);
+  } catch (const json::exception& e) {
+    throw FormatError("safetensors.4", detail::str("header is not valid JSON: ", e.what()));
+  }
+  if (!header.is_object())
+    throw FormatError("safetensors.5",
+                      detail::str("header must be a JSON object, got ", header.type_name()));
+
+  std::vector<TensorInfo> tensors;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object())
+        throw FormatError(
+            "safetensors.6",
+            detail::str("__metadata__ must be an object of strings, got ", v.type_name()));
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string())
+          throw FormatError("safetensors.6",
+                            detail::str("__metadata__ value of ", st::quote(m.key()),
+                                        " must be a string, got ", m.value().type_name()));
+        metadata_.emplace(m.key(), m.value().get<std::string>());
+      }
+      continue;
+    }
+    const std::string qn = st::quote(name);
+    if (!v.is_object())
+      throw FormatError("safetensors.7", detail::str("entry of tensor ", qn,
+                                                     " must be an object, got ", v.type_name()));
+    const auto field = [&](const char* key, bool (json::*is_type)() const noexcept,
+                           const char* type) -> const json& {
+      const auto f = v.find(key);
+      if (f == v.end())
+        throw FormatError("safetensors.7", detail::str("tensor ", qn, " has no \"", key, "\""));
+      if (!((*f).*is_type)())
+        throw FormatError("safetensors.7", detail::str("tensor ", qn, ": \"", key, "\" must be ",
+                                                       type, ", got ", f->type_name()));
+      return *f;
+    };
+    const json& jdtype = field("dtype", &json::is_string, "a string");
+    const json& jshape = field("shape", &json::is_array, "an array");
+    const json& joffsets = field("data_offsets", &json::is_array, "an array");
+
+    TensorInfo t;
+    t.name = name;
+    const std::string& dname = jdtype.get_ref<const std::string&>();
+    const auto dtype = parse_dtype(dname);
+    if (!dtype)
+      throw FormatError("safetensors.8",
+                        detail::str("tensor ", qn, " has unknown dtype ", st::quote(dname, 20),
+                                    "; expected F16, BF16, F32, F64, I32 or I64"));
+    t.dtype = *dtype;
+
+    constexpr auto kMaxI64 = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    std::int64_t numel = 1;
+    for (std::size_t i = 0; i < jshape.size(); ++i) {
+      const json& d = jshape[i];
+      if (!d.is_number_integer() || (!d.is_number_unsigned() && d.get<std::int64_t>() < 0))
+        throw FormatError("safetensors.9",
+                          detail::str("tensor ", qn, ": shape[", i,
+                                      "] must be a non-negative integer, got ", st::describe(d)));
+      if (d.get<std::uint64_t>() > kMaxI64)
+        throw FormatError("safetensors.10", detail::str("tensor ", qn, ": shape[", i, "] = ",
+                                                        d.get<std::uint64_t>(), " is too large"));
+      const auto di = d.get<std::int64_t>();
+      if (di != 0 && numel > std::numeric_limits<std::int64_t>::max() / di)
+        throw FormatError("safetensors.10",
+                          detail::str("tensor ", qn, ": the element count of shape ",
+                                      st::shape_str(t.shape), " x ", di, "... overflows int64"));
+      numel *= di;
+      t.shape.push_back(di);
+    }
+    const auto esize = static_cast<std::int64_t>(dtype_size(t.dtype));
+    if (numel > std::numeric_limits<std::int64_t>::max() / esize)
+      throw FormatError("safetensors.10", detail::str("tensor ", qn, ": the byte size of shape ",
+                                                      st::shape_str(t.shape), " overflows int64"));
+
+    const bool offsets_ok = joffsets.size() == 2 && joffsets[0].is_number_unsigned() &&
+                            joffsets[1].is_number_unsigned() &&
+                            joffsets[0].get<std::uint64_t>() <= joffsets[1].get<std::uint64_t>();
+    if (!offsets_ok)
+      throw FormatError(
+          "safetensors.11",
+          detail::str("tensor ", qn,
+                      ": data_offsets must be [begin, end] with "
+                      "integers 0 <= begin <= end, got ",
+                      joffsets.size() == 2
+                          ? "[" + st::describe(joffsets[0]) + ", " + st::describe(joffsets[1]) + "]"
+                          : std::to_string(joffsets.size()) + " element(s)"));
+    const auto begin = joffsets[0].get<std::uint64_t>();
+    const auto end = joffsets[1].get<std::uint64_t>();
+    if (end > data_size)
+      throw FormatError("safetensors.12",
+                        detail::str("tensor ", qn, ": data_offsets end ", end,
+                                    " is beyond the data section (", data_size, " bytes)"));
+    const auto expected = static_cast<std::uint64_t>(numel * esize);
+    if (end - begin != expected)
+      throw FormatError(
+          "safetensors.13",
+          detail::str("tensor ", qn, ": shape ", st::shape_str(t.shape), " of ",
+                      dtype_name(t.dtype), " needs ", expected, " bytes, data_offsets [", begin,
+                      ", ", end, "] hold ", end - begin));
+    t.begin = static_cast<std::size_t>(begin);
+    t.end = static_cast<std::size_t>(end);
+    tensors.push_back(std::move(t));
+  }
+
+  // The tensors must tile the data section: sorted by offset, each starts where the last ended.
+  std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return a.begin != b.begin ? a.begin < b.begin
+           : a.end != b.end   ? a.end < b.end
+                              : a.name < b.name;
+  });
+  std::size_t covered = 0;
+  const TensorInfo* last = nullptr;  // the tensor that reaches `covered`
+  for (const TensorInfo& t : tensors) {
+    if (t.begin < covered)
+      throw FormatError(
+          "safetensors.14",
+          detail::str("tensors ", st::quote(last->name), " [", last->begin, ", ", last->end,
+                      ") and ", st::quote(t.name), " [", t.begin, ", ", t.end, ") overlap"));
+    if (t.begin > covered)
+      throw FormatError(
+          "safetensors.15",
+          detail::str("data section bytes [", covered, ", ", t.begin, ") belong to no tensor (",
+                      st::quote(t.name), " starts at ", t.begin, ", expected ", covered, ")"));
+    covered = t.end;
+    last = &t;
+  }
+  if (covered != data_size)
+    throw FormatError("safetensors.15",
+                      detail::str("data section has ", data_size - covered,
+                                  " trailing byte(s) after the last tensor: expected ", covered,
+                                  " bytes, got ", data_size));
+  tensors_ = std::move(tensors);
+  for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
+}
+
+/// Collects tensors (converted to their stored dtype when added) and metadata, then writes a
+/// safetensors file: tensors ordered by element size (largest first) then name, so every tensor
+/// is aligned to its element size; the header is padded with spaces to a multiple of 8.
+class SafetensorsWriter {
+ public:
+  /// Adds a copy of `t` stored as `stored`: float/double as F16, BF16, F32 or F64;
+  /// std::int32_t/std::int64_t as I32 or I64 (int64 -> I32 is range-checked).
+  template <class T>
+  void add(const std::string& name, TensorView<T> t,
+           DType stored = dtype_of<std::remove_const_t<T>>()) {
+    add_impl<std::remove_const_t<T>>(name, t.data(), t.shape(), stored);
+  }
+  template <class T>
+  void add(const std::string& name, const Tensor<T>& t, DType stored = dtype_of<T>()) {
+    add_impl<T>(name, t.data(), t.shape(), stored);
+  }
+
+  /// Sets (or replaces) one "__metadata__" entry.
+  void set_metadata(const std::string& key, const std::string& value) {
+    detail::safetensors::check_utf8(key, "metadata key");
+    detail::safetensors::check_utf8(value, "metadata value");
+    metadata_[key] = value;
+  }
+
+  std::size_t size() const noexcept { return entries_.size(); }
+
+  /// The whole file.
+  std::vector<std::uint8_t> to_bytes() const {
+    std::vector<std::uint8_t> out = prefix();
+    for (const Entry* e : ordered()) out.insert(out.end(), e->bytes.begin(), e->bytes.end());
+    return out;
+  }
+
+  /// Writes `path` + ".tmp", then renames it to `path`, so readers never see a partial file.
+  void save(const std::string& path) const {
+    using detail::safetensors::os_error;
+    const std::string tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f == nullptr)
+      throw IoError("io.1", detail::str("cannot open '", tmp, "' for writing: ", os_error(errno)));
+    const auto write = [f](const std::vector<std::uint8_t>& b) {
+      return b.empty() || std::fwrite(b.data(), 1, b.size(), f) == b.size();
+    };
+    bool ok = write(prefix());
+    for (const Entry* e : ordered()) ok = ok && write(e->bytes);
+    ok = ok && std::fflush(f) == 0;
+#if ASRKIT_DETAIL_SAFETENSORS_MMAP
+    ok = ok && ::fsync(::fileno(f)) == 0;  // data on disk before the rename makes it visible
+#endif
+    int err = ok ? 0 : errno;
+    if (std::fclose(f) != 0 && ok) {
+      ok = false;
+      err = errno;
+    }
+    if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
+      ok = false;
+      err = errno;
+    }
+    if (!ok) {
+      std::remove(tmp.c_str());
+      throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+    }
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<std::int64_t> shape;
+    std::vector<std::uint8_t> bytes;
+  };
+
+  template <class T>
+  void add_impl(const std::string& name, const T* data, const Shape& shape, DType stored) {
+    namespace st = detail::safetensors;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                      std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>,
+                  "SafetensorsWriter::add: T must be float, double, std::int32_t or std::int64_t");
+    if (name == "__metadata__")
+      throw ValueError("safetensors.21", "tensor name '__metadata__' is reserved for the metadata");
+    st::check_utf8(name, "tensor name");
+    for (const Entry& e : entries_)
+      if (e.name == name)
+        throw ValueError("safetensors.20",
+                         detail::str("a tensor named ", st::quote(name), " was already added"));
+    if (dtype_is_float(stored) != std::is_floating_point_v<T>)
+      throw ValueError("safetensors.18",
+                       detail::str("tensor ", st::quote(name), ": cannot store ",
+                                   dtype_name(dtype_of<T>()), " values as ", dtype_name(stored),
+                                   " (no conversion between floating-point and integer types)"));
+    Entry e{name, stored, std::vector<std::int64_t>(shape.begin(), shape.end()), {}};
+    const auto n = static_cast<std::size_t>(shape.numel());
+    e.bytes.reserve(n * dtype_size(stored));
+    for (std::size_t i = 0; i < n; ++i) {
+      const T v = data[i];
+      if constexpr (std::is_floating_point_v<T>) {
+        switch (stored) {
+          case DType::F16:
+            st::append_value(e.bytes, std::is_same_v<T, float>
+                                          ? float_to_half(static_cast<float>(v))
+                                          : double_to_half(static_cast<double>(v)));
+            break;
+          case DType::BF16:
+            st::append_value(e.bytes, std::is_same_v<T, float>
+                                          ? float_to_bfloat16(static_cast<float>(v))
+                                          : double_to_bfloat16(static_cast<double>(v)));
+            break;
+          case DType::F32:
+            st::append_value(e.bytes, static_cast<float>(v));
+            break;
+          default:
+            st::append_value(e.bytes, static_cast<double>(v));
+            break;
+        }
+      } else if (stored == DType::I64) {
+        st::append_value(e.bytes, static_cast<std::int64_t>(v));
+      } else {
+        if (v < std::numeric_limits<std::int32_t>::min() ||
+            v > std::numeric_limits<std::int32_t>::max())
+          throw ValueError("safetensors.19", detail::str("tensor ", st::quote(name), ": element ",
+                                                         i, " = ", v, " does not fit in I32"));
+        st::append_value(e.bytes, static_cast<std::int32_t>(v));
+      }
+    }
+    entries_.push_back(std::move(e));
+  }
+
+  std::vector<const Entry*> ordered() const {
+    std::vector<const Entry*> out;
+    for (const Entry& e : entries_) out.push_back(&e);
+    std::sort(out.begin(), out.end(), [](const Entry* a, const Entry* b) {
+      const auto sa = dtype_size(a->dtype), sb = dtype_size(b->dtype);
+      return sa != sb ? sa > sb : a->name < b->name;
+    });
+    return out;
+  }
+
+  /// Length field + padded JSON header.
+  std::vector<std::uint8_t> prefix() const {
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!metadata_.empty()) header["__metadata__"] = metadata_;
+    std::size_t offset = 0;
+    for (const Entry* e : ordered()) {
+      header[e->name] = {{"dtype", dtype_name(e->dtype)},
+                         {"shape", e->shape},
+                         {"data_offsets", {offset, offset + e->bytes.size()}}};
+      offset += e->bytes.size();
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');  // data section starts 8-byte aligned
+    std::vector<std::uint8_t> out(8 + text.size());
+    std::uint64_t n = text.size();
+    for (int i = 0; i < 8; ++i, n >>= 8)
+      out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(n);
+    std::memcpy(out.data() + 8, text.data(), text.size());
+    return out;
+  }
+
+  std::vector<Entry> entries_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/io/wav.hpp>
+// asrkit/io/wav.hpp - reading and writing RIFF/WAVE files (PCM 8/16/24/32 bit, float 32/64).
+//
+//   asrkit::Audio a = asrkit::read_wav("utt.wav");                 // samples: [frames], mono mix
+//   asrkit::Audio s = asrkit::read_wav("utt.wav", {/*downmix=*/false});  // [frames, channels]
+//   asrkit::write_wav("out.wav", a.samples, a.sample_rate);         // 16-bit PCM by default
+//
+// Samples are floats; integer PCM is scaled to [-1, 1) (s16 / 32768, u8 (x - 128) / 128...).
+// Every field of an untrusted file is validated and reported as a FormatError "wav.N"; the
+// decoder never reads outside the buffer and allocates no more than the data actually present.
+// Byte order is assembled byte by byte, so any host (little- or big-endian) reads the same.
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+/// How samples are stored in the file.
+enum class WavEncoding { pcm_u8, pcm_s16, pcm_s24, pcm_s32, float32, float64 };
+
+/// What a WAV header says (probe_wav reads only this).
+struct WavInfo {
+  int sample_rate = 0;
+  int num_channels = 0;
+  int bits_per_sample = 0;
+  WavEncoding encoding = WavEncoding::pcm_s16;
+  index_t num_frames = 0;
+};
+
+/// Decoded audio: samples are [frames] (downmixed) or [frames, channels].
+struct Audio {
+  Tensor<float> samples;
+  int sample_rate = 0;
+  int num_channels = 0;  ///< channels in the file (also when the samples were downmixed)
+  WavEncoding encoding = WavEncoding::pcm_s16;
+};
+
+struct WavReadOptions {
+  /// true: samples [frames], the mean of the channels; false: [frames, channels].
+  bool downmix = true;
+};
+
+namespace detail {
+namespace wav {
+
+inline constexpr std::uint16_t kFormatPcm = 1;
+inline constexpr std::uint16_t kFormatFloat = 3;
+inline constexpr std::uint16_t kFormatExtensible = 0xFFFE;
+
+// The one table of encodings, used by the reader (tag + bits -> encoding) and the writer.
+struct EncodingSpec {
+  WavEncoding encoding;
+  std::uint16_t format_tag;
+  int bits;
+  const char* name;
+};
+inline constexpr EncodingSpec kEncodings[] = {
+    {WavEncoding::pcm_u8, kFormatPcm, 8, "pcm_u8"},
+    {WavEncoding::pcm_s16, kFormatPcm, 16, "pcm_s16"},
+    {WavEncoding::pcm_s24, kFormatPcm, 24, "pcm_s24"},
+    {WavEncoding::pcm_s32, kFormatPcm, 32, "pcm_s32"},
+    {WavEncoding::float32, kFormatFloat, 32, "float32"},
+    {WavEncoding::float64, kFormatFloat, 64, "float64"},
+};
+
+inline const EncodingSpec* find_spec(WavEncoding e) noexcept {
+  for (const EncodingSpec& s : kEncodings)
+    if (s.encoding == e) return &s;
+  return nullptr;
+}
+
+inline const EncodingSpec* find_spec(std::uint16_t tag, int bits) noexcept {
+  for (const EncodingSpec& s : kEncodings)
+    if (s.format_tag == tag && s.bits == bits) return &s;
+  return nullptr;
+}
+
+inline const EncodingSpec& spec_or_throw(WavEncoding e) {
+  const EncodingSpec* s = find_spec(e);
+  if (s == nullptr)
+    throw ValueError("wav.15", detail::str("unknown WavEncoding value ", static_cast<int>(e)));
+  return *s;
+}
+
+// ---- little-endian byte access (no unaligned loads, host byte order irrelevant) -------------
+inline std::uint32_t load_le(const std::uint8_t* p, int bytes) noexcept {
+  std::uint32_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline std::uint16_t load_u16(const std::uint8_t* p) noexcept {
+  return static_cast<std::uint16_t>(load_le(p, 2));
+}
+inline std::uint32_t load_u32(const std::uint8_t* p) noexcept { return load_le(p, 4); }
+inline std::uint64_t load_u64(const std::uint8_t* p) noexcept {
+  return std::uint64_t{load_le(p, 4)} | (std::uint64_t{load_le(p + 4, 4)} << 32);
+}
+inline void store_le(std::uint8_t* p, std::uint64_t v, int bytes) noexcept {
+  for (int i = 0; i < bytes; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+// Sign-extends the low `bits` bits of `v` (two's complement) without relying on shifts of
+// negative numbers.
+inline std::int32_t sign_extend(std::uint32_t v, int bits) noexcept {
+  const std::uint32_t sign = std::uint32_t{1} << (bits - 1);
+  const std::uint32_t mask = bits == 32 ? ~std::uint32_t{0} : (sign << 1) - 1;
+  v &= mask;
+  return static_cast<std::int32_t>(static_cast<std::int64_t>(v ^ sign) -
+                                   static_cast<std::int64_t>(sign));
+}
+
+static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559,
+              "WAV float samples are IEEE 754");
+
+// One codec per encoding: read one sample at p / write one sample to p. The integer codecs
+// scale by 2^(bits-1) (u8 is offset by 128), so k / 2^(bits-1) round-trips exactly.
+template <WavEncoding E>
+struct Codec;
+
+template <int Bits>
+struct SignedCodec {
+  static constexpr int bytes = Bits / 8;
+  static constexpr double scale = static_cast<double>(std::uint64_t{1} << (Bits - 1));
+  static float read(const std::uint8_t* p) noexcept {
+    // One rounding (int -> float); the power-of-two scale is exact.
+    return static_cast<float>(sign_extend(load_le(p, bytes), Bits)) *
+           static_cast<float>(1.0 / scale);
+  }
+  static void write(std::uint8_t* p, float x) noexcept {
+    const double v = std::nearbyint(std::clamp(static_cast<double>(x), -1.0, 1.0) * scale);
+    const auto q = static_cast<std::int64_t>(std::min(v, scale - 1.0));  // +1.0 -> max code
+    store_le(p, static_cast<std::uint64_t>(q), bytes);
+  }
+};
+
+template <>
+struct Codec<WavEncoding::pcm_u8> {
+  static constexpr int bytes = 1;
+  static float read(const std::uint8_t* p) noexcept {
+    return static_cast<float>(static_cast<int>(p[0]) - 128) * (1.0f / 128.0f);
+  }
+  static void write(std::uint8_t* p, float x) noexcept {
+    const double v = std::nearbyint(std::clamp(static_cast<double>(x), -1.0, 1.0) * 128.0);
+    p[0] = static_cast<std::uint8_t>(static_cast<int>(std::min(v, 127.0)) + 128);
+  }
+};
+template <>
+struct Codec<WavEncoding::pcm_s16> : SignedCodec<16> {};
+template <>
+struct Codec<WavEncoding::pcm_s24> : SignedCodec<24> {};
+template <>
+struct Codec<WavEncoding::pcm_s32> : SignedCodec<32> {};
+
+template <>
+struct Codec<WavEncoding::float32> {
+  static constexpr int bytes = 4;
+  static float read(const std::uint8_t* p) noexcept {
+    const std::uint32_t bits = load_u32(p);
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
+  }
+  static void write(std::uint8_t* p, float x) noexcept {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    store_le(p, bits, 4);
+  }
+};
+
+template <>
+struct Codec<WavEncoding::float64> {
+  static constexpr int bytes = 8;
+  static float read(const std::uint8_t* p) noexcept {
+    const std::uint64_t bits = load_u64(p);
+    double x;
+    std::memcpy(&x, &bits, sizeof x);
+    return static_cast<float>(x);
+  }
+  static void write(std::uint8_t* p, float x) noexcept {
+    const double d = x;
+    std::uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    store_le(p, bits, 8);
+  }
+};
+
+// Calls f(Codec<E>{}) for the run-time encoding e (one switch, then tight per-encoding loops).
+template <class F>
+decltype(auto) with_codec(WavEncoding e, F&& f) {
+  switch (e) {
+    case WavEncoding::pcm_u8: return f(Codec<WavEncoding::pcm_u8>{});
+    case WavEncoding::pcm_s16: return f(Codec<WavEncoding::pcm_s16>{});
+    case WavEncoding::pcm_s24: return f(Codec<WavEncoding::pcm_s24>{});
+    case WavEncoding::pcm_s32: return f(Codec<WavEncoding::pcm_s32>{});
+    case WavEncoding::float32: return f(Codec<WavEncoding::float32>{});
+    case WavEncoding::float64: return f(Codec<WavEncoding::float64>{});
+  }
+  spec_or_throw(e);  // throws: not one of the enumerators
+  return f(Codec<WavEncoding::float32>{});
+}
+
+// out[t] = mean over channels of sample(t * channels + c), summed in double: exact for integer
+// PCM (multiples of 2^-31, at most 65535 channels). Shared with read_audio (sndfile.hpp).
+template <class Sample>
+void mix_down(index_t frames, index_t channels, Sample&& sample, float* out) {
+  const double count = static_cast<double>(channels);
+  for (index_t t = 0; t < frames; ++t) {
+    double sum = 0.0;
+    for (index_t c = 0; c < channels; ++c) sum += sample(t * channels + c);
+    out[t] = static_cast<float>(sum / count);
+  }
+}
+
+// "fmt " as text, non-printable bytes as \xNN, for messages about chunk ids.
+inline std::string fourcc(const std::uint8_t* p) {
+  static const char hex[] = "0123456789abcdef";
+  std::string s = "'";
+  for (int i = 0; i < 4; ++i) {
+    if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' && p[i] != '\\') {
+      s += static_cast<char>(p[i]);
+    } else {
+      s += "\\x";
+      s += hex[p[i] >> 4];
+      s += hex[p[i] & 15];
+    }
+  }
+  return s + "'";
+}
+
+// The header fields plus where the sample bytes are.
+struct Layout {
+  WavInfo info;
+  std::size_t data_offset = 0;
+  std::size_t data_bytes = 0;
+};
+
+// Validates a 'fmt ' chunk body of `n` bytes and fills everything except num_frames.
+inline WavInfo parse_fmt(const std::uint8_t* p, std::size_t n) {
+  if (n < 16)
+    throw FormatError("wav.6",
+                      detail::str("WAV 'fmt ' chunk: expected at least 16 bytes, got ", n));
+  std::uint16_t tag = load_u16(p);
+  const std::uint16_t channels = load_u16(p + 2);
+  const std::uint32_t rate = load_u32(p + 4);
+  const std::uint16_t block_align = load_u16(p + 12);
+  const std::uint16_t bits = load_u16(p + 14);
+  if (tag == kFormatExtensible) {
+    // WAVEFORMATEXTENSIBLE: cbSize (22), valid bits, channel mask, then the SubFormat GUID
+    // whose first two bytes are the real format tag; the rest is the fixed KSDATAFORMAT suffix.
+    if (n < 40)
+      throw FormatError("wav.6", detail::str("WAV 'fmt ' chunk: WAVE_FORMAT_EXTENSIBLE needs at "
+                                             "least 40 bytes, got ", n));
+    static const std::uint8_t kGuidTail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
+                                               0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
+    const std::uint16_t sub = load_u16(p + 24);
+    if (std::memcmp(p + 26, kGuidTail, sizeof kGuidTail) != 0 ||
+        (sub != kFormatPcm && sub != kFormatFloat))
+      throw FormatError("wav.7", detail::str("WAV 'fmt ' chunk: unsupported "
+                                             "WAVE_FORMAT_EXTENSIBLE SubFormat (first two bytes ",
+                                             sub, "); expected PCM (1) or IEEE float (3)"));
+    tag = sub;
+  } else if (tag != kFormatPcm && tag != kFormatFloat) {
+    throw FormatError("wav.7", detail::str("WAV 'fmt ' chunk: unsupported format tag ", tag,
+                                           "; expected 1 (PCM), 3 (IEEE float) or 0xFFFE "
+                                           "(WAVE_FORMAT_EXTENSIBLE)"));
+  }
+  if (channels == 0)
+    throw FormatError("wav.4", "WAV 'fmt ' chunk: num_channels must be >= 1, got 0");
+  if (rate == 0 || rate > static_cast<std::uint32_t>(std::numeric_limits<int>::max()))
+    throw FormatError("wav.5", detail::str("WAV 'fmt ' chunk: sample_rate must be in [1, ",
+                                           std::numeric_limits<int>::max(), "], got ", rate));
+  const EncodingSpec* spec = find_spec(tag, bits);
+  if (spec == nullptr)
+    throw FormatError("wav.8", detail::str("WAV 'fmt ' chunk: unsupported bits_per_sample ", bits,
+                                           " for ", tag == kFormatPcm ? "PCM" : "IEEE float",
+                                           "; expected ",
+                                           tag == kFormatPcm ? "8, 16, 24 or 32" : "32 or 64"));
+  const std::uint32_t expected_align = std::uint32_t{channels} * (bits / 8u);
+  if (block_align != expected_align)
+    throw FormatError("wav.9", detail::str("WAV 'fmt ' chunk: block_align must be num_channels * "
+                                           "bits_per_sample / 8 = ", expected_align, ", got ",
+                                           block_align));
+  WavInfo info;
+  info.sample_rate = static_cast<int>(rate);
+  info.num_channels = channels;
+  info.bits_per_sample = bits;
+  info.encoding = spec->encoding;
+  return info;
+}
+
+// Walks the RIFF chunks up to the 'data' chunk. Chunks after 'data' are not examined, and the
+// RIFF size field is not trusted (streaming writers leave it 0 or 0xFFFFFFFF): the buffer's
+// own size bounds everything.
+inline Layout parse(const std::uint8_t* data, std::size_t size) {
+  if (size < 12 || data == nullptr)
+    throw FormatError("wav.1", detail::str("not a WAV file: expected at least 12 bytes of "
+                                           "RIFF/WAVE header, got ", data ? size : 0));
+  if (std::memcmp(data, "RIFF", 4) != 0 || std::memcmp(data + 8, "WAVE", 4) != 0)
+    throw FormatError("wav.1", detail::str("not a WAV file: expected 'RIFF' and 'WAVE' tags, "
+                                           "got ", fourcc(data), " and ", fourcc(data + 8)));
+  Layout out;
+  bool have_fmt = false;
+  std::size_t pos = 12;
+  while (true) {
+    const std::size_t left = size - pos;
+    if (left == 0)
+      throw FormatError("wav.11", have_fmt ? "WAV file has no 'data' chunk"
+                                           : "WAV file has no 'fmt ' chunk and no 'data' chunk");
+    if (left < 8)
+      throw FormatError("wav.2", detail::str("WAV chunk header at offset ", pos,
+                                             ": expected 8 bytes, ", left, " left"));
+    const std::uint8_t* id = data + pos;
+    const std::uint32_t chunk = load_u32(data + pos + 4);
+    pos += 8;
+    if (chunk > size - pos)
+      throw FormatError("wav.2", detail::str("WAV chunk ", fourcc(id), " at offset ", pos - 8,
+                                             ": size ", chunk, " exceeds the ", size - pos,
+                                             " bytes left"));
+    if (std::memcmp(id, "fmt ", 4) == 0) {
+      out.info = parse_fmt(data + pos, chunk);
+      have_fmt = true;
+    } else if (std::memcmp(id, "data", 4) == 0) {
+      if (!have_fmt)
+        throw FormatError("wav.3", "WAV 'data' chunk comes before any 'fmt ' chunk");
+      const std::size_t align = static_cast<std::size_t>(out.info.num_channels) *
+                                static_cast<std::size_t>(out.info.bits_per_sample / 8);
+      if (chunk % align != 0)
+        throw FormatError("wav.10", detail::str("WAV 'data' chunk: size ", chunk,
+                                                " is not a multiple of block_align ", align));
+      out.data_offset = pos;
+      out.data_bytes = chunk;
+      out.info.num_frames = static_cast<index_t>(chunk / align);
+      return out;
+    }
+    // Odd-sized chunks are followed by one pad byte (tolerated missing at the very end).
+    pos += chunk;
+    if ((chunk & 1u) != 0 && pos < size) ++pos;
+  }
+}
+
+// ---- file helpers (IoError io.1 / io.2 name the path and the OS error) ---------------------
+inline std::string os_error(int err) { return std::generic_category().message(err); }
+
+inline std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
+  std::vector<std::uint8_t> bytes;
+  std::uint8_t buf[1 << 16];
+  std::size_t got;
+  errno = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno != 0 ? errno : EIO;
+  std::fclose(f);
+  if (failed) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(err)));
+  return bytes;
+}
+
+inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for writing: ", os_error(errno)));
+  errno = 0;
+  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  int err = wrote ? 0 : (errno != 0 ? errno : EIO);
+  if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
+  if (err != 0)
+    throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+}  // namespace wav
+}  // namespace detail
+
+/// The header of an in-memory WAV file (validated as decode_wav does; samples not read).
+inline WavInfo probe_wav(const std::uint8_t* data, std::size_t size) {
+  return detail::wav::parse(data, size).info;
+}
+
+/// Decodes an in-memory WAV file. Throws FormatError "wav.N" on malformed input.
+inline Audio decode_wav(const std::uint8_t* data, std::size_t size,
+                        const WavReadOptions& options = {}) {
+  const detail::wav::Layout layout = detail::wav::parse(data, size);
+  const WavInfo& info = layout.info;
+  const index_t frames = info.num_frames;
+  const index_t channels = info.num_channels;
+  Audio audio;
+  audio.sample_rate = info.sample_rate;
+  audio.num_channels = info.num_channels;
+  audio.encoding = info.encoding;
+  // Sizes are bounded by the data present: frames * channels * bytes == data_bytes <= size.
+  audio.samples = options.downmix ? Tensor<float>(Shape{frames})
+                                  : Tensor<float>(Shape{frames, channels});
+  const std::uint8_t* src = data + layout.data_offset;
+  float* dst = audio.samples.data();
+  detail::wav::with_codec(info.encoding, [&](auto codec) {
+    using C = decltype(codec);
+    const index_t n = frames * channels;
+    if (!options.downmix || channels == 1) {
+      for (index_t i = 0; i < n; ++i) dst[i] = C::read(src + i * C::bytes);
+    } else {
+      auto sample = [src](index_t i) { return C::read(src + i * C::bytes); };
+      detail::wav::mix_down(frames, channels, sample, dst);
+    }
+  });
+  return audio;
+}
+
+/// Reads and decodes a WAV file. IoError "io.1"/"io.2" if it cannot be opened/read.
+inline Audio read_wav(const std::string& path, const WavReadOptions& options = {}) {
+  const std::vector<std::uint8_t> bytes = detail::wav::read_file(path);
+  return decode_wav(bytes.data(), bytes.size(), options);
+}
+
+/// Encodes samples [frames] (mono) or [frames, channels] as a WAV file in memory. Integer
+/// encodings clip to [-1, 1] and round to nearest; they reject NaN and infinities.
+inline std::vector<std::uint8_t> encode_wav(TensorView<const float> samples, int sample_rate,
+                                            WavEncoding encoding = WavEncoding::pcm_s16) {
+  namespace w = detail::wav;
+  const w::EncodingSpec& spec = w::spec_or_throw(encoding);
+  if (sample_rate < 1)
+    throw ValueError("wav.12", detail::str("write WAV: sample_rate must be >= 1, got ",
+                                           sample_rate));
+  const int rank = samples.rank();
+  if ((rank != 1 && rank != 2) || (rank == 2 && samples.dim(1) < 1))
+    throw ShapeError("wav.13", detail::str("write WAV: samples must be [frames] or [frames, "
+                                           "channels >= 1], got ", samples.shape().str()));
+  const index_t frames = samples.dim(0);
+  const index_t channels = rank == 2 ? samples.dim(1) : 1;
+  const std::uint64_t bytes_per_sample = static_cast<std::uint64_t>(spec.bits / 8);
+  const std::uint64_t block_align = static_cast<std::uint64_t>(channels) * bytes_per_sample;
+  const bool is_float = spec.format_tag == w::kFormatFloat;
+  // Float files carry cbSize (fmt 18 bytes) and a 'fact' chunk, as the spec asks for non-PCM.
+  const std::uint64_t fmt_bytes = is_float ? 18 : 16;
+  const std::uint64_t header = 12 + 8 + fmt_bytes + (is_float ? 12 : 0) + 8;
+  const std::uint64_t data_bytes = static_cast<std::uint64_t>(frames) * block_align;
+  const std::uint64_t data_padded = data_bytes + (data_bytes & 1u);
+  const std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
+  if (block_align > 0xFFFFu || static_cast<std::uint64_t>(channels) > 0xFFFFu ||
+      static_cast<std::uint64_t>(sample_rate) * block_align > u32_max ||
+      static_cast<std::uint64_t>(frames) > u32_max / block_align ||
+      header + data_padded - 8 > u32_max)
+    throw ValueError("wav.16", detail::str("write WAV: ", frames, " frames x ", channels,
+                                           " channels of ", spec.name, " at ", sample_rate,
+                                           " Hz do not fit in a WAV header (32-bit sizes, "
+                                           "16-bit block_align)"));
+  const float* src = samples.data();
+  const index_t n = frames * channels;
+  if (!is_float)
+    for (index_t i = 0; i < n; ++i)
+      if (!std::isfinite(src[i]))
+        throw ValueError("wav.14", detail::str("write WAV as ", spec.name, ": sample ", i,
+                                               " (frame ", i / channels, ", channel ",
+                                               i % channels, ") is ", src[i],
+                                               "; integer encodings need finite samples"));
+
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(header + data_padded), 0);
+  std::uint8_t* p = out.data();
+  auto put_tag = [&p](const char* tag) {
+    std::memcpy(p, tag, 4);
+    p += 4;
+  };
+  auto put = [&p](std::uint64_t v, int bytes) {
+    w::store_le(p, v, bytes);
+    p += bytes;
+  };
+  put_tag("RIFF");
+  put(header + data_padded - 8, 4);
+  put_tag("WAVE");
+  put_tag("fmt ");
+  put(fmt_bytes, 4);
+  put(spec.format_tag, 2);
+  put(static_cast<std::uint64_t>(channels), 2);
+  put(static_cast<std::uint64_t>(sample_rate), 4);
+  put(static_cast<std::uint64_t>(sample_rate) * block_align, 4);  // byte rate
+  put(block_align, 2);
+  put(static_cast<std::uint64_t>(spec.bits), 2);
+  if (is_float) {
+    put(0, 2);  // cbSize
+    put_tag("fact");
+    put(4, 4);
+    put(static_cast<std::uint64_t>(frames), 4);
+  }
+  put_tag("data");
+  put(data_bytes, 4);
+  w::with_codec(spec.encoding, [&](auto codec) {
+    using C = decltype(codec);
+    for (index_t i = 0; i < n; ++i) C::write(p + i * C::bytes, src[i]);
+  });
+  return out;  // the pad byte (if any) is already zero
+}
+
+/// Writes samples [frames] or [frames, channels] to a WAV file (see encode_wav).
+inline void write_wav(const std::string& path, TensorView<const float> samples, int sample_rate,
+                      WavEncoding encoding = WavEncoding::pcm_s16) {
+  detail::wav::write_file(path, encode_wav(samples, sample_rate, encoding));
+}
+
+}  // namespace asrkit
+// #include <asrkit/io/sndfile.hpp>
+// asrkit/io/sndfile.hpp - reading any format libsndfile knows (FLAC, OGG/Vorbis, WAV, AIFF...).
+//
+//   // link asrkit::sndfile (it defines ASRKIT_WITH_SNDFILE and links libsndfile)
+//   asrkit::Audio a = asrkit::read_audio("utt.flac");          // samples: [frames], mono mix
+//   asrkit::Audio s = asrkit::read_audio("utt.ogg", {false});   // [frames, channels]
+//
+// Without ASRKIT_WITH_SNDFILE this header declares nothing, so it can be included everywhere.
+
+#if defined(ASRKIT_WITH_SNDFILE)
+
+#include <sndfile.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/io/wav.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace sndfile {
+
+// Closes the SNDFILE on every path out of read_audio.
+class Handle {
+ public:
+  explicit Handle(SNDFILE* f) noexcept : f_(f) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() {
+    if (f_ != nullptr) sf_close(f_);
+  }
+  SNDFILE* get() const noexcept { return f_; }
+
+ private:
+  SNDFILE* f_;
+};
+
+// The closest WavEncoding to libsndfile's subtype; compressed codecs decode to float32.
+inline WavEncoding encoding_of(int format) noexcept {
+  switch (format & SF_FORMAT_SUBMASK) {
+    case SF_FORMAT_PCM_S8:
+    case SF_FORMAT_PCM_U8: return WavEncoding::pcm_u8;
+    case SF_FORMAT_PCM_16: return WavEncoding::pcm_s16;
+    case SF_FORMAT_PCM_24: return WavEncoding::pcm_s24;
+    case SF_FORMAT_PCM_32: return WavEncoding::pcm_s32;
+    case SF_FORMAT_DOUBLE: return WavEncoding::float64;
+    default: return WavEncoding::float32;
+  }
+}
+
+}  // namespace sndfile
+}  // namespace detail
+
+/// Reads an audio file through libsndfile; samples are floats (integer PCM scaled to [-1, 1)
+/// by libsndfile's normalisation, which matches asrkit's WAV scaling). `encoding` says the
+/// file's sample format (compressed formats report float32). Throws IoError "io.1" when the
+/// file cannot be opened, FormatError "sndfile.1" when libsndfile does not recognise it and
+/// "sndfile.2" when decoding fails part way.
+inline Audio read_audio(const std::string& path, const WavReadOptions& options = {}) {
+  SF_INFO info;
+  std::memset(&info, 0, sizeof info);
+  detail::sndfile::Handle file(sf_open(path.c_str(), SFM_READ, &info));
+  if (file.get() == nullptr) {
+    const int err = sf_error(nullptr);
+    const char* why = sf_strerror(nullptr);
+    if (err == SF_ERR_SYSTEM)
+      throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", why));
+    throw FormatError("sndfile.1", detail::str("libsndfile cannot read '", path, "': ", why));
+  }
+  if (info.channels < 1 || info.samplerate < 1)
+    throw FormatError("sndfile.1", detail::str("libsndfile reports ", info.channels,
+                                                " channels at ", info.samplerate, " Hz for '",
+                                                path, "'; expected >= 1 of each"));
+  const auto channels = static_cast<index_t>(info.channels);
+  // Read in blocks rather than trusting info.frames (unknown or estimated for some formats),
+  // so a lying header cannot make us allocate more than the data decodes to.
+  std::vector<float> interleaved;
+  const sf_count_t block = 16384;
+  std::vector<float> buf(static_cast<std::size_t>(block * channels));
+  while (true) {
+    const sf_count_t got = sf_readf_float(file.get(), buf.data(), block);
+    if (got <= 0) break;
+    interleaved.insert(interleaved.end(), buf.begin(), buf.begin() + got * channels);
+  }
+  if (sf_error(file.get()) != SF_ERR_NO_ERROR)
+    throw FormatError("sndfile.2", detail::str("libsndfile failed decoding '", path, "' after ",
+                                                static_cast<index_t>(interleaved.size()) / channels,
+                                                " frames: ", sf_strerror(file.get())));
+  const index_t frames = static_cast<index_t>(interleaved.size()) / channels;
+
+  Audio audio;
+  audio.sample_rate = info.samplerate;
+  audio.num_channels = info.channels;
+  audio.encoding = detail::sndfile::encoding_of(info.format);
+  if (!options.downmix) {
+    audio.samples = Tensor<float>(TensorView<const float>(interleaved.data(), {frames, channels}));
+  } else {
+    audio.samples = Tensor<float>(Shape{frames});
+    const float* src = interleaved.data();
+    detail::wav::mix_down(frames, channels, [src](index_t i) { return src[i]; },
+                          audio.samples.data());
+  }
+  return audio;
+}
+
+}  // namespace asrkit
+
+#endif  // ASRKIT_WITH_SNDFILE
+
+// #include <asrkit/loss/ctc.hpp>
+// asrkit/loss/ctc.hpp - Connectionist Temporal Classification loss, forward and backward in log
+// space (Graves et al. 2006), batched with variable lengths.
+//
+//   asrkit::CtcProblem<float> p{acts, targets, input_lengths, target_lengths};  // [T, B, V] ...
+//   asrkit::CtcOptions opt;                  // blank 0, log-probs input, mean reduction
+//   asrkit::Tensor<float> grad(acts.shape());
+//   float loss = asrkit::ctc_loss(p, opt, grad.view());
+//
+// Gradient convention (the PyTorch#52241 confusion, stated once):
+//   CtcGradient::input   the derivative with respect to exactly what you passed:
+//                        logits input    -> d loss / d logits    = softmax(x) - gamma
+//                        log-probs input -> d loss / d log_probs = -gamma (the true partial)
+//   CtcGradient::logits  always softmax - gamma, the gradient with respect to the logits that
+//                        produced normalized log-probs. This is what torch.nn.functional.ctc_loss
+//                        returns for its log_probs argument.
+// where gamma[t, k] = sum over lattice states s labelled k of alpha_t(s) beta_t(s) / p(l | x)
+// (Graves et al. 2006, eq. 14-16), scaled by the reduction and `grad_scale`.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+
+enum class CtcInput { log_probs, logits };
+enum class CtcGradient { input, logits };
+enum class Reduction { none, sum, mean };
+
+struct CtcOptions {
+  int blank = 0;                              ///< blank index, any of [0, V)
+  CtcInput input = CtcInput::log_probs;       ///< logits: softmax is fused inside (like warp-ctc)
+  Reduction reduction = Reduction::mean;      ///< mean: each loss / max(target length, 1), then
+                                              ///< averaged over the batch (PyTorch's semantics)
+  bool zero_infinity = false;                 ///< infeasible items: loss 0 instead of +inf
+  CtcGradient gradient = CtcGradient::input;  ///< see the header comment
+  double grad_scale = 1.0;                    ///< incoming gradient of the reduced loss
+};
+
+/// Inputs of one batched CTC call. Targets are either concatenated (rank 1, sum of target
+/// lengths) or padded (rank 2, [B, S_max]); lengths are rank-1 [B]. All views are host memory.
+template <class T, class Device = Cpu>
+struct CtcProblem {
+  TensorView<const T, Device> acts;           ///< [T, B, V] logits or log-probs, time-major
+  TensorView<const std::int32_t> targets;     ///< [sum L] or [B, S_max], labels in [0, V) \ blank
+  TensorView<const std::int32_t> input_lengths;   ///< [B], each in [0, T]
+  TensorView<const std::int32_t> target_lengths;  ///< [B]
+};
+
+namespace detail {
+
+// Log of zero inside the recursions: a finite stand-in for -inf, so that max-shifted
+// log-sum-exp never computes -inf - (-inf) = NaN and stays vectorisable without branches.
+// Real log-probabilities are many orders of magnitude above it.
+template <class T>
+constexpr T ctc_log_zero() {
+  return T(-1e30);
+}
+
+// Scratch regions are padded to 64 bytes so every row starts aligned.
+inline std::size_t ctc_round_up(std::size_t n, std::size_t elems_per_line) {
+  return (n + elems_per_line - 1) / elems_per_line * elems_per_line;
+}
+
+/// Lattice row geometry. The 2L+1 states are kept as two rows: the L+1 blank states and the
+/// L label states (their recursions differ: a blank state has two predecessors, a label state
+/// up to three). SIMD lanes per 64-byte line: 16 float, 8 double. Each row is rounded up to
+/// whole packets, so every vectorised step runs without a scalar tail (whose libm exp/log, and
+/// their slow underflow path, once cost more than the packets), and has one line of padding in
+/// front (alpha reads j-1) and behind (beta reads j+1).
+template <class T>
+struct CtcRows {
+  static constexpr index_t lanes = static_cast<index_t>(64 / sizeof(T));
+  index_t blanks, labels;  // states per row: L + 1 and L
+  index_t nb, nl;          // rounded up to whole packets
+  index_t rb, rl;          // strides: one line of padding on each side
+  explicit CtcRows(index_t label_len)
+      : blanks(label_len + 1), labels(label_len),
+        nb(round(blanks)), nl(round(std::max<index_t>(labels, 1))),
+        rb(nb + 2 * lanes), rl(nl + 2 * lanes) {}
+  static index_t round(index_t n) { return (n + lanes - 1) / lanes * lanes; }
+};
+
+/// Elements of T one batch item needs: label emissions and alpha (T rows each), blank alpha
+/// (T rows), beta rows, u rows, gamma, skip mask and state labels; per-frame blank emission
+/// and log-normaliser (T each); an exp scratch row of V.
+template <class T>
+std::size_t ctc_item_elems(std::size_t frames, std::size_t label_len, std::size_t vocab) {
+  const CtcRows<T> r(static_cast<index_t>(label_len));
+  const auto f = static_cast<index_t>(frames);
+  const index_t elems = f * (2 * r.rl + r.rb) + 3 * r.rb + 6 * r.rl + 2 * CtcRows<T>::round(f) +
+                        CtcRows<T>::round(static_cast<index_t>(vocab));
+  return static_cast<std::size_t>(elems);
+}
+
+/// Labels of item b (concatenated or padded targets) and its length; validated beforehand.
+struct CtcLabels {
+  const std::int32_t* data;
+  index_t length;
+};
+
+template <class T, class Device>
+CtcLabels ctc_labels_of(const CtcProblem<T, Device>& p, index_t b, const index_t* offsets) {
+  const index_t len = p.target_lengths.data()[b];
+  if (p.targets.rank() == 2) return {p.targets.data() + b * p.targets.dim(1), len};
+  return {p.targets.data() + offsets[b], len};
+}
+
+/// Frames every path needs: one per label plus one blank between equal neighbours.
+inline index_t ctc_needed_frames(CtcLabels labels) {
+  index_t needed = labels.length;
+  for (index_t i = 1; i < labels.length; ++i) needed += labels.data[i] == labels.data[i - 1];
+  return needed;
+}
+
+/// Gradient scale of one item: the incoming gradient through the reduction.
+inline double ctc_item_scale(const CtcOptions& opt, index_t label_len, index_t batch) {
+  if (opt.reduction != Reduction::mean) return opt.grad_scale;
+  return opt.grad_scale / (static_cast<double>(std::max<index_t>(label_len, 1)) * static_cast<double>(batch));
+}
+
+/// The reduced loss, summed in a fixed order (deterministic). Reduction::none returns the sum.
+template <class T>
+T ctc_reduce(const T* losses, const CtcOptions& opt, TensorView<const std::int32_t> target_lengths) {
+  const index_t batch = target_lengths.numel();
+  double total = 0;
+  for (index_t b = 0; b < batch; ++b)
+    total += static_cast<double>(losses[b]) /
+             (opt.reduction == Reduction::mean ? std::max<std::int32_t>(target_lengths.data()[b], 1) : 1);
+  if (opt.reduction == Reduction::mean && batch > 0) total /= static_cast<double>(batch);
+  return static_cast<T>(total);
+}
+
+/// Prefix offsets of each item's labels in concatenated form (padded targets ignore them).
+inline void ctc_label_offsets(TensorView<const std::int32_t> target_lengths, index_t* offsets) {
+  offsets[0] = 0;
+  for (index_t b = 0; b < target_lengths.numel(); ++b) offsets[b + 1] = offsets[b] + target_lengths.data()[b];
+}
+
+}  // namespace detail
+
+/// Checks every argument and throws an asrkit::Error naming the culprit; returns B.
+template <class T, class Device>
+index_t ctc_validate(const CtcProblem<T, Device>& p, const CtcOptions& opt) {
+  if (p.acts.rank() != 3)
+    throw ShapeError("ctc.1", detail::str("acts must have rank 3 [T, B, V], got shape ",
+                                          p.acts.shape().str()));
+  const index_t max_t = p.acts.dim(0), batch = p.acts.dim(1), vocab = p.acts.dim(2);
+  if (vocab < 1) throw ShapeError("ctc.1", "acts must have V >= 1, got shape " + p.acts.shape().str());
+  if (opt.blank < 0 || opt.blank >= vocab)
+    throw ValueError("ctc.6", detail::str("blank must be in [0, ", vocab, "), got ", opt.blank));
+  if (!std::isfinite(opt.grad_scale))
+    throw ValueError("ctc.9", detail::str("grad_scale must be finite, got ", opt.grad_scale));
+  for (const auto* lengths : {&p.input_lengths, &p.target_lengths})
+    if (lengths->rank() != 1 || lengths->dim(0) != batch)
+      throw ShapeError("ctc.2", detail::str(lengths == &p.input_lengths ? "input_lengths"
+                                                                        : "target_lengths",
+                                            " must have shape [", batch, "] (B), got ",
+                                            lengths->shape().str()));
+  if (p.targets.rank() != 1 && p.targets.rank() != 2)
+    throw ShapeError("ctc.4", "targets must be concatenated [sum L] or padded [B, S], got shape " +
+                                  p.targets.shape().str());
+  if (p.targets.rank() == 2 && p.targets.dim(0) != batch)
+    throw ShapeError("ctc.4", detail::str("padded targets must have shape [", batch,
+                                          ", S], got ", p.targets.shape().str()));
+  index_t total = 0;
+  for (index_t b = 0; b < batch; ++b) {
+    const index_t tb = p.input_lengths.data()[b], lb = p.target_lengths.data()[b];
+    if (tb < 0 || tb > max_t)
+      throw ValueError("ctc.3", detail::str("input length ", tb, " of batch item ", b,
+                                            " must be in [0, ", max_t, "] (T)"));
+    if (lb < 0 || (p.targets.rank() == 2 && lb > p.targets.dim(1)))
+      throw ValueError("ctc.4", detail::str("target length ", lb, " of batch item ", b,
+                                            " must be in [0, ", p.targets.rank() == 2 ?
+                                            p.targets.dim(1) : std::numeric_limits<int>::max(), "]"));
+    total += lb;
+  }
+  if (p.targets.rank() == 1 && total != p.targets.dim(0))
+    throw ShapeError("ctc.4", detail::str("concatenated targets must hold the sum of target "
+                                          "lengths, ", total, " labels, got ", p.targets.dim(0)));
+  for (index_t b = 0, offset = 0; b < batch; ++b) {
+    const index_t lb = p.target_lengths.data()[b];
+    const std::int32_t* labels = p.targets.rank() == 2 ? p.targets.data() + b * p.targets.dim(1)
+                                                        : p.targets.data() + offset;
+    offset += lb;
+    for (index_t i = 0; i < lb; ++i) {
+      if (labels[i] < 0 || labels[i] >= vocab)
+        throw ValueError("ctc.5", detail::str("target label ", labels[i], " at position ", i,
+                                              " of batch item ", b, " is out of range [0, ",
+                                              vocab, ")"));
+      if (labels[i] == opt.blank)
+        throw ValueError("ctc.5", detail::str("target label ", labels[i], " at position ", i,
+                                              " of batch item ", b, " is the blank index"));
+    }
+  }
+  return batch;
+}
+
+/// Scratch bytes ctc_loss needs for this problem (depends on the lengths, not only on maxima).
+template <class T, class Device>
+std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions& opt) {
+  const index_t batch = ctc_validate(p, opt);
+  std::size_t elems = 0;
+  for (index_t b = 0; b < batch; ++b)
+    elems += detail::ctc_item_elems<T>(static_cast<std::size_t>(p.input_lengths.data()[b]),
+                                       static_cast<std::size_t>(p.target_lengths.data()[b]),
+                                       static_cast<std::size_t>(p.acts.dim(2)));
+  return elems * sizeof(T) + static_cast<std::size_t>(batch + 1) * 2 * sizeof(index_t) + 64;
+}
+
+namespace detail {
+
+/// exp(x[k] - shift) * scale for k < n, into the 64-byte aligned `out` (n rounded up to whole
+/// packets; the padding gets exp(-inf) = 0). Copying the row first keeps Eigen on aligned
+/// whole packets: user rows (V = 29 floats) are neither aligned nor packet multiples.
+template <class T>
+void ctc_exp_row(const T* x, index_t n, T shift, T scale, T* out) {
+  const index_t padded = CtcRows<T>::round(n);
+  std::copy_n(x, n, out);
+  std::fill(out + n, out + padded, -std::numeric_limits<T>::infinity());
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64> a(out, padded);
+  a = (a - shift).exp() * scale;
+}
+
+/// log sum_k exp(x[k]) over a row (the log-softmax normaliser), with `scratch` as in ctc_exp_row.
+template <class T>
+T ctc_log_sum_exp_row(const T* x, index_t n, T* scratch) {
+  const T m = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, n).maxCoeff();
+  ctc_exp_row(x, n, m, T(1), scratch);
+  const index_t padded = CtcRows<T>::round(n);
+  return m + std::log(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>(scratch, padded).sum());
+}
+
+/// log(exp(a) + exp(b)), elementwise: one exp and one log.
+template <class A, class B>
+auto ctc_lse2(const A& a, const B& b) {
+  return a.max(b) + ((a.min(b) - a.max(b)).exp() + 1).log();
+}
+
+/// log(exp(a) + exp(b) + exp(c)), elementwise. Sorting the three with min/max leaves two exps
+/// (the largest term is exp(0) = 1) and one log.
+template <class A, class B, class C>
+auto ctc_lse3(const A& a, const B& b, const C& c) {
+  const auto hi = a.max(b).max(c);
+  const auto lo = a.min(b).min(c);
+  const auto mid = a.min(b).max(a.max(b).min(c));
+  return hi + ((mid - hi).exp() + (lo - hi).exp() + 1).log();
+}
+
+/// Loss (and, when grad != nullptr, gradient rows) of one batch item; the workspace `ws` holds
+/// ctc_item_elems<T>(frames, labels.length, vocab) elements, 64-byte aligned.
+///
+/// Lattice (Graves et al. 2006, eq. 6-10), blank state i = state 2i, label state j = state 2j+1:
+///   aB_t(i) = eB_t    + lse(aB_{t-1}(i), aL_{t-1}(i-1))
+///   aL_t(j) = eL_t(j) + lse(aL_{t-1}(j), aB_{t-1}(j), aL_{t-1}(j-1) + skip(j))
+/// skip(j) = 0 when label j differs from label j-1, else log 0. Beta excludes frame t's
+/// emission, so the state posterior is gamma_t = exp(alpha_t + beta_t - log p):
+///   bB_{t-1}(i) = lse(uB(i), uL(i)),  bL_{t-1}(j) = lse(uL(j), uB(j+1), uL(j+1) + skip(j+1))
+/// with u = beta_t + e_t.
+template <class T>
+T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frames,
+           CtcLabels labels, const CtcOptions& opt, T* ws, T* grad, T grad_scale) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  using Map = Eigen::Map<Array, Eigen::Aligned64>;
+  using CMap = Eigen::Map<const Array>;  // shifted reads: unaligned
+  constexpr T kZero = ctc_log_zero<T>();
+  constexpr T kInf = std::numeric_limits<T>::infinity();
+  const CtcRows<T> r(labels.length);
+  const index_t L = labels.length, P = r.lanes, NB = r.nb, NL = r.nl, RB = r.rb, RL = r.rl;
+
+  // Regions, each row's first state P elements after a 64-byte boundary.
+  T* eL = ws + P;                     // eL[t * RL + j]: log-prob of label j at frame t
+  T* aL = eL + frames * RL;           // aL[t * RL + j]
+  T* aB = aL + frames * RL;           // aB[t * RB + i]
+  T* bB = aB + frames * RB;           // beta rows: current and previous, blank and label
+  T* bB_prev = bB + RB;
+  T* uB = bB_prev + RB;
+  T* bL = uB + RB;
+  T* bL_prev = bL + RL;
+  T* uL = bL_prev + RL;
+  T* gamma = uL + RL;
+  T* skip = gamma + RL;               // skip[j] for j in [-1, NL + 1)
+  auto* label_of = reinterpret_cast<std::int32_t*>(skip + RL);  // NL labels (blank past L)
+  T* eB = skip + 2 * RL - P;          // eB[t]: log-prob of the blank at frame t
+  T* norm = eB + CtcRows<T>::round(frames);  // per-frame log-normaliser (logits input) or 0
+  T* exp_row = norm + CtcRows<T>::round(frames);
+
+  const bool feasible = frames >= ctc_needed_frames(labels);
+  const bool want_grad = grad != nullptr;
+  const bool softmax_term = opt.input == CtcInput::logits || opt.gradient == CtcGradient::logits;
+  auto zero_grad_rows = [&]() {
+    if (want_grad)
+      for (index_t t = 0; t < frames; ++t) std::fill_n(grad + (t * batch + b) * vocab, vocab, T(0));
+  };
+  if (!feasible) {
+    zero_grad_rows();
+    return opt.zero_infinity ? T(0) : kInf;
+  }
+  if (frames == 0) return T(0);  // L == 0 here: the empty path has probability 1
+
+  for (index_t j = 0; j < NL; ++j) label_of[j] = j < L ? labels.data[j] : opt.blank;
+  std::fill(skip - 1, skip + NL + 1, kZero);
+  for (index_t j = 1; j < L; ++j)
+    if (labels.data[j] != labels.data[j - 1]) skip[j] = T(0);
+
+  // Emissions, with the fused log-softmax for logits: a gather of the labels, one vectorised
+  // validity check (NaN and +inf fail `< inf`; -inf is probability zero and becomes kZero).
+  for (index_t t = 0; t < frames; ++t) {
+    const T* x = acts + (t * batch + b) * vocab;
+    const T lse = opt.input == CtcInput::logits ? ctc_log_sum_exp_row(x, vocab, exp_row) : T(0);
+    norm[t] = lse;
+    eB[t] = x[opt.blank] - lse;
+    T* et = eL + t * RL;
+    for (index_t j = 0; j < NL; ++j) et[j] = x[label_of[j]];
+    Map ev(et, NL);
+    ev -= lse;
+    if (!(ev < kInf).all() || !(eB[t] < kInf) || !(std::abs(lse) < kInf))
+      throw ValueError("ctc.7", detail::str("acts of batch item ", b, " at frame ", t,
+                                            " contain NaN or +inf log-probabilities (or NaN/inf logits)"));
+    ev = ev.max(kZero);
+    eB[t] = std::max(eB[t], kZero);
+    std::fill(et + L, et + NL + P, kZero);
+  }
+
+  // Forward, one vectorised expression per row and frame. States past L (junk, finite) only
+  // flow to higher states, never back into the lattice.
+  std::fill_n(aB - P, RB, kZero);
+  std::fill_n(aL - P, RL, kZero);
+  aB[0] = eB[0];
+  if (L > 0) aL[0] = eL[0];
+  CMap skip_j(skip, NL);
+  for (index_t t = 1; t < frames; ++t) {
+    const T* pB = aB + (t - 1) * RB;
+    const T* pL = aL + (t - 1) * RL;
+    T* cB = aB + t * RB;
+    T* cL = aL + t * RL;
+    cB[-1] = cL[-1] = kZero;
+    Map(cB, NB) = eB[t] + ctc_lse2(CMap(pB, NB), CMap(pL - 1, NB));
+    Map(cL, NL) = CMap(eL + t * RL, NL) + ctc_lse3(CMap(pL, NL), CMap(pB, NL), CMap(pL - 1, NL) + skip_j);
+  }
+  const T* lastB = aB + (frames - 1) * RB;
+  const T* lastL = aL + (frames - 1) * RL;
+  const T m = L > 0 ? std::max(lastB[L], lastL[L - 1]) : lastB[0];
+  if (m <= kZero / 2) {  // no path survives (e.g. probability-zero labels on every path)
+    zero_grad_rows();
+    return opt.zero_infinity ? T(0) : kInf;
+  }
+  const T log_p = L > 0 ? m + std::log(std::exp(lastB[L] - m) + std::exp(lastL[L - 1] - m)) : m;
+  const T loss = -log_p;
+  if (!want_grad) return loss;
+
+  // Backward. Junk past the valid states is reset to kZero after every step, because beta
+  // reads higher states.
+  std::fill_n(bB, NB + P, kZero);
+  std::fill_n(bL, NL + P, kZero);
+  bB[L] = 0;
+  if (L > 0) bL[L - 1] = 0;
+  for (index_t t = frames - 1; t >= 0; --t) {
+    T* g = grad + (t * batch + b) * vocab;
+    if (softmax_term) {
+      ctc_exp_row(acts + (t * batch + b) * vocab, vocab, norm[t], grad_scale, exp_row);
+      std::copy_n(exp_row, vocab, g);
+    } else {
+      std::fill_n(g, vocab, T(0));
+    }
+    const T blank_sum = (CMap(aB + t * RB, NB) + CMap(bB, NB) + loss).exp().sum();
+    g[opt.blank] -= grad_scale * blank_sum;
+    Map(gamma, NL) = (CMap(aL + t * RL, NL) + CMap(bL, NL) + loss).exp();
+    for (index_t j = 0; j < L; ++j) g[labels.data[j]] -= grad_scale * gamma[j];
+    if (t == 0) break;
+    Map(uB, NB) = CMap(bB, NB) + eB[t];
+    Map(uL, NL) = CMap(bL, NL) + CMap(eL + t * RL, NL);
+    std::fill(uB + L + 1, uB + NB + 1, kZero);
+    std::fill(uL + L, uL + NL + 1, kZero);
+    Map(bB_prev, NB) = ctc_lse2(CMap(uB, NB), CMap(uL, NB));
+    Map(bL_prev, NL) = ctc_lse3(CMap(uL, NL), CMap(uB + 1, NL), CMap(uL + 1, NL) + CMap(skip + 1, NL));
+    std::fill(bB_prev + L + 1, bB_prev + NB + P, kZero);
+    std::fill(bL_prev + L, bL_prev + NL + P, kZero);
+    std::swap(bB, bB_prev);
+    std::swap(bL, bL_prev);
+  }
+  return loss;
+}
+
+}  // namespace detail
+
+/// Computes the CTC loss of a batch and, when `grad` is not empty ([T, B, V]), its gradient
+/// (see the convention above; frames past an item's input length get zero gradient).
+/// `losses`, when not empty ([B]), receives each item's unreduced loss (negative log-likelihood).
+/// `workspace` may be null (asrkit allocates once per call) or hold ctc_workspace_size() bytes.
+/// Returns the reduced loss (for Reduction::none, the sum). Deterministic for any thread count.
+template <class T>
+T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> grad = {},
+           TensorView<T> losses = {}, void* workspace = nullptr, std::size_t workspace_bytes = 0) {
+  static_assert(std::is_floating_point_v<T>, "ctc_loss: T must be float or double");
+  const index_t batch = ctc_validate(p, opt);
+  const index_t vocab = p.acts.dim(2);
+  const bool want_grad = grad.data() != nullptr;
+  if (want_grad) check_shape(grad.shape(), p.acts.shape(), "ctc_loss grad");
+  if (losses.data() != nullptr) check_shape(losses.shape(), Shape{batch}, "ctc_loss losses");
+  const std::size_t needed = ctc_workspace_size(p, opt);
+  std::unique_ptr<unsigned char[]> owned;
+  if (workspace == nullptr) {
+    owned.reset(new unsigned char[needed]);
+    workspace = owned.get();
+  } else if (workspace_bytes < needed) {
+    throw ValueError("ctc.8", detail::str("workspace holds ", workspace_bytes,
+                                          " bytes, ctc_workspace_size() asks for ", needed));
+  }
+  // Layout: [B+1 item offsets][B losses as index_t slots][per-item regions, 64-byte aligned].
+  auto* offsets = static_cast<index_t*>(workspace);
+  index_t* label_offsets = offsets + batch + 1;
+  auto base = reinterpret_cast<std::uintptr_t>(label_offsets + batch + 1);
+  T* items = reinterpret_cast<T*>((base + 63) / 64 * 64);
+  detail::ctc_label_offsets(p.target_lengths, label_offsets);
+  offsets[0] = 0;
+  for (index_t b = 0; b < batch; ++b) {
+    offsets[b + 1] = offsets[b] + static_cast<index_t>(detail::ctc_item_elems<T>(
+        static_cast<std::size_t>(p.input_lengths.data()[b]),
+        static_cast<std::size_t>(p.target_lengths.data()[b]), static_cast<std::size_t>(vocab)));
+  }
+  Tensor<T> item_losses({batch});
+  parallel_for(batch, [&](index_t b) {
+    const index_t frames = p.input_lengths.data()[b];
+    const index_t lb = p.target_lengths.data()[b];
+    const T scale = static_cast<T>(detail::ctc_item_scale(opt, lb, batch));
+    T* g = want_grad ? grad.data() : nullptr;
+    item_losses(b) = detail::ctc_item(p.acts.data(), batch, vocab, b, frames,
+                                      detail::ctc_labels_of(p, b, label_offsets), opt,
+                                      items + offsets[b], g, scale);
+    if (want_grad)  // padding frames past the input length
+      for (index_t t = frames; t < p.acts.dim(0); ++t)
+        std::fill_n(g + (t * batch + b) * vocab, vocab, T(0));
+  });
+  if (losses.data() != nullptr) losses.flat() = item_losses.flat();
+  return detail::ctc_reduce(item_losses.data(), opt, p.target_lengths);
+}
+
+}  // namespace asrkit
+
+// #include <asrkit/decode/align.hpp>
+// asrkit/decode/align.hpp - CTC forced alignment (Viterbi), segmentation of long utterances at
+// runs of blanks, and the Deep Speech 2 data-filtering features.
+//
+//   auto a = asrkit::ctc_forced_align(log_probs.view(), asrkit::as_view(labels), {/*blank*/ 0});
+//   a.frame_labels;          // per frame: the label emitted there, or the blank
+//   a.tokens[i].start;       // first frame of token i; .end is one past its last frame
+//   auto cuts = asrkit::segment_alignment(a, {/*blank*/ 0, /*min_blank_frames*/ 30, /*space*/ 27});
+//
+// The alignment is the single most probable CTC path that collapses to the labels: the lattice of
+// ctc.hpp with max in place of log-sum-exp (Graves et al. 2006, sec. 3.2), then a backtrace.
+// Segmentation follows Deep Speech 2 (Amodei et al. 2016, sec. 5.1): cut wherever at least N
+// consecutive frames are blank, optionally only where the run also holds a space token.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+struct AlignOptions {
+  int blank = 0;
+  index_t item = 0;     ///< batch item, when log_probs is [T, B, V]
+  index_t frames = -1;  ///< frames of that item (-1: all T)
+};
+
+struct TokenSpan {
+  std::int32_t label;
+  index_t start;  ///< first frame
+  index_t end;    ///< one past the last frame
+};
+
+struct CtcAlignment {
+  std::vector<std::int32_t> frame_labels;  ///< [frames]: label or blank
+  std::vector<TokenSpan> tokens;           ///< one per target label, in order
+  double log_prob = 0;                     ///< log-probability of the best path
+};
+
+/// The most probable path of `log_probs` ([T, V] or [T, B, V], log-probabilities) that
+/// collapses to `labels`. Ties go to the path that stays in its state longest (deterministic).
+/// Throws ValueError asrkit.align.2 when no path exists (frames < labels + repeats).
+template <class T>  // T: float or double, const or not
+CtcAlignment ctc_forced_align(TensorView<T> log_probs, TensorView<const std::int32_t> labels,
+                              const AlignOptions& opt = {}) {
+  using Scalar = std::remove_const_t<T>;
+  if (log_probs.rank() != 2 && log_probs.rank() != 3)
+    throw ShapeError("align.1", "log_probs must be [T, V] or [T, B, V], got shape " +
+                                    log_probs.shape().str());
+  const index_t batch = log_probs.rank() == 3 ? log_probs.dim(1) : 1;
+  const index_t vocab = log_probs.dim(-1);
+  const index_t frames = opt.frames < 0 ? log_probs.dim(0) : opt.frames;
+  if (opt.item < 0 || opt.item >= batch)
+    throw ValueError("align.1", detail::str("item ", opt.item, " is out of range [0, ", batch, ")"));
+  if (frames > log_probs.dim(0))
+    throw ValueError("align.1", detail::str("frames ", frames, " exceeds T = ", log_probs.dim(0)));
+  if (opt.blank < 0 || opt.blank >= vocab)
+    throw ValueError("align.1", detail::str("blank must be in [0, ", vocab, "), got ", opt.blank));
+  if (labels.rank() != 1) throw ShapeError("align.1", "labels must be rank 1, got " + labels.shape().str());
+  const index_t L = labels.dim(0), S = 2 * L + 1;
+  const std::int32_t* lab = labels.data();
+  index_t needed = L;
+  for (index_t i = 0; i < L; ++i) {
+    if (lab[i] < 0 || lab[i] >= vocab || lab[i] == opt.blank)
+      throw ValueError("align.1", detail::str("label ", lab[i], " at position ", i,
+                                              " must be in [0, ", vocab, ") and not the blank"));
+    needed += i > 0 && lab[i] == lab[i - 1];
+  }
+  if (frames < needed)
+    throw ValueError("align.2", detail::str(L, " labels with ", needed - L, " repeats need at least ",
+                                            needed, " frames, got ", frames));
+  auto label = [&](index_t s) { return (s & 1) ? lab[s >> 1] : opt.blank; };
+  auto emit = [&](index_t t, index_t s) {
+    const Scalar v = log_probs.data()[(t * batch + opt.item) * vocab + label(s)];
+    if (std::isnan(v) || v == std::numeric_limits<Scalar>::infinity())
+      throw ValueError("align.3", detail::str("log_probs at frame ", t, " label ", label(s),
+                                              " is ", v, "; expected a log-probability"));
+    return static_cast<double>(v);
+  };
+
+  CtcAlignment out;
+  out.tokens.resize(static_cast<std::size_t>(L));
+  if (frames == 0) return out;  // L == 0 here
+  constexpr double kNone = -std::numeric_limits<double>::infinity();
+  // delta_t(s): best log-probability of a prefix ending in state s at frame t; step[t][s] in
+  // {0, 1, 2}: how many states the best predecessor lies behind.
+  std::vector<double> prev(static_cast<std::size_t>(S), kNone), cur(static_cast<std::size_t>(S));
+  std::vector<std::uint8_t> step(static_cast<std::size_t>(frames * S), 0);
+  prev[0] = emit(0, 0);
+  if (S > 1) prev[1] = emit(0, 1);
+  for (index_t t = 1; t < frames; ++t) {
+    for (index_t s = 0; s < S; ++s) {
+      double best = prev[static_cast<std::size_t>(s)];
+      std::uint8_t from = 0;
+      if (s >= 1 && prev[static_cast<std::size_t>(s - 1)] > best) {
+        best = prev[static_cast<std::size_t>(s - 1)];
+        from = 1;
+      }
+      if (s >= 2 && (s & 1) && label(s) != label(s - 2) && prev[static_cast<std::size_t>(s - 2)] > best) {
+        best = prev[static_cast<std::size_t>(s - 2)];
+        from = 2;
+      }
+      cur[static_cast<std::size_t>(s)] = best == kNone ? kNone : best + emit(t, s);
+      step[static_cast<std::size_t>(t * S + s)] = from;
+    }
+    std::swap(prev, cur);
+  }
+  index_t s = S - 1;
+  if (S > 1 && prev[static_cast<std::size_t>(S - 2)] > prev[static_cast<std::size_t>(S - 1)]) s = S - 2;
+  out.log_prob = prev[static_cast<std::size_t>(s)];
+  if (out.log_prob == kNone)
+    throw ValueError("align.2", "every path that spells the labels has probability zero");
+  out.frame_labels.resize(static_cast<std::size_t>(frames));
+  for (index_t t = frames - 1; t >= 0; --t) {
+    out.frame_labels[static_cast<std::size_t>(t)] = label(s);
+    if (s & 1) {
+      TokenSpan& tok = out.tokens[static_cast<std::size_t>(s >> 1)];
+      if (tok.end == 0) tok = {label(s), t, t + 1};
+      tok.start = t;
+    }
+    s -= step[static_cast<std::size_t>(t * S + s)];
+  }
+  return out;
+}
+
+struct SegmentOptions {
+  int blank = 0;
+  index_t min_blank_frames = 30;  ///< a cut needs at least this many consecutive silent frames
+  int space = -1;                 ///< >= 0: the run may hold this token and must hold one
+};
+
+struct Segment {
+  index_t start_frame, end_frame;  ///< [start, end)
+  index_t first_token, end_token;  ///< tokens [first, end) of the alignment
+};
+
+/// Splits an aligned utterance at the middle of every run of >= min_blank_frames blank frames
+/// (with `space` >= 0: runs of blank or space frames holding at least one space; that space
+/// token goes to the segment on its left). Segments cover all frames, in order.
+inline std::vector<Segment> segment_alignment(const CtcAlignment& a, const SegmentOptions& opt) {
+  if (opt.min_blank_frames < 1)
+    throw ValueError("align.4", detail::str("min_blank_frames must be >= 1, got ", opt.min_blank_frames));
+  const index_t frames = static_cast<index_t>(a.frame_labels.size());
+  auto silent = [&](index_t t) {
+    const std::int32_t k = a.frame_labels[static_cast<std::size_t>(t)];
+    return k == opt.blank || (opt.space >= 0 && k == opt.space);
+  };
+  std::vector<index_t> cuts;
+  for (index_t t = 0; t < frames;) {
+    if (!silent(t)) {
+      ++t;
+      continue;
+    }
+    index_t end = t;
+    bool has_space = false;
+    while (end < frames && silent(end)) has_space |= a.frame_labels[static_cast<std::size_t>(end++)] == opt.space;
+    const index_t blanks = end - t;
+    // Runs touching the utterance's edges are leading/trailing silence, not a boundary.
+    if (t > 0 && end < frames && blanks >= opt.min_blank_frames && (opt.space < 0 || has_space))
+      cuts.push_back(t + blanks / 2);
+    t = end;
+  }
+  std::vector<Segment> out;
+  index_t start = 0, token = 0;
+  const index_t ntok = static_cast<index_t>(a.tokens.size());
+  cuts.push_back(frames);
+  for (index_t cut : cuts) {
+    index_t end_token = token;
+    while (end_token < ntok && a.tokens[static_cast<std::size_t>(end_token)].start < cut) ++end_token;
+    out.push_back({start, cut, token, end_token});
+    start = cut;
+    token = end_token;
+  }
+  return out;
+}
+
+/// Deep Speech 2's features for filtering bad (audio, transcript) pairs (sec. 5.1): a pair whose
+/// CTC cost is high for its length is likely mis-transcribed.
+struct CtcUtteranceStats {
+  double cost;              ///< raw CTC cost (negative log-likelihood)
+  double cost_per_frame;    ///< cost / input frames
+  double cost_per_token;    ///< cost / target tokens
+  double frames_per_token;  ///< input frames / target tokens
+};
+
+inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_t tokens) {
+  if (frames < 1 || tokens < 1)
+    throw ValueError("align.5", detail::str("utterance stats need frames >= 1 and tokens >= 1, got ",
+                                            frames, " frames and ", tokens, " tokens"));
+  const double f = static_cast<double>(frames), n = static_cast<double>(tokens);
+  return {cost, cost / f, cost / n, f / n};
+}
 
 }  // namespace asrkit

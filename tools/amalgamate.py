@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "include"
 UMBRELLA = INCLUDE / "asrkit.hpp"
 OUTPUT = ROOT / "single_include" / "asrkit.hpp"
-ASRKIT_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"](asrkit/[^>"]+)[>"]\s*$')
+ASRKIT_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"](asrkit/[^>"]+)[>"]\s*(//.*)?$')
 PRAGMA_ONCE = re.compile(r"^\s*#\s*pragma\s+once\s*$")
 
 

@@ -71,19 +71,35 @@ inline std::size_t ctc_round_up(std::size_t n, std::size_t elems_per_line) {
   return (n + elems_per_line - 1) / elems_per_line * elems_per_line;
 }
 
-/// Row length of the (2L+1)-state lattice: S states plus two padding slots on each side,
-/// rounded up to a cache line.
+/// Lattice row geometry. The 2L+1 states are kept as two rows: the L+1 blank states and the
+/// L label states (their recursions differ: a blank state has two predecessors, a label state
+/// up to three). SIMD lanes per 64-byte line: 16 float, 8 double. Each row is rounded up to
+/// whole packets, so every vectorised step runs without a scalar tail (whose libm exp/log, and
+/// their slow underflow path, once cost more than the packets), and has one line of padding in
+/// front (alpha reads j-1) and behind (beta reads j+1).
 template <class T>
-std::size_t ctc_row(std::size_t label_len) {
-  return ctc_round_up(2 * label_len + 1 + 4, 64 / sizeof(T));
-}
+struct CtcRows {
+  static constexpr index_t lanes = static_cast<index_t>(64 / sizeof(T));
+  index_t blanks, labels;  // states per row: L + 1 and L
+  index_t nb, nl;          // rounded up to whole packets
+  index_t rb, rl;          // strides: one line of padding on each side
+  explicit CtcRows(index_t label_len)
+      : blanks(label_len + 1), labels(label_len),
+        nb(round(blanks)), nl(round(std::max<index_t>(labels, 1))),
+        rb(nb + 2 * lanes), rl(nl + 2 * lanes) {}
+  static index_t round(index_t n) { return (n + lanes - 1) / lanes * lanes; }
+};
 
-/// Elements of T one batch item needs: emissions e and alpha (T rows each), two beta rows,
-/// u, gamma and the skip mask (one row each), per-frame log-normalisers (T).
+/// Elements of T one batch item needs: label emissions and alpha (T rows each), blank alpha
+/// (T rows), beta rows, u rows, gamma, skip mask and state labels; per-frame blank emission
+/// and log-normaliser (T each); an exp scratch row of V.
 template <class T>
-std::size_t ctc_item_elems(std::size_t frames, std::size_t label_len) {
-  const std::size_t row = ctc_row<T>(label_len);
-  return frames * row * 2 + 5 * row + ctc_round_up(frames, 64 / sizeof(T));
+std::size_t ctc_item_elems(std::size_t frames, std::size_t label_len, std::size_t vocab) {
+  const CtcRows<T> r(static_cast<index_t>(label_len));
+  const auto f = static_cast<index_t>(frames);
+  const index_t elems = f * (2 * r.rl + r.rb) + 3 * r.rb + 6 * r.rl + 2 * CtcRows<T>::round(f) +
+                        CtcRows<T>::round(static_cast<index_t>(vocab));
+  return static_cast<std::size_t>(elems);
 }
 
 /// Labels of item b (concatenated or padded targets) and its length; validated beforehand.
@@ -196,128 +212,181 @@ std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions&
   std::size_t elems = 0;
   for (index_t b = 0; b < batch; ++b)
     elems += detail::ctc_item_elems<T>(static_cast<std::size_t>(p.input_lengths.data()[b]),
-                                       static_cast<std::size_t>(p.target_lengths.data()[b]));
+                                       static_cast<std::size_t>(p.target_lengths.data()[b]),
+                                       static_cast<std::size_t>(p.acts.dim(2)));
   return elems * sizeof(T) + static_cast<std::size_t>(batch + 1) * 2 * sizeof(index_t) + 64;
 }
 
 namespace detail {
 
+/// exp(x[k] - shift) * scale for k < n, into the 64-byte aligned `out` (n rounded up to whole
+/// packets; the padding gets exp(-inf) = 0). Copying the row first keeps Eigen on aligned
+/// whole packets: user rows (V = 29 floats) are neither aligned nor packet multiples.
+template <class T>
+void ctc_exp_row(const T* x, index_t n, T shift, T scale, T* out) {
+  const index_t padded = CtcRows<T>::round(n);
+  std::copy_n(x, n, out);
+  std::fill(out + n, out + padded, -std::numeric_limits<T>::infinity());
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64> a(out, padded);
+  a = (a - shift).exp() * scale;
+}
+
+/// log sum_k exp(x[k]) over a row (the log-softmax normaliser), with `scratch` as in ctc_exp_row.
+template <class T>
+T ctc_log_sum_exp_row(const T* x, index_t n, T* scratch) {
+  const T m = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(x, n).maxCoeff();
+  ctc_exp_row(x, n, m, T(1), scratch);
+  const index_t padded = CtcRows<T>::round(n);
+  return m + std::log(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>(scratch, padded).sum());
+}
+
+/// log(exp(a) + exp(b)), elementwise: one exp and one log.
+template <class A, class B>
+auto ctc_lse2(const A& a, const B& b) {
+  return a.max(b) + ((a.min(b) - a.max(b)).exp() + 1).log();
+}
+
+/// log(exp(a) + exp(b) + exp(c)), elementwise. Sorting the three with min/max leaves two exps
+/// (the largest term is exp(0) = 1) and one log.
+template <class A, class B, class C>
+auto ctc_lse3(const A& a, const B& b, const C& c) {
+  const auto hi = a.max(b).max(c);
+  const auto lo = a.min(b).min(c);
+  const auto mid = a.min(b).max(a.max(b).min(c));
+  return hi + ((mid - hi).exp() + (lo - hi).exp() + 1).log();
+}
+
 /// Loss (and, when grad != nullptr, gradient rows) of one batch item; the workspace `ws` holds
-/// ctc_item_elems<T>(frames, labels.length) elements, 64-byte aligned.
+/// ctc_item_elems<T>(frames, labels.length, vocab) elements, 64-byte aligned.
+///
+/// Lattice (Graves et al. 2006, eq. 6-10), blank state i = state 2i, label state j = state 2j+1:
+///   aB_t(i) = eB_t    + lse(aB_{t-1}(i), aL_{t-1}(i-1))
+///   aL_t(j) = eL_t(j) + lse(aL_{t-1}(j), aB_{t-1}(j), aL_{t-1}(j-1) + skip(j))
+/// skip(j) = 0 when label j differs from label j-1, else log 0. Beta excludes frame t's
+/// emission, so the state posterior is gamma_t = exp(alpha_t + beta_t - log p):
+///   bB_{t-1}(i) = lse(uB(i), uL(i)),  bL_{t-1}(j) = lse(uL(j), uB(j+1), uL(j+1) + skip(j+1))
+/// with u = beta_t + e_t.
 template <class T>
 T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frames,
            CtcLabels labels, const CtcOptions& opt, T* ws, T* grad, T grad_scale) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-  using Map = Eigen::Map<Array>;
-  using CMap = Eigen::Map<const Array>;
+  using Map = Eigen::Map<Array, Eigen::Aligned64>;
+  using CMap = Eigen::Map<const Array>;  // shifted reads: unaligned
   constexpr T kZero = ctc_log_zero<T>();
-  const index_t L = labels.length, S = 2 * L + 1;
-  const index_t row = static_cast<index_t>(ctc_row<T>(static_cast<std::size_t>(L)));
-  const int blank = opt.blank;
-  auto label = [&](index_t s) { return (s & 1) ? labels.data[s >> 1] : blank; };
+  constexpr T kInf = std::numeric_limits<T>::infinity();
+  const CtcRows<T> r(labels.length);
+  const index_t L = labels.length, P = r.lanes, NB = r.nb, NL = r.nl, RB = r.rb, RL = r.rl;
 
-  T* e = ws;                       // e[t * row + s]: log-prob of state s's label at frame t
-  T* alpha = e + frames * row;     // alpha[t * row + 2 + s], two kZero pads in front
-  T* beta = alpha + frames * row;  // two rows, beta[s], two kZero pads behind
-  T* beta_prev = beta + row;
-  T* u = beta_prev + row;          // u[s] = beta_t(s) + e_t(s), two kZero pads behind
-  T* gamma = u + row;
-  T* skip = gamma + row;           // skip[2 + s]: 0 if s-2 -> s is allowed, else kZero (+2 pads)
-  T* norm = skip + row;            // per-frame log-normaliser (logits input) or 0
+  // Regions, each row's first state P elements after a 64-byte boundary.
+  T* eL = ws + P;                     // eL[t * RL + j]: log-prob of label j at frame t
+  T* aL = eL + frames * RL;           // aL[t * RL + j]
+  T* aB = aL + frames * RL;           // aB[t * RB + i]
+  T* bB = aB + frames * RB;           // beta rows: current and previous, blank and label
+  T* bB_prev = bB + RB;
+  T* uB = bB_prev + RB;
+  T* bL = uB + RB;
+  T* bL_prev = bL + RL;
+  T* uL = bL_prev + RL;
+  T* gamma = uL + RL;
+  T* skip = gamma + RL;               // skip[j] for j in [-1, NL + 1)
+  auto* label_of = reinterpret_cast<std::int32_t*>(skip + RL);  // NL labels (blank past L)
+  T* eB = skip + 2 * RL - P;          // eB[t]: log-prob of the blank at frame t
+  T* norm = eB + CtcRows<T>::round(frames);  // per-frame log-normaliser (logits input) or 0
+  T* exp_row = norm + CtcRows<T>::round(frames);
 
   const bool feasible = frames >= ctc_needed_frames(labels);
   const bool want_grad = grad != nullptr;
   const bool softmax_term = opt.input == CtcInput::logits || opt.gradient == CtcGradient::logits;
-
-  auto zero_grad_rows = [&](index_t from) {
+  auto zero_grad_rows = [&]() {
     if (want_grad)
-      for (index_t t = from; t < frames; ++t) std::fill_n(grad + (t * batch + b) * vocab, vocab, T(0));
+      for (index_t t = 0; t < frames; ++t) std::fill_n(grad + (t * batch + b) * vocab, vocab, T(0));
   };
   if (!feasible) {
-    zero_grad_rows(0);
-    return opt.zero_infinity ? T(0) : std::numeric_limits<T>::infinity();
+    zero_grad_rows();
+    return opt.zero_infinity ? T(0) : kInf;
   }
   if (frames == 0) return T(0);  // L == 0 here: the empty path has probability 1
 
-  // Emissions, with the fused log-softmax for logits (one vectorised pass over V per frame).
+  for (index_t j = 0; j < NL; ++j) label_of[j] = j < L ? labels.data[j] : opt.blank;
+  std::fill(skip - 1, skip + NL + 1, kZero);
+  for (index_t j = 1; j < L; ++j)
+    if (labels.data[j] != labels.data[j - 1]) skip[j] = T(0);
+
+  // Emissions, with the fused log-softmax for logits: a gather of the labels, one vectorised
+  // validity check (NaN and +inf fail `< inf`; -inf is probability zero and becomes kZero).
   for (index_t t = 0; t < frames; ++t) {
     const T* x = acts + (t * batch + b) * vocab;
-    T lse = 0;
-    if (opt.input == CtcInput::logits) {
-      CMap xs(x, vocab);
-      const T m = xs.maxCoeff();
-      lse = m + std::log((xs - m).exp().sum());
-    }
+    const T lse = opt.input == CtcInput::logits ? ctc_log_sum_exp_row(x, vocab, exp_row) : T(0);
     norm[t] = lse;
-    if (!(std::abs(lse) < std::numeric_limits<T>::infinity()))
+    eB[t] = x[opt.blank] - lse;
+    T* et = eL + t * RL;
+    for (index_t j = 0; j < NL; ++j) et[j] = x[label_of[j]];
+    Map ev(et, NL);
+    ev -= lse;
+    if (!(ev < kInf).all() || !(eB[t] < kInf) || !(std::abs(lse) < kInf))
       throw ValueError("ctc.7", detail::str("acts of batch item ", b, " at frame ", t,
-                                            " contain NaN or infinite logits"));
-    T* et = e + t * row;
-    for (index_t s = 0; s < S; ++s) {
-      const T v = x[label(s)] - lse;
-      if (std::isnan(v) || v == std::numeric_limits<T>::infinity())
-        throw ValueError("ctc.7", detail::str("acts of batch item ", b, " at frame ", t,
-                                              " contain ", v, " for label ", label(s)));
-      et[s] = std::max(v, kZero);  // -inf (probability 0) -> kZero
-    }
-    et[S] = et[S + 1] = kZero;
+                                            " contain NaN or +inf log-probabilities (or NaN/inf logits)"));
+    ev = ev.max(kZero);
+    eB[t] = std::max(eB[t], kZero);
+    std::fill(et + L, et + NL + P, kZero);
   }
-  skip[0] = skip[1] = skip[S + 2] = skip[S + 3] = kZero;
-  for (index_t s = 0; s < S; ++s)
-    skip[2 + s] = (s >= 2 && (s & 1) && label(s) != label(s - 2)) ? T(0) : kZero;
 
-  // Forward: alpha_t(s) = e_t(s) + lse(alpha_{t-1}(s), alpha_{t-1}(s-1), alpha_{t-1}(s-2) + skip)
-  // (Graves et al. 2006, eq. 6), as one vectorised expression per frame.
-  std::fill_n(alpha, row, kZero);
-  alpha[2] = e[0];
-  if (S > 1) alpha[3] = e[1];
-  CMap skip_s(skip + 2, S);
+  // Forward, one vectorised expression per row and frame. States past L (junk, finite) only
+  // flow to higher states, never back into the lattice.
+  std::fill_n(aB - P, RB, kZero);
+  std::fill_n(aL - P, RL, kZero);
+  aB[0] = eB[0];
+  if (L > 0) aL[0] = eL[0];
+  CMap skip_j(skip, NL);
   for (index_t t = 1; t < frames; ++t) {
-    const T* prev = alpha + (t - 1) * row;
-    T* cur = alpha + t * row;
-    cur[0] = cur[1] = kZero;
-    CMap a0(prev + 2, S), a1(prev + 1, S), a2(prev, S), et(e + t * row, S);
-    const auto a2s = a2 + skip_s;
-    const auto m = a0.max(a1).max(a2s);
-    Map(cur + 2, S) = et + m + ((a0 - m).exp() + (a1 - m).exp() + (a2s - m).exp()).log();
+    const T* pB = aB + (t - 1) * RB;
+    const T* pL = aL + (t - 1) * RL;
+    T* cB = aB + t * RB;
+    T* cL = aL + t * RL;
+    cB[-1] = cL[-1] = kZero;
+    Map(cB, NB) = eB[t] + ctc_lse2(CMap(pB, NB), CMap(pL - 1, NB));
+    Map(cL, NL) = CMap(eL + t * RL, NL) + ctc_lse3(CMap(pL, NL), CMap(pB, NL), CMap(pL - 1, NL) + skip_j);
   }
-  const T* last = alpha + (frames - 1) * row + 2;
-  const T m = S > 1 ? std::max(last[S - 1], last[S - 2]) : last[0];
-  const T log_p = S > 1 ? m + std::log(std::exp(last[S - 1] - m) + std::exp(last[S - 2] - m)) : last[0];
-  if (log_p <= kZero / 2) {  // no path survives (e.g. probability-zero labels on every path)
-    zero_grad_rows(0);
-    return opt.zero_infinity ? T(0) : std::numeric_limits<T>::infinity();
+  const T* lastB = aB + (frames - 1) * RB;
+  const T* lastL = aL + (frames - 1) * RL;
+  const T m = L > 0 ? std::max(lastB[L], lastL[L - 1]) : lastB[0];
+  if (m <= kZero / 2) {  // no path survives (e.g. probability-zero labels on every path)
+    zero_grad_rows();
+    return opt.zero_infinity ? T(0) : kInf;
   }
+  const T log_p = L > 0 ? m + std::log(std::exp(lastB[L] - m) + std::exp(lastL[L - 1] - m)) : m;
   const T loss = -log_p;
   if (!want_grad) return loss;
 
-  // Backward with beta_t(s) = log p(frames t+1.. | state s at t), which excludes frame t's
-  // emission, so gamma_t(s) = exp(alpha_t(s) + beta_t(s) - log p) needs no division.
-  Map(beta, row).setConstant(kZero);
-  beta[S - 1] = 0;
-  if (S > 1) beta[S - 2] = 0;
+  // Backward. Junk past the valid states is reset to kZero after every step, because beta
+  // reads higher states.
+  std::fill_n(bB, NB + P, kZero);
+  std::fill_n(bL, NL + P, kZero);
+  bB[L] = 0;
+  if (L > 0) bL[L - 1] = 0;
   for (index_t t = frames - 1; t >= 0; --t) {
     T* g = grad + (t * batch + b) * vocab;
-    const T* et = e + t * row;
-    // gamma for this frame, then the gradient row.
-    Map(gamma, S) = (CMap(alpha + t * row + 2, S) + CMap(beta, S) + loss).exp();
-    if (softmax_term)
-      Map(g, vocab) = (CMap(acts + (t * batch + b) * vocab, vocab) - norm[t]).exp() * grad_scale;
-    else
+    if (softmax_term) {
+      ctc_exp_row(acts + (t * batch + b) * vocab, vocab, norm[t], grad_scale, exp_row);
+      std::copy_n(exp_row, vocab, g);
+    } else {
       std::fill_n(g, vocab, T(0));
-    T blank_sum = 0;
-    for (index_t s = 0; s < S; s += 2) blank_sum += gamma[s];
-    g[blank] -= grad_scale * blank_sum;
-    for (index_t s = 1; s < S; s += 2) g[labels.data[s >> 1]] -= grad_scale * gamma[s];
+    }
+    const T blank_sum = (CMap(aB + t * RB, NB) + CMap(bB, NB) + loss).exp().sum();
+    g[opt.blank] -= grad_scale * blank_sum;
+    Map(gamma, NL) = (CMap(aL + t * RL, NL) + CMap(bL, NL) + loss).exp();
+    for (index_t j = 0; j < L; ++j) g[labels.data[j]] -= grad_scale * gamma[j];
     if (t == 0) break;
-    // beta_{t-1}(s) = lse(u(s), u(s+1), u(s+2) + skip(s+2)), u = beta_t + e_t (eq. 10 shifted).
-    Map(u, S) = CMap(beta, S) + CMap(et, S);
-    u[S] = u[S + 1] = kZero;
-    CMap u0(u, S), u1(u + 1, S), u2(u + 2, S), sk2(skip + 4, S);
-    const auto u2s = u2 + sk2;
-    const auto mu = u0.max(u1).max(u2s);
-    Map(beta_prev, S) = mu + ((u0 - mu).exp() + (u1 - mu).exp() + (u2s - mu).exp()).log();
-    std::swap(beta, beta_prev);
+    Map(uB, NB) = CMap(bB, NB) + eB[t];
+    Map(uL, NL) = CMap(bL, NL) + CMap(eL + t * RL, NL);
+    std::fill(uB + L + 1, uB + NB + 1, kZero);
+    std::fill(uL + L, uL + NL + 1, kZero);
+    Map(bB_prev, NB) = ctc_lse2(CMap(uB, NB), CMap(uL, NB));
+    Map(bL_prev, NL) = ctc_lse3(CMap(uL, NL), CMap(uB + 1, NL), CMap(uL + 1, NL) + CMap(skip + 1, NL));
+    std::fill(bB_prev + L + 1, bB_prev + NB + P, kZero);
+    std::fill(bL_prev + L, bL_prev + NL + P, kZero);
+    std::swap(bB, bB_prev);
+    std::swap(bL, bL_prev);
   }
   return loss;
 }
@@ -357,7 +426,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
   for (index_t b = 0; b < batch; ++b) {
     offsets[b + 1] = offsets[b] + static_cast<index_t>(detail::ctc_item_elems<T>(
         static_cast<std::size_t>(p.input_lengths.data()[b]),
-        static_cast<std::size_t>(p.target_lengths.data()[b])));
+        static_cast<std::size_t>(p.target_lengths.data()[b]), static_cast<std::size_t>(vocab)));
   }
   Tensor<T> item_losses({batch});
   parallel_for(batch, [&](index_t b) {
