@@ -90,6 +90,22 @@ struct CtcRows {
   static index_t round(index_t n) { return (n + lanes - 1) / lanes * lanes; }
 };
 
+/// The states of frame t that lie on some complete path: reachable from the start (state
+/// <= 2t + 1) and able to reach the end in the frames left (state >= 2L - 1 - 2(T - 1 - t)),
+/// rounded out to whole packets. Outside it alpha or beta is log 0 for every path that counts,
+/// so asrkit neither computes nor reads it there (and writes log 0).
+template <class T>
+struct CtcBand {
+  index_t b0, b1, l0, l1;  // packet-aligned [begin, end) of the blank and the label row
+  CtcBand(const CtcRows<T>& r, index_t frames, index_t t) {
+    const index_t left = frames - 1 - t, L = r.labels, P = r.lanes;
+    b0 = std::max<index_t>(0, L - left) / P * P;
+    b1 = std::min(r.nb, CtcRows<T>::round(std::min(L, t) + 1));
+    l0 = L > 0 ? std::max<index_t>(0, L - 1 - left) / P * P : 0;
+    l1 = L > 0 ? std::min(r.nl, CtcRows<T>::round(std::min(L - 1, t) + 1)) : 0;
+  }
+};
+
 /// Elements of T one batch item needs: label emissions and alpha (T rows each), blank alpha
 /// (T rows), beta rows, u rows, gamma, skip mask and state labels; per-frame blank emission
 /// and log-normaliser (T each); an exp scratch row of V.
@@ -337,15 +353,20 @@ T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frame
   std::fill_n(aL - P, RL, kZero);
   aB[0] = eB[0];
   if (L > 0) aL[0] = eL[0];
-  CMap skip_j(skip, NL);
   for (index_t t = 1; t < frames; ++t) {
     const T* pB = aB + (t - 1) * RB;
     const T* pL = aL + (t - 1) * RL;
     T* cB = aB + t * RB;
     T* cL = aL + t * RL;
-    cB[-1] = cL[-1] = kZero;
-    Map(cB, NB) = eB[t] + ctc_lse2(CMap(pB, NB), CMap(pL - 1, NB));
-    Map(cL, NL) = CMap(eL + t * RL, NL) + ctc_lse3(CMap(pL, NL), CMap(pB, NL), CMap(pL - 1, NL) + skip_j);
+    const CtcBand<T> band(r, frames, t);
+    const index_t nb = band.b1 - band.b0, nl = band.l1 - band.l0, j = band.l0, i = band.b0;
+    std::fill(cB - 1, cB + i, kZero);
+    std::fill(cB + band.b1, cB + NB, kZero);
+    std::fill(cL - 1, cL + j, kZero);
+    std::fill(cL + band.l1, cL + NL, kZero);
+    Map(cB + i, nb) = eB[t] + ctc_lse2(CMap(pB + i, nb), CMap(pL + i - 1, nb));
+    Map(cL + j, nl) = CMap(eL + t * RL + j, nl) +
+                      ctc_lse3(CMap(pL + j, nl), CMap(pB + j, nl), CMap(pL + j - 1, nl) + CMap(skip + j, nl));
   }
   const T* lastB = aB + (frames - 1) * RB;
   const T* lastL = aL + (frames - 1) * RL;
@@ -372,17 +393,27 @@ T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frame
     } else {
       std::fill_n(g, vocab, T(0));
     }
-    const T blank_sum = (CMap(aB + t * RB, NB) + CMap(bB, NB) + loss).exp().sum();
+    const CtcBand<T> band(r, frames, t);
+    const index_t nb = band.b1 - band.b0, nl = band.l1 - band.l0;
+    const T blank_sum = (CMap(aB + t * RB + band.b0, nb) + CMap(bB + band.b0, nb) + loss).exp().sum();
     g[opt.blank] -= grad_scale * blank_sum;
-    Map(gamma, NL) = (CMap(aL + t * RL, NL) + CMap(bL, NL) + loss).exp();
-    for (index_t j = 0; j < L; ++j) g[labels.data[j]] -= grad_scale * gamma[j];
+    Map(gamma + band.l0, nl) = (CMap(aL + t * RL + band.l0, nl) + CMap(bL + band.l0, nl) + loss).exp();
+    for (index_t j = band.l0, end = std::min(band.l1, L); j < end; ++j)
+      g[labels.data[j]] -= grad_scale * gamma[j];
     if (t == 0) break;
+    // beta_{t-1} on frame t-1's band. u spans whole rows (an add): the label band may start a
+    // packet below the blank band, and beta reads u one state up.
+    const CtcBand<T> prev(r, frames, t - 1);
     Map(uB, NB) = CMap(bB, NB) + eB[t];
     Map(uL, NL) = CMap(bL, NL) + CMap(eL + t * RL, NL);
     std::fill(uB + L + 1, uB + NB + 1, kZero);
     std::fill(uL + L, uL + NL + 1, kZero);
-    Map(bB_prev, NB) = ctc_lse2(CMap(uB, NB), CMap(uL, NB));
-    Map(bL_prev, NL) = ctc_lse3(CMap(uL, NL), CMap(uB + 1, NL), CMap(uL + 1, NL) + CMap(skip + 1, NL));
+    const index_t pb = prev.b1 - prev.b0, pl = prev.l1 - prev.l0;
+    std::fill(bB_prev, bB_prev + NB + P, kZero);
+    std::fill(bL_prev, bL_prev + NL + P, kZero);
+    Map(bB_prev + prev.b0, pb) = ctc_lse2(CMap(uB + prev.b0, pb), CMap(uL + prev.b0, pb));
+    Map(bL_prev + prev.l0, pl) = ctc_lse3(CMap(uL + prev.l0, pl), CMap(uB + prev.l0 + 1, pl),
+                                          CMap(uL + prev.l0 + 1, pl) + CMap(skip + prev.l0 + 1, pl));
     std::fill(bB_prev + L + 1, bB_prev + NB + P, kZero);
     std::fill(bL_prev + L, bL_prev + NL + P, kZero);
     std::swap(bB, bB_prev);
