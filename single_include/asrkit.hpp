@@ -2361,14 +2361,30 @@ struct CtcRows {
   static index_t round(index_t n) { return (n + lanes - 1) / lanes * lanes; }
 };
 
+/// The states of frame t that lie on some complete path: reachable from the start (state
+/// <= 2t + 1) and able to reach the end in the frames left (state >= 2L - 1 - 2(T - 1 - t)),
+/// rounded out to whole packets. Outside it alpha or beta is log 0 for every path that counts,
+/// so asrkit neither computes nor reads it there (and writes log 0).
+template <class T>
+struct CtcBand {
+  index_t b0, b1, l0, l1;  // packet-aligned [begin, end) of the blank and the label row
+  CtcBand(const CtcRows<T>& r, index_t frames, index_t t) {
+    const index_t left = frames - 1 - t, L = r.labels, P = r.lanes;
+    b0 = std::max<index_t>(0, L - left) / P * P;
+    b1 = std::min(r.nb, CtcRows<T>::round(std::min(L, t) + 1));
+    l0 = L > 0 ? std::max<index_t>(0, L - 1 - left) / P * P : 0;
+    l1 = L > 0 ? std::min(r.nl, CtcRows<T>::round(std::min(L - 1, t) + 1)) : 0;
+  }
+};
+
 /// Elements of T one batch item needs: label emissions and alpha (T rows each), blank alpha
-/// (T rows), beta rows, u rows, gamma, skip mask and state labels; per-frame blank emission
-/// and log-normaliser (T each); an exp scratch row of V.
+/// (T rows), two beta rows of each kind, gamma, skip mask and state labels; per-frame blank
+/// emission and log-normaliser (T each); an exp scratch row of V.
 template <class T>
 std::size_t ctc_item_elems(std::size_t frames, std::size_t label_len, std::size_t vocab) {
   const CtcRows<T> r(static_cast<index_t>(label_len));
   const auto f = static_cast<index_t>(frames);
-  const index_t elems = f * (2 * r.rl + r.rb) + 3 * r.rb + 6 * r.rl + 2 * CtcRows<T>::round(f) +
+  const index_t elems = f * (2 * r.rl + r.rb) + 2 * r.rb + 5 * r.rl + 2 * CtcRows<T>::round(f) +
                         CtcRows<T>::round(static_cast<index_t>(vocab));
   return static_cast<std::size_t>(elems);
 }
@@ -2511,21 +2527,47 @@ T ctc_log_sum_exp_row(const T* x, index_t n, T* scratch) {
   return m + std::log(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>(scratch, padded).sum());
 }
 
-/// log(exp(a) + exp(b)), elementwise: one exp and one log.
-template <class A, class B>
-auto ctc_lse2(const A& a, const B& b) {
-  return a.max(b) + ((a.min(b) - a.max(b)).exp() + 1).log();
-}
+/// The lattice arithmetic on Eigen's packets (16 floats / 8 doubles with AVX-512, fewer with
+/// AVX or SSE; the row padding is a multiple of every packet size). Rows are a few packets
+/// long, so explicit packet loops beat building expression trees per row, and let the beta
+/// step add the emissions on the fly.
+template <class T>
+struct CtcSimd {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  static constexpr index_t size = Eigen::internal::unpacket_traits<Packet>::size;
 
-/// log(exp(a) + exp(b) + exp(c)), elementwise. Sorting the three with min/max leaves two exps
-/// (the largest term is exp(0) = 1) and one log.
-template <class A, class B, class C>
-auto ctc_lse3(const A& a, const B& b, const C& c) {
-  const auto hi = a.max(b).max(c);
-  const auto lo = a.min(b).min(c);
-  const auto mid = a.min(b).max(a.max(b).min(c));
-  return hi + ((mid - hi).exp() + (lo - hi).exp() + 1).log();
-}
+  static Packet load(const T* p) { return Eigen::internal::ploadu<Packet>(p); }
+  static Packet set(T v) { return Eigen::internal::pset1<Packet>(v); }
+  static Packet add(Packet a, Packet b) { return Eigen::internal::padd(a, b); }
+  static Packet exp(Packet a) { return Eigen::internal::pexp(a); }
+
+  /// log(exp(a) + exp(b)): one exp, one log.
+  static Packet lse2(Packet a, Packet b) {
+    using namespace Eigen::internal;
+    const Packet hi = pmax(a, b);
+    return padd(hi, plog(padd(set(T(1)), pexp(psub(pmin(a, b), hi)))));
+  }
+  /// log(exp(a) + exp(b) + exp(c)): sorted with min/max, the largest term is exp(0) = 1, so
+  /// two exps and one log.
+  static Packet lse3(Packet a, Packet b, Packet c) {
+    using namespace Eigen::internal;
+    const Packet hi_ab = pmax(a, b), lo_ab = pmin(a, b);
+    const Packet hi = pmax(hi_ab, c), lo = pmin(lo_ab, c), mid = pmax(lo_ab, pmin(hi_ab, c));
+    return padd(hi, plog(padd(padd(set(T(1)), pexp(psub(mid, hi))), pexp(psub(lo, hi)))));
+  }
+  /// out[i] = f(i) for packets i in [0, n), n a multiple of `size`.
+  template <class F>
+  static void for_each(T* out, index_t n, F f) {
+    for (index_t i = 0; i < n; i += size) Eigen::internal::pstoreu(out + i, f(i));
+  }
+  /// sum of f(i) over packets i in [0, n), in a fixed order.
+  template <class F>
+  static T sum(index_t n, F f) {
+    Packet acc = set(T(0));
+    for (index_t i = 0; i < n; i += size) acc = add(acc, f(i));
+    return Eigen::internal::predux(acc);
+  }
+};
 
 /// Loss (and, when grad != nullptr, gradient rows) of one batch item; the workspace `ws` holds
 /// ctc_item_elems<T>(frames, labels.length, vocab) elements, 64-byte aligned.
@@ -2536,13 +2578,14 @@ auto ctc_lse3(const A& a, const B& b, const C& c) {
 /// skip(j) = 0 when label j differs from label j-1, else log 0. Beta excludes frame t's
 /// emission, so the state posterior is gamma_t = exp(alpha_t + beta_t - log p):
 ///   bB_{t-1}(i) = lse(uB(i), uL(i)),  bL_{t-1}(j) = lse(uL(j), uB(j+1), uL(j+1) + skip(j+1))
-/// with u = beta_t + e_t.
+/// with u = beta_t + e_t (added on the fly).
 template <class T>
 T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frames,
            CtcLabels labels, const CtcOptions& opt, T* ws, T* grad, T grad_scale) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   using Map = Eigen::Map<Array, Eigen::Aligned64>;
-  using CMap = Eigen::Map<const Array>;  // shifted reads: unaligned
+  using V = CtcSimd<T>;
+  using Packet = typename V::Packet;
   constexpr T kZero = ctc_log_zero<T>();
   constexpr T kInf = std::numeric_limits<T>::infinity();
   const CtcRows<T> r(labels.length);
@@ -2554,16 +2597,17 @@ T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frame
   T* aB = aL + frames * RL;           // aB[t * RB + i]
   T* bB = aB + frames * RB;           // beta rows: current and previous, blank and label
   T* bB_prev = bB + RB;
-  T* uB = bB_prev + RB;
-  T* bL = uB + RB;
+  T* bL = bB_prev + RB;
   T* bL_prev = bL + RL;
-  T* uL = bL_prev + RL;
-  T* gamma = uL + RL;
+  T* gamma = bL_prev + RL;
   T* skip = gamma + RL;               // skip[j] for j in [-1, NL + 1)
   auto* label_of = reinterpret_cast<std::int32_t*>(skip + RL);  // NL labels (blank past L)
   T* eB = skip + 2 * RL - P;          // eB[t]: log-prob of the blank at frame t
   T* norm = eB + CtcRows<T>::round(frames);  // per-frame log-normaliser (logits input) or 0
   T* exp_row = norm + CtcRows<T>::round(frames);
+  ASRKIT_ASSERT(exp_row + CtcRows<T>::round(vocab) <=
+                ws + ctc_item_elems<T>(static_cast<std::size_t>(frames),
+                                       static_cast<std::size_t>(L), static_cast<std::size_t>(vocab)));
 
   const bool feasible = frames >= ctc_needed_frames(labels);
   const bool want_grad = grad != nullptr;
@@ -2608,15 +2652,27 @@ T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frame
   std::fill_n(aL - P, RL, kZero);
   aB[0] = eB[0];
   if (L > 0) aL[0] = eL[0];
-  CMap skip_j(skip, NL);
   for (index_t t = 1; t < frames; ++t) {
     const T* pB = aB + (t - 1) * RB;
     const T* pL = aL + (t - 1) * RL;
     T* cB = aB + t * RB;
     T* cL = aL + t * RL;
-    cB[-1] = cL[-1] = kZero;
-    Map(cB, NB) = eB[t] + ctc_lse2(CMap(pB, NB), CMap(pL - 1, NB));
-    Map(cL, NL) = CMap(eL + t * RL, NL) + ctc_lse3(CMap(pL, NL), CMap(pB, NL), CMap(pL - 1, NL) + skip_j);
+    const CtcBand<T> band(r, frames, t);
+    const index_t nb = band.b1 - band.b0, nl = band.l1 - band.l0, j = band.l0, i = band.b0;
+    std::fill(cB - 1, cB + i, kZero);
+    std::fill(cB + band.b1, cB + NB, kZero);
+    std::fill(cL - 1, cL + j, kZero);
+    std::fill(cL + band.l1, cL + NL, kZero);
+    const Packet e_blank = V::set(eB[t]);
+    V::for_each(cB + i, nb, [&](index_t k) {
+      return V::add(e_blank, V::lse2(V::load(pB + i + k), V::load(pL + i + k - 1)));
+    });
+    const T* et = eL + t * RL + j;
+    V::for_each(cL + j, nl, [&](index_t k) {
+      const index_t s = j + k;
+      return V::add(V::load(et + k), V::lse3(V::load(pL + s), V::load(pB + s),
+                                             V::add(V::load(pL + s - 1), V::load(skip + s))));
+    });
   }
   const T* lastB = aB + (frames - 1) * RB;
   const T* lastL = aL + (frames - 1) * RL;
@@ -2643,17 +2699,40 @@ T ctc_item(const T* acts, index_t batch, index_t vocab, index_t b, index_t frame
     } else {
       std::fill_n(g, vocab, T(0));
     }
-    const T blank_sum = (CMap(aB + t * RB, NB) + CMap(bB, NB) + loss).exp().sum();
+    const CtcBand<T> band(r, frames, t);
+    const index_t nb = band.b1 - band.b0, nl = band.l1 - band.l0;
+    const T* at = aB + t * RB;
+    const Packet shift = V::set(loss);
+    const T blank_sum = V::sum(nb, [&](index_t k) {
+      const index_t i = band.b0 + k;
+      return V::exp(V::add(V::add(V::load(at + i), V::load(bB + i)), shift));
+    });
     g[opt.blank] -= grad_scale * blank_sum;
-    Map(gamma, NL) = (CMap(aL + t * RL, NL) + CMap(bL, NL) + loss).exp();
-    for (index_t j = 0; j < L; ++j) g[labels.data[j]] -= grad_scale * gamma[j];
+    const T* alt = aL + t * RL;
+    V::for_each(gamma + band.l0, nl, [&](index_t k) {
+      const index_t j = band.l0 + k;
+      return V::exp(V::add(V::add(V::load(alt + j), V::load(bL + j)), shift));
+    });
+    for (index_t j = band.l0, end = std::min(band.l1, L); j < end; ++j)
+      g[labels.data[j]] -= grad_scale * gamma[j];
     if (t == 0) break;
-    Map(uB, NB) = CMap(bB, NB) + eB[t];
-    Map(uL, NL) = CMap(bL, NL) + CMap(eL + t * RL, NL);
-    std::fill(uB + L + 1, uB + NB + 1, kZero);
-    std::fill(uL + L, uL + NL + 1, kZero);
-    Map(bB_prev, NB) = ctc_lse2(CMap(uB, NB), CMap(uL, NB));
-    Map(bL_prev, NL) = ctc_lse3(CMap(uL, NL), CMap(uB + 1, NL), CMap(uL + 1, NL) + CMap(skip + 1, NL));
+    // beta_{t-1} on frame t-1's band, u = beta_t + e_t added on the fly (beta_t and e_t are
+    // log 0 past the last state, so the reads one state up stay exact).
+    const CtcBand<T> prev(r, frames, t - 1);
+    const index_t pb = prev.b1 - prev.b0, pl = prev.l1 - prev.l0;
+    std::fill(bB_prev, bB_prev + NB + P, kZero);
+    std::fill(bL_prev, bL_prev + NL + P, kZero);
+    const Packet e_blank = V::set(eB[t]);
+    const T* et = eL + t * RL;
+    V::for_each(bB_prev + prev.b0, pb, [&](index_t k) {
+      const index_t i = prev.b0 + k;
+      return V::lse2(V::add(V::load(bB + i), e_blank), V::add(V::load(bL + i), V::load(et + i)));
+    });
+    V::for_each(bL_prev + prev.l0, pl, [&](index_t k) {
+      const index_t j = prev.l0 + k;
+      return V::lse3(V::add(V::load(bL + j), V::load(et + j)), V::add(V::load(bB + j + 1), e_blank),
+                     V::add(V::add(V::load(bL + j + 1), V::load(et + j + 1)), V::load(skip + j + 1)));
+    });
     std::fill(bB_prev + L + 1, bB_prev + NB + P, kZero);
     std::fill(bL_prev + L, bL_prev + NL + P, kZero);
     std::swap(bB, bB_prev);
