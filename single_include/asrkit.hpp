@@ -2501,7 +2501,9 @@ std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions&
     elems += detail::ctc_item_elems<T>(static_cast<std::size_t>(p.input_lengths.data()[b]),
                                        static_cast<std::size_t>(p.target_lengths.data()[b]),
                                        static_cast<std::size_t>(p.acts.dim(2)));
-  return elems * sizeof(T) + static_cast<std::size_t>(batch + 1) * 2 * sizeof(index_t) + 64;
+  // + item offsets, label offsets (B + 1 each), the per-item losses (B), alignment slack.
+  return elems * sizeof(T) + static_cast<std::size_t>(batch + 1) * 2 * sizeof(index_t) +
+         static_cast<std::size_t>(batch) * sizeof(T) + 128;
 }
 
 namespace detail {
@@ -2766,10 +2768,12 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
     throw ValueError("ctc.8", detail::str("workspace holds ", workspace_bytes,
                                           " bytes, ctc_workspace_size() asks for ", needed));
   }
-  // Layout: [B+1 item offsets][B losses as index_t slots][per-item regions, 64-byte aligned].
+  // Layout: [B+1 item offsets][B+1 label offsets][B losses][per-item regions, 64-byte aligned].
   auto* offsets = static_cast<index_t*>(workspace);
   index_t* label_offsets = offsets + batch + 1;
   auto base = reinterpret_cast<std::uintptr_t>(label_offsets + batch + 1);
+  T* item_losses = reinterpret_cast<T*>((base + alignof(T) - 1) / alignof(T) * alignof(T));
+  base = reinterpret_cast<std::uintptr_t>(item_losses + batch);
   T* items = reinterpret_cast<T*>((base + 63) / 64 * 64);
   detail::ctc_label_offsets(p.target_lengths, label_offsets);
   offsets[0] = 0;
@@ -2778,21 +2782,20 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
         static_cast<std::size_t>(p.input_lengths.data()[b]),
         static_cast<std::size_t>(p.target_lengths.data()[b]), static_cast<std::size_t>(vocab)));
   }
-  Tensor<T> item_losses({batch});
   parallel_for(batch, [&](index_t b) {
     const index_t frames = p.input_lengths.data()[b];
     const index_t lb = p.target_lengths.data()[b];
     const T scale = static_cast<T>(detail::ctc_item_scale(opt, lb, batch));
     T* g = want_grad ? grad.data() : nullptr;
-    item_losses(b) = detail::ctc_item(p.acts.data(), batch, vocab, b, frames,
+    item_losses[b] = detail::ctc_item(p.acts.data(), batch, vocab, b, frames,
                                       detail::ctc_labels_of(p, b, label_offsets), opt,
                                       items + offsets[b], g, scale);
     if (want_grad)  // padding frames past the input length
       for (index_t t = frames; t < p.acts.dim(0); ++t)
         std::fill_n(g + (t * batch + b) * vocab, vocab, T(0));
   });
-  if (losses.data() != nullptr) losses.flat() = item_losses.flat();
-  return detail::ctc_reduce(item_losses.data(), opt, p.target_lengths);
+  if (losses.data() != nullptr) std::copy_n(item_losses, batch, losses.data());
+  return detail::ctc_reduce(item_losses, opt, p.target_lengths);
 }
 
 }  // namespace asrkit
