@@ -72,14 +72,22 @@ __device__ T block_reduce(T v, T* shared, Op op) {
   return r;
 }
 
-// (1) grid (T, B): normaliser and emissions of frame t of item b. A NaN or +inf log-prob records
+// Per-frame kernels run one block per (t, b) row on a flat grid (x holds up to 2^31 - 1 blocks;
+// a 2-D grid would cap B or T at 65535).
+__device__ inline void row_of_block(int batch, int& t, int& b) {
+  t = static_cast<int>(blockIdx.x / static_cast<unsigned>(batch));
+  b = static_cast<int>(blockIdx.x % static_cast<unsigned>(batch));
+}
+
+// (1) grid T * B: normaliser and emissions of frame t of item b. A NaN or +inf log-prob records
 // the smallest offending t * B + b in *bad (atomicMin keeps the report deterministic).
 template <class T>
 __global__ void ctc_emissions(const T* acts, int batch, int vocab, int blank, bool logits,
                               const CtcItemDesc* items, const std::int32_t* labels, T* scratch,
                               unsigned long long* bad) {
   __shared__ T shared[CtcPolicy::kRowThreads];
-  const int t = blockIdx.x, b = blockIdx.y;
+  int t, b;
+  row_of_block(batch, t, b);
   const CtcItemDesc it = items[b];
   if (t >= it.frames || !it.feasible) return;
   const T* x = acts + (static_cast<long long>(t) * batch + b) * vocab;
@@ -179,12 +187,13 @@ __global__ void ctc_beta(const CtcItemDesc* items, const std::int32_t* labels, T
   }
 }
 
-// (4) grid (T, B): gradient row of frame t of item b (the convention of loss/ctc.hpp).
+// (4) grid T * B: gradient row of frame t of item b (the convention of loss/ctc.hpp).
 template <class T>
 __global__ void ctc_grad(const T* acts, int batch, int vocab, int blank, bool softmax_term,
                          const CtcItemDesc* items, const std::int32_t* labels, const T* scratch,
                          const T* losses, T* grad) {
-  const int t = blockIdx.x, b = blockIdx.y;
+  int t, b;
+  row_of_block(batch, t, b);
   const CtcItemDesc it = items[b];
   const long long row = (static_cast<long long>(t) * batch + b) * vocab;
   T* g = grad + row;
@@ -297,21 +306,25 @@ T ctc_loss(const CtcProblem<T, Cuda>& p, const CtcOptions& opt, TensorView<T, Cu
   check(cudaMemcpyAsync(d_bad, &no_bad, sizeof(no_bad), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync ctc flag");
 
   using Policy = cuda::detail::CtcPolicy;
-  const dim3 rows(static_cast<unsigned>(std::max<index_t>(max_t, 1)), static_cast<unsigned>(batch));
+  if (max_t * batch > std::numeric_limits<int>::max())
+    throw ShapeError("ctc.1", detail::str("CUDA ctc_loss handles T * B <= 2^31 - 1 frames, got ",
+                                          max_t * batch));
+  const auto rows = static_cast<unsigned>(max_t * batch);  // 0 when T = 0: no per-frame launch
   const bool logits = opt.input == CtcInput::logits;
-  cuda::detail::ctc_emissions<T><<<rows, Policy::kRowThreads, 0, stream>>>(
-      p.acts.data(), static_cast<int>(batch), static_cast<int>(vocab), opt.blank, logits, d_items,
-      d_labels, d_scratch, d_bad);
-  check(cudaGetLastError(), "ctc_emissions launch");
+  if (rows > 0) {
+    cuda::detail::ctc_emissions<T><<<rows, Policy::kRowThreads, 0, stream>>>(
+        p.acts.data(), static_cast<int>(batch), static_cast<int>(vocab), opt.blank, logits, d_items,
+        d_labels, d_scratch, d_bad);
+    check(cudaGetLastError(), "ctc_emissions launch");
+  }
   cuda::detail::ctc_alpha<T><<<static_cast<unsigned>(batch), Policy::kLatticeThreads, 0, stream>>>(
       d_items, d_labels, opt.blank, opt.zero_infinity, d_scratch, d_losses);
   check(cudaGetLastError(), "ctc_alpha launch");
-  if (want_grad) {
+  if (want_grad && rows > 0) {
     cuda::detail::ctc_beta<T><<<static_cast<unsigned>(batch), Policy::kLatticeThreads, 0, stream>>>(
         d_items, d_labels, d_scratch);
     check(cudaGetLastError(), "ctc_beta launch");
-    const dim3 all_rows(static_cast<unsigned>(std::max<index_t>(max_t, 1)), static_cast<unsigned>(batch));
-    cuda::detail::ctc_grad<T><<<all_rows, Policy::kRowThreads, 0, stream>>>(
+    cuda::detail::ctc_grad<T><<<rows, Policy::kRowThreads, 0, stream>>>(
         p.acts.data(), static_cast<int>(batch), static_cast<int>(vocab), opt.blank,
         logits || opt.gradient == CtcGradient::logits, d_items, d_labels, d_scratch, d_losses, grad.data());
     check(cudaGetLastError(), "ctc_grad launch");
