@@ -1810,38 +1810,30 @@ struct Codec<WavEncoding::pcm_s24> : SignedCodec<24> {};
 template <>
 struct Codec<WavEncoding::pcm_s32> : SignedCodec<32> {};
 
-template <>
-struct Codec<WavEncoding::float32> {
-  static constexpr int bytes = 4;
+// IEEE float samples of type F, stored little-endian through an unsigned integer of the same
+// width (so the byte order is right on any host).
+template <class F, class Bits>
+struct FloatCodec {
+  static_assert(sizeof(F) == sizeof(Bits), "FloatCodec: F and Bits must have the same width");
+  static constexpr int bytes = sizeof(F);
   static float read(const std::uint8_t* p) noexcept {
-    const std::uint32_t bits = load_u32(p);
-    float x;
-    std::memcpy(&x, &bits, sizeof x);
-    return x;
-  }
-  static void write(std::uint8_t* p, float x) noexcept {
-    std::uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    store_le(p, bits, 4);
-  }
-};
-
-template <>
-struct Codec<WavEncoding::float64> {
-  static constexpr int bytes = 8;
-  static float read(const std::uint8_t* p) noexcept {
-    const std::uint64_t bits = load_u64(p);
-    double x;
+    const Bits bits = bytes == 8 ? static_cast<Bits>(load_u64(p)) : static_cast<Bits>(load_u32(p));
+    F x;
     std::memcpy(&x, &bits, sizeof x);
     return static_cast<float>(x);
   }
   static void write(std::uint8_t* p, float x) noexcept {
-    const double d = x;
-    std::uint64_t bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    store_le(p, bits, 8);
+    const F wide = x;
+    Bits bits;
+    std::memcpy(&bits, &wide, sizeof bits);
+    store_le(p, bits, bytes);
   }
 };
+
+template <>
+struct Codec<WavEncoding::float32> : FloatCodec<float, std::uint32_t> {};
+template <>
+struct Codec<WavEncoding::float64> : FloatCodec<double, std::uint64_t> {};
 
 // Calls f(Codec<E>{}) for the run-time encoding e (one switch, then tight per-encoding loops).
 template <class F>
@@ -2337,11 +2329,6 @@ constexpr T ctc_log_zero() {
   return T(-1e30);
 }
 
-// Scratch regions are padded to 64 bytes so every row starts aligned.
-inline std::size_t ctc_round_up(std::size_t n, std::size_t elems_per_line) {
-  return (n + elems_per_line - 1) / elems_per_line * elems_per_line;
-}
-
 /// Lattice row geometry. The 2L+1 states are kept as two rows: the L+1 blank states and the
 /// L label states (their recursions differ: a blank state has two predecessors, a label state
 /// up to three). SIMD lanes per 64-byte line: 16 float, 8 double. Each row is rounded up to
@@ -2492,10 +2479,11 @@ index_t ctc_validate(const CtcProblem<T, Device>& p, const CtcOptions& opt) {
   return batch;
 }
 
-/// Scratch bytes ctc_loss needs for this problem (depends on the lengths, not only on maxima).
-template <class T, class Device>
-std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions& opt) {
-  const index_t batch = ctc_validate(p, opt);
+namespace detail {
+/// ctc_workspace_size without the argument checks (for callers that have validated).
+template <class T>
+std::size_t ctc_workspace_bytes(const CtcProblem<T, Cpu>& p) {
+  const index_t batch = p.acts.dim(1);
   std::size_t elems = 0;
   for (index_t b = 0; b < batch; ++b)
     elems += detail::ctc_item_elems<T>(static_cast<std::size_t>(p.input_lengths.data()[b]),
@@ -2504,6 +2492,14 @@ std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions&
   // + item offsets, label offsets (B + 1 each), the per-item losses (B), alignment slack.
   return elems * sizeof(T) + static_cast<std::size_t>(batch + 1) * 2 * sizeof(index_t) +
          static_cast<std::size_t>(batch) * sizeof(T) + 128;
+}
+}  // namespace detail
+
+/// Scratch bytes ctc_loss needs for this problem (depends on the lengths, not only on maxima).
+template <class T>
+std::size_t ctc_workspace_size(const CtcProblem<T, Cpu>& p, const CtcOptions& opt) {
+  ctc_validate(p, opt);
+  return detail::ctc_workspace_bytes(p);
 }
 
 namespace detail {
@@ -2759,7 +2755,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
   const bool want_grad = grad.data() != nullptr;
   if (want_grad) check_shape(grad.shape(), p.acts.shape(), "ctc_loss grad");
   if (losses.data() != nullptr) check_shape(losses.shape(), Shape{batch}, "ctc_loss losses");
-  const std::size_t needed = ctc_workspace_size(p, opt);
+  const std::size_t needed = detail::ctc_workspace_bytes(p);
   std::unique_ptr<unsigned char[]> owned;
   if (workspace == nullptr) {
     owned.reset(new unsigned char[needed]);

@@ -225,23 +225,29 @@ __global__ void ctc_grad(const T* acts, int batch, int vocab, int blank, bool so
 
 inline std::size_t align_up(std::size_t n) { return (n + 255) / 256 * 256; }
 
+/// ctc_workspace_size without the argument checks (for callers that have validated).
+template <class T>
+std::size_t ctc_workspace_bytes(const CtcProblem<T, Cuda>& p) {
+  const index_t batch = p.acts.dim(1);
+  long long elems = 0, labels = 0;
+  for (index_t b = 0; b < batch; ++b) {
+    elems += cuda::detail::ctc_item_elems(p.input_lengths.data()[b], p.target_lengths.data()[b]);
+    labels += p.target_lengths.data()[b];
+  }
+  return align_up(sizeof(CtcItemDesc) * static_cast<std::size_t>(batch)) +
+         align_up(sizeof(std::int32_t) * static_cast<std::size_t>(labels)) +
+         align_up(sizeof(T) * static_cast<std::size_t>(batch)) + align_up(sizeof(unsigned long long)) +
+         sizeof(T) * static_cast<std::size_t>(elems);
+}
+
 }  // namespace detail
 }  // namespace cuda
 
 /// Device workspace bytes for ctc_loss on CUDA (item descriptors, labels, lattice scratch).
 template <class T>
 std::size_t ctc_workspace_size(const CtcProblem<T, Cuda>& p, const CtcOptions& opt) {
-  const index_t batch = ctc_validate(p, opt);
-  long long elems = 0, labels = 0;
-  for (index_t b = 0; b < batch; ++b) {
-    elems += cuda::detail::ctc_item_elems(p.input_lengths.data()[b], p.target_lengths.data()[b]);
-    labels += p.target_lengths.data()[b];
-  }
-  using cuda::detail::align_up;
-  return align_up(sizeof(cuda::detail::CtcItemDesc) * static_cast<std::size_t>(batch)) +
-         align_up(sizeof(std::int32_t) * static_cast<std::size_t>(labels)) +
-         align_up(sizeof(T) * static_cast<std::size_t>(batch)) + align_up(sizeof(unsigned long long)) +
-         sizeof(T) * static_cast<std::size_t>(elems);
+  ctc_validate(p, opt);
+  return cuda::detail::ctc_workspace_bytes(p);
 }
 
 /// CTC loss and gradient on the GPU: acts and grad on the device; targets, lengths and `losses`
@@ -258,7 +264,7 @@ T ctc_loss(const CtcProblem<T, Cuda>& p, const CtcOptions& opt, TensorView<T, Cu
   const bool want_grad = grad.data() != nullptr;
   if (want_grad) check_shape(grad.shape(), p.acts.shape(), "ctc_loss grad");
   if (losses.data() != nullptr) check_shape(losses.shape(), Shape{batch}, "ctc_loss losses");
-  const std::size_t needed = ctc_workspace_size(p, opt);
+  const std::size_t needed = cuda::detail::ctc_workspace_bytes(p);
   cuda::DeviceBuffer<unsigned char> owned;
   if (workspace == nullptr) {
     owned = cuda::DeviceBuffer<unsigned char>(needed);

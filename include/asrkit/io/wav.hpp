@@ -164,38 +164,30 @@ struct Codec<WavEncoding::pcm_s24> : SignedCodec<24> {};
 template <>
 struct Codec<WavEncoding::pcm_s32> : SignedCodec<32> {};
 
-template <>
-struct Codec<WavEncoding::float32> {
-  static constexpr int bytes = 4;
+// IEEE float samples of type F, stored little-endian through an unsigned integer of the same
+// width (so the byte order is right on any host).
+template <class F, class Bits>
+struct FloatCodec {
+  static_assert(sizeof(F) == sizeof(Bits), "FloatCodec: F and Bits must have the same width");
+  static constexpr int bytes = sizeof(F);
   static float read(const std::uint8_t* p) noexcept {
-    const std::uint32_t bits = load_u32(p);
-    float x;
-    std::memcpy(&x, &bits, sizeof x);
-    return x;
-  }
-  static void write(std::uint8_t* p, float x) noexcept {
-    std::uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    store_le(p, bits, 4);
-  }
-};
-
-template <>
-struct Codec<WavEncoding::float64> {
-  static constexpr int bytes = 8;
-  static float read(const std::uint8_t* p) noexcept {
-    const std::uint64_t bits = load_u64(p);
-    double x;
+    const Bits bits = bytes == 8 ? static_cast<Bits>(load_u64(p)) : static_cast<Bits>(load_u32(p));
+    F x;
     std::memcpy(&x, &bits, sizeof x);
     return static_cast<float>(x);
   }
   static void write(std::uint8_t* p, float x) noexcept {
-    const double d = x;
-    std::uint64_t bits;
-    std::memcpy(&bits, &d, sizeof bits);
-    store_le(p, bits, 8);
+    const F wide = x;
+    Bits bits;
+    std::memcpy(&bits, &wide, sizeof bits);
+    store_le(p, bits, bytes);
   }
 };
+
+template <>
+struct Codec<WavEncoding::float32> : FloatCodec<float, std::uint32_t> {};
+template <>
+struct Codec<WavEncoding::float64> : FloatCodec<double, std::uint64_t> {};
 
 // Calls f(Codec<E>{}) for the run-time encoding e (one switch, then tight per-encoding loops).
 template <class F>

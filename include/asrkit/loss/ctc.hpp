@@ -66,11 +66,6 @@ constexpr T ctc_log_zero() {
   return T(-1e30);
 }
 
-// Scratch regions are padded to 64 bytes so every row starts aligned.
-inline std::size_t ctc_round_up(std::size_t n, std::size_t elems_per_line) {
-  return (n + elems_per_line - 1) / elems_per_line * elems_per_line;
-}
-
 /// Lattice row geometry. The 2L+1 states are kept as two rows: the L+1 blank states and the
 /// L label states (their recursions differ: a blank state has two predecessors, a label state
 /// up to three). SIMD lanes per 64-byte line: 16 float, 8 double. Each row is rounded up to
@@ -221,10 +216,11 @@ index_t ctc_validate(const CtcProblem<T, Device>& p, const CtcOptions& opt) {
   return batch;
 }
 
-/// Scratch bytes ctc_loss needs for this problem (depends on the lengths, not only on maxima).
-template <class T, class Device>
-std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions& opt) {
-  const index_t batch = ctc_validate(p, opt);
+namespace detail {
+/// ctc_workspace_size without the argument checks (for callers that have validated).
+template <class T>
+std::size_t ctc_workspace_bytes(const CtcProblem<T, Cpu>& p) {
+  const index_t batch = p.acts.dim(1);
   std::size_t elems = 0;
   for (index_t b = 0; b < batch; ++b)
     elems += detail::ctc_item_elems<T>(static_cast<std::size_t>(p.input_lengths.data()[b]),
@@ -233,6 +229,14 @@ std::size_t ctc_workspace_size(const CtcProblem<T, Device>& p, const CtcOptions&
   // + item offsets, label offsets (B + 1 each), the per-item losses (B), alignment slack.
   return elems * sizeof(T) + static_cast<std::size_t>(batch + 1) * 2 * sizeof(index_t) +
          static_cast<std::size_t>(batch) * sizeof(T) + 128;
+}
+}  // namespace detail
+
+/// Scratch bytes ctc_loss needs for this problem (depends on the lengths, not only on maxima).
+template <class T>
+std::size_t ctc_workspace_size(const CtcProblem<T, Cpu>& p, const CtcOptions& opt) {
+  ctc_validate(p, opt);
+  return detail::ctc_workspace_bytes(p);
 }
 
 namespace detail {
@@ -488,7 +492,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
   const bool want_grad = grad.data() != nullptr;
   if (want_grad) check_shape(grad.shape(), p.acts.shape(), "ctc_loss grad");
   if (losses.data() != nullptr) check_shape(losses.shape(), Shape{batch}, "ctc_loss losses");
-  const std::size_t needed = ctc_workspace_size(p, opt);
+  const std::size_t needed = detail::ctc_workspace_bytes(p);
   std::unique_ptr<unsigned char[]> owned;
   if (workspace == nullptr) {
     owned.reset(new unsigned char[needed]);
