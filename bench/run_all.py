@@ -47,6 +47,13 @@ def main():
                 "(logits rows), identical inputs, same run (bench/ctc_compare.py).\n\n")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "ctc_compare.py"), BUILD,
                     "--markdown", OUT] + sys.argv[1:], check=True)
+    with open(OUT, "a") as f:
+        f.write("## Feature extraction, 10 s of 16 kHz audio, one thread (ms, median)\n\n"
+                "Anchor: `torch.stft` (+ mel matmul) and `torchaudio.compliance.kaldi.fbank` on the "
+                "same samples, same run (bench/frontend_compare.py). asrkit uses FFTW through "
+                "asrkit::fftw when it is found.\n\n")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "frontend_compare.py"), BUILD,
+                    "--markdown", OUT], check=True)
     print(f"wrote {OUT}")
 
 

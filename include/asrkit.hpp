@@ -20,3 +20,12 @@
 #include <asrkit/loss/ctc.hpp>
 
 #include <asrkit/decode/align.hpp>
+
+#include <asrkit/frontend/window.hpp>
+#include <asrkit/frontend/fft.hpp>
+#include <asrkit/frontend/stft.hpp>
+#include <asrkit/frontend/mel.hpp>
+#include <asrkit/frontend/kaldi.hpp>
+#include <asrkit/frontend/resample.hpp>
+#include <asrkit/frontend/normalize.hpp>
+#include <asrkit/frontend/augment.hpp>

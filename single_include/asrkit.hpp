@@ -2995,3 +2995,1522 @@ inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_
 }
 
 }  // namespace asrkit
+
+// #include <asrkit/frontend/window.hpp>
+// asrkit/frontend/window.hpp - analysis windows for framing audio.
+//
+//   auto w = asrkit::make_window<float>(asrkit::Window::hamming, 320);   // symmetric
+//   auto p = asrkit::make_window<float>(asrkit::Window::hann, 400, true); // periodic (torch.stft)
+//
+// Definitions follow torch's window functions and Kaldi's feature-window.cc:
+//   hann     0.5 - 0.5 cos(2 pi n / N')           hamming  0.54 - 0.46 cos(2 pi n / N')
+//   povey    hann^0.85 (Kaldi's default)           blackman a - 0.5 cos(2 pi n / N') + (0.5 - a) cos(4 pi n / N')
+// with N' = L - 1 (symmetric) or L (periodic); rectangular is all ones.
+
+#include <cmath>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+enum class Window { rectangular, hann, hamming, povey, blackman };
+
+template <class T>
+Tensor<T> make_window(Window type, index_t length, bool periodic = false, T blackman_coeff = T(0.42)) {
+  if (length < 1)
+    throw ValueError("frontend.1", detail::str("window length must be >= 1, got ", length));
+  Tensor<T> w({length});
+  const double denom = periodic ? static_cast<double>(length) : static_cast<double>(length - 1);
+  const double two_pi = 2.0 * 3.14159265358979323846;
+  for (index_t n = 0; n < length; ++n) {
+    // A symmetric window of length 1 is [1] (denominator 0).
+    const double x = denom > 0 ? two_pi * static_cast<double>(n) / denom : 0.0;
+    double v = 1.0;
+    switch (type) {
+      case Window::rectangular: v = 1.0; break;
+      case Window::hann: v = 0.5 - 0.5 * std::cos(x); break;
+      case Window::hamming: v = 0.54 - 0.46 * std::cos(x); break;
+      case Window::povey: v = std::pow(0.5 - 0.5 * std::cos(x), 0.85); break;
+      case Window::blackman:
+        v = static_cast<double>(blackman_coeff) - 0.5 * std::cos(x) +
+            (0.5 - static_cast<double>(blackman_coeff)) * std::cos(2 * x);
+        break;
+    }
+    w(n) = static_cast<T>(v);
+  }
+  return w;
+}
+
+}  // namespace asrkit
+// #include <asrkit/frontend/fft.hpp>
+// asrkit/frontend/fft.hpp - real-input FFT through Eigen's FFT module.
+//
+//   asrkit::RealFft<float> fft(512);
+//   fft.spectrum(frame, power_out, 2);   // |X_k|^2 for k = 0 .. 256 (n / 2 + 1 bins)
+//
+// Backend: Eigen's default kissfft, or FFTW when built with ASRKIT_WITH_FFTW (link the
+// asrkit::fftw CMake target, which defines EIGEN_FFTW_DEFAULT for the whole target). kissfft
+// takes about 0.8 us per 320-point real frame here, more than torch.stft needs for a whole
+// frame, so FFTW is what makes the spectrogram faster than PyTorch (docs/frontend.md).
+// One object per thread. FFTW's planner is not thread-safe, so the plan is made once, in the
+// constructor, under a global lock; executing it is thread-safe.
+
+#if defined(ASRKIT_WITH_FFTW) && !defined(EIGEN_FFTW_DEFAULT)
+#define EIGEN_FFTW_DEFAULT
+#endif
+#include <unsupported/Eigen/FFT>
+
+#include <complex>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+
+namespace asrkit {
+
+template <class T>
+class RealFft {
+ public:
+  explicit RealFft(index_t n)
+      : n_(n), input_(static_cast<std::size_t>(n)), spectrum_(static_cast<std::size_t>(n / 2 + 1)) {
+    if (n < 2) throw ValueError("frontend.2", detail::str("FFT length must be >= 2, got ", n));
+    fft_.SetFlag(Eigen::FFT<T>::HalfSpectrum);
+    static std::mutex planner;
+    const std::lock_guard<std::mutex> lock(planner);
+    fft_.fwd(spectrum_.data(), input_.data(), n_);  // makes the plan (buffers as used later)
+  }
+
+  /// A scratch input buffer of n samples, with the alignment the plan was made for.
+  T* input() noexcept { return input_.data(); }
+
+  /// This thread's FFT of size n, planned on first use and kept for the thread's lifetime (so a
+  /// feature call does not re-plan: FFTW's planner costs about as much as a few frames).
+  static RealFft& for_thread(index_t n) {
+    thread_local std::map<index_t, std::unique_ptr<RealFft>> cache;
+    auto& slot = cache[n];
+    if (!slot) slot = std::make_unique<RealFft>(n);
+    return *slot;
+  }
+
+  index_t size() const noexcept { return n_; }
+  index_t bins() const noexcept { return n_ / 2 + 1; }
+
+  /// The n / 2 + 1 complex bins of the real input `in` (n samples).
+  const std::vector<std::complex<T>>& forward(const T* in) {
+    fft_.fwd(spectrum_.data(), in, n_);
+    return spectrum_;
+  }
+
+  /// |X_k|^p for the n / 2 + 1 bins, p = 1 (magnitude) or 2 (power).
+  void spectrum(const T* in, T* out, int p) {
+    forward(in);
+    // std::complex<T> is laid out as two T (re, im): a flat loop the compiler vectorises.
+    const T* c = reinterpret_cast<const T*>(spectrum_.data());
+    const index_t bins = this->bins();
+    for (index_t k = 0; k < bins; ++k) out[k] = c[2 * k] * c[2 * k] + c[2 * k + 1] * c[2 * k + 1];
+    if (p == 1) {  // Eigen's packet sqrt: std::sqrt stays scalar (errno semantics)
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> mag(out, bins);
+      mag = mag.sqrt();
+    }
+  }
+
+ private:
+  index_t n_;
+  Eigen::FFT<T> fft_;
+  std::vector<T> input_;
+  std::vector<std::complex<T>> spectrum_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/frontend/stft.hpp>
+// asrkit/frontend/stft.hpp - short-time Fourier transform (torch.stft's framing) and the Deep
+// Speech 2 log-spectrogram.
+//
+//   asrkit::StftOptions o;  o.n_fft = 400;  o.hop_length = 160;       // torch.stft defaults else
+//   asrkit::Tensor<float> mag = asrkit::stft_spectrum(samples.view(), o);   // [frames, 201]
+//   asrkit::Tensor<float> ds2 = asrkit::ds2_spectrogram(samples.view());    // [frames, 161]
+//
+// Framing as torch.stft(center=True): the signal is padded by n_fft / 2 on both sides (reflect
+// or zeros), frame f covers padded samples [f * hop, f * hop + n_fft), the window (win_length,
+// default n_fft) sits centred inside the n_fft frame; frames = 1 + (padded - n_fft) / hop.
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/frontend/fft.hpp>
+// #include <asrkit/frontend/window.hpp>
+
+namespace asrkit {
+
+enum class PadMode { reflect, constant };
+
+struct StftOptions {
+  index_t n_fft = 400;
+  index_t hop_length = 0;  ///< 0: n_fft / 4 (torch's default)
+  index_t win_length = 0;  ///< 0: n_fft
+  Window window = Window::hann;
+  bool periodic = true;    ///< torch's window functions default to periodic
+  bool center = true;
+  PadMode pad_mode = PadMode::reflect;
+  int power = 1;           ///< 1: magnitude |X|, 2: power |X|^2
+};
+
+namespace detail {
+
+inline void check_stft_options(const StftOptions& o, index_t samples) {
+  const index_t win = o.win_length > 0 ? o.win_length : o.n_fft;
+  const index_t hop = o.hop_length > 0 ? o.hop_length : o.n_fft / 4;
+  if (o.n_fft < 2 || win > o.n_fft || hop < 1 || (o.power != 1 && o.power != 2))
+    throw ValueError("frontend.3", detail::str("STFT options need n_fft >= 2, 1 <= win_length <= n_fft, "
+                                               "hop_length >= 1 and power 1 or 2; got n_fft=", o.n_fft,
+                                               " win_length=", win, " hop_length=", hop, " power=", o.power));
+  if (o.center && o.pad_mode == PadMode::reflect && samples <= o.n_fft / 2)
+    throw ValueError("frontend.4", detail::str("reflect padding needs more than n_fft / 2 = ", o.n_fft / 2,
+                                               " samples, got ", samples));
+  if (!o.center && samples < o.n_fft)
+    throw ValueError("frontend.4", detail::str("without centring a frame needs n_fft = ", o.n_fft,
+                                               " samples, got ", samples));
+}
+
+template <class T>
+void check_finite_samples(TensorView<const T> samples) {
+  if (samples.rank() != 1)
+    throw ShapeError("frontend.5", "samples must be rank 1 [n], got shape " + samples.shape().str());
+  // x * 0 is NaN exactly for NaN and +-Inf, so one vectorised sum finds any of them.
+  if ((samples.flat().array() * T(0)).sum() != T(0))
+    throw ValueError("frontend.6", "samples contain NaN or Inf");
+}
+
+}  // namespace detail
+
+/// |STFT|^power of a mono signal: [frames, n_fft / 2 + 1].
+template <class V>  // V: float or double, const or not
+Tensor<std::remove_const_t<V>> stft_spectrum(TensorView<V> samples_in, const StftOptions& o) {
+  using T = std::remove_const_t<V>;
+  const TensorView<const T> samples = samples_in;
+  detail::check_finite_samples(samples);
+  const index_t n = samples.dim(0);
+  detail::check_stft_options(o, n);
+  const index_t win = o.win_length > 0 ? o.win_length : o.n_fft;
+  const index_t hop = o.hop_length > 0 ? o.hop_length : o.n_fft / 4;
+  const index_t pad = o.center ? o.n_fft / 2 : 0;
+  const index_t frames = 1 + (n + 2 * pad - o.n_fft) / hop;
+  // The window, zero-padded to n_fft and centred (torch.stft).
+  std::vector<T> window(static_cast<std::size_t>(o.n_fft), T(0));
+  const Tensor<T> w = make_window<T>(o.window, win, o.periodic);
+  std::copy_n(w.data(), win, window.begin() + (o.n_fft - win) / 2);
+  const T* x = samples.data();
+  auto sample = [&](index_t i) -> T {  // padded-signal sample i
+    i -= pad;
+    if (i >= 0 && i < n) return x[i];
+    if (o.pad_mode == PadMode::constant) return T(0);
+    return x[i < 0 ? -i : 2 * (n - 1) - i];  // reflect, edge not repeated (numpy / torch)
+  };
+  RealFft<T>& fft = RealFft<T>::for_thread(o.n_fft);
+  T* frame = fft.input();
+  const T* win_data = window.data();
+  Tensor<T> out({frames, fft.bins()});
+  for (index_t f = 0; f < frames; ++f) {
+    const index_t start = f * hop - pad;  // in signal coordinates
+    if (start >= 0 && start + o.n_fft <= n) {
+      const T* src = x + start;  // interior frame: a plain vectorisable product
+      for (index_t k = 0; k < o.n_fft; ++k) frame[k] = win_data[k] * src[k];
+    } else {
+      for (index_t k = 0; k < o.n_fft; ++k) frame[k] = win_data[k] * sample(start + pad + k);
+    }
+    fft.spectrum(frame, out.data() + f * fft.bins(), o.power);
+  }
+  return out;
+}
+
+/// Deep Speech 2's input (Amodei et al. 2016; ../shared/SPECS.md 3.1): log(1 + |STFT|) with
+/// 20 ms Hamming windows every 10 ms, 161 bins at 16 kHz. Normalise per bin afterwards
+/// (frontend/normalize.hpp).
+struct Ds2SpectrogramOptions {
+  int sample_rate = 16000;
+  double window_ms = 20.0;
+  double hop_ms = 10.0;
+  Window window = Window::hamming;
+};
+
+template <class V>  // V: float or double, const or not
+Tensor<std::remove_const_t<V>> ds2_spectrogram(TensorView<V> samples_in, const Ds2SpectrogramOptions& o = {}) {
+  using T = std::remove_const_t<V>;
+  const TensorView<const T> samples = samples_in;
+  if (o.sample_rate < 1 || !(o.window_ms > 0) || !(o.hop_ms > 0))
+    throw ValueError("frontend.3", detail::str("DS2 spectrogram needs sample_rate >= 1 and positive "
+                                               "window_ms and hop_ms, got ", o.sample_rate, ", ",
+                                               o.window_ms, ", ", o.hop_ms));
+  StftOptions s;
+  s.n_fft = static_cast<index_t>(std::lround(o.sample_rate * o.window_ms / 1000.0));
+  s.hop_length = static_cast<index_t>(std::lround(o.sample_rate * o.hop_ms / 1000.0));
+  s.window = o.window;
+  Tensor<T> spec = stft_spectrum(samples, s);
+  // log(1 + x) through Eigen's vectorised log (its log1p is scalar here); for x >= 0 the
+  // absolute error stays below one float ulp of 1, far below any feature's scale.
+  spec.flat() = (spec.flat().array() + T(1)).log();
+  return spec;
+}
+
+}  // namespace asrkit
+// #include <asrkit/frontend/mel.hpp>
+// asrkit/frontend/mel.hpp - mel scales, triangular mel filterbanks and the log-mel spectrogram.
+//
+//   auto fb = asrkit::melscale_fbanks<float>(201, 0, 8000, 80, 16000);  // [201, 80], torchaudio's
+//   asrkit::LogMelOptions o;  o.n_mels = 80;
+//   asrkit::Tensor<float> feats = asrkit::log_mel_spectrogram(samples.view(), o);  // [frames, 80]
+//
+// Scales: HTK mel = 2595 log10(1 + f / 700); Slaney (Auditory Toolbox): linear below 1 kHz
+// (f / (200 / 3)), logarithmic above (15 + ln(f / 1000) / (ln 6.4 / 27)). Filters are triangles
+// between mel-spaced points, evaluated on the linear FFT bin frequencies, as
+// torchaudio.functional.melscale_fbanks; norm = slaney scales each to unit area (2 / width).
+// Kaldi's banks (triangles in the mel domain) live in kaldi.hpp.
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/frontend/stft.hpp>
+
+namespace asrkit {
+
+enum class MelScale { htk, slaney };
+enum class MelNorm { none, slaney };
+
+inline double hz_to_mel(double hz, MelScale scale) {
+  if (scale == MelScale::htk) return 2595.0 * std::log10(1.0 + hz / 700.0);
+  const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
+  const double logstep = std::log(6.4) / 27.0;
+  return hz >= min_log_hz ? min_log_mel + std::log(hz / min_log_hz) / logstep : hz / f_sp;
+}
+
+inline double mel_to_hz(double mel, MelScale scale) {
+  if (scale == MelScale::htk) return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0);
+  const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
+  const double logstep = std::log(6.4) / 27.0;
+  return mel >= min_log_mel ? min_log_hz * std::exp(logstep * (mel - min_log_mel)) : f_sp * mel;
+}
+
+/// Triangular filters [n_freqs, n_mels] over the bin frequencies linspace(0, sample_rate / 2
+/// (integer division, as torchaudio), n_freqs).
+template <class T>
+Tensor<T> melscale_fbanks(index_t n_freqs, double f_min, double f_max, index_t n_mels, int sample_rate,
+                          MelNorm norm = MelNorm::none, MelScale scale = MelScale::htk) {
+  if (n_freqs < 2 || n_mels < 1 || sample_rate < 1 || !(f_min >= 0) || !(f_max > f_min))
+    throw ValueError("frontend.7", detail::str("mel filterbank needs n_freqs >= 2, n_mels >= 1, "
+                                               "sample_rate >= 1 and 0 <= f_min < f_max; got n_freqs=",
+                                               n_freqs, " n_mels=", n_mels, " sample_rate=", sample_rate,
+                                               " f_min=", f_min, " f_max=", f_max));
+  const double nyquist = static_cast<double>(sample_rate / 2);
+  std::vector<double> freqs(static_cast<std::size_t>(n_freqs)), pts(static_cast<std::size_t>(n_mels + 2));
+  for (index_t k = 0; k < n_freqs; ++k)
+    freqs[static_cast<std::size_t>(k)] = nyquist * static_cast<double>(k) / static_cast<double>(n_freqs - 1);
+  const double m_min = hz_to_mel(f_min, scale), m_max = hz_to_mel(f_max, scale);
+  for (index_t i = 0; i < n_mels + 2; ++i)
+    pts[static_cast<std::size_t>(i)] =
+        mel_to_hz(m_min + (m_max - m_min) * static_cast<double>(i) / static_cast<double>(n_mels + 1), scale);
+  Tensor<T> fb({n_freqs, n_mels});
+  for (index_t m = 0; m < n_mels; ++m) {
+    const double left = pts[static_cast<std::size_t>(m)], centre = pts[static_cast<std::size_t>(m + 1)],
+                 right = pts[static_cast<std::size_t>(m + 2)];
+    const double area = norm == MelNorm::slaney ? 2.0 / (right - left) : 1.0;
+    for (index_t k = 0; k < n_freqs; ++k) {
+      const double f = freqs[static_cast<std::size_t>(k)];
+      const double up = (f - left) / (centre - left), down = (right - f) / (right - centre);
+      fb(k, m) = static_cast<T>(std::max(0.0, std::min(up, down)) * area);
+    }
+  }
+  return fb;
+}
+
+struct LogMelOptions {
+  int sample_rate = 16000;
+  StftOptions stft = [] {
+    StftOptions s;
+    s.n_fft = 400;
+    s.hop_length = 160;
+    s.power = 2;
+    return s;
+  }();
+  index_t n_mels = 80;
+  double f_min = 0.0;
+  double f_max = 0.0;  ///< 0: sample_rate / 2
+  MelScale scale = MelScale::htk;
+  MelNorm norm = MelNorm::none;
+  double floor = 1e-10;  ///< log(max(mel energy, floor))
+};
+
+/// log of the mel filterbank energies of |STFT|^power: [frames, n_mels].
+template <class V>  // V: float or double, const or not
+Tensor<std::remove_const_t<V>> log_mel_spectrogram(TensorView<V> samples_in, const LogMelOptions& o = {}) {
+  using T = std::remove_const_t<V>;
+  const TensorView<const T> samples = samples_in;
+  if (!(o.floor > 0))
+    throw ValueError("frontend.7", detail::str("log floor must be > 0, got ", o.floor));
+  const Tensor<T> spec = stft_spectrum(samples, o.stft);
+  const double f_max = o.f_max > 0 ? o.f_max : o.sample_rate / 2.0;
+  const Tensor<T> fb = melscale_fbanks<T>(spec.dim(1), o.f_min, f_max, o.n_mels, o.sample_rate, o.norm, o.scale);
+  Tensor<T> mel({spec.dim(0), o.n_mels});
+  mel.matrix().noalias() = spec.matrix() * fb.matrix();
+  mel.flat() = mel.flat().array().max(static_cast<T>(o.floor)).log();
+  return mel;
+}
+
+}  // namespace asrkit
+// #include <asrkit/frontend/kaldi.hpp>
+// asrkit/frontend/kaldi.hpp - Kaldi-compatible features: fbank, spectrogram and MFCC, with the
+// options and defaults of torchaudio.compliance.kaldi (which mirrors Kaldi's compute-*-feats).
+//
+//   asrkit::KaldiFbankOptions o;  o.num_mel_bins = 80;
+//   asrkit::Tensor<float> fbank = asrkit::kaldi_fbank(samples.view(), o);   // [frames, 80]
+//
+// Per frame (Kaldi's feature-window.cc, in this order): cut frame_length samples every
+// frame_shift (snip_edges, or Kaldi's reflected edges), add dither, remove the DC offset,
+// take the raw log-energy, pre-emphasise x[i] - c x[i-1] (x[-1] = x[0]), window, zero-pad to a
+// power of two, FFT. Mel banks are triangles in the mel domain (mel = 1127 ln(1 + f / 700))
+// over the bins below Nyquist. Logs are floored at float epsilon, as torchaudio does.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/frontend/fft.hpp>
+// #include <asrkit/frontend/stft.hpp>
+// #include <asrkit/frontend/window.hpp>
+
+namespace asrkit {
+
+struct KaldiFrameOptions {
+  double sample_frequency = 16000.0;
+  double frame_length_ms = 25.0;
+  double frame_shift_ms = 10.0;
+  double dither = 0.0;           ///< Gaussian noise scale (Kaldi's default 1.0 needs a seed here)
+  std::uint64_t dither_seed = 0;
+  double preemphasis = 0.97;
+  bool remove_dc_offset = true;
+  Window window = Window::povey;
+  double blackman_coeff = 0.42;
+  bool round_to_power_of_two = true;
+  bool snip_edges = true;
+  bool raw_energy = true;        ///< log-energy before pre-emphasis and windowing
+  double energy_floor = 1.0;     ///< torchaudio's default (Kaldi's is 0); 0 disables it
+};
+
+struct KaldiFbankOptions {
+  KaldiFrameOptions frame;
+  index_t num_mel_bins = 23;
+  double low_freq = 20.0;
+  double high_freq = 0.0;   ///< <= 0: offset from Nyquist
+  bool use_energy = false;  ///< add the log-energy as a column (first, or last with htk_compat)
+  bool use_log_fbank = true;
+  bool use_power = true;
+  bool htk_compat = false;
+  bool subtract_mean = false;
+};
+
+struct KaldiMfccOptions {
+  KaldiFbankOptions fbank;  ///< use_log_fbank and use_power are forced on, as in Kaldi
+  index_t num_ceps = 13;
+  double cepstral_lifter = 22.0;
+};
+
+namespace detail {
+
+constexpr double kKaldiLogFloor = 1.1920928955078125e-07;  // float epsilon (torchaudio's EPSILON)
+
+/// Framed, windowed, FFT'd frames: |X|^2 (bins 0 .. padded / 2) and the log-energy per frame.
+template <class T>
+struct KaldiFrames {
+  Tensor<T> power;       // [frames, padded / 2 + 1]
+  std::vector<T> log_energy;
+  index_t padded = 0;
+};
+
+template <class T>
+KaldiFrames<T> kaldi_frames(TensorView<const T> samples, const KaldiFrameOptions& o, bool power_spectrum) {
+  check_finite_samples(samples);
+  const index_t n = samples.dim(0);
+  const auto length = static_cast<index_t>(o.sample_frequency * o.frame_length_ms * 0.001);
+  const auto shift = static_cast<index_t>(o.sample_frequency * o.frame_shift_ms * 0.001);
+  if (length < 2 || shift < 1 || !(o.dither >= 0) || !(o.energy_floor >= 0))
+    throw ValueError("frontend.8", detail::str("Kaldi framing needs frame length >= 2 samples, shift >= 1, "
+                                               "dither >= 0 and energy_floor >= 0; got length ", length,
+                                               ", shift ", shift, ", dither ", o.dither, ", energy_floor ",
+                                               o.energy_floor));
+  index_t padded = length;
+  if (o.round_to_power_of_two) {
+    padded = 1;
+    while (padded < length) padded *= 2;
+  }
+  // Frame count and the sample behind padded position j (Kaldi's edge handling when not
+  // snipping: reflect the first length/2 - shift/2 samples at the start, the end mirrored).
+  const index_t frames = o.snip_edges ? (n < length ? 0 : 1 + (n - length) / shift) : (n + shift / 2) / shift;
+  const index_t offset = o.snip_edges ? 0 : length / 2 - shift / 2;
+  if (offset < 0)
+    throw ValueError("frontend.8", "snip_edges = false needs frame length >= frame shift");
+  const T* x = samples.data();
+  auto sample = [&](index_t j) -> T {
+    j -= offset;
+    if (j < 0) return x[std::min(-j - 1, n - 1)];
+    if (j >= n) return x[std::max<index_t>(2 * n - 1 - j, 0)];
+    return x[j];
+  };
+  const Tensor<T> window = make_window<T>(o.window, length, false, static_cast<T>(o.blackman_coeff));
+  RealFft<T>& fft = RealFft<T>::for_thread(padded);
+  Rng rng(o.dither_seed);
+  KaldiFrames<T> out{Tensor<T>({frames, fft.bins()}), std::vector<T>(static_cast<std::size_t>(frames)), padded};
+  T* buf = fft.input();
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> frame(buf, length);
+  const double log_floor = o.energy_floor > 0 ? std::log(o.energy_floor) : -std::numeric_limits<double>::infinity();
+  auto log_energy = [&]() {
+    const double e = std::max(static_cast<double>(frame.square().sum()), kKaldiLogFloor);
+    return static_cast<T>(std::max(std::log(e), log_floor));
+  };
+  for (index_t f = 0; f < frames; ++f) {
+    const index_t start = f * shift;
+    if (start - offset >= 0 && start - offset + length <= n)
+      std::copy_n(x + start - offset, length, buf);
+    else
+      for (index_t k = 0; k < length; ++k) buf[k] = sample(start + k);
+    if (o.dither > 0)
+      for (index_t k = 0; k < length; ++k) buf[k] += static_cast<T>(o.dither * rng.normal());
+    if (o.remove_dc_offset) frame -= frame.mean();
+    if (o.raw_energy) out.log_energy[static_cast<std::size_t>(f)] = log_energy();
+    if (o.preemphasis != 0)
+      for (index_t k = length - 1; k >= 0; --k) buf[k] -= static_cast<T>(o.preemphasis) * buf[k > 0 ? k - 1 : 0];
+    frame *= window.flat().array();
+    if (!o.raw_energy) out.log_energy[static_cast<std::size_t>(f)] = log_energy();
+    std::fill(buf + length, buf + padded, T(0));
+    fft.spectrum(buf, out.power.data() + f * fft.bins(), power_spectrum ? 2 : 1);
+  }
+  return out;
+}
+
+template <class T>
+void subtract_column_mean(Tensor<T>& feats) {
+  if (feats.dim(0) > 0) feats.matrix().rowwise() -= feats.matrix().colwise().mean();
+}
+
+}  // namespace detail
+
+/// Kaldi's mel banks [num_bins, padded / 2 + 1] (last column, Nyquist, always 0).
+template <class T>
+Tensor<T> kaldi_mel_banks(index_t num_bins, index_t padded, double sample_frequency, double low_freq,
+                          double high_freq) {
+  const double nyquist = 0.5 * sample_frequency;
+  if (high_freq <= 0) high_freq += nyquist;
+  if (num_bins < 3 || !(low_freq >= 0) || !(high_freq > low_freq) || high_freq > nyquist)
+    throw ValueError("frontend.9", detail::str("Kaldi mel banks need num_mel_bins >= 3 and "
+                                               "0 <= low_freq < high_freq <= Nyquist (", nyquist,
+                                               "); got ", num_bins, " bins, low ", low_freq, ", high ", high_freq));
+  auto mel = [](double f) { return 1127.0 * std::log(1.0 + f / 700.0); };
+  const double mel_low = mel(low_freq), mel_high = mel(high_freq);
+  const double delta = (mel_high - mel_low) / static_cast<double>(num_bins + 1);
+  const double bin_width = sample_frequency / static_cast<double>(padded);
+  Tensor<T> banks({num_bins, padded / 2 + 1});
+  for (index_t b = 0; b < num_bins; ++b) {
+    const double left = mel_low + static_cast<double>(b) * delta, centre = left + delta, right = centre + delta;
+    for (index_t k = 0; k < padded / 2; ++k) {
+      const double m = mel(bin_width * static_cast<double>(k));
+      const double up = (m - left) / (centre - left), down = (right - m) / (right - centre);
+      banks(b, k) = static_cast<T>(std::max(0.0, std::min(up, down)));
+    }
+  }
+  return banks;
+}
+
+/// Kaldi fbank: [frames, num_mel_bins (+1 with use_energy)].
+template <class V>  // V: float or double, const or not
+Tensor<std::remove_const_t<V>> kaldi_fbank(TensorView<V> samples_in, const KaldiFbankOptions& o = {}) {
+  using T = std::remove_const_t<V>;
+  const TensorView<const T> samples = samples_in;
+  auto fr = detail::kaldi_frames(samples, o.frame, o.use_power);
+  const Tensor<T> banks = kaldi_mel_banks<T>(o.num_mel_bins, fr.padded, o.frame.sample_frequency,
+                                             o.low_freq, o.high_freq);
+  const index_t frames = fr.power.dim(0), extra = o.use_energy ? 1 : 0;
+  Tensor<T> out({frames, o.num_mel_bins + extra});
+  const index_t first = o.use_energy && !o.htk_compat ? 1 : 0;
+  auto mel = out.matrix().middleCols(first, o.num_mel_bins);
+  mel.noalias() = fr.power.matrix() * banks.matrix().transpose();
+  if (o.use_log_fbank) mel = mel.array().max(static_cast<T>(detail::kKaldiLogFloor)).log().matrix();
+  if (o.use_energy)
+    for (index_t f = 0; f < frames; ++f)
+      out(f, o.htk_compat ? o.num_mel_bins : 0) = fr.log_energy[static_cast<std::size_t>(f)];
+  if (o.subtract_mean) detail::subtract_column_mean(out);
+  return out;
+}
+
+/// Kaldi spectrogram: log power spectrum, column 0 replaced by the log-energy: [frames, padded/2+1].
+template <class V>  // V: float or double, const or not
+Tensor<std::remove_const_t<V>> kaldi_spectrogram(TensorView<V> samples_in, const KaldiFrameOptions& o = {}, bool subtract_mean = false) {
+  using T = std::remove_const_t<V>;
+  const TensorView<const T> samples = samples_in;
+  auto fr = detail::kaldi_frames(samples, o, true);
+  fr.power.flat() = fr.power.flat().array().max(static_cast<T>(detail::kKaldiLogFloor)).log();
+  for (index_t f = 0; f < fr.power.dim(0); ++f) fr.power(f, 0) = fr.log_energy[static_cast<std::size_t>(f)];
+  if (subtract_mean) detail::subtract_column_mean(fr.power);
+  return std::move(fr.power);
+}
+
+/// Kaldi MFCC: orthonormal DCT-II of the log mel energies, liftered: [frames, num_ceps].
+template <class V>  // V: float or double, const or not
+Tensor<std::remove_const_t<V>> kaldi_mfcc(TensorView<V> samples_in, const KaldiMfccOptions& o = {}) {
+  using T = std::remove_const_t<V>;
+  const TensorView<const T> samples = samples_in;
+  const index_t bins = o.fbank.num_mel_bins;
+  if (o.num_ceps < 1 || o.num_ceps > bins || !(o.cepstral_lifter >= 0))
+    throw ValueError("frontend.10", detail::str("MFCC needs 1 <= num_ceps <= num_mel_bins (", bins,
+                                                ") and cepstral_lifter >= 0; got ", o.num_ceps, ", ",
+                                                o.cepstral_lifter));
+  KaldiFbankOptions fo = o.fbank;
+  fo.use_log_fbank = true;
+  fo.use_power = true;
+  fo.subtract_mean = false;
+  const Tensor<T> fb = kaldi_fbank(samples, fo);
+  const index_t frames = fb.dim(0), first = fo.use_energy && !fo.htk_compat ? 1 : 0;
+  // dct(m, c) = sqrt(2 / M) cos(pi / M (m + 1/2) c), column 0 = sqrt(1 / M) (orthonormal).
+  RowMatrix<T> dct(bins, o.num_ceps);
+  const double pi = 3.14159265358979323846;
+  for (index_t m = 0; m < bins; ++m)
+    for (index_t c = 0; c < o.num_ceps; ++c)
+      dct(m, c) = static_cast<T>(c == 0 ? std::sqrt(1.0 / static_cast<double>(bins))
+                                        : std::sqrt(2.0 / static_cast<double>(bins)) *
+                                              std::cos(pi / static_cast<double>(bins) * (static_cast<double>(m) + 0.5) *
+                                                       static_cast<double>(c)));
+  Tensor<T> out({frames, o.num_ceps});
+  out.matrix().noalias() = fb.matrix().middleCols(first, bins) * dct;
+  if (o.cepstral_lifter != 0)
+    for (index_t c = 0; c < o.num_ceps; ++c)
+      out.matrix().col(c) *= static_cast<T>(1.0 + 0.5 * o.cepstral_lifter *
+                                                      std::sin(pi * static_cast<double>(c) / o.cepstral_lifter));
+  if (fo.use_energy)
+    for (index_t f = 0; f < frames; ++f) out(f, 0) = fb(f, fo.htk_compat ? bins : 0);
+  if (fo.htk_compat) {  // c0 (or the energy) goes last; without energy it is scaled by sqrt(2)
+    for (index_t f = 0; f < frames; ++f) {
+      T c0 = out(f, 0);
+      if (!fo.use_energy) c0 *= static_cast<T>(std::sqrt(2.0));
+      for (index_t c = 0; c + 1 < o.num_ceps; ++c) out(f, c) = out(f, c + 1);
+      out(f, o.num_ceps - 1) = c0;
+    }
+  }
+  if (o.fbank.subtract_mean) detail::subtract_column_mean(out);
+  return out;
+}
+
+}  // namespace asrkit
+// #include <asrkit/frontend/resample.hpp>
+// asrkit/frontend/resample.hpp - band-limited sample-rate conversion (windowed-sinc polyphase).
+//
+//   asrkit::Tensor<float> y = asrkit::resample<float>(x, 44100, 16000);   // x: [n] mono
+//   asrkit::Resampler<float> rs(48000, 16000);                           // filter bank once
+//   y = rs(x);                                                             // ... reused per call
+//   asrkit::Audio a16 = asrkit::resample(asrkit::read_wav("utt.wav"), 16000);
+//
+// Method (Smith, "Digital Audio Resampling", ccrma.stanford.edu/~jos/resample): rates are
+// reduced by their gcd to L = to / g, M = from / g. Output sample k sits at input time
+// t_k = k * M / L (output 0 is aligned with input 0, no delay) and is
+//   y[k] = sum_i x[i] * h(i - t_k),  h(t) = c sinc(c t) w(t / (W / c)),
+// an ideal low-pass at c = rolloff * min(1, L / M) of the input Nyquist, windowed by a Kaiser
+// window w (beta) over W = lowpass_width zero crossings each side. t_k has only L distinct
+// fractional parts, so the taps of each phase are precomputed once (a polyphase filter bank).
+// Samples outside the input are zero.
+//
+// Output length: ceil(n * to / from) - every output time t_k < n. Stable by contract.
+//
+// Quality with the defaults (W = 16, rolloff 0.945, beta 8), relative to the lower of the two
+// Nyquist frequencies fn: passband flat within 0.1 dB up to 0.83 fn (-1 dB at 0.88 fn, -3 dB at
+// 0.92 fn); stopband >= 80 dB above 1.10 fn (images when upsampling, aliases when downsampling).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/io/wav.hpp>
+
+namespace asrkit {
+
+struct ResampleOptions {
+  /// Zero crossings of the sinc kept on each side of the centre (filter length ~ 2 W / rolloff
+  /// samples at the lower rate). Longer: sharper transition, more work.
+  int lowpass_width = 16;
+  /// Cutoff as a fraction of the lower Nyquist frequency, in (0, 1].
+  double rolloff = 0.945;
+  /// Kaiser window beta, >= 0 (0 is a rectangular window). Larger: deeper stopband, wider
+  /// transition; 8 gives ~80 dB (Kaiser: A ~ beta / 0.1102 + 8.7 dB).
+  double beta = 8.0;
+};
+
+namespace detail {
+namespace resample {
+
+// Zeroth-order modified Bessel function of the first kind, by its power series (converges
+// fast for the beta <= ~50 a window uses; terms are added until they no longer change it).
+inline double bessel_i0(double x) {
+  const double q = x * x / 4.0;
+  double term = 1.0, sum = 1.0;
+  for (int k = 1; k < 500; ++k) {
+    term *= q / (static_cast<double>(k) * static_cast<double>(k));
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  return sum;
+}
+
+// Bank entries above this are not precomputed: taps are computed per output instead (rate
+// pairs with a huge reduced L, e.g. 44101 -> 48000; slow but bounded memory).
+inline constexpr std::int64_t kMaxBankEntries = std::int64_t{1} << 22;
+
+// Floor and remainder of (a * b) / d for 0 <= a, 0 <= b, d >= 1, b and d < 2^31, without
+// overflow: a = q d + r, so a b / d = q b + r b / d with r b < 2^62.
+inline void mul_div(std::int64_t a, std::int64_t b, std::int64_t d, std::int64_t& quot,
+                    std::int64_t& rem) {
+  const std::int64_t q = a / d, r = a % d;
+  quot = q * b + (r * b) / d;
+  rem = (r * b) % d;
+}
+
+}  // namespace resample
+}  // namespace detail
+
+/// The filter bank for one (from_rate, to_rate, options) triple, reused across calls.
+/// Thread-safe to call concurrently (const).
+template <class T>
+class Resampler {
+  static_assert(std::is_floating_point_v<T>, "Resampler<T>: T must be float or double");
+
+ public:
+  Resampler(int from_rate, int to_rate, const ResampleOptions& options = {})
+      : options_(options) {
+    if (from_rate < 1 || to_rate < 1)
+      throw ValueError("resample.1", detail::str("resample: from_rate and to_rate must be >= 1, "
+                                                 "got from_rate ", from_rate, ", to_rate ",
+                                                 to_rate));
+    if (!(options.rolloff > 0.0 && options.rolloff <= 1.0))
+      throw ValueError("resample.2", detail::str("resample: rolloff must be in (0, 1], got ",
+                                                 options.rolloff));
+    if (options.lowpass_width < 1)
+      throw ValueError("resample.3", detail::str("resample: lowpass_width must be >= 1, got ",
+                                                 options.lowpass_width));
+    if (!(options.beta >= 0.0 && options.beta <= 100.0))
+      throw ValueError("resample.4", detail::str("resample: beta must be in [0, 100], got ",
+                                                 options.beta));
+    from_ = from_rate;
+    to_ = to_rate;
+    const int g = std::gcd(from_rate, to_rate);
+    up_ = to_rate / g;
+    down_ = from_rate / g;
+    if (up_ == down_) return;  // equal rates: a copy
+    cutoff_ = options.rolloff * std::min(1.0, static_cast<double>(up_) / down_);
+    half_ = options.lowpass_width / cutoff_;
+    // Phase p (fraction p / L) needs taps j - p / L in [-half, half], j in [lo, hi]; a window
+    // this long at very low cutoffs (huge downsampling ratios) is the caller's choice.
+    lo_ = -static_cast<std::int64_t>(std::floor(half_));
+    hi_ = static_cast<std::int64_t>(std::ceil(half_));
+    taps_ = hi_ - lo_ + 1;
+    window_norm_ = 1.0 / detail::resample::bessel_i0(options.beta);
+    if (static_cast<std::int64_t>(up_) * taps_ <= detail::resample::kMaxBankEntries) {
+      bank_.resize(static_cast<std::size_t>(up_ * taps_));
+      for (std::int64_t p = 0; p < up_; ++p) fill_taps(p, bank_.data() + p * taps_);
+    }
+  }
+
+  int from_rate() const noexcept { return from_; }
+  int to_rate() const noexcept { return to_; }
+  const ResampleOptions& options() const noexcept { return options_; }
+  /// Taps per output sample (0 for equal rates).
+  index_t taps() const noexcept { return static_cast<index_t>(taps_); }
+
+  /// ceil(n * to_rate / from_rate): the number of outputs for n inputs.
+  index_t output_length(index_t n) const {
+    if (n < 0)
+      throw ValueError("resample.5", detail::str("resample: input length must be >= 0, got ", n));
+    std::int64_t q, r;
+    detail::resample::mul_div(static_cast<std::int64_t>(n), up_, down_, q, r);
+    return static_cast<index_t>(q + (r != 0 ? 1 : 0));
+  }
+
+  /// Resamples samples [n] (mono); throws on a non-finite sample.
+  Tensor<T> operator()(TensorView<const T> samples) const {
+    if (samples.rank() != 1)
+      throw ShapeError("resample.6", detail::str("resample: samples must be [n] (mono), got ",
+                                                 samples.shape().str()));
+    const index_t n = samples.dim(0);
+    const T* x = samples.data();
+    for (index_t i = 0; i < n; ++i)
+      if (!std::isfinite(x[i]))
+        throw ValueError("resample.7", detail::str("resample: sample ", i, " is ", x[i],
+                                                   "; samples must be finite"));
+    Tensor<T> out(Shape{output_length(n)});
+    if (up_ == down_) {
+      std::copy(x, x + n, out.data());
+      return out;
+    }
+    // Outputs are independent: split into fixed blocks (deterministic for any thread count).
+    constexpr index_t kBlock = 4096;
+    const index_t m = out.numel();
+    T* y = out.data();
+    parallel_for((m + kBlock - 1) / kBlock, [&](index_t b) {
+      run(x, n, y, b * kBlock, std::min(m, (b + 1) * kBlock));
+    });
+    return out;
+  }
+
+ private:
+  // Taps of phase p: h(j - p / L) for j = lo..hi, zero outside the window.
+  void fill_taps(std::int64_t p, T* dst) const {
+    const double frac = static_cast<double>(p) / up_;
+    for (std::int64_t j = lo_; j <= hi_; ++j) {
+      const double t = static_cast<double>(j) - frac;
+      const double u = t / half_;
+      double v = 0.0;
+      if (u >= -1.0 && u <= 1.0) {
+        const double a = kPi * cutoff_ * t;
+        const double sinc = a == 0.0 ? 1.0 : std::sin(a) / a;
+        const double w = detail::resample::bessel_i0(options_.beta * std::sqrt(1.0 - u * u));
+        v = cutoff_ * sinc * w * window_norm_;
+      }
+      dst[j - lo_] = static_cast<T>(v);
+    }
+  }
+
+  // Outputs [k0, k1): the phase and base input index advance by M / L per output.
+  void run(const T* x, index_t n, T* y, index_t k0, index_t k1) const {
+    std::int64_t base, phase;  // t_k = base + phase / L
+    detail::resample::mul_div(static_cast<std::int64_t>(k0), down_, up_, base, phase);
+    const std::int64_t step = down_ / up_, step_phase = down_ % up_;
+    std::vector<T> scratch(bank_.empty() ? static_cast<std::size_t>(taps_) : 0);
+    for (index_t k = k0; k < k1; ++k) {
+      const T* h = bank_.empty() ? scratch.data() : bank_.data() + phase * taps_;
+      if (bank_.empty()) fill_taps(phase, scratch.data());
+      // Taps that fall outside the input meet zeros: clamp the range instead.
+      const std::int64_t j0 = std::max(lo_, -base);
+      const std::int64_t j1 = std::min(hi_, static_cast<std::int64_t>(n) - 1 - base);
+      T acc = 0;
+      for (std::int64_t j = j0; j <= j1; ++j) acc += h[j - lo_] * x[base + j];
+      y[k] = acc;
+      base += step;
+      phase += step_phase;
+      if (phase >= up_) {
+        phase -= up_;
+        ++base;
+      }
+    }
+  }
+
+  static constexpr double kPi = 3.14159265358979323846;
+
+  ResampleOptions options_;
+  int from_ = 1, to_ = 1;
+  std::int64_t up_ = 1, down_ = 1;   // L, M: rates divided by their gcd
+  double cutoff_ = 1.0;              // of the input Nyquist
+  double half_ = 0.0;                // window half-length, input samples
+  double window_norm_ = 1.0;         // 1 / I0(beta)
+  std::int64_t lo_ = 0, hi_ = 0, taps_ = 0;
+  std::vector<T> bank_;              // [L, taps], phase-major
+};
+
+/// Resamples samples [n] (mono) from from_rate to to_rate (Hz); ceil(n * to / from) outputs.
+/// Builds the filter bank each call: keep a Resampler<T> to convert many signals.
+template <class T>
+Tensor<T> resample(TensorView<const T> samples, int from_rate, int to_rate,
+                   const ResampleOptions& options = {}) {
+  return Resampler<T>(from_rate, to_rate, options)(samples);
+}
+
+/// Same, for an owning tensor (T deduced).
+template <class T>
+Tensor<T> resample(const Tensor<T>& samples, int from_rate, int to_rate,
+                   const ResampleOptions& options = {}) {
+  return resample<T>(samples.view(), from_rate, to_rate, options);
+}
+
+/// Audio at to_rate. Samples must be mono [frames] (read_wav downmixes by default).
+inline Audio resample(const Audio& audio, int to_rate, const ResampleOptions& options = {}) {
+  Audio out;
+  out.samples = resample<float>(audio.samples.view(), audio.sample_rate, to_rate, options);
+  out.sample_rate = to_rate;
+  out.num_channels = audio.num_channels;
+  out.encoding = audio.encoding;
+  return out;
+}
+
+}  // namespace asrkit
+// #include <asrkit/frontend/normalize.hpp>
+// asrkit/frontend/normalize.hpp - per-bin mean/variance normalisation of features (CMVN).
+//
+//   asrkit::normalize_utterance(feats.view());             // one utterance, in place
+//   asrkit::CmvnStats<float> stats;                         // training-set statistics
+//   for (const auto& f : train) stats.accumulate(f);
+//   stats.save("cmvn.safetensors");
+//   stats.apply(feats.view());                              // (x - mean) / (std + eps)
+//   asrkit::OnlineNormalizer<float> online(stats);          // streaming (DS2 §7)
+//   online.process(chunk.view());                           // in place, as frames arrive
+//
+// Features are [frames, bins] (time first); statistics are per bin over frames (DS2 §3.1:
+// "normalize features per bin"). The standard deviation is the population one (divide by N,
+// not N - 1) and eps is added to it, not to the variance, so a constant bin maps to 0 instead
+// of NaN. Sums are kept in double for float features too.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/io/safetensors.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace normalize {
+
+/// Rank 2 and every value finite (checked before anything is modified).
+template <class T>
+void check_features(TensorView<const T> f, const char* what) {
+  if (f.rank() != 2)
+    throw ShapeError(
+        "normalize.1",
+        str(what, ": features must have rank 2 [frames, bins], got shape ", f.shape().str()));
+  const index_t bins = f.dim(1);
+  const T* p = f.data();
+  for (index_t i = 0, n = f.numel(); i < n; ++i)
+    if (!std::isfinite(p[i]))
+      throw ValueError("normalize.2", str(what, ": features must be finite, got ", p[i],
+                                          " at frame ", i / bins, ", bin ", i % bins));
+}
+
+inline void check_eps(double eps, const char* what) {
+  if (!(eps > 0.0) || !std::isfinite(eps))
+    throw ValueError("normalize.3", str(what, ": eps must be finite and > 0, got ", eps));
+}
+
+inline void check_bins(index_t got, index_t expected, const char* what) {
+  if (got != expected)
+    throw ShapeError("normalize.4",
+                     str(what, ": features have ", got, " bins, the statistics have ", expected));
+}
+
+/// Population standard deviation from E[x] and E[x^2]; rounding can make the variance
+/// slightly negative for a (near) constant bin, so it is clamped at 0.
+inline double stddev_from_moments(double mean, double mean_sq) {
+  return std::sqrt(std::max(mean_sq - mean * mean, 0.0));
+}
+
+template <class T>
+void normalize_utterance(TensorView<T> features, T eps) {
+  check_eps(static_cast<double>(eps), "normalize_utterance");
+  check_features<T>(features, "normalize_utterance");
+  const index_t frames = features.dim(0), bins = features.dim(1);
+  if (frames == 0 || bins == 0) return;
+  T* x = features.data();
+  // Two passes (mean, then squared deviations): no cancellation, unlike E[x^2] - E[x]^2.
+  std::vector<double> mean(static_cast<std::size_t>(bins), 0.0);
+  std::vector<double> sq(static_cast<std::size_t>(bins), 0.0);
+  for (index_t t = 0; t < frames; ++t)
+    for (index_t b = 0; b < bins; ++b) mean[b] += static_cast<double>(x[t * bins + b]);
+  for (double& m : mean) m /= static_cast<double>(frames);
+  for (index_t t = 0; t < frames; ++t)
+    for (index_t b = 0; b < bins; ++b) {
+      const double d = static_cast<double>(x[t * bins + b]) - mean[b];
+      sq[b] += d * d;
+    }
+  for (double& s : sq) s = std::sqrt(s / static_cast<double>(frames)) + static_cast<double>(eps);
+  for (index_t t = 0; t < frames; ++t)
+    for (index_t b = 0; b < bins; ++b) {
+      T& v = x[t * bins + b];
+      v = static_cast<T>((static_cast<double>(v) - mean[b]) / sq[b]);
+    }
+}
+
+}  // namespace normalize
+}  // namespace detail
+
+/// Normalises one utterance in place: every bin gets mean 0 and (population) standard
+/// deviation std / (std + eps) ~ 1 over its frames. eps must be finite and > 0.
+inline void normalize_utterance(TensorView<float> features, float eps = 1e-5f) {
+  detail::normalize::normalize_utterance(features, eps);
+}
+inline void normalize_utterance(TensorView<double> features, double eps = 1e-5) {
+  detail::normalize::normalize_utterance(features, eps);
+}
+
+/// Per-bin statistics over many utterances: frame count, sum and sum of squares (double).
+/// Accumulating utterances one after another gives bit-identical sums to accumulating their
+/// concatenation (same additions, same order).
+template <class T>
+class CmvnStats {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "CmvnStats<T>: T must be float or double");
+
+ public:
+  /// No bins yet: the first accumulate() (or merge()) fixes them.
+  CmvnStats() = default;
+
+  explicit CmvnStats(index_t bins) {
+    if (bins < 1)
+      throw ValueError("normalize.8",
+                       detail::str("CmvnStats(bins): bins must be >= 1, got ", bins));
+    init(bins);
+  }
+
+  index_t bins() const noexcept { return bins_; }
+  /// Frames accumulated (an integer, kept as double as in the file format).
+  double count() const noexcept { return count_; }
+  TensorView<const double> sum() const noexcept { return sum_.view(); }
+  TensorView<const double> sum_sq() const noexcept { return sum_sq_.view(); }
+
+  /// Adds every frame of `features` [frames, bins].
+  void accumulate(TensorView<const T> features) {
+    detail::normalize::check_features<T>(features, "CmvnStats::accumulate");
+    adopt_bins(features.dim(1), "CmvnStats::accumulate");
+    const index_t frames = features.dim(0);
+    const T* x = features.data();
+    double* s = sum_.data();
+    double* q = sum_sq_.data();
+    for (index_t t = 0; t < frames; ++t)
+      for (index_t b = 0; b < bins_; ++b) {
+        const double v = static_cast<double>(x[t * bins_ + b]);
+        s[b] += v;
+        q[b] += v * v;
+      }
+    count_ += static_cast<double>(frames);
+  }
+
+  /// Adds another set of statistics (e.g. from another worker).
+  void merge(const CmvnStats& other) {
+    if (other.bins_ == 0) return;
+    adopt_bins(other.bins_, "CmvnStats::merge");
+    for (index_t b = 0; b < bins_; ++b) {
+      sum_.data()[b] += other.sum_.data()[b];
+      sum_sq_.data()[b] += other.sum_sq_.data()[b];
+    }
+    count_ += other.count_;
+  }
+
+  /// Per-bin mean [bins]; ValueError normalize.5 when no frame has been accumulated.
+  Tensor<double> mean() const {
+    check_not_empty("CmvnStats::mean");
+    Tensor<double> m({bins_});
+    for (index_t b = 0; b < bins_; ++b) m.data()[b] = sum_.data()[b] / count_;
+    return m;
+  }
+
+  /// Per-bin population standard deviation [bins], sqrt(max(E[x^2] - E[x]^2, 0)).
+  Tensor<double> stddev() const {
+    check_not_empty("CmvnStats::stddev");
+    Tensor<double> s({bins_});
+    for (index_t b = 0; b < bins_; ++b)
+      s.data()[b] = detail::normalize::stddev_from_moments(sum_.data()[b] / count_,
+                                                           sum_sq_.data()[b] / count_);
+    return s;
+  }
+
+  /// x <- (x - mean) / (std + eps) per bin, in place. Checks eps, rank, finiteness, bins.
+  void apply(TensorView<T> features, T eps = T(1e-5)) const {
+    detail::normalize::check_eps(static_cast<double>(eps), "CmvnStats::apply");
+    detail::normalize::check_features<T>(features, "CmvnStats::apply");
+    check_not_empty("CmvnStats::apply");
+    detail::normalize::check_bins(features.dim(1), bins_, "CmvnStats::apply");
+    const Tensor<double> m = mean();
+    Tensor<double> d = stddev();
+    for (index_t b = 0; b < bins_; ++b) d.data()[b] += static_cast<double>(eps);
+    T* x = features.data();
+    for (index_t t = 0, frames = features.dim(0); t < frames; ++t)
+      for (index_t b = 0; b < bins_; ++b) {
+        T& v = x[t * bins_ + b];
+        v = static_cast<T>((static_cast<double>(v) - m.data()[b]) / d.data()[b]);
+      }
+  }
+
+  /// Writes a safetensors file: "count" F64 [1], "sum" and "sum_sq" F64 [bins], metadata
+  /// "format": "asrkit.cmvn.v1" (atomically, through SafetensorsWriter::save).
+  void save(const std::string& path) const {
+    SafetensorsWriter w;
+    w.add("count", TensorView<const double>(&count_, Shape{1}));
+    w.add("sum", sum_.view());
+    w.add("sum_sq", sum_sq_.view());
+    w.set_metadata("format", kFormat);
+    w.save(path);
+  }
+
+  /// Reads a file written by save() (by CmvnStats<float> or <double>). FormatError
+  /// normalize.6 when it is a valid safetensors file but not asrkit.cmvn.v1 statistics; the
+  /// io.* and safetensors.* errors of SafetensorsFile::open pass through.
+  static CmvnStats load(const std::string& path) {
+    const SafetensorsFile f = SafetensorsFile::open(path);
+    const auto bad = [&path](const std::string& why) {
+      return FormatError("normalize.6",
+                         detail::str("'", path, "' is not asrkit.cmvn.v1 statistics: ", why));
+    };
+    const auto fmt = f.metadata().find("format");
+    if (fmt == f.metadata().end()) throw bad("no metadata \"format\"");
+    if (fmt->second != kFormat)
+      throw bad(detail::str("metadata \"format\" is \"", fmt->second.substr(0, 40),
+                            "\", expected \"", kFormat, "\""));
+    for (const char* name : {"count", "sum", "sum_sq"}) {
+      if (!f.contains(name)) throw bad(detail::str("no tensor \"", name, "\""));
+      const TensorInfo& info = f.info(name);
+      if (info.dtype != DType::F64)
+        throw bad(
+            detail::str("tensor \"", name, "\" is ", dtype_name(info.dtype), ", expected F64"));
+      if (info.shape.size() != 1)
+        throw bad(
+            detail::str("tensor \"", name, "\" has rank ", info.shape.size(), ", expected 1"));
+    }
+    const std::int64_t bins = f.info("sum").shape[0];
+    if (f.info("count").shape[0] != 1)
+      throw bad(
+          detail::str("tensor \"count\" has ", f.info("count").shape[0], " elements, expected 1"));
+    if (f.info("sum_sq").shape[0] != bins)
+      throw bad(
+          detail::str("\"sum_sq\" has ", f.info("sum_sq").shape[0], " bins, \"sum\" has ", bins));
+    const double count = f.read<double>("count").data()[0];
+    if (!std::isfinite(count) || count < 0 || count != std::floor(count))
+      throw bad(detail::str("count must be a finite integer >= 0, got ", count));
+    if (bins == 0 && count != 0) throw bad(detail::str("0 bins but count ", count));
+    CmvnStats out;
+    if (bins == 0) return out;
+    out.init(static_cast<index_t>(bins));
+    out.count_ = count;
+    out.sum_ = f.read<double>("sum");
+    out.sum_sq_ = f.read<double>("sum_sq");
+    for (index_t b = 0; b < out.bins_; ++b) {
+      const double s = out.sum_.data()[b], q = out.sum_sq_.data()[b];
+      if (!std::isfinite(s) || !std::isfinite(q) || q < 0)
+        throw bad(detail::str("bin ", b, ": sum and sum_sq must be finite and sum_sq >= 0, got ", s,
+                              " and ", q));
+    }
+    return out;
+  }
+
+  static constexpr const char* kFormat = "asrkit.cmvn.v1";
+
+ private:
+  void init(index_t bins) {
+    bins_ = bins;
+    count_ = 0;
+    sum_ = Tensor<double>({bins});
+    sum_sq_ = Tensor<double>({bins});
+  }
+
+  void adopt_bins(index_t bins, const char* what) {
+    if (bins_ == 0 && bins == 0)
+      throw ShapeError("normalize.4", detail::str(what, ": features have 0 bins (statistics need",
+                                                  " at least 1)"));
+    if (bins_ == 0)
+      init(bins);
+    else
+      detail::normalize::check_bins(bins, bins_, what);
+  }
+
+  void check_not_empty(const char* what) const {
+    if (!(count_ > 0))
+      throw ValueError("normalize.5", detail::str(what, ": the statistics hold no frames (count 0,",
+                                                  " bins ", bins_, ")"));
+  }
+
+  index_t bins_ = 0;
+  double count_ = 0;
+  Tensor<double> sum_, sum_sq_;  // [bins]
+};
+
+/// How OnlineNormalizer weighs the initial statistics against the audio seen so far.
+struct OnlineNormalizerOptions {
+  /// w >= 0: the initial (training-set) statistics count as this many frames. 200 frames (2 s at
+  /// a 10 ms hop) is Kaldi's OnlineCmvnOptions::global_frames.
+  double prior_weight = 200.0;
+  /// lambda in (0, 1]: every frame scales the accumulated weight and sums by lambda first.
+  /// 1 gives a prior-weighted running mean; < 1 forgets old frames (memory ~ 1 / (1 - lambda)).
+  double forgetting = 1.0;
+  /// Added to the standard deviation, finite and > 0.
+  double eps = 1e-5;
+};
+
+/// Streaming per-bin normalisation (DS2 §7: start from training-set statistics, update them as
+/// audio arrives). With lambda = forgetting, w = prior_weight and the initial statistics'
+/// mean mu_0 and mean square q_0 = E_0[x^2], the state after reset() is
+///   A_0 = w,  B_0 = w * mu_0,  C_0 = w * q_0            (per bin)
+/// and frame t (1-based, counted since reset()) updates it and is normalised with it:
+///   A_t = lambda * A_{t-1} + 1,  B_t = lambda * B_{t-1} + x_t,  C_t = lambda * C_{t-1} + x_t^2
+///   mean_t = B_t / A_t,  std_t = sqrt(max(C_t / A_t - mean_t^2, 0))
+///   y_t = (x_t - mean_t) / (std_t + eps)
+/// With lambda = 1: mean_t = (w * mu_0 + sum_{k<=t} x_k) / (w + t), which tends to the
+/// utterance mean. The frame being normalised is included (causal: no look-ahead). Frames are
+/// processed one by one in order, so any chunking gives bit-identical output.
+template <class T>
+class OnlineNormalizer {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "OnlineNormalizer<T>: T must be float or double");
+
+ public:
+  explicit OnlineNormalizer(const CmvnStats<T>& initial, OnlineNormalizerOptions options = {})
+      : options_(options) {
+    if (!(options.prior_weight >= 0.0) || !std::isfinite(options.prior_weight))
+      throw ValueError("normalize.7", detail::str("OnlineNormalizer: prior_weight must be finite"
+                                                  " and >= 0, got ",
+                                                  options.prior_weight));
+    if (!(options.forgetting > 0.0 && options.forgetting <= 1.0))
+      throw ValueError("normalize.7", detail::str("OnlineNormalizer: forgetting must be in (0, 1],"
+                                                  " got ",
+                                                  options.forgetting));
+    detail::normalize::check_eps(options.eps, "OnlineNormalizer");
+    if (!(initial.count() > 0))
+      throw ValueError("normalize.5", detail::str("OnlineNormalizer: the initial statistics hold no"
+                                                  " frames (count 0, bins ",
+                                                  initial.bins(), ")"));
+    const Tensor<double> mean = initial.mean();
+    bins_ = initial.bins();
+    const auto n = static_cast<std::size_t>(bins_);
+    prior_sum_.resize(n);
+    prior_sum_sq_.resize(n);
+    for (std::size_t b = 0; b < n; ++b) {
+      prior_sum_[b] = options.prior_weight * mean.data()[b];
+      prior_sum_sq_[b] = options.prior_weight * (initial.sum_sq().data()[b] / initial.count());
+    }
+    reset();
+  }
+
+  /// Back to the initial statistics (a new utterance or stream).
+  void reset() {
+    weight_ = options_.prior_weight;
+    sum_ = prior_sum_;
+    sum_sq_ = prior_sum_sq_;
+    frames_ = 0;
+  }
+
+  /// Normalises `chunk` [frames, bins] in place, frame by frame, updating the statistics.
+  /// The chunk is checked (rank, bins, finiteness) before anything changes.
+  void process(TensorView<T> chunk) {
+    detail::normalize::check_features<T>(chunk, "OnlineNormalizer::process");
+    detail::normalize::check_bins(chunk.dim(1), bins_, "OnlineNormalizer::process");
+    const double lambda = options_.forgetting, eps = options_.eps;
+    T* x = chunk.data();
+    for (index_t t = 0, frames = chunk.dim(0); t < frames; ++t) {
+      weight_ = lambda * weight_ + 1.0;
+      for (index_t b = 0; b < bins_; ++b) {
+        const auto i = static_cast<std::size_t>(b);
+        T& v = x[t * bins_ + b];
+        const double d = static_cast<double>(v);
+        sum_[i] = lambda * sum_[i] + d;
+        sum_sq_[i] = lambda * sum_sq_[i] + d * d;
+        const double mean = sum_[i] / weight_;
+        const double sd = detail::normalize::stddev_from_moments(mean, sum_sq_[i] / weight_);
+        v = static_cast<T>((d - mean) / (sd + eps));
+      }
+      ++frames_;
+    }
+  }
+
+  index_t bins() const noexcept { return bins_; }
+  /// Frames processed since the last reset().
+  index_t frames() const noexcept { return frames_; }
+  /// A_t: the weight of the current statistics (w + frames when lambda = 1).
+  double weight() const noexcept { return weight_; }
+
+  /// mean_t per bin.
+  Tensor<double> mean() const {
+    Tensor<double> m({bins_});
+    for (index_t b = 0; b < bins_; ++b) m.data()[b] = weight_ > 0 ? sum_[b] / weight_ : 0.0;
+    return m;
+  }
+
+  /// std_t per bin (population).
+  Tensor<double> stddev() const {
+    Tensor<double> s({bins_});
+    for (index_t b = 0; b < bins_; ++b)
+      s.data()[b] = weight_ > 0 ? detail::normalize::stddev_from_moments(sum_[b] / weight_,
+                                                                         sum_sq_[b] / weight_)
+                                : 0.0;
+    return s;
+  }
+
+  const OnlineNormalizerOptions& options() const noexcept { return options_; }
+
+ private:
+  OnlineNormalizerOptions options_;
+  index_t bins_ = 0;
+  std::vector<double> prior_sum_, prior_sum_sq_;
+  double weight_ = 0;
+  std::vector<double> sum_, sum_sq_;
+  index_t frames_ = 0;
+};
+
+}  // namespace asrkit
+// #include <asrkit/frontend/augment.hpp>
+// asrkit/frontend/augment.hpp - training-time augmentation: SpecAugment masks and additive noise.
+//
+//   asrkit::Rng rng(seed);
+//   auto masks = asrkit::spec_augment(feats.view(), {}, rng);          // [frames, bins], in place
+//   asrkit::add_noise(audio.view(), noise.view(), 10.0, rng);          // 10 dB SNR, in place
+//   asrkit::maybe_add_noise(audio.view(), noises, {}, rng);            // DS2: 40% of utterances
+//
+// Everything random comes from the asrkit::Rng passed in, in a documented order, so a seed
+// gives the same augmentation on every platform.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+/// SpecAugment frequency and time masking (Park et al. 2019, §2; time warping is not
+/// implemented). Defaults: two frequency masks of width <= 27 and two time masks of width
+/// <= 40 (the LibriSpeech "SS" widths) with no cap from max_time_ratio (Park's SS uses 0.2).
+struct SpecAugmentOptions {
+  int freq_masks = 2;           ///< m_F >= 0
+  int freq_width = 27;          ///< F >= 0: a frequency mask is f ~ U{0..min(F, bins)} bins wide
+  int time_masks = 2;           ///< m_T >= 0
+  int time_width = 40;          ///< T >= 0: a time mask is t ~ U{0..min(T, floor(p frames))}
+  double max_time_ratio = 1.0;  ///< p in [0, 1]: caps a time mask at p * frames (Park §2)
+  /// Written into masked cells. 0 is the mean of normalised features, which is what Park et al.
+  /// use ("setting the masked value to zero is equivalent to setting it to the mean value"):
+  /// apply SpecAugment after normalisation.
+  double mask_value = 0.0;
+};
+
+/// One applied mask: cells [start, start + width) along `axis` (0 = frames/time, 1 = bins/freq).
+struct SpecAugmentMask {
+  int axis = 0;
+  index_t start = 0;
+  index_t width = 0;
+};
+
+/// Additive-noise augmentation: with `probability` add a random clip at a uniform SNR.
+struct NoiseAugmentOptions {
+  double probability = 0.4;  ///< DS2 §5.2: noise is added to 40% of randomly chosen utterances
+  double min_snr_db = 5.0;   ///< our default range; the DS2 paper gives none
+  double max_snr_db = 20.0;
+};
+
+/// What maybe_add_noise() did (for logging and tests).
+struct NoiseAugmentResult {
+  bool applied = false;
+  std::size_t noise_index = 0;  ///< which clip (when applied)
+  double snr_db = 0.0;          ///< the SNR drawn (when applied)
+};
+
+namespace detail {
+namespace augment {
+
+template <class T>
+void check_finite(TensorView<const T> x, const char* what, const char* name) {
+  const T* p = x.data();
+  for (index_t i = 0, n = x.numel(); i < n; ++i)
+    if (!std::isfinite(p[i]))
+      throw ValueError("augment.2",
+                       str(what, ": ", name, " must be finite, got ", p[i], " at element ", i));
+}
+
+inline void check_rank1(const Shape& s, const char* what, const char* name) {
+  if (s.rank() != 1)
+    throw ShapeError("augment.4",
+                     str(what, ": ", name, " must have rank 1 [samples], got shape ", s.str()));
+}
+
+inline void check_snr(double snr_db, const char* what, const char* name) {
+  if (!std::isfinite(snr_db))
+    throw ValueError("augment.6", str(what, ": ", name, " must be finite, got ", snr_db));
+}
+
+template <class T>
+std::vector<SpecAugmentMask> spec_augment(TensorView<T> features, const SpecAugmentOptions& o,
+                                          Rng& rng) {
+  const char* what = "spec_augment";
+  const auto bad = [what](const char* name, double v, const char* expected) {
+    return ValueError("augment.3",
+                      str(what, ": options.", name, " must be ", expected, ", got ", v));
+  };
+  if (o.freq_masks < 0) throw bad("freq_masks", o.freq_masks, ">= 0");
+  if (o.freq_width < 0) throw bad("freq_width", o.freq_width, ">= 0");
+  if (o.time_masks < 0) throw bad("time_masks", o.time_masks, ">= 0");
+  if (o.time_width < 0) throw bad("time_width", o.time_width, ">= 0");
+  if (!(o.max_time_ratio >= 0.0 && o.max_time_ratio <= 1.0))
+    throw bad("max_time_ratio", o.max_time_ratio, "in [0, 1]");
+  if (!(std::abs(o.mask_value) <= static_cast<double>(std::numeric_limits<T>::max())))
+    throw bad("mask_value", o.mask_value, "finite in the feature type");
+  if (features.rank() != 2)
+    throw ShapeError("augment.1",
+                     str(what, ": features must have rank 2 [frames, bins], got shape ",
+                         features.shape().str()));
+  check_finite<T>(features, what, "features");
+
+  const index_t frames = features.dim(0), bins = features.dim(1);
+  const T value = static_cast<T>(o.mask_value);
+  T* x = features.data();
+  std::vector<SpecAugmentMask> masks;
+  masks.reserve(static_cast<std::size_t>(o.freq_masks) + static_cast<std::size_t>(o.time_masks));
+  // Draw order (fixed, so a seed reproduces): all frequency masks, then all time masks; per
+  // mask the width, then the start. Masks may overlap, as in Park et al.
+  const auto draw = [&rng](index_t max_width, index_t extent) {
+    const auto uniform_upto = [&rng](index_t k) {  // uniform in {0, ..., k}
+      return static_cast<index_t>(rng.uniform_int(static_cast<std::uint64_t>(k) + 1));
+    };
+    const index_t width = uniform_upto(max_width);
+    const index_t start = uniform_upto(extent - width);
+    return std::pair<index_t, index_t>(start, width);
+  };
+  const index_t max_f = std::min<index_t>(o.freq_width, bins);
+  for (int m = 0; m < o.freq_masks; ++m) {
+    const auto [f0, f] = draw(max_f, bins);
+    for (index_t t = 0; t < frames; ++t) std::fill_n(x + t * bins + f0, f, value);
+    masks.push_back({1, f0, f});
+  }
+  // p * frames is capped before flooring: a ratio of 1 never exceeds the frame count.
+  const auto cap = static_cast<index_t>(std::floor(o.max_time_ratio * static_cast<double>(frames)));
+  const index_t max_t = std::min<index_t>({static_cast<index_t>(o.time_width), cap, frames});
+  for (int m = 0; m < o.time_masks; ++m) {
+    const auto [t0, t] = draw(max_t, frames);
+    std::fill_n(x + t0 * bins, t * bins, value);
+    masks.push_back({0, t0, t});
+  }
+  return masks;
+}
+
+template <class T>
+void add_noise(TensorView<T> signal, TensorView<const T> noise, double snr_db, Rng& rng) {
+  const char* what = "add_noise";
+  check_rank1(signal.shape(), what, "signal");
+  check_rank1(noise.shape(), what, "noise");
+  if (noise.numel() == 0)
+    throw ValueError("augment.5", str(what, ": noise must have at least 1 sample, got 0"));
+  check_snr(snr_db, what, "snr_db");
+  check_finite<T>(signal, what, "signal");
+  const index_t n = signal.numel(), m = noise.numel();
+  // Always exactly one draw, whatever the content, so the Rng stream stays aligned.
+  const auto offset = static_cast<index_t>(rng.uniform_int(static_cast<std::uint64_t>(m)));
+  const T* s = signal.data();
+  const T* v = noise.data();
+  double ps = 0, pn = 0, max_s = 0, max_n = 0;
+  for (index_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(s[i]);
+    ps += d * d;
+    max_s = std::max(max_s, std::abs(d));
+  }
+  // The noise is read from `offset` on, looping back to its start when it is shorter.
+  for (index_t i = 0, j = offset; i < n; ++i, j = j + 1 == m ? 0 : j + 1) {
+    if (!std::isfinite(v[j]))
+      throw ValueError("augment.2",
+                       str(what, ": noise must be finite, got ", v[j], " at element ", j));
+    const double d = static_cast<double>(v[j]);
+    pn += d * d;
+    max_n = std::max(max_n, std::abs(d));
+  }
+  // An all-zero (or empty) signal or noise segment has no SNR to reach: leave the signal as it
+  // is (adding 0) rather than produce NaN or infinite gains.
+  if (n == 0 || ps == 0 || pn == 0) return;
+  // 10 log10(ps / (g^2 pn)) = snr_db  <=>  g = sqrt(ps / (pn 10^(snr_db / 10))); the powers'
+  // 1/n factors cancel.
+  const double gain = std::sqrt(ps / (pn * std::pow(10.0, snr_db / 10.0)));
+  if (!std::isfinite(ps) || !std::isfinite(pn) || !std::isfinite(gain) ||
+      !(max_s + gain * max_n <= static_cast<double>(std::numeric_limits<T>::max())))
+    throw ValueError("augment.8", str(what, ": noise at ", snr_db,
+                                      " dB SNR would overflow the "
+                                      "sample type (gain ",
+                                      gain, ", peak signal ", max_s, ", peak noise ", max_n, ")"));
+  T* out = signal.data();
+  for (index_t i = 0, j = offset; i < n; ++i, j = j + 1 == m ? 0 : j + 1)
+    out[i] = static_cast<T>(static_cast<double>(out[i]) + gain * static_cast<double>(v[j]));
+}
+
+template <class T>
+NoiseAugmentResult maybe_add_noise(TensorView<T> signal, const std::vector<Tensor<T>>& noises,
+                                   const NoiseAugmentOptions& o, Rng& rng) {
+  const char* what = "maybe_add_noise";
+  if (!(o.probability >= 0.0 && o.probability <= 1.0))
+    throw ValueError("augment.7",
+                     str(what, ": options.probability must be in [0, 1], got ", o.probability));
+  check_snr(o.min_snr_db, what, "options.min_snr_db");
+  check_snr(o.max_snr_db, what, "options.max_snr_db");
+  if (!(o.min_snr_db <= o.max_snr_db))
+    throw ValueError("augment.6", str(what, ": options.min_snr_db must be <= max_snr_db, got ",
+                                      o.min_snr_db, " > ", o.max_snr_db));
+  if (noises.empty())
+    throw ValueError("augment.5", str(what, ": the list of noise clips is empty"));
+  check_rank1(signal.shape(), what, "signal");
+  check_finite<T>(signal, what, "signal");
+  // Draws: one uniform for the decision; if applied, the clip, the SNR, then add_noise's offset.
+  NoiseAugmentResult r;
+  if (!rng.bernoulli(o.probability)) return r;
+  r.applied = true;
+  r.noise_index = static_cast<std::size_t>(rng.uniform_int(noises.size()));
+  r.snr_db = o.min_snr_db + (o.max_snr_db - o.min_snr_db) * rng.uniform<double>();
+  add_noise<T>(signal, noises[r.noise_index].view(), r.snr_db, rng);
+  return r;
+}
+
+}  // namespace augment
+}  // namespace detail
+
+/// Masks `features` [frames, bins] in place with options.freq_masks frequency bands and
+/// options.time_masks time spans (Park et al. 2019); returns the masks applied, in order.
+inline std::vector<SpecAugmentMask> spec_augment(TensorView<float> features,
+                                                 const SpecAugmentOptions& options, Rng& rng) {
+  return detail::augment::spec_augment(features, options, rng);
+}
+inline std::vector<SpecAugmentMask> spec_augment(TensorView<double> features,
+                                                 const SpecAugmentOptions& options, Rng& rng) {
+  return detail::augment::spec_augment(features, options, rng);
+}
+
+/// signal += g * noise[offset...] (looped), with g chosen so that
+/// 10 log10(P_signal / P_scaled_noise) == snr_db, P = mean square over the signal's length.
+/// offset is uniform in [0, noise samples). An all-zero signal or noise segment leaves the
+/// signal unchanged.
+inline void add_noise(TensorView<float> signal, TensorView<const float> noise, double snr_db,
+                      Rng& rng) {
+  detail::augment::add_noise<float>(signal, noise, snr_db, rng);
+}
+inline void add_noise(TensorView<double> signal, TensorView<const double> noise, double snr_db,
+                      Rng& rng) {
+  detail::augment::add_noise<double>(signal, noise, snr_db, rng);
+}
+
+/// With probability options.probability, adds noises[i] (i uniform) at an SNR uniform in
+/// [min_snr_db, max_snr_db) through add_noise(). Options, the list and the signal are checked on
+/// every call, applied or not.
+inline NoiseAugmentResult maybe_add_noise(TensorView<float> signal,
+                                          const std::vector<Tensor<float>>& noises,
+                                          const NoiseAugmentOptions& options, Rng& rng) {
+  return detail::augment::maybe_add_noise<float>(signal, noises, options, rng);
+}
+inline NoiseAugmentResult maybe_add_noise(TensorView<double> signal,
+                                          const std::vector<Tensor<double>>& noises,
+                                          const NoiseAugmentOptions& options, Rng& rng) {
+  return detail::augment::maybe_add_noise<double>(signal, noises, options, rng);
+}
+
+}  // namespace asrkit
