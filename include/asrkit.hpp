@@ -29,3 +29,10 @@
 #include <asrkit/frontend/resample.hpp>
 #include <asrkit/frontend/normalize.hpp>
 #include <asrkit/frontend/augment.hpp>
+
+#include <asrkit/train/manifest.hpp>
+#include <asrkit/train/vocabulary.hpp>
+#include <asrkit/train/batch.hpp>
+#include <asrkit/train/sortagrad.hpp>
+#include <asrkit/train/loader.hpp>
+#include <asrkit/train/progress.hpp>

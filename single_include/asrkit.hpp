@@ -4514,3 +4514,1112 @@ inline NoiseAugmentResult maybe_add_noise(TensorView<double> signal,
 }
 
 }  // namespace asrkit
+
+// #include <asrkit/train/manifest.hpp>
+// asrkit/train/manifest.hpp - JSONL training manifests: one utterance per line.
+//
+//   {"audio": "wav/utt1.wav", "duration": 2.35, "text": "hello world", "speaker": "s1"}
+//
+//   std::vector<std::string> skipped;
+//   auto utts = asrkit::read_manifest("train.jsonl", {/*check_files=*/true, /*skip_bad=*/true},
+//                                     &skipped);
+//   asrkit::write_manifest("sorted.jsonl", utts);
+//
+// "audio" is relative to the manifest's directory unless absolute; read_manifest returns it
+// resolved (so the result is usable from any working directory), write_manifest makes it
+// relative again when it lies under the new manifest's directory. "speaker" is optional; other
+// keys are ignored. Blank lines are allowed. Line numbers in messages count from 1.
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// #include <asrkit/core/error.hpp>
+
+namespace asrkit {
+
+struct Utterance {
+  std::string audio;     ///< path of the WAV file (resolved by read_manifest)
+  double duration = 0;   ///< seconds, >= 0
+  std::string text;      ///< transcript, UTF-8
+  std::string speaker;   ///< empty when the manifest gives none
+};
+
+struct ManifestOptions {
+  /// Check that every audio file exists (a missing one is an error, or skipped with skip_bad).
+  bool check_files = true;
+  /// Skip malformed lines and missing files instead of throwing.
+  bool skip_bad = false;
+};
+
+namespace detail {
+namespace manifest {
+
+namespace fs = std::filesystem;
+
+// One problem with one line; `io` marks a missing file (IoError) rather than a malformed line.
+struct LineError {
+  std::string id;
+  std::string message;
+  bool io = false;
+};
+
+inline const char* json_type(const nlohmann::json& v) {
+  return v.is_discarded() ? "invalid" : v.type_name();
+}
+
+// Parses one line into `out`; returns an empty id on success (no exceptions: skip_bad is the
+// common path on dirty corpora).
+inline LineError parse_line(const std::string& line, const fs::path& base, bool check_files,
+                            Utterance& out) {
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return {"manifest.2", "is not valid JSON (or not valid UTF-8)"};
+  if (!j.is_object())
+    return {"manifest.2", detail::str("must be a JSON object, got ", json_type(j))};
+
+  auto field = [&](const char* key, bool required, auto is_type, const char* type,
+                   const nlohmann::json*& value) -> LineError {
+    const auto it = j.find(key);
+    value = nullptr;
+    if (it == j.end()) {
+      if (required) return {"manifest.3", detail::str("missing required key \"", key, "\"")};
+      return {};
+    }
+    if (!is_type(*it))
+      return {"manifest.3",
+              detail::str("key \"", key, "\" must be a ", type, ", got ", it->type_name())};
+    value = &*it;
+    return {};
+  };
+  const auto is_string = [](const nlohmann::json& v) { return v.is_string(); };
+  const auto is_number = [](const nlohmann::json& v) { return v.is_number(); };
+  const nlohmann::json *audio, *duration, *text, *speaker;
+  for (LineError e : {field("audio", true, is_string, "string", audio),
+                      field("duration", true, is_number, "number", duration),
+                      field("text", true, is_string, "string", text),
+                      field("speaker", false, is_string, "string", speaker)})
+    if (!e.id.empty()) return e;
+
+  Utterance u;
+  u.audio = audio->get<std::string>();
+  if (u.audio.empty()) return {"manifest.3", "key \"audio\" must be a non-empty path, got \"\""};
+  u.duration = duration->get<double>();
+  if (!(u.duration >= 0.0) || !std::isfinite(u.duration))
+    return {"manifest.4", detail::str("\"duration\" must be finite and >= 0 seconds, got ",
+                                      u.duration)};
+  u.text = text->get<std::string>();
+  if (speaker) u.speaker = speaker->get<std::string>();
+
+  const fs::path p = fs::u8path(u.audio);
+  u.audio = (p.is_absolute() ? p : (base / p).lexically_normal()).u8string();
+  if (check_files) {
+    std::error_code ec;
+    if (!fs::is_regular_file(fs::u8path(u.audio), ec))
+      return {"manifest.5", detail::str("audio file '", u.audio, "' does not exist"), true};
+  }
+  out = std::move(u);
+  return {};
+}
+
+}  // namespace manifest
+}  // namespace detail
+
+/// Reads a JSONL manifest. IoError "manifest.1" if it cannot be opened; a malformed line throws
+/// FormatError "manifest.2/3/4" and a missing audio file IoError "manifest.5" (message: file,
+/// line, what was expected and found). With options.skip_bad those lines are dropped instead
+/// and, if `skipped` is given, one "file:line: reason" entry per dropped line is appended.
+inline std::vector<Utterance> read_manifest(const std::string& path,
+                                            const ManifestOptions& options = {},
+                                            std::vector<std::string>* skipped = nullptr) {
+  namespace fs = std::filesystem;
+  std::ifstream in(fs::u8path(path), std::ios::binary);
+  if (!in) throw IoError("manifest.1", detail::str("cannot open manifest '", path, "'"));
+  const fs::path base = fs::u8path(path).parent_path();
+
+  std::vector<Utterance> out;
+  std::string line;
+  for (long number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    Utterance u;
+    const detail::manifest::LineError e =
+        detail::manifest::parse_line(line, base, options.check_files, u);
+    if (e.id.empty()) {
+      out.push_back(std::move(u));
+      continue;
+    }
+    const std::string where = detail::str(path, ":", number);
+    if (options.skip_bad) {
+      if (skipped) skipped->push_back(where + ": " + e.message);
+      continue;
+    }
+    const std::string msg = detail::str("manifest ", where, ": ", e.message);
+    if (e.id == "manifest.2") throw FormatError("manifest.2", msg);
+    if (e.id == "manifest.3") throw FormatError("manifest.3", msg);
+    if (e.id == "manifest.4") throw FormatError("manifest.4", msg);
+    throw IoError("manifest.5", msg);
+  }
+  if (in.bad()) throw IoError("manifest.1", detail::str("error reading manifest '", path, "'"));
+  return out;
+}
+
+/// Writes utterances as JSONL (keys sorted, one object per line, UTF-8 kept as is). "speaker"
+/// is omitted when empty. Audio paths under the manifest's directory are written relative to
+/// it. ValueError "manifest.6" for an utterance that read_manifest would reject (empty audio
+/// path, negative or non-finite duration, invalid UTF-8); IoError "manifest.1" on write errors.
+inline void write_manifest(const std::string& path, const std::vector<Utterance>& utterances) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir = fs::absolute(fs::u8path(path), ec).parent_path().lexically_normal();
+  std::string text;
+  for (std::size_t i = 0; i < utterances.size(); ++i) {
+    const Utterance& u = utterances[i];
+    if (u.audio.empty() || !(u.duration >= 0.0) || !std::isfinite(u.duration))
+      throw ValueError("manifest.6", detail::str("write_manifest '", path, "': utterance ", i,
+                                                 " needs a non-empty audio path and a finite "
+                                                 "duration >= 0, got audio='", u.audio,
+                                                 "' duration=", u.duration));
+    std::string audio = u.audio;
+    const fs::path abs = fs::absolute(fs::u8path(u.audio), ec).lexically_normal();
+    const fs::path rel = abs.lexically_relative(dir);
+    if (!ec && !rel.empty() && *rel.begin() != "..") audio = rel.u8string();
+    nlohmann::json j = {{"audio", audio}, {"duration", u.duration}, {"text", u.text}};
+    if (!u.speaker.empty()) j["speaker"] = u.speaker;
+    try {
+      text += j.dump();
+    } catch (const nlohmann::json::exception&) {
+      throw ValueError("manifest.6", detail::str("write_manifest '", path, "': utterance ", i,
+                                                 " (audio '", u.audio,
+                                                 "') has text or speaker that is not valid UTF-8"));
+    }
+    text += '\n';
+  }
+  std::ofstream out(fs::u8path(path), std::ios::binary | std::ios::trunc);
+  if (!out) throw IoError("manifest.1", detail::str("cannot open '", path, "' for writing"));
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.close();
+  if (!out) throw IoError("manifest.1", detail::str("error writing manifest '", path, "'"));
+}
+
+}  // namespace asrkit
+// #include <asrkit/train/vocabulary.hpp>
+// asrkit/train/vocabulary.hpp - the character vocabulary of a CTC model.
+//
+//   auto vocab = asrkit::Vocabulary::english();        // <blank> <space> ' a..z (29 tokens)
+//   std::vector<std::int32_t> ids = vocab.encode("it's");  // {11, 22, 2, 21}
+//   std::string text = vocab.decode(ids);                  // "it's"
+//   vocab.save("vocab.txt");                               // = tools/make-corpus's vocab.txt
+//
+// File format (stable): UTF-8, one token per line, '\n' line ends, line number (from 0) = id.
+// Line 0 is `<blank>`, the CTC blank; the token `<space>` stands for ' '. Any other line is the
+// token itself, normally one character (encode works per Unicode code point, so a longer token
+// is never produced by encode but does decode).
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+
+namespace asrkit {
+
+/// What encode does with a character that is not in the vocabulary.
+enum class OnUnknown { error, skip };
+
+namespace detail {
+namespace vocab {
+
+inline constexpr const char* kBlank = "<blank>";
+inline constexpr const char* kSpace = "<space>";
+
+// Length of the UTF-8 sequence at s[i] (1..4), or 0 if it is not valid UTF-8 (overlong forms,
+// surrogates and code points above U+10FFFF are invalid too).
+inline std::size_t utf8_length(const std::string& s, std::size_t i, std::uint32_t* cp = nullptr) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b = byte(i);
+  std::size_t n;
+  std::uint32_t c;
+  if (b < 0x80) {
+    n = 1, c = b;
+  } else if ((b & 0xE0) == 0xC0) {
+    n = 2, c = b & 0x1Fu;
+  } else if ((b & 0xF0) == 0xE0) {
+    n = 3, c = b & 0x0Fu;
+  } else if ((b & 0xF8) == 0xF0) {
+    n = 4, c = b & 0x07u;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    c = (c << 6) | (byte(i + k) & 0x3Fu);
+  }
+  static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < kMin[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+  if (cp) *cp = c;
+  return n;
+}
+
+// A character as a message shows it: 'a', or '\n' (U+000A) style for anything unprintable and
+// 'é' (U+00E9) for non-ASCII.
+inline std::string describe(const std::string& ch, std::uint32_t cp) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string code = "U+";
+  for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) code += hex[(cp >> shift) & 15];
+  if (cp == '\n') return "'\\n' (" + code + ")";
+  if (cp == '\t') return "'\\t' (" + code + ")";
+  if (cp == '\r') return "'\\r' (" + code + ")";
+  if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) return code;
+  if (cp < 0x80) return "'" + ch + "'";
+  return "'" + ch + "' (" + code + ")";
+}
+
+// The text quoted in messages, cut at a code point boundary so the message stays short.
+inline std::string excerpt(const std::string& text) {
+  constexpr std::size_t kMax = 120;
+  if (text.size() <= kMax) return "\"" + text + "\"";
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + text.substr(0, cut) + "...\" (" + std::to_string(text.size()) + " bytes)";
+}
+
+}  // namespace vocab
+}  // namespace detail
+
+class Vocabulary {
+ public:
+  /// `tokens[0]` must be "<blank>"; "<space>" is stored as ' '. Use load/characters/english.
+  explicit Vocabulary(const std::vector<std::string>& tokens,
+                      const std::string& source = "tokens") {
+    if (tokens.empty() || tokens[0] != detail::vocab::kBlank)
+      throw FormatError("vocab.2", detail::str("vocabulary ", source, ": the first token (id 0) "
+                                               "must be <blank>, got ",
+                                               tokens.empty() ? "an empty vocabulary"
+                                                              : "'" + tokens[0] + "'"));
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const std::string t = i > 0 && tokens[i] == detail::vocab::kSpace ? " " : tokens[i];
+      if (t.empty())
+        throw FormatError("vocab.4", detail::str("vocabulary ", source, ": token ", i,
+                                                 " is empty"));
+      for (std::size_t k = 0; k < t.size();) {
+        const std::size_t n = detail::vocab::utf8_length(t, k);
+        if (n == 0 || t[k] == '\n' || t[k] == '\r')
+          throw FormatError("vocab.4", detail::str("vocabulary ", source, ": token ", i,
+                                                   " is not valid UTF-8 or contains a line break"));
+        k += n;
+      }
+      const auto [it, fresh] = ids_.emplace(t, static_cast<std::int32_t>(i));
+      if (!fresh)
+        throw FormatError("vocab.3", detail::str("vocabulary ", source, ": token ", i, " '",
+                                                 tokens[i], "' duplicates token ", it->second));
+      tokens_.push_back(t);
+    }
+  }
+
+  /// Reads a vocabulary file (format above). IoError "vocab.1" if it cannot be read;
+  /// FormatError "vocab.2" (empty, or line 0 not <blank>), "vocab.3" (duplicate), "vocab.4"
+  /// (empty line or invalid UTF-8); messages name the file and line.
+  static Vocabulary load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError("vocab.1", detail::str("cannot open vocabulary '", path, "'"));
+    std::vector<std::string> tokens;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
+      tokens.push_back(line);
+    }
+    if (in.bad()) throw IoError("vocab.1", detail::str("error reading vocabulary '", path, "'"));
+    return Vocabulary(tokens, "'" + path + "'");
+  }
+
+  /// <blank> followed by the characters of `chars` (UTF-8), in that order. ' ' becomes <space>.
+  /// ValueError "vocab.8" for invalid UTF-8, a line break or a repeated character.
+  static Vocabulary characters(const std::string& chars) {
+    std::vector<std::string> tokens{detail::vocab::kBlank};
+    for (std::size_t i = 0; i < chars.size();) {
+      const std::size_t n = detail::vocab::utf8_length(chars, i);
+      if (n == 0 || chars[i] == '\n' || chars[i] == '\r')
+        throw ValueError("vocab.8", detail::str("Vocabulary::characters: byte ", i, " of ",
+                                                detail::vocab::excerpt(chars),
+                                                " is not a valid UTF-8 character or is a line "
+                                                "break"));
+      const std::string ch = chars.substr(i, n);
+      for (std::size_t t = 1; t < tokens.size(); ++t)
+        if (tokens[t] == (ch == " " ? detail::vocab::kSpace : ch))
+          throw ValueError("vocab.8", detail::str("Vocabulary::characters: '", ch,
+                                                  "' appears twice in ",
+                                                  detail::vocab::excerpt(chars)));
+      tokens.push_back(ch == " " ? detail::vocab::kSpace : ch);
+      i += n;
+    }
+    return Vocabulary(tokens, "characters");
+  }
+
+  /// The default English set: <blank>, <space>, ', a..z (29 tokens, ids 0..28).
+  static Vocabulary english() { return characters(" 'abcdefghijklmnopqrstuvwxyz"); }
+
+  /// Writes the file format above (the inverse of load). IoError "vocab.1" on failure.
+  void save(const std::string& path) const {
+    std::string text;
+    for (std::size_t i = 0; i < tokens_.size(); ++i)
+      text += (i == 0                ? detail::vocab::kBlank
+               : tokens_[i] == " " ? detail::vocab::kSpace
+                                   : tokens_[i]) + std::string("\n");
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError("vocab.1", detail::str("cannot open '", path, "' for writing"));
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.close();
+    if (!out) throw IoError("vocab.1", detail::str("error writing vocabulary '", path, "'"));
+  }
+
+  /// Token ids of the characters of `text` (UTF-8, one id per code point). ValueError "vocab.5"
+  /// for a character not in the vocabulary (unless on_unknown == skip), "vocab.6" for invalid
+  /// UTF-8; both name the character or byte, its position and the text.
+  std::vector<std::int32_t> encode(const std::string& text,
+                                   OnUnknown on_unknown = OnUnknown::error) const {
+    std::vector<std::int32_t> ids;
+    ids.reserve(text.size());
+    std::size_t index = 0;  // code points so far
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    for (std::size_t i = 0; i < text.size(); ++index) {
+      std::uint32_t cp = 0;
+      const std::size_t n = detail::vocab::utf8_length(text, i, &cp);
+      if (n == 0)
+        throw ValueError("vocab.6", detail::str("encode: invalid UTF-8 at byte ", i, " (0x",
+                                                "0123456789ABCDEF"[byte(i) >> 4],
+                                                "0123456789ABCDEF"[byte(i) & 15], ") of ",
+                                                detail::vocab::excerpt(text)));
+      const std::string ch = text.substr(i, n);
+      const auto it = ids_.find(ch);
+      if (it != ids_.end() && it->second != blank()) {
+        ids.push_back(it->second);
+      } else if (on_unknown == OnUnknown::error) {
+        throw ValueError("vocab.5", detail::str("encode: character ",
+                                                detail::vocab::describe(ch, cp), " at position ",
+                                                index, " (byte ", i, ") of ",
+                                                detail::vocab::excerpt(text),
+                                                " is not in the vocabulary (", size(), " tokens)"));
+      }
+      i += n;
+    }
+    return ids;
+  }
+
+  /// The text of token ids; the blank stands for nothing. ValueError "vocab.7" for an id
+  /// outside [0, size()).
+  template <class Int>
+  std::string decode(const std::vector<Int>& ids) const {
+    std::string text;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto id = static_cast<long long>(ids[i]);
+      if (id < 0 || id >= static_cast<long long>(tokens_.size()))
+        throw ValueError("vocab.7", detail::str("decode: id ", id, " at position ", i,
+                                                " is outside [0, ", size(), ")"));
+      if (id != blank()) text += tokens_[static_cast<std::size_t>(id)];
+    }
+    return text;
+  }
+
+  /// Number of tokens including the blank (the model's output size V).
+  std::int32_t size() const noexcept { return static_cast<std::int32_t>(tokens_.size()); }
+  /// Id of the CTC blank (always 0).
+  std::int32_t blank() const noexcept { return 0; }
+  /// The text token `id` stands for (" " for <space>, "<blank>" for the blank).
+  const std::string& token(std::int32_t id) const {
+    if (id < 0 || id >= size())
+      throw ValueError("vocab.7", detail::str("token: id ", id, " is outside [0, ", size(), ")"));
+    return tokens_[static_cast<std::size_t>(id)];
+  }
+  /// Whether `ch` (one UTF-8 character) is a token.
+  bool contains(const std::string& ch) const { return ch != tokens_[0] && ids_.count(ch) > 0; }
+
+ private:
+  std::vector<std::string> tokens_;
+  std::unordered_map<std::string, std::int32_t> ids_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/train/batch.hpp>
+// asrkit/train/batch.hpp - padding utterances into one time-major batch for CTC.
+//
+//   asrkit::Batch<float> b = asrkit::make_batch(features, labels);  // [frames_i, bins] each
+//   asrkit::CtcProblem<float> p{b.features /* after the model: [T, B, V] */, b.targets,
+//                               b.input_lengths, b.target_lengths};
+//
+// features: [T_max, B, bins], frame t of utterance b at (t, b, :), zero past its length;
+// input_lengths [B]; targets: the label sequences concatenated [sum L]; target_lengths [B].
+// That is the layout CtcProblem takes (see asrkit/loss/ctc.hpp).
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+template <class T>
+struct Batch {
+  Tensor<T> features;                   ///< [T_max, B, bins], zero-padded
+  Tensor<std::int32_t> input_lengths;   ///< [B] frames of each utterance
+  Tensor<std::int32_t> targets;         ///< [sum L] labels, concatenated in batch order
+  Tensor<std::int32_t> target_lengths;  ///< [B]
+  std::vector<index_t> indices;         ///< manifest rows of the items (set by Loader)
+
+  index_t size() const { return input_lengths.numel(); }
+};
+
+namespace detail {
+inline std::int32_t batch_length(std::size_t n, const char* what, std::size_t item) {
+  if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw ValueError("batch.4", detail::str("make_batch: item ", item, " has ", n, " ", what,
+                                            ", more than int32 lengths hold"));
+  return static_cast<std::int32_t>(n);
+}
+}  // namespace detail
+
+/// Pads `features[b]` ([frames_b, bins], same bins for all) into one batch with `labels[b]`.
+/// ShapeError "batch.1" (a feature tensor not rank 2, or bins differ), "batch.2" (the two
+/// lists differ in length); ValueError "batch.3" (no items), "batch.4" (a negative label, or a
+/// length or total beyond int32).
+template <class T>
+Batch<T> make_batch(const std::vector<TensorView<const T>>& features,
+                    const std::vector<std::vector<std::int32_t>>& labels) {
+  if (features.size() != labels.size())
+    throw ShapeError("batch.2", detail::str("make_batch: ", features.size(),
+                                            " feature tensors but ", labels.size(),
+                                            " label sequences"));
+  if (features.empty()) throw ValueError("batch.3", "make_batch: needs at least one item, got 0");
+  const auto batch = static_cast<index_t>(features.size());
+  index_t bins = -1, frames_max = 0;
+  std::size_t total_labels = 0;
+  for (std::size_t b = 0; b < features.size(); ++b) {
+    const auto& f = features[b];
+    if (f.rank() != 2)
+      throw ShapeError("batch.1", detail::str("make_batch: features of item ", b,
+                                              " must be [frames, bins], got shape ",
+                                              f.shape().str()));
+    if (bins < 0) bins = f.dim(1);
+    if (f.dim(1) != bins)
+      throw ShapeError("batch.1", detail::str("make_batch: item ", b, " has ", f.dim(1),
+                                              " bins, item 0 has ", bins, " bins (shape ",
+                                              f.shape().str(), ")"));
+    detail::batch_length(static_cast<std::size_t>(f.dim(0)), "frames", b);
+    frames_max = std::max(frames_max, f.dim(0));
+    for (std::size_t k = 0; k < labels[b].size(); ++k)
+      if (labels[b][k] < 0)
+        throw ValueError("batch.4", detail::str("make_batch: label ", k, " of item ", b,
+                                                " is negative (", labels[b][k], ")"));
+    total_labels += labels[b].size();
+  }
+  detail::batch_length(total_labels, "labels in the batch, counting items up to it,",
+                       features.size() - 1);
+
+  Batch<T> out;
+  out.features = Tensor<T>({frames_max, batch, bins});  // zero-initialised: the padding
+  out.input_lengths = Tensor<std::int32_t>({batch});
+  out.target_lengths = Tensor<std::int32_t>({batch});
+  out.targets = Tensor<std::int32_t>({static_cast<index_t>(total_labels)});
+  std::int32_t* target = out.targets.data();
+  for (index_t b = 0; b < batch; ++b) {
+    const auto& f = features[static_cast<std::size_t>(b)];
+    const auto& l = labels[static_cast<std::size_t>(b)];
+    // Row t of item b lands at (t, b, :): contiguous per frame, strided over frames.
+    for (index_t t = 0; t < f.dim(0); ++t)
+      if (bins > 0)
+        std::memcpy(out.features.data() + (t * batch + b) * bins, f.data() + t * bins,
+                    static_cast<std::size_t>(bins) * sizeof(T));
+    out.input_lengths(b) = static_cast<std::int32_t>(f.dim(0));
+    out.target_lengths(b) = static_cast<std::int32_t>(l.size());
+    if (!l.empty()) std::memcpy(target, l.data(), l.size() * sizeof(std::int32_t));
+    target += l.size();
+  }
+  return out;
+}
+
+/// make_batch over owning tensors.
+template <class T>
+Batch<T> make_batch(const std::vector<Tensor<T>>& features,
+                    const std::vector<std::vector<std::int32_t>>& labels) {
+  std::vector<TensorView<const T>> views(features.begin(), features.end());
+  return make_batch<T>(views, labels);
+}
+
+}  // namespace asrkit
+// #include <asrkit/train/sortagrad.hpp>
+// asrkit/train/sortagrad.hpp - which utterances go into which batch, epoch by epoch.
+//
+//   asrkit::SortaGradSampler sampler(durations, /*batch_size=*/32, /*seed=*/1);
+//   for (index_t e = 0; e < epochs; ++e)
+//     for (const auto& batch : sampler.epoch(e)) ...   // manifest indices
+//
+// SortaGrad (Amodei et al. 2016, Deep Speech 2 §3.6): in the first epoch the batches go in
+// increasing order of utterance duration (short utterances first: CTC on long, untrained
+// utterances is unstable); later epochs keep batches of similar length (little padding) but
+// visit them in a random order. Utterances are sorted by duration, ties by index, and cut into
+// buckets of batch_size consecutive utterances; from epoch `sorted_epochs` on the buckets are
+// shuffled with Rng(seed, epoch) (the same batches on every platform for a given seed and epoch),
+// and optionally the utterances are shuffled inside groups of `bucket_batches` buckets first.
+// Shuffling is Fisher-Yates over Rng::uniform_int, not std::shuffle (whose algorithm differs
+// between standard libraries).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/shape.hpp>
+
+namespace asrkit {
+
+struct SortaGradOptions {
+  enum class Order {
+    sortagrad,  ///< sorted for the first `sorted_epochs` epochs, shuffled buckets after
+    sorted,     ///< sorted by duration every epoch
+    shuffled,   ///< a plain random permutation every epoch (no length buckets)
+  };
+  Order order = Order::sortagrad;
+  /// Epochs in sorted order before shuffling starts (DS2: 1).
+  index_t sorted_epochs = 1;
+  /// > 1: in shuffled epochs, shuffle utterances inside groups of this many consecutive
+  /// buckets before cutting batches (more variety per batch, a little more padding).
+  index_t bucket_batches = 1;
+  /// Drop the last batch when it is smaller than batch_size.
+  bool drop_last = false;
+};
+
+namespace detail {
+/// Fisher-Yates shuffle of [first, last) with the portable Rng.
+template <class It>
+void portable_shuffle(It first, It last, Rng& rng) {
+  for (auto n = last - first; n > 1; --n) {
+    const auto j = static_cast<decltype(n)>(rng.uniform_int(static_cast<std::uint64_t>(n)));
+    std::swap(first[n - 1], first[j]);
+  }
+}
+}  // namespace detail
+
+class SortaGradSampler {
+ public:
+  /// ValueError "sampler.1" for a negative or non-finite duration, "sampler.2" for
+  /// batch_size < 1 or bad options.
+  SortaGradSampler(std::vector<double> durations, index_t batch_size, std::uint64_t seed,
+                   const SortaGradOptions& options = {})
+      : durations_(std::move(durations)), batch_size_(batch_size), seed_(seed),
+        options_(options) {
+    if (batch_size_ < 1)
+      throw ValueError("sampler.2", detail::str("SortaGradSampler: batch_size must be >= 1, got ",
+                                                batch_size_));
+    if (options_.sorted_epochs < 0 || options_.bucket_batches < 1)
+      throw ValueError("sampler.2", detail::str("SortaGradOptions: sorted_epochs must be >= 0 "
+                                                "and bucket_batches >= 1, got ",
+                                                options_.sorted_epochs, " and ",
+                                                options_.bucket_batches));
+    for (std::size_t i = 0; i < durations_.size(); ++i)
+      if (!(durations_[i] >= 0.0) || !std::isfinite(durations_[i]))
+        throw ValueError("sampler.1", detail::str("SortaGradSampler: duration ", i,
+                                                  " must be finite and >= 0, got ",
+                                                  durations_[i]));
+    sorted_.resize(durations_.size());
+    std::iota(sorted_.begin(), sorted_.end(), index_t{0});
+    std::stable_sort(sorted_.begin(), sorted_.end(), [this](index_t a, index_t b) {
+      return durations_[static_cast<std::size_t>(a)] < durations_[static_cast<std::size_t>(b)];
+    });
+  }
+
+  /// The batches of epoch `e` (>= 0; ValueError "sampler.3" otherwise): indices into the
+  /// durations, every utterance exactly once (except a dropped last batch).
+  std::vector<std::vector<index_t>> epoch(index_t e) const {
+    if (e < 0) throw ValueError("sampler.3", detail::str("epoch must be >= 0, got ", e));
+    using Order = SortaGradOptions::Order;
+    Rng rng(seed_, static_cast<std::uint64_t>(e));
+    std::vector<index_t> order = sorted_;
+    if (options_.order == Order::shuffled) {
+      detail::portable_shuffle(order.begin(), order.end(), rng);
+      return cut(order);
+    }
+    const bool sorted = options_.order == Order::sorted || e < options_.sorted_epochs;
+    if (!sorted && options_.bucket_batches > 1) {
+      const auto n = static_cast<index_t>(order.size());
+      const index_t group = options_.bucket_batches * batch_size_;
+      for (index_t g = 0; g < n; g += group)
+        detail::portable_shuffle(order.begin() + g, order.begin() + std::min(n, g + group), rng);
+    }
+    std::vector<std::vector<index_t>> batches = cut(order);
+    if (!sorted) detail::portable_shuffle(batches.begin(), batches.end(), rng);
+    return batches;
+  }
+
+  /// Batches per epoch.
+  index_t num_batches() const {
+    const auto n = static_cast<index_t>(durations_.size());
+    return options_.drop_last ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+  }
+  index_t batch_size() const noexcept { return batch_size_; }
+  /// Utterance indices in increasing order of duration (ties by index).
+  const std::vector<index_t>& sorted_indices() const noexcept { return sorted_; }
+
+ private:
+  std::vector<std::vector<index_t>> cut(const std::vector<index_t>& order) const {
+    std::vector<std::vector<index_t>> batches;
+    const auto n = static_cast<index_t>(order.size());
+    for (index_t i = 0; i < n; i += batch_size_) {
+      const index_t end = std::min(n, i + batch_size_);
+      if (end - i < batch_size_ && options_.drop_last) break;
+      batches.emplace_back(order.begin() + i, order.begin() + end);
+    }
+    return batches;
+  }
+
+  std::vector<double> durations_;
+  index_t batch_size_;
+  std::uint64_t seed_;
+  SortaGradOptions options_;
+  std::vector<index_t> sorted_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/train/loader.hpp>
+// asrkit/train/loader.hpp - batches prepared on a background thread while the model trains.
+//
+//   asrkit::Loader loader(utts, vocab, [](const asrkit::Audio& a) { return fbank(a); },
+//                         sampler.epoch(e), /*queue_depth=*/2);
+//   while (auto batch = loader.next()) train_step(*batch);
+//   log("waited ", loader.wait_seconds(), " s for data");   // ~0: the GPU never idled
+//
+// One worker std::thread reads the WAVs, computes features with the given function, encodes
+// the transcripts and builds the padded batches (make_batch) in the order given, pushing them
+// into a queue of at most `queue_depth` batches (so memory stays bounded when the consumer is
+// slow). next() blocks until a batch is ready and returns nullopt at the end of the epoch. An
+// exception in the worker ends the epoch: the batches before it are still delivered, then
+// next() rethrows it (an asrkit error as the same class, id "loader.3", the message naming the
+// batch and the audio file; anything else as is). The destructor stops the worker and joins
+// it, also mid-epoch. The feature function runs on the worker thread.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/io/wav.hpp>
+// #include <asrkit/train/batch.hpp>
+// #include <asrkit/train/manifest.hpp>
+// #include <asrkit/train/vocabulary.hpp>
+
+namespace asrkit {
+
+struct LoaderOptions {
+  /// Batches prepared ahead of the consumer (>= 1).
+  index_t queue_depth = 2;
+  /// What to do with transcript characters outside the vocabulary.
+  OnUnknown on_unknown = OnUnknown::error;
+};
+
+class Loader {
+ public:
+  using FeatureFn = std::function<Tensor<float>(const Audio&)>;
+
+  /// `batches` holds manifest indices (e.g. SortaGradSampler::epoch). ValueError "loader.1"
+  /// for queue_depth < 1 or an empty feature function, "loader.2" for an index outside the
+  /// manifest or an empty batch. The worker starts at once.
+  Loader(std::vector<Utterance> manifest, Vocabulary vocabulary, FeatureFn features,
+         std::vector<std::vector<index_t>> batches, const LoaderOptions& options = {})
+      : manifest_(std::move(manifest)), vocabulary_(std::move(vocabulary)),
+        features_(std::move(features)), batches_(std::move(batches)), options_(options) {
+    if (options_.queue_depth < 1 || !features_)
+      throw ValueError("loader.1", detail::str("Loader: needs queue_depth >= 1 and a feature "
+                                               "function, got queue_depth=", options_.queue_depth,
+                                               features_ ? "" : " and an empty function"));
+    for (std::size_t b = 0; b < batches_.size(); ++b) {
+      if (batches_[b].empty())
+        throw ValueError("loader.2", detail::str("Loader: batch ", b, " is empty"));
+      for (index_t i : batches_[b])
+        if (i < 0 || i >= static_cast<index_t>(manifest_.size()))
+          throw ValueError("loader.2", detail::str("Loader: batch ", b, " has index ", i,
+                                                   ", outside the manifest's [0, ",
+                                                   manifest_.size(), ")"));
+    }
+    worker_ = std::thread([this] { run(); });
+  }
+
+  Loader(std::vector<Utterance> manifest, Vocabulary vocabulary, FeatureFn features,
+         std::vector<std::vector<index_t>> batches, index_t queue_depth)
+      : Loader(std::move(manifest), std::move(vocabulary), std::move(features),
+               std::move(batches), LoaderOptions{queue_depth, OnUnknown::error}) {}
+
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  ~Loader() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    not_full_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  /// The next batch, in the order given; nullopt once the epoch is over. Blocks while the
+  /// worker is still preparing it; rethrows the worker's error (once, after the batches that
+  /// came before it).
+  std::optional<Batch<float>> next() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (queue_.empty() && !done_) {
+      const auto start = std::chrono::steady_clock::now();
+      not_empty_.wait(lock, [this] { return !queue_.empty() || done_; });
+      wait_seconds_ +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++idle_waits_;
+    }
+    if (!queue_.empty()) {
+      Batch<float> batch = std::move(queue_.front());
+      queue_.pop_front();
+      ++delivered_;
+      lock.unlock();
+      not_full_.notify_one();
+      return batch;
+    }
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return std::nullopt;
+  }
+
+  /// Seconds next() spent blocked waiting for the worker, in total.
+  double wait_seconds() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return wait_seconds_;
+  }
+  /// Calls of next() that found no batch ready and had to wait.
+  index_t idle_waits() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return idle_waits_;
+  }
+  /// Batches handed out so far.
+  index_t delivered() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return delivered_;
+  }
+  /// Batches in the epoch.
+  index_t size() const noexcept { return static_cast<index_t>(batches_.size()); }
+
+ private:
+  bool stopping() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stop_;
+  }
+
+  Batch<float> load(std::size_t b, index_t& current) {
+    const std::vector<index_t>& items = batches_[b];
+    std::vector<Tensor<float>> feats;
+    std::vector<std::vector<std::int32_t>> labels;
+    feats.reserve(items.size());
+    labels.reserve(items.size());
+    for (index_t i : items) {
+      current = i;
+      const Utterance& u = manifest_[static_cast<std::size_t>(i)];
+      feats.push_back(features_(read_wav(u.audio)));
+      labels.push_back(vocabulary_.encode(u.text, options_.on_unknown));
+    }
+    current = -1;
+    Batch<float> batch = make_batch(feats, labels);
+    batch.indices = items;
+    return batch;
+  }
+
+  // Rethrows an asrkit error as the same class with the batch and file in the message.
+  [[noreturn]] void rethrow_with_context(std::size_t b, index_t current) {
+    const std::string where =
+        current >= 0 ? detail::str("Loader: batch ", b, ", utterance ", current, " ('",
+                                   manifest_[static_cast<std::size_t>(current)].audio, "'): ")
+                     : detail::str("Loader: batch ", b, ": ");
+    try {
+      throw;
+    } catch (const FormatError& e) {
+      throw FormatError("loader.3", where + e.what());
+    } catch (const IoError& e) {
+      throw IoError("loader.3", where + e.what());
+    } catch (const ValueError& e) {
+      throw ValueError("loader.3", where + e.what());
+    } catch (const ShapeError& e) {
+      throw ShapeError("loader.3", where + e.what());
+    } catch (const Error& e) {
+      throw Error("loader.3", where + e.what());
+    }
+  }
+
+  void run() {
+    std::exception_ptr error;
+    for (std::size_t b = 0; b < batches_.size() && !error; ++b) {
+      if (stopping()) return;
+      index_t current = -1;
+      std::optional<Batch<float>> batch;
+      try {
+        try {
+          batch = load(b, current);
+        } catch (...) {
+          rethrow_with_context(b, current);
+        }
+      } catch (...) {
+        error = std::current_exception();
+        break;
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      not_full_.wait(lock, [this] {
+        return stop_ || static_cast<index_t>(queue_.size()) < options_.queue_depth;
+      });
+      if (stop_) return;
+      queue_.push_back(std::move(*batch));
+      lock.unlock();
+      not_empty_.notify_one();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = error;
+      done_ = true;
+    }
+    not_empty_.notify_all();
+  }
+
+  std::vector<Utterance> manifest_;
+  Vocabulary vocabulary_;
+  FeatureFn features_;
+  std::vector<std::vector<index_t>> batches_;
+  LoaderOptions options_;
+
+  mutable std::mutex mutex_;  // guards everything below except worker_
+  std::condition_variable not_empty_, not_full_;
+  std::deque<Batch<float>> queue_;
+  bool stop_ = false, done_ = false;
+  std::exception_ptr error_;
+  double wait_seconds_ = 0.0;
+  index_t idle_waits_ = 0, delivered_ = 0;
+
+  std::thread worker_;  // last: starts after every other member exists
+};
+
+}  // namespace asrkit
+// #include <asrkit/train/progress.hpp>
+// asrkit/train/progress.hpp - a progress bar for long loops (feature extraction, epochs).
+//
+//   asrkit::Progress p(utts.size(), "features");
+//   for (...) { ...; p.tick(); }
+//   p.finish();   // or let the destructor do it
+//
+// On a terminal: one line redrawn with '\r' at most every min_interval_s (default 0.1 s),
+//   features  37% |###       | 370/1000 [00:12<00:20, 30.1 it/s]
+// and a newline at the end. Elsewhere (a log file, a pipe, a std::ostringstream) the same line
+// is printed plainly each time another 10% is done, so logs stay readable.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <ostream>
+#include <string>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+
+#if defined(_WIN32)
+#include <io.h>
+#else
+#include <unistd.h>
+#endif
+
+namespace asrkit {
+
+namespace detail {
+inline bool is_tty(int fd) {
+#if defined(_WIN32)
+  return _isatty(fd) != 0;
+#else
+  return isatty(fd) != 0;
+#endif
+}
+
+// "mm:ss", or "h:mm:ss" from one hour on.
+inline std::string format_duration(double seconds) {
+  const auto s = static_cast<long long>(std::max(0.0, seconds));
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%02lld:%02lld", s / 60, s % 60);
+  return buf;
+}
+}  // namespace detail
+
+/// Width of the bar between the '|'s.
+inline constexpr int kProgressBarWidth = 10;
+
+/// The progress line, deterministic: "label  37% |###       | 370/1000 [00:12<00:20, 30.1 it/s]".
+/// Percent and bar are rounded down; the remaining time is (total - done) / rate; rate and
+/// remaining show "?" before any item or any time has passed; a rate under 1 it/s is shown as
+/// "s/it". No label: the line starts at the percentage. total 0 counts as complete.
+/// ValueError "progress.1" for negative counts or a negative or NaN elapsed time.
+inline std::string format_progress(index_t done, index_t total, double elapsed_s,
+                                   const std::string& label = "") {
+  if (done < 0 || total < 0 || !(elapsed_s >= 0.0))
+    throw ValueError("progress.1", detail::str("format_progress: done and total must be >= 0 "
+                                               "and elapsed_s >= 0, got done=", done,
+                                               " total=", total, " elapsed_s=", elapsed_s));
+  const double fraction =
+      total == 0 ? 1.0 : std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
+  const int percent = static_cast<int>(std::floor(fraction * 100.0 + 1e-9));
+  const int filled = static_cast<int>(std::floor(fraction * kProgressBarWidth + 1e-9));
+  std::string line = label.empty() ? "" : label + " ";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%3d%% |", percent);
+  line += buf;
+  line += std::string(static_cast<std::size_t>(filled), '#');
+  line += std::string(static_cast<std::size_t>(kProgressBarWidth - filled), ' ');
+  line += detail::str("| ", done, "/", total, " [", detail::format_duration(elapsed_s), "<");
+  if (done > 0 && elapsed_s > 0.0 && std::isfinite(elapsed_s)) {
+    const double rate = static_cast<double>(done) / elapsed_s;
+    const auto left = static_cast<double>(std::max<index_t>(0, total - done));
+    line += detail::format_duration(left / rate);
+    if (rate >= 1.0)
+      std::snprintf(buf, sizeof buf, ", %.1f it/s]", rate);
+    else
+      std::snprintf(buf, sizeof buf, ", %.1f s/it]", 1.0 / rate);
+    line += buf;
+  } else {
+    line += "?, ? it/s]";
+  }
+  return line;
+}
+
+struct ProgressOptions {
+  enum class Mode {
+    automatic,  ///< bar on a terminal (std::cout / std::cerr / std::clog attached to one)
+    bar,        ///< always redraw one line with '\r'
+    lines,      ///< always a plain line every 10%
+  };
+  Mode mode = Mode::automatic;
+  /// Bar mode: least time between redraws (the last one is always drawn).
+  double min_interval_s = 0.1;
+};
+
+class Progress {
+ public:
+  /// ValueError "progress.1" for total < 0.
+  Progress(index_t total, std::string label, std::ostream& os = std::cerr,
+           const ProgressOptions& options = {})
+      : total_(total), label_(std::move(label)), os_(os), options_(options),
+        start_(std::chrono::steady_clock::now()) {
+    if (total_ < 0)
+      throw ValueError("progress.1", detail::str("Progress: total must be >= 0, got ", total_));
+    bar_ = options_.mode == ProgressOptions::Mode::bar ||
+           (options_.mode == ProgressOptions::Mode::automatic && is_terminal(os_));
+  }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  ~Progress() {
+    try {
+      finish();
+    } catch (...) {  // a destructor must not throw (e.g. a stream with exceptions enabled)
+    }
+  }
+
+  /// Sets the number of items done (clamped to [0, total]); prints if due.
+  void update(index_t done) {
+    if (finished_) return;
+    done_ = std::clamp<index_t>(done, 0, total_);
+    if (done_ == total_) {
+      finish();
+      return;
+    }
+    const double now = elapsed();
+    if (bar_) {
+      if (drawn_ && now - last_draw_ < options_.min_interval_s) return;
+      draw(now);
+    } else {
+      const index_t decile = total_ == 0 ? 10 : done_ * 10 / total_;
+      if (decile > last_decile_) {
+        last_decile_ = decile;
+        os_ << format_progress(done_, total_, now, label_) << '\n' << std::flush;
+      }
+    }
+  }
+  /// Adds n items.
+  void tick(index_t n = 1) { update(done_ + n); }
+
+  /// Prints the final state (100% if all items were done) and ends the line; idempotent.
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    const double now = elapsed();
+    if (bar_) {
+      draw(now);
+      os_ << '\n' << std::flush;
+    } else if (done_ * 10 / std::max<index_t>(total_, 1) > last_decile_ || total_ == 0 ||
+               done_ < total_) {
+      os_ << format_progress(done_, total_, now, label_) << '\n' << std::flush;
+    }
+  }
+
+  index_t done() const noexcept { return done_; }
+  index_t total() const noexcept { return total_; }
+  /// Seconds since construction.
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  static bool is_terminal(const std::ostream& os) {
+    if (&os == &std::cout) return detail::is_tty(1);
+    if (&os == &std::cerr || &os == &std::clog) return detail::is_tty(2);
+    return false;
+  }
+
+  void draw(double now) {
+    const std::string line = format_progress(done_, total_, now, label_);
+    // Pad over a longer previous line so no stale characters remain.
+    const std::size_t pad = line.size() < width_ ? width_ - line.size() : 0;
+    os_ << '\r' << line << std::string(pad, ' ') << std::flush;
+    width_ = std::max(width_, line.size());
+    last_draw_ = now;
+    drawn_ = true;
+  }
+
+  index_t total_;
+  std::string label_;
+  std::ostream& os_;
+  ProgressOptions options_;
+  std::chrono::steady_clock::time_point start_;
+  bool bar_ = false, drawn_ = false, finished_ = false;
+  index_t done_ = 0, last_decile_ = 0;
+  double last_draw_ = 0.0;
+  std::size_t width_ = 0;
+};
+
+}  // namespace asrkit
