@@ -16,10 +16,14 @@
 #include <asrkit/io/safetensors.hpp>
 #include <asrkit/io/wav.hpp>
 #include <asrkit/io/sndfile.hpp>  // empty unless ASRKIT_WITH_SNDFILE (link asrkit::sndfile)
+#include <asrkit/io/arpa.hpp>
 
 #include <asrkit/loss/ctc.hpp>
 
 #include <asrkit/decode/align.hpp>
+#include <asrkit/decode/beam_search.hpp>
+#include <asrkit/decode/ngram.hpp>
+#include <asrkit/decode/metrics.hpp>
 
 #include <asrkit/frontend/window.hpp>
 #include <asrkit/frontend/fft.hpp>

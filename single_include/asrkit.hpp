@@ -2260,6 +2260,460 @@ inline Audio read_audio(const std::string& path, const WavReadOptions& options =
 }  // namespace asrkit
 
 #endif  // ASRKIT_WITH_SNDFILE
+// #include <asrkit/io/arpa.hpp>
+// asrkit/io/arpa.hpp - reading ARPA back-off n-gram language models (SRILM, KenLM, IRSTLM...).
+//
+//   asrkit::ArpaModel m = asrkit::read_arpa("lm.arpa");
+//   m.order();                       // highest n
+//   m.words[id];                     // the unigram vocabulary, in file order (id = unigram index)
+//   const asrkit::ArpaOrder& bi = m.orders[1];          // the 2-grams
+//   bi.find(ids);  bi.log10_prob[i];  bi.log10_backoff[i];
+//
+// Lines before `\data\` are ignored (as the format allows); blank lines, tabs or runs of spaces,
+// trailing whitespace, CRLF and a missing back-off (= 0) are accepted. Everything else that is
+// wrong is a FormatError "arpa.N" naming the line: see docs/ngram.md and docs/errors.md. Words
+// are interned while parsing (unigrams define the vocabulary), so each order is stored as a flat
+// array of word ids with an open-addressing index, which decode/ngram.hpp reuses for scoring.
+// Declared counts are only a hint: what is reserved up front is capped, the rest grows with the
+// entries actually present.
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+
+namespace asrkit {
+
+namespace detail {
+
+/// An open-addressing hash set of fixed-length word-id tuples (the n-grams of one order). It owns
+/// the packed tuples (n ids per entry, entry i at ids()[i*n]); entries keep their insertion index.
+class IdTupleTable {
+ public:
+  static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
+
+  IdTupleTable() = default;
+  explicit IdTupleTable(int n) : n_(n) {}
+
+  int n() const noexcept { return n_; }
+  std::size_t size() const noexcept {
+    return n_ == 0 ? 0 : ids_.size() / static_cast<std::size_t>(n_);
+  }
+  const std::vector<std::uint32_t>& ids() const noexcept { return ids_; }
+  const std::uint32_t* tuple(std::size_t i) const noexcept { return ids_.data() + i * n_; }
+
+  void reserve(std::size_t entries) {
+    ids_.reserve(entries * static_cast<std::size_t>(n_));
+    if (entries * 2 > slots_.size()) rehash(capacity_for(entries));
+  }
+
+  /// The index of the tuple key[0..n), or npos.
+  std::uint32_t find(const std::uint32_t* key) const noexcept {
+    if (slots_.empty()) return npos;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t s = hash(key, n_) & mask;; s = (s + 1) & mask) {
+      const std::uint32_t e = slots_[s];
+      if (e == npos) return npos;
+      if (std::memcmp(tuple(e), key, sizeof(std::uint32_t) * static_cast<std::size_t>(n_)) == 0)
+        return e;
+    }
+  }
+
+  /// Inserts key[0..n) if absent; returns its index and whether it was new.
+  std::pair<std::uint32_t, bool> insert(const std::uint32_t* key) {
+    const std::uint32_t found = find(key);
+    if (found != npos) return {found, false};
+    const std::size_t index = size();
+    if (index >= npos - 1) throw std::length_error("asrkit: too many n-grams for 32-bit indices");
+    if ((index + 1) * 2 > slots_.size()) rehash(capacity_for(index + 1));  // load <= 1/2
+    ids_.insert(ids_.end(), key, key + n_);
+    place(static_cast<std::uint32_t>(index));
+    return {static_cast<std::uint32_t>(index), true};
+  }
+
+  /// FNV-style mixing of each id, then a SplitMix64 finalizer (good spread for linear probing).
+  static std::size_t hash(const std::uint32_t* key, int n) noexcept {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(n);
+    for (int i = 0; i < n; ++i) h = (h ^ key[i]) * 0x100000001B3ull + 0x632BE59BD9B4E019ull;
+    h ^= h >> 30;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 27;
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 31;
+    return static_cast<std::size_t>(h);
+  }
+
+ private:
+  static std::size_t capacity_for(std::size_t entries) {
+    std::size_t c = 16;
+    while (c < entries * 2) c *= 2;
+    return c;
+  }
+  void place(std::uint32_t index) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t s = hash(tuple(index), n_) & mask;
+    while (slots_[s] != npos) s = (s + 1) & mask;
+    slots_[s] = index;
+  }
+  void rehash(std::size_t capacity) {
+    slots_.assign(capacity, npos);
+    const std::size_t n = size();
+    for (std::size_t i = 0; i < n; ++i) place(static_cast<std::uint32_t>(i));
+  }
+
+  int n_ = 0;
+  std::vector<std::uint32_t> ids_;
+  std::vector<std::uint32_t> slots_;
+};
+
+}  // namespace detail
+
+/// The n-grams of one order n: entry i has words table.tuple(i)[0..n) (ids into
+/// ArpaModel::words), log10_prob[i] and log10_backoff[i] (0 where the file gave none).
+struct ArpaOrder {
+  detail::IdTupleTable table;
+  std::vector<float> log10_prob;
+  std::vector<float> log10_backoff;
+  std::uint64_t declared_count = 0;  ///< from `ngram n=count`; equals size() after parsing
+
+  int n() const noexcept { return table.n(); }
+  std::size_t size() const noexcept { return table.size(); }
+  /// Index of the n-gram ids[0..n), or IdTupleTable::npos.
+  std::uint32_t find(const std::uint32_t* ids) const noexcept { return table.find(ids); }
+};
+
+/// A parsed ARPA file. words[id] is the unigram with index id; orders[k] holds the (k+1)-grams.
+struct ArpaModel {
+  std::vector<std::string> words;
+  std::vector<ArpaOrder> orders;
+
+  int order() const noexcept { return static_cast<int>(orders.size()); }
+};
+
+/// Highest order parse_arpa accepts (guards against absurd `\data\` sections).
+inline constexpr int kArpaMaxOrder = 32;
+
+namespace detail {
+namespace arpa {
+
+// Declared counts are a reserve hint only; a hostile `ngram 1=10^12` must not allocate.
+inline constexpr std::uint64_t kMaxReserve = 1u << 16;
+inline constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 40;
+
+inline bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+inline std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Splits on runs of blanks into at most max_fields + 1 tokens (the extra one flags "too many").
+inline std::size_t split(std::string_view s, std::string_view* out, std::size_t max_fields) {
+  std::size_t n = 0;
+  std::size_t i = 0;
+  while (i < s.size() && n <= max_fields) {
+    while (i < s.size() && is_space(s[i])) ++i;
+    if (i == s.size()) break;
+    const std::size_t start = i;
+    while (i < s.size() && !is_space(s[i])) ++i;
+    out[n++] = s.substr(start, i - start);
+  }
+  return n;
+}
+
+// Shows a token or line in a message: quoted, shortened, control bytes (but tabs) escaped.
+inline std::string show(std::string_view s) {
+  std::string out = "'";
+  const std::size_t limit = 60;
+  for (std::size_t i = 0; i < s.size() && i < limit; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > limit) out += "...";
+  return out + "'";
+}
+
+// A log10 value: a decimal number that fits a float, or -inf. NaN and +inf are rejected.
+inline bool parse_log10(std::string_view token, float& value) noexcept {
+  double d = 0.0;
+  const char* first = token.data();
+  const char* last = first + token.size();
+  if (first != last && *first == '+') ++first;  // from_chars takes no '+'
+  const auto r = std::from_chars(first, last, d);
+  if (r.ec != std::errc() || r.ptr != last || std::isnan(d)) return false;
+  const auto f = static_cast<float>(d);
+  if (f == std::numeric_limits<float>::infinity()) return false;
+  if (std::isinf(f) && !std::isinf(d)) return false;  // finite but beyond float
+  value = f;
+  return true;
+}
+
+inline bool parse_uint(std::string_view s, std::uint64_t& value) noexcept {
+  if (s.empty()) return false;
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), value);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// `\N-grams:` -> N (0 when the line is not of that form).
+inline int section_order(std::string_view line) noexcept {
+  if (line.size() < 9 || line.front() != '\\' || line.substr(line.size() - 7) != "-grams:")
+    return 0;
+  std::uint64_t n = 0;
+  if (!parse_uint(line.substr(1, line.size() - 8), n) || n < 1 || n > 1000000) return 0;
+  return static_cast<int>(n);
+}
+
+// Walks the text line by line (LF or CRLF), counting from 1.
+class Lines {
+ public:
+  explicit Lines(std::string_view text) : text_(text) {}
+  /// The next line, trimmed; false at the end of the text.
+  bool next(std::string_view& line) {
+    if (pos_ >= text_.size()) return false;  // a final '\n' starts no further line
+    const std::size_t nl = text_.find('\n', pos_);
+    const std::size_t end = nl == std::string_view::npos ? text_.size() : nl;
+    line = trim(text_.substr(pos_, end - pos_));
+    pos_ = end + 1;
+    ++number_;
+    return true;
+  }
+  /// The next non-blank line; false at the end of the text.
+  bool next_nonblank(std::string_view& line) {
+    while (next(line))
+      if (!line.empty()) return true;
+    return false;
+  }
+  std::size_t number() const noexcept { return number_; }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::size_t number_ = 0;
+};
+
+inline std::string where(std::size_t line) { return detail::str("ARPA line ", line, ": "); }
+
+inline std::vector<char> read_file(const std::string& path);
+
+}  // namespace arpa
+}  // namespace detail
+
+/// Parses an ARPA language model held in memory. Throws FormatError "arpa.N" (see
+/// docs/errors.md) on malformed input; the message names the line, what was expected and found.
+inline ArpaModel parse_arpa(std::string_view text) {
+  namespace a = detail::arpa;
+  a::Lines lines(text);
+  std::string_view line;
+
+  // ---- header: everything up to `\data\` is ignored ---------------------------------------
+  bool found_data = false;
+  while (lines.next(line))
+    if (line == "\\data\\") {
+      found_data = true;
+      break;
+    }
+  if (!found_data)
+    throw FormatError("arpa.1", detail::str("ARPA: no '\\data\\' line in ", lines.number(),
+                                            " lines; not an ARPA language model"));
+
+  // ---- \data\: `ngram N=count`, N = 1, 2, ... -------------------------------------------------
+  ArpaModel model;
+  bool have_line = false;
+  while ((have_line = lines.next_nonblank(line))) {
+    if (line.substr(0, 5) != "ngram" || line.size() == 5 || !a::is_space(line[5])) break;
+    // Tolerate blanks around '=' ("ngram 1 = 10", IRSTLM's "ngram  1=        11").
+    std::string compact;
+    for (char c : line.substr(5))
+      if (!a::is_space(c)) compact += c;
+    const std::size_t eq = compact.find('=');
+    std::uint64_t n = 0, count = 0;
+    if (eq == std::string::npos || !a::parse_uint(compact.substr(0, eq), n) ||
+        !a::parse_uint(std::string_view(compact).substr(eq + 1), count) || count > a::kMaxCount)
+      throw FormatError(
+          "arpa.2", detail::str(a::where(lines.number()),
+                                "expected 'ngram N=count' (count <= 2^40), found ", a::show(line)));
+    const std::uint64_t expected = model.orders.size() + 1;
+    if (n != expected || n > static_cast<std::uint64_t>(kArpaMaxOrder))
+      throw FormatError("arpa.3",
+                        detail::str(a::where(lines.number()), "expected 'ngram ", expected,
+                                    "=count' (orders 1, 2, ... in sequence, "
+                                    "at most ",
+                                    kArpaMaxOrder, "), found ", a::show(line)));
+    ArpaOrder order;
+    order.table = detail::IdTupleTable(static_cast<int>(n));
+    order.declared_count = count;
+    model.orders.push_back(std::move(order));
+  }
+  if (model.orders.empty())
+    throw FormatError("arpa.2", detail::str(a::where(lines.number()),
+                                            "expected 'ngram 1=count' "
+                                            "after '\\data\\', found ",
+                                            have_line ? a::show(line) : "the end of the text"));
+
+  // ---- \N-grams: sections, then \end\ -------------------------------------------------------
+  std::unordered_map<std::string_view, std::uint32_t> vocab;
+  std::vector<std::string_view> fields(static_cast<std::size_t>(model.order()) + 3);
+  std::vector<std::uint32_t> key(static_cast<std::size_t>(model.order()));
+  int current = 0;  // order of the section being read (0: none yet)
+  auto close_section = [&](std::size_t at) {
+    if (current == 0) return;
+    const ArpaOrder& o = model.orders[static_cast<std::size_t>(current - 1)];
+    if (o.size() != o.declared_count)
+      throw FormatError("arpa.7", detail::str(a::where(at), "'\\data\\' declares ",
+                                              o.declared_count, " ", current, "-grams, the '\\",
+                                              current, "-grams:' section has ", o.size()));
+  };
+  for (;;) {
+    if (!have_line) {
+      throw FormatError("arpa.10", detail::str("ARPA: the text ends at line ", lines.number(),
+                                               " without '\\end\\' (truncated file?)",
+                                               current ? detail::str(" inside the '\\", current,
+                                                                     "-grams:' section")
+                                                       : std::string()));
+    }
+    if (line.front() == '\\') {
+      const std::size_t at = lines.number();
+      const bool is_end = line == "\\end\\";
+      const int n = is_end ? 0 : a::section_order(line);
+      if (is_end && current == model.order()) {
+        close_section(at);
+        break;
+      }
+      if (n != current + 1 || current == model.order()) {
+        const std::string expected = current == model.order()
+                                         ? std::string("'\\end\\'")
+                                         : detail::str("'\\", current + 1, "-grams:'");
+        throw FormatError(
+            "arpa.4",
+            detail::str(a::where(at), "expected ", expected, " (sections in order 1.. ",
+                        model.order(), " as declared in '\\data\\'), found ", a::show(line)));
+      }
+      close_section(at);
+      current = n;
+      ArpaOrder& o = model.orders[static_cast<std::size_t>(n - 1)];
+      const std::size_t hint = static_cast<std::size_t>(std::min(o.declared_count, a::kMaxReserve));
+      o.table.reserve(hint);
+      o.log10_prob.reserve(hint);
+      o.log10_backoff.reserve(hint);
+      if (n == 1) vocab.reserve(hint);
+    } else {
+      if (current == 0) {
+        throw FormatError("arpa.4", detail::str(a::where(lines.number()),
+                                                "expected "
+                                                "'\\1-grams:' after the counts, found ",
+                                                a::show(line)));
+      }
+      ArpaOrder& o = model.orders[static_cast<std::size_t>(current - 1)];
+      const std::size_t n = static_cast<std::size_t>(current);
+      const std::size_t got = a::split(line, fields.data(), n + 2);
+      float prob = 0.f, backoff = 0.f;
+      if (!a::parse_log10(fields[0], prob))
+        throw FormatError("arpa.5", detail::str(a::where(lines.number()),
+                                                "expected a log10 "
+                                                "probability (a number or -inf), found ",
+                                                a::show(fields[0]), " in ", a::show(line)));
+      const bool backoff_ok = got == n + 2 && a::parse_log10(fields[n + 1], backoff);
+      if (got < n + 1 || got > n + 2 || (got == n + 2 && !backoff_ok)) {
+        const char* what = got < n + 1   ? "too few words"
+                           : got > n + 2 ? "too many fields"
+                                         : "too many words, or a back-off that is not a number";
+        throw FormatError("arpa.6", detail::str(a::where(lines.number()), "a ", n,
+                                                "-gram line "
+                                                "needs a log10 probability, ",
+                                                n, " word", n == 1 ? "" : "s",
+                                                " and an optional numeric "
+                                                "back-off; ",
+                                                what, " in ", a::show(line)));
+      }
+      if (o.size() >= o.declared_count)
+        throw FormatError("arpa.7", detail::str(a::where(lines.number()), "'\\data\\' declares ",
+                                                o.declared_count, " ", n,
+                                                "-grams, the section "
+                                                "has more: ",
+                                                a::show(line)));
+      if (n == 1) {
+        const auto id = static_cast<std::uint32_t>(model.words.size());
+        if (!vocab.emplace(fields[1], id).second)
+          throw FormatError("arpa.8", detail::str(a::where(lines.number()), "duplicate 1-gram ",
+                                                  a::show(fields[1])));
+        key[0] = id;
+      } else {
+        for (std::size_t i = 0; i < n; ++i) {
+          const auto it = vocab.find(fields[i + 1]);
+          if (it == vocab.end())
+            throw FormatError("arpa.9",
+                              detail::str(a::where(lines.number()), "word ", a::show(fields[i + 1]),
+                                          " of a ", n, "-gram is not among the 1-grams"));
+          key[i] = it->second;
+        }
+      }
+      if (!o.table.insert(key.data()).second)
+        throw FormatError("arpa.8", detail::str(a::where(lines.number()), "duplicate ", n, "-gram ",
+                                                a::show(line)));
+      if (n == 1) model.words.emplace_back(fields[1]);
+      o.log10_prob.push_back(prob);
+      o.log10_backoff.push_back(backoff);
+    }
+    have_line = lines.next_nonblank(line);
+  }
+  return model;
+}
+
+namespace detail {
+namespace arpa {
+
+inline std::vector<char> read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path,
+                                      "' for reading: ", std::generic_category().message(errno)));
+  std::vector<char> bytes;
+  char buf[1 << 16];
+  std::size_t got;
+  errno = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno != 0 ? errno : EIO;
+  std::fclose(f);
+  if (failed)
+    throw IoError("io.2",
+                  detail::str("cannot read '", path, "': ", std::generic_category().message(err)));
+  return bytes;
+}
+
+}  // namespace arpa
+}  // namespace detail
+
+/// Reads and parses an ARPA file. IoError "io.1"/"io.2" if it cannot be opened/read.
+inline ArpaModel read_arpa(const std::string& path) {
+  const std::vector<char> bytes = detail::arpa::read_file(path);
+  return parse_arpa(std::string_view(bytes.data(), bytes.size()));
+}
+
+}  // namespace asrkit
 
 // #include <asrkit/loss/ctc.hpp>
 // asrkit/loss/ctc.hpp - Connectionist Temporal Classification loss, forward and backward in log
@@ -2993,6 +3447,963 @@ inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_
   const double f = static_cast<double>(frames), n = static_cast<double>(tokens);
   return {cost, cost / f, cost / n, f / n};
 }
+
+}  // namespace asrkit
+// #include <asrkit/decode/beam_search.hpp>
+// asrkit/decode/beam_search.hpp - CTC decoding: greedy (best path) and prefix beam search.
+//
+//   auto best = asrkit::ctc_greedy(log_probs.view());                   // [T, V] log-probs
+//   asrkit::BeamOptions o;  o.beam_size = 64;
+//   auto nbest = asrkit::ctc_prefix_beam_search(log_probs.view(), o);   // best first
+//   nbest[0].tokens; nbest[0].start_frames; nbest[0].log_prob;
+//
+// Prefix beam search (Graves 2012, sec. 7.5; Hannun et al. 2014): every hypothesis is a label
+// prefix with two probabilities, of the paths that spell it and end in a blank (p_b) or in its
+// last label (p_nb), so different alignments of one prefix merge exactly. Per frame and label k:
+//   blank:           p_b(l)    += y(blank) (p_b(l) + p_nb(l))
+//   k = last(l):     p_nb(l)   += y(k) p_nb(l)          (a repeat collapses)
+//                    p_nb(l+k) += y(k) p_b(l)           (a repeat needs a blank between)
+//   otherwise:       p_nb(l+k) += y(k) (p_b(l) + p_nb(l))
+// With an unbounded beam and no pruning, p_b + p_nb of a prefix after the last frame is its
+// exact total CTC probability (tested against enumeration and against ctc_loss).
+// Deep Speech 2's deployment pruning (Amodei et al. 2016, sec. 3.10 of ../shared/SPECS.md):
+// per frame, extend only by the fewest labels whose cumulative probability reaches
+// `token_cumulative_prob`, at most `token_limit` of them, none below `token_log_prob_floor`.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+struct DecodeInput {
+  int blank = 0;
+  index_t item = 0;     ///< batch item, when log_probs is [T, B, V]
+  index_t frames = -1;  ///< frames of that item (-1: all T)
+};
+
+struct Hypothesis {
+  std::vector<std::int32_t> tokens;
+  std::vector<index_t> start_frames;  ///< frame of each token's most probable first emission
+  double log_prob = 0;                ///< natural log of the prefix probability (p_b + p_nb)
+};
+
+namespace detail {
+
+// The [frames, V] rows of one item of [T, V] or [T, B, V] log-probabilities, validated.
+template <class V>
+struct DecodeRows {
+  const std::remove_const_t<V>* data;
+  index_t frames, vocab, stride;
+  double at(index_t t, index_t k) const { return static_cast<double>(data[t * stride + k]); }
+};
+
+template <class V>
+DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
+  if (lp.rank() != 2 && lp.rank() != 3)
+    throw ShapeError("decode.1", "log_probs must be [T, V] or [T, B, V], got shape " + lp.shape().str());
+  const index_t batch = lp.rank() == 3 ? lp.dim(1) : 1, vocab = lp.dim(-1);
+  const index_t frames = in.frames < 0 ? lp.dim(0) : in.frames;
+  if (in.item < 0 || in.item >= batch || frames > lp.dim(0))
+    throw ValueError("decode.1", detail::str("item ", in.item, " / frames ", frames, " out of range for shape ",
+                                             lp.shape().str()));
+  if (vocab < 1 || in.blank < 0 || in.blank >= vocab)
+    throw ValueError("decode.1", detail::str("blank must be in [0, ", vocab, "), got ", in.blank));
+  DecodeRows<V> rows{lp.data() + in.item * vocab, frames, vocab, batch * vocab};
+  for (index_t t = 0; t < frames; ++t)
+    for (index_t k = 0; k < vocab; ++k) {
+      const double v = rows.at(t, k);
+      if (std::isnan(v) || v == std::numeric_limits<double>::infinity())
+        throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", v,
+                                                 "; expected a log-probability"));
+    }
+  return rows;
+}
+
+inline double log_add(double a, double b) {
+  if (a == -std::numeric_limits<double>::infinity()) return b;
+  if (b == -std::numeric_limits<double>::infinity()) return a;
+  const double m = std::max(a, b);
+  return m + std::log1p(std::exp(-std::fabs(a - b)));
+}
+
+}  // namespace detail
+
+/// Best path: the most probable label per frame, repeats merged, blanks dropped.
+template <class V>
+Hypothesis ctc_greedy(TensorView<V> log_probs, const DecodeInput& in = {}) {
+  const auto rows = detail::decode_rows(log_probs, in);
+  Hypothesis h;
+  index_t prev = -1;
+  for (index_t t = 0; t < rows.frames; ++t) {
+    index_t best = 0;
+    for (index_t k = 1; k < rows.vocab; ++k)
+      if (rows.at(t, k) > rows.at(t, best)) best = k;
+    h.log_prob += rows.at(t, best);  // the best path's log-probability (not the prefix's)
+    if (best != prev && best != in.blank) {
+      h.tokens.push_back(static_cast<std::int32_t>(best));
+      h.start_frames.push_back(t);
+    }
+    prev = best;
+  }
+  return h;
+}
+
+struct BeamOptions {
+  DecodeInput input;
+  index_t beam_size = 16;
+  index_t nbest = 1;  ///< hypotheses returned (<= beam_size)
+  double beam_threshold = std::numeric_limits<double>::infinity();  ///< drop log p < best - this
+  double token_cumulative_prob = 1.0;  ///< DS2 pruning: the fewest labels reaching this mass
+  index_t token_limit = -1;            ///< at most this many labels per frame (-1: all)
+  double token_log_prob_floor = -std::numeric_limits<double>::infinity();
+};
+
+/// The n best label sequences (best first) by CTC prefix beam search over log-probabilities.
+/// Empty when pruning leaves no label to extend by (e.g. a floor above every log-probability).
+template <class V>
+std::vector<Hypothesis> ctc_prefix_beam_search(TensorView<V> log_probs, const BeamOptions& o = {}) {
+  const auto rows = detail::decode_rows(log_probs, o.input);
+  if (o.beam_size < 1 || o.nbest < 1 || !(o.beam_threshold > 0) || !(o.token_cumulative_prob > 0) ||
+      o.token_cumulative_prob > 1 || o.token_limit == 0)
+    throw ValueError("decode.3", detail::str("beam options need beam_size >= 1, nbest >= 1, beam_threshold > 0, "
+                                             "token_cumulative_prob in (0, 1] and token_limit != 0; got ",
+                                             o.beam_size, ", ", o.nbest, ", ", o.beam_threshold, ", ",
+                                             o.token_cumulative_prob, ", ", o.token_limit));
+  constexpr double kNone = -std::numeric_limits<double>::infinity();
+  const int blank = o.input.blank;
+  // Prefixes live in a trie: node 0 is the empty prefix; a node knows its parent and label,
+  // and the frame of the most probable extension into it so far, which is its label's start
+  // time. Paths that merge into a prefix keep summing their probabilities; the timestamp
+  // follows the likeliest of them, not the first to arrive.
+  struct Node {
+    index_t parent;
+    std::int32_t token;
+    index_t frame;
+    double best;  // log-probability of that extension
+    std::vector<std::pair<std::int32_t, index_t>> children;
+  };
+  std::vector<Node> trie{{-1, -1, -1, 0.0, {}}};
+  auto child = [&](index_t node, std::int32_t token, index_t frame, double logp) {
+    index_t id = -1;
+    for (const auto& [tok, c] : trie[static_cast<std::size_t>(node)].children)
+      if (tok == token) id = c;
+    if (id < 0) {
+      trie.push_back({node, token, frame, logp, {}});
+      id = static_cast<index_t>(trie.size() - 1);
+      trie[static_cast<std::size_t>(node)].children.emplace_back(token, id);
+    } else if (logp > trie[static_cast<std::size_t>(id)].best) {
+      trie[static_cast<std::size_t>(id)].best = logp;
+      trie[static_cast<std::size_t>(id)].frame = frame;
+    }
+    return id;
+  };
+  struct Beam {
+    index_t node;
+    double pb, pnb;
+    double total() const { return detail::log_add(pb, pnb); }
+  };
+  std::vector<Beam> beams{{0, 0.0, kNone}}, next;
+  std::unordered_map<index_t, std::size_t> slot;  // node -> index in `next`
+  std::vector<index_t> order(static_cast<std::size_t>(rows.vocab));
+  auto add = [&](index_t node, double pb, double pnb) {
+    auto [it, fresh] = slot.emplace(node, next.size());
+    if (fresh) {
+      next.push_back({node, pb, pnb});
+    } else {
+      Beam& b = next[it->second];
+      b.pb = detail::log_add(b.pb, pb);
+      b.pnb = detail::log_add(b.pnb, pnb);
+    }
+  };
+  for (index_t t = 0; t < rows.frames; ++t) {
+    // Labels to try this frame (DS2 pruning), most probable first.
+    std::iota(order.begin(), order.end(), index_t{0});
+    std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+      return rows.at(t, a) > rows.at(t, b) || (rows.at(t, a) == rows.at(t, b) && a < b);
+    });
+    index_t count = 0;
+    double mass = 0;
+    for (index_t k : order) {
+      if (mass >= o.token_cumulative_prob || (o.token_limit > 0 && count >= o.token_limit) ||
+          rows.at(t, k) < o.token_log_prob_floor)
+        break;
+      mass += std::exp(rows.at(t, k));
+      ++count;
+    }
+    next.clear();
+    slot.clear();
+    for (const Beam& b : beams) {
+      const double total = b.total();
+      const std::int32_t last = trie[static_cast<std::size_t>(b.node)].token;
+      for (index_t c = 0; c < count; ++c) {
+        const auto k = static_cast<std::int32_t>(order[static_cast<std::size_t>(c)]);
+        const double y = rows.at(t, k);
+        if (k == blank) {
+          add(b.node, y + total, kNone);
+        } else if (k == last) {
+          add(b.node, kNone, y + b.pnb);
+          if (b.pb != kNone) add(child(b.node, k, t, y + b.pb), kNone, y + b.pb);
+        } else {
+          add(child(b.node, k, t, y + total), kNone, y + total);
+        }
+      }
+    }
+    // Keep the best beam_size (ties by trie node: deterministic), within the threshold.
+    std::sort(next.begin(), next.end(), [](const Beam& a, const Beam& b) {
+      const double ta = a.total(), tb = b.total();
+      return ta > tb || (ta == tb && a.node < b.node);
+    });
+    if (static_cast<index_t>(next.size()) > o.beam_size) next.resize(static_cast<std::size_t>(o.beam_size));
+    if (!next.empty() && std::isfinite(o.beam_threshold)) {
+      const double cut = next.front().total() - o.beam_threshold;
+      while (next.size() > 1 && next.back().total() < cut) next.pop_back();
+    }
+    std::swap(beams, next);
+    if (beams.empty()) break;  // every label pruned away (a floor above all of them)
+  }
+  std::vector<Hypothesis> out;
+  for (const Beam& b : beams) {
+    if (static_cast<index_t>(out.size()) >= o.nbest) break;
+    Hypothesis h;
+    h.log_prob = b.total();
+    for (index_t n = b.node; n > 0; n = trie[static_cast<std::size_t>(n)].parent) {
+      h.tokens.push_back(trie[static_cast<std::size_t>(n)].token);
+      h.start_frames.push_back(trie[static_cast<std::size_t>(n)].frame);
+    }
+    std::reverse(h.tokens.begin(), h.tokens.end());
+    std::reverse(h.start_frames.begin(), h.start_frames.end());
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+}  // namespace asrkit
+// #include <asrkit/decode/ngram.hpp>
+// asrkit/decode/ngram.hpp - a back-off n-gram language model for decoding, built from ARPA.
+//
+//   asrkit::NgramLm lm(asrkit::read_arpa("lm.arpa"));
+//   asrkit::LmState s = lm.begin_sentence(), next;
+//   float lp = lm.score(s, lm.word_id("cat"), &next);   // log10 p(cat | <s>)
+//   lp += lm.end_sentence(next);                        // log10 p(</s> | ... cat)
+//   double total = lm.score_sentence({"the", "cat"});   // log10, <s> and </s> included
+//   double nats = asrkit::log10_to_ln(total);
+//
+// All scores are log10, as in the ARPA file (log10_to_ln converts). Scoring follows the usual
+// back-off recursion: p(w | h) is the n-gram's own probability when (h, w) is listed, else
+// backoff(h) + p(w | h minus its oldest word), with backoff 0 for an unlisted h.
+//
+// An LmState is the context: at most order-1 word ids, newest first, in a fixed array. After each
+// word it is cut to the longest suffix of the history that can still matter (a prefix of some
+// longer n-gram, or a history with a non-zero back-off), as KenLM does, so that equal futures
+// give equal states and hypotheses can be merged by state. The cut changes no score.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/io/arpa.hpp>
+
+namespace asrkit {
+
+using WordId = std::uint32_t;
+
+/// Highest order NgramLm supports (the state holds order - 1 word ids).
+inline constexpr int kMaxLmOrder = 8;
+
+/// ln(x) = log10(x) * ln(10).
+inline constexpr double kLn10 = 2.302585092994045684;
+inline double log10_to_ln(double log10_value) noexcept { return log10_value * kLn10; }
+inline double ln_to_log10(double ln_value) noexcept { return ln_value / kLn10; }
+
+/// A language-model context: words[0..length) are the last word ids, newest first. Slots past
+/// `length` are always 0, so states compare and hash as plain bytes.
+struct LmState {
+  std::array<WordId, kMaxLmOrder - 1> words{};
+  std::uint8_t length = 0;
+
+  friend bool operator==(const LmState& a, const LmState& b) noexcept {
+    return a.length == b.length && a.words == b.words;
+  }
+  friend bool operator!=(const LmState& a, const LmState& b) noexcept { return !(a == b); }
+  std::size_t hash() const noexcept { return detail::IdTupleTable::hash(words.data(), length); }
+};
+
+/// Hash functor for unordered containers of states (std::hash<LmState> works too).
+struct LmStateHash {
+  std::size_t operator()(const LmState& s) const noexcept { return s.hash(); }
+};
+
+struct NgramLmOptions {
+  /// log10 probability of a word that is not in the vocabulary when the model has no <unk>
+  /// (KenLM's convention is -100). With <unk> in the model, unknown words score as <unk>.
+  float unknown_log10_prob = -100.f;
+};
+
+class NgramLm {
+ public:
+  /// Builds the model from a parsed ARPA file. ValueError "ngram.1" if its order is not 1..8,
+  /// "ngram.3" if options.unknown_log10_prob is NaN or positive.
+  explicit NgramLm(const ArpaModel& model, const NgramLmOptions& options = {})
+      : NgramLm(ArpaModel(model), options) {}
+  explicit NgramLm(ArpaModel&& model, const NgramLmOptions& options = {}) : options_(options) {
+    if (model.order() < 1 || model.order() > kMaxLmOrder)
+      throw ValueError("ngram.1", detail::str("NgramLm: the model's order must be 1..", kMaxLmOrder,
+                                              ", got ", model.order()));
+    if (std::isnan(options.unknown_log10_prob) || options.unknown_log10_prob > 0.f)
+      throw ValueError("ngram.3", detail::str("NgramLm: unknown_log10_prob must be a log10 "
+                                              "probability (<= 0), got ",
+                                              options.unknown_log10_prob));
+    order_ = model.order();
+    words_ = std::move(model.words);
+    vocab_.reserve(words_.size());
+    for (std::size_t i = 0; i < words_.size(); ++i)
+      vocab_.emplace(words_[i], static_cast<WordId>(i));
+    levels_.resize(static_cast<std::size_t>(order_));
+    for (int k = 0; k < order_; ++k) {
+      ArpaOrder& o = model.orders[static_cast<std::size_t>(k)];
+      Level& level = levels_[static_cast<std::size_t>(k)];
+      level.table = std::move(o.table);
+      level.entries.resize(level.table.size());
+      for (std::size_t i = 0; i < level.entries.size(); ++i)
+        level.entries[i] =
+            Entry{o.log10_prob[i], o.log10_backoff[i], true, o.log10_backoff[i] != 0.f};
+    }
+    // Every prefix of an n-gram is a context worth keeping in a state. Files that omit a prefix
+    // get a placeholder entry (no probability, back-off 0); going down from the top order makes
+    // the placeholders' own prefixes exist too.
+    for (int k = order_ - 1; k >= 1; --k) {
+      Level& level = levels_[static_cast<std::size_t>(k)];
+      Level& lower = levels_[static_cast<std::size_t>(k - 1)];
+      const std::size_t count = level.table.size();
+      for (std::size_t i = 0; i < count; ++i) {
+        const auto [index, inserted] = lower.table.insert(level.table.tuple(i));
+        if (inserted) lower.entries.push_back(Entry{0.f, 0.f, false, true});
+        lower.entries[index].in_state = true;
+      }
+    }
+    has_unk_ = lookup("<unk>", unk_);
+    if (!has_unk_) unk_ = static_cast<WordId>(words_.size());
+    has_bos_ = lookup("<s>", bos_);
+    has_eos_ = lookup("</s>", eos_);
+    if (!has_eos_) eos_ = unk_;
+  }
+
+  int order() const noexcept { return order_; }
+  /// Number of words in the vocabulary (the 1-grams); ids are 0..vocab_size()-1.
+  std::size_t vocab_size() const noexcept { return words_.size(); }
+  /// Number of n-grams of order n (1..order()) listed in the file.
+  std::size_t ngram_count(int n) const {
+    if (n < 1 || n > order_) return 0;
+    std::size_t c = 0;
+    for (const Entry& e : levels_[static_cast<std::size_t>(n - 1)].entries) c += e.is_ngram;
+    return c;
+  }
+  /// The id of `word`, or unk_id() when it is not in the vocabulary.
+  WordId word_id(std::string_view word) const {
+    WordId id = unk_;
+    return lookup(word, id) ? id : unk_;
+  }
+  /// The spelling of a vocabulary id (ids from word_id; not unk_id() without <unk>).
+  const std::string& word(WordId id) const { return words_.at(id); }
+  /// True when the model lists <unk>; otherwise unk_id() == vocab_size() and unknown words
+  /// score options.unknown_log10_prob and reset the state.
+  bool has_unk() const noexcept { return has_unk_; }
+  WordId unk_id() const noexcept { return unk_; }
+  WordId bos_id() const noexcept { return has_bos_ ? bos_ : unk_; }
+  WordId eos_id() const noexcept { return eos_; }
+
+  /// The empty context (no history: unigram probabilities).
+  LmState null_context() const noexcept { return LmState{}; }
+  /// The context after <s> (the empty context when the model has no <s>).
+  LmState begin_sentence() const noexcept {
+    LmState s;
+    if (has_bos_) {
+      s.words[0] = bos_;
+      s.length = 1;
+      truncate(s);
+    }
+    return s;
+  }
+
+  /// log10 p(w | in). When `out` is not null it receives the context after w (it may be `&in`).
+  /// ValueError "ngram.2" if w is neither a vocabulary id nor unk_id().
+  float score(const LmState& in, WordId w, LmState* out) const {
+    if (w >= words_.size()) {
+      if (w == unk_ && !has_unk_) {
+        if (out != nullptr) *out = LmState{};
+        return options_.unknown_log10_prob;
+      }
+      throw ValueError("ngram.2", detail::str("NgramLm::score: word id ", w, " is outside the ",
+                                              "vocabulary (", words_.size(), " words",
+                                              has_unk_ ? "" : ", unk_id() = vocab_size()", ")"));
+    }
+    const std::size_t history =
+        std::min<std::size_t>(in.length, static_cast<std::size_t>(order_ - 1));
+    // key[0..history) = the context oldest first, key[history] = w: the n-gram of length j + 1
+    // with j context words is key[history - j .. history].
+    std::array<WordId, kMaxLmOrder> key{};
+    for (std::size_t i = 0; i < history; ++i) key[history - 1 - i] = in.words[i];
+    key[history] = w;
+    // Longest listed n-gram ending in w; unigrams always are (w is in the vocabulary).
+    float prob = levels_[0].entries[w].log10_prob;
+    std::size_t matched = 0;
+    for (std::size_t j = history; j >= 1; --j) {
+      const Level& level = levels_[j];
+      const std::uint32_t e = level.table.find(key.data() + (history - j));
+      if (e != detail::IdTupleTable::npos && level.entries[e].is_ngram) {
+        prob = level.entries[e].log10_prob;
+        matched = j;
+        break;
+      }
+    }
+    // Back-off weights of the contexts longer than the match (0 where a context is unlisted).
+    for (std::size_t j = matched + 1; j <= history; ++j) {
+      const Level& level = levels_[j - 1];
+      const std::uint32_t e = level.table.find(key.data() + (history - j));
+      if (e != detail::IdTupleTable::npos) prob += level.entries[e].log10_backoff;
+    }
+    if (out != nullptr) {
+      LmState next;
+      const std::size_t keep =
+          std::min<std::size_t>(history + 1, static_cast<std::size_t>(order_ - 1));
+      next.words[0] = w;
+      for (std::size_t i = 1; i < keep; ++i) next.words[i] = in.words[i - 1];
+      next.length = static_cast<std::uint8_t>(keep);
+      truncate(next);
+      *out = next;
+    }
+    return prob;
+  }
+
+  /// log10 p(</s> | in) (options.unknown_log10_prob when the model has no </s> and no <unk>).
+  float end_sentence(const LmState& in) const { return score(in, eos_, nullptr); }
+
+  /// log10 probability of a sentence: <s> w1 .. wn </s> (each end optional). Words not in the
+  /// vocabulary score as <unk> (or unknown_log10_prob). log10_to_ln converts to natural log.
+  template <class Words>
+  double score_sentence(const Words& words, bool bos = true, bool eos = true) const {
+    LmState state = bos ? begin_sentence() : null_context();
+    double total = 0.0;
+    for (const auto& w : words) total += score(state, word_id(std::string_view(w)), &state);
+    if (eos) total += end_sentence(state);
+    return total;
+  }
+  double score_sentence(std::initializer_list<std::string_view> words, bool bos = true,
+                        bool eos = true) const {
+    return score_sentence<std::initializer_list<std::string_view>>(words, bos, eos);
+  }
+
+ private:
+  struct Entry {
+    float log10_prob;
+    float log10_backoff;
+    bool is_ngram;  ///< false: a placeholder for a prefix the file did not list
+    bool in_state;  ///< a prefix of a longer n-gram, or a non-zero back-off
+  };
+  struct Level {
+    detail::IdTupleTable table;
+    std::vector<Entry> entries;  // parallel to table's indices
+  };
+
+  bool lookup(std::string_view word, WordId& id) const {
+    // The map owns its keys (views into words_ would dangle when the model is copied); short
+    // words fit std::string's inline buffer, so most look-ups do not allocate.
+    const auto it = vocab_.find(std::string(word));
+    if (it == vocab_.end()) return false;
+    id = it->second;
+    return true;
+  }
+
+  // Cuts s (newest first) to its longest prefix that is a context in the model.
+  void truncate(LmState& s) const noexcept {
+    std::array<WordId, kMaxLmOrder> key{};
+    std::size_t keep = s.length;
+    for (; keep >= 1; --keep) {
+      for (std::size_t i = 0; i < keep; ++i) key[keep - 1 - i] = s.words[i];
+      const Level& level = levels_[keep - 1];
+      const std::uint32_t e = level.table.find(key.data());
+      if (e != detail::IdTupleTable::npos && level.entries[e].in_state) break;
+    }
+    for (std::size_t i = keep; i < s.words.size(); ++i) s.words[i] = 0;
+    s.length = static_cast<std::uint8_t>(keep);
+  }
+
+  NgramLmOptions options_;
+  int order_ = 0;
+  std::vector<std::string> words_;
+  std::unordered_map<std::string, WordId> vocab_;
+  std::vector<Level> levels_;  // levels_[k]: the (k+1)-grams and placeholder contexts
+  WordId unk_ = 0, bos_ = 0, eos_ = 0;
+  bool has_unk_ = false, has_bos_ = false, has_eos_ = false;
+};
+
+/// Reads an ARPA file and builds the model (errors as read_arpa and NgramLm).
+inline NgramLm load_ngram_lm(const std::string& path, const NgramLmOptions& options = {}) {
+  return NgramLm(read_arpa(path), options);
+}
+
+}  // namespace asrkit
+
+namespace std {
+template <>
+struct hash<asrkit::LmState> {
+  std::size_t operator()(const asrkit::LmState& s) const noexcept { return s.hash(); }
+};
+}  // namespace std
+// #include <asrkit/decode/metrics.hpp>
+// asrkit/decode/metrics.hpp - word and character error rates (WER, CER) the way NIST sclite
+// counts them: an edit-distance alignment of reference and hypothesis, then substitutions,
+// deletions and insertions over the reference length.
+//
+//   auto c = asrkit::word_errors("the cat sat", "the cat sat down");  // c.insertions == 1
+//   c.error_rate();                                                   // 1 / 3
+//   auto a = asrkit::align_tokens(ref_words, hyp_words);              // a.pairs, a.counts
+//   asrkit::CorpusScore corpus;
+//   corpus.add("utt1", ref, hyp);  corpus.wer();  corpus.cer();
+//
+// The alignment minimises a weighted edit distance. The default weights are sclite's (correct 0,
+// insertion 3, deletion 3, substitution 4; sclite.htm, "Dynamic Programming string alignment"),
+// so totals match sclite's, which for some pairs count one more error than the plain Levenshtein
+// minimum ("a b c d e" vs "d e x y z": 3 D + 3 I rather than 5 S). EditWeights::levenshtein()
+// gives unit costs. Ties are broken like sclite: walking back from the end, prefer the diagonal
+// (correct or substitution), then an insertion, then a deletion.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+
+namespace asrkit {
+
+/// Error counts of one alignment, or summed over a corpus with +=.
+struct EditCounts {
+  index_t substitutions = 0;
+  index_t deletions = 0;
+  index_t insertions = 0;
+  index_t correct = 0;
+  index_t reference_length = 0;  ///< correct + substitutions + deletions
+
+  index_t errors() const { return substitutions + deletions + insertions; }
+  index_t hypothesis_length() const { return correct + substitutions + insertions; }
+
+  /// errors / reference_length; 0 for an empty reference with no errors, +inf with errors.
+  double error_rate() const {
+    if (reference_length == 0) return errors() == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return static_cast<double>(errors()) / static_cast<double>(reference_length);
+  }
+
+  EditCounts& operator+=(const EditCounts& o) {
+    substitutions += o.substitutions;
+    deletions += o.deletions;
+    insertions += o.insertions;
+    correct += o.correct;
+    reference_length += o.reference_length;
+    return *this;
+  }
+  friend EditCounts operator+(EditCounts a, const EditCounts& b) { return a += b; }
+  friend bool operator==(const EditCounts& a, const EditCounts& b) {
+    return a.substitutions == b.substitutions && a.deletions == b.deletions &&
+           a.insertions == b.insertions && a.correct == b.correct &&
+           a.reference_length == b.reference_length;
+  }
+  friend bool operator!=(const EditCounts& a, const EditCounts& b) { return !(a == b); }
+};
+
+/// Integer costs of the edit operations (a correct pair costs 0). Integers keep ties exact.
+struct EditWeights {
+  std::int64_t substitution = 4;
+  std::int64_t insertion = 3;
+  std::int64_t deletion = 3;
+
+  static EditWeights sclite() { return {4, 3, 3}; }
+  static EditWeights levenshtein() { return {1, 1, 1}; }
+
+  /// Weighted cost of `c` under these weights.
+  std::int64_t cost(const EditCounts& c) const {
+    return substitution * c.substitutions + insertion * c.insertions + deletion * c.deletions;
+  }
+};
+
+enum class EditOp : std::uint8_t { correct, substitution, insertion, deletion };
+
+/// One column of an alignment. The index of the missing side is -1 (and its token is Token{}).
+template <class Token>
+struct AlignedPair {
+  EditOp op;
+  index_t ref_index;
+  index_t hyp_index;
+  Token ref;
+  Token hyp;
+};
+
+template <class Token>
+struct EditAlignment {
+  std::vector<AlignedPair<Token>> pairs;  ///< in order, covering every ref and hyp token once
+  EditCounts counts;
+  std::int64_t cost = 0;  ///< weighted cost of the alignment (its minimum under the weights)
+};
+
+namespace detail {
+
+inline void check_weights(const EditWeights& w) {
+  if (w.substitution < 1 || w.insertion < 1 || w.deletion < 1 ||
+      w.substitution > (std::int64_t{1} << 40) || w.insertion > (std::int64_t{1} << 40) ||
+      w.deletion > (std::int64_t{1} << 40))
+    throw ValueError("metrics.2", detail::str("EditWeights: substitution, insertion and deletion "
+                                              "must be in [1, 2^40], got ", w.substitution, ", ",
+                                              w.insertion, ", ", w.deletion));
+}
+
+// Back-pointer of a DP cell; the order of the enumerators is the tie-break priority.
+enum class EditStep : std::uint8_t { diagonal, insertion, deletion, none };
+
+// Best step into cell (i, j) from the costs of its three predecessors (-1: not reachable).
+// Priority on ties is diagonal, insertion, deletion: that is sclite's choice on every case we
+// compared (tests/reference/metrics_parity.cpp).
+inline std::pair<std::int64_t, EditStep> best_step(std::int64_t diag, std::int64_t ins,
+                                                   std::int64_t del) {
+  std::int64_t best = diag;
+  EditStep step = EditStep::diagonal;
+  if (ins < best) best = ins, step = EditStep::insertion;
+  if (del < best) best = del, step = EditStep::deletion;
+  return {best, step};
+}
+
+struct CountCell {
+  std::int64_t cost = 0;
+  EditCounts counts;
+};
+
+}  // namespace detail
+
+/// Edit counts of the best alignment of `ref` and `hyp` (same tie-break as align_tokens, so the
+/// counts are identical) in O(min(|ref|, |hyp|)) memory. Throws ValueError asrkit.metrics.2 for
+/// weights < 1.
+template <class Token>
+EditCounts edit_counts(const std::vector<Token>& ref, const std::vector<Token>& hyp,
+                       const EditWeights& weights = {}) {
+  detail::check_weights(weights);
+  const index_t n = static_cast<index_t>(ref.size()), m = static_cast<index_t>(hyp.size());
+  // Cell (i, j) aligns ref[0, i) with hyp[0, j). Keep one line of cells along the shorter side;
+  // the recurrence per cell is the same either way, so the tie-break is too.
+  const bool lines_over_hyp = m <= n;
+  const index_t len = lines_over_hyp ? m : n, outer = lines_over_hyp ? n : m;
+  std::vector<detail::CountCell> prev(static_cast<std::size_t>(len + 1)), cur(prev.size());
+  auto cell = [&](index_t i, index_t j, const detail::CountCell* diag, const detail::CountCell* ins,
+                  const detail::CountCell* del) {
+    detail::CountCell out;
+    const bool same =
+        diag && ref[static_cast<std::size_t>(i - 1)] == hyp[static_cast<std::size_t>(j - 1)];
+    const std::int64_t inf = std::numeric_limits<std::int64_t>::max();
+    const std::int64_t cd = diag ? diag->cost + (same ? 0 : weights.substitution) : inf;
+    const std::int64_t ci = ins ? ins->cost + weights.insertion : inf;
+    const std::int64_t cl = del ? del->cost + weights.deletion : inf;
+    const auto [cost, step] = detail::best_step(cd, ci, cl);
+    out.cost = cost;
+    if (step == detail::EditStep::diagonal) {
+      out.counts = diag->counts;
+      ++(same ? out.counts.correct : out.counts.substitutions);
+      ++out.counts.reference_length;
+    } else if (step == detail::EditStep::insertion) {
+      out.counts = ins->counts;
+      ++out.counts.insertions;
+    } else {
+      out.counts = del->counts;
+      ++out.counts.deletions;
+      ++out.counts.reference_length;
+    }
+    return out;
+  };
+  for (index_t k = 0; k <= outer; ++k) {
+    for (index_t l = 0; l <= len; ++l) {
+      const index_t i = lines_over_hyp ? k : l, j = lines_over_hyp ? l : k;
+      const auto L = static_cast<std::size_t>(l);
+      if (i == 0 && j == 0) {
+        cur[L] = {};
+        continue;
+      }
+      // Predecessors: diagonal (i-1, j-1); insertion (i, j-1); deletion (i-1, j).
+      const detail::CountCell* diag = (i > 0 && j > 0) ? &prev[L - 1] : nullptr;
+      const detail::CountCell *ins = nullptr, *del = nullptr;
+      if (lines_over_hyp) {
+        if (j > 0) ins = &cur[L - 1];
+        if (i > 0) del = &prev[L];
+      } else {
+        if (j > 0) ins = &prev[L];
+        if (i > 0) del = &cur[L - 1];
+      }
+      cur[L] = cell(i, j, diag, ins, del);
+    }
+    std::swap(prev, cur);
+  }
+  return prev[static_cast<std::size_t>(len)].counts;
+}
+
+/// The best alignment of `ref` and `hyp` under `weights` (default: sclite's 4/3/3), ties broken
+/// like sclite. O(|ref| |hyp|) bytes for the back-pointers. Token needs operator== and a default
+/// constructor. Throws ValueError asrkit.metrics.2 for weights < 1.
+template <class Token>
+EditAlignment<Token> align_tokens(const std::vector<Token>& ref, const std::vector<Token>& hyp,
+                                  const EditWeights& weights = {}) {
+  detail::check_weights(weights);
+  const auto n = ref.size(), m = hyp.size();
+  std::vector<detail::EditStep> back((n + 1) * (m + 1), detail::EditStep::none);
+  std::vector<std::int64_t> prev(m + 1), cur(m + 1);
+  const std::int64_t inf = std::numeric_limits<std::int64_t>::max();
+  for (std::size_t i = 0; i <= n; ++i) {
+    for (std::size_t j = 0; j <= m; ++j) {
+      if (i == 0 && j == 0) {
+        cur[0] = 0;
+        continue;
+      }
+      const std::int64_t cd =
+          (i > 0 && j > 0) ? prev[j - 1] + (ref[i - 1] == hyp[j - 1] ? 0 : weights.substitution)
+                           : inf;
+      const std::int64_t ci = j > 0 ? cur[j - 1] + weights.insertion : inf;
+      const std::int64_t cl = i > 0 ? prev[j] + weights.deletion : inf;
+      const auto [cost, step] = detail::best_step(cd, ci, cl);
+      cur[j] = cost;
+      back[i * (m + 1) + j] = step;
+    }
+    std::swap(prev, cur);
+  }
+  EditAlignment<Token> out;
+  out.cost = prev[m];
+  std::size_t i = n, j = m;
+  while (i > 0 || j > 0) {
+    const auto step = back[i * (m + 1) + j];
+    if (step == detail::EditStep::diagonal) {
+      --i, --j;
+      const bool same = ref[i] == hyp[j];
+      out.pairs.push_back({same ? EditOp::correct : EditOp::substitution, static_cast<index_t>(i),
+                           static_cast<index_t>(j), ref[i], hyp[j]});
+      ++(same ? out.counts.correct : out.counts.substitutions);
+      ++out.counts.reference_length;
+    } else if (step == detail::EditStep::insertion) {
+      --j;
+      out.pairs.push_back({EditOp::insertion, -1, static_cast<index_t>(j), Token{}, hyp[j]});
+      ++out.counts.insertions;
+    } else {
+      --i;
+      out.pairs.push_back({EditOp::deletion, static_cast<index_t>(i), -1, ref[i], Token{}});
+      ++out.counts.deletions;
+      ++out.counts.reference_length;
+    }
+  }
+  std::reverse(out.pairs.begin(), out.pairs.end());
+  return out;
+}
+
+/// How text becomes tokens before scoring. Whitespace means the ASCII whitespace characters.
+struct TextNormalization {
+  bool lowercase = false;          ///< ASCII A-Z only (no Unicode case tables)
+  bool strip_punctuation = false;  ///< ASCII punctuation, except an apostrophe inside a word
+  /// true: runs of whitespace separate words (leading/trailing ignored). false: every whitespace
+  /// character is a separator, so runs give empty words (and kept spaces each count for CER).
+  bool collapse_whitespace = true;
+  bool keep_spaces = false;  ///< characters(): keep the spaces between words as " " tokens
+};
+
+namespace detail {
+
+inline bool is_ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+inline bool is_ascii_alnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+inline bool is_ascii_punct(char c) {
+  return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
+         (c >= '{' && c <= '~');
+}
+
+// Applies lowercase / strip_punctuation to one word (bytes >= 0x80 are left alone, so UTF-8
+// sequences pass through intact).
+inline std::string normalize_word(const std::string& w, const TextNormalization& norm) {
+  std::string out;
+  out.reserve(w.size());
+  for (std::size_t k = 0; k < w.size(); ++k) {
+    char c = w[k];
+    if (norm.strip_punctuation && is_ascii_punct(c)) {
+      // Keep "don't" one word: an apostrophe between two letters/digits stays.
+      const bool inner_apostrophe = c == '\'' && k > 0 && k + 1 < w.size() &&
+                                    is_ascii_alnum(w[k - 1]) && is_ascii_alnum(w[k + 1]);
+      if (!inner_apostrophe) continue;
+    }
+    if (norm.lowercase && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Splits on whitespace per collapse_whitespace, before normalising each piece.
+inline std::vector<std::string> split_raw(const std::string& text, bool collapse) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool in_word = false;
+  for (char c : text) {
+    if (is_ascii_space(c)) {
+      if (!collapse || in_word) out.push_back(cur);
+      cur.clear();
+      in_word = false;
+    } else {
+      cur.push_back(c);
+      in_word = true;
+    }
+  }
+  if (!collapse || in_word) out.push_back(cur);
+  return out;
+}
+
+// Appends the code points of `s` (one string each) to `out`; throws on malformed UTF-8.
+inline void split_code_points(const std::string& s, std::vector<std::string>& out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t size = s.size();
+  std::size_t k = 0;
+  while (k < size) {
+    const unsigned char b = p[k];
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (b < 0x80) len = 1, cp = b;
+    else if ((b & 0xE0) == 0xC0) len = 2, cp = b & 0x1Fu;
+    else if ((b & 0xF0) == 0xE0) len = 3, cp = b & 0x0Fu;
+    else if ((b & 0xF8) == 0xF0) len = 4, cp = b & 0x07u;
+    bool ok = len > 0 && k + len <= size;
+    for (std::size_t t = 1; ok && t < len; ++t) {
+      ok = (p[k + t] & 0xC0) == 0x80;
+      cp = (cp << 6) | (p[k + t] & 0x3Fu);
+    }
+    // Reject overlong forms, UTF-16 surrogates and values past U+10FFFF.
+    static const std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (ok) ok = cp >= min_cp[len] && !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
+    if (!ok)
+      throw ValueError("metrics.1", detail::str("characters: text must be valid UTF-8, got a "
+                                                "malformed sequence at byte ", k, " (0x", std::hex,
+                                                static_cast<unsigned>(b), std::dec, ")"));
+    out.emplace_back(s, k, len);
+    k += len;
+  }
+}
+
+}  // namespace detail
+
+/// The words of `text` after normalisation. Words that normalisation empties (a lone "-" with
+/// strip_punctuation) are dropped when collapse_whitespace is on.
+inline std::vector<std::string> words(const std::string& text, const TextNormalization& norm = {}) {
+  std::vector<std::string> out;
+  for (const auto& raw : detail::split_raw(text, norm.collapse_whitespace)) {
+    auto w = detail::normalize_word(raw, norm);
+    if (norm.collapse_whitespace && w.empty()) continue;
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+/// The UTF-8 code points of the normalised words, in order; with keep_spaces a " " token between
+/// words. Code points, not grapheme clusters: "e" + U+0301 is two tokens. Throws ValueError
+/// asrkit.metrics.1 on malformed UTF-8.
+inline std::vector<std::string> characters(const std::string& text,
+                                           const TextNormalization& norm = {}) {
+  std::vector<std::string> out;
+  const auto ws = words(text, norm);
+  for (std::size_t k = 0; k < ws.size(); ++k) {
+    if (norm.keep_spaces && k > 0) out.emplace_back(" ");
+    detail::split_code_points(ws[k], out);
+  }
+  return out;
+}
+
+/// Word error counts of `hyp_text` against `ref_text` (word_errors(...).error_rate() is the WER).
+inline EditCounts word_errors(const std::string& ref_text, const std::string& hyp_text,
+                              const TextNormalization& norm = {},
+                              const EditWeights& weights = {}) {
+  return edit_counts(words(ref_text, norm), words(hyp_text, norm), weights);
+}
+
+/// Character (code point) error counts; .error_rate() is the CER. Throws asrkit.metrics.1 on
+/// malformed UTF-8.
+inline EditCounts char_errors(const std::string& ref_text, const std::string& hyp_text,
+                              const TextNormalization& norm = {},
+                              const EditWeights& weights = {}) {
+  return edit_counts(characters(ref_text, norm), characters(hyp_text, norm), weights);
+}
+
+/// WER and CER over a corpus: add (id, reference, hypothesis) triples, read the totals.
+class CorpusScore {
+ public:
+  struct Utterance {
+    std::string id;
+    EditCounts words;
+    EditCounts chars;
+  };
+
+  explicit CorpusScore(const TextNormalization& norm = {}, const EditWeights& weights = {})
+      : norm_(norm), weights_(weights) {
+    detail::check_weights(weights_);
+  }
+
+  /// Scores one utterance and adds it to the totals. Throws ValueError asrkit.metrics.3 when
+  /// `id` was added before, asrkit.metrics.1 on malformed UTF-8 (nothing is added then).
+  const Utterance& add(const std::string& id, const std::string& ref_text,
+                       const std::string& hyp_text) {
+    if (ids_.count(id))
+      throw ValueError("metrics.3",
+                       detail::str("CorpusScore::add: utterance id must be unique, got '", id,
+                                   "' a second time"));
+    Utterance u{id, word_errors(ref_text, hyp_text, norm_, weights_),
+                char_errors(ref_text, hyp_text, norm_, weights_)};
+    ids_.insert(id);
+    words_ += u.words;
+    chars_ += u.chars;
+    if (u.words.errors() > 0) ++sentence_errors_;
+    utterances_.push_back(std::move(u));
+    return utterances_.back();
+  }
+
+  const EditCounts& word_counts() const { return words_; }
+  const EditCounts& char_counts() const { return chars_; }
+  double wer() const { return words_.error_rate(); }
+  double cer() const { return chars_.error_rate(); }
+  index_t sentences() const { return static_cast<index_t>(utterances_.size()); }
+  /// Utterances with at least one word error (sclite's S.Err numerator).
+  index_t sentence_errors() const { return sentence_errors_; }
+  const std::vector<Utterance>& utterances() const { return utterances_; }
+
+ private:
+  TextNormalization norm_;
+  EditWeights weights_;
+  EditCounts words_, chars_;
+  index_t sentence_errors_ = 0;
+  std::vector<Utterance> utterances_;
+  std::unordered_set<std::string> ids_;
+};
 
 }  // namespace asrkit
 

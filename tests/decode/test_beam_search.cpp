@@ -1,0 +1,127 @@
+#include <asrkit/decode/beam_search.hpp>
+
+#include <asrkit/core/rng.hpp>
+#include <asrkit/loss/ctc.hpp>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <map>
+#include <vector>
+
+#include "../test_util.hpp"
+
+using asrkit::index_t;
+
+namespace {
+
+asrkit::Tensor<double> random_log_probs(std::uint64_t seed, index_t frames, index_t vocab, double scale) {
+  asrkit::Rng rng(seed);
+  asrkit::Tensor<double> lp({frames, vocab});
+  rng.fill_normal(lp.view(), 0.0, scale);
+  for (index_t t = 0; t < frames; ++t) {
+    auto row = lp.matrix().row(t).array();
+    row -= std::log(row.exp().sum());
+  }
+  return lp;
+}
+
+// Total probability of every label sequence, by enumerating all V^T paths.
+std::map<std::vector<std::int32_t>, double> enumerate(const asrkit::Tensor<double>& lp, int blank) {
+  const index_t frames = lp.dim(0), vocab = lp.dim(1);
+  std::map<std::vector<std::int32_t>, double> out;
+  std::vector<int> path(static_cast<std::size_t>(frames));
+  std::function<void(index_t)> walk = [&](index_t t) {
+    if (t == frames) {
+      std::vector<std::int32_t> labels;
+      int prev = -1;
+      double logp = 0;
+      for (index_t s = 0; s < frames; ++s) {
+        const int k = path[static_cast<std::size_t>(s)];
+        logp += lp(s, k);
+        if (k != prev && k != blank) labels.push_back(k);
+        prev = k;
+      }
+      out[labels] += std::exp(logp);
+      return;
+    }
+    for (int k = 0; k < vocab; ++k) path[static_cast<std::size_t>(t)] = k, walk(t + 1);
+  };
+  walk(0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("prefix beam search with an unbounded beam gives exact prefix probabilities", "[decode][beam]") {
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    const int blank = static_cast<int>(seed % 3);
+    const auto lp = random_log_probs(seed, 5, 3, 1.5);
+    const auto exact = enumerate(lp, blank);
+    asrkit::BeamOptions o;
+    o.input.blank = blank;
+    o.beam_size = 10000;
+    o.nbest = 10000;
+    const auto nbest = asrkit::ctc_prefix_beam_search(lp.view(), o);
+    REQUIRE(nbest.size() == exact.size());
+    for (std::size_t i = 0; i < nbest.size(); ++i) {
+      const auto& h = nbest[i];
+      REQUIRE(std::exp(h.log_prob) == Approx(exact.at(h.tokens)).epsilon(1e-12));
+      if (i > 0) REQUIRE(h.log_prob <= nbest[i - 1].log_prob);
+      // The same number from the CTC loss: p(l | x) = exp(-loss).
+      asrkit::Tensor<double> acts({5, 1, 3});
+      acts.flat() = lp.flat();
+      const std::vector<std::int32_t> il{5}, tl{static_cast<std::int32_t>(h.tokens.size())};
+      asrkit::CtcOptions co;
+      co.blank = blank;
+      co.reduction = asrkit::Reduction::sum;
+      const double loss = asrkit::ctc_loss(asrkit::CtcProblem<double>{acts.view(), asrkit::as_view(h.tokens),
+                                                                      asrkit::as_view(il), asrkit::as_view(tl)}, co);
+      REQUIRE(-loss == Approx(h.log_prob).epsilon(1e-12));
+    }
+  }
+}
+
+TEST_CASE("greedy decoding and token start frames", "[decode][beam]") {
+  // Frames: a a _ b b _ a  (blank 0, a = 1, b = 2), very peaky.
+  const int path[] = {1, 1, 0, 2, 2, 0, 1};
+  asrkit::Tensor<double> lp({7, 3}, std::log(0.01));
+  for (index_t t = 0; t < 7; ++t) lp(t, path[t]) = std::log(0.98);
+  const auto g = asrkit::ctc_greedy(lp.view());
+  CHECK(g.tokens == std::vector<std::int32_t>{1, 2, 1});
+  CHECK(g.start_frames == std::vector<index_t>{0, 3, 6});
+  asrkit::BeamOptions o;
+  o.beam_size = 8;
+  const auto b = asrkit::ctc_prefix_beam_search(lp.view(), o);
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].tokens == g.tokens);
+  CHECK(b[0].start_frames == g.start_frames);
+  // DS2 pruning keeps the answer on peaky input and a beam of 1 equals greedy here.
+  o.token_cumulative_prob = 0.95;
+  o.token_limit = 2;
+  o.beam_size = 1;
+  const auto pruned = asrkit::ctc_prefix_beam_search(lp.view(), o);
+  REQUIRE(pruned.size() == 1);
+  CHECK(pruned[0].tokens == g.tokens);
+  // A floor above every log-probability prunes everything: no hypothesis.
+  o.token_log_prob_floor = 0.5;
+  CHECK(asrkit::ctc_prefix_beam_search(lp.view(), o).empty());
+}
+
+TEST_CASE("beam search on a batch item and bad input", "[decode][beam]") {
+  asrkit::Tensor<float> lp({4, 2, 3}, std::log(1.0f / 3));
+  asrkit::BeamOptions o;
+  o.input.item = 1;
+  o.input.frames = 3;
+  CHECK(!asrkit::ctc_prefix_beam_search(lp.view(), o).empty());
+  o.input.item = 2;
+  REQUIRE_THROWS_ID(asrkit::ctc_prefix_beam_search(lp.view(), o), asrkit::ValueError, "[asrkit.decode.1]");
+  o.input.item = 0;
+  o.beam_size = 0;
+  REQUIRE_THROWS_ID(asrkit::ctc_prefix_beam_search(lp.view(), o), asrkit::ValueError, "[asrkit.decode.3]");
+  o.beam_size = 4;
+  lp(1, 0, 2) = std::numeric_limits<float>::quiet_NaN();
+  REQUIRE_THROWS_ID(asrkit::ctc_greedy(lp.view()), asrkit::ValueError, "[asrkit.decode.2] log_probs at frame 1 label 2");
+  asrkit::Tensor<float> flat({5});
+  REQUIRE_THROWS_ID(asrkit::ctc_greedy(flat.view()), asrkit::ShapeError, "[asrkit.decode.1]");
+}
