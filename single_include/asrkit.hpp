@@ -1028,6 +1028,54 @@ inline std::uint16_t double_to_bfloat16(double d) noexcept {
 // #include <asrkit/core/shape.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/io/dtype.hpp>
+// #include <asrkit/io/file.hpp>
+// asrkit/io/file.hpp - whole-file reads and writes shared by the parsers (WAV, safetensors,
+// ARPA): IoError asrkit.io.1 when a file cannot be opened, asrkit.io.2 when reading or
+// writing fails, each naming the path and the operating system's reason.
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+
+namespace asrkit {
+namespace detail {
+
+inline std::string os_error(int err) { return std::generic_category().message(err); }
+
+inline std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
+  std::vector<std::uint8_t> bytes;
+  std::uint8_t buf[1 << 16];
+  std::size_t got;
+  errno = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno != 0 ? errno : EIO;
+  std::fclose(f);
+  if (failed) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(err)));
+  return bytes;
+}
+
+inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for writing: ", os_error(errno)));
+  errno = 0;
+  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  int err = wrote ? 0 : (errno != 0 ? errno : EIO);
+  if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
+  if (err != 0) throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+}  // namespace detail
+}  // namespace asrkit
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -1064,7 +1112,7 @@ struct Bytes {
   bool mapped = false;
 };
 
-inline std::string os_error(int err) { return std::generic_category().message(err); }
+using ::asrkit::detail::os_error;
 
 /// 'name' for messages, shortened so a hostile header cannot blow up an error message.
 inline std::string quote(const std::string& s, std::size_t max = 80) {
@@ -1090,13 +1138,7 @@ inline std::string shape_str(const std::vector<std::int64_t>& shape) {
 }
 
 inline Bytes read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
-  std::vector<std::uint8_t> buf{std::istreambuf_iterator<char>(in),
-                                std::istreambuf_iterator<char>()};
-  if (in.bad()) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(errno)));
-  auto owned = std::make_shared<std::vector<std::uint8_t>>(std::move(buf));
+  auto owned = std::make_shared<std::vector<std::uint8_t>>(read_file(path));
   return Bytes{owned, owned->data(), owned->size(), false};
 }
 
@@ -1671,6 +1713,7 @@ class SafetensorsWriter {
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/shape.hpp>
 // #include <asrkit/core/tensor.hpp>
+// #include <asrkit/io/file.hpp>
 
 namespace asrkit {
 
@@ -1989,37 +2032,6 @@ inline Layout parse(const std::uint8_t* data, std::size_t size) {
   }
 }
 
-// ---- file helpers (IoError io.1 / io.2 name the path and the OS error) ---------------------
-inline std::string os_error(int err) { return std::generic_category().message(err); }
-
-inline std::vector<std::uint8_t> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr)
-    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
-  std::vector<std::uint8_t> bytes;
-  std::uint8_t buf[1 << 16];
-  std::size_t got;
-  errno = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno != 0 ? errno : EIO;
-  std::fclose(f);
-  if (failed) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(err)));
-  return bytes;
-}
-
-inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr)
-    throw IoError("io.1", detail::str("cannot open '", path, "' for writing: ", os_error(errno)));
-  errno = 0;
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  int err = wrote ? 0 : (errno != 0 ? errno : EIO);
-  if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
-  if (err != 0)
-    throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
-}
-
 }  // namespace wav
 }  // namespace detail
 
@@ -2059,7 +2071,7 @@ inline Audio decode_wav(const std::uint8_t* data, std::size_t size,
 
 /// Reads and decodes a WAV file. IoError "io.1"/"io.2" if it cannot be opened/read.
 inline Audio read_wav(const std::string& path, const WavReadOptions& options = {}) {
-  const std::vector<std::uint8_t> bytes = detail::wav::read_file(path);
+  const std::vector<std::uint8_t> bytes = detail::read_file(path);
   return decode_wav(bytes.data(), bytes.size(), options);
 }
 
@@ -2144,7 +2156,7 @@ inline std::vector<std::uint8_t> encode_wav(TensorView<const float> samples, int
 /// Writes samples [frames] or [frames, channels] to a WAV file (see encode_wav).
 inline void write_wav(const std::string& path, TensorView<const float> samples, int sample_rate,
                       WavEncoding encoding = WavEncoding::pcm_s16) {
-  detail::wav::write_file(path, encode_wav(samples, sample_rate, encoding));
+  detail::write_file(path, encode_wav(samples, sample_rate, encoding));
 }
 
 }  // namespace asrkit
@@ -2295,6 +2307,7 @@ inline Audio read_audio(const std::string& path, const WavReadOptions& options =
 #include <vector>
 
 // #include <asrkit/core/error.hpp>
+// #include <asrkit/io/file.hpp>
 
 namespace asrkit {
 
@@ -2516,7 +2529,6 @@ class Lines {
 
 inline std::string where(std::size_t line) { return detail::str("ARPA line ", line, ": "); }
 
-inline std::vector<char> read_file(const std::string& path);
 
 }  // namespace arpa
 }  // namespace detail
@@ -2682,35 +2694,10 @@ inline ArpaModel parse_arpa(std::string_view text) {
   return model;
 }
 
-namespace detail {
-namespace arpa {
-
-inline std::vector<char> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr)
-    throw IoError("io.1", detail::str("cannot open '", path,
-                                      "' for reading: ", std::generic_category().message(errno)));
-  std::vector<char> bytes;
-  char buf[1 << 16];
-  std::size_t got;
-  errno = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno != 0 ? errno : EIO;
-  std::fclose(f);
-  if (failed)
-    throw IoError("io.2",
-                  detail::str("cannot read '", path, "': ", std::generic_category().message(err)));
-  return bytes;
-}
-
-}  // namespace arpa
-}  // namespace detail
-
 /// Reads and parses an ARPA file. IoError "io.1"/"io.2" if it cannot be opened/read.
 inline ArpaModel read_arpa(const std::string& path) {
-  const std::vector<char> bytes = detail::arpa::read_file(path);
-  return parse_arpa(std::string_view(bytes.data(), bytes.size()));
+  const std::vector<std::uint8_t> bytes = detail::read_file(path);
+  return parse_arpa(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace asrkit

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include <asrkit/core/error.hpp>
+#include <asrkit/io/file.hpp>
 
 namespace asrkit {
 
@@ -254,7 +255,6 @@ class Lines {
 
 inline std::string where(std::size_t line) { return detail::str("ARPA line ", line, ": "); }
 
-inline std::vector<char> read_file(const std::string& path);
 
 }  // namespace arpa
 }  // namespace detail
@@ -420,35 +420,10 @@ inline ArpaModel parse_arpa(std::string_view text) {
   return model;
 }
 
-namespace detail {
-namespace arpa {
-
-inline std::vector<char> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr)
-    throw IoError("io.1", detail::str("cannot open '", path,
-                                      "' for reading: ", std::generic_category().message(errno)));
-  std::vector<char> bytes;
-  char buf[1 << 16];
-  std::size_t got;
-  errno = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno != 0 ? errno : EIO;
-  std::fclose(f);
-  if (failed)
-    throw IoError("io.2",
-                  detail::str("cannot read '", path, "': ", std::generic_category().message(err)));
-  return bytes;
-}
-
-}  // namespace arpa
-}  // namespace detail
-
 /// Reads and parses an ARPA file. IoError "io.1"/"io.2" if it cannot be opened/read.
 inline ArpaModel read_arpa(const std::string& path) {
-  const std::vector<char> bytes = detail::arpa::read_file(path);
-  return parse_arpa(std::string_view(bytes.data(), bytes.size()));
+  const std::vector<std::uint8_t> bytes = detail::read_file(path);
+  return parse_arpa(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace asrkit

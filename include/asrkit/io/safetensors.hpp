@@ -49,6 +49,7 @@
 #include <asrkit/core/shape.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/io/dtype.hpp>
+#include <asrkit/io/file.hpp>
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -85,7 +86,7 @@ struct Bytes {
   bool mapped = false;
 };
 
-inline std::string os_error(int err) { return std::generic_category().message(err); }
+using ::asrkit::detail::os_error;
 
 /// 'name' for messages, shortened so a hostile header cannot blow up an error message.
 inline std::string quote(const std::string& s, std::size_t max = 80) {
@@ -111,13 +112,7 @@ inline std::string shape_str(const std::vector<std::int64_t>& shape) {
 }
 
 inline Bytes read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
-  std::vector<std::uint8_t> buf{std::istreambuf_iterator<char>(in),
-                                std::istreambuf_iterator<char>()};
-  if (in.bad()) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(errno)));
-  auto owned = std::make_shared<std::vector<std::uint8_t>>(std::move(buf));
+  auto owned = std::make_shared<std::vector<std::uint8_t>>(read_file(path));
   return Bytes{owned, owned->data(), owned->size(), false};
 }
 

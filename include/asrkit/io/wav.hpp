@@ -25,6 +25,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/shape.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/io/file.hpp>
 
 namespace asrkit {
 
@@ -343,37 +344,6 @@ inline Layout parse(const std::uint8_t* data, std::size_t size) {
   }
 }
 
-// ---- file helpers (IoError io.1 / io.2 name the path and the OS error) ---------------------
-inline std::string os_error(int err) { return std::generic_category().message(err); }
-
-inline std::vector<std::uint8_t> read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr)
-    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
-  std::vector<std::uint8_t> bytes;
-  std::uint8_t buf[1 << 16];
-  std::size_t got;
-  errno = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno != 0 ? errno : EIO;
-  std::fclose(f);
-  if (failed) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(err)));
-  return bytes;
-}
-
-inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr)
-    throw IoError("io.1", detail::str("cannot open '", path, "' for writing: ", os_error(errno)));
-  errno = 0;
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  int err = wrote ? 0 : (errno != 0 ? errno : EIO);
-  if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
-  if (err != 0)
-    throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
-}
-
 }  // namespace wav
 }  // namespace detail
 
@@ -413,7 +383,7 @@ inline Audio decode_wav(const std::uint8_t* data, std::size_t size,
 
 /// Reads and decodes a WAV file. IoError "io.1"/"io.2" if it cannot be opened/read.
 inline Audio read_wav(const std::string& path, const WavReadOptions& options = {}) {
-  const std::vector<std::uint8_t> bytes = detail::wav::read_file(path);
+  const std::vector<std::uint8_t> bytes = detail::read_file(path);
   return decode_wav(bytes.data(), bytes.size(), options);
 }
 
@@ -498,7 +468,7 @@ inline std::vector<std::uint8_t> encode_wav(TensorView<const float> samples, int
 /// Writes samples [frames] or [frames, channels] to a WAV file (see encode_wav).
 inline void write_wav(const std::string& path, TensorView<const float> samples, int sample_rate,
                       WavEncoding encoding = WavEncoding::pcm_s16) {
-  detail::wav::write_file(path, encode_wav(samples, sample_rate, encoding));
+  detail::write_file(path, encode_wav(samples, sample_rate, encoding));
 }
 
 }  // namespace asrkit

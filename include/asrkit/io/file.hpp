@@ -1,0 +1,48 @@
+// asrkit/io/file.hpp - whole-file reads and writes shared by the parsers (WAV, safetensors,
+// ARPA): IoError asrkit.io.1 when a file cannot be opened, asrkit.io.2 when reading or
+// writing fails, each naming the path and the operating system's reason.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <asrkit/core/error.hpp>
+
+namespace asrkit {
+namespace detail {
+
+inline std::string os_error(int err) { return std::generic_category().message(err); }
+
+inline std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for reading: ", os_error(errno)));
+  std::vector<std::uint8_t> bytes;
+  std::uint8_t buf[1 << 16];
+  std::size_t got;
+  errno = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + got);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno != 0 ? errno : EIO;
+  std::fclose(f);
+  if (failed) throw IoError("io.2", detail::str("cannot read '", path, "': ", os_error(err)));
+  return bytes;
+}
+
+inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr)
+    throw IoError("io.1", detail::str("cannot open '", path, "' for writing: ", os_error(errno)));
+  errno = 0;
+  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  int err = wrote ? 0 : (errno != 0 ? errno : EIO);
+  if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
+  if (err != 0) throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+}  // namespace detail
+}  // namespace asrkit
