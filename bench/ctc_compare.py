@@ -17,12 +17,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
-if os.environ.get("ASRKIT_ANCHOR_ENV") != "1":  # re-exec with the anchor's best environment
-    env = dict(os.environ, ASRKIT_ANCHOR_ENV="1", ATEN_CPU_CAPABILITY="avx512")
-    env["LD_LIBRARY_PATH"] = "/usr/lib/x86_64-linux-gnu/openblas-openmp:" + env.get("LD_LIBRARY_PATH", "")
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import anchor  # noqa: E402
+
+anchor.use_best_environment()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -48,13 +47,7 @@ def time_torch(logits, targets, lengths, kind, reps):
         loss.backward()
         return x.grad
 
-    step()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
+    return anchor.median_ms(step, reps)
 
 
 def time_asrkit(bench, name, dtype, threads):

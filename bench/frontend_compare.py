@@ -14,26 +14,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
-if os.environ.get("ASRKIT_ANCHOR_ENV") != "1":
-    env = dict(os.environ, ASRKIT_ANCHOR_ENV="1", ATEN_CPU_CAPABILITY="avx512")
-    env["LD_LIBRARY_PATH"] = "/usr/lib/x86_64-linux-gnu/openblas-openmp:" + env.get("LD_LIBRARY_PATH", "")
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import anchor  # noqa: E402
+
+anchor.use_best_environment()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchaudio  # noqa: E402
-
-
-def median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
 
 
 def main():
@@ -67,7 +56,7 @@ def main():
     header = "| features (10 s, 1 thread) | asrkit ms | x real time | PyTorch ms | speed-up |"
     print(header + "\n|---|---|---|---|---|")
     for name, fn in anchors.items():
-        theirs = median_ms(fn, args.reps)
+        theirs = anchor.median_ms(fn, args.reps)
         row = (f"| {name[3:]} | {ours[name]:.2f} | {seconds * 1000 / ours[name]:.0f}x | {theirs:.2f} | "
                f"{theirs / ours[name]:.1f}x |")
         print(row, flush=True)
