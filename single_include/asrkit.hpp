@@ -1037,6 +1037,7 @@ inline std::uint16_t double_to_bfloat16(double d) noexcept {
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -1072,6 +1073,23 @@ inline void write_file(const std::string& path, const std::vector<std::uint8_t>&
   int err = wrote ? 0 : (errno != 0 ? errno : EIO);
   if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
   if (err != 0) throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+/// Calls f(line_number, line) for every line of a text file (1-based; '\n' or "\r\n" endings,
+/// the terminator not included; no empty last line after a final newline).
+template <class F>
+void for_each_line(const std::string& path, F&& f) {
+  const auto bytes = read_file(path);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::size_t pos = 0, line = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view l = text.substr(pos, eol - pos);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    f(++line, l);
+    pos = eol + 1;
+  }
 }
 
 }  // namespace detail
@@ -3437,12 +3455,19 @@ inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_
 
 }  // namespace asrkit
 // #include <asrkit/decode/beam_search.hpp>
-// asrkit/decode/beam_search.hpp - CTC decoding: greedy (best path) and prefix beam search.
+// asrkit/decode/beam_search.hpp - CTC prefix beam search with an n-gram LM, a lexicon, hotwords,
+// timestamps and a streaming interface.
 //
-//   auto best = asrkit::ctc_greedy(log_probs.view());                   // [T, V] log-probs
-//   asrkit::BeamOptions o;  o.beam_size = 64;
-//   auto nbest = asrkit::ctc_prefix_beam_search(log_probs.view(), o);   // best first
-//   nbest[0].tokens; nbest[0].start_frames; nbest[0].log_prob;
+//   asrkit::DecoderOptions o;
+//   o.beam_size = 100;  o.word_boundary = tokens.id("|");  o.lm_weight = 0.5;  o.word_bonus = 1.0;
+//   auto lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa("lm.arpa"));
+//   asrkit::CtcBeamDecoder decoder(tokens, o, lm, &lexicon, {{"asrkit", 4.0}});
+//   auto nbest = decoder.decode(log_probs.view());          // [T, V]: best first
+//   nbest[0].words[0].text;  nbest[0].score;  nbest[0].acoustic;  nbest[0].lm;
+//
+//   auto stream = decoder.begin();                           // the same result, chunk by chunk
+//   stream.step(chunk1.view());  stream.partial();  stream.step(chunk2.view());
+//   auto final = stream.end();
 //
 // Prefix beam search (Graves 2012, sec. 7.5; Hannun et al. 2014): every hypothesis is a label
 // prefix with two probabilities, of the paths that spell it and end in a blank (p_b) or in its
@@ -3451,20 +3476,46 @@ inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_
 //   k = last(l):     p_nb(l)   += y(k) p_nb(l)          (a repeat collapses)
 //                    p_nb(l+k) += y(k) p_b(l)           (a repeat needs a blank between)
 //   otherwise:       p_nb(l+k) += y(k) (p_b(l) + p_nb(l))
-// With an unbounded beam and no pruning, p_b + p_nb of a prefix after the last frame is its
-// exact total CTC probability (tested against enumeration and against ctc_loss).
-// Deep Speech 2's deployment pruning (Amodei et al. 2016, sec. 3.10 of ../shared/SPECS.md):
-// per frame, extend only by the fewest labels whose cumulative probability reaches
-// `token_cumulative_prob`, at most `token_limit` of them, none below `token_log_prob_floor`.
+// Hypotheses are ranked by Deep Speech 2's objective (Amodei et al. 2016, eq. 12):
+//   Q(l) = ln p_ctc(l) + alpha ln p_lm(words of l) + beta |words of l|  (+ hotword boosts)
+// Everything but ln p_ctc depends on the prefix alone, so it is computed once per prefix, when
+// the prefix is first reached, and merging stays exact. Scores that are only provisional until
+// a word completes (the LM look-ahead of a partial word, a hotword's partial boost) are part of
+// the prefix too, and are replaced by the real score when the word completes or is taken back
+// when it does not. With an unbounded beam and no pruning, no LM and no hotwords, exp(Q) of each
+// prefix is its exact total CTC probability (tested against enumeration and against ctc_loss).
+//
+// Deep Speech 2's deployment pruning (../shared/SPECS.md sec. 3.10): per frame, extend only by
+// the fewest labels whose cumulative probability reaches `token_cumulative_prob`, at most
+// `token_limit` of them, none below `token_log_prob_floor`.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
+#include <string>
 #include <type_traits>
-#include <unordered_map>
+#include <utility>
 #include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/decode/emissions.hpp>
+// asrkit/decode/emissions.hpp - which rows of a log-probability tensor a decoder reads, validated.
+//
+//   asrkit::DecodeInput in;  in.blank = 0;  in.item = 3;  in.frames = 412;   // [T, B, V] input
+//   auto rows = asrkit::detail::decode_rows(log_probs, in);                  // checks NaN / +inf
+//
+// Shared by greedy decoding, the prefix beam search and its streaming form: every decoder takes
+// [T, V] or time-major [T, B, V] log-probabilities (natural log, one row per frame).
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
 
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
@@ -3477,20 +3528,15 @@ struct DecodeInput {
   index_t frames = -1;  ///< frames of that item (-1: all T)
 };
 
-struct Hypothesis {
-  std::vector<std::int32_t> tokens;
-  std::vector<index_t> start_frames;  ///< frame of each token's most probable first emission
-  double log_prob = 0;                ///< natural log of the prefix probability (p_b + p_nb)
-};
-
 namespace detail {
 
-// The [frames, V] rows of one item of [T, V] or [T, B, V] log-probabilities, validated.
+// The [frames, V] rows of one item of [T, V] or [T, B, V] log-probabilities.
 template <class V>
 struct DecodeRows {
   const std::remove_const_t<V>* data;
   index_t frames, vocab, stride;
   double at(index_t t, index_t k) const { return static_cast<double>(data[t * stride + k]); }
+  const std::remove_const_t<V>* row(index_t t) const { return data + t * stride; }
 };
 
 template <class V>
@@ -3505,24 +3551,61 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
   if (vocab < 1 || in.blank < 0 || in.blank >= vocab)
     throw ValueError("decode.1", detail::str("blank must be in [0, ", vocab, "), got ", in.blank));
   DecodeRows<V> rows{lp.data() + in.item * vocab, frames, vocab, batch * vocab};
-  for (index_t t = 0; t < frames; ++t)
-    for (index_t k = 0; k < vocab; ++k) {
-      const double v = rows.at(t, k);
-      if (std::isnan(v) || v == std::numeric_limits<double>::infinity())
-        throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", v,
+  for (index_t t = 0; t < frames; ++t) {
+    const auto* r = rows.row(t);
+    for (index_t k = 0; k < vocab; ++k)
+      if (std::isnan(r[k]) || r[k] == std::numeric_limits<std::remove_const_t<V>>::infinity())
+        throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", r[k],
                                                  "; expected a log-probability"));
-    }
+  }
   return rows;
 }
 
+// log(exp(a) + exp(b)), exact for -inf operands.
 inline double log_add(double a, double b) {
-  if (a == -std::numeric_limits<double>::infinity()) return b;
+  if (a < b) std::swap(a, b);
   if (b == -std::numeric_limits<double>::infinity()) return a;
-  const double m = std::max(a, b);
-  return m + std::log1p(std::exp(-std::fabs(a - b)));
+  return a + std::log1p(std::exp(b - a));
 }
 
 }  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/decode/greedy.hpp>
+// asrkit/decode/greedy.hpp - best-path (greedy) CTC decoding.
+//
+//   auto best = asrkit::ctc_greedy(log_probs.view());     // [T, V] or [T, B, V] log-probs
+//   best.tokens;  best.start_frames;  best.end_frames;  best.acoustic;
+//
+// The most probable label per frame, repeats merged, blanks dropped (Graves et al. 2006, sec. 3.1,
+// "best path decoding"). Each token spans the frames of its run in the best path.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// #include <asrkit/decode/emissions.hpp>
+
+namespace asrkit {
+
+/// A word of a decoded hypothesis and the frames it spans.
+struct WordSpan {
+  std::string text;
+  index_t start = 0;  ///< first frame of its first token
+  index_t end = 0;    ///< one past the last frame of its last token
+};
+
+/// One decoded label sequence. Scores are natural logs.
+struct Hypothesis {
+  std::vector<std::int32_t> tokens;
+  std::vector<index_t> start_frames;  ///< per token: first frame
+  std::vector<index_t> end_frames;    ///< per token: one past its last frame
+  std::vector<WordSpan> words;        ///< filled by decoders that know the token spellings
+  double score = 0;     ///< what the search ranks: acoustic + lm_weight*lm + word_bonus*words + boosts
+  double acoustic = 0;  ///< log p_ctc of the tokens (beam search: all paths; greedy: the best path)
+  double lm = 0;        ///< log p_lm of the words (or tokens), end of sentence included; 0 without LM
+  double boost = 0;     ///< hotword boosts included in score
+  index_t word_count = 0;
+};
 
 /// Best path: the most probable label per frame, repeats merged, blanks dropped.
 template <class V>
@@ -3531,149 +3614,43 @@ Hypothesis ctc_greedy(TensorView<V> log_probs, const DecodeInput& in = {}) {
   Hypothesis h;
   index_t prev = -1;
   for (index_t t = 0; t < rows.frames; ++t) {
+    const auto* r = rows.row(t);
     index_t best = 0;
     for (index_t k = 1; k < rows.vocab; ++k)
-      if (rows.at(t, k) > rows.at(t, best)) best = k;
-    h.log_prob += rows.at(t, best);  // the best path's log-probability (not the prefix's)
+      if (r[k] > r[best]) best = k;
+    h.acoustic += static_cast<double>(r[best]);
     if (best != prev && best != in.blank) {
       h.tokens.push_back(static_cast<std::int32_t>(best));
       h.start_frames.push_back(t);
+      h.end_frames.push_back(t + 1);
+    } else if (best == prev && best != in.blank) {
+      h.end_frames.back() = t + 1;
     }
     prev = best;
   }
+  h.score = h.acoustic;
   return h;
 }
 
-struct BeamOptions {
-  DecodeInput input;
-  index_t beam_size = 16;
-  index_t nbest = 1;  ///< hypotheses returned (<= beam_size)
-  double beam_threshold = std::numeric_limits<double>::infinity();  ///< drop log p < best - this
-  double token_cumulative_prob = 1.0;  ///< DS2 pruning: the fewest labels reaching this mass
-  index_t token_limit = -1;            ///< at most this many labels per frame (-1: all)
-  double token_log_prob_floor = -std::numeric_limits<double>::infinity();
-};
-
-/// The n best label sequences (best first) by CTC prefix beam search over log-probabilities.
-/// Empty when pruning leaves no label to extend by (e.g. a floor above every log-probability).
-template <class V>
-std::vector<Hypothesis> ctc_prefix_beam_search(TensorView<V> log_probs, const BeamOptions& o = {}) {
-  const auto rows = detail::decode_rows(log_probs, o.input);
-  if (o.beam_size < 1 || o.nbest < 1 || !(o.beam_threshold > 0) || !(o.token_cumulative_prob > 0) ||
-      o.token_cumulative_prob > 1 || o.token_limit == 0)
-    throw ValueError("decode.3", detail::str("beam options need beam_size >= 1, nbest >= 1, beam_threshold > 0, "
-                                             "token_cumulative_prob in (0, 1] and token_limit != 0; got ",
-                                             o.beam_size, ", ", o.nbest, ", ", o.beam_threshold, ", ",
-                                             o.token_cumulative_prob, ", ", o.token_limit));
-  constexpr double kNone = -std::numeric_limits<double>::infinity();
-  const int blank = o.input.blank;
-  // Prefixes live in a trie: node 0 is the empty prefix; a node knows its parent and label,
-  // and the frame of the most probable extension into it so far, which is its label's start
-  // time. Paths that merge into a prefix keep summing their probabilities; the timestamp
-  // follows the likeliest of them, not the first to arrive.
-  struct Node {
-    index_t parent;
-    std::int32_t token;
-    index_t frame;
-    double best;  // log-probability of that extension
-    std::vector<std::pair<std::int32_t, index_t>> children;
-  };
-  std::vector<Node> trie{{-1, -1, -1, 0.0, {}}};
-  auto child = [&](index_t node, std::int32_t token, index_t frame, double logp) {
-    index_t id = -1;
-    for (const auto& [tok, c] : trie[static_cast<std::size_t>(node)].children)
-      if (tok == token) id = c;
-    if (id < 0) {
-      trie.push_back({node, token, frame, logp, {}});
-      id = static_cast<index_t>(trie.size() - 1);
-      trie[static_cast<std::size_t>(node)].children.emplace_back(token, id);
-    } else if (logp > trie[static_cast<std::size_t>(id)].best) {
-      trie[static_cast<std::size_t>(id)].best = logp;
-      trie[static_cast<std::size_t>(id)].frame = frame;
-    }
-    return id;
-  };
-  struct Beam {
-    index_t node;
-    double pb, pnb;
-    double total() const { return detail::log_add(pb, pnb); }
-  };
-  std::vector<Beam> beams{{0, 0.0, kNone}}, next;
-  std::unordered_map<index_t, std::size_t> slot;  // node -> index in `next`
-  std::vector<index_t> order(static_cast<std::size_t>(rows.vocab));
-  auto add = [&](index_t node, double pb, double pnb) {
-    auto [it, fresh] = slot.emplace(node, next.size());
-    if (fresh) {
-      next.push_back({node, pb, pnb});
-    } else {
-      Beam& b = next[it->second];
-      b.pb = detail::log_add(b.pb, pb);
-      b.pnb = detail::log_add(b.pnb, pnb);
-    }
-  };
-  for (index_t t = 0; t < rows.frames; ++t) {
-    // Labels to try this frame (DS2 pruning), most probable first.
-    std::iota(order.begin(), order.end(), index_t{0});
-    std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-      return rows.at(t, a) > rows.at(t, b) || (rows.at(t, a) == rows.at(t, b) && a < b);
-    });
-    index_t count = 0;
-    double mass = 0;
-    for (index_t k : order) {
-      if (mass >= o.token_cumulative_prob || (o.token_limit > 0 && count >= o.token_limit) ||
-          rows.at(t, k) < o.token_log_prob_floor)
-        break;
-      mass += std::exp(rows.at(t, k));
-      ++count;
-    }
-    next.clear();
-    slot.clear();
-    for (const Beam& b : beams) {
-      const double total = b.total();
-      const std::int32_t last = trie[static_cast<std::size_t>(b.node)].token;
-      for (index_t c = 0; c < count; ++c) {
-        const auto k = static_cast<std::int32_t>(order[static_cast<std::size_t>(c)]);
-        const double y = rows.at(t, k);
-        if (k == blank) {
-          add(b.node, y + total, kNone);
-        } else if (k == last) {
-          add(b.node, kNone, y + b.pnb);
-          if (b.pb != kNone) add(child(b.node, k, t, y + b.pb), kNone, y + b.pb);
-        } else {
-          add(child(b.node, k, t, y + total), kNone, y + total);
-        }
-      }
-    }
-    // Keep the best beam_size (ties by trie node: deterministic), within the threshold.
-    std::sort(next.begin(), next.end(), [](const Beam& a, const Beam& b) {
-      const double ta = a.total(), tb = b.total();
-      return ta > tb || (ta == tb && a.node < b.node);
-    });
-    if (static_cast<index_t>(next.size()) > o.beam_size) next.resize(static_cast<std::size_t>(o.beam_size));
-    if (!next.empty() && std::isfinite(o.beam_threshold)) {
-      const double cut = next.front().total() - o.beam_threshold;
-      while (next.size() > 1 && next.back().total() < cut) next.pop_back();
-    }
-    std::swap(beams, next);
-    if (beams.empty()) break;  // every label pruned away (a floor above all of them)
-  }
-  std::vector<Hypothesis> out;
-  for (const Beam& b : beams) {
-    if (static_cast<index_t>(out.size()) >= o.nbest) break;
-    Hypothesis h;
-    h.log_prob = b.total();
-    for (index_t n = b.node; n > 0; n = trie[static_cast<std::size_t>(n)].parent) {
-      h.tokens.push_back(trie[static_cast<std::size_t>(n)].token);
-      h.start_frames.push_back(trie[static_cast<std::size_t>(n)].frame);
-    }
-    std::reverse(h.tokens.begin(), h.tokens.end());
-    std::reverse(h.start_frames.begin(), h.start_frames.end());
-    out.push_back(std::move(h));
-  }
-  return out;
-}
-
 }  // namespace asrkit
+// #include <asrkit/decode/lexicon.hpp>
+// asrkit/decode/lexicon.hpp - the words a decoder may output and how each is spelled in tokens.
+//
+//   asrkit::Lexicon lex = asrkit::read_lexicon("lexicon.txt");   // "word<TAB>c a t |" per line
+//   lex.add("cat", {"c", "a", "t"});
+//   asrkit::Lexicon lm_words = asrkit::Lexicon::spelled(lm, tokens);  // every LM word, spelled
+//
+// Spellings are token strings, not ids, so one lexicon serves any TokenSet that can spell it;
+// the decoder resolves them (and drops a trailing word-boundary token, as flashlight-style
+// lexicons end each spelling with the separator "|"). A word may have several spellings.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
 // #include <asrkit/decode/ngram.hpp>
 // asrkit/decode/ngram.hpp - a back-off n-gram language model for decoding, built from ARPA.
 //
@@ -3958,6 +3935,899 @@ struct hash<asrkit::LmState> {
   std::size_t operator()(const asrkit::LmState& s) const noexcept { return s.hash(); }
 };
 }  // namespace std
+// #include <asrkit/decode/tokens.hpp>
+// asrkit/decode/tokens.hpp - the output tokens of an acoustic model, by id and by spelling.
+//
+//   asrkit::TokenSet tokens = asrkit::read_tokens("tokens.txt");   // one token per line
+//   tokens.size();  tokens.spelling(3);  tokens.id("a");
+//   tokens.spell("cat");          // {id("c"), id("a"), id("t")}: longest match first
+//
+// A decoder needs the spellings to turn token ids into words (for a word-level LM, a lexicon,
+// hotwords and the text it returns). Ids are line numbers; a line holds the token's spelling,
+// optionally followed by whitespace and more fields (an index, a count), which are ignored.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/io/file.hpp>
+
+namespace asrkit {
+
+class TokenSet {
+ public:
+  TokenSet() = default;
+  /// ValueError "decode.5" if `spellings` is empty, has an empty spelling or a duplicate.
+  explicit TokenSet(std::vector<std::string> spellings) : spellings_(std::move(spellings)) {
+    if (spellings_.empty()) throw ValueError("decode.5", "TokenSet: the vocabulary is empty");
+    for (std::size_t i = 0; i < spellings_.size(); ++i) {
+      const std::string& s = spellings_[i];
+      if (s.empty()) throw ValueError("decode.5", detail::str("TokenSet: token ", i, " has an empty spelling"));
+      const auto [it, fresh] = ids_.emplace(s, static_cast<std::int32_t>(i));
+      if (!fresh)
+        throw ValueError("decode.5", detail::str("TokenSet: token ", i, " \"", s, "\" repeats token ", it->second));
+      longest_ = std::max(longest_, s.size());
+    }
+  }
+
+  std::size_t size() const noexcept { return spellings_.size(); }
+  const std::string& spelling(std::int32_t id) const { return spellings_.at(static_cast<std::size_t>(id)); }
+  /// The id of a spelling, or -1.
+  std::int32_t id(std::string_view spelling) const {
+    const auto it = ids_.find(std::string(spelling));
+    return it == ids_.end() ? -1 : it->second;
+  }
+  /// Splits `word` into tokens, longest spelling first at each position; nullopt when some part
+  /// of it is no token's spelling.
+  std::optional<std::vector<std::int32_t>> spell(std::string_view word) const {
+    std::vector<std::int32_t> out;
+    std::size_t pos = 0;
+    while (pos < word.size()) {
+      std::size_t len = std::min(longest_, word.size() - pos);
+      for (; len > 0; --len) {
+        const std::int32_t k = id(word.substr(pos, len));
+        if (k >= 0) {
+          out.push_back(k);
+          break;
+        }
+      }
+      if (len == 0) return std::nullopt;
+      pos += len;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> spellings_;
+  std::unordered_map<std::string, std::int32_t> ids_;
+  std::size_t longest_ = 0;
+};
+
+/// Reads a token list: one token per line, the first whitespace-separated field is its spelling.
+/// FormatError "decode.6" on a blank line; IoError when the file cannot be read.
+inline TokenSet read_tokens(const std::string& path) {
+  std::vector<std::string> out;
+  detail::for_each_line(path, [&](std::size_t line, std::string_view l) {
+    const std::string_view field = l.substr(0, l.find_first_of(" \t"));
+    if (field.empty())
+      throw FormatError("decode.6", detail::str(path, ":", line, ": expected a token spelling, got an empty line"));
+    out.emplace_back(field);
+  });
+  return TokenSet(std::move(out));
+}
+
+}  // namespace asrkit
+// #include <asrkit/io/file.hpp>
+
+namespace asrkit {
+
+class Lexicon {
+ public:
+  struct Entry {
+    std::string word;
+    std::vector<std::string> spelling;  ///< token spellings, in order
+  };
+
+  /// ValueError "decode.6" for an empty word or spelling.
+  void add(std::string word, std::vector<std::string> spelling) {
+    if (word.empty() || spelling.empty())
+      throw ValueError("decode.6", detail::str("Lexicon::add: word \"", word, "\" needs a non-empty word and spelling"));
+    entries_.push_back({std::move(word), std::move(spelling)});
+  }
+
+  std::size_t size() const noexcept { return entries_.size(); }
+  const std::vector<Entry>& entries() const noexcept { return entries_; }
+
+  /// Every word of the LM's vocabulary that `tokens` can spell (longest token first), except
+  /// <s>, </s> and <unk>: the word list of a lexicon-free decoder that scores whole words.
+  static Lexicon spelled(const NgramLm& lm, const TokenSet& tokens) {
+    Lexicon lex;
+    for (WordId w = 0; w < lm.vocab_size(); ++w) {
+      const std::string& word = lm.word(w);
+      if (word == "<s>" || word == "</s>" || word == "<unk>") continue;
+      if (const auto ids = tokens.spell(word)) {
+        std::vector<std::string> spelling;
+        for (std::int32_t k : *ids) spelling.push_back(tokens.spelling(k));
+        lex.add(word, std::move(spelling));
+      }
+    }
+    return lex;
+  }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+/// Reads a lexicon: per line a word, then whitespace (a tab or spaces), then its spelling as
+/// whitespace-separated tokens. Blank lines are skipped. FormatError "decode.6" names the line
+/// of a word without a spelling.
+inline Lexicon read_lexicon(const std::string& path) {
+  Lexicon lex;
+  detail::for_each_line(path, [&](std::size_t line, std::string_view l) {
+    std::vector<std::string> fields;
+    std::size_t pos = 0;
+    while (pos < l.size()) {
+      const std::size_t start = l.find_first_not_of(" \t", pos);
+      if (start == std::string_view::npos) break;
+      const std::size_t end = std::min(l.find_first_of(" \t", start), l.size());
+      fields.emplace_back(l.substr(start, end - start));
+      pos = end;
+    }
+    if (fields.empty()) return;
+    if (fields.size() < 2)
+      throw FormatError("decode.6", detail::str(path, ":", line, ": expected a word and its spelling, got \"",
+                                                std::string(l), "\""));
+    std::string word = std::move(fields.front());
+    fields.erase(fields.begin());
+    lex.add(std::move(word), std::move(fields));
+  });
+  return lex;
+}
+
+}  // namespace asrkit
+// #include <asrkit/decode/ngram.hpp>
+// #include <asrkit/decode/token_trie.hpp>
+// asrkit/decode/token_trie.hpp - a trie over token ids, the index behind lexicons and hotwords.
+//
+//   asrkit::TokenTrie trie;
+//   std::int32_t node = trie.insert({3, 1, 20});          // the node reached by spelling 3 1 20
+//   std::int32_t next = trie.child(TokenTrie::root, 3);   // -1 when no word continues that way
+//
+// Children are kept sorted by token, so a lookup is a binary search over the few children a node
+// has, whatever the vocabulary size (a dense V-wide table per node would not fit V = 5000).
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace asrkit {
+
+class TokenTrie {
+ public:
+  static constexpr std::int32_t root = 0;
+  static constexpr std::int32_t none = -1;
+
+  TokenTrie() : children_(1) {}
+
+  std::int32_t size() const noexcept { return static_cast<std::int32_t>(children_.size()); }
+
+  /// The child of `node` along `token`, or `none`.
+  std::int32_t child(std::int32_t node, std::int32_t token) const {
+    const auto& c = children_[static_cast<std::size_t>(node)];
+    const auto it = std::lower_bound(c.begin(), c.end(), std::make_pair(token, none));
+    return it != c.end() && it->first == token ? it->second : none;
+  }
+
+  /// The node reached by `tokens` from the root, created as needed.
+  template <class Tokens>
+  std::int32_t insert(const Tokens& tokens) {
+    std::int32_t node = root;
+    for (std::int32_t token : tokens) {
+      auto& c = children_[static_cast<std::size_t>(node)];
+      const auto it = std::lower_bound(c.begin(), c.end(), std::make_pair(token, none));
+      if (it != c.end() && it->first == token) {
+        node = it->second;
+      } else {
+        const std::int32_t id = size();
+        c.insert(it, {token, id});
+        children_.emplace_back();
+        node = id;
+      }
+    }
+    return node;
+  }
+
+  /// Visits nodes children-first (every child before its parent), e.g. to pull values up.
+  template <class F>
+  void for_each_bottom_up(F&& f) const {
+    // Children always get larger ids than their parent, so descending id order is bottom-up.
+    for (std::int32_t n = size() - 1; n >= 0; --n) f(n, children_[static_cast<std::size_t>(n)]);
+  }
+
+ private:
+  std::vector<std::vector<std::pair<std::int32_t, std::int32_t>>> children_;  // (token, node), sorted
+};
+
+}  // namespace asrkit
+// #include <asrkit/decode/tokens.hpp>
+
+namespace asrkit {
+
+/// What the language model scores: whole words (when a word boundary completes one) or tokens.
+enum class LmUnit { word, token };
+
+struct DecoderOptions {
+  int blank = 0;
+  int word_boundary = -1;  ///< token that separates words ("|", "<space>"); -1: none
+  index_t beam_size = 16;
+  index_t nbest = 1;  ///< hypotheses returned (<= beam_size)
+  double beam_threshold = std::numeric_limits<double>::infinity();  ///< drop Q < best - this
+  double token_cumulative_prob = 1.0;  ///< DS2 pruning: the fewest labels reaching this mass
+  index_t token_limit = -1;            ///< at most this many labels per frame (-1: all)
+  double token_log_prob_floor = -std::numeric_limits<double>::infinity();
+  double lm_weight = 0.5;  ///< alpha (DS2 eq. 12), multiplies ln p_lm
+  double word_bonus = 0;   ///< beta, added per word
+  LmUnit lm_unit = LmUnit::word;
+  bool lm_end_of_sentence = true;  ///< score </s> after the last word
+  bool lm_lookahead = true;  ///< partial words score their best completion's unigram (flashlight's smearing)
+  bool lexicon_constrained = true;  ///< with a lexicon, output only its words (false: others allowed)
+  double unknown_word_penalty = 0;  ///< added per word outside the lexicon or scored as the LM's <unk>
+};
+
+/// A word or phrase whose score is raised by `boost` (natural log) when the decoder outputs it.
+/// The boost is given token by token while a hypothesis spells the phrase (so the search keeps
+/// it), and taken back if the hypothesis turns away before the phrase and its word end complete.
+struct Hotword {
+  std::string phrase;  ///< words separated by spaces
+  double boost = 0;
+};
+
+class CtcBeamDecoder {
+ public:
+  class Stream;
+
+  /// `tokens` spell the V labels. `lm` (may be null) scores words or tokens (options.lm_unit);
+  /// `lexicon` (may be null) limits the output to its words. The decoder copies what it needs
+  /// from `lexicon`, shares `lm`, and is immutable: one decoder serves any number of threads.
+  CtcBeamDecoder(TokenSet tokens, const DecoderOptions& options = {}, std::shared_ptr<const NgramLm> lm = nullptr,
+                 const Lexicon* lexicon = nullptr, const std::vector<Hotword>& hotwords = {})
+      : tokens_(std::move(tokens)), o_(options), lm_(std::move(lm)) {
+    const index_t vocab = static_cast<index_t>(tokens_.size());
+    if (vocab < 1) throw ValueError("decode.5", "CtcBeamDecoder: the vocabulary is empty");
+    if (o_.beam_size < 1 || o_.nbest < 1 || !(o_.beam_threshold > 0) || !(o_.token_cumulative_prob > 0) ||
+        o_.token_cumulative_prob > 1 || o_.token_limit == 0 || std::isnan(o_.token_log_prob_floor))
+      throw ValueError("decode.3", detail::str("beam options need beam_size >= 1, nbest >= 1, beam_threshold > 0, "
+                                               "token_cumulative_prob in (0, 1] and token_limit != 0; got ",
+                                               o_.beam_size, ", ", o_.nbest, ", ", o_.beam_threshold, ", ",
+                                               o_.token_cumulative_prob, ", ", o_.token_limit));
+    if (o_.blank < 0 || o_.blank >= vocab)
+      throw ValueError("decode.1", detail::str("blank must be in [0, ", vocab, "), got ", o_.blank));
+    if (o_.word_boundary >= vocab || o_.word_boundary == o_.blank || o_.word_boundary < -1)
+      throw ValueError("decode.7", detail::str("word_boundary must be -1 or a token in [0, ", vocab,
+                                               ") other than the blank, got ", o_.word_boundary));
+    if (!std::isfinite(o_.lm_weight) || !std::isfinite(o_.word_bonus) || std::isnan(o_.unknown_word_penalty) ||
+        o_.unknown_word_penalty > 0)
+      throw ValueError("decode.7", detail::str("lm_weight and word_bonus must be finite and unknown_word_penalty "
+                                               "<= 0; got ", o_.lm_weight, ", ", o_.word_bonus, ", ",
+                                               o_.unknown_word_penalty));
+    if (lm_ && o_.lm_unit == LmUnit::word && o_.word_boundary < 0)
+      throw ValueError("decode.7", "a word-level LM needs options.word_boundary (the token that ends a word)");
+    if (lexicon != nullptr && o_.word_boundary < 0)
+      throw ValueError("decode.7", "a lexicon needs options.word_boundary (the token that ends a word)");
+    compile_lexicon(lexicon);
+    compile_hotwords(hotwords);
+    if (lm_ && o_.lm_unit == LmUnit::token) {
+      token_lm_.resize(tokens_.size());
+      for (std::size_t k = 0; k < tokens_.size(); ++k)
+        token_lm_[k] = lm_->word_id(tokens_.spelling(static_cast<std::int32_t>(k)));
+    }
+  }
+
+  const TokenSet& tokens() const noexcept { return tokens_; }
+  const DecoderOptions& options() const noexcept { return o_; }
+
+  inline Stream begin() const;
+
+  /// The n best hypotheses (best first) of one utterance: [T, V] log-probabilities, or item
+  /// `item` of time-major [T, B, V] with `frames` valid frames (-1: all). Empty when pruning or
+  /// the lexicon leaves no hypothesis.
+  template <class V>
+  std::vector<Hypothesis> decode(TensorView<V> log_probs, index_t item = 0, index_t frames = -1) const;
+
+  /// Every item of time-major [T, B, V] log-probabilities, item b with lengths[b] frames, on
+  /// asrkit's threads (set_num_threads). Results do not depend on the thread count.
+  template <class V>
+  std::vector<std::vector<Hypothesis>> decode_batch(TensorView<V> log_probs,
+                                                    const std::vector<index_t>& lengths) const {
+    if (log_probs.rank() != 3 || static_cast<index_t>(lengths.size()) != log_probs.dim(1))
+      throw ShapeError("decode.1", detail::str("decode_batch needs [T, B, V] log_probs and B lengths, got shape ",
+                                               log_probs.shape().str(), " and ", lengths.size(), " lengths"));
+    std::vector<std::vector<Hypothesis>> out(lengths.size());
+    parallel_for(static_cast<index_t>(lengths.size()), [&](index_t b) {
+      out[static_cast<std::size_t>(b)] = decode(log_probs, b, lengths[static_cast<std::size_t>(b)]);
+    });
+    return out;
+  }
+
+ private:
+  friend class Stream;
+  static constexpr double kNone = -std::numeric_limits<double>::infinity();
+
+  // Everything about a prefix except its acoustic probability: a node of the prefix trie.
+  struct Prefix {
+    index_t parent = -1;
+    std::int32_t token = -1;
+    index_t first_child = -1, next_sibling = -1;
+    LmState lm_state;
+    double lm = 0;            // ln p_lm of the completed words (or tokens)
+    double penalty = 0;       // unknown-word penalties
+    double hot_done = 0;      // boosts of completed hotwords
+    double hot_partial = 0;   // boost of the hotword being spelled (provisional)
+    double lookahead = 0;     // ln p_lm look-ahead of the partial word (provisional)
+    double bonus = 0;         // Q - ln p_ctc
+    std::int32_t words = 0;
+    std::int32_t word_node = TokenTrie::root;  // lexicon trie position; none: outside the lexicon
+    std::int32_t hot_node = TokenTrie::root;
+    bool word_start = true;  // no partial word
+    bool dead = false;       // the lexicon forbids this prefix
+  };
+
+  void set_bonus(Prefix& p, bool final) const {
+    p.bonus = o_.lm_weight * (p.lm + (final ? 0.0 : p.lookahead)) + o_.word_bonus * p.words + p.penalty +
+              p.hot_done + (final ? 0.0 : p.hot_partial);
+  }
+
+  double lm_score(LmState& state, WordId w) const {
+    return log10_to_ln(static_cast<double>(lm_->score(state, w, &state)));
+  }
+
+  // Completes the partial word of `p` (a word boundary or the end of the utterance).
+  void complete_word(Prefix& p) const {
+    if (p.word_start) return;
+    ++p.words;
+    p.lookahead = 0;
+    p.word_start = true;
+    if (!has_lexicon_) return;
+    const bool known = p.word_node != TokenTrie::none && !word_ends_[static_cast<std::size_t>(p.word_node)].empty();
+    if (!known && hard_lexicon_) {
+      p.dead = true;
+      return;
+    }
+    if (!known) p.penalty += o_.unknown_word_penalty;
+    if (lm_ && o_.lm_unit == LmUnit::word) {
+      if (!known) {
+        p.lm += lm_score(p.lm_state, lm_->unk_id());
+      } else {  // homophones: the likeliest of the words spelled this way
+        const auto& ids = word_ends_[static_cast<std::size_t>(p.word_node)];
+        LmState best_state;
+        double best = kNone;
+        for (WordId w : ids) {
+          LmState s = p.lm_state;
+          const double lp = lm_score(s, w);
+          if (lp > best) best = lp, best_state = s;
+        }
+        if (known && ids.size() == 1 && ids[0] == lm_->unk_id()) p.penalty += o_.unknown_word_penalty;
+        p.lm += best;
+        p.lm_state = best_state;
+      }
+    }
+    p.word_node = TokenTrie::root;
+  }
+
+  // Advances the hotword match of `c` (a copy of its parent) by token k.
+  void advance_hotword(Prefix& c, std::int32_t k, bool parent_word_start) const {
+    if (hot_.size() <= 1) return;
+    std::int32_t node = c.hot_node;
+    if (node != TokenTrie::root) {
+      node = hot_.child(node, k);
+      if (node == TokenTrie::none) {  // turned away: take the partial boost back
+        c.hot_partial = 0;
+        node = TokenTrie::root;
+      }
+    }
+    if (node == TokenTrie::root && (parent_word_start || o_.word_boundary < 0)) {
+      node = hot_.child(TokenTrie::root, k);
+      if (node == TokenTrie::none) node = TokenTrie::root;
+    }
+    if (node != TokenTrie::root) {
+      const auto n = static_cast<std::size_t>(node);
+      c.hot_partial += hot_step_[n];
+      if (hot_complete_[n] != 0) {  // a phrase ends here: its boost becomes final
+        c.hot_done += hot_complete_[n];
+        c.hot_partial = 0;
+        if (!hot_has_children_[n]) node = TokenTrie::root;
+      }
+    }
+    c.hot_node = node;
+  }
+
+  // The state of prefix `parent` + k.
+  Prefix extend(const Prefix& parent, index_t parent_id, std::int32_t k) const {
+    Prefix c = parent;
+    c.parent = parent_id;
+    c.token = k;
+    c.first_child = c.next_sibling = -1;
+    const bool boundary = k == o_.word_boundary;
+    if (boundary) {
+      complete_word(c);
+    } else {
+      c.word_start = false;
+      if (has_lexicon_) {
+        if (c.word_node != TokenTrie::none) c.word_node = lexicon_.child(c.word_node, k);
+        if (c.word_node == TokenTrie::none && hard_lexicon_) c.dead = true;
+        if (lm_ && o_.lm_unit == LmUnit::word && o_.lm_lookahead)
+          c.lookahead = c.word_node == TokenTrie::none ? unk_lookahead_ : lookahead_[static_cast<std::size_t>(c.word_node)];
+      }
+    }
+    if (lm_ && o_.lm_unit == LmUnit::token) c.lm += lm_score(c.lm_state, token_lm_[static_cast<std::size_t>(k)]);
+    advance_hotword(c, k, parent.word_start);
+    set_bonus(c, false);
+    return c;
+  }
+
+  // The prefix as a finished utterance: last word completed, hotwords at a word end, </s>.
+  Prefix finish(const Prefix& p) const {
+    Prefix f = p;
+    complete_word(f);
+    if (o_.word_boundary >= 0 && f.hot_node != TokenTrie::root) {
+      const std::int32_t n = hot_.child(f.hot_node, o_.word_boundary);
+      if (n != TokenTrie::none) f.hot_done += hot_complete_[static_cast<std::size_t>(n)];
+    }
+    if (lm_ && o_.lm_end_of_sentence && !f.dead)
+      f.lm += log10_to_ln(static_cast<double>(lm_->end_sentence(f.lm_state)));
+    set_bonus(f, true);
+    return f;
+  }
+
+  Prefix root_prefix() const {
+    Prefix r;
+    if (lm_) r.lm_state = lm_->begin_sentence();
+    set_bonus(r, false);
+    return r;
+  }
+
+  std::vector<std::int32_t> resolve(const std::string& what, const std::vector<std::string>& spelling) const {
+    std::vector<std::int32_t> ids;
+    for (const std::string& s : spelling) {
+      const std::int32_t k = tokens_.id(s);
+      if (k < 0)
+        throw ValueError("decode.6", detail::str(what, ": token \"", s, "\" is not in the vocabulary"));
+      ids.push_back(k);
+    }
+    if (!ids.empty() && ids.back() == o_.word_boundary) ids.pop_back();  // "c a t |"
+    if (ids.empty() || std::find(ids.begin(), ids.end(), o_.word_boundary) != ids.end() ||
+        std::find(ids.begin(), ids.end(), o_.blank) != ids.end())
+      throw ValueError("decode.6", detail::str(what, ": a spelling must be non-empty and contain neither the ",
+                                               "blank nor a word boundary inside"));
+    return ids;
+  }
+
+  void compile_lexicon(const Lexicon* lexicon) {
+    Lexicon spelled;
+    if (lexicon == nullptr && lm_ && o_.lm_unit == LmUnit::word) {  // lexicon-free: LM words, soft
+      spelled = Lexicon::spelled(*lm_, tokens_);
+      lexicon = &spelled;
+      hard_lexicon_ = false;
+    } else {
+      hard_lexicon_ = o_.lexicon_constrained;
+    }
+    if (lexicon == nullptr) return;
+    has_lexicon_ = true;
+    for (const auto& e : lexicon->entries()) {
+      const std::int32_t node = lexicon_.insert(resolve("lexicon word \"" + e.word + "\"", e.spelling));
+      word_ends_.resize(static_cast<std::size_t>(lexicon_.size()));
+      word_ends_[static_cast<std::size_t>(node)].push_back(lm_ ? lm_->word_id(e.word) : WordId{0});
+    }
+    word_ends_.resize(static_cast<std::size_t>(lexicon_.size()));
+    if (!(lm_ && o_.lm_unit == LmUnit::word)) return;
+    // Look-ahead: the best unigram ln p of the words at or below each node.
+    lookahead_.assign(word_ends_.size(), kNone);
+    const LmState none = lm_->null_context();
+    lexicon_.for_each_bottom_up([&](std::int32_t n, const auto& children) {
+      double best = kNone;
+      for (WordId w : word_ends_[static_cast<std::size_t>(n)])
+        best = std::max(best, log10_to_ln(static_cast<double>(lm_->score(none, w, nullptr))));
+      for (const auto& [token, child] : children) best = std::max(best, lookahead_[static_cast<std::size_t>(child)]);
+      lookahead_[static_cast<std::size_t>(n)] = best;
+    });
+    unk_lookahead_ = log10_to_ln(static_cast<double>(lm_->score(none, lm_->unk_id(), nullptr)));
+  }
+
+  void compile_hotwords(const std::vector<Hotword>& hotwords) {
+    std::vector<std::vector<std::int32_t>> spelled;
+    for (const Hotword& h : hotwords) {
+      if (!std::isfinite(h.boost))
+        throw ValueError("decode.8", detail::str("hotword \"", h.phrase, "\": boost must be finite, got ", h.boost));
+      std::vector<std::int32_t> ids;
+      std::size_t pos = 0;
+      while (pos < h.phrase.size()) {
+        const std::size_t start = h.phrase.find_first_not_of(' ', pos);
+        if (start == std::string::npos) break;
+        const std::size_t end = std::min(h.phrase.find(' ', start), h.phrase.size());
+        const auto word = tokens_.spell(std::string_view(h.phrase).substr(start, end - start));
+        if (!word)
+          throw ValueError("decode.8", detail::str("hotword \"", h.phrase, "\": the vocabulary cannot spell \"",
+                                                   h.phrase.substr(start, end - start), "\""));
+        if (!ids.empty() && o_.word_boundary >= 0) ids.push_back(o_.word_boundary);
+        ids.insert(ids.end(), word->begin(), word->end());
+        pos = end;
+      }
+      if (ids.empty()) throw ValueError("decode.8", "hotword: the phrase is empty");
+      if (o_.word_boundary >= 0) ids.push_back(o_.word_boundary);  // complete only at a word end
+      const std::int32_t node = hot_.insert(ids);
+      spelled.push_back(std::move(ids));
+      hot_complete_.resize(static_cast<std::size_t>(hot_.size()), 0.0);
+      hot_complete_[static_cast<std::size_t>(node)] = h.boost;
+    }
+    hot_complete_.resize(static_cast<std::size_t>(hot_.size()), 0.0);
+    hot_step_.assign(hot_complete_.size(), 0.0);
+    hot_has_children_.assign(hot_complete_.size(), false);
+    for (std::size_t i = 0; i < spelled.size(); ++i) {  // partial boost: boost / length per token
+      const double step = hotwords[i].boost / static_cast<double>(spelled[i].size());
+      std::int32_t node = TokenTrie::root;
+      for (std::int32_t k : spelled[i]) {
+        hot_has_children_[static_cast<std::size_t>(node)] = true;
+        node = hot_.child(node, k);
+        auto& s = hot_step_[static_cast<std::size_t>(node)];
+        s = std::fabs(step) > std::fabs(s) ? step : s;
+      }
+    }
+  }
+
+  TokenSet tokens_;
+  DecoderOptions o_;
+  std::shared_ptr<const NgramLm> lm_;
+  std::vector<WordId> token_lm_;
+  TokenTrie lexicon_;
+  std::vector<std::vector<WordId>> word_ends_;  // per lexicon node: the LM ids of words ending there
+  std::vector<double> lookahead_;
+  double unk_lookahead_ = 0;
+  bool has_lexicon_ = false, hard_lexicon_ = false;
+  TokenTrie hot_;
+  std::vector<double> hot_step_, hot_complete_;
+  std::vector<bool> hot_has_children_;
+};
+
+/// One utterance being decoded: step() through its frames in chunks of any size, partial() for
+/// the current best guesses, end() for the final n-best (exactly what decode() gives on the
+/// concatenated frames). Holds beam_size prefixes and their timestamps; memory grows with
+/// beam x prefix length, not with frames.
+class CtcBeamDecoder::Stream {
+ public:
+  explicit Stream(const CtcBeamDecoder& decoder) : d_(&decoder) {
+    prefixes_.push_back(d_->root_prefix());
+    beams_.push_back({0, 0.0, kNone, -1, 0, 0.0});
+  }
+
+  /// Decodes [n, V] (or [n, B, V], item 0) more frames. ValueError "decode.9" after end().
+  template <class V>
+  void step(TensorView<V> chunk) {
+    const auto rows = detail::decode_rows(chunk, DecodeInput{d_->o_.blank, 0, -1});
+    run(rows);
+  }
+
+  index_t frames() const noexcept { return frame_; }
+
+  /// The n best prefixes so far (best first), scored as they stand: partial words carry their
+  /// look-ahead and partial hotword boosts, no end of sentence.
+  std::vector<Hypothesis> partial() const {
+    std::vector<Hypothesis> out;
+    for (const Beam& b : beams_) {
+      if (static_cast<index_t>(out.size()) >= d_->o_.nbest) break;
+      out.push_back(hypothesis(b, prefixes_[static_cast<std::size_t>(b.node)], false));
+    }
+    return out;
+  }
+
+  /// The final n-best: every prefix finished (its last word completed and scored, </s>), re-ranked.
+  std::vector<Hypothesis> end() {
+    if (ended_) throw ValueError("decode.9", "CtcBeamDecoder::Stream::end: the stream has already ended");
+    ended_ = true;
+    std::vector<std::pair<double, std::size_t>> ranked;
+    std::vector<Prefix> finished;
+    for (std::size_t i = 0; i < beams_.size(); ++i) {
+      finished.push_back(d_->finish(prefixes_[static_cast<std::size_t>(beams_[i].node)]));
+      if (!finished.back().dead) ranked.emplace_back(beams_[i].acoustic() + finished.back().bonus, i);
+    }
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<Hypothesis> out;
+    for (const auto& [score, i] : ranked) {
+      if (static_cast<index_t>(out.size()) >= d_->o_.nbest) break;
+      out.push_back(hypothesis(beams_[i], finished[i], true));
+    }
+    return out;
+  }
+
+ private:
+  friend class CtcBeamDecoder;
+
+  // The timing of one token on the likeliest route into a prefix: immutable once made, shared
+  // by the prefixes that extend it (a persistent list, newest token first).
+  struct Stamp {
+    index_t start;     // first frame of the token
+    index_t prev_end;  // one past the last frame of the token before it
+    index_t prev;      // stamp of the token before (-1: none)
+  };
+  struct Beam {
+    index_t node;
+    double pb, pnb;
+    index_t stamp;     // timing of the last token (-1: empty prefix)
+    index_t last_end;  // one past the last frame of the last token so far
+    double route;      // log-probability of the route the timing follows
+    double acoustic() const { return detail::log_add(pb, pnb); }
+  };
+
+  template <class Rows>
+  void run(const Rows& rows) {
+    if (ended_) throw ValueError("decode.9", "CtcBeamDecoder::Stream::step: the stream has already ended");
+    const DecoderOptions& o = d_->o_;
+    const index_t vocab = static_cast<index_t>(d_->tokens_.size());
+    if (rows.vocab != vocab)
+      throw ValueError("decode.4", detail::str("log_probs have V = ", rows.vocab, " labels but the decoder's ",
+                                               "vocabulary has ", vocab, " tokens"));
+    if (child_of_.empty()) child_of_.assign(static_cast<std::size_t>(vocab), -1);
+    order_.resize(static_cast<std::size_t>(vocab));
+    const bool prune = o.token_cumulative_prob < 1 || o.token_limit > 0 || o.token_log_prob_floor > kNone;
+    for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
+      const auto* y = rows.row(t);
+      const index_t count = prune ? pruned_labels(y, vocab) : vocab;
+      if (!prune) std::iota(order_.begin(), order_.end(), std::int32_t{0});
+      next_.clear();
+      for (const Beam& b : beams_) expand(b, y, count);
+      select();
+      if (beams_.empty()) break;  // every label pruned away, or the lexicon allows nothing
+      collect_garbage();
+    }
+  }
+
+  // DS2 pruning: order_[0..count) = the labels to try this frame, most probable first.
+  template <class Y>
+  index_t pruned_labels(const Y* y, index_t vocab) {
+    const DecoderOptions& o = d_->o_;
+    std::iota(order_.begin(), order_.end(), std::int32_t{0});
+    auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+    index_t sorted = vocab;
+    if (o.token_limit > 0 && o.token_limit < vocab) {
+      sorted = o.token_limit;
+      std::nth_element(order_.begin(), order_.begin() + sorted, order_.end(), more_probable);
+    }
+    std::sort(order_.begin(), order_.begin() + sorted, more_probable);
+    index_t count = 0;
+    double mass = 0;
+    for (; count < sorted; ++count) {
+      const double lp = static_cast<double>(y[order_[static_cast<std::size_t>(count)]]);
+      if (mass >= o.token_cumulative_prob || lp < o.token_log_prob_floor) break;
+      mass += std::exp(lp);
+    }
+    return count;
+  }
+
+  template <class Y>
+  void expand(const Beam& b, const Y* y, index_t count) {
+    const int blank = d_->o_.blank;
+    const double total = b.acoustic();
+    const std::int32_t last = prefixes_[static_cast<std::size_t>(b.node)].token;
+    for (index_t c = prefixes_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
+         c = prefixes_[static_cast<std::size_t>(c)].next_sibling)
+      child_of_[static_cast<std::size_t>(prefixes_[static_cast<std::size_t>(c)].token)] = c;
+    for (index_t i = 0; i < count; ++i) {
+      const std::int32_t k = order_[static_cast<std::size_t>(i)];
+      const double yk = static_cast<double>(y[k]);
+      if (k == blank) {
+        const double p = yk + total;
+        add(b.node, p, kNone, p, b.stamp, b.last_end, false);
+      } else if (k == last) {
+        const double hold = yk + b.pnb;
+        add(b.node, kNone, hold, hold, b.stamp, frame_ + 1, false);
+        if (b.pb != kNone) {
+          const index_t c = child(b.node, k);
+          if (c >= 0) add(c, kNone, yk + b.pb, yk + b.pb, b.stamp, b.last_end, true);
+        }
+      } else {
+        const index_t c = child(b.node, k);
+        if (c >= 0) add(c, kNone, yk + total, yk + total, b.stamp, b.last_end, true);
+      }
+    }
+    for (index_t c = prefixes_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
+         c = prefixes_[static_cast<std::size_t>(c)].next_sibling)
+      child_of_[static_cast<std::size_t>(prefixes_[static_cast<std::size_t>(c)].token)] = -1;
+  }
+
+  // The prefix node + k (made on first use; -1 when the lexicon forbids it).
+  index_t child(index_t node, std::int32_t k) {
+    index_t& slot = child_of_[static_cast<std::size_t>(k)];
+    if (slot < 0) {
+      slot = static_cast<index_t>(prefixes_.size());
+      Prefix c = d_->extend(prefixes_[static_cast<std::size_t>(node)], node, k);
+      c.next_sibling = prefixes_[static_cast<std::size_t>(node)].first_child;
+      prefixes_.push_back(std::move(c));
+      prefixes_[static_cast<std::size_t>(node)].first_child = slot;
+    }
+    return prefixes_[static_cast<std::size_t>(slot)].dead ? -1 : slot;
+  }
+
+  // Adds probability to a candidate of the next frame. The timing follows the likeliest route:
+  // when this route beats the candidate's best so far, its timing is taken; a new token
+  // (new_token) starts a stamp at this frame, after the extended beam's (stamp, last_end).
+  void add(index_t node, double pb, double pnb, double route, index_t stamp, index_t last_end, bool new_token) {
+    if (static_cast<std::size_t>(node) >= slot_.size()) slot_.resize(prefixes_.size(), -1);
+    index_t& s = slot_[static_cast<std::size_t>(node)];
+    Beam* cand;
+    if (s < 0) {
+      s = static_cast<index_t>(next_.size());
+      next_.push_back({node, pb, pnb, -1, 0, kNone});
+      cand = &next_.back();
+    } else {
+      cand = &next_[static_cast<std::size_t>(s)];
+      cand->pb = detail::log_add(cand->pb, pb);
+      cand->pnb = detail::log_add(cand->pnb, pnb);
+    }
+    if (route > cand->route) {
+      cand->route = route;
+      if (new_token) {
+        stamps_.push_back({frame_, last_end, stamp});
+        cand->stamp = static_cast<index_t>(stamps_.size() - 1);
+        cand->last_end = frame_ + 1;
+      } else {
+        cand->stamp = stamp;
+        cand->last_end = last_end;
+      }
+    }
+  }
+
+  // Keeps the best beam_size candidates (ties: the older prefix), within the threshold.
+  void select() {
+    const DecoderOptions& o = d_->o_;
+    scored_.clear();
+    for (std::size_t i = 0; i < next_.size(); ++i) {
+      const Beam& c = next_[i];
+      slot_[static_cast<std::size_t>(c.node)] = -1;
+      scored_.push_back({c.acoustic() + prefixes_[static_cast<std::size_t>(c.node)].bonus, c.node,
+                         static_cast<index_t>(i)});
+    }
+    auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.node < b.node); };
+    auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, static_cast<index_t>(scored_.size())));
+    if (keep < scored_.size()) std::nth_element(scored_.begin(), scored_.begin() + static_cast<std::ptrdiff_t>(keep), scored_.end(), better);
+    std::sort(scored_.begin(), scored_.begin() + static_cast<std::ptrdiff_t>(keep), better);
+    if (keep > 0 && std::isfinite(o.beam_threshold)) {
+      const double cut = scored_.front().score - o.beam_threshold;
+      while (keep > 1 && scored_[keep - 1].score < cut) --keep;
+    }
+    beams_.clear();
+    for (std::size_t i = 0; i < keep; ++i) beams_.push_back(next_[static_cast<std::size_t>(scored_[i].index)]);
+  }
+
+  // Drops the prefixes and stamps no beam can reach any more, keeping the order of the rest (so
+  // ties break the same way) once they outnumber the live ones; memory stays O(beam x length).
+  void collect_garbage() {
+    if (prefixes_.size() + stamps_.size() < std::max<std::size_t>(1 << 14, 4 * live_)) return;
+    std::vector<index_t> remap(prefixes_.size(), -1);
+    for (const Beam& b : beams_)
+      for (index_t n = b.node; n >= 0 && remap[static_cast<std::size_t>(n)] < 0;
+           n = prefixes_[static_cast<std::size_t>(n)].parent)
+        remap[static_cast<std::size_t>(n)] = 0;
+    index_t kept = 0;
+    for (std::size_t n = 0; n < prefixes_.size(); ++n)
+      if (remap[n] == 0) {
+        remap[n] = kept;
+        Prefix& p = prefixes_[n];
+        p.parent = p.parent < 0 ? -1 : remap[static_cast<std::size_t>(p.parent)];
+        p.first_child = p.next_sibling = -1;
+        prefixes_[static_cast<std::size_t>(kept++)] = std::move(p);
+      }
+    prefixes_.resize(static_cast<std::size_t>(kept));
+    for (index_t n = kept - 1; n > 0; --n) {  // relink children (order within a list is immaterial)
+      Prefix& p = prefixes_[static_cast<std::size_t>(n)];
+      p.next_sibling = prefixes_[static_cast<std::size_t>(p.parent)].first_child;
+      prefixes_[static_cast<std::size_t>(p.parent)].first_child = n;
+    }
+    std::vector<index_t> stamp_map(stamps_.size(), -1);
+    for (const Beam& b : beams_)
+      for (index_t s = b.stamp; s >= 0 && stamp_map[static_cast<std::size_t>(s)] < 0;
+           s = stamps_[static_cast<std::size_t>(s)].prev)
+        stamp_map[static_cast<std::size_t>(s)] = 0;
+    index_t kept_stamps = 0;
+    for (std::size_t s = 0; s < stamps_.size(); ++s)
+      if (stamp_map[s] == 0) {
+        stamp_map[s] = kept_stamps;
+        Stamp st = stamps_[s];
+        st.prev = st.prev < 0 ? -1 : stamp_map[static_cast<std::size_t>(st.prev)];
+        stamps_[static_cast<std::size_t>(kept_stamps++)] = st;
+      }
+    stamps_.resize(static_cast<std::size_t>(kept_stamps));
+    for (Beam& b : beams_) {
+      b.node = remap[static_cast<std::size_t>(b.node)];
+      b.stamp = b.stamp < 0 ? -1 : stamp_map[static_cast<std::size_t>(b.stamp)];
+    }
+    slot_.assign(prefixes_.size(), -1);
+    live_ = prefixes_.size() + stamps_.size();
+  }
+
+  Hypothesis hypothesis(const Beam& b, const Prefix& scored, bool final) const {
+    Hypothesis h;
+    h.acoustic = b.acoustic();
+    h.score = h.acoustic + scored.bonus;
+    h.lm = scored.lm;
+    h.boost = scored.hot_done + (final ? 0.0 : scored.hot_partial);
+    h.word_count = scored.words;
+    for (index_t n = b.node; n > 0; n = prefixes_[static_cast<std::size_t>(n)].parent)
+      h.tokens.push_back(prefixes_[static_cast<std::size_t>(n)].token);
+    std::reverse(h.tokens.begin(), h.tokens.end());
+    h.start_frames.resize(h.tokens.size());
+    h.end_frames.resize(h.tokens.size());
+    index_t end = b.last_end, s = b.stamp;
+    for (std::size_t i = h.tokens.size(); i-- > 0; s = stamps_[static_cast<std::size_t>(s)].prev) {
+      h.start_frames[i] = stamps_[static_cast<std::size_t>(s)].start;
+      h.end_frames[i] = end;
+      end = stamps_[static_cast<std::size_t>(s)].prev_end;
+    }
+    const int boundary = d_->o_.word_boundary;
+    if (boundary < 0) return h;
+    WordSpan w;
+    for (std::size_t i = 0; i <= h.tokens.size(); ++i) {
+      if (i == h.tokens.size() || h.tokens[i] == boundary) {
+        if (!w.text.empty()) h.words.push_back(std::move(w));
+        w = WordSpan{};
+        continue;
+      }
+      if (w.text.empty()) w.start = h.start_frames[i];
+      w.text += d_->tokens_.spelling(h.tokens[i]);
+      w.end = h.end_frames[i];
+    }
+    return h;
+  }
+
+  struct Scored {
+    double score;
+    index_t node, index;
+  };
+
+  const CtcBeamDecoder* d_;
+  std::vector<Prefix> prefixes_;  // the prefix trie; 0 is the empty prefix
+  std::vector<Stamp> stamps_;
+  std::vector<Beam> beams_, next_;
+  std::vector<Scored> scored_;
+  std::vector<index_t> slot_;      // prefix -> index in next_ (-1: none)
+  std::vector<index_t> child_of_;  // token -> child of the beam being expanded (-1: none yet)
+  std::vector<std::int32_t> order_;
+  std::size_t live_ = 0;
+  index_t frame_ = 0;
+  bool ended_ = false;
+};
+
+inline CtcBeamDecoder::Stream CtcBeamDecoder::begin() const { return Stream(*this); }
+
+template <class V>
+std::vector<Hypothesis> CtcBeamDecoder::decode(TensorView<V> log_probs, index_t item, index_t frames) const {
+  const auto rows = detail::decode_rows(log_probs, DecodeInput{o_.blank, item, frames});
+  Stream s(*this);
+  s.run(rows);
+  return s.end();
+}
+
+/// Prefix beam search without LM, lexicon or hotwords, over labels named "0", "1", ...: the
+/// n best label sequences of one utterance (see CtcBeamDecoder::decode).
+template <class V>
+std::vector<Hypothesis> ctc_prefix_beam_search(TensorView<V> log_probs, const DecoderOptions& options = {},
+                                               index_t item = 0, index_t frames = -1) {
+  if (log_probs.rank() != 2 && log_probs.rank() != 3)
+    throw ShapeError("decode.1", "log_probs must be [T, V] or [T, B, V], got shape " + log_probs.shape().str());
+  std::vector<std::string> names;
+  for (index_t k = 0; k < log_probs.dim(-1); ++k) names.push_back(std::to_string(k));
+  if (names.empty()) throw ValueError("decode.5", "log_probs have no labels (V = 0)");
+  return CtcBeamDecoder(TokenSet(std::move(names)), options).decode(log_probs, item, frames);
+}
+
+}  // namespace asrkit
+// #include <asrkit/decode/ngram.hpp>
 // #include <asrkit/decode/metrics.hpp>
 // asrkit/decode/metrics.hpp - word and character error rates (WER, CER) the way NIST sclite
 // counts them: an edit-distance alignment of reference and hypothesis, then substitutions,

@@ -58,16 +58,16 @@ TEST_CASE("prefix beam search with an unbounded beam gives exact prefix probabil
     const int blank = static_cast<int>(seed % 3);
     const auto lp = random_log_probs(seed, 5, 3, 1.5);
     const auto exact = enumerate(lp, blank);
-    asrkit::BeamOptions o;
-    o.input.blank = blank;
+    asrkit::DecoderOptions o;
+    o.blank = blank;
     o.beam_size = 10000;
     o.nbest = 10000;
     const auto nbest = asrkit::ctc_prefix_beam_search(lp.view(), o);
     REQUIRE(nbest.size() == exact.size());
     for (std::size_t i = 0; i < nbest.size(); ++i) {
       const auto& h = nbest[i];
-      REQUIRE(std::exp(h.log_prob) == Approx(exact.at(h.tokens)).epsilon(1e-12));
-      if (i > 0) REQUIRE(h.log_prob <= nbest[i - 1].log_prob);
+      REQUIRE(std::exp(h.acoustic) == Approx(exact.at(h.tokens)).epsilon(1e-12));
+      if (i > 0) REQUIRE(h.acoustic <= nbest[i - 1].acoustic);
       // The same number from the CTC loss: p(l | x) = exp(-loss).
       asrkit::Tensor<double> acts({5, 1, 3});
       acts.flat() = lp.flat();
@@ -77,7 +77,7 @@ TEST_CASE("prefix beam search with an unbounded beam gives exact prefix probabil
       co.reduction = asrkit::Reduction::sum;
       const double loss = asrkit::ctc_loss(asrkit::CtcProblem<double>{acts.view(), asrkit::as_view(h.tokens),
                                                                       asrkit::as_view(il), asrkit::as_view(tl)}, co);
-      REQUIRE(-loss == Approx(h.log_prob).epsilon(1e-12));
+      REQUIRE(-loss == Approx(h.acoustic).epsilon(1e-12));
     }
   }
 }
@@ -90,7 +90,7 @@ TEST_CASE("greedy decoding and token start frames", "[decode][beam]") {
   const auto g = asrkit::ctc_greedy(lp.view());
   CHECK(g.tokens == std::vector<std::int32_t>{1, 2, 1});
   CHECK(g.start_frames == std::vector<index_t>{0, 3, 6});
-  asrkit::BeamOptions o;
+  asrkit::DecoderOptions o;
   o.beam_size = 8;
   const auto b = asrkit::ctc_prefix_beam_search(lp.view(), o);
   REQUIRE(b.size() == 1);
@@ -110,13 +110,9 @@ TEST_CASE("greedy decoding and token start frames", "[decode][beam]") {
 
 TEST_CASE("beam search on a batch item and bad input", "[decode][beam]") {
   asrkit::Tensor<float> lp({4, 2, 3}, std::log(1.0f / 3));
-  asrkit::BeamOptions o;
-  o.input.item = 1;
-  o.input.frames = 3;
-  CHECK(!asrkit::ctc_prefix_beam_search(lp.view(), o).empty());
-  o.input.item = 2;
-  REQUIRE_THROWS_ID(asrkit::ctc_prefix_beam_search(lp.view(), o), asrkit::ValueError, "[asrkit.decode.1]");
-  o.input.item = 0;
+  asrkit::DecoderOptions o;
+  CHECK(!asrkit::ctc_prefix_beam_search(lp.view(), o, 1, 3).empty());
+  REQUIRE_THROWS_ID(asrkit::ctc_prefix_beam_search(lp.view(), o, 2), asrkit::ValueError, "[asrkit.decode.1]");
   o.beam_size = 0;
   REQUIRE_THROWS_ID(asrkit::ctc_prefix_beam_search(lp.view(), o), asrkit::ValueError, "[asrkit.decode.3]");
   o.beam_size = 4;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -42,6 +43,23 @@ inline void write_file(const std::string& path, const std::vector<std::uint8_t>&
   int err = wrote ? 0 : (errno != 0 ? errno : EIO);
   if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
   if (err != 0) throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+/// Calls f(line_number, line) for every line of a text file (1-based; '\n' or "\r\n" endings,
+/// the terminator not included; no empty last line after a final newline).
+template <class F>
+void for_each_line(const std::string& path, F&& f) {
+  const auto bytes = read_file(path);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::size_t pos = 0, line = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view l = text.substr(pos, eol - pos);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    f(++line, l);
+    pos = eol + 1;
+  }
 }
 
 }  // namespace detail

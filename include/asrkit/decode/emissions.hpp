@@ -1,0 +1,67 @@
+// asrkit/decode/emissions.hpp - which rows of a log-probability tensor a decoder reads, validated.
+//
+//   asrkit::DecodeInput in;  in.blank = 0;  in.item = 3;  in.frames = 412;   // [T, B, V] input
+//   auto rows = asrkit::detail::decode_rows(log_probs, in);                  // checks NaN / +inf
+//
+// Shared by greedy decoding, the prefix beam search and its streaming form: every decoder takes
+// [T, V] or time-major [T, B, V] log-probabilities (natural log, one row per frame).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+struct DecodeInput {
+  int blank = 0;
+  index_t item = 0;     ///< batch item, when log_probs is [T, B, V]
+  index_t frames = -1;  ///< frames of that item (-1: all T)
+};
+
+namespace detail {
+
+// The [frames, V] rows of one item of [T, V] or [T, B, V] log-probabilities.
+template <class V>
+struct DecodeRows {
+  const std::remove_const_t<V>* data;
+  index_t frames, vocab, stride;
+  double at(index_t t, index_t k) const { return static_cast<double>(data[t * stride + k]); }
+  const std::remove_const_t<V>* row(index_t t) const { return data + t * stride; }
+};
+
+template <class V>
+DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
+  if (lp.rank() != 2 && lp.rank() != 3)
+    throw ShapeError("decode.1", "log_probs must be [T, V] or [T, B, V], got shape " + lp.shape().str());
+  const index_t batch = lp.rank() == 3 ? lp.dim(1) : 1, vocab = lp.dim(-1);
+  const index_t frames = in.frames < 0 ? lp.dim(0) : in.frames;
+  if (in.item < 0 || in.item >= batch || frames > lp.dim(0))
+    throw ValueError("decode.1", detail::str("item ", in.item, " / frames ", frames, " out of range for shape ",
+                                             lp.shape().str()));
+  if (vocab < 1 || in.blank < 0 || in.blank >= vocab)
+    throw ValueError("decode.1", detail::str("blank must be in [0, ", vocab, "), got ", in.blank));
+  DecodeRows<V> rows{lp.data() + in.item * vocab, frames, vocab, batch * vocab};
+  for (index_t t = 0; t < frames; ++t) {
+    const auto* r = rows.row(t);
+    for (index_t k = 0; k < vocab; ++k)
+      if (std::isnan(r[k]) || r[k] == std::numeric_limits<std::remove_const_t<V>>::infinity())
+        throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", r[k],
+                                                 "; expected a log-probability"));
+  }
+  return rows;
+}
+
+// log(exp(a) + exp(b)), exact for -inf operands.
+inline double log_add(double a, double b) {
+  if (a < b) std::swap(a, b);
+  if (b == -std::numeric_limits<double>::infinity()) return a;
+  return a + std::log1p(std::exp(b - a));
+}
+
+}  // namespace detail
+}  // namespace asrkit
