@@ -4514,6 +4514,8 @@ class CtcBeamDecoder::Stream {
   }
 
   index_t frames() const noexcept { return frame_; }
+  /// Prefixes and timing records held (memory; bounded by a multiple of beam x prefix length).
+  std::size_t retained() const noexcept { return prefixes_.size() + stamps_.size(); }
 
   /// The n best prefixes so far (best first), scored as they stand: partial words carry their
   /// look-ahead and partial hotword boosts, no end of sentence.
