@@ -3492,6 +3492,7 @@ inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -4099,8 +4100,9 @@ inline Lexicon read_lexicon(const std::string& path) {
 //   std::int32_t node = trie.insert({3, 1, 20});          // the node reached by spelling 3 1 20
 //   std::int32_t next = trie.child(TokenTrie::root, 3);   // -1 when no word continues that way
 //
-// Children are kept sorted by token, so a lookup is a binary search over the few children a node
-// has, whatever the vocabulary size (a dense V-wide table per node would not fit V = 5000).
+// Edges live in one open-addressing hash table keyed by (node, token), so a lookup is a hash and a
+// probe or two whatever the vocabulary size (a dense V-wide table per node would not fit
+// V = 5000); per-node child lists are kept for walking the trie.
 
 #include <algorithm>
 #include <cstdint>
@@ -4120,9 +4122,12 @@ class TokenTrie {
 
   /// The child of `node` along `token`, or `none`.
   std::int32_t child(std::int32_t node, std::int32_t token) const {
-    const auto& c = children_[static_cast<std::size_t>(node)];
-    const auto it = std::lower_bound(c.begin(), c.end(), std::make_pair(token, none));
-    return it != c.end() && it->first == token ? it->second : none;
+    if (edges_.empty()) return none;
+    const std::uint64_t key = edge_key(node, token);
+    for (std::size_t i = slot_of(key);; i = (i + 1) & (edges_.size() - 1)) {
+      if (edges_[i].child == none) return none;
+      if (edges_[i].key == key) return edges_[i].child;
+    }
   }
 
   /// The node reached by `tokens` from the root, created as needed.
@@ -4138,6 +4143,7 @@ class TokenTrie {
         const std::int32_t id = size();
         c.insert(it, {token, id});
         children_.emplace_back();
+        add_edge(edge_key(node, token), id);
         node = id;
       }
     }
@@ -4152,7 +4158,38 @@ class TokenTrie {
   }
 
  private:
+  struct Edge {
+    std::uint64_t key = 0;
+    std::int32_t child = none;
+  };
+  static std::uint64_t edge_key(std::int32_t node, std::int32_t token) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(node)) << 32) | static_cast<std::uint32_t>(token);
+  }
+  std::size_t slot_of(std::uint64_t key) const {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);  // the top bits (Fibonacci hashing)
+  }
+  void add_edge(std::uint64_t key, std::int32_t child) {
+    if (2 * (edge_count_ + 1) > edges_.size()) {  // keep the load <= 1/2
+      std::vector<Edge> old(std::max<std::size_t>(16, 2 * edges_.size()));
+      old.swap(edges_);
+      shift_ = 64;
+      for (std::size_t n = edges_.size(); n > 1; n >>= 1) --shift_;
+      for (const Edge& e : old)
+        if (e.child != none) place(e);
+    }
+    place({key, child});
+    ++edge_count_;
+  }
+  void place(const Edge& e) {
+    std::size_t i = slot_of(e.key);
+    while (edges_[i].child != none) i = (i + 1) & (edges_.size() - 1);
+    edges_[i] = e;
+  }
+
   std::vector<std::vector<std::pair<std::int32_t, std::int32_t>>> children_;  // (token, node), sorted
+  std::vector<Edge> edges_;
+  std::size_t edge_count_ = 0;
+  int shift_ = 64;
 };
 
 }  // namespace asrkit
@@ -4228,6 +4265,13 @@ class CtcBeamDecoder {
       for (std::size_t k = 0; k < tokens_.size(); ++k)
         token_lm_[k] = lm_->word_id(tokens_.spelling(static_cast<std::int32_t>(k)));
     }
+    // The most a token other than the word boundary can raise Q - ln p_ctc: LM terms only fall
+    // within a word (a look-ahead never grows deeper in the trie), except when a soft lexicon
+    // leaves the trie for <unk>'s look-ahead; hotwords add at most their largest step.
+    for (double h : hot_step_) max_gain_ = std::max(max_gain_, h);
+    for (double h : hot_complete_) max_gain_ = std::max(max_gain_, h);
+    if (!lookahead_.empty() && !hard_lexicon_)
+      max_gain_ += o_.lm_weight * std::max(0.0, unk_lookahead_ - *std::min_element(lookahead_.begin(), lookahead_.end()));
   }
 
   const TokenSet& tokens() const noexcept { return tokens_; }
@@ -4262,9 +4306,6 @@ class CtcBeamDecoder {
 
   // Everything about a prefix except its acoustic probability: a node of the prefix trie.
   struct Prefix {
-    index_t parent = -1;
-    std::int32_t token = -1;
-    index_t first_child = -1, next_sibling = -1;
     LmState lm_state;
     double lm = 0;            // ln p_lm of the completed words (or tokens)
     double penalty = 0;       // unknown-word penalties
@@ -4282,6 +4323,14 @@ class CtcBeamDecoder {
   void set_bonus(Prefix& p, bool final) const {
     p.bonus = o_.lm_weight * (p.lm + (final ? 0.0 : p.lookahead)) + o_.word_bonus * p.words + p.penalty +
               p.hot_done + (final ? 0.0 : p.hot_partial);
+  }
+
+  // Bound on what completing p's word can add besides hotwords: the word bonus, and the
+  // look-ahead given back (the word's own ln p_lm <= 0 replaces it).
+  double boundary_gain(const Prefix& p) const {
+    if (p.word_start) return 0;
+    if (o_.lm_weight < 0) return std::numeric_limits<double>::infinity();
+    return std::max(0.0, o_.word_bonus) - o_.lm_weight * std::min(0.0, p.lookahead);
   }
 
   double lm_score(LmState& state, WordId w) const {
@@ -4349,12 +4398,15 @@ class CtcBeamDecoder {
   }
 
   // The state of prefix `parent` + k.
-  Prefix extend(const Prefix& parent, index_t parent_id, std::int32_t k) const {
-    Prefix c = parent;
-    c.parent = parent_id;
-    c.token = k;
-    c.first_child = c.next_sibling = -1;
+  Prefix extend(const Prefix& parent, std::int32_t k) const {
     const bool boundary = k == o_.word_boundary;
+    if (!boundary && hard_lexicon_ &&
+        (parent.word_node == TokenTrie::none || lexicon_.child(parent.word_node, k) == TokenTrie::none)) {
+      Prefix forbidden;  // the lexicon has no word going this way: no need to copy the state
+      forbidden.dead = true;
+      return forbidden;
+    }
+    Prefix c = parent;
     if (boundary) {
       complete_word(c);
     } else {
@@ -4416,7 +4468,7 @@ class CtcBeamDecoder {
       lexicon = &spelled;
       hard_lexicon_ = false;
     } else {
-      hard_lexicon_ = o_.lexicon_constrained;
+      hard_lexicon_ = lexicon != nullptr && o_.lexicon_constrained;
     }
     if (lexicon == nullptr) return;
     has_lexicon_ = true;
@@ -4493,6 +4545,7 @@ class CtcBeamDecoder {
   TokenTrie hot_;
   std::vector<double> hot_step_, hot_complete_;
   std::vector<bool> hot_has_children_;
+  double max_gain_ = 0;  // bound on bonus(l + k) - bonus(l) for k != word boundary
 };
 
 /// One utterance being decoded: step() through its frames in chunks of any size, partial() for
@@ -4503,6 +4556,8 @@ class CtcBeamDecoder::Stream {
  public:
   explicit Stream(const CtcBeamDecoder& decoder) : d_(&decoder) {
     prefixes_.push_back(d_->root_prefix());
+    links_.push_back({-1, -1, -1, 0, -1});
+    bonus_.push_back(prefixes_.back().bonus);
     beams_.push_back({0, 0.0, kNone, -1, 0, 0.0});
   }
 
@@ -4577,17 +4632,26 @@ class CtcBeamDecoder::Stream {
                                                "vocabulary has ", vocab, " tokens"));
     if (child_of_.empty()) child_of_.assign(static_cast<std::size_t>(vocab), -1);
     order_.resize(static_cast<std::size_t>(vocab));
-    const bool prune = o.token_cumulative_prob < 1 || o.token_limit > 0 || o.token_log_prob_floor > kNone;
+    prune_ = o.token_cumulative_prob < 1 || o.token_limit > 0 || o.token_log_prob_floor > kNone;
+    const bool prune = prune_;
     for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
       const auto* y = rows.row(t);
-      const index_t count = prune ? pruned_labels(y, vocab) : vocab;
-      if (!prune) std::iota(order_.begin(), order_.end(), std::int32_t{0});
+      const index_t count = prune ? pruned_labels(y, vocab) : sorted_labels(y, vocab);
       next_.clear();
+      set_floor(y, count);
       for (const Beam& b : beams_) expand(b, y, count);
       select();
       if (beams_.empty()) break;  // every label pruned away, or the lexicon allows nothing
       collect_garbage();
     }
+  }
+
+  // Every label, most probable first (ties: lower label first).
+  template <class Y>
+  index_t sorted_labels(const Y* y, index_t vocab) {
+    std::iota(order_.begin(), order_.end(), std::int32_t{0});
+    std::sort(order_.begin(), order_.end(), [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); });
+    return vocab;
   }
 
   // DS2 pruning: order_[0..count) = the labels to try this frame, most probable first.
@@ -4612,48 +4676,124 @@ class CtcBeamDecoder::Stream {
     return count;
   }
 
+  // A score no new prefix below which can be kept: every beam is a candidate again with at least
+  // the probability of its own blank and repeat paths, so when the beam is full the weakest of
+  // those is a lower bound of the beam_size-th best candidate (and the strongest, of the best).
+  // A prefix that is not a beam now gets this frame's probability from its parent alone, so its
+  // score is known before it is added; below the floor it cannot survive selection: skip it.
   template <class Y>
-  void expand(const Beam& b, const Y* y, index_t count) {
-    const int blank = d_->o_.blank;
-    const double total = b.acoustic();
-    const std::int32_t last = prefixes_[static_cast<std::size_t>(b.node)].token;
-    for (index_t c = prefixes_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
-         c = prefixes_[static_cast<std::size_t>(c)].next_sibling)
-      child_of_[static_cast<std::size_t>(prefixes_[static_cast<std::size_t>(c)].token)] = c;
-    for (index_t i = 0; i < count; ++i) {
-      const std::int32_t k = order_[static_cast<std::size_t>(i)];
-      const double yk = static_cast<double>(y[k]);
-      if (k == blank) {
-        const double p = yk + total;
-        add(b.node, p, kNone, p, b.stamp, b.last_end, false);
-      } else if (k == last) {
-        const double hold = yk + b.pnb;
-        add(b.node, kNone, hold, hold, b.stamp, frame_ + 1, false);
-        if (b.pb != kNone) {
-          const index_t c = child(b.node, k);
-          if (c >= 0) add(c, kNone, yk + b.pb, yk + b.pb, b.stamp, b.last_end, true);
-        }
-      } else {
-        const index_t c = child(b.node, k);
-        if (c >= 0) add(c, kNone, yk + total, yk + total, b.stamp, b.last_end, true);
-      }
+  void set_floor(const Y* y, index_t count) {
+    const DecoderOptions& o = d_->o_;
+    floor_ = kNone;
+    heap_.clear();
+    count_ = count;
+    rank_.assign(order_.size(), count);
+    for (index_t i = 0; i < count; ++i) rank_[static_cast<std::size_t>(order_[static_cast<std::size_t>(i)])] = i;
+    const bool full = static_cast<index_t>(beams_.size()) == o.beam_size;
+    if (!full && !std::isfinite(o.beam_threshold)) return;
+    double weakest = std::numeric_limits<double>::infinity(), strongest = kNone;
+    for (const Beam& b : beams_) {
+      const std::int32_t last = links_[static_cast<std::size_t>(b.node)].token;
+      double stay = tried(o.blank) ? static_cast<double>(y[o.blank]) + b.acoustic() : kNone;
+      if (last >= 0 && tried(last))
+        stay = detail::log_add(stay, static_cast<double>(y[last]) + b.pnb);
+      stay += bonus_[static_cast<std::size_t>(b.node)];
+      weakest = std::min(weakest, stay);
+      strongest = std::max(strongest, stay);
     }
-    for (index_t c = prefixes_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
-         c = prefixes_[static_cast<std::size_t>(c)].next_sibling)
-      child_of_[static_cast<std::size_t>(prefixes_[static_cast<std::size_t>(c)].token)] = -1;
+    if (full) floor_ = weakest;
+    if (std::isfinite(o.beam_threshold)) floor_ = std::max(floor_, strongest - o.beam_threshold);
   }
 
-  // The prefix node + k (made on first use; -1 when the lexicon forbids it).
-  index_t child(index_t node, std::int32_t k) {
-    index_t& slot = child_of_[static_cast<std::size_t>(k)];
-    if (slot < 0) {
-      slot = static_cast<index_t>(prefixes_.size());
-      Prefix c = d_->extend(prefixes_[static_cast<std::size_t>(node)], node, k);
-      c.next_sibling = prefixes_[static_cast<std::size_t>(node)].first_child;
-      prefixes_.push_back(std::move(c));
-      prefixes_[static_cast<std::size_t>(node)].first_child = slot;
+  // A candidate's score only grows as paths merge into it, so the beam_size-th best of the
+  // scores candidates had when they were made is a lower bound of the final beam_size-th best.
+  void raise_floor(double score) {
+    const auto k = static_cast<std::size_t>(d_->o_.beam_size);
+    if (heap_.size() < k) {
+      heap_.push_back(score);
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+    } else if (score > heap_.front()) {
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+      heap_.back() = score;
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
     }
-    return prefixes_[static_cast<std::size_t>(slot)].dead ? -1 : slot;
+    if (heap_.size() == k) floor_ = std::max(floor_, heap_.front());
+  }
+
+  bool tried(std::int32_t k) const { return rank_[static_cast<std::size_t>(k)] < count_; }
+
+  bool is_beam(index_t node) const { return node >= 0 && links_[static_cast<std::size_t>(node)].beam_frame == frame_; }
+
+  // Extends beam b by this frame's labels. Labels come most probable first, so once one cannot
+  // reach the floor neither can the rest (their children's bonus is bounded by max_gain_) and
+  // the loop stops; the word boundary, whose bonus can rise more, is bounded on its own, and a
+  // skipped child that is itself a beam still gets its probability (it is a candidate anyway).
+  template <class Y>
+  void expand(const Beam& b, const Y* y, index_t count) {
+    const int blank = d_->o_.blank, boundary = d_->o_.word_boundary;
+    const double total = b.acoustic();
+    const std::int32_t last = links_[static_cast<std::size_t>(b.node)].token;
+    for (std::int32_t c = links_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
+         c = links_[static_cast<std::size_t>(c)].next_sibling)
+      child_of_[static_cast<std::size_t>(links_[static_cast<std::size_t>(c)].token)] = c;
+    if (tried(blank)) {
+      const double p = static_cast<double>(y[blank]) + total;
+      add(b.node, p, kNone, p, b.stamp, b.last_end, false);
+    }
+    if (last >= 0 && tried(last)) {
+      const double hold = static_cast<double>(y[last]) + b.pnb;
+      add(b.node, kNone, hold, hold, b.stamp, frame_ + 1, false);
+    }
+    auto extend_by = [&](std::int32_t k) {
+      const double p = static_cast<double>(y[k]) + (k == last ? b.pb : total);
+      if (p == kNone) return;
+      const index_t c = child(b.node, k, p);
+      if (c >= 0) add(c, kNone, p, p, b.stamp, b.last_end, true);
+    };
+    const double reach = total + bonus_[static_cast<std::size_t>(b.node)] + d_->max_gain_;
+    index_t stop = count;
+    for (index_t i = 0; i < count; ++i) {
+      const std::int32_t k = order_[static_cast<std::size_t>(i)];
+      if (k == blank || k == boundary) continue;
+      if (static_cast<double>(y[k]) + reach < floor_) {
+        stop = i;
+        break;
+      }
+      extend_by(k);
+    }
+    if (boundary >= 0 && tried(boundary) &&
+        (static_cast<double>(y[boundary]) + reach + d_->boundary_gain(prefixes_[static_cast<std::size_t>(b.node)]) >=
+             floor_ ||
+         is_beam(child_of_[static_cast<std::size_t>(boundary)])))
+      extend_by(boundary);
+    for (std::int32_t c = links_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
+         c = links_[static_cast<std::size_t>(c)].next_sibling) {
+      const std::int32_t k = links_[static_cast<std::size_t>(c)].token;
+      child_of_[static_cast<std::size_t>(k)] = -1;
+      if (k != boundary && rank_[static_cast<std::size_t>(k)] >= stop && tried(k) && is_beam(c)) {
+        const double p = static_cast<double>(y[k]) + (k == last ? b.pb : total);
+        if (p != kNone) add(c, kNone, p, p, b.stamp, b.last_end, true);
+      }
+    }
+  }
+
+  // The prefix node + k if a probability p from its parent can keep it in the beam, else -1
+  // (also when the lexicon forbids it). A new prefix is scored before it is stored, so the trie
+  // only grows by candidates.
+  index_t child(index_t node, std::int32_t k, double p) {
+    index_t& slot = child_of_[static_cast<std::size_t>(k)];
+    if (slot >= 0) {
+      const double bonus = bonus_[static_cast<std::size_t>(slot)];
+      return bonus != kNone && (p + bonus >= floor_ || is_beam(slot)) ? slot : -1;
+    }
+    Prefix c = d_->extend(prefixes_[static_cast<std::size_t>(node)], k);
+    if (c.dead || p + c.bonus < floor_) return -1;
+    slot = static_cast<index_t>(prefixes_.size());
+    bonus_.push_back(c.bonus);
+    prefixes_.push_back(std::move(c));
+    links_.push_back({k, -1, links_[static_cast<std::size_t>(node)].first_child, -1, node});
+    links_[static_cast<std::size_t>(node)].first_child = static_cast<std::int32_t>(slot);
+    return slot;
   }
 
   // Adds probability to a candidate of the next frame. The timing follows the likeliest route:
@@ -4667,6 +4807,7 @@ class CtcBeamDecoder::Stream {
       s = static_cast<index_t>(next_.size());
       next_.push_back({node, pb, pnb, -1, 0, kNone});
       cand = &next_.back();
+      raise_floor(cand->acoustic() + bonus_[static_cast<std::size_t>(node)]);
     } else {
       cand = &next_[static_cast<std::size_t>(s)];
       cand->pb = detail::log_add(cand->pb, pb);
@@ -4692,7 +4833,7 @@ class CtcBeamDecoder::Stream {
     for (std::size_t i = 0; i < next_.size(); ++i) {
       const Beam& c = next_[i];
       slot_[static_cast<std::size_t>(c.node)] = -1;
-      scored_.push_back({c.acoustic() + prefixes_[static_cast<std::size_t>(c.node)].bonus, c.node,
+      scored_.push_back({c.acoustic() + bonus_[static_cast<std::size_t>(c.node)], c.node,
                          static_cast<index_t>(i)});
     }
     auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.node < b.node); };
@@ -4704,34 +4845,44 @@ class CtcBeamDecoder::Stream {
       while (keep > 1 && scored_[keep - 1].score < cut) --keep;
     }
     beams_.clear();
-    for (std::size_t i = 0; i < keep; ++i) beams_.push_back(next_[static_cast<std::size_t>(scored_[i].index)]);
+    for (std::size_t i = 0; i < keep; ++i) {
+      beams_.push_back(next_[static_cast<std::size_t>(scored_[i].index)]);
+      links_[static_cast<std::size_t>(beams_.back().node)].beam_frame = static_cast<std::int32_t>(frame_ + 1);
+    }
   }
 
   // Drops the prefixes and stamps no beam can reach any more, keeping the order of the rest (so
   // ties break the same way) once they outnumber the live ones; memory stays O(beam x length).
   void collect_garbage() {
-    if (prefixes_.size() + stamps_.size() < std::max<std::size_t>(1 << 14, 4 * live_)) return;
-    std::vector<index_t> remap(prefixes_.size(), -1);
+    if (prefixes_.size() + stamps_.size() < std::max<std::size_t>(1 << 12, 4 * live_)) return;
+    std::vector<index_t>& remap = remap_;
+    remap.assign(prefixes_.size(), -1);
     for (const Beam& b : beams_)
       for (index_t n = b.node; n >= 0 && remap[static_cast<std::size_t>(n)] < 0;
-           n = prefixes_[static_cast<std::size_t>(n)].parent)
+           n = links_[static_cast<std::size_t>(n)].parent)
         remap[static_cast<std::size_t>(n)] = 0;
     index_t kept = 0;
     for (std::size_t n = 0; n < prefixes_.size(); ++n)
       if (remap[n] == 0) {
         remap[n] = kept;
-        Prefix& p = prefixes_[n];
-        p.parent = p.parent < 0 ? -1 : remap[static_cast<std::size_t>(p.parent)];
-        p.first_child = p.next_sibling = -1;
-        prefixes_[static_cast<std::size_t>(kept++)] = std::move(p);
+        Links l = links_[n];
+        l.parent = l.parent < 0 ? -1 : remap[static_cast<std::size_t>(l.parent)];
+        l.first_child = l.next_sibling = -1;
+        const auto to = static_cast<std::size_t>(kept++);
+        links_[to] = l;
+        bonus_[to] = bonus_[n];
+        prefixes_[to] = std::move(prefixes_[n]);
       }
     prefixes_.resize(static_cast<std::size_t>(kept));
+    links_.resize(static_cast<std::size_t>(kept));
+    bonus_.resize(static_cast<std::size_t>(kept));
     for (index_t n = kept - 1; n > 0; --n) {  // relink children (order within a list is immaterial)
-      Prefix& p = prefixes_[static_cast<std::size_t>(n)];
-      p.next_sibling = prefixes_[static_cast<std::size_t>(p.parent)].first_child;
-      prefixes_[static_cast<std::size_t>(p.parent)].first_child = n;
+      Links& l = links_[static_cast<std::size_t>(n)];
+      l.next_sibling = links_[static_cast<std::size_t>(l.parent)].first_child;
+      links_[static_cast<std::size_t>(l.parent)].first_child = static_cast<std::int32_t>(n);
     }
-    std::vector<index_t> stamp_map(stamps_.size(), -1);
+    std::vector<index_t>& stamp_map = stamp_map_;
+    stamp_map.assign(stamps_.size(), -1);
     for (const Beam& b : beams_)
       for (index_t s = b.stamp; s >= 0 && stamp_map[static_cast<std::size_t>(s)] < 0;
            s = stamps_[static_cast<std::size_t>(s)].prev)
@@ -4760,8 +4911,8 @@ class CtcBeamDecoder::Stream {
     h.lm = scored.lm;
     h.boost = scored.hot_done + (final ? 0.0 : scored.hot_partial);
     h.word_count = scored.words;
-    for (index_t n = b.node; n > 0; n = prefixes_[static_cast<std::size_t>(n)].parent)
-      h.tokens.push_back(prefixes_[static_cast<std::size_t>(n)].token);
+    for (index_t n = b.node; n > 0; n = links_[static_cast<std::size_t>(n)].parent)
+      h.tokens.push_back(links_[static_cast<std::size_t>(n)].token);
     std::reverse(h.tokens.begin(), h.tokens.end());
     h.start_frames.resize(h.tokens.size());
     h.end_frames.resize(h.tokens.size());
@@ -4793,13 +4944,27 @@ class CtcBeamDecoder::Stream {
   };
 
   const CtcBeamDecoder* d_;
-  std::vector<Prefix> prefixes_;  // the prefix trie; 0 is the empty prefix
+  // The prefix trie, node 0 the empty prefix: its links and each prefix's score terms, apart
+  // (the search walks links and bonuses; the LM and lexicon state is read only to extend).
+  struct Links {
+    std::int32_t token, first_child, next_sibling, beam_frame;  // beam_frame: last frame it was a beam into
+    index_t parent;
+  };
+  std::vector<Links> links_;
+  std::vector<double> bonus_;     // Q - ln p_ctc; -inf: the lexicon forbids the prefix
+  std::vector<Prefix> prefixes_;
   std::vector<Stamp> stamps_;
   std::vector<Beam> beams_, next_;
   std::vector<Scored> scored_;
   std::vector<index_t> slot_;      // prefix -> index in next_ (-1: none)
   std::vector<index_t> child_of_;  // token -> child of the beam being expanded (-1: none yet)
   std::vector<std::int32_t> order_;
+  std::vector<index_t> rank_;  // label -> position in order_ this frame (count_: not tried)
+  index_t count_ = 0;
+  double floor_ = kNone;
+  std::vector<double> heap_;            // min-heap of the best candidate scores at creation
+  std::vector<index_t> remap_, stamp_map_;  // garbage collection scratch
+  bool prune_ = false;
   std::size_t live_ = 0;
   index_t frame_ = 0;
   bool ended_ = false;
