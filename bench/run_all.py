@@ -54,6 +54,22 @@ def main():
                 "asrkit::fftw when it is found.\n\n")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "frontend_compare.py"), BUILD,
                     "--markdown", OUT], check=True)
+    with open(OUT, "a") as f:
+        f.write("## NN layers: Linear, Conv2d, GEMM, float32 (ms per call, median)\n\n"
+                "Anchor: `torch.nn.Linear(1024, 4096)` on [8, 500, 1024] and `torch.nn.Conv2d(1, 32, "
+                "(41, 11), stride 2, padding (20, 5))` on [B, 1, 161, 1000] (oneDNN), forward and "
+                "forward + backward (input gradient included), and `a @ w.T`; same shapes, same run "
+                "(bench/layers_compare.py). GFLOP/s counts 2 m n k per product (3 products for "
+                "fwd + bwd).\n\n")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "layers_compare.py"), BUILD,
+                    "--markdown", OUT], check=True)
+    with open(OUT, "a") as f:
+        f.write("## Normalisation layers, x [500, 8, 1024] float32 (ms, median)\n\n"
+                "Anchor: PyTorch `BatchNorm1d` (train mode: batch statistics + running update; eval "
+                "mode), masked sequence BN as `y[mask] = bn(x[mask])`, `LayerNorm`, forward and "
+                "forward + backward, same shapes and thread counts, same run (bench/norm_compare.py).\n\n")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "norm_compare.py"), BUILD,
+                    "--markdown", OUT], check=True)
     print(f"wrote {OUT}")
 
 

@@ -17,9 +17,28 @@
 #include <asrkit/io/wav.hpp>
 #include <asrkit/io/sndfile.hpp>  // empty unless ASRKIT_WITH_SNDFILE (link asrkit::sndfile)
 #include <asrkit/io/arpa.hpp>
+#include <asrkit/ops/gemm.hpp>
+#include <asrkit/ops/conv.hpp>
+#include <asrkit/ops/activation.hpp>
+#include <asrkit/ops/softmax.hpp>
+#include <asrkit/ops/reduce.hpp>
+#include <asrkit/nn/parameter.hpp>
+#include <asrkit/nn/init.hpp>
+#include <asrkit/nn/linear.hpp>
+#include <asrkit/nn/conv.hpp>
+#include <asrkit/nn/activation.hpp>
+#include <asrkit/nn/batch_norm.hpp>
+#include <asrkit/nn/layer_norm.hpp>
+#include <asrkit/nn/dropout.hpp>
+#include <asrkit/nn/sequential.hpp>
 
 #include <asrkit/loss/ctc.hpp>
 
+#include <asrkit/decode/emissions.hpp>
+#include <asrkit/decode/greedy.hpp>
+#include <asrkit/decode/tokens.hpp>
+#include <asrkit/decode/token_trie.hpp>
+#include <asrkit/decode/lexicon.hpp>
 #include <asrkit/decode/align.hpp>
 #include <asrkit/decode/beam_search.hpp>
 #include <asrkit/decode/ngram.hpp>
@@ -40,3 +59,7 @@
 #include <asrkit/train/sortagrad.hpp>
 #include <asrkit/train/loader.hpp>
 #include <asrkit/train/progress.hpp>
+#include <asrkit/train/optimizer.hpp>
+#include <asrkit/train/schedule.hpp>
+#include <asrkit/train/clip.hpp>
+#include <asrkit/train/checkpoint.hpp>

@@ -2719,6 +2719,3513 @@ inline ArpaModel read_arpa(const std::string& path) {
 }
 
 }  // namespace asrkit
+// #include <asrkit/ops/gemm.hpp>
+// asrkit/ops/gemm.hpp - general matrix products, C = alpha * op(A) * op(B) + beta * C.
+//
+//   asrkit::ops::gemm(asrkit::ops::Trans::no, asrkit::ops::Trans::yes, 1.0f, x, w, 0.0f, y);
+//   // y [N, out] = x [N, in] * w[out, in]^T   (a Linear layer without bias)
+//   asrkit::ops::gemm_batched(Trans::no, Trans::no, 1.0f, a, b, 0.0f, c);   // [batch, m, n]
+//
+// Matrices are row-major asrkit views (the last axis is the column). A row-major [k, m] matrix
+// read with Trans::yes is the m x k matrix A^T: Eigen's product kernel packs either layout, so no
+// transpose is ever materialised. The products run on Eigen's GEMM kernel, one thread per block
+// of C: C is cut into a fixed grid of kGemmRowBlock x kGemmColBlock cells (the grid depends only
+// on m and n), the cells are shared among asrkit::set_num_threads threads, and each cell is one
+// single-threaded Eigen product over the whole k. Eigen's own threading splits C by the thread
+// count, and its results then change in the last bits with the thread count; the fixed grid keeps
+// every result bit-identical for any thread count (DESIGN sec. 3, Numerics).
+//
+// The raw-pointer form takes leading dimensions like BLAS (row-major: lda >= columns of the
+// stored A) so that sub-blocks of larger buffers can be multiplied in place.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <type_traits>
+
+// #include <asrkit/core/device.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace asrkit {
+namespace ops {
+
+/// Whether an operand is used as stored (no) or transposed (yes).
+enum class Trans { no, yes };
+
+/// The fixed cell grid of C (see the header comment; tuned with bench/bench_layers.cpp).
+inline constexpr index_t kGemmRowBlock = 512;
+inline constexpr index_t kGemmColBlock = 2048;
+
+namespace detail {
+
+template <class T>
+using type_identity_t = typename std::common_type<T>::type;  // blocks template deduction
+
+template <class T>
+using StridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using StridedMutMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Runs f(cell) for every cell. At more than one thread every product runs inside an OpenMP team
+// (even a single cell), where Eigen's GEMM never threads itself.
+template <class F>
+void run_cells(index_t cells, F&& f) {
+#if defined(_OPENMP)
+  const int threads = num_threads();
+  if (threads > 1 && !omp_in_parallel()) {
+    const int team = static_cast<int>(std::min<index_t>(threads, std::max<index_t>(cells, 2)));
+#pragma omp parallel for schedule(static) num_threads(team)
+    for (index_t c = 0; c < cells; ++c) f(c);
+    return;
+  }
+#endif
+  for (index_t c = 0; c < cells; ++c) f(c);
+}
+
+template <class T, class MA, class MB>
+void gemm_eigen(T alpha, const MA& a, const MB& b, T beta, StridedMutMap<T>& c) {
+  // beta == 0 must not read C (it may hold NaN or be uninitialised), as in BLAS.
+  if (beta == T(0)) {
+    c.noalias() = alpha * (a * b);
+  } else {
+    if (beta != T(1)) c *= beta;
+    c.noalias() += alpha * (a * b);
+  }
+}
+
+}  // namespace detail
+
+/// C[m, n] = alpha * op(A) * op(B) + beta * C (row-major, BLAS-like leading dimensions).
+/// op(A) is m x k: A is stored [m, k] (Trans::no) or [k, m] (Trans::yes); op(B) is k x n.
+/// With beta == 0, C is not read.
+template <class Device = Cpu, class T>
+void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+          const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::gemm: only the Cpu device is implemented");
+  static_assert(std::is_floating_point_v<T>, "ops::gemm: T must be float or double");
+  if (m < 0 || n < 0 || k < 0)
+    throw ValueError("gemm.1", asrkit::detail::str("gemm: sizes must be >= 0, got m=", m, " n=",
+                                                   n, " k=", k));
+  const index_t a_cols = ta == Trans::no ? k : m;
+  const index_t b_cols = tb == Trans::no ? n : k;
+  if (lda < a_cols || ldb < b_cols || ldc < n || lda < 1 || ldb < 1 || ldc < 1)
+    throw ValueError("gemm.2", asrkit::detail::str("gemm: leading dimensions too small: lda=", lda,
+                                                   " (needs >= ", a_cols, "), ldb=", ldb,
+                                                   " (needs >= ", b_cols, "), ldc=", ldc,
+                                                   " (needs >= ", n, ")"));
+  if (m == 0 || n == 0) return;
+  const index_t row_cells = (m + kGemmRowBlock - 1) / kGemmRowBlock;
+  const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
+  detail::run_cells(row_cells * col_cells, [&](index_t cell) {
+    const index_t r0 = (cell / col_cells) * kGemmRowBlock, c0 = (cell % col_cells) * kGemmColBlock;
+    const index_t mr = std::min(kGemmRowBlock, m - r0), nc = std::min(kGemmColBlock, n - c0);
+    detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));
+    if (k == 0) {  // empty sum: C = beta * C
+      if (beta == T(0))
+        cm.setZero();
+      else
+        cm *= beta;
+      return;
+    }
+    using Map = detail::StridedMap<T>;
+    // Rows r0.. of op(A) and columns c0.. of op(B).
+    const Map am = ta == Trans::no ? Map(a + r0 * lda, mr, k, Eigen::OuterStride<>(lda))
+                                   : Map(a + r0, k, mr, Eigen::OuterStride<>(lda));
+    const Map bm = tb == Trans::no ? Map(b + c0, k, nc, Eigen::OuterStride<>(ldb))
+                                   : Map(b + c0 * ldb, nc, k, Eigen::OuterStride<>(ldb));
+    if (ta == Trans::no && tb == Trans::no)
+      detail::gemm_eigen(alpha, am, bm, beta, cm);
+    else if (ta == Trans::no)
+      detail::gemm_eigen(alpha, am, bm.transpose(), beta, cm);
+    else if (tb == Trans::no)
+      detail::gemm_eigen(alpha, am.transpose(), bm, beta, cm);
+    else
+      detail::gemm_eigen(alpha, am.transpose(), bm.transpose(), beta, cm);
+  });
+}
+
+namespace detail {
+struct GemmDims {
+  index_t m, n, k;
+};
+// Checks that op(A) * op(B) chains into C; throws gemm.3 naming all three shapes.
+inline GemmDims gemm_dims(Trans ta, Trans tb, const Shape& a, const Shape& b, const Shape& c) {
+  if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2)
+    throw ShapeError("gemm.3", asrkit::detail::str("gemm: A, B and C must be rank 2, got A ",
+                                                   a.str(), ", B ", b.str(), ", C ", c.str()));
+  const index_t m = ta == Trans::no ? a[0] : a[1];
+  const index_t k = ta == Trans::no ? a[1] : a[0];
+  const index_t kb = tb == Trans::no ? b[0] : b[1];
+  const index_t n = tb == Trans::no ? b[1] : b[0];
+  if (k != kb || c[0] != m || c[1] != n)
+    throw ShapeError("gemm.3", asrkit::detail::str(
+                                   "gemm: op(A) is ", m, " x ", k, " and op(B) is ", kb, " x ", n,
+                                   ", so the inner sizes must agree and C must be [", m, ", ", n,
+                                   "]; got A ", a.str(), ta == Trans::yes ? "^T" : "", ", B ",
+                                   b.str(), tb == Trans::yes ? "^T" : "", ", C ", c.str()));
+  return {m, n, k};
+}
+}  // namespace detail
+
+/// C = alpha * op(A) * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.3 when the
+/// shapes do not chain (the message gives all three shapes).
+template <class Device = Cpu, class T>
+void gemm(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
+          detail::type_identity_t<TensorView<const T, Device>> a,
+          detail::type_identity_t<TensorView<const T, Device>> b, detail::type_identity_t<T> beta,
+          TensorView<T, Device> c) {
+  const auto d = detail::gemm_dims(ta, tb, a.shape(), b.shape(), c.shape());
+  gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data(), std::max<index_t>(a.dim(1), 1),
+                  b.data(), std::max<index_t>(b.dim(1), 1), beta, c.data(),
+                  std::max<index_t>(d.n, 1));
+}
+
+/// C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i] for every i of rank-3 views [batch, ., .].
+/// Items run in parallel when there are at least as many as threads (each product then runs on
+/// one thread); otherwise one after another with Eigen's threads inside each product.
+template <class Device = Cpu, class T>
+void gemm_batched(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
+                  detail::type_identity_t<TensorView<const T, Device>> a,
+                  detail::type_identity_t<TensorView<const T, Device>> b,
+                  detail::type_identity_t<T> beta, TensorView<T, Device> c) {
+  if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3 || a.dim(0) != b.dim(0) ||
+      a.dim(0) != c.dim(0))
+    throw ShapeError("gemm.4", asrkit::detail::str(
+                                   "gemm_batched: A, B and C must be rank 3 with one batch size, "
+                                   "got A ", a.shape().str(), ", B ", b.shape().str(), ", C ",
+                                   c.shape().str()));
+  const index_t batch = a.dim(0);
+  const auto d = detail::gemm_dims(ta, tb, a.shape().drop_front(), b.shape().drop_front(),
+                                   c.shape().drop_front());
+  const index_t lda = std::max<index_t>(a.dim(2), 1), ldb = std::max<index_t>(b.dim(2), 1);
+  const index_t sa = a.dim(1) * a.dim(2), sb = b.dim(1) * b.dim(2), sc = d.m * d.n;
+  auto one = [&](index_t i) {
+    gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data() + i * sa, lda, b.data() + i * sb, ldb,
+                    beta, c.data() + i * sc, std::max<index_t>(d.n, 1));
+  };
+  if (batch >= num_threads())
+    parallel_for(batch, one);
+  else
+    for (index_t i = 0; i < batch; ++i) one(i);
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/ops/conv.hpp>
+// asrkit/ops/conv.hpp - 1-D and 2-D convolution by im2col + GEMM, forward and backward.
+//
+//   asrkit::ops::ConvParams p;                 // 2-D: kernel {kh, kw}, stride, padding, dilation
+//   p.kernel = {41, 11}; p.stride = {2, 2}; p.padding = {20, 5};
+//   asrkit::ops::conv2d_forward(p, x, w, b, y);          // x [B,C,H,W], w [O,C/g,kh,kw] -> y [B,O,Ho,Wo]
+//   asrkit::ops::conv2d_backward(p, x, w, dy, dx, dw, db);   // dx overwritten, dw and db accumulate
+//   auto p1 = asrkit::ops::ConvParams::conv1d(/*kernel*/ 5, /*stride*/ 1, /*padding*/ 2);
+//
+// Cross-correlation as in PyTorch (Conv2d, zero padding): with Ho = (H + 2 ph - dh (kh - 1) - 1)
+// / sh + 1 (floor) and likewise Wo,
+//   y[b, o, i, j] = bias[o] + sum_{c in group(o), u, v} w[o, c', u, v] x[b, c, i sh - ph + u dh,
+//                                                                         j sw - pw + v dw].
+// A 1-D convolution is the case H = kh = 1 (x [B, C, L] is read as [B, C, 1, L]).
+//
+// im2col lays the receptive fields out as a [C kh kw, Ho Wo] matrix (row (c, u, v), column (i, j)),
+// so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g. The layers never build the whole
+// matrix: output positions are processed in tiles of about kConvTileBytes of columns, so the
+// im2col buffer stays in cache while the GEMM consumes it. Backward recomputes the tiles:
+//   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g  -> col2im adds into dX.
+// Threads: forward splits (image, tile) pairs. Backward splits each image into a fixed number of
+// slabs (independent of the thread count); every slab owns a dW partial and a band of dX rows,
+// which are summed in slab order afterwards, so results do not depend on the thread count.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/device.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/ops/gemm.hpp>
+
+namespace asrkit {
+namespace ops {
+
+/// Hyper-parameters of a 2-D convolution ({height, width} pairs); 1-D uses {1, k} etc.
+struct ConvParams {
+  std::array<index_t, 2> kernel{1, 1};
+  std::array<index_t, 2> stride{1, 1};
+  std::array<index_t, 2> padding{0, 0};   ///< zeros on both sides
+  std::array<index_t, 2> dilation{1, 1};
+  index_t groups = 1;                     ///< C and O divisible by groups; groups = C: depthwise
+
+  /// The 1-D convolution over the last axis with these settings.
+  static ConvParams conv1d(index_t kernel, index_t stride = 1, index_t padding = 0,
+                           index_t dilation = 1, index_t groups = 1) {
+    ConvParams p;
+    p.kernel = {1, kernel};
+    p.stride = {1, stride};
+    p.padding = {0, padding};
+    p.dilation = {1, dilation};
+    p.groups = groups;
+    return p;
+  }
+
+  /// Throws ValueError conv.1 unless kernel, stride, dilation, groups >= 1 and padding >= 0.
+  void check(const char* who = "conv") const {
+    for (int a = 0; a < 2; ++a) {
+      const auto i = static_cast<std::size_t>(a);
+      if (kernel[i] < 1 || stride[i] < 1 || dilation[i] < 1 || padding[i] < 0)
+        throw ValueError("conv.1", asrkit::detail::str(
+                                       who, ": kernel, stride and dilation must be >= 1 and "
+                                       "padding >= 0, got kernel ", kernel[0], "x", kernel[1],
+                                       ", stride ", stride[0], "x", stride[1], ", padding ",
+                                       padding[0], "x", padding[1], ", dilation ", dilation[0],
+                                       "x", dilation[1]));
+    }
+    if (groups < 1)
+      throw ValueError("conv.1", asrkit::detail::str(who, ": groups must be >= 1, got ", groups));
+  }
+
+  /// Output length along axis a (0: height, 1: width) for input length n; < 1 when the padded
+  /// input is shorter than the dilated kernel.
+  index_t out_size(int a, index_t n) const {
+    const auto i = static_cast<std::size_t>(a);
+    const index_t span = dilation[i] * (kernel[i] - 1) + 1;
+    const index_t padded = n + 2 * padding[i];
+    return padded < span ? 0 : (padded - span) / stride[i] + 1;
+  }
+};
+
+/// Bytes of im2col columns processed per tile (about L2-sized; see bench/bench_layers.cpp).
+inline constexpr std::size_t kConvTileBytes = std::size_t(1) << 20;
+
+namespace detail {
+
+template <class T>
+using conv_arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+/// One image's geometry: input [C, H, W], output positions P = Ho * Wo, K = C kh kw col rows.
+struct ConvGeometry {
+  index_t c, h, w, ho, wo;
+  index_t kh, kw, sh, sw, ph, pw, dh, dw;
+  index_t positions() const { return ho * wo; }
+  index_t col_rows() const { return c * kh * kw; }
+
+  ConvGeometry(const ConvParams& p, index_t channels, index_t height, index_t width)
+      : c(channels), h(height), w(width), ho(p.out_size(0, height)), wo(p.out_size(1, width)),
+        kh(p.kernel[0]), kw(p.kernel[1]), sh(p.stride[0]), sw(p.stride[1]), ph(p.padding[0]),
+        pw(p.padding[1]), dh(p.dilation[0]), dw(p.dilation[1]) {}
+
+  // Input rows [r0, r1) that output positions [p0, p1) read.
+  void rows_touched(index_t p0, index_t p1, index_t& r0, index_t& r1) const {
+    r0 = std::max<index_t>(0, (p0 / wo) * sh - ph);
+    r1 = std::min<index_t>(h, ((p1 - 1) / wo) * sh - ph + (kh - 1) * dh + 1);
+    if (r1 < r0) r1 = r0;
+  }
+
+  // For one col row at kernel column v and an output row segment starting at ow (n outputs),
+  // the output indices j in [lo, hi) whose input column lies inside [0, w).
+  void valid_range(index_t v, index_t ow, index_t n, index_t& iw0, index_t& lo, index_t& hi) const {
+    iw0 = ow * sw - pw + v * dw;  // input column of output j = 0
+    lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+    hi = iw0 >= w ? 0 : (w - 1 - iw0) / sw + 1;
+    lo = std::min(lo, n);
+    hi = std::min(std::max(hi, lo), n);
+  }
+};
+
+// col[row, j - p0] for positions j in [p0, p1) of one image x [C, H, W] (zeros where padded).
+template <class T>
+void im2col_range(const ConvGeometry& g, const T* x, index_t p0, index_t p1, T* col, index_t ld) {
+  for (index_t c = 0; c < g.c; ++c)
+    for (index_t u = 0; u < g.kh; ++u)
+      for (index_t v = 0; v < g.kw; ++v) {
+        T* dst = col + ((c * g.kh + u) * g.kw + v) * ld;
+        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+        while (p < p1) {
+          const index_t n = std::min(g.wo - ow, p1 - p);
+          const index_t ih = oh * g.sh - g.ph + u * g.dh;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(dst, dst + n, T(0));
+          } else {
+            index_t iw0, lo, hi;
+            g.valid_range(v, ow, n, iw0, lo, hi);
+            const T* src = x + (c * g.h + ih) * g.w + iw0;
+            std::fill(dst, dst + lo, T(0));
+            if (g.sw == 1) {
+              if (hi > lo) std::memcpy(dst + lo, src + lo, static_cast<std::size_t>(hi - lo) * sizeof(T));
+            } else if (g.sw == 2) {  // a constant stride the compiler vectorises (DS2's convs)
+              for (index_t j = lo; j < hi; ++j) dst[j] = src[2 * j];
+            } else {
+              for (index_t j = lo; j < hi; ++j) dst[j] = src[j * g.sw];
+            }
+            std::fill(dst + hi, dst + n, T(0));
+          }
+          dst += n;
+          p += n;
+          ++oh;
+          ow = 0;
+        }
+      }
+}
+
+// The adjoint of im2col_range: x_band[c, ih - r0, iw] += col[row, j - p0] for every position j
+// in [p0, p1) reading (c, ih, iw). x_band holds input rows [r0, r0 + hb) of every channel.
+template <class T>
+void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
+                  T* x_band, index_t r0, index_t hb) {
+  for (index_t c = 0; c < g.c; ++c)
+    for (index_t u = 0; u < g.kh; ++u)
+      for (index_t v = 0; v < g.kw; ++v) {
+        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
+        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+        while (p < p1) {
+          const index_t n = std::min(g.wo - ow, p1 - p);
+          const index_t ih = oh * g.sh - g.ph + u * g.dh;
+          if (ih >= 0 && ih < g.h) {
+            ASRKIT_ASSERT(ih >= r0 && ih < r0 + hb);
+            index_t iw0, lo, hi;
+            g.valid_range(v, ow, n, iw0, lo, hi);
+            T* dst = x_band + (c * hb + (ih - r0)) * g.w + iw0;
+            if (g.sw == 1) {
+              for (index_t j = lo; j < hi; ++j) dst[j] += src[j];
+            } else {
+              for (index_t j = lo; j < hi; ++j) dst[j * g.sw] += src[j];
+            }
+          }
+          src += n;
+          p += n;
+          ++oh;
+          ow = 0;
+        }
+      }
+  (void)hb;
+}
+
+template <class T>
+index_t tile_positions(const ConvGeometry& g) {
+  const index_t rows = std::max<index_t>(1, g.col_rows());
+  const index_t fit = static_cast<index_t>(kConvTileBytes / (sizeof(T) * static_cast<std::size_t>(rows)));
+  // At least 64 columns so the GEMM stays efficient for very deep receptive fields.
+  return std::max<index_t>(1, std::min(g.positions(), std::max<index_t>(64, fit)));
+}
+
+// x as [B, C, H, W] (rank 4) or [B, C, L] (rank 3, read as H = 1); checks and returns geometry.
+template <class T>
+ConvGeometry conv_geometry(const char* who, const ConvParams& p, const TensorView<const T>& x,
+                           const TensorView<const T>& w) {
+  p.check(who);
+  const bool one_d = x.rank() == 3;
+  if (x.rank() != 3 && x.rank() != 4)
+    throw ShapeError("conv.2", asrkit::detail::str(who, ": input x must be [B, C, L] or [B, C, H, W],"
+                                                   " got ", x.shape().str()));
+  if (one_d && (p.kernel[0] != 1 || p.stride[0] != 1 || p.padding[0] != 0 || p.dilation[0] != 1))
+    throw ValueError("conv.1", asrkit::detail::str(who, ": a rank-3 input [B, C, L] needs the 1-D "
+                                                   "settings (kernel, stride, dilation 1 and "
+                                                   "padding 0 along the height), got kernel ",
+                                                   p.kernel[0], "x", p.kernel[1]));
+  const index_t c = x.dim(1), h = one_d ? 1 : x.dim(2), wd = x.dim(-1);
+  if (c % p.groups != 0)
+    throw ShapeError("conv.2", asrkit::detail::str(who, ": input channels (", c, " in x ",
+                                                   x.shape().str(), ") must be divisible by groups ",
+                                                   p.groups));
+  const bool w_ok = w.rank() == x.rank() && w.dim(0) % p.groups == 0 && w.dim(1) * p.groups == c &&
+                    (one_d ? w.dim(2) == p.kernel[1]
+                           : w.dim(2) == p.kernel[0] && w.dim(3) == p.kernel[1]);
+  if (!w_ok)
+    throw ShapeError("conv.3", asrkit::detail::str(
+                                   who, ": weight must be [O, C/groups, ",
+                                   one_d ? "" : asrkit::detail::str(p.kernel[0], ", "), p.kernel[1],
+                                   "] with C/groups = ", c / p.groups, " and O divisible by groups ",
+                                   p.groups, ", got ", w.shape().str()));
+  ConvGeometry g(p, c, h, wd);
+  if (g.ho < 1 || g.wo < 1)
+    throw ShapeError("conv.4", asrkit::detail::str(
+                                   who, ": input ", x.shape().str(), " is smaller than the dilated "
+                                   "kernel (", (p.kernel[0] - 1) * p.dilation[0] + 1, "x",
+                                   (p.kernel[1] - 1) * p.dilation[1] + 1, ") plus padding ",
+                                   p.padding[0], "x", p.padding[1]));
+  return g;
+}
+
+inline Shape conv_out_shape(const Shape& x, index_t out_channels, const ConvGeometry& g) {
+  return x.rank() == 3 ? Shape{x[0], out_channels, g.wo} : Shape{x[0], out_channels, g.ho, g.wo};
+}
+
+}  // namespace detail
+
+/// The output shape of a convolution of x ([B, C, L] or [B, C, H, W]) with weight w.
+template <class T>
+Shape conv_output_shape(const ConvParams& p, detail::conv_arg_t<TensorView<const T>> x,
+                        detail::conv_arg_t<TensorView<const T>> w) {
+  const auto g = detail::conv_geometry<T>("conv", p, x, w);
+  return detail::conv_out_shape(x.shape(), w.dim(0), g);
+}
+
+/// im2col of one image: x [C, H, W] (or [C, L] for 1-D) -> col [C kh kw, Ho Wo].
+template <class Device = Cpu, class T>
+void im2col(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> x,
+            TensorView<T, Device> col) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::im2col: only the Cpu device is implemented");
+  p.check("im2col");
+  if (x.rank() != 2 && x.rank() != 3)
+    throw ShapeError("conv.2", asrkit::detail::str("im2col: image x must be [C, L] or [C, H, W], "
+                                                   "got ", x.shape().str()));
+  const detail::ConvGeometry g(p, x.dim(0), x.rank() == 2 ? 1 : x.dim(1), x.dim(-1));
+  const Shape want{g.col_rows(), g.positions()};
+  if (col.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("im2col: col must be ", want.str(), " for x ",
+                                                   x.shape().str(), ", got ", col.shape().str()));
+  if (want.numel() > 0) detail::im2col_range(g, x.data(), 0, g.positions(), col.data(), g.positions());
+}
+
+/// col2im of one image (the adjoint of im2col): x [C, H, W] += the columns scattered back.
+template <class Device = Cpu, class T>
+void col2im(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> col,
+            TensorView<T, Device> x) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::col2im: only the Cpu device is implemented");
+  p.check("col2im");
+  if (x.rank() != 2 && x.rank() != 3)
+    throw ShapeError("conv.2", asrkit::detail::str("col2im: image x must be [C, L] or [C, H, W], "
+                                                   "got ", x.shape().str()));
+  const detail::ConvGeometry g(p, x.dim(0), x.rank() == 2 ? 1 : x.dim(1), x.dim(-1));
+  const Shape want{g.col_rows(), g.positions()};
+  if (col.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("col2im: col must be ", want.str(), " for x ",
+                                                   x.shape().str(), ", got ", col.shape().str()));
+  if (want.numel() > 0)
+    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), x.data(), 0, g.h);
+}
+
+/// y = conv(x, w) + bias. x [B, C, H, W] or [B, C, L]; w [O, C/groups, kh, kw] or [O, C/groups, k];
+/// bias [O] or a default view {} for none; y [B, O, Ho, Wo] or [B, O, Lo] (overwritten).
+template <class Device = Cpu, class T>
+void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> x,
+                    detail::conv_arg_t<TensorView<const T, Device>> w,
+                    detail::conv_arg_t<TensorView<const T, Device>> bias, TensorView<T, Device> y) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::conv2d_forward: only the Cpu device is implemented");
+  const auto g = detail::conv_geometry<T>("conv2d_forward", p, x, w);
+  const index_t batch = x.dim(0), out = w.dim(0);
+  const Shape want = detail::conv_out_shape(x.shape(), out, g);
+  if (y.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_forward: output y must be ", want.str(),
+                                                   ", got ", y.shape().str()));
+  const bool has_bias = bias.data() != nullptr;
+  if (has_bias && (bias.rank() != 1 || bias.dim(0) != out))
+    throw ShapeError("conv.6", asrkit::detail::str("conv2d_forward: bias must be [", out, "], got ",
+                                                   bias.shape().str()));
+  if (y.numel() == 0) return;
+  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
+  const index_t in_image = g.c * g.h * g.w;
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
+      const index_t n = p1 - p0;
+      detail::im2col_range(g, x.data() + b * in_image, p0, p1, col.data(), n);
+      T* yb = y.data() + b * out * np + p0;
+      if (has_bias)
+        for (index_t o = 0; o < out; ++o) std::fill(yb + o * np, yb + o * np + n, bias.data()[o]);
+      for (index_t gi = 0; gi < groups; ++gi)
+        gemm<Device, T>(Trans::no, Trans::no, og, n, kg, T(1), w.data() + gi * og * kg, kg,
+                        col.data() + gi * kg * n, n, has_bias ? T(1) : T(0), yb + gi * og * np, np);
+    }
+  });
+}
+
+/// Backward of conv2d_forward for the upstream gradient dy (shape of y). dx (the shape of x, or a
+/// default view {} to skip it) is overwritten; dw and db (or {}) are accumulated into (+=).
+template <class Device = Cpu, class T>
+void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> x,
+                     detail::conv_arg_t<TensorView<const T, Device>> w,
+                     detail::conv_arg_t<TensorView<const T, Device>> dy,
+                     detail::conv_arg_t<TensorView<T, Device>> dx, TensorView<T, Device> dw,
+                     detail::conv_arg_t<TensorView<T, Device>> db) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::conv2d_backward: only the Cpu device is implemented");
+  const auto g = detail::conv_geometry<T>("conv2d_backward", p, x, w);
+  const index_t batch = x.dim(0), out = w.dim(0);
+  const Shape want = detail::conv_out_shape(x.shape(), out, g);
+  if (dy.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_backward: output gradient dy must be ",
+                                                   want.str(), ", got ", dy.shape().str()));
+  const bool need_dx = dx.data() != nullptr, need_db = db.data() != nullptr;
+  if (need_dx && dx.shape() != x.shape())
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_backward: input gradient dx must be ",
+                                                   x.shape().str(), ", got ", dx.shape().str()));
+  if (dw.shape() != w.shape())
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_backward: weight gradient dw must be ",
+                                                   w.shape().str(), ", got ", dw.shape().str()));
+  if (need_db && (db.rank() != 1 || db.dim(0) != out))
+    throw ShapeError("conv.6", asrkit::detail::str("conv2d_backward: bias gradient db must be [",
+                                                   out, "], got ", db.shape().str()));
+  if (need_db) {
+    // db[o] += sum over b and positions of dy[b, o, .]
+    const index_t np = g.positions();
+    for (index_t o = 0; o < out; ++o) {
+      T acc = T(0);
+      for (index_t b = 0; b < batch; ++b)
+        acc += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dy.data() + (b * out + o) * np, np).sum();
+      db.data()[o] += acc;
+    }
+  }
+  if (need_dx) std::fill(dx.data(), dx.data() + dx.numel(), T(0));
+  if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
+
+  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t tiles = (np + tile - 1) / tile;
+  // A fixed number of work items (never the thread count): at least 8 slabs overall.
+  const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
+  const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
+  struct Slab {
+    index_t r0 = 0, rows = 0;
+    std::vector<T> band;  // dx rows [r0, r0 + rows) of every channel
+  };
+  std::vector<Slab> slab(static_cast<std::size_t>(items));
+  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    const index_t width = std::min(tile, np);
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * width));
+    std::vector<T> dcol(need_dx ? col.size() : 0);
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / slabs, s = it % slabs;
+      const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
+      const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
+      Slab& sl = slab[static_cast<std::size_t>(it)];
+      if (need_dx) {
+        index_t r1;
+        g.rows_touched(sp0, sp1, sl.r0, r1);
+        sl.rows = r1 - sl.r0;
+        sl.band.assign(static_cast<std::size_t>(g.c * sl.rows * g.w), T(0));
+      }
+      T* dwp = dw_part.data() + it * wsize;
+      const T* xb = x.data() + b * in_image;
+      const T* dyb = dy.data() + b * out * np;
+      for (index_t p0 = sp0; p0 < sp1; p0 += tile) {
+        const index_t n = std::min(tile, sp1 - p0);
+        detail::im2col_range(g, xb, p0, p0 + n, col.data(), n);
+        for (index_t gi = 0; gi < groups; ++gi) {
+          // dW_g [og, kg] += dY_g [og, n] col_g^T [n, kg]
+          gemm<Device, T>(Trans::no, Trans::yes, og, kg, n, T(1), dyb + gi * og * np + p0, np,
+                          col.data() + gi * kg * n, n, T(1), dwp + gi * og * kg, kg);
+          // dcol_g [kg, n] = W_g^T [kg, og] dY_g [og, n]
+          if (need_dx)
+            gemm<Device, T>(Trans::yes, Trans::no, kg, n, og, T(1), w.data() + gi * og * kg, kg,
+                            dyb + gi * og * np + p0, np, T(0), dcol.data() + gi * kg * n, n);
+        }
+        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, sl.band.data(), sl.r0, sl.rows);
+      }
+    }
+  });
+  // Fixed-order reductions: slabs of an image into dx, every partial into dw.
+  if (need_dx) {
+    parallel_for(batch, [&](index_t b) {
+      T* dxb = dx.data() + b * in_image;
+      for (index_t s = 0; s < slabs; ++s) {
+        const Slab& sl = slab[static_cast<std::size_t>(b * slabs + s)];
+        for (index_t c = 0; c < g.c; ++c) {
+          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(dxb + (c * g.h + sl.r0) * g.w, sl.rows * g.w);
+          dst += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(sl.band.data() + c * sl.rows * g.w,
+                                                                      sl.rows * g.w);
+        }
+      }
+    });
+  }
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dwm(dw.data(), wsize);
+  for (index_t it = 0; it < items; ++it)
+    dwm += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/ops/activation.hpp>
+// asrkit/ops/activation.hpp - element-wise activations, their derivatives, fused bias + activation.
+//
+//   asrkit::ops::selu(x, y);                        // y = selu(x), any shape, x may alias y
+//   asrkit::ops::selu_backward(y, dy, dx);           // dx = dy * selu'(x), from the output y
+//   asrkit::ops::activation(ActivationKind::clipped_relu, x, y, 20.0f);
+//   asrkit::ops::bias_activation(ActivationKind::relu, y, bias, BiasAxis::last);   // in place
+//
+// Which tensor each derivative reads (what a layer must cache for backward):
+//   relu, clipped_relu, selu, tanh, sigmoid: the output y (so x need not be kept);
+//   swish: the input x;   glu: the input x.
+// Inputs are never deduced (pass a mutable tensor, a const view or a Tensor); the output fixes T.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <type_traits>
+
+// #include <asrkit/core/device.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace ops {
+
+/// SELU constants (Klambauer et al. 2017, eq. 14): the (mean 0, variance 1) fixed point. The
+/// canonical literals (SPECS 1.1), not the closed forms, which differ in the last ulp.
+template <class T = double>
+inline constexpr T selu_alpha_v = static_cast<T>(1.6732632423543772848170429916717L);
+template <class T = double>
+inline constexpr T selu_lambda_v = static_cast<T>(1.0507009873554804934193349852946L);
+inline constexpr double selu_alpha = selu_alpha_v<double>;
+inline constexpr double selu_lambda = selu_lambda_v<double>;
+
+/// Deep Speech 2's clipped ReLU ceiling, g(x) = min(max(x, 0), 20) (Amodei et al. 2016, sec. 3.1).
+inline constexpr double default_relu_clip = 20.0;
+
+/// The element-wise activations (GLU changes the shape and has its own functions).
+enum class ActivationKind { identity, relu, clipped_relu, selu, swish, tanh, sigmoid };
+
+/// Whether the derivative of `kind` is computed from the input x (else from the output y).
+constexpr bool backward_needs_input(ActivationKind kind) { return kind == ActivationKind::swish; }
+
+inline const char* to_string(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::identity: return "identity";
+    case ActivationKind::relu: return "relu";
+    case ActivationKind::clipped_relu: return "clipped_relu";
+    case ActivationKind::selu: return "selu";
+    case ActivationKind::swish: return "swish";
+    case ActivationKind::tanh: return "tanh";
+    case ActivationKind::sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+
+namespace detail {
+
+template <class T>
+using arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+template <class T>
+using ArrayMap = Eigen::Map<Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>>;
+template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>>;
+
+template <class T>
+ConstArrayMap<T> arr(TensorView<const T> v) {
+  return ConstArrayMap<T>(v.data(), v.numel());
+}
+template <class T>
+ArrayMap<T> arr(TensorView<T> v) {
+  return ArrayMap<T>(v.data(), v.numel());
+}
+
+inline void check_same(const char* op, const char* what, const Shape& got, const Shape& want) {
+  if (got != want)
+    throw ShapeError("activation.1", asrkit::detail::str(op, ": ", what, " must have the shape of "
+                                                         "the input ", want.str(), ", got ",
+                                                         got.str()));
+}
+
+// Elements per parallel chunk: big enough that a chunk outweighs the OpenMP fork.
+inline constexpr index_t kChunk = 1 << 15;
+
+// Runs f(begin, size) over [0, n) in fixed chunks (element-wise work, so any split is exact).
+template <class F>
+void chunked(index_t n, F&& f) {
+  const index_t chunks = (n + kChunk - 1) / kChunk;
+  if (chunks <= 1) {
+    if (n > 0) f(index_t(0), n);
+    return;
+  }
+  parallel_for(chunks, [&](index_t c) {
+    const index_t b = c * kChunk;
+    f(b, std::min(kChunk, n - b));
+  });
+}
+
+template <class T>
+void check_clip(T clip) {
+  if (!(clip > T(0)) || !std::isfinite(clip))
+    throw ValueError("activation.2", asrkit::detail::str("clipped_relu: clip must be finite and > 0, "
+                                                         "got ", clip));
+}
+
+// Forward on a contiguous range: y = f(x). Both may alias.
+template <class T>
+void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) {
+  using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<const A> xa(x, n);
+  Eigen::Map<A> ya(y, n);
+  const T lambda = selu_lambda_v<T>, la = selu_lambda_v<T> * selu_alpha_v<T>;
+  switch (kind) {
+    case ActivationKind::identity:
+      if (x != y) ya = xa;
+      break;
+    case ActivationKind::relu: ya = xa.max(T(0)); break;
+    case ActivationKind::clipped_relu: ya = xa.max(T(0)).min(clip); break;
+    case ActivationKind::selu:
+      // expm1 keeps precision for x near 0 (SPECS 12.3).
+      ya = (xa > T(0)).select(lambda * xa, la * xa.min(T(0)).expm1());
+      break;
+    case ActivationKind::swish: ya = xa / (T(1) + (-xa).exp()); break;
+    case ActivationKind::tanh: ya = xa.tanh(); break;
+    case ActivationKind::sigmoid: ya = T(1) / (T(1) + (-xa).exp()); break;
+  }
+}
+
+// Backward on a contiguous range: dx = dy * f'(.), from x (swish) or y (the rest). dx may alias dy.
+template <class T>
+void activation_backward_range(ActivationKind kind, const T* x, const T* y, const T* dy, T* dx,
+                               index_t n, T clip) {
+  using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<const A> ga(dy, n);
+  Eigen::Map<A> da(dx, n);
+  const T lambda = selu_lambda_v<T>, la = selu_lambda_v<T> * selu_alpha_v<T>;
+  if (kind == ActivationKind::identity) {
+    if (dx != dy) da = ga;
+    return;
+  }
+  if (kind == ActivationKind::swish) {
+    // swish' = s + x s (1 - s), s = sigmoid(x)
+    Eigen::Map<const A> xa(x, n);
+    const A s = T(1) / (T(1) + (-xa).exp());
+    da = ga * (s * (T(1) + xa * (T(1) - s)));
+    return;
+  }
+  Eigen::Map<const A> ya(y, n);
+  switch (kind) {
+    case ActivationKind::relu: da = (ya > T(0)).select(ga, T(0)); break;
+    case ActivationKind::clipped_relu:  // 0 at and beyond both kinks, like PyTorch's hardtanh
+      da = (ya > T(0) && ya < clip).select(ga, T(0));
+      break;
+    case ActivationKind::selu:  // selu' = lambda (x > 0), selu(x) + lambda alpha (x <= 0)
+      da = (ya > T(0)).select(lambda * ga, ga * (ya + la));
+      break;
+    case ActivationKind::tanh: da = ga * (T(1) - ya.square()); break;
+    case ActivationKind::sigmoid: da = ga * ya * (T(1) - ya); break;
+    default: break;
+  }
+}
+
+}  // namespace detail
+
+/// y = f(x) element-wise (any shape; y may be x itself). `clip` is clipped_relu's ceiling.
+template <class Device = Cpu, class T>
+void activation(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                TensorView<T, Device> y, detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  detail::check_same(to_string(kind), "output", y.shape(), x.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  T* py = y.data();
+  detail::chunked(x.numel(), [&](index_t b, index_t n) {
+    detail::activation_range(kind, px + b, py + b, n, clip);
+  });
+}
+
+/// dx = dy * f'(x). `x` is read for swish and `y` = f(x) for every other kind (the unused one
+/// may be an empty view). dx may be dy itself.
+template <class Device = Cpu, class T>
+void activation_backward(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                         detail::arg_t<TensorView<const T, Device>> y,
+                         detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx,
+                         detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  const char* op = to_string(kind);
+  detail::check_same(op, "input gradient", dx.shape(), dy.shape());
+  if (backward_needs_input(kind))
+    detail::check_same(op, "saved input x", x.shape(), dy.shape());
+  else if (kind != ActivationKind::identity)
+    detail::check_same(op, "saved output y", y.shape(), dy.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  const T* py = y.data();
+  const T* pg = dy.data();
+  T* pd = dx.data();
+  detail::chunked(dy.numel(), [&](index_t b, index_t n) {
+    detail::activation_backward_range(kind, px ? px + b : px, py ? py + b : py, pg + b, pd + b, n,
+                                      clip);
+  });
+}
+
+// ---- named forms -------------------------------------------------------------------------------
+template <class Device = Cpu, class T>
+void relu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::relu, x, y);
+}
+template <class Device = Cpu, class T>
+void relu_backward(detail::arg_t<TensorView<const T, Device>> y,
+                   detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::relu, {}, y, dy, dx);
+}
+/// min(max(x, 0), clip), Deep Speech 2's g (clip 20 by default).
+template <class Device = Cpu, class T>
+void clipped_relu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
+                  detail::arg_t<T> clip = T(default_relu_clip)) {
+  activation<Device, T>(ActivationKind::clipped_relu, x, y, clip);
+}
+template <class Device = Cpu, class T>
+void clipped_relu_backward(detail::arg_t<TensorView<const T, Device>> y,
+                           detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx,
+                           detail::arg_t<T> clip = T(default_relu_clip)) {
+  activation_backward<Device, T>(ActivationKind::clipped_relu, {}, y, dy, dx, clip);
+}
+/// lambda x (x > 0), lambda alpha (exp(x) - 1) (x <= 0) (Klambauer et al. 2017, eq. 2).
+template <class Device = Cpu, class T>
+void selu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::selu, x, y);
+}
+template <class Device = Cpu, class T>
+void selu_backward(detail::arg_t<TensorView<const T, Device>> y,
+                   detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::selu, {}, y, dy, dx);
+}
+/// x sigmoid(x) (Ramachandran et al. 2017; SiLU in PyTorch).
+template <class Device = Cpu, class T>
+void swish(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::swish, x, y);
+}
+template <class Device = Cpu, class T>
+void swish_backward(detail::arg_t<TensorView<const T, Device>> x,
+                    detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::swish, x, {}, dy, dx);
+}
+template <class Device = Cpu, class T>
+void tanh(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::tanh, x, y);
+}
+template <class Device = Cpu, class T>
+void tanh_backward(detail::arg_t<TensorView<const T, Device>> y,
+                   detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::tanh, {}, y, dy, dx);
+}
+template <class Device = Cpu, class T>
+void sigmoid(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::sigmoid, x, y);
+}
+template <class Device = Cpu, class T>
+void sigmoid_backward(detail::arg_t<TensorView<const T, Device>> y,
+                      detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::sigmoid, {}, y, dy, dx);
+}
+
+// ---- GLU ---------------------------------------------------------------------------------------
+/// Gated linear unit over the last axis (Dauphin et al. 2017; torch.nn.GLU(dim=-1)):
+/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b).
+template <class Device = Cpu, class T>
+void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::glu: only the Cpu device is implemented");
+  if (x.rank() < 1 || x.dim(-1) % 2 != 0)
+    throw ShapeError("activation.3", asrkit::detail::str("glu: input x must have an even last "
+                                                         "dimension, got shape ", x.shape().str()));
+  std::array<index_t, kMaxRank> d{};
+  for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
+  d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
+  const Shape want(d.begin(), d.begin() + x.rank());
+  if (y.shape() != want)
+    throw ShapeError("activation.3", asrkit::detail::str("glu: output y must be ", want.str(),
+                                                         " (x ", x.shape().str(), " with the last "
+                                                         "dimension halved), got ",
+                                                         y.shape().str()));
+  const index_t n = want.dim(-1), rows = n == 0 ? 0 : want.numel() / n;
+  const auto xm = x.matrix();
+  auto ym = y.reshape(Shape{rows, n}).matrix();
+  parallel_for(rows, [&](index_t r) {
+    const auto a = xm.row(r).head(n).array();
+    const auto b = xm.row(r).tail(n).array();
+    ym.row(r).array() = a / (T(1) + (-b).exp());
+  });
+}
+
+/// Backward of glu: dx [..., 2n] = [dy * sigmoid(b), dy * a * sigmoid(b) (1 - sigmoid(b))].
+template <class Device = Cpu, class T>
+void glu_backward(detail::arg_t<TensorView<const T, Device>> x,
+                  detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::glu: only the Cpu device is implemented");
+  detail::check_same("glu", "input gradient", dx.shape(), x.shape());
+  if (x.rank() < 1 || dy.rank() != x.rank() || x.dim(-1) != 2 * dy.dim(-1) ||
+      x.numel() != 2 * dy.numel())
+    throw ShapeError("activation.3", asrkit::detail::str("glu_backward: output gradient dy must be "
+                                                         "the input shape ", x.shape().str(),
+                                                         " with the last dimension halved, got ",
+                                                         dy.shape().str()));
+  const index_t n = dy.dim(-1), rows = n == 0 ? 0 : dy.numel() / n;
+  const auto xm = x.matrix();
+  const auto gm = dy.reshape(Shape{rows, n}).matrix();
+  auto dm = dx.matrix();
+  parallel_for(rows, [&](index_t r) {
+    const auto a = xm.row(r).head(n).array();
+    const Eigen::Array<T, 1, Eigen::Dynamic> s = T(1) / (T(1) + (-xm.row(r).tail(n).array()).exp());
+    const auto g = gm.row(r).array();
+    dm.row(r).head(n).array() = g * s;
+    dm.row(r).tail(n).array() = g * a * s * (T(1) - s);
+  });
+}
+
+// ---- fused bias + activation -------------------------------------------------------------------
+/// Which axis a bias vector runs along: the last axis ([..., F] features, Linear) or axis 1 of
+/// [B, C, ...] channel maps (Conv1d / Conv2d).
+enum class BiasAxis { last, channel };
+
+/// y = f(y + bias) in place, in one pass over y. A default view `{}` (no data) means no bias.
+template <class Device = Cpu, class T>
+void bias_activation(ActivationKind kind, TensorView<T, Device> y,
+                     detail::arg_t<TensorView<const T, Device>> bias, BiasAxis axis,
+                     detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::bias_activation: only the Cpu device is implemented");
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const int bias_axis = axis == BiasAxis::last ? y.rank() - 1 : 1;
+  const bool has_bias = bias.data() != nullptr;  // a default (null) view means no bias
+  if (has_bias && (y.rank() <= bias_axis || bias.rank() != 1 || bias.dim(0) != y.dim(bias_axis)))
+    throw ShapeError("activation.4",
+                     asrkit::detail::str("bias_activation: bias must be [", y.rank() > bias_axis ?
+                                         y.dim(bias_axis) : -1, "] (axis ", bias_axis,
+                                         " of the output ", y.shape().str(), "), got ",
+                                         bias.shape().str()));
+  if (y.numel() == 0) return;
+  T* py = y.data();
+  if (!has_bias) {
+    detail::chunked(y.numel(), [&](index_t b, index_t n) {
+      detail::activation_range(kind, py + b, py + b, n, clip);
+    });
+    return;
+  }
+  const T* pb = bias.data();
+  const index_t c = bias.dim(0);
+  if (axis == BiasAxis::last) {
+    // [rows, C]: rows of C features, in blocks of about kChunk elements.
+    const index_t nrows = y.numel() / c;
+    const index_t per = std::max<index_t>(1, detail::kChunk / c);
+    const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> b(pb, c);
+    parallel_for((nrows + per - 1) / per, [&](index_t blk) {
+      const index_t r0 = blk * per, r1 = std::min(nrows, r0 + per);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
+          py + r0 * c, r1 - r0, c);
+      m.rowwise() += b;
+      detail::activation_range(kind, m.data(), m.data(), m.size(), clip);
+    });
+    return;
+  }
+  // [B, C, inner]: rows of `inner` elements sharing bias[r % C].
+  const index_t inner = y.numel() / (y.dim(0) * c);
+  const index_t nrows = y.dim(0) * c;
+  auto row = [&](index_t r) {
+    T* p = py + r * inner;
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(p, inner) += pb[r % c];
+    detail::activation_range(kind, p, p, inner, clip);
+  };
+  if (inner >= detail::kChunk)
+    for (index_t r = 0; r < nrows; ++r) row(r);
+  else
+    parallel_for(nrows, row);
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/ops/softmax.hpp>
+// asrkit/ops/softmax.hpp - softmax and log-softmax over the last axis, with backward.
+//
+//   asrkit::ops::log_softmax(logits, log_probs);           // [T, B, V] -> [T, B, V]
+//   asrkit::ops::log_softmax_backward(log_probs, dy, dx);  // dx = dy - exp(y) * sum(dy)
+//
+// Each row is shifted by its maximum before exponentiating, so large logits do not overflow;
+// rows of -inf stay well defined where at least one entry is finite. Rows are independent and
+// processed in parallel (a row's sums run in a fixed order: results do not depend on threads).
+
+#include <Eigen/Core>
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+// #include <asrkit/core/device.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace ops {
+namespace detail {
+
+template <class T>
+using softmax_arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+inline void check_softmax(const char* op, const char* what, const Shape& got, const Shape& want) {
+  if (want.rank() < 1)
+    throw ShapeError("softmax.1", asrkit::detail::str(op, ": input must have rank >= 1, got ",
+                                                      want.str()));
+  if (got != want)
+    throw ShapeError("softmax.1", asrkit::detail::str(op, ": ", what, " must have shape ",
+                                                      want.str(), ", got ", got.str()));
+}
+
+template <class T, bool Log>
+void softmax_rows(TensorView<const T> x, TensorView<T> y) {
+  if (x.numel() == 0) return;
+  const auto xm = x.matrix();
+  auto ym = y.matrix();
+  parallel_for(xm.rows(), [&](index_t r) {
+    const T mx = xm.row(r).maxCoeff();
+    // All -inf (or an empty row) has no distribution; NaN propagates as NaN.
+    const T shift = std::isinf(mx) ? T(0) : mx;
+    if (Log) {
+      const T lse = std::log((xm.row(r).array() - shift).exp().sum()) + shift;
+      ym.row(r).array() = xm.row(r).array() - lse;
+    } else {
+      ym.row(r).array() = (xm.row(r).array() - shift).exp();
+      ym.row(r) /= ym.row(r).sum();
+    }
+  });
+}
+
+}  // namespace detail
+
+/// y = exp(x - max) / sum(exp(x - max)) along the last axis. y may be x itself.
+template <class Device = Cpu, class T>
+void softmax(detail::softmax_arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::softmax: only the Cpu device is implemented");
+  detail::check_softmax("softmax", "output", y.shape(), x.shape());
+  detail::softmax_rows<T, false>(x, y);
+}
+
+/// y = x - log(sum(exp(x))) along the last axis (max-shifted). y may be x itself.
+template <class Device = Cpu, class T>
+void log_softmax(detail::softmax_arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::log_softmax: only the Cpu device is implemented");
+  detail::check_softmax("log_softmax", "output", y.shape(), x.shape());
+  detail::softmax_rows<T, true>(x, y);
+}
+
+/// dx = y * (dy - sum(dy * y)) per row, from the softmax output y. dx may be dy itself.
+template <class Device = Cpu, class T>
+void softmax_backward(detail::softmax_arg_t<TensorView<const T, Device>> y,
+                      detail::softmax_arg_t<TensorView<const T, Device>> dy,
+                      TensorView<T, Device> dx) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::softmax: only the Cpu device is implemented");
+  detail::check_softmax("softmax_backward", "output gradient dy", dy.shape(), y.shape());
+  detail::check_softmax("softmax_backward", "input gradient dx", dx.shape(), y.shape());
+  if (y.numel() == 0) return;
+  const auto ym = y.matrix();
+  const auto gm = dy.matrix();
+  auto dm = dx.matrix();
+  parallel_for(ym.rows(), [&](index_t r) {
+    const T dot = (ym.row(r).array() * gm.row(r).array()).sum();
+    dm.row(r).array() = ym.row(r).array() * (gm.row(r).array() - dot);
+  });
+}
+
+/// dx = dy - exp(y) * sum(dy) per row, from the log-softmax output y. dx may be dy itself.
+template <class Device = Cpu, class T>
+void log_softmax_backward(detail::softmax_arg_t<TensorView<const T, Device>> y,
+                          detail::softmax_arg_t<TensorView<const T, Device>> dy,
+                          TensorView<T, Device> dx) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::log_softmax: only the Cpu device is implemented");
+  detail::check_softmax("log_softmax_backward", "output gradient dy", dy.shape(), y.shape());
+  detail::check_softmax("log_softmax_backward", "input gradient dx", dx.shape(), y.shape());
+  if (y.numel() == 0) return;
+  const auto ym = y.matrix();
+  const auto gm = dy.matrix();
+  auto dm = dx.matrix();
+  parallel_for(ym.rows(), [&](index_t r) {
+    const T total = gm.row(r).sum();
+    dm.row(r).array() = gm.row(r).array() - ym.row(r).array().exp() * total;
+  });
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/ops/reduce.hpp>
+// asrkit/ops/reduce.hpp - sums and means over axes (bias gradients, statistics).
+//
+//   asrkit::ops::column_sums(dy, bias_grad, true);      // [..., F] -> [F], accumulate (Linear)
+//   asrkit::ops::channel_sums(dy, bias_grad, true);     // [B, C, ...] -> [C] (Conv1d / Conv2d)
+//   asrkit::ops::sum(x, {0, 2}, y);                     // [A, B, C] -> [B]
+//   asrkit::ops::mean(x, {1}, y);                       // [A, B, C] -> [A, C]
+//
+// Every sum runs in a fixed order (row-major over the reduced axes), split across threads only
+// along kept elements, so results do not depend on the thread count.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <initializer_list>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/device.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace ops {
+namespace detail {
+
+template <class T>
+using reduce_arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+}  // namespace detail
+
+/// y[f] (+)= sum over every leading index of x[..., f]: x viewed as [rows, F], y is [F].
+/// `accumulate` adds to y instead of overwriting it (parameter gradients accumulate).
+template <class Device = Cpu, class T>
+void column_sums(detail::reduce_arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
+                 bool accumulate = false) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::column_sums: only the Cpu device is implemented");
+  if (x.rank() < 1 || y.rank() != 1 || y.dim(0) != x.dim(-1))
+    throw ShapeError("reduce.1", asrkit::detail::str("column_sums: output must be [",
+                                                     x.rank() < 1 ? -1 : x.dim(-1),
+                                                     "] (the last axis of x ", x.shape().str(),
+                                                     "), got ", y.shape().str()));
+  const index_t f = y.dim(0);
+  if (f == 0) return;
+  const index_t rows = x.numel() / f;
+  const T* px = x.data();
+  T* py = y.data();
+  // Column blocks in parallel; inside a block the rows are added in order.
+  constexpr index_t block = 256;
+  parallel_for((f + block - 1) / block, [&](index_t blk) {
+    const index_t c0 = blk * block, n = std::min(block, f - c0);
+    Eigen::Array<T, Eigen::Dynamic, 1> acc = Eigen::Array<T, Eigen::Dynamic, 1>::Zero(n);
+    for (index_t r = 0; r < rows; ++r)
+      acc += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(px + r * f + c0, n);
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> out(py + c0, n);
+    if (accumulate)
+      out += acc;
+    else
+      out = acc;
+  });
+}
+
+/// y[c] (+)= sum over b and every trailing index of x[b, c, ...]: x is [B, C, ...] (rank >= 2).
+template <class Device = Cpu, class T>
+void channel_sums(detail::reduce_arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
+                  bool accumulate = false) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::channel_sums: only the Cpu device is implemented");
+  if (x.rank() < 2 || y.rank() != 1 || y.dim(0) != x.dim(1))
+    throw ShapeError("reduce.1", asrkit::detail::str("channel_sums: output must be [",
+                                                     x.rank() < 2 ? -1 : x.dim(1),
+                                                     "] (axis 1 of x ", x.shape().str(), "), got ",
+                                                     y.shape().str()));
+  const index_t b = x.dim(0), c = x.dim(1);
+  if (c == 0) return;
+  const index_t inner = b == 0 ? 0 : x.numel() / (b * c);
+  const T* px = x.data();
+  T* py = y.data();
+  parallel_for(c, [&](index_t ch) {
+    T acc = T(0);
+    for (index_t i = 0; i < b; ++i)
+      acc += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(px + (i * c + ch) * inner, inner)
+                 .sum();
+    py[ch] = accumulate ? py[ch] + acc : acc;
+  });
+}
+
+/// y (+)= the sum of x over `axes` (each in [-rank, rank), no repeats); y's shape is x's without
+/// those axes (rank 0 when all are reduced). Runs in row-major order of x.
+template <class Device = Cpu, class T>
+void sum(detail::reduce_arg_t<TensorView<const T, Device>> x, std::initializer_list<int> axes,
+         TensorView<T, Device> y, bool accumulate = false) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::sum: only the Cpu device is implemented");
+  std::array<bool, kMaxRank> reduced{};
+  for (int a : axes) {
+    const int ax = a < 0 ? a + x.rank() : a;
+    if (ax < 0 || ax >= x.rank() || reduced[static_cast<std::size_t>(ax)])
+      throw ValueError("reduce.2", asrkit::detail::str("sum: axis ", a, " is out of range or "
+                                                       "repeated for x of shape ",
+                                                       x.shape().str()));
+    reduced[static_cast<std::size_t>(ax)] = true;
+  }
+  std::vector<index_t> kept;
+  for (int i = 0; i < x.rank(); ++i)
+    if (!reduced[static_cast<std::size_t>(i)]) kept.push_back(x.dim(i));
+  const Shape want(kept.begin(), kept.end());
+  if (y.shape() != want)
+    throw ShapeError("reduce.1", asrkit::detail::str("sum: output must have shape ", want.str(),
+                                                     " (x ", x.shape().str(), " without the "
+                                                     "reduced axes), got ", y.shape().str()));
+  if (!accumulate) std::fill(y.data(), y.data() + y.numel(), T(0));
+  if (x.numel() == 0) return;
+  // Output strides for each x axis (0 along reduced axes).
+  std::array<index_t, kMaxRank> ostride{};
+  index_t s = 1;
+  for (int i = x.rank() - 1; i >= 0; --i) {
+    if (!reduced[static_cast<std::size_t>(i)]) {
+      ostride[static_cast<std::size_t>(i)] = s;
+      s *= x.dim(i);
+    }
+  }
+  std::array<index_t, kMaxRank> idx{};
+  const T* px = x.data();
+  T* py = y.data();
+  index_t off = 0;
+  const int last = x.rank() - 1;
+  for (index_t e = 0, n = x.numel(); e < n; ++e) {
+    py[off] += px[e];
+    // Advance the row-major index and the output offset.
+    for (int i = last; i >= 0; --i) {
+      const auto u = static_cast<std::size_t>(i);
+      off += ostride[u];
+      if (++idx[u] < x.dim(i)) break;
+      off -= ostride[u] * idx[u];
+      idx[u] = 0;
+    }
+  }
+}
+
+/// y (+)= the mean of x over `axes` (see sum); an empty reduction gives NaN.
+template <class Device = Cpu, class T>
+void mean(detail::reduce_arg_t<TensorView<const T, Device>> x, std::initializer_list<int> axes,
+          TensorView<T, Device> y, bool accumulate = false) {
+  Tensor<T> tmp(y.shape());
+  sum<Device, T>(x, axes, tmp.view());
+  const index_t count = y.numel() == 0 ? 0 : x.numel() / y.numel();
+  const T scale = count == 0 ? std::numeric_limits<T>::quiet_NaN() : T(1) / static_cast<T>(count);
+  for (index_t i = 0; i < y.numel(); ++i)
+    y.data()[i] = (accumulate ? y.data()[i] : T(0)) + tmp.data()[i] * scale;
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/nn/parameter.hpp>
+// asrkit/nn/parameter.hpp - trainable parameters and the layer contract every nn/ layer follows.
+//
+//   asrkit::Linear<float> fc(1024, 4096);
+//   auto y  = fc.forward(x);                // inference: no cache
+//   auto yt = fc.forward_train(x);          // training: caches what backward needs
+//   auto dx = fc.backward(dy);              // returns dL/dx, accumulates dL/dW into grads
+//   fc.for_each_parameter([](const std::string& name, asrkit::Parameter<float>& p) { ... });
+//
+// The layer contract (mlpack's FFN style, ../shared/DESIGN.md sec. 3):
+// - `forward(x) const` for inference, `forward_train(x)` caches inputs/statistics, and
+//   `backward(dy)` returns the input gradient and *adds* to every Parameter::grad, so gradients
+//   of several micro-batches accumulate until `zero_grad`.
+// - `for_each_parameter(f, prefix)` calls f(name, Parameter&) for every trainable tensor and
+//   `for_each_buffer(f, prefix)` calls f(name, Tensor&) for state that is saved but not trained
+//   (running statistics). Names are those of the equivalent PyTorch module's state_dict
+//   ("weight", "bias", "running_mean", ...), joined with '.' under a container's prefix, so
+//   weights exchanged through safetensors load in either direction.
+
+#include <string>
+#include <string_view>
+
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+/// A trainable tensor and its accumulated gradient (same shape).
+template <class T>
+struct Parameter {
+  Tensor<T> value;
+  Tensor<T> grad;
+
+  Parameter() = default;
+  explicit Parameter(const Shape& shape) : value(shape, T(0)), grad(shape, T(0)) {}
+  void zero_grad() { grad.fill(T(0)); }
+};
+
+/// "prefix.name", or "name" when the prefix is empty.
+inline std::string join_name(std::string_view prefix, std::string_view name) {
+  std::string out(prefix);
+  if (!out.empty()) out += '.';
+  out += name;
+  return out;
+}
+
+/// Sets every parameter gradient of a layer (or container) to zero.
+template <class Layer>
+void zero_grad(Layer& layer) {
+  layer.for_each_parameter([](const std::string&, auto& p) { p.zero_grad(); });
+}
+
+}  // namespace asrkit
+// #include <asrkit/nn/init.hpp>
+// asrkit/nn/init.hpp - weight initialisation, deterministic under an asrkit::Rng seed.
+//
+//   asrkit::Rng rng(42);
+//   asrkit::init::lecun_normal(fc.weight(), rng);              // SELU nets: N(0, 1/fan_in)
+//   asrkit::init::xavier_uniform(rnn_w, rng);                   // U(+-sqrt(6 / (fan_in + fan_out)))
+//   asrkit::init::kaiming_normal(conv.weight(), rng, 0.0, asrkit::init::FanMode::fan_out);
+//   asrkit::init::orthogonal(recurrent_w, rng);                 // BN-LSTM recurrent weights
+//   asrkit::init::zeros(fc.bias());
+//
+// Every function takes a Tensor, a TensorView or a Parameter (its value is set). Fans follow
+// PyTorch (torch.nn.init._calculate_fan_in_and_fan_out): for a weight [out, in, k...],
+// fan_in = in * prod(k) and fan_out = out * prod(k); rank >= 2 is required.
+// The values are drawn in row-major order from the given Rng, so the same seed gives the same
+// weights on every platform (see core/rng.hpp); they are not PyTorch's numbers, only its
+// distributions.
+//
+// Layers constructed without an Rng (Linear, Conv1d, Conv2d) draw PyTorch's default
+// (kaiming_uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)) for weight and bias) from
+// init::global_rng(), which init::manual_seed(s) reseeds (like torch.manual_seed).
+
+#include <Eigen/Core>
+#include <Eigen/QR>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+namespace init {
+
+/// Whether a scale uses fan_in (forward variance) or fan_out (backward variance).
+enum class FanMode { fan_in, fan_out };
+
+/// The nonlinearities torch.nn.init.calculate_gain knows.
+enum class Nonlinearity { linear, conv, sigmoid, tanh, relu, leaky_relu, selu };
+
+/// torch.nn.init.calculate_gain: 1 (linear, conv, sigmoid), 5/3 (tanh), sqrt(2) (relu),
+/// sqrt(2 / (1 + a^2)) (leaky_relu with slope a), 3/4 (selu).
+inline double calculate_gain(Nonlinearity nl, double param = 0.01) {
+  switch (nl) {
+    case Nonlinearity::linear:
+    case Nonlinearity::conv:
+    case Nonlinearity::sigmoid: return 1.0;
+    case Nonlinearity::tanh: return 5.0 / 3.0;
+    case Nonlinearity::relu: return std::sqrt(2.0);
+    case Nonlinearity::leaky_relu:
+      if (!std::isfinite(param))
+        throw ValueError("init.2", detail::str("calculate_gain: leaky_relu slope must be finite, "
+                                               "got ", param));
+      return std::sqrt(2.0 / (1.0 + param * param));
+    case Nonlinearity::selu: return 0.75;
+  }
+  return 1.0;
+}
+
+struct Fans {
+  index_t fan_in, fan_out;
+};
+
+/// PyTorch's fans of a weight [out, in, k...]. Throws ShapeError init.1 for rank < 2.
+inline Fans fans(const Shape& s) {
+  if (s.rank() < 2)
+    throw ShapeError("init.1", detail::str("init: fan_in and fan_out need a weight of rank >= 2 "
+                                           "([out, in, ...]), got ", s.str()));
+  index_t receptive = 1;
+  for (int i = 2; i < s.rank(); ++i) receptive *= s[i];
+  return {s[1] * receptive, s[0] * receptive};
+}
+
+/// The process-wide generator used by layers constructed without an Rng (seed 0 at start).
+/// Not synchronised: construct such layers from one thread.
+inline Rng& global_rng() {
+  static Rng rng(0);
+  return rng;
+}
+/// Reseeds global_rng(), so layers constructed afterwards get reproducible weights.
+inline void manual_seed(std::uint64_t seed) { global_rng() = Rng(seed); }
+
+namespace detail {
+
+template <class T>
+TensorView<T> mut_view(TensorView<T> v) {
+  return v;
+}
+template <class T>
+TensorView<T> mut_view(Tensor<T>& t) {
+  return t.view();
+}
+template <class T>
+TensorView<T> mut_view(Parameter<T>& p) {
+  return p.value.view();
+}
+
+inline void check_scale(const char* who, double v) {
+  if (!(v >= 0) || !std::isfinite(v))
+    throw ValueError("init.2", asrkit::detail::str(who, ": the scale (gain, std or bound) must be "
+                                                   "finite and >= 0, got ", v));
+}
+
+inline double fan(const Shape& s, FanMode mode) {
+  const Fans f = fans(s);
+  return static_cast<double>(mode == FanMode::fan_in ? f.fan_in : f.fan_out);
+}
+
+template <class T>
+void fill_uniform(TensorView<T> v, double bound, Rng& rng) {
+  if (bound == 0) {
+    for (index_t i = 0; i < v.numel(); ++i) v.data()[i] = T(0);
+    return;
+  }
+  rng.fill_uniform(v, static_cast<T>(-bound), static_cast<T>(bound));
+}
+
+template <class T>
+void fill_normal(TensorView<T> v, double stddev, Rng& rng) {
+  for (index_t i = 0; i < v.numel(); ++i) v.data()[i] = static_cast<T>(stddev * rng.normal());
+}
+
+}  // namespace detail
+
+/// Every element = value.
+template <class W>
+void constant(W&& w, double value) {
+  auto v = detail::mut_view(w);
+  using T = typename decltype(v)::value_type;
+  for (index_t i = 0; i < v.numel(); ++i) v.data()[i] = static_cast<T>(value);
+}
+template <class W>
+void zeros(W&& w) {
+  constant(w, 0.0);
+}
+template <class W>
+void ones(W&& w) {
+  constant(w, 1.0);
+}
+
+/// U(a, b), a < b.
+template <class W>
+void uniform(W&& w, Rng& rng, double a, double b) {
+  auto v = detail::mut_view(w);
+  using T = typename decltype(v)::value_type;
+  rng.fill_uniform(v, static_cast<T>(a), static_cast<T>(b));
+}
+
+/// N(mean, stddev^2), stddev >= 0.
+template <class W>
+void normal(W&& w, Rng& rng, double mean = 0.0, double stddev = 1.0) {
+  auto v = detail::mut_view(w);
+  detail::check_scale("init::normal", stddev);
+  using T = typename decltype(v)::value_type;
+  for (index_t i = 0; i < v.numel(); ++i) v.data()[i] = static_cast<T>(mean + stddev * rng.normal());
+}
+
+/// LeCun normal, N(0, 1/fan_in): the SELU initialisation (Klambauer et al. 2017, sec. 3;
+/// SPECS 1.3), = kaiming_normal(mode fan_in, nonlinearity linear).
+template <class W>
+void lecun_normal(W&& w, Rng& rng) {
+  auto v = detail::mut_view(w);
+  detail::fill_normal(v, 1.0 / std::sqrt(detail::fan(v.shape(), FanMode::fan_in)), rng);
+}
+
+/// Glorot & Bengio 2010: U(+-gain sqrt(6 / (fan_in + fan_out))).
+template <class W>
+void xavier_uniform(W&& w, Rng& rng, double gain = 1.0) {
+  auto v = detail::mut_view(w);
+  detail::check_scale("init::xavier_uniform", gain);
+  const Fans f = fans(v.shape());
+  detail::fill_uniform(v, gain * std::sqrt(6.0 / static_cast<double>(f.fan_in + f.fan_out)), rng);
+}
+
+/// Glorot & Bengio 2010: N(0, gain^2 2 / (fan_in + fan_out)).
+template <class W>
+void xavier_normal(W&& w, Rng& rng, double gain = 1.0) {
+  auto v = detail::mut_view(w);
+  detail::check_scale("init::xavier_normal", gain);
+  const Fans f = fans(v.shape());
+  detail::fill_normal(v, gain * std::sqrt(2.0 / static_cast<double>(f.fan_in + f.fan_out)), rng);
+}
+
+/// He et al. 2015: U(+-gain sqrt(3 / fan)), gain = calculate_gain(nl, a) (torch's defaults:
+/// a = 0, fan_in, leaky_relu, i.e. gain sqrt(2)).
+template <class W>
+void kaiming_uniform(W&& w, Rng& rng, double a = 0.0, FanMode mode = FanMode::fan_in,
+                     Nonlinearity nl = Nonlinearity::leaky_relu) {
+  auto v = detail::mut_view(w);
+  const double gain = calculate_gain(nl, a);
+  detail::fill_uniform(v, gain * std::sqrt(3.0 / detail::fan(v.shape(), mode)), rng);
+}
+
+/// He et al. 2015: N(0, gain^2 / fan).
+template <class W>
+void kaiming_normal(W&& w, Rng& rng, double a = 0.0, FanMode mode = FanMode::fan_in,
+                    Nonlinearity nl = Nonlinearity::leaky_relu) {
+  auto v = detail::mut_view(w);
+  const double gain = calculate_gain(nl, a);
+  detail::fill_normal(v, gain / std::sqrt(detail::fan(v.shape(), mode)), rng);
+}
+
+/// Saxe et al. 2014 (torch.nn.init.orthogonal_): the weight viewed as [rows = dim 0, cols = the
+/// rest] gets orthonormal rows (rows <= cols) or columns (rows > cols), times gain. QR of a
+/// Gaussian matrix with the signs of R's diagonal folded into Q, so Q is Haar-distributed.
+template <class W>
+void orthogonal(W&& w, Rng& rng, double gain = 1.0) {
+  auto v = detail::mut_view(w);
+  using T = typename decltype(v)::value_type;
+  detail::check_scale("init::orthogonal", gain);
+  if (v.rank() < 2)
+    throw ShapeError("init.1", asrkit::detail::str("init::orthogonal: needs a weight of rank >= 2, "
+                                                   "got ", v.shape().str()));
+  const index_t rows = v.dim(0), cols = rows == 0 ? 0 : v.numel() / rows;
+  if (v.numel() == 0) return;
+  // Draw rows x cols in row-major order, factor the tall orientation.
+  Eigen::MatrixXd flat(rows, cols);
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t c = 0; c < cols; ++c) flat(r, c) = rng.normal();
+  const bool wide = rows < cols;
+  const Eigen::MatrixXd tall = wide ? Eigen::MatrixXd(flat.transpose()) : flat;
+  Eigen::HouseholderQR<Eigen::MatrixXd> qr(tall);
+  Eigen::MatrixXd q = qr.householderQ() * Eigen::MatrixXd::Identity(tall.rows(), tall.cols());
+  for (index_t c = 0; c < q.cols(); ++c)
+    if (qr.matrixQR()(c, c) < 0) q.col(c) = -q.col(c);
+  if (wide) q.transposeInPlace();
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t c = 0; c < cols; ++c) v.data()[r * cols + c] = static_cast<T>(gain * q(r, c));
+}
+
+/// Ones on the main diagonal of a rank-2 weight, zeros elsewhere (torch.nn.init.eye_; the
+/// identity recurrent matrix of Le et al. 2015 and BN-LSTM's pixel-MNIST setting).
+template <class W>
+void identity(W&& w, double gain = 1.0) {
+  auto v = detail::mut_view(w);
+  using T = typename decltype(v)::value_type;
+  if (v.rank() != 2)
+    throw ShapeError("init.3", asrkit::detail::str("init::identity: needs a rank-2 weight, got ",
+                                                   v.shape().str()));
+  for (index_t r = 0; r < v.dim(0); ++r)
+    for (index_t c = 0; c < v.dim(1); ++c)
+      v.data()[r * v.dim(1) + c] = r == c ? static_cast<T>(gain) : T(0);
+}
+
+/// PyTorch's default for nn.Linear / nn.ConvNd (reset_parameters): weight from kaiming_uniform
+/// with a = sqrt(5), which is U(+-1/sqrt(fan_in)), then bias (if it has elements) from
+/// U(+-1/sqrt(fan_in)) too.
+template <class T>
+void torch_default(Parameter<T>& weight, Parameter<T>* bias, Rng& rng) {
+  kaiming_uniform(weight, rng, std::sqrt(5.0));
+  if (bias != nullptr && bias->value.numel() > 0) {
+    const auto f = fans(weight.value.shape());
+    detail::fill_uniform(bias->value.view(), f.fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(f.fan_in)) : 0.0, rng);
+  }
+}
+
+}  // namespace init
+}  // namespace asrkit
+// #include <asrkit/nn/linear.hpp>
+// asrkit/nn/linear.hpp - fully connected layer, y = x W^T + b over the last axis.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::Linear<float> fc(1024, 4096, rng);     // PyTorch's default init from rng
+//   auto y  = fc.forward(x);                       // x [..., 1024] -> y [..., 4096]
+//   auto yt = fc.forward_train(x);                 // caches a copy of x
+//   auto dx = fc.backward(dy);                     // dL/dx; adds dL/dW, dL/db to the grads
+//
+// Shapes: x [..., in] (any leading axes, e.g. [T, B, in] sequences), weight [out, in], bias
+// [out] (torch.nn.Linear, state_dict names "weight" and "bias"). All leading axes are flattened
+// into N rows, so each pass is one GEMM:
+//   forward   Y [N, out]  = X [N, in] W^T + 1 b^T  (bias broadcast into Y, then GEMM with beta 1)
+//   backward  dX [N, in]  = dY W,   dW += dY^T X,   db += column sums of dY.
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/reduce.hpp>
+
+namespace asrkit {
+
+template <class T, class Device = Cpu>
+class Linear {
+  static_assert(std::is_floating_point_v<T>, "Linear<T>: T must be float or double");
+  static_assert(std::is_same_v<Device, Cpu>, "Linear: only the Cpu device is implemented");
+
+ public:
+  /// PyTorch's default init drawn from `rng` (init::torch_default).
+  Linear(index_t in_features, index_t out_features, Rng& rng, bool bias = true)
+      : in_(in_features), out_(out_features), has_bias_(bias) {
+    if (in_features < 1 || out_features < 1)
+      throw ValueError("linear.1", detail::str("Linear: in_features and out_features must be >= 1,"
+                                               " got ", in_features, " and ", out_features));
+    weight_ = Parameter<T>(Shape{out_, in_});
+    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
+    reset_parameters(rng);
+  }
+  /// PyTorch's default init drawn from init::global_rng().
+  Linear(index_t in_features, index_t out_features, bool bias = true)
+      : Linear(in_features, out_features, init::global_rng(), bias) {}
+
+  /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in_features))).
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+
+  /// Inference: y [..., out] for x [..., in]. Caches nothing.
+  Tensor<T> forward(TensorView<const T> x) const {
+    check_input(x.shape());
+    Tensor<T> y(out_shape(x.shape()));
+    run(x, y.view());
+    return y;
+  }
+
+  /// Training: as forward, and keeps a copy of x for backward.
+  Tensor<T> forward_train(TensorView<const T> x) {
+    check_input(x.shape());
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    Tensor<T> y(out_shape(x.shape()));
+    run(x_.view(), y.view());
+    return y;
+  }
+
+  /// dL/dx for dL/dy (shape of the last forward_train output); adds dL/dW and dL/db to the grads.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("linear.3", detail::str(name(), "::backward: no cached input; call "
+                                               "forward_train first"));
+    const Shape want = out_shape(x_.shape());
+    if (dy.shape() != want)
+      throw ShapeError("linear.2", detail::str(name(), "::backward: argument dy: expected shape ",
+                                               want.str(), " (the forward output), got ",
+                                               dy.shape().str()));
+    const index_t n = x_.numel() / in_;
+    const TensorView<const T> dy2(dy.data(), Shape{n, out_});
+    const TensorView<const T> x2(x_.data(), Shape{n, in_});
+    // dW [out, in] += dY^T [out, N] X [N, in]
+    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x2, T(1), weight_.grad.view());
+    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
+    Tensor<T> dx(x_.shape());
+    // dX [N, in] = dY [N, out] W [out, in]
+    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, weight_.value.view(), T(0),
+              dx.reshape(Shape{n, in_}));
+    return dx;
+  }
+
+  /// Drops the cached input (frees its memory).
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t in_features() const noexcept { return in_; }
+  index_t out_features() const noexcept { return out_; }
+  bool has_bias() const noexcept { return has_bias_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  /// Empty (shape [0]) when constructed with bias = false.
+  Parameter<T>& bias() noexcept { return bias_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+ private:
+  std::string name() const { return detail::str("Linear(", in_, " -> ", out_, ")"); }
+
+  void check_input(const Shape& s) const {
+    if (s.rank() < 1 || s[s.rank() - 1] != in_)
+      throw ShapeError("linear.2", detail::str(name(), ": argument x: expected shape [..., ", in_,
+                                               "], got ", s.str()));
+  }
+
+  Shape out_shape(const Shape& in) const {
+    std::array<index_t, kMaxRank> d{};
+    for (int i = 0; i < in.rank(); ++i) d[static_cast<std::size_t>(i)] = in[i];
+    d[static_cast<std::size_t>(in.rank() - 1)] = out_;
+    return Shape(d.begin(), d.begin() + in.rank());
+  }
+
+  // y [N, out] = x [N, in] W^T + b
+  void run(TensorView<const T> x, TensorView<T> y) const {
+    const index_t n = x.numel() / in_;
+    auto y2 = y.reshape(Shape{n, out_});
+    if (has_bias_)
+      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
+    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), weight_.value.view(),
+              has_bias_ ? T(1) : T(0), y2);
+  }
+
+  index_t in_, out_;
+  bool has_bias_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/conv.hpp>
+// asrkit/nn/conv.hpp - Conv1d and Conv2d layers (cross-correlation with zero padding, as PyTorch).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::Conv2dOptions o;                      // DS2's first 2-D conv over [B, 1, 161, T]
+//   o.kernel = {41, 11}; o.stride = {2, 2}; o.padding = {20, 5};
+//   asrkit::Conv2d<float> conv(1, 32, o, rng);     // weight [32, 1, 41, 11], bias [32]
+//   auto y  = conv.forward_train(x);              // [B, 1, 161, T] -> [B, 32, 81, (T + 1) / 2]
+//   auto dx = conv.backward(dy);                  // dL/dx; adds to weight().grad, bias().grad
+//
+//   asrkit::Conv1dOptions o1; o1.kernel = 5; o1.padding = 2; o1.groups = 256;   // depthwise
+//   asrkit::Conv1d<float> dw(256, 256, o1, rng);  // x [B, 256, L] -> [B, 256, L]
+//
+// Layouts as PyTorch: Conv2d input [B, C, H, W] (asrkit's feature maps are [B, C, F, T]),
+// weight [out, in/groups, kh, kw]; Conv1d input [B, C, L], weight [out, in/groups, k]; names
+// "weight" and "bias". groups = in = out is a depthwise convolution. The work is
+// ops::conv2d_forward / conv2d_backward (im2col in cache-sized tiles + GEMM, ops/conv.hpp).
+// forward_train caches a copy of x; set `input_grad = false` in the options for a first layer
+// whose input needs no gradient (backward then returns an empty tensor and skips that GEMM).
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/conv.hpp>
+
+namespace asrkit {
+
+struct Conv2dOptions {
+  std::array<index_t, 2> kernel{1, 1};    ///< {kh, kw}
+  std::array<index_t, 2> stride{1, 1};
+  std::array<index_t, 2> padding{0, 0};   ///< zeros on both sides of each axis
+  std::array<index_t, 2> dilation{1, 1};
+  index_t groups = 1;
+  bool bias = true;
+  bool input_grad = true;                 ///< false: backward skips dL/dx (returns an empty tensor)
+};
+
+struct Conv1dOptions {
+  index_t kernel = 1;
+  index_t stride = 1;
+  index_t padding = 0;
+  index_t dilation = 1;
+  index_t groups = 1;
+  bool bias = true;
+  bool input_grad = true;
+};
+
+namespace detail {
+
+// The shared body of Conv1d (Rank 3) and Conv2d (Rank 4).
+template <class T, int Rank>
+class ConvLayer {
+  static_assert(std::is_floating_point_v<T>, "Conv1d/Conv2d<T>: T must be float or double");
+
+ public:
+  ConvLayer(index_t in, index_t out, const ops::ConvParams& p, bool bias, bool input_grad, Rng& rng)
+      : in_(in), out_(out), params_(p), has_bias_(bias), input_grad_(input_grad) {
+    p.check(kName);
+    if (in < 1 || out < 1 || in % p.groups != 0 || out % p.groups != 0)
+      throw ValueError("conv.7", str(kName, ": in_channels (", in, ") and out_channels (", out,
+                                     ") must be >= 1 and divisible by groups (", p.groups, ")"));
+    if (Rank == 3)
+      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[1]});
+    else
+      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[0], p.kernel[1]});
+    if (has_bias_) bias_ = Parameter<T>(Shape{out});
+    reset_parameters(rng);
+  }
+
+  /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in/groups * prod(kernel)))).
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+
+  /// The output shape for an input shape (throws like forward).
+  Shape output_shape(const Shape& x) const {
+    check_input(x);
+    const index_t h = Rank == 3 ? 1 : x[2];
+    const index_t ho = params_.out_size(0, h), wo = params_.out_size(1, x[Rank - 1]);
+    if (ho < 1 || wo < 1)
+      throw ShapeError("conv.4", str(name(), ": argument x: ", x.str(), " is smaller than the "
+                                     "dilated kernel plus padding"));
+    return Rank == 3 ? Shape{x[0], out_, wo} : Shape{x[0], out_, ho, wo};
+  }
+
+  Tensor<T> forward(TensorView<const T> x) const {
+    Tensor<T> y(output_shape(x.shape()));
+    ops::conv2d_forward(params_, x, weight_.value.view(), bias_view(), y.view());
+    return y;
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x) {
+    Tensor<T> y(output_shape(x.shape()));
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("conv.8", str(name(), "::backward: no cached input; call forward_train "
+                                     "first"));
+    const Shape want = output_shape(x_.shape());
+    if (dy.shape() != want)
+      throw ShapeError("conv.5", str(name(), "::backward: argument dy: expected shape ", want.str(),
+                                     " (the forward output), got ", dy.shape().str()));
+    Tensor<T> dx = input_grad_ ? Tensor<T>(x_.shape()) : Tensor<T>();
+    ops::conv2d_backward(params_, x_.view(), weight_.value.view(), dy,
+                         input_grad_ ? dx.view() : TensorView<T>(),
+                         weight_.grad.view(), has_bias_ ? bias_.grad.view() : TensorView<T>());
+    return dx;
+  }
+
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t in_channels() const noexcept { return in_; }
+  index_t out_channels() const noexcept { return out_; }
+  const ops::ConvParams& params() const noexcept { return params_; }
+  bool has_bias() const noexcept { return has_bias_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  /// Empty (shape [0]) without bias.
+  Parameter<T>& bias() noexcept { return bias_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+ private:
+  static constexpr const char* kName = Rank == 3 ? "Conv1d" : "Conv2d";
+
+  std::string name() const {
+    const auto& p = params_;
+    if (Rank == 3)
+      return str("Conv1d(", in_, " -> ", out_, ", kernel ", p.kernel[1], ", stride ", p.stride[1],
+                 ", padding ", p.padding[1], ", dilation ", p.dilation[1], ", groups ", p.groups, ")");
+    return str("Conv2d(", in_, " -> ", out_, ", kernel ", p.kernel[0], "x", p.kernel[1], ", stride ",
+               p.stride[0], "x", p.stride[1], ", padding ", p.padding[0], "x", p.padding[1],
+               ", dilation ", p.dilation[0], "x", p.dilation[1], ", groups ", p.groups, ")");
+  }
+
+  void check_input(const Shape& s) const {
+    if (s.rank() != Rank || s[1] != in_)
+      throw ShapeError("conv.2", str(name(), ": argument x: expected shape ",
+                                     Rank == 3 ? "[B, " : "[B, ", in_, Rank == 3 ? ", L]" : ", H, W]",
+                                     ", got ", s.str()));
+  }
+
+  TensorView<const T> bias_view() const {
+    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
+  }
+
+  index_t in_, out_;
+  ops::ConvParams params_;
+  bool has_bias_, input_grad_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+inline ops::ConvParams conv_params(const Conv2dOptions& o) {
+  ops::ConvParams p;
+  p.kernel = o.kernel;
+  p.stride = o.stride;
+  p.padding = o.padding;
+  p.dilation = o.dilation;
+  p.groups = o.groups;
+  return p;
+}
+inline ops::ConvParams conv_params(const Conv1dOptions& o) {
+  return ops::ConvParams::conv1d(o.kernel, o.stride, o.padding, o.dilation, o.groups);
+}
+
+}  // namespace detail
+
+/// 2-D convolution over x [B, C, H, W] (torch.nn.Conv2d, padding_mode "zeros").
+template <class T, class Device = Cpu>
+class Conv2d : public detail::ConvLayer<T, 4> {
+  static_assert(std::is_same_v<Device, Cpu>, "Conv2d: only the Cpu device is implemented");
+
+ public:
+  Conv2d(index_t in_channels, index_t out_channels, const Conv2dOptions& o, Rng& rng)
+      : detail::ConvLayer<T, 4>(in_channels, out_channels, detail::conv_params(o), o.bias,
+                                o.input_grad, rng) {}
+  /// PyTorch's default init drawn from init::global_rng().
+  Conv2d(index_t in_channels, index_t out_channels, const Conv2dOptions& o)
+      : Conv2d(in_channels, out_channels, o, init::global_rng()) {}
+};
+
+/// 1-D convolution over x [B, C, L] (torch.nn.Conv1d, padding_mode "zeros").
+template <class T, class Device = Cpu>
+class Conv1d : public detail::ConvLayer<T, 3> {
+  static_assert(std::is_same_v<Device, Cpu>, "Conv1d: only the Cpu device is implemented");
+
+ public:
+  Conv1d(index_t in_channels, index_t out_channels, const Conv1dOptions& o, Rng& rng)
+      : detail::ConvLayer<T, 3>(in_channels, out_channels, detail::conv_params(o), o.bias,
+                                o.input_grad, rng) {}
+  /// PyTorch's default init drawn from init::global_rng().
+  Conv1d(index_t in_channels, index_t out_channels, const Conv1dOptions& o)
+      : Conv1d(in_channels, out_channels, o, init::global_rng()) {}
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/activation.hpp>
+// asrkit/nn/activation.hpp - activation layers (no parameters) wrapping ops/activation.hpp.
+//
+//   asrkit::SELU<float> act;                    // Klambauer et al. 2017 (canonical lambda, alpha)
+//   auto y  = act.forward_train(x);             // caches y (or x for Swish and GLU)
+//   auto dx = act.backward(dy);
+//   asrkit::ClippedReLU<float> g(20.0f);        // Deep Speech 2's min(max(x, 0), 20)
+//   asrkit::GLU<float> glu;                     // [..., 2n] -> [..., n], a * sigmoid(b)
+//
+// Every layer maps any shape to the same shape (GLU halves the last axis) and follows the layer
+// contract of nn/parameter.hpp; for_each_parameter / for_each_buffer visit nothing.
+
+#include <array>
+#include <cmath>
+#include <string_view>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/activation.hpp>
+
+namespace asrkit {
+
+/// An element-wise activation layer; use the aliases below (ReLU<float>, SELU<double>, ...).
+template <class T, ops::ActivationKind Kind>
+class ActivationLayer {
+  static_assert(std::is_floating_point_v<T>, "activation layers: T must be float or double");
+
+ public:
+  /// `clip` is ClippedReLU's ceiling (ignored by the other kinds).
+  explicit ActivationLayer(T clip = T(ops::default_relu_clip)) : clip_(clip) {
+    if (Kind == ops::ActivationKind::clipped_relu && (!(clip > T(0)) || !std::isfinite(clip)))
+      throw ValueError("activation.2", detail::str("ClippedReLU: clip must be finite and > 0, got ",
+                                                   clip));
+  }
+
+  Tensor<T> forward(TensorView<const T> x) const {
+    Tensor<T> y(x.shape());
+    ops::activation(Kind, x, y.view(), clip_);
+    return y;
+  }
+
+  /// Caches y (or x for Swish, whose derivative needs the input).
+  Tensor<T> forward_train(TensorView<const T> x) {
+    Tensor<T> y = forward(x);
+    cache_ = ops::backward_needs_input(Kind) ? Tensor<T>(x) : y;
+    cached_ = true;
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("activation.5", detail::str(kind_name(), "::backward: no cached tensor; call "
+                                                   "forward_train first"));
+    if (dy.shape() != cache_.shape())
+      throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
+                                                   "shape ", cache_.shape().str(), " (the forward "
+                                                   "output), got ", dy.shape().str()));
+    Tensor<T> dx(dy.shape());
+    ops::activation_backward(Kind, cache_.view(), cache_.view(), dy, dx.view(), clip_);
+    return dx;
+  }
+
+  void clear_cache() {
+    cache_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&&, std::string_view = {}) {}
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  T clip() const noexcept { return clip_; }
+
+ private:
+  static const char* kind_name() {
+    switch (Kind) {
+      case ops::ActivationKind::identity: return "Identity";
+      case ops::ActivationKind::relu: return "ReLU";
+      case ops::ActivationKind::clipped_relu: return "ClippedReLU";
+      case ops::ActivationKind::selu: return "SELU";
+      case ops::ActivationKind::swish: return "Swish";
+      case ops::ActivationKind::tanh: return "Tanh";
+      case ops::ActivationKind::sigmoid: return "Sigmoid";
+    }
+    return "Activation";
+  }
+
+  T clip_;
+  Tensor<T> cache_;
+  bool cached_ = false;
+};
+
+template <class T>
+using ReLU = ActivationLayer<T, ops::ActivationKind::relu>;
+/// min(max(x, 0), clip), clip 20 by default (Amodei et al. 2016; torch.nn.Hardtanh(0, 20)).
+template <class T>
+using ClippedReLU = ActivationLayer<T, ops::ActivationKind::clipped_relu>;
+/// torch.nn.SELU.
+template <class T>
+using SELU = ActivationLayer<T, ops::ActivationKind::selu>;
+/// x sigmoid(x), torch.nn.SiLU.
+template <class T>
+using Swish = ActivationLayer<T, ops::ActivationKind::swish>;
+template <class T>
+using Tanh = ActivationLayer<T, ops::ActivationKind::tanh>;
+template <class T>
+using Sigmoid = ActivationLayer<T, ops::ActivationKind::sigmoid>;
+
+/// Gated linear unit over the last axis (torch.nn.GLU(dim=-1)): [..., 2n] -> [..., n].
+template <class T>
+class GLU {
+  static_assert(std::is_floating_point_v<T>, "GLU<T>: T must be float or double");
+
+ public:
+  Tensor<T> forward(TensorView<const T> x) const {
+    if (x.rank() < 1 || x.dim(-1) % 2 != 0)
+      throw ShapeError("activation.3", detail::str("GLU: argument x: expected shape [..., 2n] (even "
+                                                   "last dimension), got ", x.shape().str()));
+    std::array<index_t, kMaxRank> d{};
+    for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
+    d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
+    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()));
+    ops::glu(x, y.view());
+    return y;
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x) {
+    Tensor<T> y = forward(x);
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("activation.5", "GLU::backward: no cached tensor; call forward_train first");
+    if (dy.rank() != x_.rank() || dy.numel() * 2 != x_.numel() || dy.dim(-1) * 2 != x_.dim(-1))
+      throw ShapeError("activation.6", detail::str("GLU::backward: argument dy: expected the "
+                                                   "forward output shape (input ", x_.shape().str(),
+                                                   " with the last dimension halved), got ",
+                                                   dy.shape().str()));
+    Tensor<T> dx(x_.shape());
+    ops::glu_backward(x_.view(), dy, dx.view());
+    return dx;
+  }
+
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&&, std::string_view = {}) {}
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+ private:
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/batch_norm.hpp>
+// asrkit/nn/batch_norm.hpp - batch normalisation: feature-wise, sequence-wise (DS2) and
+// recurrent (per time step, Cooijmans et al.).
+//
+//   asrkit::BatchNorm<float> bn(512);                  // x: [N, 512] or [..., 512]
+//   auto y  = bn.forward_train(x);                     // batch statistics, running stats updated
+//   auto dx = bn.backward(dy);                         // through the batch statistics
+//   auto yi = bn.forward(x);                           // inference: running statistics
+//
+//   asrkit::SequenceBatchNorm<float> sbn(512);         // x: [T, B, 512] + lengths [B]
+//   auto ys = sbn.forward_train(x, lengths);           // statistics over valid frames only
+//
+//   asrkit::RecurrentBatchNorm<float> rbn(512, 100);   // per-step statistics for t < 100
+//   auto h = rbn.forward_step_train(x_t, t, lengths);  // from inside an LSTM cell, t = 0, 1, ...
+//   auto dh = rbn.backward_step(dy_t, t);              // in reverse order, t = T-1, ..., 0
+//
+// All three compute BN(x) = γ ⊙ (x − E[x]) / sqrt(Var[x] + ε) + β per feature (the last axis),
+// Ioffe & Szegedy 2015, eq. in Alg. 1; DS2 sec. 3.2 (SPECS §3.3); Cooijmans et al. 2017 eq. 5-6
+// (SPECS §4.1). Normalisation uses the biased batch variance; the running variance is updated
+// with the unbiased one, as in PyTorch: running = (1 − m)·running + m·batch, m = 0.1.
+//
+// Layer contract (nn/parameter.hpp). State-dict names follow torch.nn.BatchNorm1d: "weight",
+// "bias" (parameters), "running_mean", "running_var" (Tensor<T>) and "num_batches_tracked"
+// (rank-0 Tensor<std::int64_t>); for_each_buffer callbacks must therefore accept both tensor
+// types (a generic lambda does). RecurrentBatchNorm stores its per-step statistics as one
+// [max_steps, F] tensor per name (docs/norms.md).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/norm_kernels.hpp>
+// asrkit/nn/detail/norm_kernels.hpp - the reductions behind BatchNorm, SequenceBatchNorm,
+// RecurrentBatchNorm and LayerNorm (internal; not part of the API).
+//
+// A row-major [rows, cols] matrix is reduced over its rows, per column (feature), counting only
+// the rows whose `valid` flag is set (nullptr: every row). The rows are cut into fixed chunks of
+// about kChunkElems elements; each chunk is reduced in double while it sits in cache (two passes:
+// mean, then squared deviations), and the chunk results are combined in chunk order with Chan et
+// al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
+// are bit-identical for any number of threads (DESIGN.md sec. 3, Numerics).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace norm {
+
+/// Elements per chunk: 64K floats = 256 KiB, about one L2 cache.
+inline constexpr index_t kChunkElems = 65536;
+
+inline index_t chunk_rows(index_t cols) { return std::max<index_t>(1, kChunkElems / std::max<index_t>(cols, 1)); }
+
+// ---- row kernels: restrict-qualified parameters so the compiler vectorises each loop ----------
+
+template <class T>
+void add_row(double* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT x, index_t n) {
+  for (index_t j = 0; j < n; ++j) acc[j] += static_cast<double>(x[j]);
+}
+template <class T>
+void add_sq_dev_row(double* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT x,
+                    const double* ASRKIT_RESTRICT mean, index_t n) {
+  for (index_t j = 0; j < n; ++j) {
+    const double d = static_cast<double>(x[j]) - mean[j];
+    acc[j] += d * d;
+  }
+}
+template <class T>
+void add_grad_row(double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dyh,
+                  const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h, index_t n) {
+  for (index_t j = 0; j < n; ++j) {
+    sum_dy[j] += static_cast<double>(dy[j]);
+    sum_dyh[j] += static_cast<double>(dy[j]) * static_cast<double>(h[j]);
+  }
+}
+/// xhat = (x - mu) * is; y = xhat * g + b.
+template <class T>
+void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
+                   const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
+                   const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t j = 0; j < n; ++j) {
+    const T h = (x[j] - mu[j]) * is[j];
+    xhat[j] = h;
+    y[j] = h * g[j] + b[j];
+  }
+}
+/// y = x * a + b.
+template <class T>
+void affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT a,
+                const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t j = 0; j < n; ++j) y[j] = x[j] * a[j] + b[j];
+}
+/// dx = k * (dy - c - h * e).
+template <class T>
+void bn_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h,
+                     const T* ASRKIT_RESTRICT k, const T* ASRKIT_RESTRICT c,
+                     const T* ASRKIT_RESTRICT e, index_t n) {
+  for (index_t j = 0; j < n; ++j) dx[j] = k[j] * (dy[j] - c[j] - h[j] * e[j]);
+}
+
+/// LayerNorm rows: y = (x - mu) * rs [* g + b].
+template <class T>
+void standardize_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, T mu, T rs, index_t n) {
+  for (index_t j = 0; j < n; ++j) y[j] = (x[j] - mu) * rs;
+}
+template <class T>
+void standardize_affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, T mu, T rs,
+                            const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t j = 0; j < n; ++j) y[j] = (x[j] - mu) * rs * g[j] + b[j];
+}
+template <class T>
+void mul_row(T* ASRKIT_RESTRICT out, const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t j = 0; j < n; ++j) out[j] = a[j] * b[j];
+}
+/// dx = rs * (g - ma - h * mb).
+template <class T>
+void ln_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT h,
+                     T rs, T ma, T mb, index_t n) {
+  for (index_t j = 0; j < n; ++j) dx[j] = rs * (g[j] - ma - h[j] * mb);
+}
+
+/// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns the count.
+/// `mean` and `m2` have `cols` entries.
+template <class T>
+index_t column_moments(const T* ASRKIT_RESTRICT x, index_t rows, index_t cols,
+                       const unsigned char* valid, double* ASRKIT_RESTRICT mean,
+                       double* ASRKIT_RESTRICT m2) {
+  const index_t step = chunk_rows(cols);
+  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  std::vector<double> c_mean(static_cast<std::size_t>(chunks * cols), 0.0);
+  std::vector<double> c_m2(static_cast<std::size_t>(chunks * cols), 0.0);
+  std::vector<index_t> c_n(static_cast<std::size_t>(chunks), 0);
+  parallel_for(chunks, [&](index_t c) {
+    double* ASRKIT_RESTRICT mu = c_mean.data() + c * cols;
+    double* ASRKIT_RESTRICT s2 = c_m2.data() + c * cols;
+    const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
+    index_t n = 0;
+    for (index_t r = r0; r < r1; ++r) {
+      if (valid && !valid[r]) continue;
+      add_row(mu, x + r * cols, cols);
+      ++n;
+    }
+    c_n[static_cast<std::size_t>(c)] = n;
+    if (n == 0) return;
+    const double inv = 1.0 / static_cast<double>(n);
+    for (index_t j = 0; j < cols; ++j) mu[j] *= inv;
+    for (index_t r = r0; r < r1; ++r)  // second pass: the chunk is still in cache
+      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols, mu, cols);
+  });
+  // Chan, Golub & LeVeque (1979): merge (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b), in order.
+  std::fill(mean, mean + cols, 0.0);
+  std::fill(m2, m2 + cols, 0.0);
+  index_t n = 0;
+  for (index_t c = 0; c < chunks; ++c) {
+    const index_t nb = c_n[static_cast<std::size_t>(c)];
+    if (nb == 0) continue;
+    const double* mb = c_mean.data() + c * cols;
+    const double* sb = c_m2.data() + c * cols;
+    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
+    const double w = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+    for (index_t j = 0; j < cols; ++j) {
+      const double delta = mb[j] - mean[j];
+      mean[j] += delta * w;
+      m2[j] += sb[j] + delta * delta * cross;
+    }
+    n += nb;
+  }
+  return n;
+}
+
+/// Per-column sums over the valid rows of dy and of dy * xhat (the dβ and dγ of a norm layer),
+/// chunked like column_moments and added in chunk order.
+template <class T>
+void column_grad_sums(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT xhat, index_t rows,
+                      index_t cols, const unsigned char* valid, double* ASRKIT_RESTRICT sum_dy,
+                      double* ASRKIT_RESTRICT sum_dy_xhat) {
+  const index_t step = chunk_rows(cols);
+  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  std::vector<double> p(static_cast<std::size_t>(2 * chunks * cols), 0.0);
+  parallel_for(chunks, [&](index_t c) {
+    double* ASRKIT_RESTRICT a = p.data() + 2 * c * cols;
+    double* ASRKIT_RESTRICT b = a + cols;
+    const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
+    for (index_t r = r0; r < r1; ++r)
+      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols, xhat + r * cols, cols);
+  });
+  std::fill(sum_dy, sum_dy + cols, 0.0);
+  std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
+  for (index_t c = 0; c < chunks; ++c) {
+    const double* a = p.data() + 2 * c * cols;
+    const double* b = a + cols;
+    for (index_t j = 0; j < cols; ++j) {
+      sum_dy[j] += a[j];
+      sum_dy_xhat[j] += b[j];
+    }
+  }
+}
+
+/// Sum of x[0..n) and of (x - shift)^2 in double, in 16 interleaved lanes (a fixed order the
+/// compiler turns into SIMD code: a single running sum would be one serial add chain).
+template <class T>
+double lane_sum(const T* ASRKIT_RESTRICT x, index_t n) {
+  constexpr int kLanes = 16;
+  double acc[kLanes] = {};
+  index_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(x[j + k]);
+  for (int k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(x[j]);
+  double s = 0;
+  for (double a : acc) s += a;
+  return s;
+}
+template <class T>
+double lane_sum_sq(const T* ASRKIT_RESTRICT x, index_t n, double shift) {
+  constexpr int kLanes = 16;
+  double acc[kLanes] = {};
+  index_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      const double d = static_cast<double>(x[j + k]) - shift;
+      acc[k] += d * d;
+    }
+  for (int k = 0; j < n; ++j, ++k) {
+    const double d = static_cast<double>(x[j]) - shift;
+    acc[k] += d * d;
+  }
+  double s = 0;
+  for (double a : acc) s += a;
+  return s;
+}
+/// Sum of a[j] * b[j] in double, lanes as lane_sum.
+template <class T>
+double lane_dot(const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
+  constexpr int kLanes = 16;
+  double acc[kLanes] = {};
+  index_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(a[j + k]) * static_cast<double>(b[j + k]);
+  for (int k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  double s = 0;
+  for (double v : acc) s += v;
+  return s;
+}
+
+/// Calls f(r0, r1) for row ranges of about kChunkElems elements, in parallel (each row once).
+template <class F>
+void for_row_chunks(index_t rows, index_t cols, F&& f) {
+  const index_t step = chunk_rows(cols);
+  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  parallel_for(chunks, [&](index_t c) { f(c * step, std::min(rows, (c + 1) * step)); });
+}
+
+/// Valid-row flags of a time-major [T, B] batch: row t * B + b is valid when t < lengths[b].
+inline std::vector<unsigned char> sequence_mask(index_t steps, index_t batch,
+                                                const std::int32_t* lengths) {
+  std::vector<unsigned char> m(static_cast<std::size_t>(steps * batch));
+  for (index_t t = 0; t < steps; ++t)
+    for (index_t b = 0; b < batch; ++b)
+      m[static_cast<std::size_t>(t * batch + b)] = t < lengths[b] ? 1 : 0;
+  return m;
+}
+
+}  // namespace norm
+}  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+
+/// Options shared by BatchNorm and SequenceBatchNorm (PyTorch's defaults).
+struct BatchNormOptions {
+  double eps = 1e-5;
+  /// Weight of the new batch in the running averages; std::nullopt is a cumulative average
+  /// (PyTorch's momentum=None): m = 1 / num_batches_tracked. TF's DS2 decay 0.997 is m = 0.003.
+  std::optional<double> momentum = 0.1;
+  bool affine = true;  ///< learn γ ("weight") and β ("bias"); otherwise γ = 1, β = 0
+};
+
+namespace detail {
+namespace norm {
+
+inline void check_bn_options(double eps, std::optional<double> momentum, index_t features,
+                             const char* layer) {
+  if (features < 1)
+    throw ValueError("batchnorm.7", detail::str(layer, ": num_features must be >= 1, got ", features));
+  if (!(eps > 0) || !std::isfinite(eps))
+    throw ValueError("batchnorm.7", detail::str(layer, ": eps must be finite and > 0, got ", eps));
+  if (momentum && !(*momentum >= 0 && *momentum <= 1))
+    throw ValueError("batchnorm.7", detail::str(layer, ": momentum must be in [0, 1], got ", *momentum));
+}
+
+inline void check_features(const Shape& s, index_t features, const char* layer, const char* what) {
+  if (s.rank() < 1 || s[s.rank() - 1] != features)
+    throw ShapeError("batchnorm.1", detail::str(layer, ": ", what, " must have shape [..., ",
+                                                features, "] (features last), got ", s.str()));
+}
+
+/// Per-item lengths of a [T, B, ...] batch: rank 1, B entries, each in [0, T].
+inline void check_lengths(TensorView<const std::int32_t> lengths, index_t steps, index_t batch,
+                          const char* layer) {
+  if (lengths.rank() != 1 || lengths.dim(0) != batch)
+    throw ShapeError("batchnorm.5", detail::str(layer, ": lengths must have shape [", batch,
+                                                "], got ", lengths.shape().str()));
+  for (index_t b = 0; b < batch; ++b)
+    if (lengths.data()[b] < 0 || lengths.data()[b] > steps)
+      throw ValueError("batchnorm.6", detail::str(layer, ": lengths[", b, "] = ", lengths.data()[b],
+                                                  " is outside [0, ", steps, "]"));
+}
+
+/// Statistics of one training batch: biased variance for normalising, count for the unbiased
+/// running update, and the 1/sqrt(var + eps) the forward used (in T, as applied).
+template <class T>
+struct BatchStats {
+  std::vector<double> mean, var;  // var: biased
+  std::vector<T> invstd;
+  index_t count = 0;
+};
+
+/// Training forward with batch statistics over the valid rows: y = γ xhat + β, xhat cached;
+/// invalid rows give y = 0 and xhat = 0.
+template <class T>
+BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                            const T* gamma, const T* beta, double eps, T* y, T* xhat) {
+  BatchStats<T> s;
+  s.mean.resize(static_cast<std::size_t>(cols));
+  s.var.resize(static_cast<std::size_t>(cols));
+  s.invstd.resize(static_cast<std::size_t>(cols));
+  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
+  std::vector<T> mu(static_cast<std::size_t>(cols)), g(static_cast<std::size_t>(cols)),
+      bt(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) {
+    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
+    s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
+    mu[j] = static_cast<T>(s.mean[j]);
+    g[j] = gamma ? gamma[j] : T(1);
+    bt[j] = beta ? beta[j] : T(0);
+  }
+  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      T* ASRKIT_RESTRICT yr = y + r * cols;
+      T* ASRKIT_RESTRICT hr = xhat + r * cols;
+      if (valid && !valid[r]) {
+        std::fill(yr, yr + cols, T(0));
+        std::fill(hr, hr + cols, T(0));
+        continue;
+      }
+      normalize_row(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+    }
+  });
+  return s;
+}
+
+/// y = x * scale + shift on valid rows (fixed statistics folded into scale/shift), 0 elsewhere.
+/// With `xhat`, also xhat = (x - mean) * invstd (the RBN fallback to population statistics).
+template <class T>
+void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                  const std::vector<T>& scale, const std::vector<T>& shift, T* y,
+                  T* xhat = nullptr, const std::vector<T>* mean = nullptr,
+                  const std::vector<T>* invstd = nullptr) {
+  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      T* ASRKIT_RESTRICT yr = y + r * cols;
+      if (valid && !valid[r]) {
+        std::fill(yr, yr + cols, T(0));
+        if (xhat) std::fill(xhat + r * cols, xhat + (r + 1) * cols, T(0));
+        continue;
+      }
+      affine_row(yr, x + r * cols, scale.data(), shift.data(), cols);
+      if (xhat) {
+        const T* xr = x + r * cols;
+        T* hr = xhat + r * cols;
+        for (index_t j = 0; j < cols; ++j) hr[j] = (xr[j] - (*mean)[j]) * (*invstd)[j];
+      }
+    }
+  });
+}
+
+/// Backward of BN over the valid rows. With batch statistics (Ioffe & Szegedy, Alg. 1 backward):
+///   dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)),
+/// with fixed statistics: dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given);
+/// invalid rows get dx = 0.
+template <class T>
+void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
+              const std::vector<T>& invstd, index_t count, bool batch_stats, const T* gamma,
+              T* dx, T* dgamma, T* dbeta) {
+  std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
+  column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
+  std::vector<T> k(static_cast<std::size_t>(cols)), c_dy(static_cast<std::size_t>(cols)),
+      c_h(static_cast<std::size_t>(cols));
+  const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
+  for (index_t j = 0; j < cols; ++j) {
+    k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
+    c_dy[j] = static_cast<T>(sdy[j] * inv_n);
+    c_h[j] = static_cast<T>(sdyh[j] * inv_n);
+    if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
+    if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
+  }
+  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      T* ASRKIT_RESTRICT dr = dx + r * cols;
+      if (valid && !valid[r]) {
+        std::fill(dr, dr + cols, T(0));
+        continue;
+      }
+      bn_backward_row(dr, dy + r * cols, xhat + r * cols, k.data(), c_dy.data(), c_h.data(), cols);
+    }
+  });
+}
+
+/// running = (1 - m) running + m batch, with the unbiased variance n/(n-1) var (PyTorch).
+template <class T>
+void update_running(T* run_mean, T* run_var, const BatchStats<T>& s, index_t cols, double m,
+                    bool unbiased = true) {
+  const double n = static_cast<double>(s.count);
+  const double correction = unbiased && s.count > 1 ? n / (n - 1) : 1.0;
+  for (index_t j = 0; j < cols; ++j) {
+    run_mean[j] = static_cast<T>((1 - m) * static_cast<double>(run_mean[j]) + m * s.mean[j]);
+    run_var[j] = static_cast<T>((1 - m) * static_cast<double>(run_var[j]) + m * s.var[j] * correction);
+  }
+}
+
+}  // namespace norm
+}  // namespace detail
+
+/// Batch normalisation over the last axis (torch.nn.BatchNorm1d on [N, F]; leading axes are
+/// flattened into N). Training normalises with the batch statistics and backpropagates through
+/// them; inference uses the running statistics.
+template <class T>
+class BatchNorm {
+  static_assert(std::is_floating_point_v<T>, "BatchNorm<T>: T must be float or double");
+
+ public:
+  explicit BatchNorm(index_t num_features, BatchNormOptions options = {})
+      : options_(options), features_(num_features) {
+    detail::norm::check_bn_options(options.eps, options.momentum, num_features, "BatchNorm");
+    if (options_.affine) {
+      weight_ = Parameter<T>(Shape{num_features});
+      weight_.value.fill(T(1));
+      bias_ = Parameter<T>(Shape{num_features});
+    }
+    running_mean_ = Tensor<T>(Shape{num_features}, T(0));
+    running_var_ = Tensor<T>(Shape{num_features}, T(1));
+    num_batches_tracked_ = Tensor<std::int64_t>(Shape{}, 0);
+  }
+
+  /// Inference: y = γ (x − running_mean) / sqrt(running_var + ε) + β. x: [..., F].
+  Tensor<T> forward(TensorView<const T> x) const {
+    detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
+    Tensor<T> y(x.shape());
+    infer(x, nullptr, y);
+    return y;
+  }
+
+  /// Training: batch statistics over all rows, running statistics updated, xhat cached.
+  Tensor<T> forward_train(TensorView<const T> x) {
+    detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
+    valid_.clear();
+    return train(x);
+  }
+
+  /// dL/dx through the batch statistics of the last forward_train; adds dL/dγ, dL/dβ to grads.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("batchnorm.3", "BatchNorm::backward: call forward_train first");
+    if (dy.shape() != xhat_.shape())
+      throw ShapeError("batchnorm.4", detail::str("BatchNorm::backward: dy must have the shape of the "
+                                                  "forward input ", xhat_.shape().str(), ", got ",
+                                                  dy.shape().str()));
+    Tensor<T> dx(dy.shape());
+    detail::norm::backward(dy.data(), xhat_.data(), rows(xhat_.shape()), features_, mask(),
+                           stats_.invstd, stats_.count, true, gamma(), dx.data(),
+                           options_.affine ? weight_.grad.data() : nullptr,
+                           options_.affine ? bias_.grad.data() : nullptr);
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    if (!options_.affine) return;
+    f(join_name(prefix, "weight"), weight_);
+    f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "running_mean"), running_mean_);
+    f(join_name(prefix, "running_var"), running_var_);
+    f(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
+  }
+
+  index_t num_features() const noexcept { return features_; }
+  const BatchNormOptions& options() const noexcept { return options_; }
+  Parameter<T>& weight() noexcept { return weight_; }  ///< [F]; empty unless affine
+  Parameter<T>& bias() noexcept { return bias_; }      ///< [F]; empty unless affine
+  Tensor<T>& running_mean() noexcept { return running_mean_; }
+  Tensor<T>& running_var() noexcept { return running_var_; }
+  Tensor<std::int64_t>& num_batches_tracked() noexcept { return num_batches_tracked_; }
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+  const Tensor<T>& running_mean() const noexcept { return running_mean_; }
+  const Tensor<T>& running_var() const noexcept { return running_var_; }
+
+ protected:
+  static index_t rows(const Shape& s) { return s.numel() / s[s.rank() - 1]; }
+  const T* gamma() const { return options_.affine ? weight_.value.data() : nullptr; }
+  const T* beta() const { return options_.affine ? bias_.value.data() : nullptr; }
+  const unsigned char* mask() const { return valid_.empty() ? nullptr : valid_.data(); }
+
+  /// Inference with the running statistics folded into one scale and shift per feature.
+  void infer(TensorView<const T> x, const unsigned char* valid, Tensor<T>& y) const {
+    std::vector<T> scale(static_cast<std::size_t>(features_)), shift(static_cast<std::size_t>(features_));
+    for (index_t j = 0; j < features_; ++j) {
+      const double s = (gamma() ? static_cast<double>(gamma()[j]) : 1.0) /
+                       std::sqrt(static_cast<double>(running_var_(j)) + options_.eps);
+      scale[j] = static_cast<T>(s);
+      shift[j] = static_cast<T>((beta() ? static_cast<double>(beta()[j]) : 0.0) -
+                                s * static_cast<double>(running_mean_(j)));
+    }
+    detail::norm::apply_affine(x.data(), rows(x.shape()), features_, valid, scale, shift, y.data());
+  }
+
+  /// Training forward over the rows flagged in valid_ (all when empty).
+  Tensor<T> train(TensorView<const T> x) {
+    const index_t n = rows(x.shape());
+    const index_t count =
+        valid_.empty() ? n : static_cast<index_t>(std::count(valid_.begin(), valid_.end(), 1));
+    if (count < 2)
+      throw ValueError("batchnorm.2", detail::str("BatchNorm: training needs more than 1 value per "
+                                                  "feature, got ", count, " (valid) row(s) of shape ",
+                                                  x.shape().str()));
+    Tensor<T> y(x.shape());
+    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape());  // reused between calls
+    stats_ = detail::norm::train_forward(x.data(), n, features_, mask(), gamma(), beta(),
+                                         options_.eps, y.data(), xhat_.data());
+    num_batches_tracked_() += 1;
+    const double m = options_.momentum ? *options_.momentum
+                                       : 1.0 / static_cast<double>(num_batches_tracked_());
+    detail::norm::update_running(running_mean_.data(), running_var_.data(), stats_, features_, m);
+    cached_ = true;
+    return y;
+  }
+
+  BatchNormOptions options_;
+  index_t features_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> running_mean_, running_var_;
+  Tensor<std::int64_t> num_batches_tracked_;
+  // forward_train cache
+  Tensor<T> xhat_;
+  detail::norm::BatchStats<T> stats_;
+  std::vector<unsigned char> valid_;
+  bool cached_ = false;
+};
+
+/// Sequence-wise batch normalisation (DS2, Amodei et al. 2016 sec. 3.2; SPECS §3.3): x is a
+/// time-major [T, B, F] batch with per-item `lengths`; statistics are taken per feature over
+/// every valid frame of every item (t < lengths[b]). Padded frames never enter the statistics,
+/// their outputs and input gradients are 0, so padding never changes a result. Without lengths
+/// every frame is valid (then it equals BatchNorm over T·B rows).
+template <class T>
+class SequenceBatchNorm : public BatchNorm<T> {
+  using Base = BatchNorm<T>;
+
+ public:
+  using Base::Base;
+  using Base::forward;
+  using Base::forward_train;
+
+  /// Inference with running statistics; padded frames give 0.
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    const auto valid = check(x, lengths);
+    Tensor<T> y(x.shape());
+    this->infer(x, valid.data(), y);
+    return y;
+  }
+
+  /// Training over the valid frames; backward(dy) then gives 0 on padded frames.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
+    this->valid_ = check(x, lengths);
+    return this->train(x);
+  }
+
+ private:
+  std::vector<unsigned char> check(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    detail::norm::check_features(x.shape(), this->features_, "SequenceBatchNorm", "input");
+    if (x.rank() != 3)
+      throw ShapeError("batchnorm.1", detail::str("SequenceBatchNorm: input must have shape [T, B, ",
+                                                  this->features_, "], got ", x.shape().str()));
+    detail::norm::check_lengths(lengths, x.dim(0), x.dim(1), "SequenceBatchNorm");
+    return detail::norm::sequence_mask(x.dim(0), x.dim(1), lengths.data());
+  }
+};
+
+/// Options of RecurrentBatchNorm (SPECS §4.2-4.3 and §12.1).
+struct RecurrentBatchNormOptions {
+  double eps = 1e-5;      ///< authors' code default
+  double momentum = 0.1;  ///< PyTorch port; the authors' Theano code uses 0.01 (MNIST) / 0.05 (PTB)
+  double gamma_init = 0.1;  ///< Cooijmans et al. sec. 4: γ = 0.1 (γ = 1 hurts, γ <= 0.01 unstable)
+  bool affine = true;
+  /// Running variance from the unbiased batch variance (PyTorch port); false: biased, as the
+  /// authors' code averages x.var(axis=0).
+  bool unbiased_running_var = true;
+};
+
+/// Recurrent batch normalisation (Cooijmans et al. 2017, eq. 5-6 and sec. 3; SPECS §4): γ and β
+/// are shared over time, statistics are per time step. Training normalises step t with the
+/// statistics of the batch at step t (over the items still active, t < lengths[b]; SPECS §4.4);
+/// inference uses population statistics of step t for t < max_steps (T_max) and those of step
+/// T_max − 1 (the last one, 0-based) beyond it (SPECS §4.2). When fewer than 2 items are active
+/// at a training step, that step uses its population statistics (no update, no gradient through
+/// statistics; SPECS §4.4 [D]). Training at t >= max_steps is refused: T_max must be at least
+/// the longest training sequence.
+///
+/// Buffers: "running_mean", "running_var" [max_steps, F] (row t holds step t's population
+/// statistics) and "num_batches_tracked" [max_steps] (int64: training batches seen per step).
+template <class T>
+class RecurrentBatchNorm {
+  static_assert(std::is_floating_point_v<T>, "RecurrentBatchNorm<T>: T must be float or double");
+
+ public:
+  RecurrentBatchNorm(index_t num_features, index_t max_steps, RecurrentBatchNormOptions options = {})
+      : options_(options), features_(num_features), max_steps_(max_steps) {
+    detail::norm::check_bn_options(options.eps, options.momentum, num_features, "RecurrentBatchNorm");
+    if (max_steps < 1)
+      throw ValueError("batchnorm.7", detail::str("RecurrentBatchNorm: max_steps must be >= 1, got ",
+                                                  max_steps));
+    if (options_.affine) {
+      weight_ = Parameter<T>(Shape{num_features});
+      weight_.value.fill(static_cast<T>(options_.gamma_init));
+      bias_ = Parameter<T>(Shape{num_features});
+    }
+    running_mean_ = Tensor<T>(Shape{max_steps, num_features}, T(0));
+    running_var_ = Tensor<T>(Shape{max_steps, num_features}, T(1));
+    num_batches_tracked_ = Tensor<std::int64_t>(Shape{max_steps}, 0);
+  }
+
+  // ---- one step (from inside a recurrent cell) ------------------------------------------------
+
+  /// Inference at step t (0-based): x_t [B, F]; population statistics of min(t, max_steps − 1).
+  /// Items with t >= lengths[b] (when lengths are given) get 0.
+  Tensor<T> forward_step(TensorView<const T> x_t, index_t t,
+                         TensorView<const std::int32_t> lengths = {}) const {
+    const auto valid = check_step(x_t, t, lengths, false);
+    Tensor<T> y(x_t.shape());
+    const auto p = population(std::min(t, max_steps_ - 1));
+    detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
+                               y.data());
+    return y;
+  }
+
+  /// Training at step t < max_steps: batch statistics of the active items at t, running
+  /// statistics of step t updated; caches what backward_step(dy_t, t) needs.
+  Tensor<T> forward_step_train(TensorView<const T> x_t, index_t t,
+                               TensorView<const std::int32_t> lengths = {}) {
+    auto valid = check_step(x_t, t, lengths, true);
+    if (cache_.size() <= static_cast<std::size_t>(t)) cache_.resize(static_cast<std::size_t>(t) + 1);
+    Step& c = cache_[static_cast<std::size_t>(t)];
+    c.valid = std::move(valid);
+    const index_t batch = x_t.dim(0);
+    const index_t active = c.valid.empty()
+                               ? batch
+                               : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
+    Tensor<T> y(x_t.shape());
+    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape());
+    if (active >= 2) {
+      c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
+                                            beta(), options_.eps, y.data(), c.xhat.data());
+      c.batch_stats = true;
+      num_batches_tracked_(t) += 1;
+      detail::norm::update_running(running_mean_[t].data(), running_var_[t].data(), c.stats,
+                                   features_, options_.momentum, options_.unbiased_running_var);
+    } else {  // SPECS §4.4 [D]: too few items for statistics, use the population's
+      const auto p = population(t);
+      c.stats = detail::norm::BatchStats<T>{};
+      c.stats.invstd = p.invstd;
+      c.stats.count = active;
+      c.batch_stats = false;
+      detail::norm::apply_affine(x_t.data(), batch, features_, mask(c.valid), p.scale, p.shift,
+                                 y.data(), c.xhat.data(), &p.mean, &p.invstd);
+    }
+    c.cached = true;
+    return y;
+  }
+
+  /// dL/dx_t for the forward_step_train at step t; adds to dL/dγ, dL/dβ.
+  Tensor<T> backward_step(TensorView<const T> dy_t, index_t t) {
+    if (t < 0 || static_cast<std::size_t>(t) >= cache_.size() || !cache_[static_cast<std::size_t>(t)].cached)
+      throw ValueError("batchnorm.3", detail::str("RecurrentBatchNorm::backward_step: no "
+                                                  "forward_step_train at step ", t));
+    Step& c = cache_[static_cast<std::size_t>(t)];
+    if (dy_t.shape() != c.xhat.shape())
+      throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
+                                                  "shape ", c.xhat.shape().str(), ", got ",
+                                                  dy_t.shape().str()));
+    Tensor<T> dx(dy_t.shape());
+    detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
+                           c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
+                           options_.affine ? weight_.grad.data() : nullptr,
+                           options_.affine ? bias_.grad.data() : nullptr);
+    return dx;
+  }
+
+  // ---- a whole time-major sequence [T, B, F] --------------------------------------------------
+
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    check_sequence(x, lengths);
+    Tensor<T> y(x.shape());
+    for (index_t t = 0; t < x.dim(0); ++t) {
+      auto yt = forward_step(x[t], t, lengths);
+      std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
+    }
+    return y;
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    check_sequence(x, lengths);
+    Tensor<T> y(x.shape());
+    for (index_t t = 0; t < x.dim(0); ++t) {
+      auto yt = forward_step_train(x[t], t, lengths);
+      std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
+    }
+    steps_ = x.dim(0);
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (dy.rank() != 3 || dy.dim(0) != steps_)
+      throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward: dy must have shape "
+                                                  "[", steps_, ", B, ", features_, "], got ",
+                                                  dy.shape().str()));
+    Tensor<T> dx(dy.shape());
+    for (index_t t = steps_ - 1; t >= 0; --t) {
+      auto dxt = backward_step(dy[t], t);
+      std::copy(dxt.data(), dxt.data() + dxt.numel(), dx[t].data());
+    }
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    if (!options_.affine) return;
+    f(join_name(prefix, "weight"), weight_);
+    f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "running_mean"), running_mean_);
+    f(join_name(prefix, "running_var"), running_var_);
+    f(join_name(prefix, "num_batches_tracked"), num_batches_tracked_);
+  }
+
+  index_t num_features() const noexcept { return features_; }
+  index_t max_steps() const noexcept { return max_steps_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  Parameter<T>& bias() noexcept { return bias_; }
+  Tensor<T>& running_mean() noexcept { return running_mean_; }  ///< [max_steps, F]
+  Tensor<T>& running_var() noexcept { return running_var_; }    ///< [max_steps, F]
+  Tensor<std::int64_t>& num_batches_tracked() noexcept { return num_batches_tracked_; }
+
+ private:
+  struct Step {
+    Tensor<T> xhat;
+    detail::norm::BatchStats<T> stats;
+    std::vector<unsigned char> valid;
+    bool batch_stats = false, cached = false;
+  };
+  struct Population {
+    std::vector<T> mean, invstd, scale, shift;
+  };
+
+  const T* gamma() const { return options_.affine ? weight_.value.data() : nullptr; }
+  const T* beta() const { return options_.affine ? bias_.value.data() : nullptr; }
+  static const unsigned char* mask(const std::vector<unsigned char>& v) {
+    return v.empty() ? nullptr : v.data();
+  }
+
+  Population population(index_t t) const {
+    Population p;
+    const auto n = static_cast<std::size_t>(features_);
+    p.mean.resize(n);
+    p.invstd.resize(n);
+    p.scale.resize(n);
+    p.shift.resize(n);
+    for (index_t j = 0; j < features_; ++j) {
+      const double is = 1.0 / std::sqrt(static_cast<double>(running_var_(t, j)) + options_.eps);
+      const double g = gamma() ? static_cast<double>(gamma()[j]) : 1.0;
+      p.mean[j] = running_mean_(t, j);
+      p.invstd[j] = static_cast<T>(is);
+      p.scale[j] = static_cast<T>(g * is);
+      p.shift[j] = static_cast<T>((beta() ? static_cast<double>(beta()[j]) : 0.0) -
+                                  g * is * static_cast<double>(running_mean_(t, j)));
+    }
+    return p;
+  }
+
+  std::vector<unsigned char> check_step(TensorView<const T> x_t, index_t t,
+                                        TensorView<const std::int32_t> lengths, bool training) const {
+    if (x_t.rank() != 2 || x_t.dim(1) != features_)
+      throw ShapeError("batchnorm.1", detail::str("RecurrentBatchNorm: x_t must have shape [B, ",
+                                                  features_, "], got ", x_t.shape().str()));
+    if (t < 0 || (training && t >= max_steps_))
+      throw ValueError("batchnorm.8",
+                       detail::str("RecurrentBatchNorm: training step t = ", t, " is outside [0, ",
+                                   max_steps_, "); construct with max_steps >= the longest training "
+                                   "sequence (inference beyond it uses step ", max_steps_ - 1, ")"));
+    std::vector<unsigned char> valid;
+    if (lengths.data() == nullptr) return valid;
+    if (lengths.rank() != 1 || lengths.dim(0) != x_t.dim(0))
+      throw ShapeError("batchnorm.5", detail::str("RecurrentBatchNorm: lengths must have shape [",
+                                                  x_t.dim(0), "], got ", lengths.shape().str()));
+    valid.resize(static_cast<std::size_t>(x_t.dim(0)));
+    for (index_t b = 0; b < x_t.dim(0); ++b) {
+      if (lengths.data()[b] < 0)
+        throw ValueError("batchnorm.6", detail::str("RecurrentBatchNorm: lengths[", b, "] = ",
+                                                    lengths.data()[b], " is negative"));
+      valid[static_cast<std::size_t>(b)] = t < lengths.data()[b] ? 1 : 0;
+    }
+    return valid;
+  }
+
+  void check_sequence(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    if (x.rank() != 3 || x.dim(2) != features_)
+      throw ShapeError("batchnorm.1", detail::str("RecurrentBatchNorm: input must have shape [T, B, ",
+                                                  features_, "], got ", x.shape().str()));
+    if (lengths.data() != nullptr)
+      detail::norm::check_lengths(lengths, x.dim(0), x.dim(1), "RecurrentBatchNorm");
+  }
+
+  RecurrentBatchNormOptions options_;
+  index_t features_, max_steps_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> running_mean_, running_var_;
+  Tensor<std::int64_t> num_batches_tracked_;
+  std::vector<Step> cache_;
+  index_t steps_ = 0;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/layer_norm.hpp>
+// asrkit/nn/layer_norm.hpp - layer normalisation over the last axis (Ba, Kiros & Hinton 2016).
+//
+//   asrkit::LayerNorm<float> ln(256);          // x: [..., 256]
+//   auto y  = ln.forward_train(x);             // caches xhat and 1/sigma per row
+//   auto dx = ln.backward(dy);                 // adds dL/dγ, dL/dβ to ln.weight().grad, bias()
+//
+// Each row (frame) is normalised with its own statistics, so training and inference compute the
+// same function (no running statistics) and padded frames never affect valid ones:
+//   y = γ ⊙ (x − mean(x)) / sqrt(var(x) + ε) + β,   var biased (torch.nn.LayerNorm).
+// Names: "weight", "bias" (absent with elementwise_affine = false), as torch.nn.LayerNorm.
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/nn/detail/norm_kernels.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+
+struct LayerNormOptions {
+  double eps = 1e-5;
+  bool elementwise_affine = true;
+};
+
+template <class T>
+class LayerNorm {
+  static_assert(std::is_floating_point_v<T>, "LayerNorm<T>: T must be float or double");
+
+ public:
+  explicit LayerNorm(index_t normalized_size, LayerNormOptions options = {})
+      : options_(options), features_(normalized_size) {
+    if (normalized_size < 1)
+      throw ValueError("layernorm.1", detail::str("LayerNorm: normalized_size must be >= 1, got ",
+                                                  normalized_size));
+    if (!(options.eps > 0) || !std::isfinite(options.eps))
+      throw ValueError("layernorm.1", detail::str("LayerNorm: eps must be finite and > 0, got ",
+                                                  options.eps));
+    if (options_.elementwise_affine) {
+      weight_ = Parameter<T>(Shape{normalized_size});
+      weight_.value.fill(T(1));
+      bias_ = Parameter<T>(Shape{normalized_size});
+    }
+  }
+
+  Tensor<T> forward(TensorView<const T> x) const {
+    check(x.shape(), "input");
+    Tensor<T> y(x.shape());
+    run(x, y.data(), nullptr, nullptr);
+    return y;
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x) {
+    check(x.shape(), "input");
+    Tensor<T> y(x.shape());
+    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape());  // reused between calls
+    rstd_.assign(static_cast<std::size_t>(x.numel() / features_), T(0));
+    run(x, y.data(), xhat_.data(), rstd_.data());
+    cached_ = true;
+    return y;
+  }
+
+  /// dx = rstd ⊙ (g − mean(g) − xhat ⊙ mean(g ⊙ xhat)) with g = γ ⊙ dy, per row.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_) throw ValueError("layernorm.2", "LayerNorm::backward: call forward_train first");
+    if (dy.shape() != xhat_.shape())
+      throw ShapeError("layernorm.3", detail::str("LayerNorm::backward: dy must have the shape of the "
+                                                  "forward input ", xhat_.shape().str(), ", got ",
+                                                  dy.shape().str()));
+    const index_t rows = dy.numel() / features_, cols = features_;
+    const bool affine = options_.elementwise_affine;
+    const T* gamma = affine ? weight_.value.data() : nullptr;
+    // dγ, dβ: per-chunk column sums taken while each row is in cache, added in chunk order.
+    const index_t step = detail::norm::chunk_rows(cols);
+    const index_t chunks = (rows + step - 1) / step;
+    std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
+    Tensor<T> dx(dy.shape());
+    detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+      std::vector<T> g(static_cast<std::size_t>(cols));
+      double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
+      for (index_t r = r0; r < r1; ++r) {
+        const T* d = dy.data() + r * cols;
+        const T* h = xhat_.data() + r * cols;
+        if (affine) {
+          detail::norm::add_grad_row(sum_dy, sum_dy + cols, d, h, cols);
+          detail::norm::mul_row(g.data(), gamma, d, cols);
+        } else {
+          std::copy(d, d + cols, g.data());
+        }
+        const double a = detail::norm::lane_sum(g.data(), cols);
+        const double b = detail::norm::lane_dot(g.data(), h, cols);
+        const T ma = static_cast<T>(a / static_cast<double>(cols));
+        const T mb = static_cast<T>(b / static_cast<double>(cols));
+        const T rs = rstd_[static_cast<std::size_t>(r)];
+        detail::norm::ln_backward_row(dx.data() + r * cols, g.data(), h, rs, ma, mb, cols);
+      }
+    });
+    if (affine) {
+      std::vector<double> sdy(static_cast<std::size_t>(cols), 0.0), sdyh(static_cast<std::size_t>(cols), 0.0);
+      for (index_t c = 0; c < chunks; ++c)
+        for (index_t j = 0; j < cols; ++j) {
+          sdy[j] += partial[static_cast<std::size_t>(2 * c * cols + j)];
+          sdyh[j] += partial[static_cast<std::size_t>((2 * c + 1) * cols + j)];
+        }
+      for (index_t j = 0; j < cols; ++j) {
+        weight_.grad(j) += static_cast<T>(sdyh[j]);
+        bias_.grad(j) += static_cast<T>(sdy[j]);
+      }
+    }
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    if (!options_.elementwise_affine) return;
+    f(join_name(prefix, "weight"), weight_);
+    f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t normalized_size() const noexcept { return features_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  Parameter<T>& bias() noexcept { return bias_; }
+
+ private:
+  void check(const Shape& s, const char* what) const {
+    if (s.rank() < 1 || s[s.rank() - 1] != features_)
+      throw ShapeError("layernorm.3", detail::str("LayerNorm: ", what, " must have shape [..., ",
+                                                  features_, "], got ", s.str()));
+  }
+
+  // Per row: mean and biased variance in double (two passes over the row, in L1 cache).
+  void run(TensorView<const T> x, T* y, T* xhat, T* rstd) const {
+    const index_t rows = x.numel() / features_, cols = features_;
+    const T* gamma = options_.elementwise_affine ? weight_.value.data() : nullptr;
+    const T* beta = options_.elementwise_affine ? bias_.value.data() : nullptr;
+    detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+      for (index_t r = r0; r < r1; ++r) {
+        const T* xr = x.data() + r * cols;
+        const double mean = detail::norm::lane_sum(xr, cols) / static_cast<double>(cols);
+        const double var = detail::norm::lane_sum_sq(xr, cols, mean) / static_cast<double>(cols);
+        const T rs = static_cast<T>(1.0 / std::sqrt(var + options_.eps));
+        const T mu = static_cast<T>(mean);
+        T* yr = y + r * cols;
+        if (rstd) rstd[r] = rs;
+        if (xhat) detail::norm::standardize_row(xhat + r * cols, xr, mu, rs, cols);
+        if (gamma) detail::norm::standardize_affine_row(yr, xr, mu, rs, gamma, beta, cols);
+        else detail::norm::standardize_row(yr, xr, mu, rs, cols);
+      }
+    });
+  }
+
+  LayerNormOptions options_;
+  index_t features_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> xhat_;
+  std::vector<T> rstd_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/dropout.hpp>
+// asrkit/nn/dropout.hpp - dropout and alpha dropout (identity at inference).
+//
+//   asrkit::Dropout<float> drop(0.1, /*seed=*/7);   // zero with probability p, scale by 1/(1-p)
+//   asrkit::AlphaDropout<float> ad(0.05, 7);         // SELU networks (SPECS §1.4)
+//   auto y  = ad.forward_train(x);                   // draws a mask from the layer's Rng
+//   auto dx = ad.backward(dy);                       // uses that mask
+//   auto yi = ad.forward(x);                         // inference: y = x
+//
+// Masks come from an asrkit::Rng owned by the layer, drawn in row-major element order, one
+// uniform double per element (keep when u < 1 - p), so a seed gives the same masks on every
+// platform and thread count. Reseed with `rng() = asrkit::Rng(seed)`. The layers have no
+// parameters and no buffers (as torch.nn.Dropout / AlphaDropout).
+
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/ops/activation.hpp>
+
+namespace asrkit {
+namespace detail {
+inline void check_drop_rate(double p, const char* layer) {
+  if (!(p >= 0.0 && p < 1.0))
+    throw ValueError("dropout.1", detail::str(layer, ": p must be in [0, 1), got ", p));
+}
+template <class T>
+void check_drop_backward(TensorView<const T> dy, bool cached, const Shape& shape, const char* layer) {
+  if (!cached) throw ValueError("dropout.2", detail::str(layer, "::backward: call forward_train first"));
+  if (dy.shape() != shape)
+    throw ShapeError("dropout.3", detail::str(layer, "::backward: dy must have the shape of the "
+                                              "forward input ", shape.str(), ", got ", dy.shape().str()));
+}
+}  // namespace detail
+
+/// Inverted dropout (Srivastava et al. 2014): training y = x ⊙ m / (1 − p), m ~ Bernoulli(1 − p).
+template <class T>
+class Dropout {
+  static_assert(std::is_floating_point_v<T>, "Dropout<T>: T must be float or double");
+
+ public:
+  explicit Dropout(double p = 0.5, std::uint64_t seed = 0) : p_(p), rng_(seed) {
+    detail::check_drop_rate(p, "Dropout");
+  }
+
+  Tensor<T> forward(TensorView<const T> x) const { return Tensor<T>(x); }
+
+  Tensor<T> forward_train(TensorView<const T> x) {
+    const double q = 1.0 - p_;
+    const T scale = static_cast<T>(1.0 / q);
+    mask_ = Tensor<T>(x.shape());
+    Tensor<T> y(x.shape());
+    for (index_t i = 0, n = x.numel(); i < n; ++i) {
+      const T m = rng_.uniform<double>() < q ? scale : T(0);
+      mask_.data()[i] = m;
+      y.data()[i] = x.data()[i] * m;
+    }
+    cached_ = true;
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    detail::check_drop_backward(dy, cached_, mask_.shape(), "Dropout");
+    Tensor<T> dx(dy.shape());
+    for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask_.data()[i];
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&&, std::string_view = {}) {}
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  double p() const noexcept { return p_; }
+  Rng& rng() noexcept { return rng_; }
+  /// The last mask: 0 or 1/(1 − p) per element.
+  const Tensor<T>& mask() const noexcept { return mask_; }
+
+ private:
+  double p_;
+  Rng rng_;
+  Tensor<T> mask_;
+  bool cached_ = false;
+};
+
+/// Options of AlphaDropout: the SELU constants and the fixed point (mean, variance) to keep.
+struct AlphaDropoutOptions {
+  double alpha = ops::selu_alpha;    ///< SELU α (Klambauer et al. 2017, eq. 14)
+  double lambda = ops::selu_lambda;  ///< SELU λ
+  double fixed_mean = 0.0;           ///< μ of the fixed point (SPECS §1.4 [D])
+  double fixed_var = 1.0;            ///< ν of the fixed point
+};
+
+/// Alpha dropout (Klambauer et al. 2017, sec. "New Dropout Technique"; SPECS §1.4): dropped units
+/// are set to SELU's saturation value α' = −λα instead of 0, then an affine map a·x̃ + b restores
+/// the fixed point. For (μ, ν) = (0, 1), with keep probability q = 1 − p:
+///   a = (q + α'²·q·(1 − q))^(−1/2),   b = −a·(1 − q)·α'.
+/// In general (SNNs notebook): a = sqrt(ν / (q·((1 − q)·(α' − μ)² + ν))), b = μ − a·(q·μ + (1 − q)·α').
+/// Inference: y = x.
+template <class T>
+class AlphaDropout {
+  static_assert(std::is_floating_point_v<T>, "AlphaDropout<T>: T must be float or double");
+
+ public:
+  explicit AlphaDropout(double p = 0.05, std::uint64_t seed = 0, AlphaDropoutOptions o = {})
+      : p_(p), rng_(seed) {
+    detail::check_drop_rate(p, "AlphaDropout");
+    if (!(o.fixed_var > 0) || !std::isfinite(o.fixed_var) || !std::isfinite(o.fixed_mean) ||
+        !std::isfinite(o.alpha) || !std::isfinite(o.lambda))
+      throw ValueError("dropout.1", detail::str("AlphaDropout: needs finite alpha, lambda, fixed_mean "
+                                                "and fixed_var > 0, got alpha=", o.alpha, " lambda=",
+                                                o.lambda, " fixed_mean=", o.fixed_mean,
+                                                " fixed_var=", o.fixed_var));
+    const double q = 1.0 - p, mu = o.fixed_mean, nu = o.fixed_var;
+    alpha_prime_ = -o.lambda * o.alpha;
+    const double d = alpha_prime_ - mu;
+    a_ = std::sqrt(nu / (q * ((1.0 - q) * d * d + nu)));
+    b_ = mu - a_ * (q * mu + (1.0 - q) * alpha_prime_);
+  }
+
+  Tensor<T> forward(TensorView<const T> x) const { return Tensor<T>(x); }
+
+  Tensor<T> forward_train(TensorView<const T> x) {
+    const double q = 1.0 - p_;
+    const T a = static_cast<T>(a_), dropped = static_cast<T>(a_ * alpha_prime_ + b_),
+            b = static_cast<T>(b_);
+    mask_ = Tensor<T>(x.shape());
+    Tensor<T> y(x.shape());
+    for (index_t i = 0, n = x.numel(); i < n; ++i) {
+      const bool keep = rng_.uniform<double>() < q;
+      mask_.data()[i] = keep ? a : T(0);  // dy/dx
+      y.data()[i] = keep ? a * x.data()[i] + b : dropped;
+    }
+    cached_ = true;
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    detail::check_drop_backward(dy, cached_, mask_.shape(), "AlphaDropout");
+    Tensor<T> dx(dy.shape());
+    for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask_.data()[i];
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&&, std::string_view = {}) {}
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  double p() const noexcept { return p_; }
+  double a() const noexcept { return a_; }                      ///< the scale a
+  double b() const noexcept { return b_; }                      ///< the shift b
+  double alpha_prime() const noexcept { return alpha_prime_; }  ///< α' = −λα
+  Rng& rng() noexcept { return rng_; }
+  /// The last mask as dy/dx: a where kept, 0 where dropped.
+  const Tensor<T>& mask() const noexcept { return mask_; }
+
+ private:
+  double p_, a_ = 1, b_ = 0, alpha_prime_ = 0;
+  Rng rng_;
+  Tensor<T> mask_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/sequential.hpp>
+// asrkit/nn/sequential.hpp - containers: a chain of layers and a residual connection.
+//
+//   asrkit::Sequential net(asrkit::Linear<float>(80, 256), asrkit::LayerNorm<float>(256),
+//                          asrkit::Dropout<float>(0.1, 1));
+//   auto y  = net.forward_train(x);       // each layer's forward_train in order
+//   auto dx = net.backward(dy);           // each layer's backward in reverse order
+//   net.get<1>().weight();                // the LayerNorm
+//   net.for_each_parameter(f);            // "0.weight", "0.bias", "1.weight", ...
+//
+//   asrkit::Residual block(asrkit::Sequential(...));   // y = x + f(x), dx = dy + f'(x)ᵀ dy
+//
+// Sequential is a std::tuple of layers (types known at compile time: no virtual calls, each
+// layer's own API stays reachable through get<I>()). Parameter and buffer names get the layer's
+// index as prefix, exactly as torch.nn.Sequential's state_dict ("0.weight", "2.running_mean").
+// Layers without parameters or buffers may omit for_each_parameter / for_each_buffer.
+// Every layer takes one tensor and returns one; sequence layers that also need `lengths`
+// (SequenceBatchNorm) are used outside, or with all frames valid.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+namespace detail {
+
+struct NoopVisitor {
+  template <class... A>
+  void operator()(A&&...) const {}
+};
+
+template <class L, class = void>
+struct has_for_each_parameter : std::false_type {};
+template <class L>
+struct has_for_each_parameter<L, std::void_t<decltype(std::declval<L&>().for_each_parameter(
+                                     NoopVisitor{}, std::string_view{}))>> : std::true_type {};
+template <class L, class = void>
+struct has_for_each_buffer : std::false_type {};
+template <class L>
+struct has_for_each_buffer<L, std::void_t<decltype(std::declval<L&>().for_each_buffer(
+                                  NoopVisitor{}, std::string_view{}))>> : std::true_type {};
+
+template <class L, class F>
+void visit_parameters(L& layer, F& f, std::string_view prefix) {
+  if constexpr (has_for_each_parameter<L>::value) layer.for_each_parameter(f, prefix);
+}
+template <class L, class F>
+void visit_buffers(L& layer, F& f, std::string_view prefix) {
+  if constexpr (has_for_each_buffer<L>::value) layer.for_each_buffer(f, prefix);
+}
+
+}  // namespace detail
+
+/// A chain of layers applied in order (torch.nn.Sequential).
+template <class... Layers>
+class Sequential {
+  static_assert(sizeof...(Layers) >= 1, "Sequential needs at least one layer");
+
+ public:
+  Sequential() = default;
+  explicit Sequential(Layers... layers) : layers_(std::move(layers)...) {}
+
+  template <class X>
+  auto forward(const X& x) const {
+    return forward_from<0>(x);
+  }
+  template <class X>
+  auto forward_train(const X& x) {
+    return forward_train_from<0>(x);
+  }
+  template <class G>
+  auto backward(const G& dy) {
+    return backward_from<sizeof...(Layers) - 1>(dy);
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    for_each_layer([&](auto& layer, std::size_t i) {
+      detail::visit_parameters(layer, f, join_name(prefix, std::to_string(i)));
+    });
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    for_each_layer([&](auto& layer, std::size_t i) {
+      detail::visit_buffers(layer, f, join_name(prefix, std::to_string(i)));
+    });
+  }
+
+  static constexpr std::size_t size() noexcept { return sizeof...(Layers); }
+  template <std::size_t I>
+  auto& get() noexcept {
+    return std::get<I>(layers_);
+  }
+  template <std::size_t I>
+  const auto& get() const noexcept {
+    return std::get<I>(layers_);
+  }
+
+ private:
+  template <std::size_t I, class X>
+  auto forward_from(const X& x) const {
+    auto y = std::get<I>(layers_).forward(x);
+    if constexpr (I + 1 < sizeof...(Layers)) return forward_from<I + 1>(y);
+    else return y;
+  }
+  template <std::size_t I, class X>
+  auto forward_train_from(const X& x) {
+    auto y = std::get<I>(layers_).forward_train(x);
+    if constexpr (I + 1 < sizeof...(Layers)) return forward_train_from<I + 1>(y);
+    else return y;
+  }
+  template <std::size_t I, class G>
+  auto backward_from(const G& dy) {
+    auto dx = std::get<I>(layers_).backward(dy);
+    if constexpr (I > 0) return backward_from<I - 1>(dx);
+    else return dx;
+  }
+  template <class F, std::size_t... I>
+  void for_each_layer_impl(F& f, std::index_sequence<I...>) {
+    (f(std::get<I>(layers_), I), ...);
+  }
+  template <class F>
+  void for_each_layer(F&& f) {
+    for_each_layer_impl(f, std::index_sequence_for<Layers...>{});
+  }
+
+  std::tuple<Layers...> layers_;
+};
+
+template <class... Layers>
+Sequential(Layers...) -> Sequential<Layers...>;
+
+/// A residual connection around one layer: y = x + f(x) (He et al. 2016); f must keep the shape.
+/// Parameter names are those of f, under `name` when one is given (e.g. "fn" for a PyTorch
+/// module that stores the wrapped layer as self.fn); by default the wrapper adds no prefix.
+template <class Layer>
+class Residual {
+ public:
+  explicit Residual(Layer layer, std::string name = {}) : layer_(std::move(layer)), name_(std::move(name)) {}
+
+  template <class X>
+  auto forward(const X& x) const {
+    return add(x, layer_.forward(x));
+  }
+  template <class X>
+  auto forward_train(const X& x) {
+    return add(x, layer_.forward_train(x));
+  }
+  /// dL/dx = dy + (df/dx)ᵀ dy.
+  template <class G>
+  auto backward(const G& dy) {
+    return add(dy, layer_.backward(dy));
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    detail::visit_parameters(layer_, f, join_name(prefix, name_));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    detail::visit_buffers(layer_, f, join_name(prefix, name_));
+  }
+
+  Layer& layer() noexcept { return layer_; }
+  const Layer& layer() const noexcept { return layer_; }
+
+ private:
+  static std::string join_name(std::string_view prefix, const std::string& name) {
+    return name.empty() ? std::string(prefix) : asrkit::join_name(prefix, name);
+  }
+
+  template <class X, class Y>
+  static Y add(const X& x, Y y) {
+    using T = typename Y::value_type;
+    const TensorView<const T> xv(x);
+    if (xv.shape() != y.shape())
+      throw ShapeError("sequential.1", detail::str("Residual: the wrapped layer must keep the shape, "
+                                                   "input ", xv.shape().str(), " gave ",
+                                                   y.shape().str()));
+    y.flat() += xv.flat();
+    return y;
+  }
+
+  Layer layer_;
+  std::string name_;
+};
+
+}  // namespace asrkit
 
 // #include <asrkit/loss/ctc.hpp>
 // asrkit/loss/ctc.hpp - Connectionist Temporal Classification loss, forward and backward in log
@@ -3255,255 +6762,6 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
 
 }  // namespace asrkit
 
-// #include <asrkit/decode/align.hpp>
-// asrkit/decode/align.hpp - CTC forced alignment (Viterbi), segmentation of long utterances at
-// runs of blanks, and the Deep Speech 2 data-filtering features.
-//
-//   auto a = asrkit::ctc_forced_align(log_probs.view(), asrkit::as_view(labels), {/*blank*/ 0});
-//   a.frame_labels;          // per frame: the label emitted there, or the blank
-//   a.tokens[i].start;       // first frame of token i; .end is one past its last frame
-//   auto cuts = asrkit::segment_alignment(a, {/*blank*/ 0, /*min_blank_frames*/ 30, /*space*/ 27});
-//
-// The alignment is the single most probable CTC path that collapses to the labels: the lattice of
-// ctc.hpp with max in place of log-sum-exp (Graves et al. 2006, sec. 3.2), then a backtrace.
-// Segmentation follows Deep Speech 2 (Amodei et al. 2016, sec. 5.1): cut wherever at least N
-// consecutive frames are blank, optionally only where the run also holds a space token.
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <limits>
-#include <type_traits>
-#include <vector>
-
-// #include <asrkit/core/error.hpp>
-// #include <asrkit/core/tensor.hpp>
-
-namespace asrkit {
-
-struct AlignOptions {
-  int blank = 0;
-  index_t item = 0;     ///< batch item, when log_probs is [T, B, V]
-  index_t frames = -1;  ///< frames of that item (-1: all T)
-};
-
-struct TokenSpan {
-  std::int32_t label;
-  index_t start;  ///< first frame
-  index_t end;    ///< one past the last frame
-};
-
-struct CtcAlignment {
-  std::vector<std::int32_t> frame_labels;  ///< [frames]: label or blank
-  std::vector<TokenSpan> tokens;           ///< one per target label, in order
-  double log_prob = 0;                     ///< log-probability of the best path
-};
-
-/// The most probable path of `log_probs` ([T, V] or [T, B, V], log-probabilities) that
-/// collapses to `labels`. Ties go to the path that stays in its state longest (deterministic).
-/// Throws ValueError asrkit.align.2 when no path exists (frames < labels + repeats).
-template <class T>  // T: float or double, const or not
-CtcAlignment ctc_forced_align(TensorView<T> log_probs, TensorView<const std::int32_t> labels,
-                              const AlignOptions& opt = {}) {
-  using Scalar = std::remove_const_t<T>;
-  if (log_probs.rank() != 2 && log_probs.rank() != 3)
-    throw ShapeError("align.1", "log_probs must be [T, V] or [T, B, V], got shape " +
-                                    log_probs.shape().str());
-  const index_t batch = log_probs.rank() == 3 ? log_probs.dim(1) : 1;
-  const index_t vocab = log_probs.dim(-1);
-  const index_t frames = opt.frames < 0 ? log_probs.dim(0) : opt.frames;
-  if (opt.item < 0 || opt.item >= batch)
-    throw ValueError("align.1", detail::str("item ", opt.item, " is out of range [0, ", batch, ")"));
-  if (frames > log_probs.dim(0))
-    throw ValueError("align.1", detail::str("frames ", frames, " exceeds T = ", log_probs.dim(0)));
-  if (opt.blank < 0 || opt.blank >= vocab)
-    throw ValueError("align.1", detail::str("blank must be in [0, ", vocab, "), got ", opt.blank));
-  if (labels.rank() != 1) throw ShapeError("align.1", "labels must be rank 1, got " + labels.shape().str());
-  const index_t L = labels.dim(0), S = 2 * L + 1;
-  const std::int32_t* lab = labels.data();
-  index_t needed = L;
-  for (index_t i = 0; i < L; ++i) {
-    if (lab[i] < 0 || lab[i] >= vocab || lab[i] == opt.blank)
-      throw ValueError("align.1", detail::str("label ", lab[i], " at position ", i,
-                                              " must be in [0, ", vocab, ") and not the blank"));
-    needed += i > 0 && lab[i] == lab[i - 1];
-  }
-  if (frames < needed)
-    throw ValueError("align.2", detail::str(L, " labels with ", needed - L, " repeats need at least ",
-                                            needed, " frames, got ", frames));
-  auto label = [&](index_t s) { return (s & 1) ? lab[s >> 1] : opt.blank; };
-  auto emit = [&](index_t t, index_t s) {
-    const Scalar v = log_probs.data()[(t * batch + opt.item) * vocab + label(s)];
-    if (std::isnan(v) || v == std::numeric_limits<Scalar>::infinity())
-      throw ValueError("align.3", detail::str("log_probs at frame ", t, " label ", label(s),
-                                              " is ", v, "; expected a log-probability"));
-    return static_cast<double>(v);
-  };
-
-  CtcAlignment out;
-  out.tokens.resize(static_cast<std::size_t>(L));
-  if (frames == 0) return out;  // L == 0 here
-  constexpr double kNone = -std::numeric_limits<double>::infinity();
-  // delta_t(s): best log-probability of a prefix ending in state s at frame t; step[t][s] in
-  // {0, 1, 2}: how many states the best predecessor lies behind.
-  std::vector<double> prev(static_cast<std::size_t>(S), kNone), cur(static_cast<std::size_t>(S));
-  std::vector<std::uint8_t> step(static_cast<std::size_t>(frames * S), 0);
-  prev[0] = emit(0, 0);
-  if (S > 1) prev[1] = emit(0, 1);
-  for (index_t t = 1; t < frames; ++t) {
-    for (index_t s = 0; s < S; ++s) {
-      double best = prev[static_cast<std::size_t>(s)];
-      std::uint8_t from = 0;
-      if (s >= 1 && prev[static_cast<std::size_t>(s - 1)] > best) {
-        best = prev[static_cast<std::size_t>(s - 1)];
-        from = 1;
-      }
-      if (s >= 2 && (s & 1) && label(s) != label(s - 2) && prev[static_cast<std::size_t>(s - 2)] > best) {
-        best = prev[static_cast<std::size_t>(s - 2)];
-        from = 2;
-      }
-      cur[static_cast<std::size_t>(s)] = best == kNone ? kNone : best + emit(t, s);
-      step[static_cast<std::size_t>(t * S + s)] = from;
-    }
-    std::swap(prev, cur);
-  }
-  index_t s = S - 1;
-  if (S > 1 && prev[static_cast<std::size_t>(S - 2)] > prev[static_cast<std::size_t>(S - 1)]) s = S - 2;
-  out.log_prob = prev[static_cast<std::size_t>(s)];
-  if (out.log_prob == kNone)
-    throw ValueError("align.2", "every path that spells the labels has probability zero");
-  out.frame_labels.resize(static_cast<std::size_t>(frames));
-  for (index_t t = frames - 1; t >= 0; --t) {
-    out.frame_labels[static_cast<std::size_t>(t)] = label(s);
-    if (s & 1) {
-      TokenSpan& tok = out.tokens[static_cast<std::size_t>(s >> 1)];
-      if (tok.end == 0) tok = {label(s), t, t + 1};
-      tok.start = t;
-    }
-    s -= step[static_cast<std::size_t>(t * S + s)];
-  }
-  return out;
-}
-
-struct SegmentOptions {
-  int blank = 0;
-  index_t min_blank_frames = 30;  ///< a cut needs at least this many consecutive silent frames
-  int space = -1;                 ///< >= 0: the run may hold this token and must hold one
-};
-
-struct Segment {
-  index_t start_frame, end_frame;  ///< [start, end)
-  index_t first_token, end_token;  ///< tokens [first, end) of the alignment
-};
-
-/// Splits an aligned utterance at the middle of every run of >= min_blank_frames blank frames
-/// (with `space` >= 0: runs of blank or space frames holding at least one space; that space
-/// token goes to the segment on its left). Segments cover all frames, in order.
-inline std::vector<Segment> segment_alignment(const CtcAlignment& a, const SegmentOptions& opt) {
-  if (opt.min_blank_frames < 1)
-    throw ValueError("align.4", detail::str("min_blank_frames must be >= 1, got ", opt.min_blank_frames));
-  const index_t frames = static_cast<index_t>(a.frame_labels.size());
-  auto silent = [&](index_t t) {
-    const std::int32_t k = a.frame_labels[static_cast<std::size_t>(t)];
-    return k == opt.blank || (opt.space >= 0 && k == opt.space);
-  };
-  std::vector<index_t> cuts;
-  for (index_t t = 0; t < frames;) {
-    if (!silent(t)) {
-      ++t;
-      continue;
-    }
-    index_t end = t;
-    bool has_space = false;
-    while (end < frames && silent(end)) has_space |= a.frame_labels[static_cast<std::size_t>(end++)] == opt.space;
-    const index_t blanks = end - t;
-    // Runs touching the utterance's edges are leading/trailing silence, not a boundary.
-    if (t > 0 && end < frames && blanks >= opt.min_blank_frames && (opt.space < 0 || has_space))
-      cuts.push_back(t + blanks / 2);
-    t = end;
-  }
-  std::vector<Segment> out;
-  index_t start = 0, token = 0;
-  const index_t ntok = static_cast<index_t>(a.tokens.size());
-  cuts.push_back(frames);
-  for (index_t cut : cuts) {
-    index_t end_token = token;
-    while (end_token < ntok && a.tokens[static_cast<std::size_t>(end_token)].start < cut) ++end_token;
-    out.push_back({start, cut, token, end_token});
-    start = cut;
-    token = end_token;
-  }
-  return out;
-}
-
-/// Deep Speech 2's features for filtering bad (audio, transcript) pairs (sec. 5.1): a pair whose
-/// CTC cost is high for its length is likely mis-transcribed.
-struct CtcUtteranceStats {
-  double cost;              ///< raw CTC cost (negative log-likelihood)
-  double cost_per_frame;    ///< cost / input frames
-  double cost_per_token;    ///< cost / target tokens
-  double frames_per_token;  ///< input frames / target tokens
-};
-
-inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_t tokens) {
-  if (frames < 1 || tokens < 1)
-    throw ValueError("align.5", detail::str("utterance stats need frames >= 1 and tokens >= 1, got ",
-                                            frames, " frames and ", tokens, " tokens"));
-  const double f = static_cast<double>(frames), n = static_cast<double>(tokens);
-  return {cost, cost / f, cost / n, f / n};
-}
-
-}  // namespace asrkit
-// #include <asrkit/decode/beam_search.hpp>
-// asrkit/decode/beam_search.hpp - CTC prefix beam search with an n-gram LM, a lexicon, hotwords,
-// timestamps and a streaming interface.
-//
-//   asrkit::DecoderOptions o;
-//   o.beam_size = 100;  o.word_boundary = tokens.id("|");  o.lm_weight = 0.5;  o.word_bonus = 1.0;
-//   auto lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa("lm.arpa"));
-//   asrkit::CtcBeamDecoder decoder(tokens, o, lm, &lexicon, {{"asrkit", 4.0}});
-//   auto nbest = decoder.decode(log_probs.view());          // [T, V]: best first
-//   nbest[0].words[0].text;  nbest[0].score;  nbest[0].acoustic;  nbest[0].lm;
-//
-//   auto stream = decoder.begin();                           // the same result, chunk by chunk
-//   stream.step(chunk1.view());  stream.partial();  stream.step(chunk2.view());
-//   auto final = stream.end();
-//
-// Prefix beam search (Graves 2012, sec. 7.5; Hannun et al. 2014): every hypothesis is a label
-// prefix with two probabilities, of the paths that spell it and end in a blank (p_b) or in its
-// last label (p_nb), so different alignments of one prefix merge exactly. Per frame and label k:
-//   blank:           p_b(l)    += y(blank) (p_b(l) + p_nb(l))
-//   k = last(l):     p_nb(l)   += y(k) p_nb(l)          (a repeat collapses)
-//                    p_nb(l+k) += y(k) p_b(l)           (a repeat needs a blank between)
-//   otherwise:       p_nb(l+k) += y(k) (p_b(l) + p_nb(l))
-// Hypotheses are ranked by Deep Speech 2's objective (Amodei et al. 2016, eq. 12):
-//   Q(l) = ln p_ctc(l) + alpha ln p_lm(words of l) + beta |words of l|  (+ hotword boosts)
-// Everything but ln p_ctc depends on the prefix alone, so it is computed once per prefix, when
-// the prefix is first reached, and merging stays exact. Scores that are only provisional until
-// a word completes (the LM look-ahead of a partial word, a hotword's partial boost) are part of
-// the prefix too, and are replaced by the real score when the word completes or is taken back
-// when it does not. With an unbounded beam and no pruning, no LM and no hotwords, exp(Q) of each
-// prefix is its exact total CTC probability (tested against enumeration and against ctc_loss).
-//
-// Deep Speech 2's deployment pruning (../shared/SPECS.md sec. 3.10): per frame, extend only by
-// the fewest labels whose cumulative probability reaches `token_cumulative_prob`, at most
-// `token_limit` of them, none below `token_log_prob_floor`.
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <functional>
-#include <limits>
-#include <memory>
-#include <numeric>
-#include <string>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-// #include <asrkit/core/error.hpp>
-// #include <asrkit/core/tensor.hpp>
-// #include <asrkit/core/threading.hpp>
 // #include <asrkit/decode/emissions.hpp>
 // asrkit/decode/emissions.hpp - which rows of a log-probability tensor a decoder reads, validated.
 //
@@ -3632,6 +6890,194 @@ Hypothesis ctc_greedy(TensorView<V> log_probs, const DecodeInput& in = {}) {
   h.score = h.acoustic;
   return h;
 }
+
+}  // namespace asrkit
+// #include <asrkit/decode/tokens.hpp>
+// asrkit/decode/tokens.hpp - the output tokens of an acoustic model, by id and by spelling.
+//
+//   asrkit::TokenSet tokens = asrkit::read_tokens("tokens.txt");   // one token per line
+//   tokens.size();  tokens.spelling(3);  tokens.id("a");
+//   tokens.spell("cat");          // {id("c"), id("a"), id("t")}: longest match first
+//
+// A decoder needs the spellings to turn token ids into words (for a word-level LM, a lexicon,
+// hotwords and the text it returns). Ids are line numbers; a line holds the token's spelling,
+// optionally followed by whitespace and more fields (an index, a count), which are ignored.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/io/file.hpp>
+
+namespace asrkit {
+
+class TokenSet {
+ public:
+  TokenSet() = default;
+  /// ValueError "decode.5" if `spellings` is empty, has an empty spelling or a duplicate.
+  explicit TokenSet(std::vector<std::string> spellings) : spellings_(std::move(spellings)) {
+    if (spellings_.empty()) throw ValueError("decode.5", "TokenSet: the vocabulary is empty");
+    for (std::size_t i = 0; i < spellings_.size(); ++i) {
+      const std::string& s = spellings_[i];
+      if (s.empty()) throw ValueError("decode.5", detail::str("TokenSet: token ", i, " has an empty spelling"));
+      const auto [it, fresh] = ids_.emplace(s, static_cast<std::int32_t>(i));
+      if (!fresh)
+        throw ValueError("decode.5", detail::str("TokenSet: token ", i, " \"", s, "\" repeats token ", it->second));
+      longest_ = std::max(longest_, s.size());
+    }
+  }
+
+  std::size_t size() const noexcept { return spellings_.size(); }
+  const std::string& spelling(std::int32_t id) const { return spellings_.at(static_cast<std::size_t>(id)); }
+  /// The id of a spelling, or -1.
+  std::int32_t id(std::string_view spelling) const {
+    const auto it = ids_.find(std::string(spelling));
+    return it == ids_.end() ? -1 : it->second;
+  }
+  /// Splits `word` into tokens, longest spelling first at each position; nullopt when some part
+  /// of it is no token's spelling.
+  std::optional<std::vector<std::int32_t>> spell(std::string_view word) const {
+    std::vector<std::int32_t> out;
+    std::size_t pos = 0;
+    while (pos < word.size()) {
+      std::size_t len = std::min(longest_, word.size() - pos);
+      for (; len > 0; --len) {
+        const std::int32_t k = id(word.substr(pos, len));
+        if (k >= 0) {
+          out.push_back(k);
+          break;
+        }
+      }
+      if (len == 0) return std::nullopt;
+      pos += len;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> spellings_;
+  std::unordered_map<std::string, std::int32_t> ids_;
+  std::size_t longest_ = 0;
+};
+
+/// Reads a token list: one token per line, the first whitespace-separated field is its spelling.
+/// FormatError "decode.6" on a blank line; IoError when the file cannot be read.
+inline TokenSet read_tokens(const std::string& path) {
+  std::vector<std::string> out;
+  detail::for_each_line(path, [&](std::size_t line, std::string_view l) {
+    const std::string_view field = l.substr(0, l.find_first_of(" \t"));
+    if (field.empty())
+      throw FormatError("decode.6", detail::str(path, ":", line, ": expected a token spelling, got an empty line"));
+    out.emplace_back(field);
+  });
+  return TokenSet(std::move(out));
+}
+
+}  // namespace asrkit
+// #include <asrkit/decode/token_trie.hpp>
+// asrkit/decode/token_trie.hpp - a trie over token ids, the index behind lexicons and hotwords.
+//
+//   asrkit::TokenTrie trie;
+//   std::int32_t node = trie.insert({3, 1, 20});          // the node reached by spelling 3 1 20
+//   std::int32_t next = trie.child(TokenTrie::root, 3);   // -1 when no word continues that way
+//
+// Edges live in one open-addressing hash table keyed by (node, token), so a lookup is a hash and a
+// probe or two whatever the vocabulary size (a dense V-wide table per node would not fit
+// V = 5000); per-node child lists are kept for walking the trie.
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace asrkit {
+
+class TokenTrie {
+ public:
+  static constexpr std::int32_t root = 0;
+  static constexpr std::int32_t none = -1;
+
+  TokenTrie() : children_(1) {}
+
+  std::int32_t size() const noexcept { return static_cast<std::int32_t>(children_.size()); }
+
+  /// The child of `node` along `token`, or `none`.
+  std::int32_t child(std::int32_t node, std::int32_t token) const {
+    if (edges_.empty()) return none;
+    const std::uint64_t key = edge_key(node, token);
+    for (std::size_t i = slot_of(key);; i = (i + 1) & (edges_.size() - 1)) {
+      if (edges_[i].child == none) return none;
+      if (edges_[i].key == key) return edges_[i].child;
+    }
+  }
+
+  /// The node reached by `tokens` from the root, created as needed.
+  template <class Tokens>
+  std::int32_t insert(const Tokens& tokens) {
+    std::int32_t node = root;
+    for (std::int32_t token : tokens) {
+      auto& c = children_[static_cast<std::size_t>(node)];
+      const auto it = std::lower_bound(c.begin(), c.end(), std::make_pair(token, none));
+      if (it != c.end() && it->first == token) {
+        node = it->second;
+      } else {
+        const std::int32_t id = size();
+        c.insert(it, {token, id});
+        children_.emplace_back();
+        add_edge(edge_key(node, token), id);
+        node = id;
+      }
+    }
+    return node;
+  }
+
+  /// Visits nodes children-first (every child before its parent), e.g. to pull values up.
+  template <class F>
+  void for_each_bottom_up(F&& f) const {
+    // Children always get larger ids than their parent, so descending id order is bottom-up.
+    for (std::int32_t n = size() - 1; n >= 0; --n) f(n, children_[static_cast<std::size_t>(n)]);
+  }
+
+ private:
+  struct Edge {
+    std::uint64_t key = 0;
+    std::int32_t child = none;
+  };
+  static std::uint64_t edge_key(std::int32_t node, std::int32_t token) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(node)) << 32) | static_cast<std::uint32_t>(token);
+  }
+  std::size_t slot_of(std::uint64_t key) const {
+    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);  // the top bits (Fibonacci hashing)
+  }
+  void add_edge(std::uint64_t key, std::int32_t child) {
+    if (2 * (edge_count_ + 1) > edges_.size()) {  // keep the load <= 1/2
+      std::vector<Edge> old(std::max<std::size_t>(16, 2 * edges_.size()));
+      old.swap(edges_);
+      shift_ = 64;
+      for (std::size_t n = edges_.size(); n > 1; n >>= 1) --shift_;
+      for (const Edge& e : old)
+        if (e.child != none) place(e);
+    }
+    place({key, child});
+    ++edge_count_;
+  }
+  void place(const Edge& e) {
+    std::size_t i = slot_of(e.key);
+    while (edges_[i].child != none) i = (i + 1) & (edges_.size() - 1);
+    edges_[i] = e;
+  }
+
+  std::vector<std::vector<std::pair<std::int32_t, std::int32_t>>> children_;  // (token, node), sorted
+  std::vector<Edge> edges_;
+  std::size_t edge_count_ = 0;
+  int shift_ = 64;
+};
 
 }  // namespace asrkit
 // #include <asrkit/decode/lexicon.hpp>
@@ -3937,93 +7383,6 @@ struct hash<asrkit::LmState> {
 };
 }  // namespace std
 // #include <asrkit/decode/tokens.hpp>
-// asrkit/decode/tokens.hpp - the output tokens of an acoustic model, by id and by spelling.
-//
-//   asrkit::TokenSet tokens = asrkit::read_tokens("tokens.txt");   // one token per line
-//   tokens.size();  tokens.spelling(3);  tokens.id("a");
-//   tokens.spell("cat");          // {id("c"), id("a"), id("t")}: longest match first
-//
-// A decoder needs the spellings to turn token ids into words (for a word-level LM, a lexicon,
-// hotwords and the text it returns). Ids are line numbers; a line holds the token's spelling,
-// optionally followed by whitespace and more fields (an index, a count), which are ignored.
-
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-// #include <asrkit/core/error.hpp>
-// #include <asrkit/io/file.hpp>
-
-namespace asrkit {
-
-class TokenSet {
- public:
-  TokenSet() = default;
-  /// ValueError "decode.5" if `spellings` is empty, has an empty spelling or a duplicate.
-  explicit TokenSet(std::vector<std::string> spellings) : spellings_(std::move(spellings)) {
-    if (spellings_.empty()) throw ValueError("decode.5", "TokenSet: the vocabulary is empty");
-    for (std::size_t i = 0; i < spellings_.size(); ++i) {
-      const std::string& s = spellings_[i];
-      if (s.empty()) throw ValueError("decode.5", detail::str("TokenSet: token ", i, " has an empty spelling"));
-      const auto [it, fresh] = ids_.emplace(s, static_cast<std::int32_t>(i));
-      if (!fresh)
-        throw ValueError("decode.5", detail::str("TokenSet: token ", i, " \"", s, "\" repeats token ", it->second));
-      longest_ = std::max(longest_, s.size());
-    }
-  }
-
-  std::size_t size() const noexcept { return spellings_.size(); }
-  const std::string& spelling(std::int32_t id) const { return spellings_.at(static_cast<std::size_t>(id)); }
-  /// The id of a spelling, or -1.
-  std::int32_t id(std::string_view spelling) const {
-    const auto it = ids_.find(std::string(spelling));
-    return it == ids_.end() ? -1 : it->second;
-  }
-  /// Splits `word` into tokens, longest spelling first at each position; nullopt when some part
-  /// of it is no token's spelling.
-  std::optional<std::vector<std::int32_t>> spell(std::string_view word) const {
-    std::vector<std::int32_t> out;
-    std::size_t pos = 0;
-    while (pos < word.size()) {
-      std::size_t len = std::min(longest_, word.size() - pos);
-      for (; len > 0; --len) {
-        const std::int32_t k = id(word.substr(pos, len));
-        if (k >= 0) {
-          out.push_back(k);
-          break;
-        }
-      }
-      if (len == 0) return std::nullopt;
-      pos += len;
-    }
-    return out;
-  }
-
- private:
-  std::vector<std::string> spellings_;
-  std::unordered_map<std::string, std::int32_t> ids_;
-  std::size_t longest_ = 0;
-};
-
-/// Reads a token list: one token per line, the first whitespace-separated field is its spelling.
-/// FormatError "decode.6" on a blank line; IoError when the file cannot be read.
-inline TokenSet read_tokens(const std::string& path) {
-  std::vector<std::string> out;
-  detail::for_each_line(path, [&](std::size_t line, std::string_view l) {
-    const std::string_view field = l.substr(0, l.find_first_of(" \t"));
-    if (field.empty())
-      throw FormatError("decode.6", detail::str(path, ":", line, ": expected a token spelling, got an empty line"));
-    out.emplace_back(field);
-  });
-  return TokenSet(std::move(out));
-}
-
-}  // namespace asrkit
 // #include <asrkit/io/file.hpp>
 
 namespace asrkit {
@@ -4092,107 +7451,260 @@ inline Lexicon read_lexicon(const std::string& path) {
 }
 
 }  // namespace asrkit
-// #include <asrkit/decode/ngram.hpp>
-// #include <asrkit/decode/token_trie.hpp>
-// asrkit/decode/token_trie.hpp - a trie over token ids, the index behind lexicons and hotwords.
+// #include <asrkit/decode/align.hpp>
+// asrkit/decode/align.hpp - CTC forced alignment (Viterbi), segmentation of long utterances at
+// runs of blanks, and the Deep Speech 2 data-filtering features.
 //
-//   asrkit::TokenTrie trie;
-//   std::int32_t node = trie.insert({3, 1, 20});          // the node reached by spelling 3 1 20
-//   std::int32_t next = trie.child(TokenTrie::root, 3);   // -1 when no word continues that way
+//   auto a = asrkit::ctc_forced_align(log_probs.view(), asrkit::as_view(labels), {/*blank*/ 0});
+//   a.frame_labels;          // per frame: the label emitted there, or the blank
+//   a.tokens[i].start;       // first frame of token i; .end is one past its last frame
+//   auto cuts = asrkit::segment_alignment(a, {/*blank*/ 0, /*min_blank_frames*/ 30, /*space*/ 27});
 //
-// Edges live in one open-addressing hash table keyed by (node, token), so a lookup is a hash and a
-// probe or two whatever the vocabulary size (a dense V-wide table per node would not fit
-// V = 5000); per-node child lists are kept for walking the trie.
+// The alignment is the single most probable CTC path that collapses to the labels: the lattice of
+// ctc.hpp with max in place of log-sum-exp (Graves et al. 2006, sec. 3.2), then a backtrace.
+// Segmentation follows Deep Speech 2 (Amodei et al. 2016, sec. 5.1): cut wherever at least N
+// consecutive frames are blank, optionally only where the run also holds a space token.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
-#include <utility>
+#include <limits>
+#include <type_traits>
 #include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
 
 namespace asrkit {
 
-class TokenTrie {
- public:
-  static constexpr std::int32_t root = 0;
-  static constexpr std::int32_t none = -1;
-
-  TokenTrie() : children_(1) {}
-
-  std::int32_t size() const noexcept { return static_cast<std::int32_t>(children_.size()); }
-
-  /// The child of `node` along `token`, or `none`.
-  std::int32_t child(std::int32_t node, std::int32_t token) const {
-    if (edges_.empty()) return none;
-    const std::uint64_t key = edge_key(node, token);
-    for (std::size_t i = slot_of(key);; i = (i + 1) & (edges_.size() - 1)) {
-      if (edges_[i].child == none) return none;
-      if (edges_[i].key == key) return edges_[i].child;
-    }
-  }
-
-  /// The node reached by `tokens` from the root, created as needed.
-  template <class Tokens>
-  std::int32_t insert(const Tokens& tokens) {
-    std::int32_t node = root;
-    for (std::int32_t token : tokens) {
-      auto& c = children_[static_cast<std::size_t>(node)];
-      const auto it = std::lower_bound(c.begin(), c.end(), std::make_pair(token, none));
-      if (it != c.end() && it->first == token) {
-        node = it->second;
-      } else {
-        const std::int32_t id = size();
-        c.insert(it, {token, id});
-        children_.emplace_back();
-        add_edge(edge_key(node, token), id);
-        node = id;
-      }
-    }
-    return node;
-  }
-
-  /// Visits nodes children-first (every child before its parent), e.g. to pull values up.
-  template <class F>
-  void for_each_bottom_up(F&& f) const {
-    // Children always get larger ids than their parent, so descending id order is bottom-up.
-    for (std::int32_t n = size() - 1; n >= 0; --n) f(n, children_[static_cast<std::size_t>(n)]);
-  }
-
- private:
-  struct Edge {
-    std::uint64_t key = 0;
-    std::int32_t child = none;
-  };
-  static std::uint64_t edge_key(std::int32_t node, std::int32_t token) {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(node)) << 32) | static_cast<std::uint32_t>(token);
-  }
-  std::size_t slot_of(std::uint64_t key) const {
-    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);  // the top bits (Fibonacci hashing)
-  }
-  void add_edge(std::uint64_t key, std::int32_t child) {
-    if (2 * (edge_count_ + 1) > edges_.size()) {  // keep the load <= 1/2
-      std::vector<Edge> old(std::max<std::size_t>(16, 2 * edges_.size()));
-      old.swap(edges_);
-      shift_ = 64;
-      for (std::size_t n = edges_.size(); n > 1; n >>= 1) --shift_;
-      for (const Edge& e : old)
-        if (e.child != none) place(e);
-    }
-    place({key, child});
-    ++edge_count_;
-  }
-  void place(const Edge& e) {
-    std::size_t i = slot_of(e.key);
-    while (edges_[i].child != none) i = (i + 1) & (edges_.size() - 1);
-    edges_[i] = e;
-  }
-
-  std::vector<std::vector<std::pair<std::int32_t, std::int32_t>>> children_;  // (token, node), sorted
-  std::vector<Edge> edges_;
-  std::size_t edge_count_ = 0;
-  int shift_ = 64;
+struct AlignOptions {
+  int blank = 0;
+  index_t item = 0;     ///< batch item, when log_probs is [T, B, V]
+  index_t frames = -1;  ///< frames of that item (-1: all T)
 };
 
+struct TokenSpan {
+  std::int32_t label;
+  index_t start;  ///< first frame
+  index_t end;    ///< one past the last frame
+};
+
+struct CtcAlignment {
+  std::vector<std::int32_t> frame_labels;  ///< [frames]: label or blank
+  std::vector<TokenSpan> tokens;           ///< one per target label, in order
+  double log_prob = 0;                     ///< log-probability of the best path
+};
+
+/// The most probable path of `log_probs` ([T, V] or [T, B, V], log-probabilities) that
+/// collapses to `labels`. Ties go to the path that stays in its state longest (deterministic).
+/// Throws ValueError asrkit.align.2 when no path exists (frames < labels + repeats).
+template <class T>  // T: float or double, const or not
+CtcAlignment ctc_forced_align(TensorView<T> log_probs, TensorView<const std::int32_t> labels,
+                              const AlignOptions& opt = {}) {
+  using Scalar = std::remove_const_t<T>;
+  if (log_probs.rank() != 2 && log_probs.rank() != 3)
+    throw ShapeError("align.1", "log_probs must be [T, V] or [T, B, V], got shape " +
+                                    log_probs.shape().str());
+  const index_t batch = log_probs.rank() == 3 ? log_probs.dim(1) : 1;
+  const index_t vocab = log_probs.dim(-1);
+  const index_t frames = opt.frames < 0 ? log_probs.dim(0) : opt.frames;
+  if (opt.item < 0 || opt.item >= batch)
+    throw ValueError("align.1", detail::str("item ", opt.item, " is out of range [0, ", batch, ")"));
+  if (frames > log_probs.dim(0))
+    throw ValueError("align.1", detail::str("frames ", frames, " exceeds T = ", log_probs.dim(0)));
+  if (opt.blank < 0 || opt.blank >= vocab)
+    throw ValueError("align.1", detail::str("blank must be in [0, ", vocab, "), got ", opt.blank));
+  if (labels.rank() != 1) throw ShapeError("align.1", "labels must be rank 1, got " + labels.shape().str());
+  const index_t L = labels.dim(0), S = 2 * L + 1;
+  const std::int32_t* lab = labels.data();
+  index_t needed = L;
+  for (index_t i = 0; i < L; ++i) {
+    if (lab[i] < 0 || lab[i] >= vocab || lab[i] == opt.blank)
+      throw ValueError("align.1", detail::str("label ", lab[i], " at position ", i,
+                                              " must be in [0, ", vocab, ") and not the blank"));
+    needed += i > 0 && lab[i] == lab[i - 1];
+  }
+  if (frames < needed)
+    throw ValueError("align.2", detail::str(L, " labels with ", needed - L, " repeats need at least ",
+                                            needed, " frames, got ", frames));
+  auto label = [&](index_t s) { return (s & 1) ? lab[s >> 1] : opt.blank; };
+  auto emit = [&](index_t t, index_t s) {
+    const Scalar v = log_probs.data()[(t * batch + opt.item) * vocab + label(s)];
+    if (std::isnan(v) || v == std::numeric_limits<Scalar>::infinity())
+      throw ValueError("align.3", detail::str("log_probs at frame ", t, " label ", label(s),
+                                              " is ", v, "; expected a log-probability"));
+    return static_cast<double>(v);
+  };
+
+  CtcAlignment out;
+  out.tokens.resize(static_cast<std::size_t>(L));
+  if (frames == 0) return out;  // L == 0 here
+  constexpr double kNone = -std::numeric_limits<double>::infinity();
+  // delta_t(s): best log-probability of a prefix ending in state s at frame t; step[t][s] in
+  // {0, 1, 2}: how many states the best predecessor lies behind.
+  std::vector<double> prev(static_cast<std::size_t>(S), kNone), cur(static_cast<std::size_t>(S));
+  std::vector<std::uint8_t> step(static_cast<std::size_t>(frames * S), 0);
+  prev[0] = emit(0, 0);
+  if (S > 1) prev[1] = emit(0, 1);
+  for (index_t t = 1; t < frames; ++t) {
+    for (index_t s = 0; s < S; ++s) {
+      double best = prev[static_cast<std::size_t>(s)];
+      std::uint8_t from = 0;
+      if (s >= 1 && prev[static_cast<std::size_t>(s - 1)] > best) {
+        best = prev[static_cast<std::size_t>(s - 1)];
+        from = 1;
+      }
+      if (s >= 2 && (s & 1) && label(s) != label(s - 2) && prev[static_cast<std::size_t>(s - 2)] > best) {
+        best = prev[static_cast<std::size_t>(s - 2)];
+        from = 2;
+      }
+      cur[static_cast<std::size_t>(s)] = best == kNone ? kNone : best + emit(t, s);
+      step[static_cast<std::size_t>(t * S + s)] = from;
+    }
+    std::swap(prev, cur);
+  }
+  index_t s = S - 1;
+  if (S > 1 && prev[static_cast<std::size_t>(S - 2)] > prev[static_cast<std::size_t>(S - 1)]) s = S - 2;
+  out.log_prob = prev[static_cast<std::size_t>(s)];
+  if (out.log_prob == kNone)
+    throw ValueError("align.2", "every path that spells the labels has probability zero");
+  out.frame_labels.resize(static_cast<std::size_t>(frames));
+  for (index_t t = frames - 1; t >= 0; --t) {
+    out.frame_labels[static_cast<std::size_t>(t)] = label(s);
+    if (s & 1) {
+      TokenSpan& tok = out.tokens[static_cast<std::size_t>(s >> 1)];
+      if (tok.end == 0) tok = {label(s), t, t + 1};
+      tok.start = t;
+    }
+    s -= step[static_cast<std::size_t>(t * S + s)];
+  }
+  return out;
+}
+
+struct SegmentOptions {
+  int blank = 0;
+  index_t min_blank_frames = 30;  ///< a cut needs at least this many consecutive silent frames
+  int space = -1;                 ///< >= 0: the run may hold this token and must hold one
+};
+
+struct Segment {
+  index_t start_frame, end_frame;  ///< [start, end)
+  index_t first_token, end_token;  ///< tokens [first, end) of the alignment
+};
+
+/// Splits an aligned utterance at the middle of every run of >= min_blank_frames blank frames
+/// (with `space` >= 0: runs of blank or space frames holding at least one space; that space
+/// token goes to the segment on its left). Segments cover all frames, in order.
+inline std::vector<Segment> segment_alignment(const CtcAlignment& a, const SegmentOptions& opt) {
+  if (opt.min_blank_frames < 1)
+    throw ValueError("align.4", detail::str("min_blank_frames must be >= 1, got ", opt.min_blank_frames));
+  const index_t frames = static_cast<index_t>(a.frame_labels.size());
+  auto silent = [&](index_t t) {
+    const std::int32_t k = a.frame_labels[static_cast<std::size_t>(t)];
+    return k == opt.blank || (opt.space >= 0 && k == opt.space);
+  };
+  std::vector<index_t> cuts;
+  for (index_t t = 0; t < frames;) {
+    if (!silent(t)) {
+      ++t;
+      continue;
+    }
+    index_t end = t;
+    bool has_space = false;
+    while (end < frames && silent(end)) has_space |= a.frame_labels[static_cast<std::size_t>(end++)] == opt.space;
+    const index_t blanks = end - t;
+    // Runs touching the utterance's edges are leading/trailing silence, not a boundary.
+    if (t > 0 && end < frames && blanks >= opt.min_blank_frames && (opt.space < 0 || has_space))
+      cuts.push_back(t + blanks / 2);
+    t = end;
+  }
+  std::vector<Segment> out;
+  index_t start = 0, token = 0;
+  const index_t ntok = static_cast<index_t>(a.tokens.size());
+  cuts.push_back(frames);
+  for (index_t cut : cuts) {
+    index_t end_token = token;
+    while (end_token < ntok && a.tokens[static_cast<std::size_t>(end_token)].start < cut) ++end_token;
+    out.push_back({start, cut, token, end_token});
+    start = cut;
+    token = end_token;
+  }
+  return out;
+}
+
+/// Deep Speech 2's features for filtering bad (audio, transcript) pairs (sec. 5.1): a pair whose
+/// CTC cost is high for its length is likely mis-transcribed.
+struct CtcUtteranceStats {
+  double cost;              ///< raw CTC cost (negative log-likelihood)
+  double cost_per_frame;    ///< cost / input frames
+  double cost_per_token;    ///< cost / target tokens
+  double frames_per_token;  ///< input frames / target tokens
+};
+
+inline CtcUtteranceStats ctc_utterance_stats(double cost, index_t frames, index_t tokens) {
+  if (frames < 1 || tokens < 1)
+    throw ValueError("align.5", detail::str("utterance stats need frames >= 1 and tokens >= 1, got ",
+                                            frames, " frames and ", tokens, " tokens"));
+  const double f = static_cast<double>(frames), n = static_cast<double>(tokens);
+  return {cost, cost / f, cost / n, f / n};
+}
+
 }  // namespace asrkit
+// #include <asrkit/decode/beam_search.hpp>
+// asrkit/decode/beam_search.hpp - CTC prefix beam search with an n-gram LM, a lexicon, hotwords,
+// timestamps and a streaming interface.
+//
+//   asrkit::DecoderOptions o;
+//   o.beam_size = 100;  o.word_boundary = tokens.id("|");  o.lm_weight = 0.5;  o.word_bonus = 1.0;
+//   auto lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa("lm.arpa"));
+//   asrkit::CtcBeamDecoder decoder(tokens, o, lm, &lexicon, {{"asrkit", 4.0}});
+//   auto nbest = decoder.decode(log_probs.view());          // [T, V]: best first
+//   nbest[0].words[0].text;  nbest[0].score;  nbest[0].acoustic;  nbest[0].lm;
+//
+//   auto stream = decoder.begin();                           // the same result, chunk by chunk
+//   stream.step(chunk1.view());  stream.partial();  stream.step(chunk2.view());
+//   auto final = stream.end();
+//
+// Prefix beam search (Graves 2012, sec. 7.5; Hannun et al. 2014): every hypothesis is a label
+// prefix with two probabilities, of the paths that spell it and end in a blank (p_b) or in its
+// last label (p_nb), so different alignments of one prefix merge exactly. Per frame and label k:
+//   blank:           p_b(l)    += y(blank) (p_b(l) + p_nb(l))
+//   k = last(l):     p_nb(l)   += y(k) p_nb(l)          (a repeat collapses)
+//                    p_nb(l+k) += y(k) p_b(l)           (a repeat needs a blank between)
+//   otherwise:       p_nb(l+k) += y(k) (p_b(l) + p_nb(l))
+// Hypotheses are ranked by Deep Speech 2's objective (Amodei et al. 2016, eq. 12):
+//   Q(l) = ln p_ctc(l) + alpha ln p_lm(words of l) + beta |words of l|  (+ hotword boosts)
+// Everything but ln p_ctc depends on the prefix alone, so it is computed once per prefix, when
+// the prefix is first reached, and merging stays exact. Scores that are only provisional until
+// a word completes (the LM look-ahead of a partial word, a hotword's partial boost) are part of
+// the prefix too, and are replaced by the real score when the word completes or is taken back
+// when it does not. With an unbounded beam and no pruning, no LM and no hotwords, exp(Q) of each
+// prefix is its exact total CTC probability (tested against enumeration and against ctc_loss).
+//
+// Deep Speech 2's deployment pruning (../shared/SPECS.md sec. 3.10): per frame, extend only by
+// the fewest labels whose cumulative probability reaches `token_cumulative_prob`, at most
+// `token_limit` of them, none below `token_log_prob_floor`.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/decode/emissions.hpp>
+// #include <asrkit/decode/greedy.hpp>
+// #include <asrkit/decode/lexicon.hpp>
+// #include <asrkit/decode/ngram.hpp>
+// #include <asrkit/decode/token_trie.hpp>
 // #include <asrkit/decode/tokens.hpp>
 
 namespace asrkit {
@@ -8056,5 +11568,587 @@ class Progress {
   double last_draw_ = 0.0;
   std::size_t width_ = 0;
 };
+
+}  // namespace asrkit
+// #include <asrkit/train/optimizer.hpp>
+// asrkit/train/optimizer.hpp - SGD (momentum, Nesterov), Adam and AdamW with PyTorch's semantics.
+//
+//   asrkit::Sgd<float> opt(model, {/*lr=*/3e-4, /*momentum=*/0.99, 0, 0, /*nesterov=*/true});
+//   for (auto& batch : loader) {
+//     asrkit::zero_grad(model);                    // or opt.zero_grad()
+//     ... forward_train, loss, backward ...
+//     asrkit::clip_grad_norm(model, 400.0);        // DS2 (train/clip.hpp)
+//     opt.step();
+//   }
+//
+// An optimizer binds to every Parameter<T> a layer (or container) visits with
+// for_each_parameter, at construction; the layer must outlive it and keep its parameters.
+// Update rules follow torch.optim (1.13, single-tensor path) step by step, including the order
+// of operations, so float trajectories track PyTorch's closely (tests/reference/layers_b_*).
+// State is visited by name for checkpoints (for_each_state): "step" (rank-0 int64) and, per
+// parameter, "<name>.momentum_buffer" (SGD) or "<name>.exp_avg", "<name>.exp_avg_sq",
+// "<name>.max_exp_avg_sq" (Adam; the last with amsgrad) - PyTorch's state keys.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+namespace detail {
+
+/// The parameters of a model, by name, in visiting order.
+template <class T>
+struct BoundParameters {
+  std::vector<std::string> names;
+  std::vector<Parameter<T>*> params;
+
+  template <class Model>
+  explicit BoundParameters(Model& model) {
+    model.for_each_parameter([this](const std::string& name, auto& p) {
+      static_assert(std::is_same_v<std::decay_t<decltype(p)>, Parameter<T>>,
+                    "optimizer<T>: the model's parameters must be Parameter<T> of the same T");
+      names.push_back(name);
+      params.push_back(&p);
+    });
+  }
+  std::size_t size() const noexcept { return params.size(); }
+};
+
+inline void check_optimizer_value(bool ok, const char* optimizer, const char* what, double value) {
+  if (!ok)
+    throw ValueError("optimizer.1", detail::str(optimizer, ": invalid ", what, " ", value));
+}
+
+}  // namespace detail
+
+struct SgdOptions {
+  double lr = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;  ///< L2: grad + weight_decay * param
+  bool nesterov = false;      ///< needs momentum > 0 and dampening = 0
+};
+
+/// torch.optim.SGD: g = grad + wd·p; buf = g (first step) or μ·buf + (1 − dampening)·g;
+/// d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −= lr·d.
+template <class T>
+class Sgd {
+ public:
+  template <class Model>
+  Sgd(Model& model, SgdOptions options) : bound_(model), options_(options) {
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr", options.lr);
+    detail::check_optimizer_value(options.momentum >= 0, "Sgd", "momentum", options.momentum);
+    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay", options.weight_decay);
+    if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
+      throw ValueError("optimizer.1", detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
+                                                  "dampening = 0, got momentum=", options.momentum,
+                                                  " dampening=", options.dampening));
+    if (options_.momentum != 0)
+      for (auto* p : bound_.params) buffers_.emplace_back(p->value.shape());
+  }
+
+  void step() {
+    const T wd = static_cast<T>(options_.weight_decay), mu = static_cast<T>(options_.momentum),
+            damp = static_cast<T>(1 - options_.dampening), lr = static_cast<T>(options_.lr);
+    const bool first = step_() == 0;
+    for (std::size_t k = 0; k < bound_.size(); ++k) {
+      Parameter<T>& p = *bound_.params[k];
+      T* w = p.value.data();
+      const T* g = p.grad.data();
+      T* buf = options_.momentum != 0 ? buffers_[k].data() : nullptr;
+      for (index_t i = 0, n = p.value.numel(); i < n; ++i) {
+        T d = options_.weight_decay != 0 ? g[i] + wd * w[i] : g[i];
+        if (buf) {
+          buf[i] = first ? d : buf[i] * mu + damp * d;
+          d = options_.nesterov ? d + mu * buf[i] : buf[i];
+        }
+        w[i] += -lr * d;
+      }
+    }
+    step_() += 1;
+  }
+
+  void zero_grad() {
+    for (auto* p : bound_.params) p->zero_grad();
+  }
+
+  double lr() const noexcept { return options_.lr; }
+  void set_lr(double lr) {
+    detail::check_optimizer_value(lr >= 0 && std::isfinite(lr), "Sgd", "lr", lr);
+    options_.lr = lr;
+  }
+  const SgdOptions& options() const noexcept { return options_; }
+  std::int64_t steps() const noexcept { return step_(); }
+
+  template <class F>
+  void for_each_state(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "step"), step_);
+    for (std::size_t k = 0; k < buffers_.size(); ++k)
+      f(join_name(prefix, bound_.names[k] + ".momentum_buffer"), buffers_[k]);
+  }
+
+ private:
+  detail::BoundParameters<T> bound_;
+  SgdOptions options_;
+  std::vector<Tensor<T>> buffers_;
+  Tensor<std::int64_t> step_ = Tensor<std::int64_t>(Shape{}, 0);
+};
+
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;  ///< Adam: L2 added to the gradient; AdamW: decoupled decay
+  bool amsgrad = false;
+};
+
+/// torch.optim.Adam (Kingma & Ba 2015, Alg. 1 with bias correction): g = grad (+ wd·p);
+/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + ε).
+/// With `decoupled` (AdamW, Loshchilov & Hutter 2019): p *= 1 − lr·wd first, and g = grad.
+template <class T>
+class Adam {
+ public:
+  template <class Model>
+  Adam(Model& model, AdamOptions options = {}, bool decoupled = false)
+      : bound_(model), options_(options), decoupled_(decoupled) {
+    const char* name = decoupled ? "AdamW" : "Adam";
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name, "lr", options.lr);
+    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name, "beta1", options.beta1);
+    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name, "beta2", options.beta2);
+    detail::check_optimizer_value(options.eps >= 0, name, "eps", options.eps);
+    detail::check_optimizer_value(options.weight_decay >= 0, name, "weight_decay", options.weight_decay);
+    for (auto* p : bound_.params) {
+      exp_avg_.emplace_back(p->value.shape());
+      exp_avg_sq_.emplace_back(p->value.shape());
+      if (options.amsgrad) max_exp_avg_sq_.emplace_back(p->value.shape());
+    }
+  }
+
+  void step() {
+    step_() += 1;
+    const double t = static_cast<double>(step_());
+    const double bc1 = 1 - std::pow(options_.beta1, t), bc2 = 1 - std::pow(options_.beta2, t);
+    const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2),
+            one_b1 = static_cast<T>(1 - options_.beta1), one_b2 = static_cast<T>(1 - options_.beta2),
+            wd = static_cast<T>(options_.weight_decay), eps = static_cast<T>(options_.eps),
+            neg_step = static_cast<T>(-options_.lr / bc1), bc2_sqrt = static_cast<T>(std::sqrt(bc2)),
+            decay = static_cast<T>(1 - options_.lr * options_.weight_decay);
+    for (std::size_t k = 0; k < bound_.size(); ++k) {
+      Parameter<T>& p = *bound_.params[k];
+      T* w = p.value.data();
+      const T* gr = p.grad.data();
+      T* m = exp_avg_[k].data();
+      T* v = exp_avg_sq_[k].data();
+      T* vmax = options_.amsgrad ? max_exp_avg_sq_[k].data() : nullptr;
+      for (index_t i = 0, n = p.value.numel(); i < n; ++i) {
+        T g = gr[i];
+        if (decoupled_) {
+          if (options_.weight_decay != 0) w[i] *= decay;
+        } else if (options_.weight_decay != 0) {
+          g = g + wd * w[i];
+        }
+        m[i] = m[i] * b1 + one_b1 * g;
+        v[i] = v[i] * b2 + one_b2 * g * g;
+        T second = v[i];
+        if (vmax) {
+          vmax[i] = std::max(vmax[i], v[i]);
+          second = vmax[i];
+        }
+        const T denom = std::sqrt(second) / bc2_sqrt + eps;
+        w[i] += neg_step * (m[i] / denom);
+      }
+    }
+  }
+
+  void zero_grad() {
+    for (auto* p : bound_.params) p->zero_grad();
+  }
+
+  double lr() const noexcept { return options_.lr; }
+  void set_lr(double lr) {
+    detail::check_optimizer_value(lr >= 0 && std::isfinite(lr), decoupled_ ? "AdamW" : "Adam", "lr", lr);
+    options_.lr = lr;
+  }
+  const AdamOptions& options() const noexcept { return options_; }
+  std::int64_t steps() const noexcept { return step_(); }
+
+  template <class F>
+  void for_each_state(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "step"), step_);
+    for (std::size_t k = 0; k < bound_.size(); ++k) {
+      f(join_name(prefix, bound_.names[k] + ".exp_avg"), exp_avg_[k]);
+      f(join_name(prefix, bound_.names[k] + ".exp_avg_sq"), exp_avg_sq_[k]);
+      if (options_.amsgrad) f(join_name(prefix, bound_.names[k] + ".max_exp_avg_sq"), max_exp_avg_sq_[k]);
+    }
+  }
+
+ private:
+  detail::BoundParameters<T> bound_;
+  AdamOptions options_;
+  bool decoupled_;
+  std::vector<Tensor<T>> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
+  Tensor<std::int64_t> step_ = Tensor<std::int64_t>(Shape{}, 0);
+};
+
+/// torch.optim.AdamW: Adam with decoupled weight decay (default weight_decay 0.01, as PyTorch).
+template <class T>
+class AdamW : public Adam<T> {
+ public:
+  static AdamOptions defaults() {
+    AdamOptions o;
+    o.weight_decay = 1e-2;
+    return o;
+  }
+  template <class Model>
+  explicit AdamW(Model& model, AdamOptions options = defaults()) : Adam<T>(model, options, true) {}
+};
+
+}  // namespace asrkit
+// #include <asrkit/train/schedule.hpp>
+// asrkit/train/schedule.hpp - learning-rate schedules.
+//
+//   asrkit::EpochDecay ds2{6e-4};                   // DS2: lr / 1.2 after each epoch
+//   opt.set_lr(ds2(epoch));                         // epoch = 0, 1, 2, ...
+//   asrkit::NoamSchedule noam{256, 25000};          // Transformer warm-up + inverse sqrt
+//   opt.set_lr(noam(step));                         // step = 1, 2, ... (optimizer steps)
+//
+// A schedule is a small struct with operator() returning the learning rate; the training loop
+// sets it on the optimizer (set_lr) before each step or epoch, and stores the epoch/step in the
+// checkpoint metadata.
+
+#include <algorithm>
+#include <cmath>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/shape.hpp>
+
+namespace asrkit {
+
+/// Per-epoch annealing (DS2, Amodei et al. 2016 sec. 3.11: "divided by 1.2 after each epoch"):
+/// lr(epoch) = initial_lr · factor^epoch, epoch >= 0.
+struct EpochDecay {
+  double initial_lr = 6e-4;
+  double factor = 1.0 / 1.2;
+
+  double operator()(index_t epoch) const {
+    if (epoch < 0) throw ValueError("schedule.1", detail::str("EpochDecay: epoch must be >= 0, got ", epoch));
+    return initial_lr * std::pow(factor, static_cast<double>(epoch));
+  }
+};
+
+/// Noam schedule (Vaswani et al. 2017, eq. 3): linear warm-up, then inverse square root,
+/// lr(step) = scale · d_model^−0.5 · min(step^−0.5, step · warmup^−1.5), step >= 1.
+struct NoamSchedule {
+  double d_model = 256;
+  index_t warmup_steps = 25000;
+  double scale = 1.0;
+
+  double operator()(index_t step) const {
+    if (step < 1 || warmup_steps < 1)
+      throw ValueError("schedule.1", detail::str("NoamSchedule: step and warmup_steps must be >= 1, got step=",
+                                                 step, " warmup_steps=", warmup_steps));
+    const double s = static_cast<double>(step), w = static_cast<double>(warmup_steps);
+    return scale / std::sqrt(d_model) * std::min(1.0 / std::sqrt(s), s * std::pow(w, -1.5));
+  }
+};
+
+/// The same shape by its peak: lr(step) = peak_lr · min(step / warmup, sqrt(warmup / step)),
+/// step >= 1 (peak_lr is reached at step = warmup_steps; ESPnet's WarmupLR).
+struct WarmupInverseSqrt {
+  double peak_lr = 1e-3;
+  index_t warmup_steps = 25000;
+
+  double operator()(index_t step) const {
+    if (step < 1 || warmup_steps < 1)
+      throw ValueError("schedule.1", detail::str("WarmupInverseSqrt: step and warmup_steps must be >= 1, "
+                                                 "got step=", step, " warmup_steps=", warmup_steps));
+    const double s = static_cast<double>(step), w = static_cast<double>(warmup_steps);
+    return peak_lr * std::min(s / w, std::sqrt(w / s));
+  }
+};
+
+}  // namespace asrkit
+// #include <asrkit/train/clip.hpp>
+// asrkit/train/clip.hpp - gradient clipping by the global norm (torch.nn.utils.clip_grad_norm_).
+//
+//   double norm = asrkit::clip_grad_norm(model, 400.0);   // DS2 sec. 3.11: rescale above 400
+//
+// The norm is taken over all gradients of the model together (Pascanu et al. 2013):
+//   total = (Σ_params Σ_i |g_i|^p)^(1/p)   (p = 2 by default; p = inf: max |g_i|),
+// accumulated in double in visiting order (deterministic). When total > max_norm every gradient
+// is multiplied by max_norm / (total + 1e-6), as PyTorch does; the pre-clip norm is returned.
+// A NaN/inf norm propagates into the gradients (PyTorch's default) unless error_if_nonfinite.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+
+/// The global p-norm of every parameter gradient of `model` (no clipping).
+template <class Model>
+double grad_norm(Model& model, double norm_type = 2.0) {
+  if (!(norm_type > 0))
+    throw ValueError("clip.1", detail::str("grad_norm: norm_type must be > 0 (or inf), got ", norm_type));
+  const bool inf = std::isinf(norm_type);
+  double acc = 0;
+  model.for_each_parameter([&](const std::string&, auto& p) {
+    const auto* g = p.grad.data();
+    for (index_t i = 0, n = p.grad.numel(); i < n; ++i) {
+      const double a = std::fabs(static_cast<double>(g[i]));
+      if (inf) acc = (a > acc || std::isnan(a)) ? a : acc;
+      else if (norm_type == 2.0) acc += a * a;
+      else acc += std::pow(a, norm_type);
+    }
+  });
+  if (inf) return acc;
+  return norm_type == 2.0 ? std::sqrt(acc) : std::pow(acc, 1.0 / norm_type);
+}
+
+/// Rescales all gradients so their global norm is at most max_norm; returns the norm before.
+template <class Model>
+double clip_grad_norm(Model& model, double max_norm, double norm_type = 2.0,
+                      bool error_if_nonfinite = false) {
+  if (!(max_norm >= 0) || std::isinf(max_norm))
+    throw ValueError("clip.1", detail::str("clip_grad_norm: max_norm must be finite and >= 0, got ", max_norm));
+  const double total = grad_norm(model, norm_type);
+  if (error_if_nonfinite && !std::isfinite(total))
+    throw ValueError("clip.2", detail::str("clip_grad_norm: the total gradient norm is ", total,
+                                           " (not finite)"));
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0 || std::isnan(coef)) {
+    model.for_each_parameter([&](const std::string&, auto& p) {
+      using T = std::decay_t<decltype(*p.grad.data())>;
+      const T c = static_cast<T>(coef);
+      auto* g = p.grad.data();
+      for (index_t i = 0, n = p.grad.numel(); i < n; ++i) g[i] *= c;
+    });
+  }
+  return total;
+}
+
+}  // namespace asrkit
+// #include <asrkit/train/checkpoint.hpp>
+// asrkit/train/checkpoint.hpp - saving and loading model (and optimizer) state as safetensors.
+//
+//   asrkit::save_checkpoint("ds2.safetensors", model, opt, {{"epoch", "7"}});
+//   asrkit::load_checkpoint("ds2.safetensors", model, opt);     // strict: names and shapes
+//   asrkit::load_checkpoint("from_pytorch.safetensors", model); // a torch state_dict export
+//
+// Model tensors are stored under their state_dict names (parameters, then buffers such as
+// running statistics), so a file written from PyTorch with
+//   safetensors.torch.save_file(model.state_dict(), path)
+// loads directly, and ours loads into PyTorch. Optimizer state sits under "optimizer." (see
+// train/optimizer.hpp for the names); loading the model alone ignores it.
+// Loading is strict and atomic: every expected name must be present with the expected shape and
+// the file may hold no other model tensor; otherwise an asrkit error names the tensor, the
+// expected and the actual value, and the model is left unchanged. Floating-point tensors convert
+// on load (F16/BF16/F32/F64 into float or double), as load_state_dict copies do.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/io/dtype.hpp>
+// #include <asrkit/io/safetensors.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+
+/// Prefix of optimizer state in a checkpoint file.
+inline constexpr std::string_view kOptimizerPrefix = "optimizer";
+
+namespace detail {
+namespace checkpoint {
+
+/// One tensor of the model's state: its name and shape, a writer and a two-phase loader
+/// (read into a temporary, then commit), so a failing load changes nothing.
+struct Entry {
+  std::string name;
+  Shape shape;
+  bool floating = true;
+  std::function<void(SafetensorsWriter&)> save;
+  std::function<std::function<void()>(const SafetensorsFile&)> read;
+};
+
+template <class T>
+Entry make_entry(const std::string& name, Tensor<T>& t) {
+  Entry e;
+  e.name = name;
+  e.shape = t.shape();
+  e.floating = std::is_floating_point_v<T>;
+  e.save = [&t, name](SafetensorsWriter& w) { w.add(name, t); };
+  e.read = [&t, name](const SafetensorsFile& f) -> std::function<void()> {
+    auto value = std::make_shared<Tensor<T>>(f.read<T>(name));
+    return [&t, value] { t = std::move(*value); };
+  };
+  return e;
+}
+
+/// Model state: parameters (their values) then buffers.
+template <class Model>
+std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
+  std::vector<Entry> out;
+  model.for_each_parameter(
+      [&](const std::string& name, auto& p) { out.push_back(make_entry(name, p.value)); }, prefix);
+  model.for_each_buffer([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
+                        prefix);
+  return out;
+}
+
+template <class Optimizer>
+std::vector<Entry> optimizer_entries(Optimizer& opt) {
+  std::vector<Entry> out;
+  opt.for_each_state([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
+                     kOptimizerPrefix);
+  return out;
+}
+
+inline bool in_optimizer_group(const std::string& name) {
+  return name.size() > kOptimizerPrefix.size() && name.compare(0, kOptimizerPrefix.size(), kOptimizerPrefix) == 0 &&
+         name[kOptimizerPrefix.size()] == '.';
+}
+
+inline std::string list_some(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", '" : "'") + names[i] + "'";
+  if (names.size() > 5) s += detail::str(" and ", names.size() - 5, " more");
+  return s;
+}
+
+/// Checks names, shapes and dtype families of `entries` against the file (only the file's
+/// tensors for which `in_group` is true count as unexpected), then reads all and commits all.
+template <class InGroup>
+void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGroup in_group,
+                  const char* what) {
+  std::set<std::string> expected;
+  std::vector<std::string> missing, unexpected;
+  for (const Entry& e : entries) {
+    expected.insert(e.name);
+    if (!file.contains(e.name)) missing.push_back(e.name);
+  }
+  for (const std::string& n : file.names())
+    if (in_group(n) && expected.count(n) == 0) unexpected.push_back(n);
+  if (!missing.empty()) {
+    const Entry* first = nullptr;
+    for (const Entry& e : entries)
+      if (e.name == missing.front()) first = &e;
+    throw ValueError("checkpoint.1", detail::str(what, ": the file has no tensor '", missing.front(),
+                                                 "' (expected shape ", first->shape.str(), "); missing ",
+                                                 missing.size(), ": ", list_some(missing)));
+  }
+  if (!unexpected.empty())
+    throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
+                                                 " tensor(s) the model does not: ", list_some(unexpected)));
+  for (const Entry& e : entries) {
+    const TensorInfo& info = file.info(e.name);
+    const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
+    if (info.shape != want)
+      throw ShapeError("checkpoint.3", detail::str(what, ": tensor '", e.name, "' has shape ",
+                                                   safetensors::shape_str(info.shape),
+                                                   " in the file, expected ", e.shape.str()));
+    if (dtype_is_float(info.dtype) != e.floating)
+      throw ValueError("checkpoint.4", detail::str(what, ": tensor '", e.name, "' is stored as ",
+                                                   dtype_name(info.dtype), ", expected a ",
+                                                   e.floating ? "floating-point" : "integer", " dtype"));
+  }
+  std::vector<std::function<void()>> commits;
+  commits.reserve(entries.size());
+  for (const Entry& e : entries) commits.push_back(e.read(file));
+  for (auto& c : commits) c();
+}
+
+}  // namespace checkpoint
+}  // namespace detail
+
+/// Adds the model's state (parameters and buffers, state_dict names under `prefix`) to `w`.
+template <class Model>
+void add_state_dict(SafetensorsWriter& w, Model& model, std::string_view prefix = {}) {
+  for (auto& e : detail::checkpoint::model_entries(model, prefix)) e.save(w);
+}
+
+/// Loads the model's state from `file` (names under `prefix`; tensors outside it are ignored,
+/// as are "optimizer.*" tensors when the prefix is empty). Strict and atomic (see above).
+template <class Model>
+void load_state_dict(const SafetensorsFile& file, Model& model, std::string_view prefix = {}) {
+  auto entries = detail::checkpoint::model_entries(model, prefix);
+  const std::string p = prefix.empty() ? std::string() : std::string(prefix) + ".";
+  detail::checkpoint::load_entries(
+      file, entries,
+      [&](const std::string& n) {
+        if (p.empty()) return !detail::checkpoint::in_optimizer_group(n);
+        return n.compare(0, p.size(), p) == 0;
+      },
+      "load_state_dict");
+}
+
+/// Writes the model's state (and `metadata`, plus "format": "pt") to `path`.
+template <class Model>
+void save_checkpoint(const std::string& path, Model& model,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  SafetensorsWriter w;
+  add_state_dict(w, model);
+  w.set_metadata("format", "pt");
+  for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
+  w.save(path);
+}
+
+/// Writes the model's and the optimizer's state ("optimizer.*") to `path`.
+template <class Model, class Optimizer>
+void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  SafetensorsWriter w;
+  add_state_dict(w, model);
+  for (auto& e : detail::checkpoint::optimizer_entries(optimizer)) e.save(w);
+  w.set_metadata("format", "pt");
+  for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
+  w.save(path);
+}
+
+/// Loads the model's state from `path`; returns the file's metadata.
+template <class Model>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model) {
+  const auto file = SafetensorsFile::open(path);
+  load_state_dict(file, model);
+  return file.metadata();
+}
+
+/// Loads the model's and the optimizer's state (both strict; nothing changes on an error).
+template <class Model, class Optimizer>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model,
+                                                   Optimizer& optimizer) {
+  const auto file = SafetensorsFile::open(path);
+  auto entries = detail::checkpoint::model_entries(model, {});
+  auto opt = detail::checkpoint::optimizer_entries(optimizer);
+  // Check both groups before committing either.
+  std::vector<detail::checkpoint::Entry> all = std::move(entries);
+  for (auto& e : opt) all.push_back(std::move(e));
+  detail::checkpoint::load_entries(file, all, [](const std::string&) { return true; }, "load_checkpoint");
+  return file.metadata();
+}
 
 }  // namespace asrkit

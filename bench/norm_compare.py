@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""asrkit's normalisation layers vs PyTorch CPU on identical shapes, in the same run; prints ratios.
+
+    norm_compare.py BUILD_DIR [--threads 1 2] [--reps 15] [--markdown OUT.md]
+
+x and dy are float32 [T=500, B=8, F=1024] (bench/bench_norm.cpp). Anchors (torch.set_num_threads =
+asrkit's, ATEN_CPU_CAPABILITY=avx512, OpenMP OpenBLAS; see anchor.py):
+  batch_norm_train_fwd:     BatchNorm1d(1024) in train mode on x.view(-1, 1024) (batch statistics,
+                            running-stat update)
+  batch_norm_train_fwd_bwd: the same + backward (input, weight and bias gradients)
+  batch_norm_infer:         BatchNorm1d in eval mode (no autograd)
+  sequence_batch_norm_fwd_bwd: what a PyTorch user writes for masked (valid-frame) statistics:
+                            y = zeros; y[mask] = bn(x[mask]), + backward (same lengths as asrkit)
+  layer_norm_fwd / _fwd_bwd: LayerNorm(1024) on x, (+ backward)
+Each asrkit row is Google Benchmark's median of 3 repetitions; PyTorch's the median of --reps
+runs after a warm-up. Speed-up = PyTorch ms / asrkit ms (> 1: asrkit is faster).
+--cpu compares process CPU time instead of wall time (both sides): on a loaded machine wall time
+mostly measures the scheduler; CPU time is meaningful for one thread only.
+--no-trim runs both processes with MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_ = 512 MiB: glibc
+then keeps freed 16 MiB blocks instead of returning them to the OS, so neither side pays page
+faults (kernel page zeroing) for every new output tensor; a fwd + bwd loop otherwise mostly
+measures glibc's trimming heuristic (see docs/norms.md, Speed).
+"""
+import time
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import anchor  # noqa: E402
+
+if "--no-trim" in sys.argv:  # before the anchor re-executes itself: glibc reads these at start-up
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = os.environ["MALLOC_MMAP_THRESHOLD_"] = str(512 << 20)
+anchor.use_best_environment()
+
+import torch  # noqa: E402
+
+T, B, F = 500, 8, 1024
+OPS = ["batch_norm_train_fwd", "batch_norm_train_fwd_bwd", "batch_norm_infer",
+       "sequence_batch_norm_fwd_bwd", "layer_norm_fwd", "layer_norm_fwd_bwd"]
+
+
+def lengths():
+    return [T - 60 * b for b in range(B)]  # as bench_norm.cpp
+
+
+def torch_workloads():
+    gen = torch.Generator().manual_seed(1)
+    x = 2 * torch.randn(T, B, F, generator=gen) + 0.5
+    dy = torch.randn(T, B, F, generator=gen)
+    bn = torch.nn.BatchNorm1d(F)
+    bn_eval = torch.nn.BatchNorm1d(F).eval()
+    ln = torch.nn.LayerNorm(F)
+    mask = torch.arange(T).unsqueeze(1) < torch.tensor(lengths()).unsqueeze(0)  # [T, B]
+
+    def bn_fwd():
+        with torch.no_grad():
+            return bn(x.view(-1, F))
+
+    def bn_fwd_bwd():
+        xl = x.detach().requires_grad_(True)
+        bn.zero_grad()
+        bn(xl.view(-1, F)).backward(dy.view(-1, F))
+        return xl.grad
+
+    def bn_infer():
+        with torch.no_grad():
+            return bn_eval(x.view(-1, F))
+
+    def seq_bn_fwd_bwd():
+        xl = x.detach().requires_grad_(True)
+        bn.zero_grad()
+        y = torch.zeros_like(xl)
+        y[mask] = bn(xl[mask])
+        y.backward(dy)
+        return xl.grad
+
+    def ln_fwd():
+        with torch.no_grad():
+            return ln(x)
+
+    def ln_fwd_bwd():
+        xl = x.detach().requires_grad_(True)
+        ln.zero_grad()
+        ln(xl).backward(dy)
+        return xl.grad
+
+    return dict(zip(OPS, [bn_fwd, bn_fwd_bwd, bn_infer, seq_bn_fwd_bwd, ln_fwd, ln_fwd_bwd]))
+
+
+def median_cpu_ms(fn, reps):
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    times.sort()
+    return 1000 * times[len(times) // 2]
+
+
+def time_asrkit(bench, op, threads, cpu=False):
+    out = subprocess.run([bench, f"--benchmark_filter=^norm/{op}/threads:{threads}/",
+                          "--benchmark_format=json", "--benchmark_repetitions=3",
+                          "--benchmark_report_aggregates_only=true"],
+                         check=True, capture_output=True, text=True).stdout
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            return b["cpu_time" if cpu else "real_time"]  # ms
+    raise RuntimeError(f"no result for {op}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build_dir")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--ops", nargs="+", default=OPS)
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--markdown", help="append the table here too")
+    ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
+    ap.add_argument("--no-trim", action="store_true", help="glibc keeps freed memory (both sides)")
+    args = ap.parse_args()
+    bench = os.path.join(args.build_dir, "bench", "bench_norm")
+    workloads = torch_workloads()
+    header = "| layer | threads | asrkit ms | PyTorch ms | speed-up |"
+    print(header)
+    print("|---|---|---|---|---|")
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for op in args.ops:  # alternate asrkit and PyTorch so machine noise hits both alike
+            ours = time_asrkit(bench, op, threads, args.cpu)
+            theirs = (median_cpu_ms if args.cpu else anchor.median_ms)(workloads[op], args.reps)
+            row = f"| {op} [{T}, {B}, {F}] f32 | {threads} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f}x |"
+            print(row, flush=True)
+            rows.append(row)
+    if args.markdown:
+        with open(args.markdown, "a") as f:
+            f.write(header + "\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+
+
+if __name__ == "__main__":
+    main()

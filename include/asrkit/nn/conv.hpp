@@ -1,0 +1,218 @@
+// asrkit/nn/conv.hpp - Conv1d and Conv2d layers (cross-correlation with zero padding, as PyTorch).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::Conv2dOptions o;                      // DS2's first 2-D conv over [B, 1, 161, T]
+//   o.kernel = {41, 11}; o.stride = {2, 2}; o.padding = {20, 5};
+//   asrkit::Conv2d<float> conv(1, 32, o, rng);     // weight [32, 1, 41, 11], bias [32]
+//   auto y  = conv.forward_train(x);              // [B, 1, 161, T] -> [B, 32, 81, (T + 1) / 2]
+//   auto dx = conv.backward(dy);                  // dL/dx; adds to weight().grad, bias().grad
+//
+//   asrkit::Conv1dOptions o1; o1.kernel = 5; o1.padding = 2; o1.groups = 256;   // depthwise
+//   asrkit::Conv1d<float> dw(256, 256, o1, rng);  // x [B, 256, L] -> [B, 256, L]
+//
+// Layouts as PyTorch: Conv2d input [B, C, H, W] (asrkit's feature maps are [B, C, F, T]),
+// weight [out, in/groups, kh, kw]; Conv1d input [B, C, L], weight [out, in/groups, k]; names
+// "weight" and "bias". groups = in = out is a depthwise convolution. The work is
+// ops::conv2d_forward / conv2d_backward (im2col in cache-sized tiles + GEMM, ops/conv.hpp).
+// forward_train caches a copy of x; set `input_grad = false` in the options for a first layer
+// whose input needs no gradient (backward then returns an empty tensor and skips that GEMM).
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/rng.hpp>
+#include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/init.hpp>
+#include <asrkit/nn/parameter.hpp>
+#include <asrkit/ops/conv.hpp>
+
+namespace asrkit {
+
+struct Conv2dOptions {
+  std::array<index_t, 2> kernel{1, 1};    ///< {kh, kw}
+  std::array<index_t, 2> stride{1, 1};
+  std::array<index_t, 2> padding{0, 0};   ///< zeros on both sides of each axis
+  std::array<index_t, 2> dilation{1, 1};
+  index_t groups = 1;
+  bool bias = true;
+  bool input_grad = true;                 ///< false: backward skips dL/dx (returns an empty tensor)
+};
+
+struct Conv1dOptions {
+  index_t kernel = 1;
+  index_t stride = 1;
+  index_t padding = 0;
+  index_t dilation = 1;
+  index_t groups = 1;
+  bool bias = true;
+  bool input_grad = true;
+};
+
+namespace detail {
+
+// The shared body of Conv1d (Rank 3) and Conv2d (Rank 4).
+template <class T, int Rank>
+class ConvLayer {
+  static_assert(std::is_floating_point_v<T>, "Conv1d/Conv2d<T>: T must be float or double");
+
+ public:
+  ConvLayer(index_t in, index_t out, const ops::ConvParams& p, bool bias, bool input_grad, Rng& rng)
+      : in_(in), out_(out), params_(p), has_bias_(bias), input_grad_(input_grad) {
+    p.check(kName);
+    if (in < 1 || out < 1 || in % p.groups != 0 || out % p.groups != 0)
+      throw ValueError("conv.7", str(kName, ": in_channels (", in, ") and out_channels (", out,
+                                     ") must be >= 1 and divisible by groups (", p.groups, ")"));
+    if (Rank == 3)
+      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[1]});
+    else
+      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[0], p.kernel[1]});
+    if (has_bias_) bias_ = Parameter<T>(Shape{out});
+    reset_parameters(rng);
+  }
+
+  /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in/groups * prod(kernel)))).
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+
+  /// The output shape for an input shape (throws like forward).
+  Shape output_shape(const Shape& x) const {
+    check_input(x);
+    const index_t h = Rank == 3 ? 1 : x[2];
+    const index_t ho = params_.out_size(0, h), wo = params_.out_size(1, x[Rank - 1]);
+    if (ho < 1 || wo < 1)
+      throw ShapeError("conv.4", str(name(), ": argument x: ", x.str(), " is smaller than the "
+                                     "dilated kernel plus padding"));
+    return Rank == 3 ? Shape{x[0], out_, wo} : Shape{x[0], out_, ho, wo};
+  }
+
+  Tensor<T> forward(TensorView<const T> x) const {
+    Tensor<T> y(output_shape(x.shape()));
+    ops::conv2d_forward(params_, x, weight_.value.view(), bias_view(), y.view());
+    return y;
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x) {
+    Tensor<T> y(output_shape(x.shape()));
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("conv.8", str(name(), "::backward: no cached input; call forward_train "
+                                     "first"));
+    const Shape want = output_shape(x_.shape());
+    if (dy.shape() != want)
+      throw ShapeError("conv.5", str(name(), "::backward: argument dy: expected shape ", want.str(),
+                                     " (the forward output), got ", dy.shape().str()));
+    Tensor<T> dx = input_grad_ ? Tensor<T>(x_.shape()) : Tensor<T>();
+    ops::conv2d_backward(params_, x_.view(), weight_.value.view(), dy,
+                         input_grad_ ? dx.view() : TensorView<T>(),
+                         weight_.grad.view(), has_bias_ ? bias_.grad.view() : TensorView<T>());
+    return dx;
+  }
+
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t in_channels() const noexcept { return in_; }
+  index_t out_channels() const noexcept { return out_; }
+  const ops::ConvParams& params() const noexcept { return params_; }
+  bool has_bias() const noexcept { return has_bias_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  /// Empty (shape [0]) without bias.
+  Parameter<T>& bias() noexcept { return bias_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+ private:
+  static constexpr const char* kName = Rank == 3 ? "Conv1d" : "Conv2d";
+
+  std::string name() const {
+    const auto& p = params_;
+    if (Rank == 3)
+      return str("Conv1d(", in_, " -> ", out_, ", kernel ", p.kernel[1], ", stride ", p.stride[1],
+                 ", padding ", p.padding[1], ", dilation ", p.dilation[1], ", groups ", p.groups, ")");
+    return str("Conv2d(", in_, " -> ", out_, ", kernel ", p.kernel[0], "x", p.kernel[1], ", stride ",
+               p.stride[0], "x", p.stride[1], ", padding ", p.padding[0], "x", p.padding[1],
+               ", dilation ", p.dilation[0], "x", p.dilation[1], ", groups ", p.groups, ")");
+  }
+
+  void check_input(const Shape& s) const {
+    if (s.rank() != Rank || s[1] != in_)
+      throw ShapeError("conv.2", str(name(), ": argument x: expected shape ",
+                                     Rank == 3 ? "[B, " : "[B, ", in_, Rank == 3 ? ", L]" : ", H, W]",
+                                     ", got ", s.str()));
+  }
+
+  TensorView<const T> bias_view() const {
+    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
+  }
+
+  index_t in_, out_;
+  ops::ConvParams params_;
+  bool has_bias_, input_grad_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+inline ops::ConvParams conv_params(const Conv2dOptions& o) {
+  ops::ConvParams p;
+  p.kernel = o.kernel;
+  p.stride = o.stride;
+  p.padding = o.padding;
+  p.dilation = o.dilation;
+  p.groups = o.groups;
+  return p;
+}
+inline ops::ConvParams conv_params(const Conv1dOptions& o) {
+  return ops::ConvParams::conv1d(o.kernel, o.stride, o.padding, o.dilation, o.groups);
+}
+
+}  // namespace detail
+
+/// 2-D convolution over x [B, C, H, W] (torch.nn.Conv2d, padding_mode "zeros").
+template <class T, class Device = Cpu>
+class Conv2d : public detail::ConvLayer<T, 4> {
+  static_assert(std::is_same_v<Device, Cpu>, "Conv2d: only the Cpu device is implemented");
+
+ public:
+  Conv2d(index_t in_channels, index_t out_channels, const Conv2dOptions& o, Rng& rng)
+      : detail::ConvLayer<T, 4>(in_channels, out_channels, detail::conv_params(o), o.bias,
+                                o.input_grad, rng) {}
+  /// PyTorch's default init drawn from init::global_rng().
+  Conv2d(index_t in_channels, index_t out_channels, const Conv2dOptions& o)
+      : Conv2d(in_channels, out_channels, o, init::global_rng()) {}
+};
+
+/// 1-D convolution over x [B, C, L] (torch.nn.Conv1d, padding_mode "zeros").
+template <class T, class Device = Cpu>
+class Conv1d : public detail::ConvLayer<T, 3> {
+  static_assert(std::is_same_v<Device, Cpu>, "Conv1d: only the Cpu device is implemented");
+
+ public:
+  Conv1d(index_t in_channels, index_t out_channels, const Conv1dOptions& o, Rng& rng)
+      : detail::ConvLayer<T, 3>(in_channels, out_channels, detail::conv_params(o), o.bias,
+                                o.input_grad, rng) {}
+  /// PyTorch's default init drawn from init::global_rng().
+  Conv1d(index_t in_channels, index_t out_channels, const Conv1dOptions& o)
+      : Conv1d(in_channels, out_channels, o, init::global_rng()) {}
+};
+
+}  // namespace asrkit

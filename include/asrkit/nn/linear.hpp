@@ -1,0 +1,151 @@
+// asrkit/nn/linear.hpp - fully connected layer, y = x W^T + b over the last axis.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::Linear<float> fc(1024, 4096, rng);     // PyTorch's default init from rng
+//   auto y  = fc.forward(x);                       // x [..., 1024] -> y [..., 4096]
+//   auto yt = fc.forward_train(x);                 // caches a copy of x
+//   auto dx = fc.backward(dy);                     // dL/dx; adds dL/dW, dL/db to the grads
+//
+// Shapes: x [..., in] (any leading axes, e.g. [T, B, in] sequences), weight [out, in], bias
+// [out] (torch.nn.Linear, state_dict names "weight" and "bias"). All leading axes are flattened
+// into N rows, so each pass is one GEMM:
+//   forward   Y [N, out]  = X [N, in] W^T + 1 b^T  (bias broadcast into Y, then GEMM with beta 1)
+//   backward  dX [N, in]  = dY W,   dW += dY^T X,   db += column sums of dY.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/rng.hpp>
+#include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/init.hpp>
+#include <asrkit/nn/parameter.hpp>
+#include <asrkit/ops/gemm.hpp>
+#include <asrkit/ops/reduce.hpp>
+
+namespace asrkit {
+
+template <class T, class Device = Cpu>
+class Linear {
+  static_assert(std::is_floating_point_v<T>, "Linear<T>: T must be float or double");
+  static_assert(std::is_same_v<Device, Cpu>, "Linear: only the Cpu device is implemented");
+
+ public:
+  /// PyTorch's default init drawn from `rng` (init::torch_default).
+  Linear(index_t in_features, index_t out_features, Rng& rng, bool bias = true)
+      : in_(in_features), out_(out_features), has_bias_(bias) {
+    if (in_features < 1 || out_features < 1)
+      throw ValueError("linear.1", detail::str("Linear: in_features and out_features must be >= 1,"
+                                               " got ", in_features, " and ", out_features));
+    weight_ = Parameter<T>(Shape{out_, in_});
+    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
+    reset_parameters(rng);
+  }
+  /// PyTorch's default init drawn from init::global_rng().
+  Linear(index_t in_features, index_t out_features, bool bias = true)
+      : Linear(in_features, out_features, init::global_rng(), bias) {}
+
+  /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in_features))).
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+
+  /// Inference: y [..., out] for x [..., in]. Caches nothing.
+  Tensor<T> forward(TensorView<const T> x) const {
+    check_input(x.shape());
+    Tensor<T> y(out_shape(x.shape()));
+    run(x, y.view());
+    return y;
+  }
+
+  /// Training: as forward, and keeps a copy of x for backward.
+  Tensor<T> forward_train(TensorView<const T> x) {
+    check_input(x.shape());
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    Tensor<T> y(out_shape(x.shape()));
+    run(x_.view(), y.view());
+    return y;
+  }
+
+  /// dL/dx for dL/dy (shape of the last forward_train output); adds dL/dW and dL/db to the grads.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("linear.3", detail::str(name(), "::backward: no cached input; call "
+                                               "forward_train first"));
+    const Shape want = out_shape(x_.shape());
+    if (dy.shape() != want)
+      throw ShapeError("linear.2", detail::str(name(), "::backward: argument dy: expected shape ",
+                                               want.str(), " (the forward output), got ",
+                                               dy.shape().str()));
+    const index_t n = x_.numel() / in_;
+    const TensorView<const T> dy2(dy.data(), Shape{n, out_});
+    const TensorView<const T> x2(x_.data(), Shape{n, in_});
+    // dW [out, in] += dY^T [out, N] X [N, in]
+    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x2, T(1), weight_.grad.view());
+    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
+    Tensor<T> dx(x_.shape());
+    // dX [N, in] = dY [N, out] W [out, in]
+    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, weight_.value.view(), T(0),
+              dx.reshape(Shape{n, in_}));
+    return dx;
+  }
+
+  /// Drops the cached input (frees its memory).
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t in_features() const noexcept { return in_; }
+  index_t out_features() const noexcept { return out_; }
+  bool has_bias() const noexcept { return has_bias_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  /// Empty (shape [0]) when constructed with bias = false.
+  Parameter<T>& bias() noexcept { return bias_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+ private:
+  std::string name() const { return detail::str("Linear(", in_, " -> ", out_, ")"); }
+
+  void check_input(const Shape& s) const {
+    if (s.rank() < 1 || s[s.rank() - 1] != in_)
+      throw ShapeError("linear.2", detail::str(name(), ": argument x: expected shape [..., ", in_,
+                                               "], got ", s.str()));
+  }
+
+  Shape out_shape(const Shape& in) const {
+    std::array<index_t, kMaxRank> d{};
+    for (int i = 0; i < in.rank(); ++i) d[static_cast<std::size_t>(i)] = in[i];
+    d[static_cast<std::size_t>(in.rank() - 1)] = out_;
+    return Shape(d.begin(), d.begin() + in.rank());
+  }
+
+  // y [N, out] = x [N, in] W^T + b
+  void run(TensorView<const T> x, TensorView<T> y) const {
+    const index_t n = x.numel() / in_;
+    auto y2 = y.reshape(Shape{n, out_});
+    if (has_bias_)
+      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
+    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), weight_.value.view(),
+              has_bias_ ? T(1) : T(0), y2);
+  }
+
+  index_t in_, out_;
+  bool has_bias_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit

@@ -1,0 +1,381 @@
+// asrkit/ops/activation.hpp - element-wise activations, their derivatives, fused bias + activation.
+//
+//   asrkit::ops::selu(x, y);                        // y = selu(x), any shape, x may alias y
+//   asrkit::ops::selu_backward(y, dy, dx);           // dx = dy * selu'(x), from the output y
+//   asrkit::ops::activation(ActivationKind::clipped_relu, x, y, 20.0f);
+//   asrkit::ops::bias_activation(ActivationKind::relu, y, bias, BiasAxis::last);   // in place
+//
+// Which tensor each derivative reads (what a layer must cache for backward):
+//   relu, clipped_relu, selu, tanh, sigmoid: the output y (so x need not be kept);
+//   swish: the input x;   glu: the input x.
+// Inputs are never deduced (pass a mutable tensor, a const view or a Tensor); the output fixes T.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <type_traits>
+
+#include <asrkit/core/device.hpp>
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/tensor.hpp>
+#include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace ops {
+
+/// SELU constants (Klambauer et al. 2017, eq. 14): the (mean 0, variance 1) fixed point. The
+/// canonical literals (SPECS 1.1), not the closed forms, which differ in the last ulp.
+template <class T = double>
+inline constexpr T selu_alpha_v = static_cast<T>(1.6732632423543772848170429916717L);
+template <class T = double>
+inline constexpr T selu_lambda_v = static_cast<T>(1.0507009873554804934193349852946L);
+inline constexpr double selu_alpha = selu_alpha_v<double>;
+inline constexpr double selu_lambda = selu_lambda_v<double>;
+
+/// Deep Speech 2's clipped ReLU ceiling, g(x) = min(max(x, 0), 20) (Amodei et al. 2016, sec. 3.1).
+inline constexpr double default_relu_clip = 20.0;
+
+/// The element-wise activations (GLU changes the shape and has its own functions).
+enum class ActivationKind { identity, relu, clipped_relu, selu, swish, tanh, sigmoid };
+
+/// Whether the derivative of `kind` is computed from the input x (else from the output y).
+constexpr bool backward_needs_input(ActivationKind kind) { return kind == ActivationKind::swish; }
+
+inline const char* to_string(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::identity: return "identity";
+    case ActivationKind::relu: return "relu";
+    case ActivationKind::clipped_relu: return "clipped_relu";
+    case ActivationKind::selu: return "selu";
+    case ActivationKind::swish: return "swish";
+    case ActivationKind::tanh: return "tanh";
+    case ActivationKind::sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+
+namespace detail {
+
+template <class T>
+using arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+template <class T>
+using ArrayMap = Eigen::Map<Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>>;
+template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>>;
+
+template <class T>
+ConstArrayMap<T> arr(TensorView<const T> v) {
+  return ConstArrayMap<T>(v.data(), v.numel());
+}
+template <class T>
+ArrayMap<T> arr(TensorView<T> v) {
+  return ArrayMap<T>(v.data(), v.numel());
+}
+
+inline void check_same(const char* op, const char* what, const Shape& got, const Shape& want) {
+  if (got != want)
+    throw ShapeError("activation.1", asrkit::detail::str(op, ": ", what, " must have the shape of "
+                                                         "the input ", want.str(), ", got ",
+                                                         got.str()));
+}
+
+// Elements per parallel chunk: big enough that a chunk outweighs the OpenMP fork.
+inline constexpr index_t kChunk = 1 << 15;
+
+// Runs f(begin, size) over [0, n) in fixed chunks (element-wise work, so any split is exact).
+template <class F>
+void chunked(index_t n, F&& f) {
+  const index_t chunks = (n + kChunk - 1) / kChunk;
+  if (chunks <= 1) {
+    if (n > 0) f(index_t(0), n);
+    return;
+  }
+  parallel_for(chunks, [&](index_t c) {
+    const index_t b = c * kChunk;
+    f(b, std::min(kChunk, n - b));
+  });
+}
+
+template <class T>
+void check_clip(T clip) {
+  if (!(clip > T(0)) || !std::isfinite(clip))
+    throw ValueError("activation.2", asrkit::detail::str("clipped_relu: clip must be finite and > 0, "
+                                                         "got ", clip));
+}
+
+// Forward on a contiguous range: y = f(x). Both may alias.
+template <class T>
+void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) {
+  using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<const A> xa(x, n);
+  Eigen::Map<A> ya(y, n);
+  const T lambda = selu_lambda_v<T>, la = selu_lambda_v<T> * selu_alpha_v<T>;
+  switch (kind) {
+    case ActivationKind::identity:
+      if (x != y) ya = xa;
+      break;
+    case ActivationKind::relu: ya = xa.max(T(0)); break;
+    case ActivationKind::clipped_relu: ya = xa.max(T(0)).min(clip); break;
+    case ActivationKind::selu:
+      // expm1 keeps precision for x near 0 (SPECS 12.3).
+      ya = (xa > T(0)).select(lambda * xa, la * xa.min(T(0)).expm1());
+      break;
+    case ActivationKind::swish: ya = xa / (T(1) + (-xa).exp()); break;
+    case ActivationKind::tanh: ya = xa.tanh(); break;
+    case ActivationKind::sigmoid: ya = T(1) / (T(1) + (-xa).exp()); break;
+  }
+}
+
+// Backward on a contiguous range: dx = dy * f'(.), from x (swish) or y (the rest). dx may alias dy.
+template <class T>
+void activation_backward_range(ActivationKind kind, const T* x, const T* y, const T* dy, T* dx,
+                               index_t n, T clip) {
+  using A = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<const A> ga(dy, n);
+  Eigen::Map<A> da(dx, n);
+  const T lambda = selu_lambda_v<T>, la = selu_lambda_v<T> * selu_alpha_v<T>;
+  if (kind == ActivationKind::identity) {
+    if (dx != dy) da = ga;
+    return;
+  }
+  if (kind == ActivationKind::swish) {
+    // swish' = s + x s (1 - s), s = sigmoid(x)
+    Eigen::Map<const A> xa(x, n);
+    const A s = T(1) / (T(1) + (-xa).exp());
+    da = ga * (s * (T(1) + xa * (T(1) - s)));
+    return;
+  }
+  Eigen::Map<const A> ya(y, n);
+  switch (kind) {
+    case ActivationKind::relu: da = (ya > T(0)).select(ga, T(0)); break;
+    case ActivationKind::clipped_relu:  // 0 at and beyond both kinks, like PyTorch's hardtanh
+      da = (ya > T(0) && ya < clip).select(ga, T(0));
+      break;
+    case ActivationKind::selu:  // selu' = lambda (x > 0), selu(x) + lambda alpha (x <= 0)
+      da = (ya > T(0)).select(lambda * ga, ga * (ya + la));
+      break;
+    case ActivationKind::tanh: da = ga * (T(1) - ya.square()); break;
+    case ActivationKind::sigmoid: da = ga * ya * (T(1) - ya); break;
+    default: break;
+  }
+}
+
+}  // namespace detail
+
+/// y = f(x) element-wise (any shape; y may be x itself). `clip` is clipped_relu's ceiling.
+template <class Device = Cpu, class T>
+void activation(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                TensorView<T, Device> y, detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  detail::check_same(to_string(kind), "output", y.shape(), x.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  T* py = y.data();
+  detail::chunked(x.numel(), [&](index_t b, index_t n) {
+    detail::activation_range(kind, px + b, py + b, n, clip);
+  });
+}
+
+/// dx = dy * f'(x). `x` is read for swish and `y` = f(x) for every other kind (the unused one
+/// may be an empty view). dx may be dy itself.
+template <class Device = Cpu, class T>
+void activation_backward(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                         detail::arg_t<TensorView<const T, Device>> y,
+                         detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx,
+                         detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  const char* op = to_string(kind);
+  detail::check_same(op, "input gradient", dx.shape(), dy.shape());
+  if (backward_needs_input(kind))
+    detail::check_same(op, "saved input x", x.shape(), dy.shape());
+  else if (kind != ActivationKind::identity)
+    detail::check_same(op, "saved output y", y.shape(), dy.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  const T* py = y.data();
+  const T* pg = dy.data();
+  T* pd = dx.data();
+  detail::chunked(dy.numel(), [&](index_t b, index_t n) {
+    detail::activation_backward_range(kind, px ? px + b : px, py ? py + b : py, pg + b, pd + b, n,
+                                      clip);
+  });
+}
+
+// ---- named forms -------------------------------------------------------------------------------
+template <class Device = Cpu, class T>
+void relu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::relu, x, y);
+}
+template <class Device = Cpu, class T>
+void relu_backward(detail::arg_t<TensorView<const T, Device>> y,
+                   detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::relu, {}, y, dy, dx);
+}
+/// min(max(x, 0), clip), Deep Speech 2's g (clip 20 by default).
+template <class Device = Cpu, class T>
+void clipped_relu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
+                  detail::arg_t<T> clip = T(default_relu_clip)) {
+  activation<Device, T>(ActivationKind::clipped_relu, x, y, clip);
+}
+template <class Device = Cpu, class T>
+void clipped_relu_backward(detail::arg_t<TensorView<const T, Device>> y,
+                           detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx,
+                           detail::arg_t<T> clip = T(default_relu_clip)) {
+  activation_backward<Device, T>(ActivationKind::clipped_relu, {}, y, dy, dx, clip);
+}
+/// lambda x (x > 0), lambda alpha (exp(x) - 1) (x <= 0) (Klambauer et al. 2017, eq. 2).
+template <class Device = Cpu, class T>
+void selu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::selu, x, y);
+}
+template <class Device = Cpu, class T>
+void selu_backward(detail::arg_t<TensorView<const T, Device>> y,
+                   detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::selu, {}, y, dy, dx);
+}
+/// x sigmoid(x) (Ramachandran et al. 2017; SiLU in PyTorch).
+template <class Device = Cpu, class T>
+void swish(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::swish, x, y);
+}
+template <class Device = Cpu, class T>
+void swish_backward(detail::arg_t<TensorView<const T, Device>> x,
+                    detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::swish, x, {}, dy, dx);
+}
+template <class Device = Cpu, class T>
+void tanh(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::tanh, x, y);
+}
+template <class Device = Cpu, class T>
+void tanh_backward(detail::arg_t<TensorView<const T, Device>> y,
+                   detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::tanh, {}, y, dy, dx);
+}
+template <class Device = Cpu, class T>
+void sigmoid(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  activation<Device, T>(ActivationKind::sigmoid, x, y);
+}
+template <class Device = Cpu, class T>
+void sigmoid_backward(detail::arg_t<TensorView<const T, Device>> y,
+                      detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  activation_backward<Device, T>(ActivationKind::sigmoid, {}, y, dy, dx);
+}
+
+// ---- GLU ---------------------------------------------------------------------------------------
+/// Gated linear unit over the last axis (Dauphin et al. 2017; torch.nn.GLU(dim=-1)):
+/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b).
+template <class Device = Cpu, class T>
+void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::glu: only the Cpu device is implemented");
+  if (x.rank() < 1 || x.dim(-1) % 2 != 0)
+    throw ShapeError("activation.3", asrkit::detail::str("glu: input x must have an even last "
+                                                         "dimension, got shape ", x.shape().str()));
+  std::array<index_t, kMaxRank> d{};
+  for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
+  d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
+  const Shape want(d.begin(), d.begin() + x.rank());
+  if (y.shape() != want)
+    throw ShapeError("activation.3", asrkit::detail::str("glu: output y must be ", want.str(),
+                                                         " (x ", x.shape().str(), " with the last "
+                                                         "dimension halved), got ",
+                                                         y.shape().str()));
+  const index_t n = want.dim(-1), rows = n == 0 ? 0 : want.numel() / n;
+  const auto xm = x.matrix();
+  auto ym = y.reshape(Shape{rows, n}).matrix();
+  parallel_for(rows, [&](index_t r) {
+    const auto a = xm.row(r).head(n).array();
+    const auto b = xm.row(r).tail(n).array();
+    ym.row(r).array() = a / (T(1) + (-b).exp());
+  });
+}
+
+/// Backward of glu: dx [..., 2n] = [dy * sigmoid(b), dy * a * sigmoid(b) (1 - sigmoid(b))].
+template <class Device = Cpu, class T>
+void glu_backward(detail::arg_t<TensorView<const T, Device>> x,
+                  detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::glu: only the Cpu device is implemented");
+  detail::check_same("glu", "input gradient", dx.shape(), x.shape());
+  if (x.rank() < 1 || dy.rank() != x.rank() || x.dim(-1) != 2 * dy.dim(-1) ||
+      x.numel() != 2 * dy.numel())
+    throw ShapeError("activation.3", asrkit::detail::str("glu_backward: output gradient dy must be "
+                                                         "the input shape ", x.shape().str(),
+                                                         " with the last dimension halved, got ",
+                                                         dy.shape().str()));
+  const index_t n = dy.dim(-1), rows = n == 0 ? 0 : dy.numel() / n;
+  const auto xm = x.matrix();
+  const auto gm = dy.reshape(Shape{rows, n}).matrix();
+  auto dm = dx.matrix();
+  parallel_for(rows, [&](index_t r) {
+    const auto a = xm.row(r).head(n).array();
+    const Eigen::Array<T, 1, Eigen::Dynamic> s = T(1) / (T(1) + (-xm.row(r).tail(n).array()).exp());
+    const auto g = gm.row(r).array();
+    dm.row(r).head(n).array() = g * s;
+    dm.row(r).tail(n).array() = g * a * s * (T(1) - s);
+  });
+}
+
+// ---- fused bias + activation -------------------------------------------------------------------
+/// Which axis a bias vector runs along: the last axis ([..., F] features, Linear) or axis 1 of
+/// [B, C, ...] channel maps (Conv1d / Conv2d).
+enum class BiasAxis { last, channel };
+
+/// y = f(y + bias) in place, in one pass over y. A default view `{}` (no data) means no bias.
+template <class Device = Cpu, class T>
+void bias_activation(ActivationKind kind, TensorView<T, Device> y,
+                     detail::arg_t<TensorView<const T, Device>> bias, BiasAxis axis,
+                     detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::bias_activation: only the Cpu device is implemented");
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const int bias_axis = axis == BiasAxis::last ? y.rank() - 1 : 1;
+  const bool has_bias = bias.data() != nullptr;  // a default (null) view means no bias
+  if (has_bias && (y.rank() <= bias_axis || bias.rank() != 1 || bias.dim(0) != y.dim(bias_axis)))
+    throw ShapeError("activation.4",
+                     asrkit::detail::str("bias_activation: bias must be [", y.rank() > bias_axis ?
+                                         y.dim(bias_axis) : -1, "] (axis ", bias_axis,
+                                         " of the output ", y.shape().str(), "), got ",
+                                         bias.shape().str()));
+  if (y.numel() == 0) return;
+  T* py = y.data();
+  if (!has_bias) {
+    detail::chunked(y.numel(), [&](index_t b, index_t n) {
+      detail::activation_range(kind, py + b, py + b, n, clip);
+    });
+    return;
+  }
+  const T* pb = bias.data();
+  const index_t c = bias.dim(0);
+  if (axis == BiasAxis::last) {
+    // [rows, C]: rows of C features, in blocks of about kChunk elements.
+    const index_t nrows = y.numel() / c;
+    const index_t per = std::max<index_t>(1, detail::kChunk / c);
+    const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> b(pb, c);
+    parallel_for((nrows + per - 1) / per, [&](index_t blk) {
+      const index_t r0 = blk * per, r1 = std::min(nrows, r0 + per);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
+          py + r0 * c, r1 - r0, c);
+      m.rowwise() += b;
+      detail::activation_range(kind, m.data(), m.data(), m.size(), clip);
+    });
+    return;
+  }
+  // [B, C, inner]: rows of `inner` elements sharing bias[r % C].
+  const index_t inner = y.numel() / (y.dim(0) * c);
+  const index_t nrows = y.dim(0) * c;
+  auto row = [&](index_t r) {
+    T* p = py + r * inner;
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(p, inner) += pb[r % c];
+    detail::activation_range(kind, p, p, inner, clip);
+  };
+  if (inner >= detail::kChunk)
+    for (index_t r = 0; r < nrows; ++r) row(r);
+  else
+    parallel_for(nrows, row);
+}
+
+}  // namespace ops
+}  // namespace asrkit

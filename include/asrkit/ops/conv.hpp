@@ -1,0 +1,433 @@
+// asrkit/ops/conv.hpp - 1-D and 2-D convolution by im2col + GEMM, forward and backward.
+//
+//   asrkit::ops::ConvParams p;                 // 2-D: kernel {kh, kw}, stride, padding, dilation
+//   p.kernel = {41, 11}; p.stride = {2, 2}; p.padding = {20, 5};
+//   asrkit::ops::conv2d_forward(p, x, w, b, y);          // x [B,C,H,W], w [O,C/g,kh,kw] -> y [B,O,Ho,Wo]
+//   asrkit::ops::conv2d_backward(p, x, w, dy, dx, dw, db);   // dx overwritten, dw and db accumulate
+//   auto p1 = asrkit::ops::ConvParams::conv1d(/*kernel*/ 5, /*stride*/ 1, /*padding*/ 2);
+//
+// Cross-correlation as in PyTorch (Conv2d, zero padding): with Ho = (H + 2 ph - dh (kh - 1) - 1)
+// / sh + 1 (floor) and likewise Wo,
+//   y[b, o, i, j] = bias[o] + sum_{c in group(o), u, v} w[o, c', u, v] x[b, c, i sh - ph + u dh,
+//                                                                         j sw - pw + v dw].
+// A 1-D convolution is the case H = kh = 1 (x [B, C, L] is read as [B, C, 1, L]).
+//
+// im2col lays the receptive fields out as a [C kh kw, Ho Wo] matrix (row (c, u, v), column (i, j)),
+// so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g. The layers never build the whole
+// matrix: output positions are processed in tiles of about kConvTileBytes of columns, so the
+// im2col buffer stays in cache while the GEMM consumes it. Backward recomputes the tiles:
+//   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g  -> col2im adds into dX.
+// Threads: forward splits (image, tile) pairs. Backward splits each image into a fixed number of
+// slabs (independent of the thread count); every slab owns a dW partial and a band of dX rows,
+// which are summed in slab order afterwards, so results do not depend on the thread count.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <asrkit/core/device.hpp>
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/tensor.hpp>
+#include <asrkit/core/threading.hpp>
+#include <asrkit/ops/gemm.hpp>
+
+namespace asrkit {
+namespace ops {
+
+/// Hyper-parameters of a 2-D convolution ({height, width} pairs); 1-D uses {1, k} etc.
+struct ConvParams {
+  std::array<index_t, 2> kernel{1, 1};
+  std::array<index_t, 2> stride{1, 1};
+  std::array<index_t, 2> padding{0, 0};   ///< zeros on both sides
+  std::array<index_t, 2> dilation{1, 1};
+  index_t groups = 1;                     ///< C and O divisible by groups; groups = C: depthwise
+
+  /// The 1-D convolution over the last axis with these settings.
+  static ConvParams conv1d(index_t kernel, index_t stride = 1, index_t padding = 0,
+                           index_t dilation = 1, index_t groups = 1) {
+    ConvParams p;
+    p.kernel = {1, kernel};
+    p.stride = {1, stride};
+    p.padding = {0, padding};
+    p.dilation = {1, dilation};
+    p.groups = groups;
+    return p;
+  }
+
+  /// Throws ValueError conv.1 unless kernel, stride, dilation, groups >= 1 and padding >= 0.
+  void check(const char* who = "conv") const {
+    for (int a = 0; a < 2; ++a) {
+      const auto i = static_cast<std::size_t>(a);
+      if (kernel[i] < 1 || stride[i] < 1 || dilation[i] < 1 || padding[i] < 0)
+        throw ValueError("conv.1", asrkit::detail::str(
+                                       who, ": kernel, stride and dilation must be >= 1 and "
+                                       "padding >= 0, got kernel ", kernel[0], "x", kernel[1],
+                                       ", stride ", stride[0], "x", stride[1], ", padding ",
+                                       padding[0], "x", padding[1], ", dilation ", dilation[0],
+                                       "x", dilation[1]));
+    }
+    if (groups < 1)
+      throw ValueError("conv.1", asrkit::detail::str(who, ": groups must be >= 1, got ", groups));
+  }
+
+  /// Output length along axis a (0: height, 1: width) for input length n; < 1 when the padded
+  /// input is shorter than the dilated kernel.
+  index_t out_size(int a, index_t n) const {
+    const auto i = static_cast<std::size_t>(a);
+    const index_t span = dilation[i] * (kernel[i] - 1) + 1;
+    const index_t padded = n + 2 * padding[i];
+    return padded < span ? 0 : (padded - span) / stride[i] + 1;
+  }
+};
+
+/// Bytes of im2col columns processed per tile (about L2-sized; see bench/bench_layers.cpp).
+inline constexpr std::size_t kConvTileBytes = std::size_t(1) << 20;
+
+namespace detail {
+
+template <class T>
+using conv_arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+/// One image's geometry: input [C, H, W], output positions P = Ho * Wo, K = C kh kw col rows.
+struct ConvGeometry {
+  index_t c, h, w, ho, wo;
+  index_t kh, kw, sh, sw, ph, pw, dh, dw;
+  index_t positions() const { return ho * wo; }
+  index_t col_rows() const { return c * kh * kw; }
+
+  ConvGeometry(const ConvParams& p, index_t channels, index_t height, index_t width)
+      : c(channels), h(height), w(width), ho(p.out_size(0, height)), wo(p.out_size(1, width)),
+        kh(p.kernel[0]), kw(p.kernel[1]), sh(p.stride[0]), sw(p.stride[1]), ph(p.padding[0]),
+        pw(p.padding[1]), dh(p.dilation[0]), dw(p.dilation[1]) {}
+
+  // Input rows [r0, r1) that output positions [p0, p1) read.
+  void rows_touched(index_t p0, index_t p1, index_t& r0, index_t& r1) const {
+    r0 = std::max<index_t>(0, (p0 / wo) * sh - ph);
+    r1 = std::min<index_t>(h, ((p1 - 1) / wo) * sh - ph + (kh - 1) * dh + 1);
+    if (r1 < r0) r1 = r0;
+  }
+
+  // For one col row at kernel column v and an output row segment starting at ow (n outputs),
+  // the output indices j in [lo, hi) whose input column lies inside [0, w).
+  void valid_range(index_t v, index_t ow, index_t n, index_t& iw0, index_t& lo, index_t& hi) const {
+    iw0 = ow * sw - pw + v * dw;  // input column of output j = 0
+    lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+    hi = iw0 >= w ? 0 : (w - 1 - iw0) / sw + 1;
+    lo = std::min(lo, n);
+    hi = std::min(std::max(hi, lo), n);
+  }
+};
+
+// col[row, j - p0] for positions j in [p0, p1) of one image x [C, H, W] (zeros where padded).
+template <class T>
+void im2col_range(const ConvGeometry& g, const T* x, index_t p0, index_t p1, T* col, index_t ld) {
+  for (index_t c = 0; c < g.c; ++c)
+    for (index_t u = 0; u < g.kh; ++u)
+      for (index_t v = 0; v < g.kw; ++v) {
+        T* dst = col + ((c * g.kh + u) * g.kw + v) * ld;
+        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+        while (p < p1) {
+          const index_t n = std::min(g.wo - ow, p1 - p);
+          const index_t ih = oh * g.sh - g.ph + u * g.dh;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(dst, dst + n, T(0));
+          } else {
+            index_t iw0, lo, hi;
+            g.valid_range(v, ow, n, iw0, lo, hi);
+            const T* src = x + (c * g.h + ih) * g.w + iw0;
+            std::fill(dst, dst + lo, T(0));
+            if (g.sw == 1) {
+              if (hi > lo) std::memcpy(dst + lo, src + lo, static_cast<std::size_t>(hi - lo) * sizeof(T));
+            } else if (g.sw == 2) {  // a constant stride the compiler vectorises (DS2's convs)
+              for (index_t j = lo; j < hi; ++j) dst[j] = src[2 * j];
+            } else {
+              for (index_t j = lo; j < hi; ++j) dst[j] = src[j * g.sw];
+            }
+            std::fill(dst + hi, dst + n, T(0));
+          }
+          dst += n;
+          p += n;
+          ++oh;
+          ow = 0;
+        }
+      }
+}
+
+// The adjoint of im2col_range: x_band[c, ih - r0, iw] += col[row, j - p0] for every position j
+// in [p0, p1) reading (c, ih, iw). x_band holds input rows [r0, r0 + hb) of every channel.
+template <class T>
+void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
+                  T* x_band, index_t r0, index_t hb) {
+  for (index_t c = 0; c < g.c; ++c)
+    for (index_t u = 0; u < g.kh; ++u)
+      for (index_t v = 0; v < g.kw; ++v) {
+        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
+        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+        while (p < p1) {
+          const index_t n = std::min(g.wo - ow, p1 - p);
+          const index_t ih = oh * g.sh - g.ph + u * g.dh;
+          if (ih >= 0 && ih < g.h) {
+            ASRKIT_ASSERT(ih >= r0 && ih < r0 + hb);
+            index_t iw0, lo, hi;
+            g.valid_range(v, ow, n, iw0, lo, hi);
+            T* dst = x_band + (c * hb + (ih - r0)) * g.w + iw0;
+            if (g.sw == 1) {
+              for (index_t j = lo; j < hi; ++j) dst[j] += src[j];
+            } else {
+              for (index_t j = lo; j < hi; ++j) dst[j * g.sw] += src[j];
+            }
+          }
+          src += n;
+          p += n;
+          ++oh;
+          ow = 0;
+        }
+      }
+  (void)hb;
+}
+
+template <class T>
+index_t tile_positions(const ConvGeometry& g) {
+  const index_t rows = std::max<index_t>(1, g.col_rows());
+  const index_t fit = static_cast<index_t>(kConvTileBytes / (sizeof(T) * static_cast<std::size_t>(rows)));
+  // At least 64 columns so the GEMM stays efficient for very deep receptive fields.
+  return std::max<index_t>(1, std::min(g.positions(), std::max<index_t>(64, fit)));
+}
+
+// x as [B, C, H, W] (rank 4) or [B, C, L] (rank 3, read as H = 1); checks and returns geometry.
+template <class T>
+ConvGeometry conv_geometry(const char* who, const ConvParams& p, const TensorView<const T>& x,
+                           const TensorView<const T>& w) {
+  p.check(who);
+  const bool one_d = x.rank() == 3;
+  if (x.rank() != 3 && x.rank() != 4)
+    throw ShapeError("conv.2", asrkit::detail::str(who, ": input x must be [B, C, L] or [B, C, H, W],"
+                                                   " got ", x.shape().str()));
+  if (one_d && (p.kernel[0] != 1 || p.stride[0] != 1 || p.padding[0] != 0 || p.dilation[0] != 1))
+    throw ValueError("conv.1", asrkit::detail::str(who, ": a rank-3 input [B, C, L] needs the 1-D "
+                                                   "settings (kernel, stride, dilation 1 and "
+                                                   "padding 0 along the height), got kernel ",
+                                                   p.kernel[0], "x", p.kernel[1]));
+  const index_t c = x.dim(1), h = one_d ? 1 : x.dim(2), wd = x.dim(-1);
+  if (c % p.groups != 0)
+    throw ShapeError("conv.2", asrkit::detail::str(who, ": input channels (", c, " in x ",
+                                                   x.shape().str(), ") must be divisible by groups ",
+                                                   p.groups));
+  const bool w_ok = w.rank() == x.rank() && w.dim(0) % p.groups == 0 && w.dim(1) * p.groups == c &&
+                    (one_d ? w.dim(2) == p.kernel[1]
+                           : w.dim(2) == p.kernel[0] && w.dim(3) == p.kernel[1]);
+  if (!w_ok)
+    throw ShapeError("conv.3", asrkit::detail::str(
+                                   who, ": weight must be [O, C/groups, ",
+                                   one_d ? "" : asrkit::detail::str(p.kernel[0], ", "), p.kernel[1],
+                                   "] with C/groups = ", c / p.groups, " and O divisible by groups ",
+                                   p.groups, ", got ", w.shape().str()));
+  ConvGeometry g(p, c, h, wd);
+  if (g.ho < 1 || g.wo < 1)
+    throw ShapeError("conv.4", asrkit::detail::str(
+                                   who, ": input ", x.shape().str(), " is smaller than the dilated "
+                                   "kernel (", (p.kernel[0] - 1) * p.dilation[0] + 1, "x",
+                                   (p.kernel[1] - 1) * p.dilation[1] + 1, ") plus padding ",
+                                   p.padding[0], "x", p.padding[1]));
+  return g;
+}
+
+inline Shape conv_out_shape(const Shape& x, index_t out_channels, const ConvGeometry& g) {
+  return x.rank() == 3 ? Shape{x[0], out_channels, g.wo} : Shape{x[0], out_channels, g.ho, g.wo};
+}
+
+}  // namespace detail
+
+/// The output shape of a convolution of x ([B, C, L] or [B, C, H, W]) with weight w.
+template <class T>
+Shape conv_output_shape(const ConvParams& p, detail::conv_arg_t<TensorView<const T>> x,
+                        detail::conv_arg_t<TensorView<const T>> w) {
+  const auto g = detail::conv_geometry<T>("conv", p, x, w);
+  return detail::conv_out_shape(x.shape(), w.dim(0), g);
+}
+
+/// im2col of one image: x [C, H, W] (or [C, L] for 1-D) -> col [C kh kw, Ho Wo].
+template <class Device = Cpu, class T>
+void im2col(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> x,
+            TensorView<T, Device> col) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::im2col: only the Cpu device is implemented");
+  p.check("im2col");
+  if (x.rank() != 2 && x.rank() != 3)
+    throw ShapeError("conv.2", asrkit::detail::str("im2col: image x must be [C, L] or [C, H, W], "
+                                                   "got ", x.shape().str()));
+  const detail::ConvGeometry g(p, x.dim(0), x.rank() == 2 ? 1 : x.dim(1), x.dim(-1));
+  const Shape want{g.col_rows(), g.positions()};
+  if (col.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("im2col: col must be ", want.str(), " for x ",
+                                                   x.shape().str(), ", got ", col.shape().str()));
+  if (want.numel() > 0) detail::im2col_range(g, x.data(), 0, g.positions(), col.data(), g.positions());
+}
+
+/// col2im of one image (the adjoint of im2col): x [C, H, W] += the columns scattered back.
+template <class Device = Cpu, class T>
+void col2im(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> col,
+            TensorView<T, Device> x) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::col2im: only the Cpu device is implemented");
+  p.check("col2im");
+  if (x.rank() != 2 && x.rank() != 3)
+    throw ShapeError("conv.2", asrkit::detail::str("col2im: image x must be [C, L] or [C, H, W], "
+                                                   "got ", x.shape().str()));
+  const detail::ConvGeometry g(p, x.dim(0), x.rank() == 2 ? 1 : x.dim(1), x.dim(-1));
+  const Shape want{g.col_rows(), g.positions()};
+  if (col.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("col2im: col must be ", want.str(), " for x ",
+                                                   x.shape().str(), ", got ", col.shape().str()));
+  if (want.numel() > 0)
+    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), x.data(), 0, g.h);
+}
+
+/// y = conv(x, w) + bias. x [B, C, H, W] or [B, C, L]; w [O, C/groups, kh, kw] or [O, C/groups, k];
+/// bias [O] or a default view {} for none; y [B, O, Ho, Wo] or [B, O, Lo] (overwritten).
+template <class Device = Cpu, class T>
+void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> x,
+                    detail::conv_arg_t<TensorView<const T, Device>> w,
+                    detail::conv_arg_t<TensorView<const T, Device>> bias, TensorView<T, Device> y) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::conv2d_forward: only the Cpu device is implemented");
+  const auto g = detail::conv_geometry<T>("conv2d_forward", p, x, w);
+  const index_t batch = x.dim(0), out = w.dim(0);
+  const Shape want = detail::conv_out_shape(x.shape(), out, g);
+  if (y.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_forward: output y must be ", want.str(),
+                                                   ", got ", y.shape().str()));
+  const bool has_bias = bias.data() != nullptr;
+  if (has_bias && (bias.rank() != 1 || bias.dim(0) != out))
+    throw ShapeError("conv.6", asrkit::detail::str("conv2d_forward: bias must be [", out, "], got ",
+                                                   bias.shape().str()));
+  if (y.numel() == 0) return;
+  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
+  const index_t in_image = g.c * g.h * g.w;
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
+      const index_t n = p1 - p0;
+      detail::im2col_range(g, x.data() + b * in_image, p0, p1, col.data(), n);
+      T* yb = y.data() + b * out * np + p0;
+      if (has_bias)
+        for (index_t o = 0; o < out; ++o) std::fill(yb + o * np, yb + o * np + n, bias.data()[o]);
+      for (index_t gi = 0; gi < groups; ++gi)
+        gemm<Device, T>(Trans::no, Trans::no, og, n, kg, T(1), w.data() + gi * og * kg, kg,
+                        col.data() + gi * kg * n, n, has_bias ? T(1) : T(0), yb + gi * og * np, np);
+    }
+  });
+}
+
+/// Backward of conv2d_forward for the upstream gradient dy (shape of y). dx (the shape of x, or a
+/// default view {} to skip it) is overwritten; dw and db (or {}) are accumulated into (+=).
+template <class Device = Cpu, class T>
+void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>> x,
+                     detail::conv_arg_t<TensorView<const T, Device>> w,
+                     detail::conv_arg_t<TensorView<const T, Device>> dy,
+                     detail::conv_arg_t<TensorView<T, Device>> dx, TensorView<T, Device> dw,
+                     detail::conv_arg_t<TensorView<T, Device>> db) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::conv2d_backward: only the Cpu device is implemented");
+  const auto g = detail::conv_geometry<T>("conv2d_backward", p, x, w);
+  const index_t batch = x.dim(0), out = w.dim(0);
+  const Shape want = detail::conv_out_shape(x.shape(), out, g);
+  if (dy.shape() != want)
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_backward: output gradient dy must be ",
+                                                   want.str(), ", got ", dy.shape().str()));
+  const bool need_dx = dx.data() != nullptr, need_db = db.data() != nullptr;
+  if (need_dx && dx.shape() != x.shape())
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_backward: input gradient dx must be ",
+                                                   x.shape().str(), ", got ", dx.shape().str()));
+  if (dw.shape() != w.shape())
+    throw ShapeError("conv.5", asrkit::detail::str("conv2d_backward: weight gradient dw must be ",
+                                                   w.shape().str(), ", got ", dw.shape().str()));
+  if (need_db && (db.rank() != 1 || db.dim(0) != out))
+    throw ShapeError("conv.6", asrkit::detail::str("conv2d_backward: bias gradient db must be [",
+                                                   out, "], got ", db.shape().str()));
+  if (need_db) {
+    // db[o] += sum over b and positions of dy[b, o, .]
+    const index_t np = g.positions();
+    for (index_t o = 0; o < out; ++o) {
+      T acc = T(0);
+      for (index_t b = 0; b < batch; ++b)
+        acc += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dy.data() + (b * out + o) * np, np).sum();
+      db.data()[o] += acc;
+    }
+  }
+  if (need_dx) std::fill(dx.data(), dx.data() + dx.numel(), T(0));
+  if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
+
+  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t tiles = (np + tile - 1) / tile;
+  // A fixed number of work items (never the thread count): at least 8 slabs overall.
+  const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
+  const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
+  struct Slab {
+    index_t r0 = 0, rows = 0;
+    std::vector<T> band;  // dx rows [r0, r0 + rows) of every channel
+  };
+  std::vector<Slab> slab(static_cast<std::size_t>(items));
+  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    const index_t width = std::min(tile, np);
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * width));
+    std::vector<T> dcol(need_dx ? col.size() : 0);
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / slabs, s = it % slabs;
+      const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
+      const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
+      Slab& sl = slab[static_cast<std::size_t>(it)];
+      if (need_dx) {
+        index_t r1;
+        g.rows_touched(sp0, sp1, sl.r0, r1);
+        sl.rows = r1 - sl.r0;
+        sl.band.assign(static_cast<std::size_t>(g.c * sl.rows * g.w), T(0));
+      }
+      T* dwp = dw_part.data() + it * wsize;
+      const T* xb = x.data() + b * in_image;
+      const T* dyb = dy.data() + b * out * np;
+      for (index_t p0 = sp0; p0 < sp1; p0 += tile) {
+        const index_t n = std::min(tile, sp1 - p0);
+        detail::im2col_range(g, xb, p0, p0 + n, col.data(), n);
+        for (index_t gi = 0; gi < groups; ++gi) {
+          // dW_g [og, kg] += dY_g [og, n] col_g^T [n, kg]
+          gemm<Device, T>(Trans::no, Trans::yes, og, kg, n, T(1), dyb + gi * og * np + p0, np,
+                          col.data() + gi * kg * n, n, T(1), dwp + gi * og * kg, kg);
+          // dcol_g [kg, n] = W_g^T [kg, og] dY_g [og, n]
+          if (need_dx)
+            gemm<Device, T>(Trans::yes, Trans::no, kg, n, og, T(1), w.data() + gi * og * kg, kg,
+                            dyb + gi * og * np + p0, np, T(0), dcol.data() + gi * kg * n, n);
+        }
+        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, sl.band.data(), sl.r0, sl.rows);
+      }
+    }
+  });
+  // Fixed-order reductions: slabs of an image into dx, every partial into dw.
+  if (need_dx) {
+    parallel_for(batch, [&](index_t b) {
+      T* dxb = dx.data() + b * in_image;
+      for (index_t s = 0; s < slabs; ++s) {
+        const Slab& sl = slab[static_cast<std::size_t>(b * slabs + s)];
+        for (index_t c = 0; c < g.c; ++c) {
+          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(dxb + (c * g.h + sl.r0) * g.w, sl.rows * g.w);
+          dst += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(sl.band.data() + c * sl.rows * g.w,
+                                                                      sl.rows * g.w);
+        }
+      }
+    });
+  }
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dwm(dw.data(), wsize);
+  for (index_t it = 0; it < items; ++it)
+    dwm += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
+}
+
+}  // namespace ops
+}  // namespace asrkit

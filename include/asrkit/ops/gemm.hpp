@@ -1,0 +1,198 @@
+// asrkit/ops/gemm.hpp - general matrix products, C = alpha * op(A) * op(B) + beta * C.
+//
+//   asrkit::ops::gemm(asrkit::ops::Trans::no, asrkit::ops::Trans::yes, 1.0f, x, w, 0.0f, y);
+//   // y [N, out] = x [N, in] * w[out, in]^T   (a Linear layer without bias)
+//   asrkit::ops::gemm_batched(Trans::no, Trans::no, 1.0f, a, b, 0.0f, c);   // [batch, m, n]
+//
+// Matrices are row-major asrkit views (the last axis is the column). A row-major [k, m] matrix
+// read with Trans::yes is the m x k matrix A^T: Eigen's product kernel packs either layout, so no
+// transpose is ever materialised. The products run on Eigen's GEMM kernel, one thread per block
+// of C: C is cut into a fixed grid of kGemmRowBlock x kGemmColBlock cells (the grid depends only
+// on m and n), the cells are shared among asrkit::set_num_threads threads, and each cell is one
+// single-threaded Eigen product over the whole k. Eigen's own threading splits C by the thread
+// count, and its results then change in the last bits with the thread count; the fixed grid keeps
+// every result bit-identical for any thread count (DESIGN sec. 3, Numerics).
+//
+// The raw-pointer form takes leading dimensions like BLAS (row-major: lda >= columns of the
+// stored A) so that sub-blocks of larger buffers can be multiplied in place.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <type_traits>
+
+#include <asrkit/core/device.hpp>
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/tensor.hpp>
+#include <asrkit/core/threading.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace asrkit {
+namespace ops {
+
+/// Whether an operand is used as stored (no) or transposed (yes).
+enum class Trans { no, yes };
+
+/// The fixed cell grid of C (see the header comment; tuned with bench/bench_layers.cpp).
+inline constexpr index_t kGemmRowBlock = 512;
+inline constexpr index_t kGemmColBlock = 2048;
+
+namespace detail {
+
+template <class T>
+using type_identity_t = typename std::common_type<T>::type;  // blocks template deduction
+
+template <class T>
+using StridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using StridedMutMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Runs f(cell) for every cell. At more than one thread every product runs inside an OpenMP team
+// (even a single cell), where Eigen's GEMM never threads itself.
+template <class F>
+void run_cells(index_t cells, F&& f) {
+#if defined(_OPENMP)
+  const int threads = num_threads();
+  if (threads > 1 && !omp_in_parallel()) {
+    const int team = static_cast<int>(std::min<index_t>(threads, std::max<index_t>(cells, 2)));
+#pragma omp parallel for schedule(static) num_threads(team)
+    for (index_t c = 0; c < cells; ++c) f(c);
+    return;
+  }
+#endif
+  for (index_t c = 0; c < cells; ++c) f(c);
+}
+
+template <class T, class MA, class MB>
+void gemm_eigen(T alpha, const MA& a, const MB& b, T beta, StridedMutMap<T>& c) {
+  // beta == 0 must not read C (it may hold NaN or be uninitialised), as in BLAS.
+  if (beta == T(0)) {
+    c.noalias() = alpha * (a * b);
+  } else {
+    if (beta != T(1)) c *= beta;
+    c.noalias() += alpha * (a * b);
+  }
+}
+
+}  // namespace detail
+
+/// C[m, n] = alpha * op(A) * op(B) + beta * C (row-major, BLAS-like leading dimensions).
+/// op(A) is m x k: A is stored [m, k] (Trans::no) or [k, m] (Trans::yes); op(B) is k x n.
+/// With beta == 0, C is not read.
+template <class Device = Cpu, class T>
+void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+          const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::gemm: only the Cpu device is implemented");
+  static_assert(std::is_floating_point_v<T>, "ops::gemm: T must be float or double");
+  if (m < 0 || n < 0 || k < 0)
+    throw ValueError("gemm.1", asrkit::detail::str("gemm: sizes must be >= 0, got m=", m, " n=",
+                                                   n, " k=", k));
+  const index_t a_cols = ta == Trans::no ? k : m;
+  const index_t b_cols = tb == Trans::no ? n : k;
+  if (lda < a_cols || ldb < b_cols || ldc < n || lda < 1 || ldb < 1 || ldc < 1)
+    throw ValueError("gemm.2", asrkit::detail::str("gemm: leading dimensions too small: lda=", lda,
+                                                   " (needs >= ", a_cols, "), ldb=", ldb,
+                                                   " (needs >= ", b_cols, "), ldc=", ldc,
+                                                   " (needs >= ", n, ")"));
+  if (m == 0 || n == 0) return;
+  const index_t row_cells = (m + kGemmRowBlock - 1) / kGemmRowBlock;
+  const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
+  detail::run_cells(row_cells * col_cells, [&](index_t cell) {
+    const index_t r0 = (cell / col_cells) * kGemmRowBlock, c0 = (cell % col_cells) * kGemmColBlock;
+    const index_t mr = std::min(kGemmRowBlock, m - r0), nc = std::min(kGemmColBlock, n - c0);
+    detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));
+    if (k == 0) {  // empty sum: C = beta * C
+      if (beta == T(0))
+        cm.setZero();
+      else
+        cm *= beta;
+      return;
+    }
+    using Map = detail::StridedMap<T>;
+    // Rows r0.. of op(A) and columns c0.. of op(B).
+    const Map am = ta == Trans::no ? Map(a + r0 * lda, mr, k, Eigen::OuterStride<>(lda))
+                                   : Map(a + r0, k, mr, Eigen::OuterStride<>(lda));
+    const Map bm = tb == Trans::no ? Map(b + c0, k, nc, Eigen::OuterStride<>(ldb))
+                                   : Map(b + c0 * ldb, nc, k, Eigen::OuterStride<>(ldb));
+    if (ta == Trans::no && tb == Trans::no)
+      detail::gemm_eigen(alpha, am, bm, beta, cm);
+    else if (ta == Trans::no)
+      detail::gemm_eigen(alpha, am, bm.transpose(), beta, cm);
+    else if (tb == Trans::no)
+      detail::gemm_eigen(alpha, am.transpose(), bm, beta, cm);
+    else
+      detail::gemm_eigen(alpha, am.transpose(), bm.transpose(), beta, cm);
+  });
+}
+
+namespace detail {
+struct GemmDims {
+  index_t m, n, k;
+};
+// Checks that op(A) * op(B) chains into C; throws gemm.3 naming all three shapes.
+inline GemmDims gemm_dims(Trans ta, Trans tb, const Shape& a, const Shape& b, const Shape& c) {
+  if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2)
+    throw ShapeError("gemm.3", asrkit::detail::str("gemm: A, B and C must be rank 2, got A ",
+                                                   a.str(), ", B ", b.str(), ", C ", c.str()));
+  const index_t m = ta == Trans::no ? a[0] : a[1];
+  const index_t k = ta == Trans::no ? a[1] : a[0];
+  const index_t kb = tb == Trans::no ? b[0] : b[1];
+  const index_t n = tb == Trans::no ? b[1] : b[0];
+  if (k != kb || c[0] != m || c[1] != n)
+    throw ShapeError("gemm.3", asrkit::detail::str(
+                                   "gemm: op(A) is ", m, " x ", k, " and op(B) is ", kb, " x ", n,
+                                   ", so the inner sizes must agree and C must be [", m, ", ", n,
+                                   "]; got A ", a.str(), ta == Trans::yes ? "^T" : "", ", B ",
+                                   b.str(), tb == Trans::yes ? "^T" : "", ", C ", c.str()));
+  return {m, n, k};
+}
+}  // namespace detail
+
+/// C = alpha * op(A) * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.3 when the
+/// shapes do not chain (the message gives all three shapes).
+template <class Device = Cpu, class T>
+void gemm(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
+          detail::type_identity_t<TensorView<const T, Device>> a,
+          detail::type_identity_t<TensorView<const T, Device>> b, detail::type_identity_t<T> beta,
+          TensorView<T, Device> c) {
+  const auto d = detail::gemm_dims(ta, tb, a.shape(), b.shape(), c.shape());
+  gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data(), std::max<index_t>(a.dim(1), 1),
+                  b.data(), std::max<index_t>(b.dim(1), 1), beta, c.data(),
+                  std::max<index_t>(d.n, 1));
+}
+
+/// C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i] for every i of rank-3 views [batch, ., .].
+/// Items run in parallel when there are at least as many as threads (each product then runs on
+/// one thread); otherwise one after another with Eigen's threads inside each product.
+template <class Device = Cpu, class T>
+void gemm_batched(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
+                  detail::type_identity_t<TensorView<const T, Device>> a,
+                  detail::type_identity_t<TensorView<const T, Device>> b,
+                  detail::type_identity_t<T> beta, TensorView<T, Device> c) {
+  if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3 || a.dim(0) != b.dim(0) ||
+      a.dim(0) != c.dim(0))
+    throw ShapeError("gemm.4", asrkit::detail::str(
+                                   "gemm_batched: A, B and C must be rank 3 with one batch size, "
+                                   "got A ", a.shape().str(), ", B ", b.shape().str(), ", C ",
+                                   c.shape().str()));
+  const index_t batch = a.dim(0);
+  const auto d = detail::gemm_dims(ta, tb, a.shape().drop_front(), b.shape().drop_front(),
+                                   c.shape().drop_front());
+  const index_t lda = std::max<index_t>(a.dim(2), 1), ldb = std::max<index_t>(b.dim(2), 1);
+  const index_t sa = a.dim(1) * a.dim(2), sb = b.dim(1) * b.dim(2), sc = d.m * d.n;
+  auto one = [&](index_t i) {
+    gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data() + i * sa, lda, b.data() + i * sb, ldb,
+                    beta, c.data() + i * sc, std::max<index_t>(d.n, 1));
+  };
+  if (batch >= num_threads())
+    parallel_for(batch, one);
+  else
+    for (index_t i = 0; i < batch; ++i) one(i);
+}
+
+}  // namespace ops
+}  // namespace asrkit

@@ -1,0 +1,209 @@
+// asrkit/train/checkpoint.hpp - saving and loading model (and optimizer) state as safetensors.
+//
+//   asrkit::save_checkpoint("ds2.safetensors", model, opt, {{"epoch", "7"}});
+//   asrkit::load_checkpoint("ds2.safetensors", model, opt);     // strict: names and shapes
+//   asrkit::load_checkpoint("from_pytorch.safetensors", model); // a torch state_dict export
+//
+// Model tensors are stored under their state_dict names (parameters, then buffers such as
+// running statistics), so a file written from PyTorch with
+//   safetensors.torch.save_file(model.state_dict(), path)
+// loads directly, and ours loads into PyTorch. Optimizer state sits under "optimizer." (see
+// train/optimizer.hpp for the names); loading the model alone ignores it.
+// Loading is strict and atomic: every expected name must be present with the expected shape and
+// the file may hold no other model tensor; otherwise an asrkit error names the tensor, the
+// expected and the actual value, and the model is left unchanged. Floating-point tensors convert
+// on load (F16/BF16/F32/F64 into float or double), as load_state_dict copies do.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <asrkit/core/error.hpp>
+#include <asrkit/core/tensor.hpp>
+#include <asrkit/io/dtype.hpp>
+#include <asrkit/io/safetensors.hpp>
+#include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+
+/// Prefix of optimizer state in a checkpoint file.
+inline constexpr std::string_view kOptimizerPrefix = "optimizer";
+
+namespace detail {
+namespace checkpoint {
+
+/// One tensor of the model's state: its name and shape, a writer and a two-phase loader
+/// (read into a temporary, then commit), so a failing load changes nothing.
+struct Entry {
+  std::string name;
+  Shape shape;
+  bool floating = true;
+  std::function<void(SafetensorsWriter&)> save;
+  std::function<std::function<void()>(const SafetensorsFile&)> read;
+};
+
+template <class T>
+Entry make_entry(const std::string& name, Tensor<T>& t) {
+  Entry e;
+  e.name = name;
+  e.shape = t.shape();
+  e.floating = std::is_floating_point_v<T>;
+  e.save = [&t, name](SafetensorsWriter& w) { w.add(name, t); };
+  e.read = [&t, name](const SafetensorsFile& f) -> std::function<void()> {
+    auto value = std::make_shared<Tensor<T>>(f.read<T>(name));
+    return [&t, value] { t = std::move(*value); };
+  };
+  return e;
+}
+
+/// Model state: parameters (their values) then buffers.
+template <class Model>
+std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
+  std::vector<Entry> out;
+  model.for_each_parameter(
+      [&](const std::string& name, auto& p) { out.push_back(make_entry(name, p.value)); }, prefix);
+  model.for_each_buffer([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
+                        prefix);
+  return out;
+}
+
+template <class Optimizer>
+std::vector<Entry> optimizer_entries(Optimizer& opt) {
+  std::vector<Entry> out;
+  opt.for_each_state([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
+                     kOptimizerPrefix);
+  return out;
+}
+
+inline bool in_optimizer_group(const std::string& name) {
+  return name.size() > kOptimizerPrefix.size() && name.compare(0, kOptimizerPrefix.size(), kOptimizerPrefix) == 0 &&
+         name[kOptimizerPrefix.size()] == '.';
+}
+
+inline std::string list_some(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", '" : "'") + names[i] + "'";
+  if (names.size() > 5) s += detail::str(" and ", names.size() - 5, " more");
+  return s;
+}
+
+/// Checks names, shapes and dtype families of `entries` against the file (only the file's
+/// tensors for which `in_group` is true count as unexpected), then reads all and commits all.
+template <class InGroup>
+void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGroup in_group,
+                  const char* what) {
+  std::set<std::string> expected;
+  std::vector<std::string> missing, unexpected;
+  for (const Entry& e : entries) {
+    expected.insert(e.name);
+    if (!file.contains(e.name)) missing.push_back(e.name);
+  }
+  for (const std::string& n : file.names())
+    if (in_group(n) && expected.count(n) == 0) unexpected.push_back(n);
+  if (!missing.empty()) {
+    const Entry* first = nullptr;
+    for (const Entry& e : entries)
+      if (e.name == missing.front()) first = &e;
+    throw ValueError("checkpoint.1", detail::str(what, ": the file has no tensor '", missing.front(),
+                                                 "' (expected shape ", first->shape.str(), "); missing ",
+                                                 missing.size(), ": ", list_some(missing)));
+  }
+  if (!unexpected.empty())
+    throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
+                                                 " tensor(s) the model does not: ", list_some(unexpected)));
+  for (const Entry& e : entries) {
+    const TensorInfo& info = file.info(e.name);
+    const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
+    if (info.shape != want)
+      throw ShapeError("checkpoint.3", detail::str(what, ": tensor '", e.name, "' has shape ",
+                                                   safetensors::shape_str(info.shape),
+                                                   " in the file, expected ", e.shape.str()));
+    if (dtype_is_float(info.dtype) != e.floating)
+      throw ValueError("checkpoint.4", detail::str(what, ": tensor '", e.name, "' is stored as ",
+                                                   dtype_name(info.dtype), ", expected a ",
+                                                   e.floating ? "floating-point" : "integer", " dtype"));
+  }
+  std::vector<std::function<void()>> commits;
+  commits.reserve(entries.size());
+  for (const Entry& e : entries) commits.push_back(e.read(file));
+  for (auto& c : commits) c();
+}
+
+}  // namespace checkpoint
+}  // namespace detail
+
+/// Adds the model's state (parameters and buffers, state_dict names under `prefix`) to `w`.
+template <class Model>
+void add_state_dict(SafetensorsWriter& w, Model& model, std::string_view prefix = {}) {
+  for (auto& e : detail::checkpoint::model_entries(model, prefix)) e.save(w);
+}
+
+/// Loads the model's state from `file` (names under `prefix`; tensors outside it are ignored,
+/// as are "optimizer.*" tensors when the prefix is empty). Strict and atomic (see above).
+template <class Model>
+void load_state_dict(const SafetensorsFile& file, Model& model, std::string_view prefix = {}) {
+  auto entries = detail::checkpoint::model_entries(model, prefix);
+  const std::string p = prefix.empty() ? std::string() : std::string(prefix) + ".";
+  detail::checkpoint::load_entries(
+      file, entries,
+      [&](const std::string& n) {
+        if (p.empty()) return !detail::checkpoint::in_optimizer_group(n);
+        return n.compare(0, p.size(), p) == 0;
+      },
+      "load_state_dict");
+}
+
+/// Writes the model's state (and `metadata`, plus "format": "pt") to `path`.
+template <class Model>
+void save_checkpoint(const std::string& path, Model& model,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  SafetensorsWriter w;
+  add_state_dict(w, model);
+  w.set_metadata("format", "pt");
+  for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
+  w.save(path);
+}
+
+/// Writes the model's and the optimizer's state ("optimizer.*") to `path`.
+template <class Model, class Optimizer>
+void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  SafetensorsWriter w;
+  add_state_dict(w, model);
+  for (auto& e : detail::checkpoint::optimizer_entries(optimizer)) e.save(w);
+  w.set_metadata("format", "pt");
+  for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
+  w.save(path);
+}
+
+/// Loads the model's state from `path`; returns the file's metadata.
+template <class Model>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model) {
+  const auto file = SafetensorsFile::open(path);
+  load_state_dict(file, model);
+  return file.metadata();
+}
+
+/// Loads the model's and the optimizer's state (both strict; nothing changes on an error).
+template <class Model, class Optimizer>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model,
+                                                   Optimizer& optimizer) {
+  const auto file = SafetensorsFile::open(path);
+  auto entries = detail::checkpoint::model_entries(model, {});
+  auto opt = detail::checkpoint::optimizer_entries(optimizer);
+  // Check both groups before committing either.
+  std::vector<detail::checkpoint::Entry> all = std::move(entries);
+  for (auto& e : opt) all.push_back(std::move(e));
+  detail::checkpoint::load_entries(file, all, [](const std::string&) { return true; }, "load_checkpoint");
+  return file.metadata();
+}
+
+}  // namespace asrkit

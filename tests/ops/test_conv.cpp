@@ -1,0 +1,291 @@
+// ops/conv.hpp: im2col/col2im adjointness, forward and backward against direct loops (stride,
+// padding, dilation, groups, depthwise, 1-D, several tiles and slabs), finite differences,
+// thread-count independence, errors.
+#include <asrkit/core/rng.hpp>
+#include <asrkit/core/threading.hpp>
+#include <asrkit/ops/conv.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "../gradcheck.hpp"
+#include "../test_util.hpp"
+
+using asrkit::index_t;
+using asrkit::Shape;
+using asrkit::Tensor;
+using asrkit::ops::ConvParams;
+
+namespace {
+
+template <class T>
+Tensor<T> random(const Shape& s, std::uint64_t seed) {
+  Tensor<T> t(s);
+  asrkit::Rng rng(seed);
+  rng.fill_normal(t.view(), T(0), T(1));
+  return t;
+}
+
+struct Case {
+  const char* name;
+  index_t b, c, h, w, o;
+  ConvParams p;
+};
+
+ConvParams params(index_t kh, index_t kw, index_t s0, index_t s1, index_t p0, index_t p1,
+                  index_t d0, index_t d1, index_t g) {
+  ConvParams p;
+  p.kernel = {kh, kw};
+  p.stride = {s0, s1};
+  p.padding = {p0, p1};
+  p.dilation = {d0, d1};
+  p.groups = g;
+  return p;
+}
+
+std::vector<Case> small_cases() {
+  return {
+      {"plain 3x3", 2, 3, 5, 6, 4, params(3, 3, 1, 1, 0, 0, 1, 1, 1)},
+      {"stride 2 padding 1", 2, 2, 7, 6, 3, params(3, 2, 2, 2, 1, 1, 1, 1, 1)},
+      {"dilation 2", 1, 2, 7, 8, 2, params(2, 3, 1, 1, 1, 2, 2, 2, 1)},
+      {"groups 2", 2, 4, 5, 5, 6, params(3, 3, 1, 2, 1, 0, 1, 1, 2)},
+      {"depthwise", 2, 3, 6, 5, 3, params(3, 3, 1, 1, 1, 1, 1, 1, 3)},
+      {"depthwise x2", 1, 2, 5, 7, 4, params(2, 3, 2, 1, 0, 1, 1, 2, 2)},
+      {"big padding", 1, 1, 3, 3, 2, params(3, 3, 2, 2, 3, 2, 1, 1, 1)},
+      {"1x1", 2, 3, 4, 4, 5, params(1, 1, 1, 1, 0, 0, 1, 1, 1)},
+  };
+}
+
+// Direct loops in double: y, and the gradients for upstream dy.
+struct Direct {
+  Tensor<double> y, dx, dw, db;
+};
+
+template <class T>
+Direct direct(const ConvParams& p, const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b,
+              const Tensor<T>* dy) {
+  const bool one_d = x.rank() == 3;
+  const index_t B = x.dim(0), C = x.dim(1), H = one_d ? 1 : x.dim(2), W = x.dim(-1);
+  const index_t O = w.dim(0), cg = C / p.groups, og = O / p.groups;
+  const index_t Ho = p.out_size(0, H), Wo = p.out_size(1, W);
+  auto X = [&](index_t bi, index_t c, index_t i, index_t j) { return x.data()[((bi * C + c) * H + i) * W + j]; };
+  auto Wt = [&](index_t o, index_t c, index_t u, index_t v) {
+    return w.data()[((o * cg + c) * p.kernel[0] + u) * p.kernel[1] + v];
+  };
+  Direct r{Tensor<double>(Shape{B, O, Ho, Wo}), Tensor<double>(Shape{B, C, H, W}),
+           Tensor<double>(Shape{O, cg, p.kernel[0], p.kernel[1]}), Tensor<double>(Shape{O})};
+  for (index_t bi = 0; bi < B; ++bi)
+    for (index_t o = 0; o < O; ++o)
+      for (index_t i = 0; i < Ho; ++i)
+        for (index_t j = 0; j < Wo; ++j) {
+          double s = b.numel() ? static_cast<double>(b(o)) : 0.0;
+          const double g = dy ? static_cast<double>(dy->data()[((bi * O + o) * Ho + i) * Wo + j]) : 0.0;
+          r.db(o) += g;
+          const index_t gi = o / og;
+          for (index_t c = 0; c < cg; ++c)
+            for (index_t u = 0; u < p.kernel[0]; ++u)
+              for (index_t v = 0; v < p.kernel[1]; ++v) {
+                const index_t ih = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+                const index_t iw = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                s += static_cast<double>(Wt(o, c, u, v)) * X(bi, gi * cg + c, ih, iw);
+                r.dx(bi, gi * cg + c, ih, iw) += g * Wt(o, c, u, v);
+                r.dw(o, c, u, v) += g * X(bi, gi * cg + c, ih, iw);
+              }
+          r.y(bi, o, i, j) = s;
+        }
+  return r;
+}
+
+template <class T, class U>
+double max_rel(const Tensor<T>& got, const Tensor<U>& want) {
+  REQUIRE(got.numel() == want.numel());
+  double worst = 0;
+  for (index_t i = 0; i < got.numel(); ++i)
+    worst = std::max(worst, std::fabs(static_cast<double>(got.data()[i]) - static_cast<double>(want.data()[i])) /
+                                std::max(1.0, std::fabs(static_cast<double>(want.data()[i]))));
+  return worst;
+}
+
+template <class T>
+Tensor<T> weight_for(const Case& k, std::uint64_t seed) {
+  return random<T>({k.o, k.c / k.p.groups, k.p.kernel[0], k.p.kernel[1]}, seed);
+}
+
+}  // namespace
+
+TEST_CASE("im2col and col2im are adjoint", "[ops][conv]") {
+  for (const auto& k : small_cases()) {
+    INFO(k.name);
+    const auto x = random<double>({k.c, k.h, k.w}, 1);
+    const index_t rows = k.c * k.p.kernel[0] * k.p.kernel[1];
+    const index_t cols = k.p.out_size(0, k.h) * k.p.out_size(1, k.w);
+    Tensor<double> col({rows, cols});
+    asrkit::ops::im2col(k.p, x, col.view());
+    const auto c2 = random<double>(col.shape(), 2);
+    Tensor<double> back(x.shape());
+    asrkit::ops::col2im(k.p, c2, back.view());
+    CHECK(asrkit_test::dot(col, c2) == Approx(asrkit_test::dot(x, back)).epsilon(1e-12));
+  }
+  // A known layout: 1 channel, 3x3 input, 2x2 kernel, padding 1 at the left only via width.
+  ConvParams p = ConvParams::conv1d(2, 1, 1);
+  Tensor<float> x({1, 3});
+  x(0, 0) = 1;
+  x(0, 1) = 2;
+  x(0, 2) = 3;
+  Tensor<float> col({2, 4});
+  asrkit::ops::im2col(p, x, col.view());
+  const float want[2][4] = {{0, 1, 2, 3}, {1, 2, 3, 0}};
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 4; ++c) CHECK(col(r, c) == want[r][c]);
+}
+
+TEST_CASE("conv2d forward and backward match direct loops", "[ops][conv]") {
+  for (const auto& k : small_cases()) {
+    INFO(k.name);
+    const auto x = random<double>({k.b, k.c, k.h, k.w}, 3);
+    const auto w = weight_for<double>(k, 4);
+    const auto b = random<double>({k.o}, 5);
+    const Shape ys = asrkit::ops::conv_output_shape<double>(k.p, x, w);
+    Tensor<double> y(ys);
+    asrkit::ops::conv2d_forward(k.p, x, w, b, y.view());
+    const auto dy = random<double>(ys, 6);
+    const Direct d = direct(k.p, x, w, b, &dy);
+    CHECK(max_rel(y, d.y) < 1e-12);
+    Tensor<double> dx(x.shape()), dw(w.shape()), db({k.o});
+    asrkit::ops::conv2d_backward(k.p, x, w, dy, dx.view(), dw.view(), db.view());
+    CHECK(max_rel(dx, d.dx) < 1e-12);
+    CHECK(max_rel(dw, d.dw) < 1e-12);
+    CHECK(max_rel(db, d.db) < 1e-12);
+    // dw and db accumulate, dx is overwritten.
+    asrkit::ops::conv2d_backward(k.p, x, w, dy, dx.view(), dw.view(), db.view());
+    CHECK(max_rel(dx, d.dx) < 1e-12);
+    CHECK(dw(0, 0, 0, 0) == Approx(2 * d.dw(0, 0, 0, 0)).epsilon(1e-12));
+    CHECK(db(0) == Approx(2 * d.db(0)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("conv2d forward and backward against finite differences", "[ops][conv]") {
+  for (const auto& k : small_cases()) {
+    INFO(k.name);
+    auto x = random<double>({k.b, k.c, k.h, k.w}, 7);
+    auto w = weight_for<double>(k, 8);
+    auto b = random<double>({k.o}, 9);
+    Tensor<double> y(asrkit::ops::conv_output_shape<double>(k.p, x, w));
+    const auto u = random<double>(y.shape(), 10);
+    auto loss = [&] {
+      asrkit::ops::conv2d_forward(k.p, x, w, b, y.view());
+      return asrkit_test::dot(y, u);
+    };
+    Tensor<double> dx(x.shape()), dw(w.shape()), db(b.shape());
+    asrkit::ops::conv2d_backward(k.p, x, w, u, dx.view(), dw.view(), db.view());
+    CHECK(asrkit_test::max_gradient_error(loss, x, dx) < 1e-6);
+    CHECK(asrkit_test::max_gradient_error(loss, w, dw) < 1e-6);
+    CHECK(asrkit_test::max_gradient_error(loss, b, db) < 1e-6);
+  }
+}
+
+TEST_CASE("conv 1-D on [B, C, L]", "[ops][conv]") {
+  const ConvParams p = ConvParams::conv1d(3, 2, 2, 2, 2);
+  const auto x = random<double>({2, 4, 11}, 11);
+  const auto w = random<double>({6, 2, 3}, 12);
+  const auto b = random<double>({6}, 13);
+  const Shape ys = asrkit::ops::conv_output_shape<double>(p, x, w);
+  CHECK(ys == Shape{2, 6, 6});  // (11 + 4 - 4 - 1) / 2 + 1
+  Tensor<double> y(ys);
+  asrkit::ops::conv2d_forward(p, x, w, b, y.view());
+  const auto dy = random<double>(ys, 14);
+  const Direct d = direct(p, x, w, b, &dy);
+  CHECK(max_rel(y, d.y) < 1e-12);
+  Tensor<double> dx(x.shape()), dw(w.shape()), db({6});
+  asrkit::ops::conv2d_backward(p, x, w, dy, dx.view(), dw.view(), db.view());
+  CHECK(max_rel(dx, d.dx) < 1e-12);
+  CHECK(max_rel(dw, d.dw) < 1e-12);
+}
+
+TEST_CASE("conv with several tiles and slabs, float, thread-count independent", "[ops][conv]") {
+  // 16 channels x 3x3: tiles of ~1 MiB of float columns hold ~1820 positions; 48x80 outputs
+  // make 3 tiles per image, and one image is split into slabs.
+  const ConvParams p = [] {
+    ConvParams q;
+    q.kernel = {3, 3};
+    q.padding = {1, 1};
+    return q;
+  }();
+  for (index_t batch : {1, 3}) {
+    INFO("batch " << batch);
+    const auto x = random<float>({batch, 16, 48, 80}, 15);
+    const auto w = random<float>({4, 16, 3, 3}, 16);
+    const auto b = random<float>({4}, 17);
+    const auto dy = random<float>({batch, 4, 48, 80}, 18);
+    const Direct d = direct(p, x, w, b, &dy);
+    Tensor<float> y1({batch, 4, 48, 80}), dx1(x.shape()), dw1(w.shape()), db1({4});
+    asrkit::set_num_threads(1);
+    asrkit::ops::conv2d_forward(p, x, w, b, y1.view());
+    asrkit::ops::conv2d_backward(p, x, w, dy, dx1.view(), dw1.view(), db1.view());
+    CHECK(max_rel(y1, d.y) < 1e-4);
+    CHECK(max_rel(dx1, d.dx) < 1e-4);
+    CHECK(max_rel(dw1, d.dw) < 1e-3);
+    Tensor<float> y2(y1.shape()), dx2(x.shape()), dw2(w.shape()), db2({4});
+    asrkit::set_num_threads(2);
+    asrkit::ops::conv2d_forward(p, x, w, b, y2.view());
+    asrkit::ops::conv2d_backward(p, x, w, dy, dx2.view(), dw2.view(), db2.view());
+    asrkit::set_num_threads(1);
+    for (index_t i = 0; i < dx1.numel(); ++i) REQUIRE(dx1.data()[i] == dx2.data()[i]);
+    for (index_t i = 0; i < dw1.numel(); ++i) REQUIRE(dw1.data()[i] == dw2.data()[i]);
+    for (index_t i = 0; i < db1.numel(); ++i) REQUIRE(db1.data()[i] == db2.data()[i]);
+    if (batch > 1)  // with one tile per thread or more, forward runs one-threaded GEMMs too
+      for (index_t i = 0; i < y1.numel(); ++i) REQUIRE(y1.data()[i] == y2.data()[i]);
+  }
+}
+
+TEST_CASE("conv backward without dx and without bias", "[ops][conv]") {
+  const auto k = small_cases()[1];
+  const auto x = random<double>({k.b, k.c, k.h, k.w}, 19);
+  const auto w = weight_for<double>(k, 20);
+  Tensor<double> y(asrkit::ops::conv_output_shape<double>(k.p, x, w));
+  asrkit::ops::conv2d_forward(k.p, x, w, {}, y.view());
+  const auto dy = random<double>(y.shape(), 21);
+  const Direct d = direct(k.p, x, w, Tensor<double>(), &dy);
+  CHECK(max_rel(y, d.y) < 1e-12);
+  Tensor<double> dw(w.shape());
+  asrkit::ops::conv2d_backward(k.p, x, w, dy, {}, dw.view(), {});
+  CHECK(max_rel(dw, d.dw) < 1e-12);
+}
+
+TEST_CASE("conv errors name the argument, expected and actual", "[ops][conv]") {
+  ConvParams p;
+  p.kernel = {3, 3};
+  Tensor<float> x({1, 2, 5, 5}), w({4, 2, 3, 3}), y({1, 4, 3, 3});
+  p.stride = {0, 1};
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x, w, {}, y.view()), asrkit::ValueError,
+                    "[asrkit.conv.1] conv2d_forward: kernel, stride and dilation must be >= 1");
+  p.stride = {1, 1};
+  p.groups = 3;
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x, w, {}, y.view()), asrkit::ShapeError,
+                    "[asrkit.conv.2] conv2d_forward: input channels (2 in x [1, 2, 5, 5]) must be "
+                    "divisible by groups 3");
+  p.groups = 1;
+  Tensor<float> w_bad({4, 3, 3, 3});
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x, w_bad, {}, y.view()), asrkit::ShapeError,
+                    "[asrkit.conv.3] conv2d_forward: weight must be [O, C/groups, 3, 3] with "
+                    "C/groups = 2 and O divisible by groups 1, got [4, 3, 3, 3]");
+  Tensor<float> x_small({1, 2, 2, 5});
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x_small, w, {}, y.view()), asrkit::ShapeError,
+                    "[asrkit.conv.4]");
+  Tensor<float> y_bad({1, 4, 3, 4});
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x, w, {}, y_bad.view()), asrkit::ShapeError,
+                    "[asrkit.conv.5] conv2d_forward: output y must be [1, 4, 3, 3], got [1, 4, 3, 4]");
+  Tensor<float> b_bad({3});
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x, w, b_bad, y.view()), asrkit::ShapeError,
+                    "[asrkit.conv.6]");
+  Tensor<float> dw(w.shape());
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_backward(p, x, w, y_bad, {}, dw.view(), {}),
+                    asrkit::ShapeError, "[asrkit.conv.5] conv2d_backward: output gradient dy");
+  Tensor<float> x2({2, 5});
+  REQUIRE_THROWS_ID(asrkit::ops::conv2d_forward(p, x2, w, {}, y.view()), asrkit::ShapeError,
+                    "[asrkit.conv.2]");
+  Tensor<float> col({3, 3});
+  REQUIRE_THROWS_ID(asrkit::ops::im2col(p, x[0], col.view()), asrkit::ShapeError,
+                    "[asrkit.conv.5] im2col: col must be [18, 9]");
+}
