@@ -2,7 +2,7 @@
 // (T = 500; V = 29 letters "peaky" and "hard", V = 5000 "mandarin"), single thread.
 //
 //   /usr/bin/python3 bench/decode_workloads.py /tmp/decode-work
-//   build/bench/bench_decode --workdir=/tmp/decode-work [--benchmark_filter=...]
+//   build/bench/bench_decode --workdir=/tmp/decode-work [--best=DIR] [--benchmark_filter=...]
 //
 // Configurations mirror the anchors of bench/decode_compare.py (flashlight-text, ctcdecode):
 //   nolm:    lexicon-free, no LM, no label pruning;
@@ -18,11 +18,19 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace {
+
+// 1-best transcripts per benchmark, written with --best=DIR (one file per benchmark, one line
+// per utterance) so that bench/decode_compare.py can diff them against the anchors'.
+std::map<std::string, std::vector<std::string>>& best_by_name() {
+  static std::map<std::string, std::vector<std::string>> m;
+  return m;
+}
 
 struct Workload {
   asrkit::Tensor<float> log_probs;  // [N, T, V]
@@ -54,7 +62,7 @@ std::string text_of(const asrkit::Hypothesis& h, bool words) {
   return s;
 }
 
-void bm_decode(benchmark::State& state, std::shared_ptr<const Workload> w,
+void bm_decode(benchmark::State& state, std::string name, std::shared_ptr<const Workload> w,
                std::shared_ptr<const asrkit::CtcBeamDecoder> decoder, bool words) {
   asrkit::set_num_threads(1);
   const asrkit::index_t n = w->log_probs.dim(0);
@@ -76,16 +84,19 @@ void bm_decode(benchmark::State& state, std::shared_ptr<const Workload> w,
       benchmark::Counter(static_cast<double>(n) * 1e-3, benchmark::Counter::kIsIterationInvariantRate |
                                                             benchmark::Counter::kInvert);
   state.counters["cer"] = errors.error_rate();
+  best_by_name()[name] = best;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir;
+  std::string dir, best_dir;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strncmp(argv[i], "--workdir=", 10) == 0)
       dir = argv[i] + 10;
+    else if (std::strncmp(argv[i], "--best=", 7) == 0)
+      best_dir = argv[i] + 7;
     else
       args.push_back(argv[i]);
   }
@@ -112,8 +123,8 @@ int main(int argc, char** argv) {
           o.word_bonus = 1.0;
           d = std::make_shared<const asrkit::CtcBeamDecoder>(tokens, o, lm, &lexicon);
         }
-        benchmark::RegisterBenchmark(("decode/" + profile + "/beam" + std::to_string(beam) + "/" + config).c_str(),
-                                     bm_decode, w, d, true)
+        const std::string name = "decode/" + profile + "/beam" + std::to_string(beam) + "/" + config;
+        benchmark::RegisterBenchmark(name.c_str(), bm_decode, name, w, d, true)
             ->Unit(benchmark::kMillisecond)
             ->MeasureProcessCPUTime()
             ->UseRealTime();
@@ -133,8 +144,8 @@ int main(int argc, char** argv) {
           o.token_limit = 40;
         }
         auto d = std::make_shared<const asrkit::CtcBeamDecoder>(ids, o);
-        benchmark::RegisterBenchmark(("decode/mandarin/beam" + std::to_string(beam) + "/" + config).c_str(),
-                                     bm_decode, w, d, false)
+        const std::string name = "decode/mandarin/beam" + std::to_string(beam) + "/" + config;
+        benchmark::RegisterBenchmark(name.c_str(), bm_decode, name, w, d, false)
             ->Unit(benchmark::kMillisecond)
             ->MeasureProcessCPUTime()
             ->UseRealTime();
@@ -143,5 +154,13 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   benchmark::RunSpecifiedBenchmarks();
+  if (!best_dir.empty())
+    for (const auto& [name, lines] : best_by_name()) {
+      std::string file = name;
+      for (char& c : file)
+        if (c == '/') c = '_';
+      std::ofstream f(best_dir + "/" + file + ".txt");
+      for (const auto& line : lines) f << line << "\n";
+    }
   return 0;
 }

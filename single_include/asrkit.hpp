@@ -6820,10 +6820,11 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
   return rows;
 }
 
-// log(exp(a) + exp(b)), exact for -inf operands.
+// log(exp(a) + exp(b)), exact for -inf operands. When b < a - 40 the smaller term changes the
+// sum's probability by a relative e^-40 < 2^-57, far below float or double rounding: return a.
 inline double log_add(double a, double b) {
   if (a < b) std::swap(a, b);
-  if (b == -std::numeric_limits<double>::infinity()) return a;
+  if (!(b - a > -40.0)) return a;  // also b = -inf (and a = b = -inf)
   return a + std::log1p(std::exp(b - a));
 }
 
@@ -7909,15 +7910,34 @@ class CtcBeamDecoder {
     c.hot_node = node;
   }
 
+  // What the search needs per beam to bound its extensions, kept next to the links.
+  struct Reach {
+    double boundary_gain;   // bound on bonus(l + boundary) - bonus(l) besides hotwords
+    std::uint64_t allowed;  // tokens < 64 a hard lexicon allows next (all ones: no mask)
+  };
+  Reach reach(const Prefix& p) const { return {boundary_gain(p), allowed_tokens(p)}; }
+
+  // True when a hard lexicon has no word continuing `parent` by token k (a cheap test before
+  // extend copies the state; word ends are checked by complete_word).
+  // The tokens (below 64) a hard lexicon allows after `parent`, as bits; all ones when no mask
+  // applies (no hard lexicon, or V > 64: forbids() then asks the trie).
+  std::uint64_t allowed_tokens(const Prefix& parent) const {
+    if (!hard_lexicon_ || lexicon_mask_.empty()) return ~std::uint64_t{0};
+    std::uint64_t bits = parent.word_node == TokenTrie::none ? 0 : lexicon_mask_[static_cast<std::size_t>(parent.word_node)];
+    if (o_.word_boundary >= 0) bits |= std::uint64_t{1} << o_.word_boundary;
+    return bits;
+  }
+
+  bool forbids(const Prefix& parent, std::int32_t k) const {
+    if (!hard_lexicon_ || k == o_.word_boundary) return false;
+    if (parent.word_node == TokenTrie::none) return true;
+    if (!lexicon_mask_.empty()) return !((lexicon_mask_[static_cast<std::size_t>(parent.word_node)] >> k) & 1u);
+    return lexicon_.child(parent.word_node, k) == TokenTrie::none;
+  }
+
   // The state of prefix `parent` + k.
   Prefix extend(const Prefix& parent, std::int32_t k) const {
     const bool boundary = k == o_.word_boundary;
-    if (!boundary && hard_lexicon_ &&
-        (parent.word_node == TokenTrie::none || lexicon_.child(parent.word_node, k) == TokenTrie::none)) {
-      Prefix forbidden;  // the lexicon has no word going this way: no need to copy the state
-      forbidden.dead = true;
-      return forbidden;
-    }
     Prefix c = parent;
     if (boundary) {
       complete_word(c);
@@ -7990,6 +8010,12 @@ class CtcBeamDecoder {
       word_ends_[static_cast<std::size_t>(node)].push_back(lm_ ? lm_->word_id(e.word) : WordId{0});
     }
     word_ends_.resize(static_cast<std::size_t>(lexicon_.size()));
+    if (tokens_.size() <= 64) {  // small vocabularies: each node's next tokens as a bit mask
+      lexicon_mask_.assign(word_ends_.size(), 0);
+      lexicon_.for_each_bottom_up([&](std::int32_t n, const auto& children) {
+        for (const auto& [token, child] : children) lexicon_mask_[static_cast<std::size_t>(n)] |= std::uint64_t{1} << token;
+      });
+    }
     if (!(lm_ && o_.lm_unit == LmUnit::word)) return;
     // Look-ahead: the best unigram ln p of the words at or below each node.
     lookahead_.assign(word_ends_.size(), kNone);
@@ -8051,6 +8077,7 @@ class CtcBeamDecoder {
   std::vector<WordId> token_lm_;
   TokenTrie lexicon_;
   std::vector<std::vector<WordId>> word_ends_;  // per lexicon node: the LM ids of words ending there
+  std::vector<std::uint64_t> lexicon_mask_;     // per lexicon node: tokens that continue a word (V <= 64)
   std::vector<double> lookahead_;
   double unk_lookahead_ = 0;
   bool has_lexicon_ = false, hard_lexicon_ = false;
@@ -8070,7 +8097,8 @@ class CtcBeamDecoder::Stream {
     prefixes_.push_back(d_->root_prefix());
     links_.push_back({-1, -1, -1, 0, -1});
     bonus_.push_back(prefixes_.back().bonus);
-    beams_.push_back({0, 0.0, kNone, -1, 0, 0.0});
+    reach_.push_back(d_->reach(prefixes_.back()));
+    beams_.push_back({0, 0.0, kNone, -1, 0, 0.0, 0, false, 0.0});
   }
 
   /// Decodes [n, V] (or [n, B, V], item 0) more frames. ValueError "decode.9" after end().
@@ -8131,6 +8159,9 @@ class CtcBeamDecoder::Stream {
     index_t stamp;     // timing of the last token (-1: empty prefix)
     index_t last_end;  // one past the last frame of the last token so far
     double route;      // log-probability of the route the timing follows
+    index_t prev_end;  // pending (a new last token, stamped only if the candidate is kept):
+    bool pending;      //   its stamp is {this frame, prev_end, stamp}
+    double total;      // log_add(pb, pnb), set when the candidate becomes a beam
     double acoustic() const { return detail::log_add(pb, pnb); }
   };
 
@@ -8143,12 +8174,13 @@ class CtcBeamDecoder::Stream {
       throw ValueError("decode.4", detail::str("log_probs have V = ", rows.vocab, " labels but the decoder's ",
                                                "vocabulary has ", vocab, " tokens"));
     if (child_of_.empty()) child_of_.assign(static_cast<std::size_t>(vocab), -1);
+    if (visited_.empty()) visited_.assign(static_cast<std::size_t>(vocab), 0);
     order_.resize(static_cast<std::size_t>(vocab));
     prune_ = o.token_cumulative_prob < 1 || o.token_limit > 0 || o.token_log_prob_floor > kNone;
     const bool prune = prune_;
     for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
       const auto* y = rows.row(t);
-      const index_t count = prune ? pruned_labels(y, vocab) : sorted_labels(y, vocab);
+      const index_t count = prune ? pruned_labels(y, vocab) : all_labels(vocab);
       next_.clear();
       set_floor(y, count);
       for (const Beam& b : beams_) expand(b, y, count);
@@ -8158,12 +8190,26 @@ class CtcBeamDecoder::Stream {
     }
   }
 
-  // Every label, most probable first (ties: lower label first).
-  template <class Y>
-  index_t sorted_labels(const Y* y, index_t vocab) {
+  // Every label; label_at() sorts them most probable first as far as the search asks.
+  index_t all_labels(index_t vocab) {
     std::iota(order_.begin(), order_.end(), std::int32_t{0});
-    std::sort(order_.begin(), order_.end(), [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); });
+    sorted_ = 0;
     return vocab;
+  }
+
+  // The i-th most probable label to try this frame (ties: lower label first). Most beams stop
+  // after a few labels, so order_ is sorted lazily, in chunks that double.
+  template <class Y>
+  std::int32_t label_at(index_t i, const Y* y) {
+    if (i >= sorted_) {
+      auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+      const auto first = order_.begin() + sorted_, stop = order_.begin() + count_;
+      const index_t n = std::min(count_, std::max(sorted_ * 2, i + 4));
+      if (n < count_) std::nth_element(first, order_.begin() + n, stop, more_probable);
+      std::sort(first, order_.begin() + n, more_probable);
+      sorted_ = n;
+    }
+    return order_[static_cast<std::size_t>(i)];
   }
 
   // DS2 pruning: order_[0..count) = the labels to try this frame, most probable first.
@@ -8185,6 +8231,7 @@ class CtcBeamDecoder::Stream {
       if (mass >= o.token_cumulative_prob || lp < o.token_log_prob_floor) break;
       mass += std::exp(lp);
     }
+    sorted_ = count;
     return count;
   }
 
@@ -8199,16 +8246,17 @@ class CtcBeamDecoder::Stream {
     floor_ = kNone;
     heap_.clear();
     count_ = count;
-    rank_.assign(order_.size(), count);
-    for (index_t i = 0; i < count; ++i) rank_[static_cast<std::size_t>(order_[static_cast<std::size_t>(i)])] = i;
+    tried_.assign(order_.size(), count == static_cast<index_t>(order_.size()));
+    if (count < static_cast<index_t>(order_.size()))
+      for (index_t i = 0; i < count; ++i) tried_[static_cast<std::size_t>(order_[static_cast<std::size_t>(i)])] = 1;
     const bool full = static_cast<index_t>(beams_.size()) == o.beam_size;
     if (!full && !std::isfinite(o.beam_threshold)) return;
     double weakest = std::numeric_limits<double>::infinity(), strongest = kNone;
     for (const Beam& b : beams_) {
       const std::int32_t last = links_[static_cast<std::size_t>(b.node)].token;
-      double stay = tried(o.blank) ? static_cast<double>(y[o.blank]) + b.acoustic() : kNone;
-      if (last >= 0 && tried(last))
-        stay = detail::log_add(stay, static_cast<double>(y[last]) + b.pnb);
+      // max, not log_add: a lower bound is all the floor needs.
+      double stay = tried(o.blank) ? static_cast<double>(y[o.blank]) + b.total : kNone;
+      if (last >= 0 && tried(last)) stay = std::max(stay, static_cast<double>(y[last]) + b.pnb);
       stay += bonus_[static_cast<std::size_t>(b.node)];
       weakest = std::min(weakest, stay);
       strongest = std::max(strongest, stay);
@@ -8232,7 +8280,7 @@ class CtcBeamDecoder::Stream {
     if (heap_.size() == k) floor_ = std::max(floor_, heap_.front());
   }
 
-  bool tried(std::int32_t k) const { return rank_[static_cast<std::size_t>(k)] < count_; }
+  bool tried(std::int32_t k) const { return tried_[static_cast<std::size_t>(k)] != 0; }
 
   bool is_beam(index_t node) const { return node >= 0 && links_[static_cast<std::size_t>(node)].beam_frame == frame_; }
 
@@ -8243,7 +8291,7 @@ class CtcBeamDecoder::Stream {
   template <class Y>
   void expand(const Beam& b, const Y* y, index_t count) {
     const int blank = d_->o_.blank, boundary = d_->o_.word_boundary;
-    const double total = b.acoustic();
+    const double total = b.total;
     const std::int32_t last = links_[static_cast<std::size_t>(b.node)].token;
     for (std::int32_t c = links_[static_cast<std::size_t>(b.node)].first_child; c >= 0;
          c = links_[static_cast<std::size_t>(c)].next_sibling)
@@ -8263,18 +8311,22 @@ class CtcBeamDecoder::Stream {
       if (c >= 0) add(c, kNone, p, p, b.stamp, b.last_end, true);
     };
     const double reach = total + bonus_[static_cast<std::size_t>(b.node)] + d_->max_gain_;
-    index_t stop = count;
+    const Reach r = reach_[static_cast<std::size_t>(b.node)];  // a copy: child() may grow reach_
+    const std::uint64_t allowed = r.allowed;
+    ++expansion_;
     for (index_t i = 0; i < count; ++i) {
-      const std::int32_t k = order_[static_cast<std::size_t>(i)];
+      const std::int32_t k = label_at(i, y);
+      visited_[static_cast<std::size_t>(k)] = expansion_;
       if (k == blank || k == boundary) continue;
       if (static_cast<double>(y[k]) + reach < floor_) {
-        stop = i;
+        visited_[static_cast<std::size_t>(k)] = 0;
         break;
       }
+      if (k < 64 && !((allowed >> k) & 1u)) continue;
       extend_by(k);
     }
     if (boundary >= 0 && tried(boundary) &&
-        (static_cast<double>(y[boundary]) + reach + d_->boundary_gain(prefixes_[static_cast<std::size_t>(b.node)]) >=
+        (static_cast<double>(y[boundary]) + reach + r.boundary_gain >=
              floor_ ||
          is_beam(child_of_[static_cast<std::size_t>(boundary)])))
       extend_by(boundary);
@@ -8282,7 +8334,7 @@ class CtcBeamDecoder::Stream {
          c = links_[static_cast<std::size_t>(c)].next_sibling) {
       const std::int32_t k = links_[static_cast<std::size_t>(c)].token;
       child_of_[static_cast<std::size_t>(k)] = -1;
-      if (k != boundary && rank_[static_cast<std::size_t>(k)] >= stop && tried(k) && is_beam(c)) {
+      if (k != boundary && visited_[static_cast<std::size_t>(k)] != expansion_ && tried(k) && is_beam(c)) {
         const double p = static_cast<double>(y[k]) + (k == last ? b.pb : total);
         if (p != kNone) add(c, kNone, p, p, b.stamp, b.last_end, true);
       }
@@ -8298,10 +8350,13 @@ class CtcBeamDecoder::Stream {
       const double bonus = bonus_[static_cast<std::size_t>(slot)];
       return bonus != kNone && (p + bonus >= floor_ || is_beam(slot)) ? slot : -1;
     }
-    Prefix c = d_->extend(prefixes_[static_cast<std::size_t>(node)], k);
+    const Prefix& parent = prefixes_[static_cast<std::size_t>(node)];
+    if (d_->forbids(parent, k)) return -1;
+    Prefix c = d_->extend(parent, k);
     if (c.dead || p + c.bonus < floor_) return -1;
     slot = static_cast<index_t>(prefixes_.size());
     bonus_.push_back(c.bonus);
+    reach_.push_back(d_->reach(c));
     prefixes_.push_back(std::move(c));
     links_.push_back({k, -1, links_[static_cast<std::size_t>(node)].first_child, -1, node});
     links_[static_cast<std::size_t>(node)].first_child = static_cast<std::int32_t>(slot);
@@ -8310,14 +8365,15 @@ class CtcBeamDecoder::Stream {
 
   // Adds probability to a candidate of the next frame. The timing follows the likeliest route:
   // when this route beats the candidate's best so far, its timing is taken; a new token
-  // (new_token) starts a stamp at this frame, after the extended beam's (stamp, last_end).
+  // (new_token) starts at this frame, after the extended beam's (stamp, last_end); its stamp is
+  // made in select() if the candidate is kept.
   void add(index_t node, double pb, double pnb, double route, index_t stamp, index_t last_end, bool new_token) {
     if (static_cast<std::size_t>(node) >= slot_.size()) slot_.resize(prefixes_.size(), -1);
     index_t& s = slot_[static_cast<std::size_t>(node)];
     Beam* cand;
     if (s < 0) {
       s = static_cast<index_t>(next_.size());
-      next_.push_back({node, pb, pnb, -1, 0, kNone});
+      next_.push_back({node, pb, pnb, -1, 0, kNone, 0, false, kNone});
       cand = &next_.back();
       raise_floor(cand->acoustic() + bonus_[static_cast<std::size_t>(node)]);
     } else {
@@ -8327,12 +8383,12 @@ class CtcBeamDecoder::Stream {
     }
     if (route > cand->route) {
       cand->route = route;
+      cand->stamp = stamp;
+      cand->pending = new_token;
       if (new_token) {
-        stamps_.push_back({frame_, last_end, stamp});
-        cand->stamp = static_cast<index_t>(stamps_.size() - 1);
+        cand->prev_end = last_end;
         cand->last_end = frame_ + 1;
       } else {
-        cand->stamp = stamp;
         cand->last_end = last_end;
       }
     }
@@ -8345,8 +8401,9 @@ class CtcBeamDecoder::Stream {
     for (std::size_t i = 0; i < next_.size(); ++i) {
       const Beam& c = next_[i];
       slot_[static_cast<std::size_t>(c.node)] = -1;
-      scored_.push_back({c.acoustic() + bonus_[static_cast<std::size_t>(c.node)], c.node,
-                         static_cast<index_t>(i)});
+      const double total = c.acoustic();
+      next_[i].total = total;
+      scored_.push_back({total + bonus_[static_cast<std::size_t>(c.node)], c.node, static_cast<index_t>(i)});
     }
     auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.node < b.node); };
     auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, static_cast<index_t>(scored_.size())));
@@ -8359,6 +8416,12 @@ class CtcBeamDecoder::Stream {
     beams_.clear();
     for (std::size_t i = 0; i < keep; ++i) {
       beams_.push_back(next_[static_cast<std::size_t>(scored_[i].index)]);
+      Beam& b = beams_.back();
+      if (b.pending) {
+        stamps_.push_back({frame_, b.prev_end, b.stamp});
+        b.stamp = static_cast<index_t>(stamps_.size() - 1);
+        b.pending = false;
+      }
       links_[static_cast<std::size_t>(beams_.back().node)].beam_frame = static_cast<std::int32_t>(frame_ + 1);
     }
   }
@@ -8383,11 +8446,13 @@ class CtcBeamDecoder::Stream {
         const auto to = static_cast<std::size_t>(kept++);
         links_[to] = l;
         bonus_[to] = bonus_[n];
+        reach_[to] = reach_[n];
         prefixes_[to] = std::move(prefixes_[n]);
       }
     prefixes_.resize(static_cast<std::size_t>(kept));
     links_.resize(static_cast<std::size_t>(kept));
     bonus_.resize(static_cast<std::size_t>(kept));
+    reach_.resize(static_cast<std::size_t>(kept));
     for (index_t n = kept - 1; n > 0; --n) {  // relink children (order within a list is immaterial)
       Links& l = links_[static_cast<std::size_t>(n)];
       l.next_sibling = links_[static_cast<std::size_t>(l.parent)].first_child;
@@ -8464,6 +8529,7 @@ class CtcBeamDecoder::Stream {
   };
   std::vector<Links> links_;
   std::vector<double> bonus_;     // Q - ln p_ctc; -inf: the lexicon forbids the prefix
+  std::vector<Reach> reach_;      // what extending the prefix may reach (read per beam and frame)
   std::vector<Prefix> prefixes_;
   std::vector<Stamp> stamps_;
   std::vector<Beam> beams_, next_;
@@ -8471,8 +8537,10 @@ class CtcBeamDecoder::Stream {
   std::vector<index_t> slot_;      // prefix -> index in next_ (-1: none)
   std::vector<index_t> child_of_;  // token -> child of the beam being expanded (-1: none yet)
   std::vector<std::int32_t> order_;
-  std::vector<index_t> rank_;  // label -> position in order_ this frame (count_: not tried)
-  index_t count_ = 0;
+  std::vector<char> tried_;       // label -> tried this frame (DS2 pruning)
+  std::vector<std::uint64_t> visited_;  // label -> last expansion whose label loop reached it
+  std::uint64_t expansion_ = 0;
+  index_t count_ = 0, sorted_ = 0;
   double floor_ = kNone;
   std::vector<double> heap_;            // min-heap of the best candidate scores at creation
   std::vector<index_t> remap_, stamp_map_;  // garbage collection scratch

@@ -157,6 +157,83 @@ TEST_CASE("with a word LM the beam search finds the exhaustive best of DS2's obj
   }
 }
 
+// A plain prefix beam search with a word bonus and nothing clever (no floor, no trie, no
+// garbage collection): the decoder's pruned search must keep exactly the same beams.
+std::vector<std::pair<double, std::vector<std::int32_t>>> plain_beam_search(const asrkit::Tensor<double>& lp, int blank,
+                                                                            int boundary, index_t beam, double beta) {
+  using Prefix = std::vector<std::int32_t>;
+  auto words = [&](const Prefix& l, bool final) {
+    int n = 0;
+    bool in_word = false;
+    for (auto k : l) {
+      if (k == boundary) n += in_word, in_word = false;
+      else in_word = true;
+    }
+    return n + (final && in_word);
+  };
+  auto lse = [](double a, double b) { return asrkit::detail::log_add(a, b); };
+  const double none = -std::numeric_limits<double>::infinity();
+  std::map<Prefix, std::pair<double, double>> beams{{{}, {0.0, none}}};
+  for (index_t t = 0; t < lp.dim(0); ++t) {
+    std::map<Prefix, std::pair<double, double>> next;
+    auto add = [&](const Prefix& l, double pb, double pnb) {
+      auto it = next.emplace(l, std::make_pair(none, none)).first;
+      it->second.first = lse(it->second.first, pb);
+      it->second.second = lse(it->second.second, pnb);
+    };
+    for (const auto& [l, p] : beams) {
+      const double total = lse(p.first, p.second);
+      for (int k = 0; k < lp.dim(1); ++k) {
+        const double y = lp(t, k);
+        if (k == blank) {
+          add(l, y + total, none);
+        } else if (!l.empty() && k == l.back()) {
+          add(l, none, y + p.second);
+          Prefix e = l;
+          e.push_back(k);
+          add(e, none, y + p.first);
+        } else {
+          Prefix e = l;
+          e.push_back(k);
+          add(e, none, y + total);
+        }
+      }
+    }
+    std::vector<std::pair<double, Prefix>> ranked;
+    for (const auto& [l, p] : next) ranked.emplace_back(lse(p.first, p.second) + beta * words(l, false), l);
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    beams.clear();
+    for (std::size_t i = 0; i < ranked.size() && static_cast<index_t>(i) < beam; ++i)
+      beams[ranked[i].second] = next[ranked[i].second];
+  }
+  std::vector<std::pair<double, Prefix>> out;
+  for (const auto& [l, p] : beams) out.emplace_back(lse(p.first, p.second) + beta * words(l, true), l);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return out;
+}
+
+TEST_CASE("the pruned search keeps exactly the beams of a plain prefix beam search", "[decode][beam]") {
+  // Long enough for the beam to fill, the floor to prune and garbage collection to run.
+  const asrkit::TokenSet tokens({"_", "|", "a", "b", "c", "d"});
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    const auto lp = random_log_probs(seed + 40, 300, 6, seed % 2 ? 3.0 : 1.0);
+    for (index_t beam : {1, 3, 8}) {
+      asrkit::DecoderOptions o;
+      o.word_boundary = 1;
+      o.beam_size = beam;
+      o.nbest = beam;
+      o.word_bonus = 0.7;
+      const auto got = asrkit::CtcBeamDecoder(tokens, o).decode(lp.view());
+      const auto want = plain_beam_search(lp, 0, 1, beam, 0.7);
+      REQUIRE(got.size() == want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        CHECK(got[i].tokens == want[i].second);
+        CHECK(got[i].score == Approx(want[i].first).epsilon(1e-12));
+      }
+    }
+  }
+}
+
 TEST_CASE("a token-level LM scores every token", "[decode][lm]") {
   // The small model's words are single letters: use it as a character LM over a, b, c.
   const asrkit::TokenSet tokens({"_", "a", "b", "c"});
