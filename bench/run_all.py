@@ -70,6 +70,15 @@ def main():
                 "forward + backward, same shapes and thread counts, same run (bench/norm_compare.py).\n\n")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "norm_compare.py"), BUILD,
                     "--markdown", OUT], check=True)
+    with open(OUT, "a") as f:
+        f.write("## CTC prefix beam search, T = 500 frames, one thread (ms per utterance, median)\n\n"
+                "Anchors: flashlight-text (LexiconFreeDecoder / LexiconDecoder + KenLM, log_add) and "
+                "parlance/ctcdecode, built outside the repository, on the same emissions, LM (irstlm word "
+                "3-gram) and lexicon with the same alpha 0.5 / beta 1.0, no label pruning (bench/decode_table.py, "
+                "bench/decode_compare.py, workloads from bench/decode_workloads.py). CER: unit-cost character "
+                "edit distance of the 1-best, the same function for every decoder.\n\n")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "decode_table.py"), BUILD,
+                    "--markdown", OUT], check=True)
     print(f"wrote {OUT}")
 
 

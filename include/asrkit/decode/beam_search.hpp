@@ -264,6 +264,14 @@ class CtcBeamDecoder {
   };
   Reach reach(const Prefix& p) const { return {boundary_gain(p), allowed_tokens(p)}; }
 
+  // alpha times the change of the LM look-ahead from `parent` to parent + k (k not a word
+  // boundary); 0 where it is not known cheaply (it is then covered by max_gain_).
+  double lookahead_change(const Prefix& parent, std::int32_t k) const {
+    if (lookahead_.empty() || !o_.lm_lookahead || o_.lm_weight < 0 || parent.word_node == TokenTrie::none) return 0;
+    const std::int32_t n = lexicon_.child(parent.word_node, k);
+    return n == TokenTrie::none ? 0.0 : o_.lm_weight * (lookahead_[static_cast<std::size_t>(n)] - parent.lookahead);
+  }
+
   // True when a hard lexicon has no word continuing `parent` by token k (a cheap test before
   // extend copies the state; word ends are checked by complete_word).
   // The tokens (below 64) a hard lexicon allows after `parent`, as bits; all ones when no mask
@@ -527,7 +535,7 @@ class CtcBeamDecoder::Stream {
     const bool prune = prune_;
     for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
       const auto* y = rows.row(t);
-      const index_t count = prune ? pruned_labels(y, vocab) : all_labels(vocab);
+      const index_t count = prune ? pruned_labels(y, vocab) : all_labels(y, vocab);
       next_.clear();
       set_floor(y, count);
       for (const Beam& b : beams_) expand(b, y, count);
@@ -537,15 +545,39 @@ class CtcBeamDecoder::Stream {
     }
   }
 
-  // Every label; label_at() sorts them most probable first as far as the search asks.
-  index_t all_labels(index_t vocab) {
-    std::iota(order_.begin(), order_.end(), std::int32_t{0});
-    sorted_ = 0;
+  // Puts the m most probable labels, sorted, at the front of order_ and the others after them
+  // in label order: one pass over the row and a short insertion list, much cheaper than
+  // nth_element over V = 5000 when m is a handful. Ties: the lower label first.
+  template <class Y>
+  void front_labels(const Y* y, index_t vocab, index_t m) {
+    auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+    top_.clear();
+    for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k) {
+      if (static_cast<index_t>(top_.size()) == m) {
+        if (!more_probable(k, top_.back())) continue;
+        top_.pop_back();
+      }
+      top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
+    }
+    in_top_.assign(static_cast<std::size_t>(vocab), 0);
+    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 1;
+    std::copy(top_.begin(), top_.end(), order_.begin());
+    std::size_t next = top_.size();
+    for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k)
+      if (!in_top_[static_cast<std::size_t>(k)]) order_[next++] = k;
+    sorted_ = static_cast<index_t>(top_.size());
+  }
+
+  // Every label; label_at() sorts further as far as the search asks.
+  template <class Y>
+  index_t all_labels(const Y* y, index_t vocab) {
+    front_labels(y, vocab, std::min<index_t>(vocab, 8));
+    count_ = vocab;
     return vocab;
   }
 
-  // The i-th most probable label to try this frame (ties: lower label first). Most beams stop
-  // after a few labels, so order_ is sorted lazily, in chunks that double.
+  // The i-th most probable label to try this frame (i < count_). Most beams stop after a few
+  // labels, so order_ is sorted lazily, in chunks that double.
   template <class Y>
   std::int32_t label_at(index_t i, const Y* y) {
     if (i >= sorted_) {
@@ -559,26 +591,21 @@ class CtcBeamDecoder::Stream {
     return order_[static_cast<std::size_t>(i)];
   }
 
-  // DS2 pruning: order_[0..count) = the labels to try this frame, most probable first.
+  // DS2 pruning: the labels to try this frame are order_[0..count), most probable first: the
+  // fewest reaching token_cumulative_prob, at most token_limit, none below the floor.
   template <class Y>
   index_t pruned_labels(const Y* y, index_t vocab) {
     const DecoderOptions& o = d_->o_;
-    std::iota(order_.begin(), order_.end(), std::int32_t{0});
-    auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
-    index_t sorted = vocab;
-    if (o.token_limit > 0 && o.token_limit < vocab) {
-      sorted = o.token_limit;
-      std::nth_element(order_.begin(), order_.begin() + sorted, order_.end(), more_probable);
-    }
-    std::sort(order_.begin(), order_.begin() + sorted, more_probable);
+    const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
+    front_labels(y, vocab, std::min<index_t>(limit, 64));
+    count_ = limit;
     index_t count = 0;
     double mass = 0;
-    for (; count < sorted; ++count) {
-      const double lp = static_cast<double>(y[order_[static_cast<std::size_t>(count)]]);
+    for (; count < limit; ++count) {
+      const double lp = static_cast<double>(y[label_at(count, y)]);
       if (mass >= o.token_cumulative_prob || lp < o.token_log_prob_floor) break;
       mass += std::exp(lp);
     }
-    sorted_ = count;
     return count;
   }
 
@@ -627,6 +654,17 @@ class CtcBeamDecoder::Stream {
     if (heap_.size() == k) floor_ = std::max(floor_, heap_.front());
   }
 
+  static int popcount(std::uint64_t x) {
+    int n = 0;
+    for (; x != 0; x &= x - 1) ++n;
+    return n;
+  }
+  static int lowest_bit(std::uint64_t x) {
+    int n = 0;
+    for (; (x & 1u) == 0; x >>= 1) ++n;
+    return n;
+  }
+
   bool tried(std::int32_t k) const { return tried_[static_cast<std::size_t>(k)] != 0; }
 
   bool is_beam(index_t node) const { return node >= 0 && links_[static_cast<std::size_t>(node)].beam_frame == frame_; }
@@ -661,16 +699,28 @@ class CtcBeamDecoder::Stream {
     const Reach r = reach_[static_cast<std::size_t>(b.node)];  // a copy: child() may grow reach_
     const std::uint64_t allowed = r.allowed;
     ++expansion_;
-    for (index_t i = 0; i < count; ++i) {
-      const std::int32_t k = label_at(i, y);
-      visited_[static_cast<std::size_t>(k)] = expansion_;
-      if (k == blank || k == boundary) continue;
-      if (static_cast<double>(y[k]) + reach < floor_) {
-        visited_[static_cast<std::size_t>(k)] = 0;
-        break;
+    std::uint64_t few = allowed;  // inside a lexicon word only a few tokens can follow:
+    if (blank < 64) few &= ~(std::uint64_t{1} << blank);  // try just those, in token order
+    if (boundary >= 0 && boundary < 64) few &= ~(std::uint64_t{1} << boundary);
+    if (~allowed != 0 && popcount(few) <= 8) {
+      for (; few != 0; few &= few - 1) {
+        const auto k = static_cast<std::int32_t>(lowest_bit(few));
+        if (!tried(k) || static_cast<double>(y[k]) + reach < floor_) continue;
+        visited_[static_cast<std::size_t>(k)] = expansion_;
+        extend_by(k);
       }
-      if (k < 64 && !((allowed >> k) & 1u)) continue;
-      extend_by(k);
+    } else {
+      for (index_t i = 0; i < count; ++i) {
+        const std::int32_t k = label_at(i, y);
+        visited_[static_cast<std::size_t>(k)] = expansion_;
+        if (k == blank || k == boundary) continue;
+        if (static_cast<double>(y[k]) + reach < floor_) {
+          visited_[static_cast<std::size_t>(k)] = 0;
+          break;
+        }
+        if (k < 64 && !((allowed >> k) & 1u)) continue;
+        extend_by(k);
+      }
     }
     if (boundary >= 0 && tried(boundary) &&
         (static_cast<double>(y[boundary]) + reach + r.boundary_gain >=
@@ -699,6 +749,9 @@ class CtcBeamDecoder::Stream {
     }
     const Prefix& parent = prefixes_[static_cast<std::size_t>(node)];
     if (d_->forbids(parent, k)) return -1;
+    if (k != d_->o_.word_boundary &&  // most children fail the floor: bound them before copying state
+        p + bonus_[static_cast<std::size_t>(node)] + d_->max_gain_ + d_->lookahead_change(parent, k) < floor_)
+      return -1;
     Prefix c = d_->extend(parent, k);
     if (c.dead || p + c.bonus < floor_) return -1;
     slot = static_cast<index_t>(prefixes_.size());
@@ -885,6 +938,8 @@ class CtcBeamDecoder::Stream {
   std::vector<index_t> child_of_;  // token -> child of the beam being expanded (-1: none yet)
   std::vector<std::int32_t> order_;
   std::vector<char> tried_;       // label -> tried this frame (DS2 pruning)
+  std::vector<std::int32_t> top_;  // front_labels scratch
+  std::vector<char> in_top_;
   std::vector<std::uint64_t> visited_;  // label -> last expansion whose label loop reached it
   std::uint64_t expansion_ = 0;
   index_t count_ = 0, sorted_ = 0;
