@@ -6835,6 +6835,7 @@ inline double log_add(double a, double b) {
 //
 //   auto best = asrkit::ctc_greedy(log_probs.view());     // [T, V] or [T, B, V] log-probs
 //   best.tokens;  best.start_frames;  best.end_frames;  best.acoustic;
+//   auto all = asrkit::ctc_greedy_batch(batch.view(), lengths);   // [T, B, V], one per item
 //
 // The most probable label per frame, repeats merged, blanks dropped (Graves et al. 2006, sec. 3.1,
 // "best path decoding"). Each token spans the frames of its run in the best path.
@@ -6843,6 +6844,7 @@ inline double log_add(double a, double b) {
 #include <string>
 #include <vector>
 
+// #include <asrkit/core/threading.hpp>
 // #include <asrkit/decode/emissions.hpp>
 
 namespace asrkit {
@@ -6890,6 +6892,20 @@ Hypothesis ctc_greedy(TensorView<V> log_probs, const DecodeInput& in = {}) {
   }
   h.score = h.acoustic;
   return h;
+}
+
+/// Best path of every item of time-major [T, B, V] log-probabilities, item b with lengths[b]
+/// frames, on asrkit's threads.
+template <class V>
+std::vector<Hypothesis> ctc_greedy_batch(TensorView<V> log_probs, const std::vector<index_t>& lengths, int blank = 0) {
+  if (log_probs.rank() != 3 || static_cast<index_t>(lengths.size()) != log_probs.dim(1))
+    throw ShapeError("decode.1", detail::str("ctc_greedy_batch needs [T, B, V] log_probs and B lengths, got shape ",
+                                             log_probs.shape().str(), " and ", lengths.size(), " lengths"));
+  std::vector<Hypothesis> out(lengths.size());
+  parallel_for(static_cast<index_t>(lengths.size()), [&](index_t b) {
+    out[static_cast<std::size_t>(b)] = ctc_greedy(log_probs, DecodeInput{blank, b, lengths[static_cast<std::size_t>(b)]});
+  });
+  return out;
 }
 
 }  // namespace asrkit

@@ -121,3 +121,19 @@ TEST_CASE("beam search on a batch item and bad input", "[decode][beam]") {
   asrkit::Tensor<float> flat({5});
   REQUIRE_THROWS_ID(asrkit::ctc_greedy(flat.view()), asrkit::ShapeError, "[asrkit.decode.1]");
 }
+
+TEST_CASE("batched greedy decoding equals item by item", "[decode][beam]") {
+  asrkit::Rng rng(4);
+  asrkit::Tensor<float> lp({20, 3, 5});
+  rng.fill_normal(lp.view(), 0.0f, 2.0f);
+  const std::vector<index_t> lengths{20, 7, 0};
+  const auto all = asrkit::ctc_greedy_batch(lp.view(), lengths, 2);
+  REQUIRE(all.size() == 3);
+  for (index_t b = 0; b < 3; ++b) {
+    const auto one = asrkit::ctc_greedy(lp.view(), {2, b, lengths[static_cast<std::size_t>(b)]});
+    CHECK(all[static_cast<std::size_t>(b)].tokens == one.tokens);
+    CHECK(all[static_cast<std::size_t>(b)].end_frames == one.end_frames);
+  }
+  CHECK(all[2].tokens.empty());
+  REQUIRE_THROWS_ID(asrkit::ctc_greedy_batch(lp.view(), {1, 2}), asrkit::ShapeError, "[asrkit.decode.1]");
+}
