@@ -8204,7 +8204,7 @@ class CtcBeamDecoder::Stream {
     const bool prune = prune_;
     for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
       const auto* y = rows.row(t);
-      const index_t count = prune ? pruned_labels(y, vocab) : all_labels(y, vocab);
+      const index_t count = prune ? pruned_labels(y, vocab) : all_labels(vocab);
       next_.clear();
       set_floor(y, count);
       for (const Beam& b : beams_) expand(b, y, count);
@@ -8237,10 +8237,10 @@ class CtcBeamDecoder::Stream {
     sorted_ = static_cast<index_t>(top_.size());
   }
 
-  // Every label; label_at() sorts further as far as the search asks.
-  template <class Y>
-  index_t all_labels(const Y* y, index_t vocab) {
-    front_labels(y, vocab, std::min<index_t>(vocab, 8));
+  // Every label; label_at() orders them as far as the search asks (maybe not at all: inside a
+  // lexicon word the search tries only the few tokens that can follow).
+  index_t all_labels(index_t vocab) {
+    sorted_ = -1;
     count_ = vocab;
     return vocab;
   }
@@ -8249,10 +8249,18 @@ class CtcBeamDecoder::Stream {
   // labels, so order_ is sorted lazily, in chunks that double.
   template <class Y>
   std::int32_t label_at(index_t i, const Y* y) {
+    if (sorted_ < 0) {  // the frame's first request: the few best in one pass (V = 5000), or sort
+      if (count_ > 64) {
+        front_labels(y, count_, 8);
+      } else {
+        std::iota(order_.begin(), order_.begin() + count_, std::int32_t{0});
+        sorted_ = 0;
+      }
+    }
     if (i >= sorted_) {
       auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
       const auto first = order_.begin() + sorted_, stop = order_.begin() + count_;
-      const index_t n = std::min(count_, std::max(sorted_ * 2, i + 4));
+      const index_t n = count_ <= 64 ? count_ : std::min(count_, std::max(sorted_ * 2, i + 4));
       if (n < count_) std::nth_element(first, order_.begin() + n, stop, more_probable);
       std::sort(first, order_.begin() + n, more_probable);
       sorted_ = n;
