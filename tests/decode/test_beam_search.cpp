@@ -10,46 +10,14 @@
 #include <vector>
 
 #include "../test_util.hpp"
+#include "ctc_enumerate.hpp"
 
 using asrkit::index_t;
 
 namespace {
 
-asrkit::Tensor<double> random_log_probs(std::uint64_t seed, index_t frames, index_t vocab, double scale) {
-  asrkit::Rng rng(seed);
-  asrkit::Tensor<double> lp({frames, vocab});
-  rng.fill_normal(lp.view(), 0.0, scale);
-  for (index_t t = 0; t < frames; ++t) {
-    auto row = lp.matrix().row(t).array();
-    row -= std::log(row.exp().sum());
-  }
-  return lp;
-}
+using asrkit_test::random_log_probs;
 
-// Total probability of every label sequence, by enumerating all V^T paths.
-std::map<std::vector<std::int32_t>, double> enumerate(const asrkit::Tensor<double>& lp, int blank) {
-  const index_t frames = lp.dim(0), vocab = lp.dim(1);
-  std::map<std::vector<std::int32_t>, double> out;
-  std::vector<int> path(static_cast<std::size_t>(frames));
-  std::function<void(index_t)> walk = [&](index_t t) {
-    if (t == frames) {
-      std::vector<std::int32_t> labels;
-      int prev = -1;
-      double logp = 0;
-      for (index_t s = 0; s < frames; ++s) {
-        const int k = path[static_cast<std::size_t>(s)];
-        logp += lp(s, k);
-        if (k != prev && k != blank) labels.push_back(k);
-        prev = k;
-      }
-      out[labels] += std::exp(logp);
-      return;
-    }
-    for (int k = 0; k < vocab; ++k) path[static_cast<std::size_t>(t)] = k, walk(t + 1);
-  };
-  walk(0);
-  return out;
-}
 
 }  // namespace
 
@@ -57,7 +25,7 @@ TEST_CASE("prefix beam search with an unbounded beam gives exact prefix probabil
   for (std::uint64_t seed = 1; seed <= 8; ++seed) {
     const int blank = static_cast<int>(seed % 3);
     const auto lp = random_log_probs(seed, 5, 3, 1.5);
-    const auto exact = enumerate(lp, blank);
+    const auto exact = asrkit_test::enumerate_ctc(lp, blank);
     asrkit::DecoderOptions o;
     o.blank = blank;
     o.beam_size = 10000;

@@ -15,46 +15,14 @@
 
 #include "../small_arpa.hpp"
 #include "../test_util.hpp"
+#include "ctc_enumerate.hpp"
 
 using asrkit::index_t;
 
 namespace {
 
-asrkit::Tensor<double> random_log_probs(std::uint64_t seed, index_t frames, index_t vocab, double scale) {
-  asrkit::Rng rng(seed);
-  asrkit::Tensor<double> lp({frames, vocab});
-  rng.fill_normal(lp.view(), 0.0, scale);
-  for (index_t t = 0; t < frames; ++t) {
-    auto row = lp.matrix().row(t).array();
-    row -= std::log(row.exp().sum());
-  }
-  return lp;
-}
+using asrkit_test::random_log_probs;
 
-// Exact total CTC probability of every label sequence, by enumerating all V^T paths.
-std::map<std::vector<std::int32_t>, double> enumerate(const asrkit::Tensor<double>& lp, int blank) {
-  const index_t frames = lp.dim(0), vocab = lp.dim(1);
-  std::map<std::vector<std::int32_t>, double> out;
-  std::vector<int> path(static_cast<std::size_t>(frames));
-  std::function<void(index_t)> walk = [&](index_t t) {
-    if (t == frames) {
-      std::vector<std::int32_t> labels;
-      int prev = -1;
-      double logp = 0;
-      for (index_t s = 0; s < frames; ++s) {
-        const int k = path[static_cast<std::size_t>(s)];
-        logp += lp(s, k);
-        if (k != prev && k != blank) labels.push_back(k);
-        prev = k;
-      }
-      out[labels] += std::exp(logp);
-      return;
-    }
-    for (int k = 0; k < vocab; ++k) path[static_cast<std::size_t>(t)] = k, walk(t + 1);
-  };
-  walk(0);
-  return out;
-}
 
 // tokens: blank, word boundary, a, b, c (the words of tests/small_arpa.hpp).
 asrkit::TokenSet abc_tokens() { return asrkit::TokenSet({"_", "|", "a", "b", "c"}); }
@@ -123,7 +91,7 @@ TEST_CASE("with a word LM the beam search finds the exhaustive best of DS2's obj
   const auto lm = small_lm();
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     const auto lp = random_log_probs(seed, 6, 5, 1.2);
-    const auto exact = enumerate(lp, 0);
+    const auto exact = asrkit_test::enumerate_ctc(lp, 0);
     asrkit::DecoderOptions o;
     o.word_boundary = 1;
     o.beam_size = 100000;
@@ -239,7 +207,7 @@ TEST_CASE("a token-level LM scores every token", "[decode][lm]") {
   const asrkit::TokenSet tokens({"_", "a", "b", "c"});
   const auto lm = small_lm();
   const auto lp = random_log_probs(11, 6, 4, 1.2);
-  const auto exact = enumerate(lp, 0);
+  const auto exact = asrkit_test::enumerate_ctc(lp, 0);
   asrkit::DecoderOptions o;
   o.beam_size = 100000;
   o.lm_unit = asrkit::LmUnit::token;
@@ -265,7 +233,7 @@ TEST_CASE("a lexicon is a hard constraint unless relaxed, with a penalty for oth
   lex.add("c", {"c"});
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     const auto lp = random_log_probs(seed + 20, 6, 5, 1.0);
-    const auto exact = enumerate(lp, 0);
+    const auto exact = asrkit_test::enumerate_ctc(lp, 0);
     asrkit::DecoderOptions o;
     o.word_boundary = 1;
     o.beam_size = 100000;

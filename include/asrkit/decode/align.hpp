@@ -21,14 +21,12 @@
 
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/decode/emissions.hpp>
 
 namespace asrkit {
 
-struct AlignOptions {
-  int blank = 0;
-  index_t item = 0;     ///< batch item, when log_probs is [T, B, V]
-  index_t frames = -1;  ///< frames of that item (-1: all T)
-};
+/// Which rows to align: blank, batch item, frames (the decoders' DecodeInput).
+using AlignOptions = DecodeInput;
 
 struct TokenSpan {
   std::int32_t label;
