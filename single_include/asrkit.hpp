@@ -285,6 +285,7 @@ inline void check_shape(const Shape& actual, const Shape& expected, const char* 
 // asrkit/core/tensor.hpp - owning tensors and non-owning views, row-major, rank 0..4.
 //
 //   asrkit::Tensor<float> x({T, B, V});          // 64-byte aligned, zero-initialised
+//   asrkit::Tensor<float> y({T, B, V}, asrkit::uninitialized);  // contents unspecified
 //   x(t, b, v) = 1.0f;                           // element access (bounds asserted in debug)
 //   auto frame = x[t];                           // TensorView<float> of shape [B, V], no copy
 //   frame.matrix().rowwise().maxCoeff();         // Eigen::Map over the same memory
@@ -319,6 +320,13 @@ using VectorMap = Eigen::Map<std::conditional_t<std::is_const_v<T>, const Vector
 
 template <class T, class Device = Cpu>
 class TensorView;
+
+/// Tag for Tensor's constructor that skips zero-filling: for kernels that write every element of
+/// a fresh output before anything reads it (saves one write pass over the whole tensor).
+struct Uninitialized {
+  explicit constexpr Uninitialized() = default;
+};
+inline constexpr Uninitialized uninitialized{};
 
 namespace detail {
 
@@ -482,6 +490,11 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
   explicit Tensor(const Shape& shape) : shape_(shape) {
     data_ = static_cast<T*>(Traits::allocate(this->size_bytes()));
     Traits::zero(data_, this->size_bytes());
+  }
+
+  /// Storage only: the elements are unspecified until written (see Uninitialized).
+  Tensor(const Shape& shape, Uninitialized) : shape_(shape) {
+    data_ = static_cast<T*>(Traits::allocate(this->size_bytes()));
   }
 
   /// A tensor filled with `value` (CPU only).
@@ -5055,6 +5068,96 @@ void column_grad_sums(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT xhat
   }
 }
 
+// ---- feature-column blocks: each task owns whole columns over all rows -------------------------
+//
+// BatchNorm reduces over rows, per column, so splitting the work by columns needs no reduction
+// across threads: a task computes its columns' statistics (chunk by chunk, in chunk order, exactly
+// as column_moments does per column) and then normalises the same columns while they are still in
+// L2/L3. Every operation is per column, so the result does not depend on the split either.
+
+/// Columns per task boundary (64 bytes of float: no two tasks write one cache line of a row).
+inline constexpr index_t kColAlign = 16;
+/// Columns per sub-block. Narrow sub-blocks (128) were slower: a row segment of 512 bytes per
+/// 4 KiB page makes every row a TLB miss; 1024 keeps F <= 1024 in one block per task.
+inline constexpr index_t kColBlock = 1024;
+
+/// Calls f(c0, c1) for column ranges covering [0, cols), in parallel over one contiguous range per
+/// thread (cut into sub-blocks of kColBlock columns, processed in order).
+template <class F>
+void for_column_blocks(index_t cols, F&& f) {
+  const index_t tasks = std::max<index_t>(1, std::min<index_t>(num_threads(), cols / kColAlign));
+  parallel_for(tasks, [&](index_t t) {
+    auto edge = [&](index_t i) {
+      return i == tasks ? cols : (cols * i / tasks) / kColAlign * kColAlign;
+    };
+    const index_t c1 = edge(t + 1);
+    for (index_t c = edge(t); c < c1; c += kColBlock) f(c, std::min(c1, c + kColBlock));
+  });
+}
+
+/// column_moments restricted to columns [c0, c1): the same per-column arithmetic, in the same
+/// chunk order (so the same bits). `mean`, `m2` are indexed from column 0; returns the count.
+template <class T>
+index_t column_moments_block(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                             index_t c0, index_t c1, double* ASRKIT_RESTRICT mean,
+                             double* ASRKIT_RESTRICT m2) {
+  const index_t w = c1 - c0, step = chunk_rows(cols);
+  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
+  double* ASRKIT_RESTRICT mu = scratch.data();
+  double* ASRKIT_RESTRICT s2 = mu + w;
+  std::fill(mean + c0, mean + c1, 0.0);
+  std::fill(m2 + c0, m2 + c1, 0.0);
+  index_t n = 0;
+  for (index_t r0 = 0; r0 < rows; r0 += step) {
+    const index_t r1 = std::min(rows, r0 + step);
+    std::fill(scratch.begin(), scratch.end(), 0.0);
+    index_t nb = 0;
+    for (index_t r = r0; r < r1; ++r) {
+      if (valid && !valid[r]) continue;
+      add_row(mu, x + r * cols + c0, w);
+      ++nb;
+    }
+    if (nb == 0) continue;
+    const double inv = 1.0 / static_cast<double>(nb);
+    for (index_t j = 0; j < w; ++j) mu[j] *= inv;
+    for (index_t r = r0; r < r1; ++r)
+      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols + c0, mu, w);
+    // Chan, Golub & LeVeque (1979), as in column_moments.
+    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
+    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+    for (index_t j = 0; j < w; ++j) {
+      const double delta = mu[j] - mean[c0 + j];
+      mean[c0 + j] += delta * wt;
+      m2[c0 + j] += s2[j] + delta * delta * cross;
+    }
+    n += nb;
+  }
+  return n;
+}
+
+/// column_grad_sums restricted to columns [c0, c1) (same chunk partials, added in chunk order).
+template <class T>
+void column_grad_sums_block(const T* dy, const T* xhat, index_t rows, index_t cols,
+                            const unsigned char* valid, index_t c0, index_t c1,
+                            double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
+  const index_t w = c1 - c0, step = chunk_rows(cols);
+  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
+  double* ASRKIT_RESTRICT a = scratch.data();
+  double* ASRKIT_RESTRICT b = a + w;
+  std::fill(sum_dy + c0, sum_dy + c1, 0.0);
+  std::fill(sum_dy_xhat + c0, sum_dy_xhat + c1, 0.0);
+  for (index_t r0 = 0; r0 < rows; r0 += step) {
+    const index_t r1 = std::min(rows, r0 + step);
+    std::fill(scratch.begin(), scratch.end(), 0.0);
+    for (index_t r = r0; r < r1; ++r)
+      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols + c0, xhat + r * cols + c0, w);
+    for (index_t j = 0; j < w; ++j) {
+      sum_dy[c0 + j] += a[j];
+      sum_dy_xhat[c0 + j] += b[j];
+    }
+  }
+}
+
 /// Sum of x[0..n) and of (x - shift)^2 in double, in 16 interleaved lanes (a fixed order the
 /// compiler turns into SIMD code: a single running sum would be one serial add chain).
 template <class T>
@@ -5176,7 +5279,9 @@ struct BatchStats {
 };
 
 /// Training forward with batch statistics over the valid rows: y = γ xhat + β, xhat cached;
-/// invalid rows give y = 0 and xhat = 0.
+/// invalid rows give y = 0 and xhat = 0. Every element of y and xhat is written.
+/// Work is split by feature columns (for_column_blocks): a task takes its columns' statistics and
+/// normalises them straight after, while they are still in cache (one DRAM read of x, not two).
 template <class T>
 BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
                             const T* gamma, const T* beta, double eps, T* y, T* xhat) {
@@ -5184,26 +5289,30 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.mean.resize(static_cast<std::size_t>(cols));
   s.var.resize(static_cast<std::size_t>(cols));
   s.invstd.resize(static_cast<std::size_t>(cols));
-  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
-  std::vector<T> mu(static_cast<std::size_t>(cols)), g(static_cast<std::size_t>(cols)),
-      bt(static_cast<std::size_t>(cols));
-  for (index_t j = 0; j < cols; ++j) {
-    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
-    s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
-    mu[j] = static_cast<T>(s.mean[j]);
-    g[j] = gamma ? gamma[j] : T(1);
-    bt[j] = beta ? beta[j] : T(0);
-  }
-  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      T* ASRKIT_RESTRICT yr = y + r * cols;
-      T* ASRKIT_RESTRICT hr = xhat + r * cols;
+  s.count = valid ? static_cast<index_t>(std::count(valid, valid + rows, 1)) : rows;
+  std::vector<T> mu(static_cast<std::size_t>(cols));
+  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+    column_moments_block(x, rows, cols, valid, c0, c1, s.mean.data(), s.var.data());
+    for (index_t j = c0; j < c1; ++j) {
+      s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
+      s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
+      mu[j] = static_cast<T>(s.mean[j]);
+    }
+    T g[kColBlock], bt[kColBlock];
+    for (index_t j = c0; j < c1; ++j) {
+      g[j - c0] = gamma ? gamma[j] : T(1);
+      bt[j - c0] = beta ? beta[j] : T(0);
+    }
+    const index_t w = c1 - c0;
+    for (index_t r = 0; r < rows; ++r) {
+      T* ASRKIT_RESTRICT yr = y + r * cols + c0;
+      T* ASRKIT_RESTRICT hr = xhat + r * cols + c0;
       if (valid && !valid[r]) {
-        std::fill(yr, yr + cols, T(0));
-        std::fill(hr, hr + cols, T(0));
+        std::fill(yr, yr + w, T(0));
+        std::fill(hr, hr + w, T(0));
         continue;
       }
-      normalize_row(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+      normalize_row(yr, hr, x + r * cols + c0, mu.data() + c0, s.invstd.data() + c0, g, bt, w);
     }
   });
   return s;
@@ -5237,31 +5346,32 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
 /// Backward of BN over the valid rows. With batch statistics (Ioffe & Szegedy, Alg. 1 backward):
 ///   dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)),
 /// with fixed statistics: dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given);
-/// invalid rows get dx = 0.
+/// invalid rows get dx = 0. Split by feature columns like train_forward: the sums of a column
+/// block, then its dx rows while dy and xhat are still in cache.
 template <class T>
 void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
               const std::vector<T>& invstd, index_t count, bool batch_stats, const T* gamma,
               T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
-  column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
-  std::vector<T> k(static_cast<std::size_t>(cols)), c_dy(static_cast<std::size_t>(cols)),
-      c_h(static_cast<std::size_t>(cols));
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  for (index_t j = 0; j < cols; ++j) {
-    k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
-    c_dy[j] = static_cast<T>(sdy[j] * inv_n);
-    c_h[j] = static_cast<T>(sdyh[j] * inv_n);
-    if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
-    if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
-  }
-  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      T* ASRKIT_RESTRICT dr = dx + r * cols;
+  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+    column_grad_sums_block(dy, xhat, rows, cols, valid, c0, c1, sdy.data(), sdyh.data());
+    T k[kColBlock], c_dy[kColBlock], c_h[kColBlock];
+    for (index_t j = c0; j < c1; ++j) {
+      k[j - c0] = (gamma ? gamma[j] : T(1)) * invstd[j];
+      c_dy[j - c0] = static_cast<T>(sdy[j] * inv_n);
+      c_h[j - c0] = static_cast<T>(sdyh[j] * inv_n);
+      if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
+      if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
+    }
+    const index_t w = c1 - c0;
+    for (index_t r = 0; r < rows; ++r) {
+      T* ASRKIT_RESTRICT dr = dx + r * cols + c0;
       if (valid && !valid[r]) {
-        std::fill(dr, dr + cols, T(0));
+        std::fill(dr, dr + w, T(0));
         continue;
       }
-      bn_backward_row(dr, dy + r * cols, xhat + r * cols, k.data(), c_dy.data(), c_h.data(), cols);
+      bn_backward_row(dr, dy + r * cols + c0, xhat + r * cols + c0, k, c_dy, c_h, w);
     }
   });
 }
@@ -5305,7 +5415,7 @@ class BatchNorm {
   /// Inference: y = γ (x − running_mean) / sqrt(running_var + ε) + β. x: [..., F].
   Tensor<T> forward(TensorView<const T> x) const {
     detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // infer writes every element
     infer(x, nullptr, y);
     return y;
   }
@@ -5325,7 +5435,7 @@ class BatchNorm {
       throw ShapeError("batchnorm.4", detail::str("BatchNorm::backward: dy must have the shape of the "
                                                   "forward input ", xhat_.shape().str(), ", got ",
                                                   dy.shape().str()));
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);  // backward writes every element
     detail::norm::backward(dy.data(), xhat_.data(), rows(xhat_.shape()), features_, mask(),
                            stats_.invstd, stats_.count, true, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
@@ -5386,8 +5496,9 @@ class BatchNorm {
       throw ValueError("batchnorm.2", detail::str("BatchNorm: training needs more than 1 value per "
                                                   "feature, got ", count, " (valid) row(s) of shape ",
                                                   x.shape().str()));
-    Tensor<T> y(x.shape());
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape());  // reused between calls
+    // train_forward writes every element of y and xhat; xhat is reused between calls.
+    Tensor<T> y(x.shape(), uninitialized);
+    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
     stats_ = detail::norm::train_forward(x.data(), n, features_, mask(), gamma(), beta(),
                                          options_.eps, y.data(), xhat_.data());
     num_batches_tracked_() += 1;
@@ -5427,7 +5538,7 @@ class SequenceBatchNorm : public BatchNorm<T> {
   /// Inference with running statistics; padded frames give 0.
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
     const auto valid = check(x, lengths);
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);
     this->infer(x, valid.data(), y);
     return y;
   }
@@ -5499,7 +5610,7 @@ class RecurrentBatchNorm {
   Tensor<T> forward_step(TensorView<const T> x_t, index_t t,
                          TensorView<const std::int32_t> lengths = {}) const {
     const auto valid = check_step(x_t, t, lengths, false);
-    Tensor<T> y(x_t.shape());
+    Tensor<T> y(x_t.shape(), uninitialized);
     const auto p = population(std::min(t, max_steps_ - 1));
     detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
                                y.data());
@@ -5518,8 +5629,8 @@ class RecurrentBatchNorm {
     const index_t active = c.valid.empty()
                                ? batch
                                : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
-    Tensor<T> y(x_t.shape());
-    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape());
+    Tensor<T> y(x_t.shape(), uninitialized);
+    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape(), uninitialized);
     if (active >= 2) {
       c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
                                             beta(), options_.eps, y.data(), c.xhat.data());
@@ -5550,7 +5661,7 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
                                                   "shape ", c.xhat.shape().str(), ", got ",
                                                   dy_t.shape().str()));
-    Tensor<T> dx(dy_t.shape());
+    Tensor<T> dx(dy_t.shape(), uninitialized);
     detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
                            c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
@@ -5562,7 +5673,7 @@ class RecurrentBatchNorm {
 
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
     for (index_t t = 0; t < x.dim(0); ++t) {
       auto yt = forward_step(x[t], t, lengths);
       std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
@@ -5572,7 +5683,7 @@ class RecurrentBatchNorm {
 
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
     for (index_t t = 0; t < x.dim(0); ++t) {
       auto yt = forward_step_train(x[t], t, lengths);
       std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
@@ -5586,7 +5697,7 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward: dy must have shape "
                                                   "[", steps_, ", B, ", features_, "], got ",
                                                   dy.shape().str()));
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);
     for (index_t t = steps_ - 1; t >= 0; --t) {
       auto dxt = backward_step(dy[t], t);
       std::copy(dxt.data(), dxt.data() + dxt.numel(), dx[t].data());
@@ -5747,16 +5858,17 @@ class LayerNorm {
 
   Tensor<T> forward(TensorView<const T> x) const {
     check(x.shape(), "input");
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // run writes every element
     run(x, y.data(), nullptr, nullptr);
     return y;
   }
 
   Tensor<T> forward_train(TensorView<const T> x) {
     check(x.shape(), "input");
-    Tensor<T> y(x.shape());
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape());  // reused between calls
-    rstd_.assign(static_cast<std::size_t>(x.numel() / features_), T(0));
+    // run writes every element of y, xhat and rstd; xhat is reused between calls.
+    Tensor<T> y(x.shape(), uninitialized);
+    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
+    rstd_.resize(static_cast<std::size_t>(x.numel() / features_));
     run(x, y.data(), xhat_.data(), rstd_.data());
     cached_ = true;
     return y;
@@ -5776,7 +5888,7 @@ class LayerNorm {
     const index_t step = detail::norm::chunk_rows(cols);
     const index_t chunks = (rows + step - 1) / step;
     std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);  // every row is written
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       std::vector<T> g(static_cast<std::size_t>(cols));
       double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;

@@ -1,6 +1,7 @@
 // asrkit/core/tensor.hpp - owning tensors and non-owning views, row-major, rank 0..4.
 //
 //   asrkit::Tensor<float> x({T, B, V});          // 64-byte aligned, zero-initialised
+//   asrkit::Tensor<float> y({T, B, V}, asrkit::uninitialized);  // contents unspecified
 //   x(t, b, v) = 1.0f;                           // element access (bounds asserted in debug)
 //   auto frame = x[t];                           // TensorView<float> of shape [B, V], no copy
 //   frame.matrix().rowwise().maxCoeff();         // Eigen::Map over the same memory
@@ -36,6 +37,13 @@ using VectorMap = Eigen::Map<std::conditional_t<std::is_const_v<T>, const Vector
 
 template <class T, class Device = Cpu>
 class TensorView;
+
+/// Tag for Tensor's constructor that skips zero-filling: for kernels that write every element of
+/// a fresh output before anything reads it (saves one write pass over the whole tensor).
+struct Uninitialized {
+  explicit constexpr Uninitialized() = default;
+};
+inline constexpr Uninitialized uninitialized{};
 
 namespace detail {
 
@@ -199,6 +207,11 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
   explicit Tensor(const Shape& shape) : shape_(shape) {
     data_ = static_cast<T*>(Traits::allocate(this->size_bytes()));
     Traits::zero(data_, this->size_bytes());
+  }
+
+  /// Storage only: the elements are unspecified until written (see Uninitialized).
+  Tensor(const Shape& shape, Uninitialized) : shape_(shape) {
+    data_ = static_cast<T*>(Traits::allocate(this->size_bytes()));
   }
 
   /// A tensor filled with `value` (CPU only).

@@ -90,7 +90,9 @@ struct BatchStats {
 };
 
 /// Training forward with batch statistics over the valid rows: y = γ xhat + β, xhat cached;
-/// invalid rows give y = 0 and xhat = 0.
+/// invalid rows give y = 0 and xhat = 0. Every element of y and xhat is written.
+/// Work is split by feature columns (for_column_blocks): a task takes its columns' statistics and
+/// normalises them straight after, while they are still in cache (one DRAM read of x, not two).
 template <class T>
 BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
                             const T* gamma, const T* beta, double eps, T* y, T* xhat) {
@@ -98,26 +100,30 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.mean.resize(static_cast<std::size_t>(cols));
   s.var.resize(static_cast<std::size_t>(cols));
   s.invstd.resize(static_cast<std::size_t>(cols));
-  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
-  std::vector<T> mu(static_cast<std::size_t>(cols)), g(static_cast<std::size_t>(cols)),
-      bt(static_cast<std::size_t>(cols));
-  for (index_t j = 0; j < cols; ++j) {
-    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
-    s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
-    mu[j] = static_cast<T>(s.mean[j]);
-    g[j] = gamma ? gamma[j] : T(1);
-    bt[j] = beta ? beta[j] : T(0);
-  }
-  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      T* ASRKIT_RESTRICT yr = y + r * cols;
-      T* ASRKIT_RESTRICT hr = xhat + r * cols;
+  s.count = valid ? static_cast<index_t>(std::count(valid, valid + rows, 1)) : rows;
+  std::vector<T> mu(static_cast<std::size_t>(cols));
+  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+    column_moments_block(x, rows, cols, valid, c0, c1, s.mean.data(), s.var.data());
+    for (index_t j = c0; j < c1; ++j) {
+      s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
+      s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
+      mu[j] = static_cast<T>(s.mean[j]);
+    }
+    T g[kColBlock], bt[kColBlock];
+    for (index_t j = c0; j < c1; ++j) {
+      g[j - c0] = gamma ? gamma[j] : T(1);
+      bt[j - c0] = beta ? beta[j] : T(0);
+    }
+    const index_t w = c1 - c0;
+    for (index_t r = 0; r < rows; ++r) {
+      T* ASRKIT_RESTRICT yr = y + r * cols + c0;
+      T* ASRKIT_RESTRICT hr = xhat + r * cols + c0;
       if (valid && !valid[r]) {
-        std::fill(yr, yr + cols, T(0));
-        std::fill(hr, hr + cols, T(0));
+        std::fill(yr, yr + w, T(0));
+        std::fill(hr, hr + w, T(0));
         continue;
       }
-      normalize_row(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+      normalize_row(yr, hr, x + r * cols + c0, mu.data() + c0, s.invstd.data() + c0, g, bt, w);
     }
   });
   return s;
@@ -151,31 +157,32 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
 /// Backward of BN over the valid rows. With batch statistics (Ioffe & Szegedy, Alg. 1 backward):
 ///   dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)),
 /// with fixed statistics: dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given);
-/// invalid rows get dx = 0.
+/// invalid rows get dx = 0. Split by feature columns like train_forward: the sums of a column
+/// block, then its dx rows while dy and xhat are still in cache.
 template <class T>
 void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
               const std::vector<T>& invstd, index_t count, bool batch_stats, const T* gamma,
               T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
-  column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
-  std::vector<T> k(static_cast<std::size_t>(cols)), c_dy(static_cast<std::size_t>(cols)),
-      c_h(static_cast<std::size_t>(cols));
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  for (index_t j = 0; j < cols; ++j) {
-    k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
-    c_dy[j] = static_cast<T>(sdy[j] * inv_n);
-    c_h[j] = static_cast<T>(sdyh[j] * inv_n);
-    if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
-    if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
-  }
-  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      T* ASRKIT_RESTRICT dr = dx + r * cols;
+  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+    column_grad_sums_block(dy, xhat, rows, cols, valid, c0, c1, sdy.data(), sdyh.data());
+    T k[kColBlock], c_dy[kColBlock], c_h[kColBlock];
+    for (index_t j = c0; j < c1; ++j) {
+      k[j - c0] = (gamma ? gamma[j] : T(1)) * invstd[j];
+      c_dy[j - c0] = static_cast<T>(sdy[j] * inv_n);
+      c_h[j - c0] = static_cast<T>(sdyh[j] * inv_n);
+      if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
+      if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
+    }
+    const index_t w = c1 - c0;
+    for (index_t r = 0; r < rows; ++r) {
+      T* ASRKIT_RESTRICT dr = dx + r * cols + c0;
       if (valid && !valid[r]) {
-        std::fill(dr, dr + cols, T(0));
+        std::fill(dr, dr + w, T(0));
         continue;
       }
-      bn_backward_row(dr, dy + r * cols, xhat + r * cols, k.data(), c_dy.data(), c_h.data(), cols);
+      bn_backward_row(dr, dy + r * cols + c0, xhat + r * cols + c0, k, c_dy, c_h, w);
     }
   });
 }
@@ -219,7 +226,7 @@ class BatchNorm {
   /// Inference: y = γ (x − running_mean) / sqrt(running_var + ε) + β. x: [..., F].
   Tensor<T> forward(TensorView<const T> x) const {
     detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // infer writes every element
     infer(x, nullptr, y);
     return y;
   }
@@ -239,7 +246,7 @@ class BatchNorm {
       throw ShapeError("batchnorm.4", detail::str("BatchNorm::backward: dy must have the shape of the "
                                                   "forward input ", xhat_.shape().str(), ", got ",
                                                   dy.shape().str()));
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);  // backward writes every element
     detail::norm::backward(dy.data(), xhat_.data(), rows(xhat_.shape()), features_, mask(),
                            stats_.invstd, stats_.count, true, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
@@ -300,8 +307,9 @@ class BatchNorm {
       throw ValueError("batchnorm.2", detail::str("BatchNorm: training needs more than 1 value per "
                                                   "feature, got ", count, " (valid) row(s) of shape ",
                                                   x.shape().str()));
-    Tensor<T> y(x.shape());
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape());  // reused between calls
+    // train_forward writes every element of y and xhat; xhat is reused between calls.
+    Tensor<T> y(x.shape(), uninitialized);
+    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
     stats_ = detail::norm::train_forward(x.data(), n, features_, mask(), gamma(), beta(),
                                          options_.eps, y.data(), xhat_.data());
     num_batches_tracked_() += 1;
@@ -341,7 +349,7 @@ class SequenceBatchNorm : public BatchNorm<T> {
   /// Inference with running statistics; padded frames give 0.
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
     const auto valid = check(x, lengths);
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);
     this->infer(x, valid.data(), y);
     return y;
   }
@@ -413,7 +421,7 @@ class RecurrentBatchNorm {
   Tensor<T> forward_step(TensorView<const T> x_t, index_t t,
                          TensorView<const std::int32_t> lengths = {}) const {
     const auto valid = check_step(x_t, t, lengths, false);
-    Tensor<T> y(x_t.shape());
+    Tensor<T> y(x_t.shape(), uninitialized);
     const auto p = population(std::min(t, max_steps_ - 1));
     detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
                                y.data());
@@ -432,8 +440,8 @@ class RecurrentBatchNorm {
     const index_t active = c.valid.empty()
                                ? batch
                                : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
-    Tensor<T> y(x_t.shape());
-    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape());
+    Tensor<T> y(x_t.shape(), uninitialized);
+    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape(), uninitialized);
     if (active >= 2) {
       c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
                                             beta(), options_.eps, y.data(), c.xhat.data());
@@ -464,7 +472,7 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
                                                   "shape ", c.xhat.shape().str(), ", got ",
                                                   dy_t.shape().str()));
-    Tensor<T> dx(dy_t.shape());
+    Tensor<T> dx(dy_t.shape(), uninitialized);
     detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
                            c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
@@ -476,7 +484,7 @@ class RecurrentBatchNorm {
 
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
     for (index_t t = 0; t < x.dim(0); ++t) {
       auto yt = forward_step(x[t], t, lengths);
       std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
@@ -486,7 +494,7 @@ class RecurrentBatchNorm {
 
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
     for (index_t t = 0; t < x.dim(0); ++t) {
       auto yt = forward_step_train(x[t], t, lengths);
       std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
@@ -500,7 +508,7 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward: dy must have shape "
                                                   "[", steps_, ", B, ", features_, "], got ",
                                                   dy.shape().str()));
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);
     for (index_t t = steps_ - 1; t >= 0; --t) {
       auto dxt = backward_step(dy[t], t);
       std::copy(dxt.data(), dxt.data() + dxt.numel(), dx[t].data());

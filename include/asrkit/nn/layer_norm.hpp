@@ -51,16 +51,17 @@ class LayerNorm {
 
   Tensor<T> forward(TensorView<const T> x) const {
     check(x.shape(), "input");
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // run writes every element
     run(x, y.data(), nullptr, nullptr);
     return y;
   }
 
   Tensor<T> forward_train(TensorView<const T> x) {
     check(x.shape(), "input");
-    Tensor<T> y(x.shape());
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape());  // reused between calls
-    rstd_.assign(static_cast<std::size_t>(x.numel() / features_), T(0));
+    // run writes every element of y, xhat and rstd; xhat is reused between calls.
+    Tensor<T> y(x.shape(), uninitialized);
+    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
+    rstd_.resize(static_cast<std::size_t>(x.numel() / features_));
     run(x, y.data(), xhat_.data(), rstd_.data());
     cached_ = true;
     return y;
@@ -80,7 +81,7 @@ class LayerNorm {
     const index_t step = detail::norm::chunk_rows(cols);
     const index_t chunks = (rows + step - 1) / step;
     std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);  // every row is written
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       std::vector<T> g(static_cast<std::size_t>(cols));
       double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;

@@ -172,6 +172,96 @@ void column_grad_sums(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT xhat
   }
 }
 
+// ---- feature-column blocks: each task owns whole columns over all rows -------------------------
+//
+// BatchNorm reduces over rows, per column, so splitting the work by columns needs no reduction
+// across threads: a task computes its columns' statistics (chunk by chunk, in chunk order, exactly
+// as column_moments does per column) and then normalises the same columns while they are still in
+// L2/L3. Every operation is per column, so the result does not depend on the split either.
+
+/// Columns per task boundary (64 bytes of float: no two tasks write one cache line of a row).
+inline constexpr index_t kColAlign = 16;
+/// Columns per sub-block. Narrow sub-blocks (128) were slower: a row segment of 512 bytes per
+/// 4 KiB page makes every row a TLB miss; 1024 keeps F <= 1024 in one block per task.
+inline constexpr index_t kColBlock = 1024;
+
+/// Calls f(c0, c1) for column ranges covering [0, cols), in parallel over one contiguous range per
+/// thread (cut into sub-blocks of kColBlock columns, processed in order).
+template <class F>
+void for_column_blocks(index_t cols, F&& f) {
+  const index_t tasks = std::max<index_t>(1, std::min<index_t>(num_threads(), cols / kColAlign));
+  parallel_for(tasks, [&](index_t t) {
+    auto edge = [&](index_t i) {
+      return i == tasks ? cols : (cols * i / tasks) / kColAlign * kColAlign;
+    };
+    const index_t c1 = edge(t + 1);
+    for (index_t c = edge(t); c < c1; c += kColBlock) f(c, std::min(c1, c + kColBlock));
+  });
+}
+
+/// column_moments restricted to columns [c0, c1): the same per-column arithmetic, in the same
+/// chunk order (so the same bits). `mean`, `m2` are indexed from column 0; returns the count.
+template <class T>
+index_t column_moments_block(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                             index_t c0, index_t c1, double* ASRKIT_RESTRICT mean,
+                             double* ASRKIT_RESTRICT m2) {
+  const index_t w = c1 - c0, step = chunk_rows(cols);
+  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
+  double* ASRKIT_RESTRICT mu = scratch.data();
+  double* ASRKIT_RESTRICT s2 = mu + w;
+  std::fill(mean + c0, mean + c1, 0.0);
+  std::fill(m2 + c0, m2 + c1, 0.0);
+  index_t n = 0;
+  for (index_t r0 = 0; r0 < rows; r0 += step) {
+    const index_t r1 = std::min(rows, r0 + step);
+    std::fill(scratch.begin(), scratch.end(), 0.0);
+    index_t nb = 0;
+    for (index_t r = r0; r < r1; ++r) {
+      if (valid && !valid[r]) continue;
+      add_row(mu, x + r * cols + c0, w);
+      ++nb;
+    }
+    if (nb == 0) continue;
+    const double inv = 1.0 / static_cast<double>(nb);
+    for (index_t j = 0; j < w; ++j) mu[j] *= inv;
+    for (index_t r = r0; r < r1; ++r)
+      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols + c0, mu, w);
+    // Chan, Golub & LeVeque (1979), as in column_moments.
+    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
+    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+    for (index_t j = 0; j < w; ++j) {
+      const double delta = mu[j] - mean[c0 + j];
+      mean[c0 + j] += delta * wt;
+      m2[c0 + j] += s2[j] + delta * delta * cross;
+    }
+    n += nb;
+  }
+  return n;
+}
+
+/// column_grad_sums restricted to columns [c0, c1) (same chunk partials, added in chunk order).
+template <class T>
+void column_grad_sums_block(const T* dy, const T* xhat, index_t rows, index_t cols,
+                            const unsigned char* valid, index_t c0, index_t c1,
+                            double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
+  const index_t w = c1 - c0, step = chunk_rows(cols);
+  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
+  double* ASRKIT_RESTRICT a = scratch.data();
+  double* ASRKIT_RESTRICT b = a + w;
+  std::fill(sum_dy + c0, sum_dy + c1, 0.0);
+  std::fill(sum_dy_xhat + c0, sum_dy_xhat + c1, 0.0);
+  for (index_t r0 = 0; r0 < rows; r0 += step) {
+    const index_t r1 = std::min(rows, r0 + step);
+    std::fill(scratch.begin(), scratch.end(), 0.0);
+    for (index_t r = r0; r < r1; ++r)
+      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols + c0, xhat + r * cols + c0, w);
+    for (index_t j = 0; j < w; ++j) {
+      sum_dy[c0 + j] += a[j];
+      sum_dy_xhat[c0 + j] += b[j];
+    }
+  }
+}
+
 /// Sum of x[0..n) and of (x - shift)^2 in double, in 16 interleaved lanes (a fixed order the
 /// compiler turns into SIMD code: a single running sum would be one serial add chain).
 template <class T>
