@@ -1048,6 +1048,7 @@ inline std::uint16_t double_to_bfloat16(double d) noexcept {
 
 #include <cerrno>
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -1086,6 +1087,17 @@ inline void write_file(const std::string& path, const std::vector<std::uint8_t>&
   int err = wrote ? 0 : (errno != 0 ? errno : EIO);
   if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
   if (err != 0) throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+/// The whitespace-separated (space, tab) fields of a line, as views into it.
+inline std::vector<std::string_view> split_fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  for (std::size_t pos = 0;;) {
+    const std::size_t start = line.find_first_not_of(" \t", pos);
+    if (start == std::string_view::npos) return out;
+    pos = std::min(line.find_first_of(" \t", start), line.size());
+    out.push_back(line.substr(start, pos - start));
+  }
 }
 
 /// Calls f(line_number, line) for every line of a text file (1-based; '\n' or "\r\n" endings,
@@ -6005,11 +6017,15 @@ inline void check_drop_rate(double p, const char* layer) {
     throw ValueError("dropout.1", detail::str(layer, ": p must be in [0, 1), got ", p));
 }
 template <class T>
-void check_drop_backward(TensorView<const T> dy, bool cached, const Shape& shape, const char* layer) {
+// dL/dx = dy ⊙ mask, the mask of the last forward_train (both dropouts store dy/dx there).
+Tensor<T> drop_backward(TensorView<const T> dy, bool cached, const Tensor<T>& mask, const char* layer) {
   if (!cached) throw ValueError("dropout.2", detail::str(layer, "::backward: call forward_train first"));
-  if (dy.shape() != shape)
+  if (dy.shape() != mask.shape())
     throw ShapeError("dropout.3", detail::str(layer, "::backward: dy must have the shape of the "
-                                              "forward input ", shape.str(), ", got ", dy.shape().str()));
+                                              "forward input ", mask.shape().str(), ", got ", dy.shape().str()));
+  Tensor<T> dx(dy.shape(), uninitialized);
+  for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask.data()[i];
+  return dx;
 }
 }  // namespace detail
 
@@ -6040,10 +6056,7 @@ class Dropout {
   }
 
   Tensor<T> backward(TensorView<const T> dy) {
-    detail::check_drop_backward(dy, cached_, mask_.shape(), "Dropout");
-    Tensor<T> dx(dy.shape());
-    for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask_.data()[i];
-    return dx;
+    return detail::drop_backward(dy, cached_, mask_, "Dropout");
   }
 
   template <class F>
@@ -6116,10 +6129,7 @@ class AlphaDropout {
   }
 
   Tensor<T> backward(TensorView<const T> dy) {
-    detail::check_drop_backward(dy, cached_, mask_.shape(), "AlphaDropout");
-    Tensor<T> dx(dy.shape());
-    for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask_.data()[i];
-    return dx;
+    return detail::drop_backward(dy, cached_, mask_, "AlphaDropout");
   }
 
   template <class F>
@@ -6906,7 +6916,6 @@ template <class V>
 struct DecodeRows {
   const std::remove_const_t<V>* data;
   index_t frames, vocab, stride;
-  double at(index_t t, index_t k) const { return static_cast<double>(data[t * stride + k]); }
   const std::remove_const_t<V>* row(index_t t) const { return data + t * stride; }
 };
 
@@ -6930,6 +6939,14 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
                                                  "; expected a log-probability"));
   }
   return rows;
+}
+
+// Checks that batch decoding gets time-major [T, B, V] log-probabilities and B lengths.
+template <class V>
+void check_batch(TensorView<V> lp, std::size_t lengths, const char* what) {
+  if (lp.rank() != 3 || static_cast<index_t>(lengths) != lp.dim(1))
+    throw ShapeError("decode.1", detail::str(what, " needs [T, B, V] log_probs and B lengths, got shape ",
+                                             lp.shape().str(), " and ", lengths, " lengths"));
 }
 
 // log(exp(a) + exp(b)), exact for -inf operands. When b < a - 40 the smaller term changes the
@@ -7010,9 +7027,7 @@ Hypothesis ctc_greedy(TensorView<V> log_probs, const DecodeInput& in = {}) {
 /// frames, on asrkit's threads.
 template <class V>
 std::vector<Hypothesis> ctc_greedy_batch(TensorView<V> log_probs, const std::vector<index_t>& lengths, int blank = 0) {
-  if (log_probs.rank() != 3 || static_cast<index_t>(lengths.size()) != log_probs.dim(1))
-    throw ShapeError("decode.1", detail::str("ctc_greedy_batch needs [T, B, V] log_probs and B lengths, got shape ",
-                                             log_probs.shape().str(), " and ", lengths.size(), " lengths"));
+  detail::check_batch(log_probs, lengths.size(), "ctc_greedy_batch");
   std::vector<Hypothesis> out(lengths.size());
   parallel_for(static_cast<index_t>(lengths.size()), [&](index_t b) {
     out[static_cast<std::size_t>(b)] = ctc_greedy(log_probs, DecodeInput{blank, b, lengths[static_cast<std::size_t>(b)]});
@@ -7559,22 +7574,12 @@ class Lexicon {
 inline Lexicon read_lexicon(const std::string& path) {
   Lexicon lex;
   detail::for_each_line(path, [&](std::size_t line, std::string_view l) {
-    std::vector<std::string> fields;
-    std::size_t pos = 0;
-    while (pos < l.size()) {
-      const std::size_t start = l.find_first_not_of(" \t", pos);
-      if (start == std::string_view::npos) break;
-      const std::size_t end = std::min(l.find_first_of(" \t", start), l.size());
-      fields.emplace_back(l.substr(start, end - start));
-      pos = end;
-    }
+    const auto fields = detail::split_fields(l);
     if (fields.empty()) return;
     if (fields.size() < 2)
       throw FormatError("decode.6", detail::str(path, ":", line, ": expected a word and its spelling, got \"",
                                                 std::string(l), "\""));
-    std::string word = std::move(fields.front());
-    fields.erase(fields.begin());
-    lex.add(std::move(word), std::move(fields));
+    lex.add(std::string(fields.front()), std::vector<std::string>(fields.begin() + 1, fields.end()));
   });
   return lex;
 }
@@ -7929,9 +7934,7 @@ class CtcBeamDecoder {
   template <class V>
   std::vector<std::vector<Hypothesis>> decode_batch(TensorView<V> log_probs,
                                                     const std::vector<index_t>& lengths) const {
-    if (log_probs.rank() != 3 || static_cast<index_t>(lengths.size()) != log_probs.dim(1))
-      throw ShapeError("decode.1", detail::str("decode_batch needs [T, B, V] log_probs and B lengths, got shape ",
-                                               log_probs.shape().str(), " and ", lengths.size(), " lengths"));
+    detail::check_batch(log_probs, lengths.size(), "decode_batch");
     std::vector<std::vector<Hypothesis>> out(lengths.size());
     parallel_for(static_cast<index_t>(lengths.size()), [&](index_t b) {
       out[static_cast<std::size_t>(b)] = decode(log_probs, b, lengths[static_cast<std::size_t>(b)]);
@@ -8170,18 +8173,13 @@ class CtcBeamDecoder {
       if (!std::isfinite(h.boost))
         throw ValueError("decode.8", detail::str("hotword \"", h.phrase, "\": boost must be finite, got ", h.boost));
       std::vector<std::int32_t> ids;
-      std::size_t pos = 0;
-      while (pos < h.phrase.size()) {
-        const std::size_t start = h.phrase.find_first_not_of(' ', pos);
-        if (start == std::string::npos) break;
-        const std::size_t end = std::min(h.phrase.find(' ', start), h.phrase.size());
-        const auto word = tokens_.spell(std::string_view(h.phrase).substr(start, end - start));
+      for (std::string_view w : detail::split_fields(h.phrase)) {
+        const auto word = tokens_.spell(w);
         if (!word)
           throw ValueError("decode.8", detail::str("hotword \"", h.phrase, "\": the vocabulary cannot spell \"",
-                                                   h.phrase.substr(start, end - start), "\""));
+                                                   std::string(w), "\""));
         if (!ids.empty() && o_.word_boundary >= 0) ids.push_back(o_.word_boundary);
         ids.insert(ids.end(), word->begin(), word->end());
-        pos = end;
       }
       if (ids.empty()) throw ValueError("decode.8", "hotword: the phrase is empty");
       if (o_.word_boundary >= 0) ids.push_back(o_.word_boundary);  // complete only at a word end
@@ -8324,12 +8322,18 @@ class CtcBeamDecoder::Stream {
     }
   }
 
+  // The order labels are tried in: most probable first, ties to the lower label.
+  template <class Y>
+  static auto label_order(const Y* y) {
+    return [y](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+  }
+
   // Puts the m most probable labels, sorted, at the front of order_ and the others after them
   // in label order: one pass over the row and a short insertion list, much cheaper than
   // nth_element over V = 5000 when m is a handful. Ties: the lower label first.
   template <class Y>
   void front_labels(const Y* y, index_t vocab, index_t m) {
-    auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+    const auto more_probable = label_order(y);
     top_.clear();
     for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k) {
       if (static_cast<index_t>(top_.size()) == m) {
@@ -8338,12 +8342,13 @@ class CtcBeamDecoder::Stream {
       }
       top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
     }
-    in_top_.assign(static_cast<std::size_t>(vocab), 0);
+    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
     for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 1;
     std::copy(top_.begin(), top_.end(), order_.begin());
     std::size_t next = top_.size();
     for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k)
       if (!in_top_[static_cast<std::size_t>(k)]) order_[next++] = k;
+    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 0;
     sorted_ = static_cast<index_t>(top_.size());
   }
 
@@ -8368,7 +8373,7 @@ class CtcBeamDecoder::Stream {
       }
     }
     if (i >= sorted_) {
-      auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+      const auto more_probable = label_order(y);
       const auto first = order_.begin() + sorted_, stop = order_.begin() + count_;
       const index_t n = count_ <= 64 ? count_ : std::min(count_, std::max(sorted_ * 2, i + 4));
       if (n < count_) std::nth_element(first, order_.begin() + n, stop, more_probable);

@@ -150,9 +150,7 @@ class CtcBeamDecoder {
   template <class V>
   std::vector<std::vector<Hypothesis>> decode_batch(TensorView<V> log_probs,
                                                     const std::vector<index_t>& lengths) const {
-    if (log_probs.rank() != 3 || static_cast<index_t>(lengths.size()) != log_probs.dim(1))
-      throw ShapeError("decode.1", detail::str("decode_batch needs [T, B, V] log_probs and B lengths, got shape ",
-                                               log_probs.shape().str(), " and ", lengths.size(), " lengths"));
+    detail::check_batch(log_probs, lengths.size(), "decode_batch");
     std::vector<std::vector<Hypothesis>> out(lengths.size());
     parallel_for(static_cast<index_t>(lengths.size()), [&](index_t b) {
       out[static_cast<std::size_t>(b)] = decode(log_probs, b, lengths[static_cast<std::size_t>(b)]);
@@ -391,18 +389,13 @@ class CtcBeamDecoder {
       if (!std::isfinite(h.boost))
         throw ValueError("decode.8", detail::str("hotword \"", h.phrase, "\": boost must be finite, got ", h.boost));
       std::vector<std::int32_t> ids;
-      std::size_t pos = 0;
-      while (pos < h.phrase.size()) {
-        const std::size_t start = h.phrase.find_first_not_of(' ', pos);
-        if (start == std::string::npos) break;
-        const std::size_t end = std::min(h.phrase.find(' ', start), h.phrase.size());
-        const auto word = tokens_.spell(std::string_view(h.phrase).substr(start, end - start));
+      for (std::string_view w : detail::split_fields(h.phrase)) {
+        const auto word = tokens_.spell(w);
         if (!word)
           throw ValueError("decode.8", detail::str("hotword \"", h.phrase, "\": the vocabulary cannot spell \"",
-                                                   h.phrase.substr(start, end - start), "\""));
+                                                   std::string(w), "\""));
         if (!ids.empty() && o_.word_boundary >= 0) ids.push_back(o_.word_boundary);
         ids.insert(ids.end(), word->begin(), word->end());
-        pos = end;
       }
       if (ids.empty()) throw ValueError("decode.8", "hotword: the phrase is empty");
       if (o_.word_boundary >= 0) ids.push_back(o_.word_boundary);  // complete only at a word end
@@ -545,12 +538,18 @@ class CtcBeamDecoder::Stream {
     }
   }
 
+  // The order labels are tried in: most probable first, ties to the lower label.
+  template <class Y>
+  static auto label_order(const Y* y) {
+    return [y](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+  }
+
   // Puts the m most probable labels, sorted, at the front of order_ and the others after them
   // in label order: one pass over the row and a short insertion list, much cheaper than
   // nth_element over V = 5000 when m is a handful. Ties: the lower label first.
   template <class Y>
   void front_labels(const Y* y, index_t vocab, index_t m) {
-    auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+    const auto more_probable = label_order(y);
     top_.clear();
     for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k) {
       if (static_cast<index_t>(top_.size()) == m) {
@@ -559,12 +558,13 @@ class CtcBeamDecoder::Stream {
       }
       top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
     }
-    in_top_.assign(static_cast<std::size_t>(vocab), 0);
+    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
     for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 1;
     std::copy(top_.begin(), top_.end(), order_.begin());
     std::size_t next = top_.size();
     for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k)
       if (!in_top_[static_cast<std::size_t>(k)]) order_[next++] = k;
+    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 0;
     sorted_ = static_cast<index_t>(top_.size());
   }
 
@@ -589,7 +589,7 @@ class CtcBeamDecoder::Stream {
       }
     }
     if (i >= sorted_) {
-      auto more_probable = [&](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
+      const auto more_probable = label_order(y);
       const auto first = order_.begin() + sorted_, stop = order_.begin() + count_;
       const index_t n = count_ <= 64 ? count_ : std::min(count_, std::max(sorted_ * 2, i + 4));
       if (n < count_) std::nth_element(first, order_.begin() + n, stop, more_probable);

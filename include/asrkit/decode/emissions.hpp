@@ -30,7 +30,6 @@ template <class V>
 struct DecodeRows {
   const std::remove_const_t<V>* data;
   index_t frames, vocab, stride;
-  double at(index_t t, index_t k) const { return static_cast<double>(data[t * stride + k]); }
   const std::remove_const_t<V>* row(index_t t) const { return data + t * stride; }
 };
 
@@ -54,6 +53,14 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
                                                  "; expected a log-probability"));
   }
   return rows;
+}
+
+// Checks that batch decoding gets time-major [T, B, V] log-probabilities and B lengths.
+template <class V>
+void check_batch(TensorView<V> lp, std::size_t lengths, const char* what) {
+  if (lp.rank() != 3 || static_cast<index_t>(lengths) != lp.dim(1))
+    throw ShapeError("decode.1", detail::str(what, " needs [T, B, V] log_probs and B lengths, got shape ",
+                                             lp.shape().str(), " and ", lengths, " lengths"));
 }
 
 // log(exp(a) + exp(b)), exact for -inf operands. When b < a - 40 the smaller term changes the

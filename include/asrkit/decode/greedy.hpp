@@ -66,9 +66,7 @@ Hypothesis ctc_greedy(TensorView<V> log_probs, const DecodeInput& in = {}) {
 /// frames, on asrkit's threads.
 template <class V>
 std::vector<Hypothesis> ctc_greedy_batch(TensorView<V> log_probs, const std::vector<index_t>& lengths, int blank = 0) {
-  if (log_probs.rank() != 3 || static_cast<index_t>(lengths.size()) != log_probs.dim(1))
-    throw ShapeError("decode.1", detail::str("ctc_greedy_batch needs [T, B, V] log_probs and B lengths, got shape ",
-                                             log_probs.shape().str(), " and ", lengths.size(), " lengths"));
+  detail::check_batch(log_probs, lengths.size(), "ctc_greedy_batch");
   std::vector<Hypothesis> out(lengths.size());
   parallel_for(static_cast<index_t>(lengths.size()), [&](index_t b) {
     out[static_cast<std::size_t>(b)] = ctc_greedy(log_probs, DecodeInput{blank, b, lengths[static_cast<std::size_t>(b)]});

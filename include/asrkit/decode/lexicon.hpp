@@ -65,22 +65,12 @@ class Lexicon {
 inline Lexicon read_lexicon(const std::string& path) {
   Lexicon lex;
   detail::for_each_line(path, [&](std::size_t line, std::string_view l) {
-    std::vector<std::string> fields;
-    std::size_t pos = 0;
-    while (pos < l.size()) {
-      const std::size_t start = l.find_first_not_of(" \t", pos);
-      if (start == std::string_view::npos) break;
-      const std::size_t end = std::min(l.find_first_of(" \t", start), l.size());
-      fields.emplace_back(l.substr(start, end - start));
-      pos = end;
-    }
+    const auto fields = detail::split_fields(l);
     if (fields.empty()) return;
     if (fields.size() < 2)
       throw FormatError("decode.6", detail::str(path, ":", line, ": expected a word and its spelling, got \"",
                                                 std::string(l), "\""));
-    std::string word = std::move(fields.front());
-    fields.erase(fields.begin());
-    lex.add(std::move(word), std::move(fields));
+    lex.add(std::string(fields.front()), std::vector<std::string>(fields.begin() + 1, fields.end()));
   });
   return lex;
 }

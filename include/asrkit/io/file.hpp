@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -43,6 +44,17 @@ inline void write_file(const std::string& path, const std::vector<std::uint8_t>&
   int err = wrote ? 0 : (errno != 0 ? errno : EIO);
   if (std::fclose(f) != 0 && err == 0) err = errno != 0 ? errno : EIO;
   if (err != 0) throw IoError("io.2", detail::str("cannot write '", path, "': ", os_error(err)));
+}
+
+/// The whitespace-separated (space, tab) fields of a line, as views into it.
+inline std::vector<std::string_view> split_fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  for (std::size_t pos = 0;;) {
+    const std::size_t start = line.find_first_not_of(" \t", pos);
+    if (start == std::string_view::npos) return out;
+    pos = std::min(line.find_first_of(" \t", start), line.size());
+    out.push_back(line.substr(start, pos - start));
+  }
 }
 
 /// Calls f(line_number, line) for every line of a text file (1-based; '\n' or "\r\n" endings,

@@ -29,11 +29,15 @@ inline void check_drop_rate(double p, const char* layer) {
     throw ValueError("dropout.1", detail::str(layer, ": p must be in [0, 1), got ", p));
 }
 template <class T>
-void check_drop_backward(TensorView<const T> dy, bool cached, const Shape& shape, const char* layer) {
+// dL/dx = dy ⊙ mask, the mask of the last forward_train (both dropouts store dy/dx there).
+Tensor<T> drop_backward(TensorView<const T> dy, bool cached, const Tensor<T>& mask, const char* layer) {
   if (!cached) throw ValueError("dropout.2", detail::str(layer, "::backward: call forward_train first"));
-  if (dy.shape() != shape)
+  if (dy.shape() != mask.shape())
     throw ShapeError("dropout.3", detail::str(layer, "::backward: dy must have the shape of the "
-                                              "forward input ", shape.str(), ", got ", dy.shape().str()));
+                                              "forward input ", mask.shape().str(), ", got ", dy.shape().str()));
+  Tensor<T> dx(dy.shape(), uninitialized);
+  for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask.data()[i];
+  return dx;
 }
 }  // namespace detail
 
@@ -64,10 +68,7 @@ class Dropout {
   }
 
   Tensor<T> backward(TensorView<const T> dy) {
-    detail::check_drop_backward(dy, cached_, mask_.shape(), "Dropout");
-    Tensor<T> dx(dy.shape());
-    for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask_.data()[i];
-    return dx;
+    return detail::drop_backward(dy, cached_, mask_, "Dropout");
   }
 
   template <class F>
@@ -140,10 +141,7 @@ class AlphaDropout {
   }
 
   Tensor<T> backward(TensorView<const T> dy) {
-    detail::check_drop_backward(dy, cached_, mask_.shape(), "AlphaDropout");
-    Tensor<T> dx(dy.shape());
-    for (index_t i = 0, n = dy.numel(); i < n; ++i) dx.data()[i] = dy.data()[i] * mask_.data()[i];
-    return dx;
+    return detail::drop_backward(dy, cached_, mask_, "AlphaDropout");
   }
 
   template <class F>
