@@ -51,13 +51,21 @@ using StridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::Outer
 template <class T>
 using StridedMutMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// Runs f(cell) for every cell. At more than one thread every product runs inside an OpenMP team
-// (even a single cell), where Eigen's GEMM never threads itself.
+// Products below this many multiply-adds run on the calling thread: starting an OpenMP team
+// costs microseconds (and far more when the cores are oversubscribed), which a recurrent step of
+// a small layer cannot repay. The choice depends only on the shape, and the cells compute the
+// same values on any thread, so results stay independent of the thread count. It is below the
+// 2 x 50000 multiply-adds at which Eigen's GEMM would start threading itself outside a team.
+inline constexpr index_t kParallelMinWork = index_t(1) << 16;
+
+// Runs f(cell) for every cell. At more than one thread every product of at least `work`
+// multiply-adds runs inside an OpenMP team (even a single cell), where Eigen's GEMM never threads
+// itself.
 template <class F>
-void run_cells(index_t cells, F&& f) {
+void run_cells(index_t cells, index_t work, F&& f) {
 #if defined(_OPENMP)
   const int threads = num_threads();
-  if (threads > 1 && !omp_in_parallel()) {
+  if (threads > 1 && work >= kParallelMinWork && !omp_in_parallel()) {
     const int team = static_cast<int>(std::min<index_t>(threads, std::max<index_t>(cells, 2)));
 #pragma omp parallel for schedule(static) num_threads(team)
     for (index_t c = 0; c < cells; ++c) f(c);
@@ -101,7 +109,7 @@ void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T*
   if (m == 0 || n == 0) return;
   const index_t row_cells = (m + kGemmRowBlock - 1) / kGemmRowBlock;
   const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
-  detail::run_cells(row_cells * col_cells, [&](index_t cell) {
+  detail::run_cells(row_cells * col_cells, m * n * std::max<index_t>(k, 1), [&](index_t cell) {
     const index_t r0 = (cell / col_cells) * kGemmRowBlock, c0 = (cell % col_cells) * kGemmColBlock;
     const index_t mr = std::min(kGemmRowBlock, m - r0), nc = std::min(kGemmColBlock, n - c0);
     detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));

@@ -174,7 +174,7 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
                                                    " lda=", lda, " ldc=", ldc));
   if (m == 0 || b.cols() == 0) return;
   const index_t cells = (b.panels() + kPackedPanelsPerCell - 1) / kPackedPanelsPerCell;
-  detail::run_cells(cells, [&](index_t cell) {
+  detail::run_cells(cells, m * b.cols() * std::max<index_t>(b.rows(), 1), [&](index_t cell) {
     const index_t p_end = std::min(b.panels(), (cell + 1) * kPackedPanelsPerCell);
     for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p) {
       const index_t cols = std::min(P, b.cols() - p * P);
