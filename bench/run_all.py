@@ -70,6 +70,34 @@ def main():
                 "forward + backward, same shapes and thread counts, same run (bench/norm_compare.py).\n\n")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "norm_compare.py"), BUILD,
                     "--markdown", OUT], check=True)
+    sections = [
+        ("## Recurrent layers: LSTM / GRU / RNN, input 800, hidden 800, T = 500, float32 (ms, median)\n\n"
+         "Anchor: `torch.nn.LSTM` / `GRU` / `RNN` (one layer; bidirectional outputs summed, DS2's merge), "
+         "forward under no_grad and forward + backward, batch 1 and 8, same run (bench/rnn_compare.py).\n\n",
+         "rnn_compare.py"),
+        ("## BN-LSTM cost vs a plain LSTM, H = 800, T = 500, B = 8 (ms, median)\n\n"
+         "asrkit's BN-LSTM (per-step statistics) against asrkit's own LSTM of the same size; "
+         "torch.nn.LSTM for context (bench/bn_lstm_compare.py).\n\n",
+         "bn_lstm_compare.py"),
+        ("## Row convolution (lookahead), d = 1024, T = 500, B = 8 (ms, median)\n\n"
+         "Anchor: `torch.nn.Conv1d(d, d, tau + 1, groups=d, bias=False)` on right-padded input, same run "
+         "(bench/rowconv_compare.py).\n\n",
+         "rowconv_compare.py"),
+        ("## Self-attention, D = 256, 4 heads (ms, median)\n\n"
+         "Anchors: `torch.nn.MultiheadAttention` and a torch ESPnet-style relative-position attention "
+         "(tests/reference/attention_reference.py), identical weights and inputs, same run "
+         "(bench/attention_compare.py).\n\n",
+         "attention_compare.py"),
+        ("## Conformer and FusionFormer blocks, D = 256, forward (ms, median)\n\n"
+         "Anchor: torch reference modules with ESPnet semantics (tests/reference/conformer_reference.py), "
+         "identical weights and inputs, same run (bench/conformer_compare.py).\n\n",
+         "conformer_compare.py"),
+    ]
+    for header, script in sections:
+        with open(OUT, "a") as f:
+            f.write(header)
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), BUILD, "--markdown", OUT],
+                       check=True)
     with open(OUT, "a") as f:
         f.write("## CTC prefix beam search, T = 500 frames, one thread (ms per utterance, median)\n\n"
                 "Anchors: flashlight-text (LexiconFreeDecoder / LexiconDecoder + KenLM, log_add) and "

@@ -18,10 +18,12 @@
 #include <asrkit/io/sndfile.hpp>  // empty unless ASRKIT_WITH_SNDFILE (link asrkit::sndfile)
 #include <asrkit/io/arpa.hpp>
 #include <asrkit/ops/gemm.hpp>
+#include <asrkit/ops/packed_gemm.hpp>
 #include <asrkit/ops/conv.hpp>
 #include <asrkit/ops/activation.hpp>
 #include <asrkit/ops/softmax.hpp>
 #include <asrkit/ops/reduce.hpp>
+#include <asrkit/ops/depthwise_conv1d.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/linear.hpp>
@@ -31,6 +33,22 @@
 #include <asrkit/nn/layer_norm.hpp>
 #include <asrkit/nn/dropout.hpp>
 #include <asrkit/nn/sequential.hpp>
+#include <asrkit/nn/recurrent.hpp>
+#include <asrkit/nn/bn_lstm.hpp>
+#include <asrkit/nn/residual_lstm.hpp>
+#include <asrkit/nn/row_conv.hpp>
+#include <asrkit/nn/random_walk.hpp>
+#include <asrkit/nn/positional_encoding.hpp>
+#include <asrkit/nn/attention.hpp>
+#include <asrkit/nn/depthwise_conv1d.hpp>
+#include <asrkit/nn/pointwise_conv1d.hpp>
+#include <asrkit/nn/feed_forward.hpp>
+#include <asrkit/nn/conformer_conv.hpp>
+#include <asrkit/nn/stochastic_depth.hpp>
+#include <asrkit/nn/transformer_block.hpp>
+#include <asrkit/nn/conformer_block.hpp>
+#include <asrkit/nn/encoder.hpp>
+#include <asrkit/nn/subsampling.hpp>
 
 #include <asrkit/loss/ctc.hpp>
 

@@ -2797,13 +2797,21 @@ using StridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::Outer
 template <class T>
 using StridedMutMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// Runs f(cell) for every cell. At more than one thread every product runs inside an OpenMP team
-// (even a single cell), where Eigen's GEMM never threads itself.
+// Products below this many multiply-adds run on the calling thread: starting an OpenMP team
+// costs microseconds (and far more when the cores are oversubscribed), which a recurrent step of
+// a small layer cannot repay. The choice depends only on the shape, and the cells compute the
+// same values on any thread, so results stay independent of the thread count. It is below the
+// 2 x 50000 multiply-adds at which Eigen's GEMM would start threading itself outside a team.
+inline constexpr index_t kParallelMinWork = index_t(1) << 16;
+
+// Runs f(cell) for every cell. At more than one thread every product of at least `work`
+// multiply-adds runs inside an OpenMP team (even a single cell), where Eigen's GEMM never threads
+// itself.
 template <class F>
-void run_cells(index_t cells, F&& f) {
+void run_cells(index_t cells, index_t work, F&& f) {
 #if defined(_OPENMP)
   const int threads = num_threads();
-  if (threads > 1 && !omp_in_parallel()) {
+  if (threads > 1 && work >= kParallelMinWork && !omp_in_parallel()) {
     const int team = static_cast<int>(std::min<index_t>(threads, std::max<index_t>(cells, 2)));
 #pragma omp parallel for schedule(static) num_threads(team)
     for (index_t c = 0; c < cells; ++c) f(c);
@@ -2847,7 +2855,7 @@ void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T*
   if (m == 0 || n == 0) return;
   const index_t row_cells = (m + kGemmRowBlock - 1) / kGemmRowBlock;
   const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
-  detail::run_cells(row_cells * col_cells, [&](index_t cell) {
+  detail::run_cells(row_cells * col_cells, m * n * std::max<index_t>(k, 1), [&](index_t cell) {
     const index_t r0 = (cell / col_cells) * kGemmRowBlock, c0 = (cell % col_cells) * kGemmColBlock;
     const index_t mr = std::min(kGemmRowBlock, m - r0), nc = std::min(kGemmColBlock, n - c0);
     detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));
@@ -2938,6 +2946,211 @@ void gemm_batched(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
     parallel_for(batch, one);
   else
     for (index_t i = 0; i < batch; ++i) one(i);
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/ops/packed_gemm.hpp>
+// asrkit/ops/packed_gemm.hpp - products with a right operand packed once and reused many times.
+//
+//   asrkit::ops::PackedMatrix<float> w_hh(asrkit::ops::Trans::yes, weight_hh.view());  // op(B) = W^T
+//   for (t = 0; t < T; ++t)                                                          // every step
+//     asrkit::ops::gemm_packed(1.0f, h_prev, w_hh, 1.0f, gates[t]);  // gates += h W^T
+//
+// A recurrent layer multiplies the same weight by a small batch of rows (m = batch size, often
+// 1-16) at every time step. A general GEMM (Eigen's, or BLAS) repacks the whole weight on every
+// call, and for small m that copy costs more than the arithmetic. Here op(B) is copied once into
+// column panels of kPanel columns, stored k-major ([panel][k][kPanel], zero-padded), so each step
+// streams the weight exactly once, in order, and a register tile of up to 8 rows x kPanel columns
+// stays in SIMD registers over the whole inner dimension.
+//
+// Threads take fixed groups of panels (the grid depends only on n), and every element of C is
+// one register accumulation in k order, so results are bit-identical for any thread count.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/ops/gemm.hpp>
+
+namespace asrkit {
+namespace ops {
+
+namespace detail {
+template <class T>
+struct PanelTraits {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  static constexpr index_t lanes = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr index_t panel = 2 * lanes;  // columns per panel: two SIMD registers per row
+  static constexpr index_t max_rows = 8;       // rows per register tile (8 x 2 accumulators)
+};
+}  // namespace detail
+
+/// op(B) (k x n) packed into column panels for gemm_packed. Pack once, multiply many times.
+template <class T>
+class PackedMatrix {
+  static_assert(std::is_floating_point_v<T>, "PackedMatrix<T>: T must be float or double");
+
+ public:
+  /// Columns per panel (two SIMD registers of T).
+  static constexpr index_t kPanel = detail::PanelTraits<T>::panel;
+
+  PackedMatrix() = default;
+  /// Packs op(B): B [k, n] as stored (Trans::no), or B [n, k] read transposed (Trans::yes, a
+  /// weight [out, in] for x W^T).
+  PackedMatrix(Trans tb, TensorView<const T> b) { pack(tb, b); }
+
+  void pack(Trans tb, TensorView<const T> b) {
+    if (b.rank() != 2)
+      throw ShapeError("gemm.5", asrkit::detail::str("PackedMatrix: argument b must be rank 2, got ",
+                                                     b.shape().str()));
+    pack(tb, b.data(), tb == Trans::no ? b.dim(0) : b.dim(1), tb == Trans::no ? b.dim(1) : b.dim(0),
+         std::max<index_t>(b.dim(1), 1));
+  }
+
+  /// Raw form: op(B) is k x n; ldb is the row stride of the stored B.
+  void pack(Trans tb, const T* b, index_t k, index_t n, index_t ldb) {
+    k_ = k;
+    n_ = n;
+    panels_ = (n + kPanel - 1) / kPanel;
+    data_.assign(static_cast<std::size_t>(panels_ * k * kPanel), T(0));
+    for (index_t p = 0; p < panels_; ++p) {
+      T* panel = data_.data() + p * k * kPanel;
+      const index_t cols = std::min(kPanel, n - p * kPanel);
+      if (tb == Trans::no) {  // row kk of op(B) is row kk of B: contiguous runs of `cols`
+        for (index_t kk = 0; kk < k; ++kk)
+          std::copy_n(b + kk * ldb + p * kPanel, cols, panel + kk * kPanel);
+      } else {  // column j of op(B) is row j of B: read `cols` rows side by side
+        const T* rows = b + p * kPanel * ldb;
+        for (index_t kk = 0; kk < k; ++kk)
+          for (index_t j = 0; j < cols; ++j) panel[kk * kPanel + j] = rows[j * ldb + kk];
+      }
+    }
+  }
+
+  index_t rows() const noexcept { return k_; }  ///< k, the inner dimension
+  index_t cols() const noexcept { return n_; }  ///< n, the columns of C
+  index_t panels() const noexcept { return panels_; }
+  const T* panel(index_t p) const noexcept { return data_.data() + p * k_ * kPanel; }
+
+ private:
+  index_t k_ = 0, n_ = 0, panels_ = 0;
+  std::vector<T, Eigen::aligned_allocator<T>> data_;
+};
+
+namespace detail {
+
+// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C. Small tiles have
+// too few independent accumulators to hide the FMA latency, so they split k into Split
+// interleaved partial sums (added at the end).
+template <class T, int Rows>
+void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T beta, T* c, index_t ldc,
+                 index_t cols) {
+  using namespace Eigen::internal;
+  using Packet = typename PanelTraits<T>::Packet;
+  constexpr index_t L = PanelTraits<T>::lanes;
+  constexpr int Split = Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
+  Packet acc[Split][Rows][2];
+  for (int s = 0; s < Split; ++s)
+    for (int i = 0; i < Rows; ++i) acc[s][i][0] = acc[s][i][1] = pset1<Packet>(T(0));
+  index_t kk = 0;
+  for (; kk + Split <= k; kk += Split)
+    for (int s = 0; s < Split; ++s) {
+      const T* b = bp + (kk + s) * 2 * L;
+      const Packet b0 = pload<Packet>(b), b1 = pload<Packet>(b + L);
+      for (int i = 0; i < Rows; ++i) {
+        const Packet av = pset1<Packet>(a[i * lda + kk + s]);
+        acc[s][i][0] = pmadd(av, b0, acc[s][i][0]);
+        acc[s][i][1] = pmadd(av, b1, acc[s][i][1]);
+      }
+    }
+  for (; kk < k; ++kk) {  // the k % Split tail goes into the first partial sum
+    const T* b = bp + kk * 2 * L;
+    const Packet b0 = pload<Packet>(b), b1 = pload<Packet>(b + L);
+    for (int i = 0; i < Rows; ++i) {
+      const Packet av = pset1<Packet>(a[i * lda + kk]);
+      acc[0][i][0] = pmadd(av, b0, acc[0][i][0]);
+      acc[0][i][1] = pmadd(av, b1, acc[0][i][1]);
+    }
+  }
+  for (int i = 0; i < Rows; ++i) {
+    for (int s = 1; s < Split; ++s) {
+      acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
+      acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
+    }
+    alignas(64) T sum[2 * L];
+    pstore(sum, acc[0][i][0]);
+    pstore(sum + L, acc[0][i][1]);
+    T* crow = c + i * ldc;
+    if (beta == T(0))  // as in BLAS, beta == 0 never reads C
+      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j];
+    else
+      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j] + beta * crow[j];
+  }
+}
+
+template <class T>
+void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, T beta,
+                 T* c, index_t ldc, index_t cols) {
+  switch (rows) {
+    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+  }
+}
+
+}  // namespace detail
+
+/// Panels per thread work item (the fixed grid of gemm_packed).
+inline constexpr index_t kPackedPanelsPerCell = 4;
+
+/// C [m, n] = alpha * A [m, k] * op(B) + beta * C with op(B) packed (raw form; lda, ldc are row
+/// strides). With beta == 0, C is not read.
+template <class T>
+void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix<T>& b, T beta,
+                 T* c, index_t ldc) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  constexpr index_t R = detail::PanelTraits<T>::max_rows;
+  if (m < 0 || lda < b.rows() || ldc < b.cols())
+    throw ValueError("gemm.6", asrkit::detail::str("gemm_packed: need m >= 0, lda >= k = ", b.rows(),
+                                                   " and ldc >= n = ", b.cols(), "; got m=", m,
+                                                   " lda=", lda, " ldc=", ldc));
+  if (m == 0 || b.cols() == 0) return;
+  const index_t cells = (b.panels() + kPackedPanelsPerCell - 1) / kPackedPanelsPerCell;
+  detail::run_cells(cells, m * b.cols() * std::max<index_t>(b.rows(), 1), [&](index_t cell) {
+    const index_t p_end = std::min(b.panels(), (cell + 1) * kPackedPanelsPerCell);
+    for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p) {
+      const index_t cols = std::min(P, b.cols() - p * P);
+      for (index_t i = 0; i < m; i += R)
+        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), beta,
+                            c + i * ldc + p * P, ldc, cols);
+    }
+  });
+}
+
+/// C [m, n] = alpha * A [m, k] * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.5 when
+/// A is not [m, k] or C not [m, n] for the packed op(B) (k x n).
+template <class T>
+void gemm_packed(detail::type_identity_t<T> alpha, detail::type_identity_t<TensorView<const T>> a,
+                 const PackedMatrix<T>& b, detail::type_identity_t<T> beta,
+                 TensorView<T> c) {
+  if (a.rank() != 2 || c.rank() != 2 || a.dim(1) != b.rows() || c.dim(0) != a.dim(0) ||
+      c.dim(1) != b.cols())
+    throw ShapeError("gemm.5", asrkit::detail::str(
+                                   "gemm_packed: op(B) is ", b.rows(), " x ", b.cols(),
+                                   ", so A must be [m, ", b.rows(), "] and C [m, ", b.cols(),
+                                   "]; got A ", a.shape().str(), ", C ", c.shape().str()));
+  gemm_packed(a.dim(0), T(alpha), a.data(), std::max<index_t>(a.dim(1), 1), b, T(beta), c.data(),
+              std::max<index_t>(c.dim(1), 1));
 }
 
 }  // namespace ops
@@ -4023,6 +4236,205 @@ void mean(detail::reduce_arg_t<TensorView<const T, Device>> x, std::initializer_
 
 }  // namespace ops
 }  // namespace asrkit
+// #include <asrkit/ops/depthwise_conv1d.hpp>
+// asrkit/ops/depthwise_conv1d.hpp - depthwise 1-D convolution over the time axis of time-major
+// sequences, forward and backward.
+//
+//   auto p = asrkit::ops::DepthwiseConv1dParams::centered(15);   // Conformer: k - 1 zeros, split
+//   auto c = asrkit::ops::DepthwiseConv1dParams::causal(15);     // streaming: k - 1 zeros on the left
+//   auto r = asrkit::ops::DepthwiseConv1dParams::lookahead(21);  // DS2 row conv (tau = 20, SPECS §3.9)
+//   asrkit::ops::depthwise_conv1d_forward(p, x, w, b, y);        // x [T, B, C] -> y [T_out, B, C]
+//   asrkit::ops::depthwise_conv1d_backward(p, x, w, dy, dx, dw, db);
+//
+// Each channel c has its own k taps (torch.nn.Conv1d(C, C, k, groups=C) on [B, C, T], whose weight
+// is [C, 1, k]); with `left` zeros before frame 0 and `right` zeros after frame T - 1,
+//   y[t, b, c] = bias[c] + sum_j w[c, j] x[t - left + j, b, c],   T_out = T + left + right - k + 1.
+// Working on [T, B, C] directly keeps the channel axis contiguous, so every tap is one vectorised
+// multiply-add over a frame (im2col + GEMM would run C products of size 1 x k).
+// Threads: the forward and dx split output frames; dw and db split channel blocks, each summed in
+// (t, b) order by one thread, so results do not depend on the thread count.
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace ops {
+
+/// Kernel size and zero padding (in frames) of a depthwise convolution over time.
+struct DepthwiseConv1dParams {
+  index_t kernel = 1;
+  index_t left = 0;   ///< zeros before the first frame
+  index_t right = 0;  ///< zeros after the last frame
+
+  /// Output length equals input length, padding split (k - 1) / 2 left, k / 2 right (odd k: same).
+  static DepthwiseConv1dParams centered(index_t k) { return {k, (k - 1) / 2, k / 2}; }
+  /// Frame t sees frames t - k + 1 .. t only (streaming).
+  static DepthwiseConv1dParams causal(index_t k) { return {k, k - 1, 0}; }
+  /// Frame t sees frames t .. t + k - 1 only (DS2 row convolution with tau = k - 1).
+  static DepthwiseConv1dParams lookahead(index_t k) { return {k, 0, k - 1}; }
+
+  index_t out_steps(index_t steps) const { return steps + left + right - kernel + 1; }
+
+  /// Throws ValueError depthwise_conv.1 unless kernel >= 1 and both paddings are >= 0.
+  void check(const char* who = "depthwise_conv1d") const {
+    if (kernel < 1 || left < 0 || right < 0)
+      throw ValueError("depthwise_conv.1",
+                       asrkit::detail::str(who, ": kernel must be >= 1 and padding >= 0, got kernel ",
+                                           kernel, ", left ", left, ", right ", right));
+  }
+};
+
+namespace detail {
+
+template <class T>
+using dw_arg_t = typename std::common_type<T>::type;  // blocks template deduction
+
+/// Checks x [T, B, C], w (C·k elements: [C, 1, k] or [C, k]), bias ([C] or empty) and y/dy
+/// [T_out, B, C]; returns T_out.
+template <class T>
+index_t check_depthwise(const DepthwiseConv1dParams& p, TensorView<const T> x, TensorView<const T> w,
+                        TensorView<const T> bias, const Shape& out, const char* out_name) {
+  p.check();
+  if (x.rank() != 3)
+    throw ShapeError("depthwise_conv.2", asrkit::detail::str("depthwise_conv1d: argument x: expected "
+                                                             "shape [T, B, C], got ", x.shape().str()));
+  const index_t ch = x.dim(2);
+  if (w.numel() != ch * p.kernel || w.shape()[0] != ch)
+    throw ShapeError("depthwise_conv.2", asrkit::detail::str("depthwise_conv1d: argument w: expected ",
+                                                             "[", ch, ", 1, ", p.kernel, "], got ",
+                                                             w.shape().str()));
+  if (bias.data() != nullptr && (bias.rank() != 1 || bias.dim(0) != ch))
+    throw ShapeError("depthwise_conv.2", asrkit::detail::str("depthwise_conv1d: argument bias: "
+                                                             "expected [", ch, "], got ",
+                                                             bias.shape().str()));
+  const index_t steps = p.out_steps(x.dim(0));
+  if (steps < 1)
+    throw ShapeError("depthwise_conv.3", asrkit::detail::str("depthwise_conv1d: ", x.dim(0),
+                                                             " frames padded by ", p.left, " + ",
+                                                             p.right, " are shorter than the kernel ",
+                                                             p.kernel));
+  const Shape want{steps, x.dim(1), ch};
+  if (out != want)
+    throw ShapeError("depthwise_conv.2", asrkit::detail::str("depthwise_conv1d: argument ", out_name,
+                                                             ": expected shape ", want.str(), ", got ",
+                                                             out.str()));
+  return steps;
+}
+
+/// w [C, k] transposed to [k, C], so that tap j is a contiguous row over the channels.
+template <class T>
+std::vector<T> taps_by_row(const T* w, index_t ch, index_t k) {
+  std::vector<T> wt(static_cast<std::size_t>(ch * k));
+  for (index_t c = 0; c < ch; ++c)
+    for (index_t j = 0; j < k; ++j) wt[static_cast<std::size_t>(j * ch + c)] = w[c * k + j];
+  return wt;
+}
+
+inline constexpr index_t kDepthwiseChannelBlock = 64;
+
+}  // namespace detail
+
+/// y = depthwise_conv(x) (see the header comment); y is overwritten. An empty `bias` means none.
+template <class T>
+void depthwise_conv1d_forward(const DepthwiseConv1dParams& p, detail::dw_arg_t<TensorView<const T>> x,
+                              detail::dw_arg_t<TensorView<const T>> w,
+                              detail::dw_arg_t<TensorView<const T>> bias, TensorView<T> y) {
+  const index_t out = detail::check_depthwise<T>(p, x, w, bias, y.shape(), "y");
+  const index_t steps = x.dim(0), batch = x.dim(1), ch = x.dim(2), k = p.kernel;
+  const std::vector<T> wt = detail::taps_by_row(w.data(), ch, k);
+  const T* px = x.data();
+  const T* pb = bias.data();
+  T* py = y.data();
+  parallel_for(out, [&](index_t t) {
+    for (index_t b = 0; b < batch; ++b) {
+      T* ASRKIT_RESTRICT yr = py + (t * batch + b) * ch;
+      if (pb)
+        std::copy(pb, pb + ch, yr);
+      else
+        std::fill(yr, yr + ch, T(0));
+      // taps j whose input frame s = t - left + j lies inside [0, T)
+      const index_t j0 = std::max<index_t>(0, p.left - t), j1 = std::min<index_t>(k, steps + p.left - t);
+      for (index_t j = j0; j < j1; ++j) {
+        const T* ASRKIT_RESTRICT xr = px + ((t - p.left + j) * batch + b) * ch;
+        const T* ASRKIT_RESTRICT wr = wt.data() + j * ch;
+        for (index_t c = 0; c < ch; ++c) yr[c] += wr[c] * xr[c];
+      }
+    }
+  });
+}
+
+/// Gradients for dy [T_out, B, C]: dx is overwritten (an empty dx skips it), dw ([C, 1, k]) and
+/// db ([C], empty: none) accumulate.
+///   dx[s, b, c] = sum_j w[c, j] dy[s + left - j, b, c],   dw[c, j] += sum_{t, b} dy[t, b, c] x[t - left + j, b, c].
+template <class T>
+void depthwise_conv1d_backward(const DepthwiseConv1dParams& p, detail::dw_arg_t<TensorView<const T>> x,
+                               detail::dw_arg_t<TensorView<const T>> w,
+                               detail::dw_arg_t<TensorView<const T>> dy, TensorView<T> dx,
+                               TensorView<T> dw, TensorView<T> db) {
+  const index_t out = detail::check_depthwise<T>(p, x, w, TensorView<const T>(), dy.shape(), "dy");
+  const index_t steps = x.dim(0), batch = x.dim(1), ch = x.dim(2), k = p.kernel;
+  if (dx.data() != nullptr && dx.shape() != x.shape())
+    throw ShapeError("depthwise_conv.2", asrkit::detail::str("depthwise_conv1d_backward: argument dx: "
+                                                             "expected shape ", x.shape().str(),
+                                                             ", got ", dx.shape().str()));
+  if (dw.numel() != ch * k || (db.data() != nullptr && db.numel() != ch))
+    throw ShapeError("depthwise_conv.2", asrkit::detail::str("depthwise_conv1d_backward: dw must have ",
+                                                             ch * k, " elements and db ", ch,
+                                                             ", got ", dw.shape().str(), " and ",
+                                                             db.shape().str()));
+  const T* px = x.data();
+  const T* pdy = dy.data();
+  if (dx.data() != nullptr) {
+    const std::vector<T> wt = detail::taps_by_row(w.data(), ch, k);
+    T* pdx = dx.data();
+    parallel_for(steps, [&](index_t s) {
+      for (index_t b = 0; b < batch; ++b) {
+        T* ASRKIT_RESTRICT dr = pdx + (s * batch + b) * ch;
+        std::fill(dr, dr + ch, T(0));
+        // taps j whose output frame t = s + left - j lies inside [0, T_out)
+        const index_t j0 = std::max<index_t>(0, s + p.left - out + 1), j1 = std::min<index_t>(k, s + p.left + 1);
+        for (index_t j = j0; j < j1; ++j) {
+          const T* ASRKIT_RESTRICT gr = pdy + ((s + p.left - j) * batch + b) * ch;
+          const T* ASRKIT_RESTRICT wr = wt.data() + j * ch;
+          for (index_t c = 0; c < ch; ++c) dr[c] += wr[c] * gr[c];
+        }
+      }
+    });
+  }
+  const index_t blocks = (ch + detail::kDepthwiseChannelBlock - 1) / detail::kDepthwiseChannelBlock;
+  T* pdw = dw.data();
+  T* pdb = db.data();
+  parallel_for(blocks, [&](index_t blk) {
+    const index_t c0 = blk * detail::kDepthwiseChannelBlock;
+    const index_t n = std::min(detail::kDepthwiseChannelBlock, ch - c0);
+    std::vector<T> acc(static_cast<std::size_t>((k + 1) * n), T(0));  // rows 0..k-1: dw, row k: db
+    for (index_t t = 0; t < out; ++t)
+      for (index_t b = 0; b < batch; ++b) {
+        const T* ASRKIT_RESTRICT gr = pdy + (t * batch + b) * ch + c0;
+        T* ASRKIT_RESTRICT ab = acc.data() + k * n;
+        for (index_t c = 0; c < n; ++c) ab[c] += gr[c];
+        const index_t j0 = std::max<index_t>(0, p.left - t), j1 = std::min<index_t>(k, steps + p.left - t);
+        for (index_t j = j0; j < j1; ++j) {
+          const T* ASRKIT_RESTRICT xr = px + ((t - p.left + j) * batch + b) * ch + c0;
+          T* ASRKIT_RESTRICT aj = acc.data() + j * n;
+          for (index_t c = 0; c < n; ++c) aj[c] += gr[c] * xr[c];
+        }
+      }
+    for (index_t c = 0; c < n; ++c) {
+      for (index_t j = 0; j < k; ++j) pdw[(c0 + c) * k + j] += acc[static_cast<std::size_t>(j * n + c)];
+      if (pdb) pdb[c0 + c] += acc[static_cast<std::size_t>(k * n + c)];
+    }
+  });
+}
+
+}  // namespace ops
+}  // namespace asrkit
 // #include <asrkit/nn/parameter.hpp>
 // asrkit/nn/parameter.hpp - trainable parameters and the layer contract every nn/ layer follows.
 //
@@ -5093,11 +5505,17 @@ inline constexpr index_t kColAlign = 16;
 /// 4 KiB page makes every row a TLB miss; 1024 keeps F <= 1024 in one block per task.
 inline constexpr index_t kColBlock = 1024;
 
+/// Elements below which a normalisation runs on the calling thread (a per-step BN of a small
+/// batch inside a recurrent loop cannot repay starting a thread team).
+inline constexpr index_t kParallelMinElements = index_t(1) << 15;
+
 /// Calls f(c0, c1) for column ranges covering [0, cols), in parallel over one contiguous range per
-/// thread (cut into sub-blocks of kColBlock columns, processed in order).
+/// thread (cut into sub-blocks of kColBlock columns, processed in order) when rows x cols is at
+/// least kParallelMinElements.
 template <class F>
-void for_column_blocks(index_t cols, F&& f) {
-  const index_t tasks = std::max<index_t>(1, std::min<index_t>(num_threads(), cols / kColAlign));
+void for_column_blocks(index_t rows, index_t cols, F&& f) {
+  const index_t threads = rows * cols >= kParallelMinElements ? num_threads() : 1;
+  const index_t tasks = std::max<index_t>(1, std::min<index_t>(threads, cols / kColAlign));
   parallel_for(tasks, [&](index_t t) {
     auto edge = [&](index_t i) {
       return i == tasks ? cols : (cols * i / tasks) / kColAlign * kColAlign;
@@ -5303,7 +5721,7 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.invstd.resize(static_cast<std::size_t>(cols));
   s.count = valid ? static_cast<index_t>(std::count(valid, valid + rows, 1)) : rows;
   std::vector<T> mu(static_cast<std::size_t>(cols));
-  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+  for_column_blocks(rows, cols, [&](index_t c0, index_t c1) {
     column_moments_block(x, rows, cols, valid, c0, c1, s.mean.data(), s.var.data());
     for (index_t j = c0; j < c1; ++j) {
       s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
@@ -5366,7 +5784,7 @@ void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsi
               T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+  for_column_blocks(rows, cols, [&](index_t c0, index_t c1) {
     column_grad_sums_block(dy, xhat, rows, cols, valid, c0, c1, sdy.data(), sdyh.data());
     T k[kColBlock], c_dy[kColBlock], c_h[kColBlock];
     for (index_t j = c0; j < c1; ++j) {
@@ -6345,6 +6763,6324 @@ class Residual {
 
   Layer layer_;
   std::string name_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/recurrent.hpp>
+// asrkit/nn/recurrent.hpp - recurrent layers: simple RNN, GRU, LSTM and DS2's BN-RNN,
+// uni- or bidirectional, over time-major [T, B, F] batches with per-item lengths.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::GRUOptions o;
+//   o.bidirectional = true;
+//   o.merge = asrkit::RecurrentMerge::sum;            // DS2 sums the two directions
+//   asrkit::GRU<float> gru(161, 800, o, rng);         // x [T, B, 161] -> y [T, B, 800]
+//   auto y  = gru.forward(x, lengths);                // inference; padded frames give 0
+//   auto yt = gru.forward_train(x, lengths);          // caches what backward needs
+//   auto dx = gru.backward(dy);                       // dL/dx; adds to every Parameter::grad
+//
+//   asrkit::LSTM<float> lstm(80, 256);                // unidirectional: streaming with a state
+//   asrkit::RecurrentState<float> s;                  // empty = zeros
+//   auto y1 = lstm.forward(chunk1, len1, s);          // s now holds each item's last h and c
+//   auto y2 = lstm.forward(chunk2, len2, s);          // equals the full forward over both chunks
+//
+// Structure (docs/recurrent.md). `Recurrent<Cell>` owns the input projection of every frame as
+// one GEMM, xp [T·B, C] = x W_ih^T + b_ih (optionally followed by DS2's sequence-wise BN, SPECS
+// §3.3), the directions, the lengths and the merge. A Cell runs one direction forward in time:
+// per step one GEMM h_{t−1} W_hh^T over the batch and one fused element-wise pass
+// (nn/detail/recurrent_kernels.hpp). The reverse direction is the same forward recurrence on each
+// item's valid prefix reversed in time (padding stays at the end), reversed back afterwards.
+// Backward through time keeps every step's gate gradients, so dW_hh is one GEMM after the loop.
+//
+// Conventions: frames t >= lengths[b] are padding: their outputs and input gradients are 0 and
+// the state of item b is held from its last valid frame. Parameter names are those of
+// torch.nn.RNN / GRU / LSTM with num_layers = 1: weight_ih_l0, weight_hh_l0, bias_ih_l0,
+// bias_hh_l0 and the same with _l0_reverse; DS2's shared input weights have only the _l0 pair,
+// its BN is "norm_ih_l0" (+ "norm_ih_l0_reverse" with separate input weights).
+//
+// ---- The Cell interface (shared with the BN-LSTM / residual LSTM cells) ---------------------
+// A Cell (one direction, forward in time) provides
+//   using value_type = T;  using Options = ...;  explicit Cell(const Options&);
+//   index_t input_columns() const;   // C: width of the per-frame projection it consumes
+//   index_t hidden_size() const;     // width of its per-frame output h_t
+//   index_t state_count() const;     // 1 (h) or 2 (h, c)
+//   // xp [T, B, C] already projected (bias included); lengths may be null (all T). With a
+//   // state, Recurrent guarantees state->h (and ->c when state_count() == 2) are [B, H]: the
+//   // cell starts from them and leaves each item's final state in them.
+//   Tensor<T> run(TensorView<const T> xp, const std::int32_t* lengths, RecurrentState<T>* state) const;
+//   Tensor<T> run_train(TensorView<const T> xp, const std::int32_t* lengths, RecurrentState<T>* state);
+//   Tensor<T> backward(TensorView<const T> dh);   // dh [T, B, H] -> dxp [T, B, C]; adds to grads
+//   template <class F> void for_each_parameter(F&& f, std::string_view suffix);  // "weight_hh"+suffix
+//   template <class F> void for_each_buffer(F&& f, std::string_view suffix);
+//   void reset_parameters(Rng& rng, index_t input_size);
+// Additions to the first sketch of this interface (all that Recurrent needs beyond it):
+//   - `value_type`, `Options` and the constructor from Options (Recurrent builds its cells);
+//   - optional: `reset_parameters(Rng&, index_t input_size, RecurrentInit)`, preferred over the
+//     two-argument form when present (RecurrentInit::ds2 asks for orthogonal W_hh, zero biases);
+//   - optional: `const RecurrentState<T>& state_grad() const`, dL/d(initial state) of the last
+//     backward; Recurrent::initial_state_grad() needs it.
+//   - optional: `index_t cell_state_size() const`, the width of c when it differs from h
+//     (ResidualLSTMCell: d_cell vs d_out); streaming states are checked against it.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/detail/recurrent_kernels.hpp>
+// asrkit/nn/detail/recurrent_kernels.hpp - the fused per-step element-wise passes of the RNN,
+// GRU and LSTM cells (nn/recurrent.hpp) and the padded time reversal of bidirectional layers
+// (internal; not part of the API).
+//
+// Each kernel handles one batch row of one time step, after the step's recurrent GEMM has put
+// h_{t-1} W_hh^T into the row: it adds the precomputed input projection (and b_hh), applies the
+// gate nonlinearities in place and writes the new state. A row is at most 4H wide, so all passes
+// over it run in L1; nothing is allocated. The backward kernels are their exact adjoints and
+// read only what the forward left in the per-step cache (activations from outputs, never inputs).
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+/// Nonlinearity of a simple RNN's state or a GRU's candidate (SPECS §3.2). `relu` is unclipped
+/// (torch.nn.RNN(nonlinearity="relu")); `clipped_relu` is DS2's min(max(x, 0), clip).
+enum class RecurrentActivation { tanh, clipped_relu, relu };
+
+namespace detail {
+namespace rnn {
+
+template <class T>
+using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+template <class T>
+using Row = Eigen::Map<Arr<T>>;
+template <class T>
+using ConstRow = Eigen::Map<const Arr<T>>;
+
+// ---- nonlinearities (derivatives from the output y, so inputs need not be cached) -----------
+
+template <class T>
+void activate(RecurrentActivation a, T clip, Row<T> v) {
+  switch (a) {
+    case RecurrentActivation::tanh: v = v.tanh(); break;
+    case RecurrentActivation::clipped_relu: v = v.max(T(0)).min(clip); break;
+    case RecurrentActivation::relu: v = v.max(T(0)); break;
+  }
+}
+
+/// d *= f'(x) where y = f(x); at the kinks of (clipped) ReLU the derivative is 0, as in PyTorch.
+template <class T>
+void scale_by_derivative(RecurrentActivation a, T clip, ConstRow<T> y, Row<T> d) {
+  switch (a) {
+    case RecurrentActivation::tanh: d *= T(1) - y.square(); break;
+    case RecurrentActivation::clipped_relu: d = (y > T(0) && y < clip).select(d, T(0)); break;
+    case RecurrentActivation::relu: d = (y > T(0)).select(d, T(0)); break;
+  }
+}
+
+template <class T>
+auto dsigmoid(const ConstRow<T>& y) {
+  return y * (T(1) - y);
+}
+
+// ---- simple RNN: h = f(xp + b_hh + W_hh h_prev) (DS2 eq. in SPECS §3.2) --------------------
+
+/// h: in = h_prev W_hh^T, out = the new state.
+template <class T>
+void rnn_forward_row(T* h, const T* xp, const T* bias, index_t n, RecurrentActivation a, T clip) {
+  Row<T> v(h, n);
+  v += ConstRow<T>(xp, n);
+  if (bias) v += ConstRow<T>(bias, n);
+  activate(a, clip, v);
+}
+
+/// dpre = dh f'(pre), from the state h.
+template <class T>
+void rnn_backward_row(T* dpre, const T* dh, const T* h, index_t n, RecurrentActivation a, T clip) {
+  Row<T> d(dpre, n);
+  d = ConstRow<T>(dh, n);
+  scale_by_derivative(a, clip, ConstRow<T>(h, n), d);
+}
+
+// ---- LSTM, PyTorch's gate order i, f, g, o (torch.nn.LSTM) ---------------------------------
+//   i, f, o = σ(.), g = tanh(.), c = f c_prev + i g, h = o tanh(c)
+
+/// gates [4H]: in = h_prev W_hh^T, out = the activations (i, f, g, o) kept for backward.
+template <class T>
+void lstm_forward_row(T* gates, const T* xp, const T* bias, const T* c_prev, T* c, T* h,
+                      index_t n) {
+  Row<T> z(gates, 4 * n);
+  z += ConstRow<T>(xp, 4 * n);
+  if (bias) z += ConstRow<T>(bias, 4 * n);
+  z.head(2 * n) = z.head(2 * n).logistic();
+  z.segment(2 * n, n) = z.segment(2 * n, n).tanh();
+  z.tail(n) = z.tail(n).logistic();
+  Row<T> cn(c, n);
+  cn = z.segment(n, n) * ConstRow<T>(c_prev, n) + z.head(n) * z.segment(2 * n, n);
+  Row<T>(h, n) = z.tail(n) * cn.tanh();
+}
+
+/// dgates [4H] (pre-activation gradients); dc: in = dL/dc_t from step t+1, out = dL/dc_{t-1}
+/// (the direct path f ⊙ dc). dh = dL/dh_t (output plus recurrent).
+template <class T>
+void lstm_backward_row(T* dgates, T* dc, const T* dh, const T* act, const T* c_prev, const T* c,
+                       index_t n) {
+  const ConstRow<T> i(act, n), f(act + n, n), g(act + 2 * n, n), o(act + 3 * n, n);
+  const ConstRow<T> gh(dh, n), cp(c_prev, n);
+  Row<T> dcell(dc, n), d(dgates, 4 * n);
+  auto tc = d.tail(n);  // tanh(c_t), recomputed (cheaper than caching it) in the o block
+  tc = ConstRow<T>(c, n).tanh();
+  dcell += gh * o * (T(1) - tc.square());
+  d.head(n) = dcell * g * dsigmoid(i);
+  d.segment(n, n) = dcell * cp * dsigmoid(f);
+  d.segment(2 * n, n) = dcell * i * (T(1) - g.square());
+  tc = gh * tc * dsigmoid(o);
+  dcell *= f;
+}
+
+// ---- GRU, PyTorch's gate order r, z, n (torch.nn.GRU) --------------------------------------
+// Reset after U_h (PyTorch, cuDNN, DS2):  n = f(x_n + r ⊙ (U_n h_prev + b_hn))
+// Reset before U_h (Cho et al. 2014):     n = f(x_n + U_n (r ⊙ h_prev) + b_hn)
+// Update: torch h = (1 − z) ⊙ n + z ⊙ h_prev;  DS2 h = (1 − z) ⊙ h_prev + z ⊙ n (z weights the
+// candidate, SPECS §3.2).
+
+struct GruShape {
+  index_t hidden;
+  bool torch_update;  ///< z keeps h_prev (torch) or weights the candidate (DS2)
+  RecurrentActivation candidate;
+};
+
+/// r and z from their pre-activations: cache[0:2H] holds U_{rz} h_prev; the sigmoid goes in place.
+template <class T>
+void gru_gates_row(T* cache, const T* xp, const T* bias, index_t n) {
+  Row<T> rz(cache, 2 * n);
+  rz += ConstRow<T>(xp, 2 * n);
+  if (bias) rz += ConstRow<T>(bias, 2 * n);
+  rz = rz.logistic();
+}
+
+/// The state update from z, the candidate n and h_prev.
+template <class T>
+void gru_update_row(T* h, const T* z, const T* cand, const T* h_prev, const GruShape& s) {
+  const index_t n = s.hidden;
+  const ConstRow<T> zz(z, n), nn(cand, n), hp(h_prev, n);
+  if (s.torch_update)
+    Row<T>(h, n) = nn + zz * (hp - nn);
+  else
+    Row<T>(h, n) = hp + zz * (nn - hp);
+}
+
+/// Reset after U_h. cache [4H] = (r, z, n, U_n h_prev + b_hn); in: cache[0:3H] = h_prev W_hh^T.
+template <class T>
+void gru_after_forward_row(T* cache, const T* xp, const T* bias, const T* h_prev, T* h,
+                           const GruShape& s, T clip) {
+  const index_t n = s.hidden;
+  Row<T> hn(cache + 3 * n, n), cand(cache + 2 * n, n);
+  hn = cand;
+  if (bias) hn += ConstRow<T>(bias + 2 * n, n);
+  gru_gates_row(cache, xp, bias, n);
+  cand = ConstRow<T>(xp + 2 * n, n) + ConstRow<T>(cache, n) * hn;
+  activate(s.candidate, clip, cand);
+  gru_update_row(h, cache + n, cache + 2 * n, h_prev, s);
+}
+
+/// Reset before U_h, first half: r, z and rh = r ⊙ h_prev into cache [4H] = (r, z, ., rh).
+template <class T>
+void gru_before_gates_row(T* cache, const T* xp, const T* bias, const T* h_prev, index_t n) {
+  gru_gates_row(cache, xp, bias, n);
+  Row<T>(cache + 3 * n, n) = ConstRow<T>(cache, n) * ConstRow<T>(h_prev, n);
+}
+
+/// Reset before U_h, second half: cache[2H:3H] holds U_n (r ⊙ h_prev); becomes the candidate.
+template <class T>
+void gru_before_forward_row(T* cache, const T* xp, const T* bias, const T* h_prev, T* h,
+                            const GruShape& s, T clip) {
+  const index_t n = s.hidden;
+  Row<T> cand(cache + 2 * n, n);
+  cand += ConstRow<T>(xp + 2 * n, n);
+  if (bias) cand += ConstRow<T>(bias + 2 * n, n);
+  activate(s.candidate, clip, cand);
+  gru_update_row(h, cache + n, cache + 2 * n, h_prev, s);
+}
+
+/// Shared backward of the update and candidate: dz (pre-sigmoid) into dgates[H:2H], the
+/// candidate's pre-activation gradient into dgates[2H:3H], the direct dh_prev (through z).
+template <class T>
+void gru_update_backward_row(T* dgates, T* dh_prev, const T* dh, const T* cache, const T* h_prev,
+                             const GruShape& s, T clip) {
+  const index_t n = s.hidden;
+  const ConstRow<T> z(cache + n, n), cand(cache + 2 * n, n), hp(h_prev, n), g(dh, n);
+  Row<T> dz(dgates + n, n), dn(dgates + 2 * n, n);
+  if (s.torch_update) {  // h = n + z (h_prev − n)
+    dz = g * (hp - cand) * dsigmoid(z);
+    dn = g * (T(1) - z);
+    Row<T>(dh_prev, n) = g * z;
+  } else {  // h = h_prev + z (n − h_prev)
+    dz = g * (cand - hp) * dsigmoid(z);
+    dn = g * z;
+    Row<T>(dh_prev, n) = g * (T(1) - z);
+  }
+  scale_by_derivative(s.candidate, clip, cand, dn);
+}
+
+/// Reset after U_h: dxp [3H] and dhh [3H] (the gradient of h_prev W_hh^T + b_hh); they differ
+/// only in the n block (dhh_n = r ⊙ dn).
+template <class T>
+void gru_after_backward_row(T* dxp, T* dhh, T* dh_prev, const T* dh, const T* cache,
+                            const T* h_prev, const GruShape& s, T clip) {
+  const index_t n = s.hidden;
+  gru_update_backward_row(dxp, dh_prev, dh, cache, h_prev, s, clip);
+  const ConstRow<T> r(cache, n), hn(cache + 3 * n, n), dn(dxp + 2 * n, n);
+  Row<T>(dxp, n) = dn * hn * dsigmoid(r);
+  Row<T>(dhh, 2 * n) = ConstRow<T>(dxp, 2 * n);
+  Row<T>(dhh + 2 * n, n) = dn * r;
+}
+
+/// Reset before U_h, after drh = dn U_n is known: dr (pre-sigmoid) into dgates[0:H], and
+/// dh_prev += r ⊙ drh.
+template <class T>
+void gru_before_reset_backward_row(T* dgates, T* dh_prev, const T* drh, const T* cache,
+                                   const T* h_prev, index_t n) {
+  const ConstRow<T> r(cache, n), g(drh, n);
+  Row<T>(dgates, n) = g * ConstRow<T>(h_prev, n) * dsigmoid(r);
+  Row<T>(dh_prev, n) += g * r;
+}
+
+// ---- padded time reversal (bidirectional layers; Cooijmans et al. 2017 sec. 4 / SPECS §4.4) --
+
+/// Reverses each item's valid prefix of x [T, B, K] in time, in place: frame t of item b swaps
+/// with frame lengths[b] − 1 − t; padding stays at the end. Its own inverse (and adjoint).
+/// lengths == nullptr: every item has T frames.
+template <class T>
+void reverse_padded_inplace(TensorView<T> x, const std::int32_t* lengths) {
+  const index_t steps = x.dim(0), batch = x.dim(1);
+  if (steps == 0 || batch == 0) return;
+  const index_t k = x.numel() / (steps * batch);
+  for (index_t b = 0; b < batch; ++b) {
+    const index_t len = lengths ? lengths[b] : steps;
+    for (index_t t = 0; t < len / 2; ++t) {
+      T* a = x.data() + (t * batch + b) * k;
+      T* z = x.data() + ((len - 1 - t) * batch + b) * k;
+      std::swap_ranges(a, a + k, z);
+    }
+  }
+}
+
+/// A reversed copy of x (see reverse_padded_inplace).
+template <class T>
+Tensor<T> reverse_padded(TensorView<const T> x, const std::int32_t* lengths) {
+  Tensor<T> y(x);
+  reverse_padded_inplace(y.view(), lengths);
+  return y;
+}
+
+}  // namespace rnn
+}  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/packed_gemm.hpp>
+// #include <asrkit/ops/reduce.hpp>
+
+namespace asrkit {
+
+/// The recurrent state of a batch: h [B, H] and, for LSTM-like cells, c [B, H]. An empty tensor
+/// means zeros (the start of a stream).
+template <class T>
+struct RecurrentState {
+  Tensor<T> h, c;
+};
+
+/// How the two directions of a bidirectional layer are combined: concatenated features
+/// [T, B, 2H] (PyTorch) or summed [T, B, H] (DS2, SPECS §3.2).
+enum class RecurrentMerge { concat, sum };
+
+/// Weight initialisation. torch_default: every weight and bias U(±1/sqrt(H)) (PyTorch's RNN
+/// reset_parameters). ds2: Xavier-uniform input weights, orthogonal recurrent weights, zero
+/// biases (SPECS §12.2 [D]).
+enum class RecurrentInit { torch_default, ds2 };
+
+/// Options of the layer (the cell has its own; see RNNOptions, GRUOptions, LSTMOptions).
+struct RecurrentOptions {
+  bool bidirectional = false;
+  RecurrentMerge merge = RecurrentMerge::concat;
+  /// DS2 (SPECS §3.2): one input weight W for both directions, projected (and normalised) once.
+  bool share_input_weights = false;
+  /// b_ih (and, through the convenience layers, the cells' b_hh). Ignored for b_ih when
+  /// input_batch_norm is set: BN's β takes its role (SPECS §3.3).
+  bool bias = true;
+  /// DS2's BN-RNN (SPECS §3.3): BN(W x) + U h_{t−1}, sequence-wise statistics over valid frames.
+  bool input_batch_norm = false;
+  BatchNormOptions batch_norm = {};
+  RecurrentInit init = RecurrentInit::torch_default;
+};
+
+namespace detail {
+namespace rnn {
+
+// Storage of one unrolled pass: state slots h, c [slots, B, H] (T + 1 in training: slot t holds
+// the state before step t; 2 ping-pong slots in inference) and the cell's per-step cache
+// [T or 1, B, K].
+template <class T>
+struct Unrolled {
+  Tensor<T> h, c, cache;
+};
+
+/// W_hh packed once per pass for the per-step products (ops::gemm_packed streams it once per
+/// step instead of repacking it): forward h W^T, backward dg W. A cell that splits W_hh into
+/// blocks (GRU with the reset before U_h) uses both.
+template <class T>
+struct PackedWeights {
+  ops::PackedMatrix<T> first, second;
+};
+
+/// Reallocates (zero-filled) only when the shape changes.
+template <class T>
+void ensure_shape(Tensor<T>& t, const Shape& s) {
+  if (t.shape() != s) t = Tensor<T>(s);
+}
+
+/// One forward step of a cell: rows of the batch at time t.
+template <class T>
+struct StepIO {
+  const T* xp;                  // [B, C]
+  const T* h_prev;              // [B, H]
+  T* h;                         // [B, H]
+  const T* c_prev;              // [B, H] or null
+  T* c;                         // [B, H] or null
+  T* cache;                     // [B, K] or null
+  const unsigned char* active;  // [B]: t < lengths[b]
+  index_t batch;
+  const PackedWeights<T>* w;    // W_hh^T (see the cell's pack_forward)
+};
+
+/// One backward step: dh is dL/dh_t (output + recurrent); the cell writes dxp (zero on entry)
+/// and dh_prev for the active rows; dc holds dL/dc_t on entry and dL/dc_{t−1} on return.
+template <class T>
+struct BackIO {
+  const T* dh;
+  T* dc;
+  T* dh_prev;
+  T* dxp;
+  const T* h_prev;
+  const T* c_prev;
+  const T* c;
+  const T* cache;
+  const unsigned char* active;
+  index_t batch;
+  index_t t;
+  const PackedWeights<T>* w;  // W_hh (see the cell's pack_backward)
+};
+
+inline void check_activation(RecurrentActivation a, double clip, const char* who) {
+  if (a == RecurrentActivation::clipped_relu && (!(clip > 0) || !std::isfinite(clip)))
+    throw ValueError("recurrent.1", str(who, ": clip must be finite and > 0, got ", clip));
+}
+
+// Detection of the optional parts of the Cell interface.
+template <class C, class = void>
+struct has_cell_state_size : std::false_type {};
+template <class C>
+struct has_cell_state_size<C, std::void_t<decltype(std::declval<const C&>().cell_state_size())>>
+    : std::true_type {};
+template <class C, class = void>
+struct has_init_reset : std::false_type {};
+template <class C>
+struct has_init_reset<C, std::void_t<decltype(std::declval<C&>().reset_parameters(
+                             std::declval<Rng&>(), index_t{}, RecurrentInit{}))>> : std::true_type {};
+
+}  // namespace rnn
+}  // namespace detail
+
+/// What RNNCell, GRUCell and LSTMCell share: W_hh [G·H, H] and b_hh [G·H], the time loop with
+/// lengths and held states, the state slots, the backward-through-time loop and the one-GEMM
+/// dW_hh. `Derived` supplies step_forward / step_backward (the per-step GEMMs and fused passes).
+template <class Derived, class T>
+class RecurrentCellBase {
+  static_assert(std::is_floating_point_v<T>, "recurrent cells: T must be float or double");
+
+ public:
+  using value_type = T;
+
+  index_t hidden_size() const noexcept { return hidden_; }
+  index_t input_columns() const noexcept { return gates_ * hidden_; }
+  index_t state_count() const noexcept { return states_; }
+  bool has_bias() const noexcept { return has_bias_; }
+  Parameter<T>& weight_hh() noexcept { return weight_hh_; }  ///< [G·H, H]
+  Parameter<T>& bias_hh() noexcept { return bias_hh_; }      ///< [G·H]; empty without bias
+  const Parameter<T>& weight_hh() const noexcept { return weight_hh_; }
+  const Parameter<T>& bias_hh() const noexcept { return bias_hh_; }
+
+  /// Inference over xp [T, B, C]; returns h [T, B, H] (0 on padded frames).
+  Tensor<T> run(TensorView<const T> xp, const std::int32_t* lengths, RecurrentState<T>* state) const {
+    detail::rnn::Unrolled<T> work;
+    return unroll(xp, lengths, state, work, false);
+  }
+
+  /// Training: as run, keeping every step's state and cache for backward.
+  Tensor<T> run_train(TensorView<const T> xp, const std::int32_t* lengths, RecurrentState<T>* state) {
+    auto y = unroll(xp, lengths, state, train_, true);
+    steps_ = xp.dim(0);
+    batch_ = xp.dim(1);
+    if (lengths)
+      lengths_.assign(lengths, lengths + batch_);
+    else
+      lengths_.clear();
+    cached_ = true;
+    return y;
+  }
+
+  /// dh [T, B, H] (padded frames ignored) -> dxp [T, B, C] (0 on padded frames); adds dL/dW_hh
+  /// and dL/db_hh; keeps dL/d(initial state) for state_grad().
+  Tensor<T> backward(TensorView<const T> dh) {
+    if (!cached_)
+      throw ValueError("recurrent.5", "recurrent cell backward: no cached forward; call run_train "
+                                      "(Recurrent::forward_train) first");
+    const index_t hid = hidden_, batch = batch_, steps = steps_;
+    if (dh.shape() != Shape{steps, batch, hid})
+      throw ShapeError("recurrent.6", detail::str("recurrent cell backward: argument dh: expected "
+                                                  "shape ", Shape{steps, batch, hid}.str(),
+                                                  ", got ", dh.shape().str()));
+    const index_t cols = input_columns();
+    Tensor<T> dxp(Shape{steps, batch, cols});  // zero: padded rows stay 0
+    self().begin_backward();
+    Tensor<T> carry(Shape{batch, hid}), prev(Shape{batch, hid});
+    Tensor<T> carry_c = states_ == 2 ? Tensor<T>(Shape{batch, hid}) : Tensor<T>();
+    std::vector<unsigned char> active(static_cast<std::size_t>(batch));
+    const std::int32_t* lens = lengths_.empty() ? nullptr : lengths_.data();
+    detail::rnn::PackedWeights<T> packed;
+    self().pack_backward(packed);
+    for (index_t t = steps - 1; t >= 0; --t) {
+      fill_active(active, t, lens);
+      T* g = carry.data();
+      for (index_t b = 0; b < batch; ++b)  // dL/dh_t = output gradient + recurrent carry
+        if (active[b]) {
+          const T* d = dh.data() + (t * batch + b) * hid;
+          for (index_t j = 0; j < hid; ++j) g[b * hid + j] += d[j];
+        }
+      detail::rnn::BackIO<T> io{carry.data(), states_ == 2 ? carry_c.data() : nullptr,
+                                prev.data(), dxp.data() + t * batch * cols,
+                                state_slot(train_.h, t), states_ == 2 ? state_slot(train_.c, t) : nullptr,
+                                states_ == 2 ? state_slot(train_.c, t + 1) : nullptr,
+                                cache_slot(train_.cache, t), active.data(), batch, t, &packed};
+      self().step_backward(io);
+      for (index_t b = 0; b < batch; ++b)  // held state: its gradient passes through unchanged
+        if (!active[b]) std::copy(g + b * hid, g + (b + 1) * hid, prev.data() + b * hid);
+      std::swap(carry, prev);
+    }
+    state_grad_.h = std::move(carry);
+    state_grad_.c = std::move(carry_c);
+    self().finish_backward(dxp);
+    return dxp;
+  }
+
+  /// dL/d(initial h, c) of the last backward (zeros-state runs included).
+  const RecurrentState<T>& state_grad() const noexcept { return state_grad_; }
+
+  void clear_cache() {
+    train_ = detail::rnn::Unrolled<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view suffix = {}) {
+    f(std::string("weight_hh").append(suffix), weight_hh_);
+    if (has_bias_) f(std::string("bias_hh").append(suffix), bias_hh_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  /// torch_default: W_hh, b_hh ~ U(±1/sqrt(H)); ds2: orthogonal W_hh, b_hh = 0.
+  void reset_parameters(Rng& rng, index_t /*input_size*/, RecurrentInit scheme = RecurrentInit::torch_default) {
+    if (scheme == RecurrentInit::ds2) {
+      init::orthogonal(weight_hh_, rng);
+      if (has_bias_) init::zeros(bias_hh_);
+    } else {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(hidden_));
+      init::uniform(weight_hh_, rng, -bound, bound);
+      if (has_bias_) init::uniform(bias_hh_, rng, -bound, bound);
+    }
+  }
+
+ protected:
+  RecurrentCellBase(index_t hidden, index_t gates, index_t states, bool bias, const char* who)
+      : hidden_(hidden), gates_(gates), states_(states), has_bias_(bias) {
+    if (hidden < 1)
+      throw ValueError("recurrent.1", detail::str(who, ": hidden_size must be >= 1, got ", hidden));
+    weight_hh_ = Parameter<T>(Shape{gates * hidden, hidden});
+    if (bias) bias_hh_ = Parameter<T>(Shape{gates * hidden});
+  }
+
+  const T* bias_ptr() const { return has_bias_ ? bias_hh_.value.data() : nullptr; }
+  const T* w() const { return weight_hh_.value.data(); }
+
+  // Hooks with defaults (a cell overrides what it needs).
+  index_t cache_width() const { return 0; }
+  void pack_forward(detail::rnn::PackedWeights<T>& p) const { p.first.pack(ops::Trans::yes, weight_hh_.value.view()); }
+  void pack_backward(detail::rnn::PackedWeights<T>& p) const { p.first.pack(ops::Trans::no, weight_hh_.value.view()); }
+  void begin_backward() {}
+  /// dW_hh += dgates^T h_prev and db_hh += column sums of dgates, dgates = dxp (RNN, LSTM).
+  void finish_backward(const Tensor<T>& dxp) { add_hh_grads(dxp.data(), input_columns(), 0, input_columns(), nullptr, 0); }
+
+  /// dW_hh[row0 : row0 + rows] += dg^T hp over all T·B frames (one GEMM), where dg [T·B, rows]
+  /// has leading dimension ldg and hp is h_prev of every step (null: the cached states) or another
+  /// cached operand with leading dimension ldh; db_hh gets the column sums of dg when
+  /// row0 == 0 and rows == G·H.
+  void add_hh_grads(const T* dg, index_t ldg, index_t row0, index_t rows, const T* hp, index_t ldh) {
+    const index_t frames = steps_ * batch_, hid = hidden_;
+    if (hp == nullptr) {
+      hp = train_.h.data();
+      ldh = hid;
+    }
+    ops::gemm(ops::Trans::yes, ops::Trans::no, rows, hid, frames, T(1), dg, ldg, hp, ldh, T(1),
+              weight_hh_.grad.data() + row0 * hid, hid);
+    if (has_bias_ && row0 == 0 && rows == input_columns() && ldg == rows)
+      ops::column_sums(TensorView<const T>(dg, Shape{frames, rows}), bias_hh_.grad.view(), true);
+  }
+
+  index_t steps_ = 0, batch_ = 0;
+  detail::rnn::Unrolled<T> train_;
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+  Derived& self() { return static_cast<Derived&>(*this); }
+
+  static void fill_active(std::vector<unsigned char>& active, index_t t, const std::int32_t* lens) {
+    for (std::size_t b = 0; b < active.size(); ++b) active[b] = !lens || t < lens[b] ? 1 : 0;
+  }
+  T* state_slot(const Tensor<T>& s, index_t slot) const {
+    return const_cast<T*>(s.data()) + slot * s.dim(1) * s.dim(2);
+  }
+  T* cache_slot(const Tensor<T>& s, index_t slot) const {
+    return s.numel() == 0 ? nullptr : const_cast<T*>(s.data()) + slot * s.dim(1) * s.dim(2);
+  }
+
+  // The forward time loop shared by run and run_train (train: a state slot per step).
+  Tensor<T> unroll(TensorView<const T> xp, const std::int32_t* lens, RecurrentState<T>* state,
+                   detail::rnn::Unrolled<T>& work, bool train) const {
+    const index_t steps = xp.dim(0), batch = xp.dim(1), hid = hidden_, cols = input_columns();
+    const index_t k = self().cache_width();
+    const index_t slots = train ? steps + 1 : 2;
+    detail::rnn::ensure_shape(work.h, Shape{slots, batch, hid});
+    if (states_ == 2) detail::rnn::ensure_shape(work.c, Shape{slots, batch, hid});
+    if (k > 0) detail::rnn::ensure_shape(work.cache, Shape{train ? std::max<index_t>(steps, 1) : 1, batch, k});
+    auto start = [&](const Tensor<T>& from, Tensor<T>& slots_of) {
+      if (state)
+        std::copy(from.data(), from.data() + batch * hid, slots_of.data());
+      else
+        std::fill(slots_of.data(), slots_of.data() + batch * hid, T(0));
+    };
+    start(state ? state->h : work.h, work.h);
+    if (states_ == 2) start(state ? state->c : work.c, work.c);
+    Tensor<T> y(Shape{steps, batch, hid}, uninitialized);
+    std::vector<unsigned char> active(static_cast<std::size_t>(batch));
+    detail::rnn::PackedWeights<T> packed;
+    self().pack_forward(packed);
+    for (index_t t = 0; t < steps; ++t) {
+      fill_active(active, t, lens);
+      const index_t s0 = train ? t : (t & 1), s1 = train ? t + 1 : ((t + 1) & 1);
+      T* cache = cache_slot(work.cache, train ? t : 0);
+      T* h = state_slot(work.h, s1);
+      const T* hp = state_slot(work.h, s0);
+      T* c = states_ == 2 ? state_slot(work.c, s1) : nullptr;
+      const T* cp = states_ == 2 ? state_slot(work.c, s0) : nullptr;
+      for (index_t b = 0; b < batch; ++b)  // padded rows: a defined (zero) cache for backward's GEMMs
+        if (!active[b] && cache) std::fill(cache + b * k, cache + (b + 1) * k, T(0));
+      self().step_forward(detail::rnn::StepIO<T>{xp.data() + t * batch * cols, hp, h, cp, c, cache,
+                                                 active.data(), batch, &packed});
+      T* out = y.data() + t * batch * hid;
+      for (index_t b = 0; b < batch; ++b) {
+        if (active[b]) {
+          std::copy(h + b * hid, h + (b + 1) * hid, out + b * hid);
+          continue;
+        }
+        std::copy(hp + b * hid, hp + (b + 1) * hid, h + b * hid);  // state held
+        if (c) std::copy(cp + b * hid, cp + (b + 1) * hid, c + b * hid);
+        std::fill(out + b * hid, out + (b + 1) * hid, T(0));
+      }
+    }
+    if (state) {
+      const index_t last = train ? steps : (steps & 1);
+      std::copy(state_slot(work.h, last), state_slot(work.h, last) + batch * hid, state->h.data());
+      if (states_ == 2)
+        std::copy(state_slot(work.c, last), state_slot(work.c, last) + batch * hid, state->c.data());
+    }
+    return y;
+  }
+
+  index_t hidden_, gates_, states_;
+  bool has_bias_;
+  Parameter<T> weight_hh_, bias_hh_;
+  std::vector<std::int32_t> lengths_;
+  RecurrentState<T> state_grad_;
+  bool cached_ = false;
+};
+
+// ---- simple RNN ------------------------------------------------------------------------------
+
+/// Options of RNNCell: h_t = f(xp_t + b_hh + W_hh h_{t−1}), f = tanh, clipped ReLU (DS2, clip 20)
+/// or ReLU (SPECS §3.2).
+struct RNNCellOptions {
+  index_t hidden_size = 0;
+  RecurrentActivation activation = RecurrentActivation::tanh;
+  double clip = 20.0;
+  bool bias = true;
+};
+
+template <class T>
+class RNNCell : public RecurrentCellBase<RNNCell<T>, T> {
+  using Base = RecurrentCellBase<RNNCell<T>, T>;
+  friend Base;
+
+ public:
+  using Options = RNNCellOptions;
+  explicit RNNCell(const Options& o) : Base(o.hidden_size, 1, 1, o.bias, "RNNCell"), o_(o) {
+    detail::rnn::check_activation(o.activation, o.clip, "RNNCell");
+  }
+  const Options& options() const noexcept { return o_; }
+
+ private:
+  void step_forward(const detail::rnn::StepIO<T>& s) const {
+    const index_t n = this->hidden_size();
+    ops::gemm_packed(s.batch, T(1), s.h_prev, n, s.w->first, T(0), s.h, n);
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::rnn_forward_row(s.h + b * n, s.xp + b * n, this->bias_ptr(), n, o_.activation, clip());
+  }
+  void step_backward(const detail::rnn::BackIO<T>& s) {
+    const index_t n = this->hidden_size();
+    const T* h = this->train_.h.data() + (s.t + 1) * s.batch * n;
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::rnn_backward_row(s.dxp + b * n, s.dh + b * n, h + b * n, n, o_.activation, clip());
+    ops::gemm_packed(s.batch, T(1), s.dxp, n, s.w->first, T(0), s.dh_prev, n);
+  }
+  T clip() const { return static_cast<T>(o_.clip); }
+
+  Options o_;
+};
+
+// ---- GRU ---------------------------------------------------------------------------------------
+
+/// Where the reset gate acts: after U_h, r ⊙ (U_h h + b_hn) (PyTorch, cuDNN, DS2: all h_{t−1}
+/// products in one GEMM), or before it, U_h (r ⊙ h) (Cho et al. 2014).
+enum class GRUReset { after, before };
+/// h_t = (1 − z) ⊙ n + z ⊙ h_{t−1} (torch) or (1 − z) ⊙ h_{t−1} + z ⊙ h̃ (DS2, SPECS §3.2).
+enum class GRUUpdate { torch, ds2 };
+
+/// Options of GRUCell (gate order r, z, n as in torch.nn.GRU).
+struct GRUCellOptions {
+  index_t hidden_size = 0;
+  GRUReset reset = GRUReset::after;
+  GRUUpdate update = GRUUpdate::torch;
+  RecurrentActivation candidate = RecurrentActivation::tanh;
+  double clip = 20.0;
+  bool bias = true;
+};
+
+template <class T>
+class GRUCell : public RecurrentCellBase<GRUCell<T>, T> {
+  using Base = RecurrentCellBase<GRUCell<T>, T>;
+  friend Base;
+
+ public:
+  using Options = GRUCellOptions;
+  explicit GRUCell(const Options& o) : Base(o.hidden_size, 3, 1, o.bias, "GRUCell"), o_(o) {
+    detail::rnn::check_activation(o.candidate, o.clip, "GRUCell");
+  }
+  const Options& options() const noexcept { return o_; }
+
+ private:
+  // cache row [4H]: r, z, n and (reset after) U_n h + b_hn or (reset before) r ⊙ h_prev.
+  index_t cache_width() const { return 4 * this->hidden_size(); }
+  detail::rnn::GruShape shape() const {
+    return {this->hidden_size(), o_.update == GRUUpdate::torch, o_.candidate};
+  }
+  T clip() const { return static_cast<T>(o_.clip); }
+  bool after() const { return o_.reset == GRUReset::after; }
+
+  // Reset before U_h: U_rz and U_n are separate products (U_n multiplies r ⊙ h_prev).
+  void pack_forward(detail::rnn::PackedWeights<T>& p) const {
+    if (after()) return Base::pack_forward(p);
+    const index_t n = this->hidden_size();
+    p.first.pack(ops::Trans::yes, this->w(), n, 2 * n, n);           // U_rz^T
+    p.second.pack(ops::Trans::yes, this->w() + 2 * n * n, n, n, n);  // U_n^T
+  }
+  void pack_backward(detail::rnn::PackedWeights<T>& p) const {
+    if (after()) return Base::pack_backward(p);
+    const index_t n = this->hidden_size();
+    p.first.pack(ops::Trans::no, this->w(), 2 * n, n, n);           // U_rz
+    p.second.pack(ops::Trans::no, this->w() + 2 * n * n, n, n, n);  // U_n
+  }
+
+  void step_forward(const detail::rnn::StepIO<T>& s) const {
+    const index_t n = this->hidden_size(), k = 4 * n;
+    const auto sh = shape();
+    const T* bias = this->bias_ptr();
+    if (after()) {  // one GEMM: [B, 3H] = h_prev W_hh^T
+      ops::gemm_packed(s.batch, T(1), s.h_prev, n, s.w->first, T(0), s.cache, k);
+      for (index_t b = 0; b < s.batch; ++b)
+        if (s.active[b])
+          detail::rnn::gru_after_forward_row(s.cache + b * k, s.xp + b * 3 * n, bias, s.h_prev + b * n,
+                                             s.h + b * n, sh, clip());
+      return;
+    }
+    // Reset before: r, z first, then U_n (r ⊙ h_prev) as a second GEMM.
+    ops::gemm_packed(s.batch, T(1), s.h_prev, n, s.w->first, T(0), s.cache, k);
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::gru_before_gates_row(s.cache + b * k, s.xp + b * 3 * n, bias, s.h_prev + b * n, n);
+    ops::gemm_packed(s.batch, T(1), s.cache + 3 * n, k, s.w->second, T(0), s.cache + 2 * n, k);
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::gru_before_forward_row(s.cache + b * k, s.xp + b * 3 * n, bias, s.h_prev + b * n,
+                                            s.h + b * n, sh, clip());
+  }
+
+  void begin_backward() {
+    const Shape dhh{this->steps_, this->batch_, 3 * this->hidden_size()};
+    if (after()) dhh_ = Tensor<T>(dhh);  // zero: padded rows stay 0
+    if (!after()) detail::rnn::ensure_shape(drh_, Shape{this->batch_, this->hidden_size()});
+  }
+
+  void step_backward(const detail::rnn::BackIO<T>& s) {
+    const index_t n = this->hidden_size(), k = 4 * n, g = 3 * n;
+    const auto sh = shape();
+    if (after()) {
+      T* dhh = dhh_.data() + s.t * s.batch * g;
+      for (index_t b = 0; b < s.batch; ++b)
+        if (s.active[b])
+          detail::rnn::gru_after_backward_row(s.dxp + b * g, dhh + b * g, s.dh_prev + b * n, s.dh + b * n,
+                                              s.cache + b * k, s.h_prev + b * n, sh, clip());
+      // dh_prev += dhh W_hh
+      ops::gemm_packed(s.batch, T(1), dhh, g, s.w->first, T(1), s.dh_prev, n);
+      return;
+    }
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::gru_update_backward_row(s.dxp + b * g, s.dh_prev + b * n, s.dh + b * n, s.cache + b * k,
+                                             s.h_prev + b * n, sh, clip());
+    // d(r ⊙ h_prev) = dn U_n
+    ops::gemm_packed(s.batch, T(1), s.dxp + 2 * n, g, s.w->second, T(0), drh_.data(), n);
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::gru_before_reset_backward_row(s.dxp + b * g, s.dh_prev + b * n, drh_.data() + b * n,
+                                                   s.cache + b * k, s.h_prev + b * n, n);
+    // dh_prev += d(r, z) U_{rz}
+    ops::gemm_packed(s.batch, T(1), s.dxp, g, s.w->first, T(1), s.dh_prev, n);
+  }
+
+  void finish_backward(const Tensor<T>& dxp) {
+    const index_t n = this->hidden_size(), g = 3 * n;
+    if (after()) {  // the gradient of h_prev W_hh^T + b_hh is dhh, not dxp
+      this->add_hh_grads(dhh_.data(), g, 0, g, nullptr, 0);
+      dhh_ = Tensor<T>();
+      return;
+    }
+    // Reset before: dxp is the gradient of the h-side pre-activations; U_n multiplies r ⊙ h_prev.
+    this->add_hh_grads(dxp.data(), g, 0, 2 * n, nullptr, 0);
+    this->add_hh_grads(dxp.data() + 2 * n, g, 2 * n, n, this->train_.cache.data() + 3 * n, 4 * n);
+    if (this->has_bias())
+      ops::column_sums(TensorView<const T>(dxp.data(), Shape{this->steps_ * this->batch_, g}),
+                       this->bias_hh().grad.view(), true);
+  }
+
+  Options o_;
+  Tensor<T> dhh_, drh_;
+};
+
+// ---- LSTM --------------------------------------------------------------------------------------
+
+/// Options of LSTMCell (gate order i, f, g, o as in torch.nn.LSTM). `forget_bias` is added to the
+/// forget-gate block of b_hh after initialisation (1 is the common choice; BN-LSTM uses 1).
+struct LSTMCellOptions {
+  index_t hidden_size = 0;
+  double forget_bias = 0.0;
+  bool bias = true;
+};
+
+template <class T>
+class LSTMCell : public RecurrentCellBase<LSTMCell<T>, T> {
+  using Base = RecurrentCellBase<LSTMCell<T>, T>;
+  friend Base;
+
+ public:
+  using Options = LSTMCellOptions;
+  explicit LSTMCell(const Options& o) : Base(o.hidden_size, 4, 2, o.bias, "LSTMCell"), o_(o) {
+    if (!std::isfinite(o.forget_bias) || (o.forget_bias != 0 && !o.bias))
+      throw ValueError("recurrent.1", detail::str("LSTMCell: forget_bias must be finite and needs "
+                                                  "bias = true, got ", o.forget_bias,
+                                                  o.bias ? "" : " with bias = false"));
+  }
+  const Options& options() const noexcept { return o_; }
+
+  void reset_parameters(Rng& rng, index_t input_size, RecurrentInit scheme = RecurrentInit::torch_default) {
+    Base::reset_parameters(rng, input_size, scheme);
+    if (!this->has_bias()) return;
+    const index_t n = this->hidden_size();
+    T* f = this->bias_hh().value.data() + n;
+    for (index_t j = 0; j < n; ++j) f[j] += static_cast<T>(o_.forget_bias);
+  }
+
+ private:
+  index_t cache_width() const { return 4 * this->hidden_size(); }  // activated i, f, g, o
+
+  void step_forward(const detail::rnn::StepIO<T>& s) const {
+    const index_t n = this->hidden_size(), k = 4 * n;
+    ops::gemm_packed(s.batch, T(1), s.h_prev, n, s.w->first, T(0), s.cache, k);
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::lstm_forward_row(s.cache + b * k, s.xp + b * k, this->bias_ptr(), s.c_prev + b * n,
+                                      s.c + b * n, s.h + b * n, n);
+  }
+  void step_backward(const detail::rnn::BackIO<T>& s) {
+    const index_t n = this->hidden_size(), k = 4 * n;
+    for (index_t b = 0; b < s.batch; ++b)
+      if (s.active[b])
+        detail::rnn::lstm_backward_row(s.dxp + b * k, s.dc + b * n, s.dh + b * n, s.cache + b * k,
+                                       s.c_prev + b * n, s.c + b * n, n);
+    ops::gemm_packed(s.batch, T(1), s.dxp, k, s.w->first, T(0), s.dh_prev, n);
+  }
+
+  Options o_;
+};
+
+// ---- the layer -------------------------------------------------------------------------------
+
+/// A recurrent layer over time-major x [T, B, F] with optional lengths [B]: the input projection,
+/// one or two directions of `Cell`, and the merge. Output [T, B, H] (unidirectional or merge
+/// sum) or [T, B, 2H] (concat: forward features first).
+template <class Cell>
+class Recurrent {
+ public:
+  using T = typename Cell::value_type;
+  using CellOptions = typename Cell::Options;
+  static_assert(std::is_floating_point_v<T>, "Recurrent: T must be float or double");
+
+  Recurrent(index_t input_size, const CellOptions& cell, const RecurrentOptions& options = {},
+            Rng& rng = init::global_rng())
+      : options_(options), input_(input_size) {
+    if (input_size < 1)
+      throw ValueError("recurrent.1", detail::str(name(), ": input_size must be >= 1, got ", input_size));
+    for (index_t d = 0; d < directions(); ++d) cells_.emplace_back(cell);
+    const index_t cols = cells_[0].input_columns();
+    for (index_t p = 0; p < projections(); ++p) {
+      w_ih_.emplace_back(Shape{cols, input_size});
+      b_ih_.emplace_back(has_input_bias() ? Shape{cols} : Shape{0});
+      if (options_.input_batch_norm) norm_.emplace_back(cols, options_.batch_norm);
+    }
+    reset_parameters(rng);
+  }
+
+  /// Redraws every weight and bias (RecurrentOptions::init); BN starts at γ = 1, β = 0.
+  void reset_parameters(Rng& rng) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(hidden_size()));
+    for (index_t d = 0; d < directions(); ++d) {
+      if (d < projections()) {
+        auto& w = w_ih_[static_cast<std::size_t>(d)];
+        auto& b = b_ih_[static_cast<std::size_t>(d)];
+        if (options_.init == RecurrentInit::ds2) {
+          init::xavier_uniform(w, rng);
+          init::zeros(b);
+        } else {
+          init::uniform(w, rng, -bound, bound);
+          if (b.value.numel() > 0) init::uniform(b, rng, -bound, bound);
+        }
+      }
+      auto& c = cells_[static_cast<std::size_t>(d)];
+      if constexpr (detail::rnn::has_init_reset<Cell>::value)
+        c.reset_parameters(rng, input_, options_.init);
+      else
+        c.reset_parameters(rng, input_);
+    }
+  }
+
+  /// Inference. x [T, B, F], lengths [B] (each in [0, T]) or an empty view (all T).
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    return run<false>(*this, x, lengths, nullptr);
+  }
+  /// Streaming inference (unidirectional only): starts from `state` (empty tensors: zeros) and
+  /// leaves each item's state after its last valid frame in it, so chunk after chunk equals one
+  /// forward over the whole sequence.
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                    RecurrentState<T>& state) const {
+    return run<false>(*this, x, lengths, &state);
+  }
+
+  /// Training: as forward, caching what backward needs.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    return run<true>(*this, x, lengths, nullptr);
+  }
+  /// Training from an initial state (unidirectional only); backward then also gives
+  /// initial_state_grad(). The final state is left in `state`.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                          RecurrentState<T>& state) {
+    return run<true>(*this, x, lengths, &state);
+  }
+
+  /// dL/dx [T, B, F] for dy (the shape of the last forward_train output; padded frames are
+  /// ignored); adds to every parameter gradient.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("recurrent.5", detail::str(name(), "::backward: no cached forward; call "
+                                                  "forward_train first"));
+    const index_t steps = x_.dim(0), batch = x_.dim(1), hid = hidden_size();
+    const Shape want{steps, batch, output_size()};
+    if (dy.shape() != want)
+      throw ShapeError("recurrent.6", detail::str(name(), "::backward: argument dy: expected shape ",
+                                                  want.str(), " (the forward output), got ",
+                                                  dy.shape().str()));
+    const std::int32_t* lens = lengths_.empty() ? nullptr : lengths_.data();
+    const bool concat = directions() == 2 && options_.merge == RecurrentMerge::concat;
+    std::vector<Tensor<T>> dxp(static_cast<std::size_t>(directions()));
+    for_each_direction([&](index_t d) {
+      // This direction's dh [T, B, H]: its half of the features (concat) or dy itself (sum).
+      Tensor<T> dh;
+      if (concat) {
+        dh = Tensor<T>(Shape{steps, batch, hid}, uninitialized);
+        for (index_t r = 0; r < steps * batch; ++r)
+          std::copy(dy.data() + (r * 2 + d) * hid, dy.data() + (r * 2 + d + 1) * hid, dh.data() + r * hid);
+      } else if (d == 1) {
+        dh = Tensor<T>(dy);
+      }
+      auto& g = dxp[static_cast<std::size_t>(d)];
+      if (d == 1) {
+        detail::rnn::reverse_padded_inplace(dh.view(), lens);
+        g = cells_[1].backward(dh.view());
+        detail::rnn::reverse_padded_inplace(g.view(), lens);
+      } else {
+        g = cells_[0].backward(concat ? TensorView<const T>(dh.view()) : dy);
+      }
+    });
+    if (projections() == 1 && directions() == 2) {  // shared W: both directions' gradients meet
+      T* a = dxp[0].data();
+      const T* b = dxp[1].data();
+      for (index_t i = 0, n = dxp[0].numel(); i < n; ++i) a[i] += b[i];
+    }
+    Tensor<T> dx(x_.shape());
+    for (index_t p = 0; p < projections(); ++p)
+      project_backward(p, dxp[static_cast<std::size_t>(p)], dx, p > 0);
+    return dx;
+  }
+
+  /// dL/d(initial state) of the last backward after forward_train(x, lengths, state).
+  const RecurrentState<T>& initial_state_grad() const {
+    if (!cached_ || !stateful_)
+      throw ValueError("recurrent.5", detail::str(name(), "::initial_state_grad: needs "
+                                                  "forward_train(x, lengths, state) then backward"));
+    return cells_[0].state_grad();
+  }
+
+  /// Drops the cached input and the cells' caches.
+  void clear_cache() {
+    x_ = Tensor<T>();
+    for (auto& c : cells_) c.clear_cache();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    for (index_t d = 0; d < directions(); ++d) {
+      const std::string sfx = suffix(d);
+      if (d < projections()) {
+        f(join_name(prefix, "weight_ih" + sfx), w_ih_[static_cast<std::size_t>(d)]);
+        if (has_input_bias()) f(join_name(prefix, "bias_ih" + sfx), b_ih_[static_cast<std::size_t>(d)]);
+      }
+      cells_[static_cast<std::size_t>(d)].for_each_parameter(
+          [&](const std::string& n, auto& p) { f(join_name(prefix, n), p); }, sfx);
+      if (d < projections() && options_.input_batch_norm)
+        norm_[static_cast<std::size_t>(d)].for_each_parameter(f, join_name(prefix, "norm_ih" + sfx));
+    }
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    for (index_t d = 0; d < directions(); ++d) {
+      const std::string sfx = suffix(d);
+      cells_[static_cast<std::size_t>(d)].for_each_buffer(
+          [&](const std::string& n, auto& b) { f(join_name(prefix, n), b); }, sfx);
+      if (d < projections() && options_.input_batch_norm)
+        norm_[static_cast<std::size_t>(d)].for_each_buffer(f, join_name(prefix, "norm_ih" + sfx));
+    }
+  }
+
+  index_t input_size() const noexcept { return input_; }
+  index_t hidden_size() const noexcept { return cells_[0].hidden_size(); }
+  index_t num_directions() const noexcept { return directions(); }
+  /// Features of the output: 2H for bidirectional concat, else H.
+  index_t output_size() const noexcept {
+    return directions() == 2 && options_.merge == RecurrentMerge::concat ? 2 * hidden_size() : hidden_size();
+  }
+  const RecurrentOptions& options() const noexcept { return options_; }
+  /// Direction d's cell (0: forward in time, 1: reverse).
+  Cell& cell(index_t d = 0) { return cells_.at(static_cast<std::size_t>(d)); }
+  const Cell& cell(index_t d = 0) const { return cells_.at(static_cast<std::size_t>(d)); }
+  /// Input projection p's weight [C, F] and bias [C] (p = 1: the reverse direction's, unless
+  /// the weights are shared); the bias is empty without bias or with input_batch_norm.
+  Parameter<T>& weight_ih(index_t p = 0) { return w_ih_.at(static_cast<std::size_t>(p)); }
+  Parameter<T>& bias_ih(index_t p = 0) { return b_ih_.at(static_cast<std::size_t>(p)); }
+  /// Input projection p's sequence-wise BN (input_batch_norm only).
+  SequenceBatchNorm<T>& input_norm(index_t p = 0) { return norm_.at(static_cast<std::size_t>(p)); }
+
+ private:
+  index_t directions() const noexcept { return options_.bidirectional ? 2 : 1; }
+  index_t projections() const noexcept {
+    return options_.bidirectional && !options_.share_input_weights ? 2 : 1;
+  }
+  bool has_input_bias() const noexcept { return options_.bias && !options_.input_batch_norm; }
+  static std::string suffix(index_t d) { return d == 0 ? "_l0" : "_l0_reverse"; }
+  std::string name() const {
+    return detail::str("Recurrent(", input_, " -> ", cells_.empty() ? 0 : hidden_size(),
+                       directions() == 2 ? ", bidirectional)" : ")");
+  }
+
+  /// Checks x and lengths; returns the lengths pointer (null: all T).
+  const std::int32_t* check_input(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    if (x.rank() != 3 || x.dim(2) != input_)
+      throw ShapeError("recurrent.2", detail::str(name(), ": argument x: expected shape [T, B, ", input_,
+                                                  "], got ", x.shape().str()));
+    if (lengths.data() == nullptr) return nullptr;
+    const index_t steps = x.dim(0), batch = x.dim(1);
+    if (lengths.rank() != 1 || lengths.dim(0) != batch)
+      throw ShapeError("recurrent.3", detail::str(name(), ": argument lengths: expected shape [", batch,
+                                                  "] (one per item) or an empty view, got ",
+                                                  lengths.shape().str()));
+    for (index_t b = 0; b < batch; ++b)
+      if (lengths.data()[b] < 0 || lengths.data()[b] > steps)
+        throw ValueError("recurrent.4", detail::str(name(), ": lengths[", b, "] = ", lengths.data()[b],
+                                                    " is outside [0, ", steps, "]"));
+    return lengths.data();
+  }
+
+  /// Validates a streaming / initial state and allocates zeros for its empty tensors.
+  void prepare_state(RecurrentState<T>& s, index_t batch) const {
+    if (directions() == 2)
+      throw ValueError("recurrent.7", detail::str(name(), ": a recurrent state (streaming) needs a "
+                                                  "unidirectional layer; the reverse direction needs the "
+                                                  "whole sequence"));
+    auto one = [&](Tensor<T>& t, const char* what) {
+      // c may be wider than h (residual LSTM: d_cell vs d_out), see Cell::cell_state_size().
+      Shape want{batch, hidden_size()};
+      if constexpr (detail::rnn::has_cell_state_size<Cell>::value)
+        if (&t == &s.c) want = Shape{batch, cells_[0].cell_state_size()};
+      if (t.numel() == 0) {
+        t = Tensor<T>(want);
+      } else if (t.shape() != want) {
+        throw ShapeError("recurrent.8", detail::str(name(), ": argument state.", what, ": expected shape ",
+                                                    want.str(), " or empty, got ", t.shape().str()));
+      }
+    };
+    one(s.h, "h");
+    if (cells_[0].state_count() == 2) one(s.c, "c");
+  }
+
+  /// xp [T, B, C] = x W_p^T + b_p, then (input_batch_norm) BN over the valid frames.
+  template <bool Train, class Self>
+  static Tensor<T> project(Self& self, TensorView<const T> x, TensorView<const std::int32_t> lengths, index_t p) {
+    const auto& w = self.w_ih_[static_cast<std::size_t>(p)];
+    const auto& bias = self.b_ih_[static_cast<std::size_t>(p)];
+    const index_t frames = x.dim(0) * x.dim(1), cols = w.value.dim(0);
+    Tensor<T> xp(Shape{x.dim(0), x.dim(1), cols}, uninitialized);
+    const bool has_bias = bias.value.numel() > 0;
+    if (has_bias)
+      for (index_t r = 0; r < frames; ++r) std::copy(bias.value.data(), bias.value.data() + cols, xp.data() + r * cols);
+    ops::gemm(ops::Trans::no, ops::Trans::yes, frames, cols, self.input_, T(1), x.data(), self.input_,
+              w.value.data(), self.input_, has_bias ? T(1) : T(0), xp.data(), cols);
+    if (!self.options_.input_batch_norm) return xp;
+    auto& bn = self.norm_[static_cast<std::size_t>(p)];
+    if constexpr (Train)
+      return lengths.data() ? bn.forward_train(xp.view(), lengths) : bn.forward_train(xp.view());
+    else
+      return lengths.data() ? bn.forward(xp.view(), lengths) : bn.forward(xp.view());
+  }
+
+  /// dW_p += dxp^T x, db_p += column sums, dx (+)= dxp W_p (after BN's backward).
+  void project_backward(index_t p, Tensor<T>& dxp, Tensor<T>& dx, bool accumulate) {
+    auto& w = w_ih_[static_cast<std::size_t>(p)];
+    auto& bias = b_ih_[static_cast<std::size_t>(p)];
+    if (options_.input_batch_norm) dxp = norm_[static_cast<std::size_t>(p)].backward(dxp.view());
+    const index_t frames = x_.dim(0) * x_.dim(1), cols = w.value.dim(0);
+    ops::gemm(ops::Trans::yes, ops::Trans::no, cols, input_, frames, T(1), dxp.data(), cols, x_.data(), input_,
+              T(1), w.grad.data(), input_);
+    if (bias.value.numel() > 0)
+      ops::column_sums(TensorView<const T>(dxp.data(), Shape{frames, cols}), bias.grad.view(), true);
+    ops::gemm(ops::Trans::no, ops::Trans::no, frames, input_, cols, T(1), dxp.data(), cols, w.value.data(), input_,
+              accumulate ? T(1) : T(0), dx.data(), input_);
+  }
+
+  /// Runs f(d) for each direction; both at once when there are threads for them (each direction's
+  /// per-step GEMMs then run on one thread; results do not depend on it).
+  template <class F>
+  void for_each_direction(F&& f) const {
+    if (directions() == 2 && num_threads() >= 2)
+      parallel_for(2, f);
+    else
+      for (index_t d = 0; d < directions(); ++d) f(d);
+  }
+
+  // forward / forward_train: one body, Self = const Recurrent (inference) or Recurrent (training).
+  template <bool Train, class Self>
+  static Tensor<T> run(Self& self, TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                       RecurrentState<T>* state) {
+    const std::int32_t* lens = self.check_input(x, lengths);
+    const index_t steps = x.dim(0), batch = x.dim(1), hid = self.hidden_size();
+    if (state) self.prepare_state(*state, batch);
+    if constexpr (Train) {
+      self.x_ = Tensor<T>(x);
+      if (lens)
+        self.lengths_.assign(lens, lens + batch);
+      else
+        self.lengths_.clear();
+      lens = self.lengths_.empty() ? nullptr : self.lengths_.data();
+      self.stateful_ = state != nullptr;
+      self.cached_ = false;  // set again once everything succeeded
+    }
+    const index_t dirs = self.directions();
+    std::vector<Tensor<T>> xp(static_cast<std::size_t>(dirs));
+    for (index_t p = 0; p < self.projections(); ++p)
+      xp[static_cast<std::size_t>(p)] = project<Train>(self, x, lengths, p);
+    if (dirs == 2) {  // the reverse direction reads its input reversed in time
+      if (self.projections() == 1)
+        xp[1] = detail::rnn::reverse_padded<T>(xp[0].view(), lens);
+      else
+        detail::rnn::reverse_padded_inplace(xp[1].view(), lens);
+    }
+    std::vector<Tensor<T>> h(static_cast<std::size_t>(dirs));
+    self.for_each_direction([&](index_t d) {
+      auto& cell = self.cells_[static_cast<std::size_t>(d)];
+      auto& out = h[static_cast<std::size_t>(d)];
+      if constexpr (Train)
+        out = cell.run_train(xp[static_cast<std::size_t>(d)].view(), lens, state);
+      else
+        out = cell.run(xp[static_cast<std::size_t>(d)].view(), lens, state);
+      if (d == 1) detail::rnn::reverse_padded_inplace(out.view(), lens);
+    });
+    if constexpr (Train) self.cached_ = true;
+    if (dirs == 1) return std::move(h[0]);
+    if (self.options_.merge == RecurrentMerge::sum) {
+      T* a = h[0].data();
+      const T* b = h[1].data();
+      for (index_t i = 0, n = h[0].numel(); i < n; ++i) a[i] += b[i];
+      return std::move(h[0]);
+    }
+    Tensor<T> y(Shape{steps, batch, 2 * hid}, uninitialized);
+    for (index_t r = 0; r < steps * batch; ++r) {
+      std::copy(h[0].data() + r * hid, h[0].data() + (r + 1) * hid, y.data() + r * 2 * hid);
+      std::copy(h[1].data() + r * hid, h[1].data() + (r + 1) * hid, y.data() + (r * 2 + 1) * hid);
+    }
+    return y;
+  }
+
+  RecurrentOptions options_;
+  index_t input_;
+  std::vector<Cell> cells_;
+  std::vector<Parameter<T>> w_ih_, b_ih_;
+  std::vector<SequenceBatchNorm<T>> norm_;
+  // forward_train cache
+  Tensor<T> x_;
+  std::vector<std::int32_t> lengths_;
+  bool cached_ = false, stateful_ = false;
+};
+
+// ---- the layers with their own options ----------------------------------------------------------
+
+/// torch.nn.RNN (num_layers 1) and DS2's simple recurrent layer.
+struct RNNOptions : RecurrentOptions {
+  RecurrentActivation activation = RecurrentActivation::tanh;
+  double clip = 20.0;  ///< clipped_relu's ceiling (SPECS §3.2)
+};
+
+/// torch.nn.GRU (defaults) and DS2's GRU (update = ds2, candidate = clipped_relu; SPECS §3.2).
+struct GRUOptions : RecurrentOptions {
+  GRUReset reset = GRUReset::after;
+  GRUUpdate update = GRUUpdate::torch;
+  RecurrentActivation candidate = RecurrentActivation::tanh;
+  double clip = 20.0;
+};
+
+/// torch.nn.LSTM; forget_bias is added to b_hh's forget block after initialisation.
+struct LSTMOptions : RecurrentOptions {
+  double forget_bias = 0.0;
+};
+
+template <class T>
+class RNN : public Recurrent<RNNCell<T>> {
+ public:
+  RNN(index_t input_size, index_t hidden_size, const RNNOptions& o = {}, Rng& rng = init::global_rng())
+      : Recurrent<RNNCell<T>>(input_size, RNNCellOptions{hidden_size, o.activation, o.clip, o.bias}, o, rng) {}
+};
+
+template <class T>
+class GRU : public Recurrent<GRUCell<T>> {
+ public:
+  GRU(index_t input_size, index_t hidden_size, const GRUOptions& o = {}, Rng& rng = init::global_rng())
+      : Recurrent<GRUCell<T>>(input_size,
+                              GRUCellOptions{hidden_size, o.reset, o.update, o.candidate, o.clip, o.bias},
+                              o, rng) {}
+};
+
+template <class T>
+class LSTM : public Recurrent<LSTMCell<T>> {
+ public:
+  LSTM(index_t input_size, index_t hidden_size, const LSTMOptions& o = {}, Rng& rng = init::global_rng())
+      : Recurrent<LSTMCell<T>>(input_size, LSTMCellOptions{hidden_size, o.forget_bias, o.bias}, o, rng) {}
+};
+
+/// DS2's BN-RNN (SPECS §3.3): h_t = f(BN(W x_t) + U h_{t−1}), no biases (BN's β takes their role),
+/// sequence-wise statistics over the valid frames. For the paper's layer also set
+/// activation = clipped_relu, bidirectional, merge = sum and share_input_weights (BN then runs
+/// once for both directions).
+template <class T>
+class BatchNormRNN : public RNN<T> {
+ public:
+  BatchNormRNN(index_t input_size, index_t hidden_size, RNNOptions o = {}, Rng& rng = init::global_rng())
+      : RNN<T>(input_size, hidden_size, with_bn(o), rng) {}
+
+ private:
+  static RNNOptions with_bn(RNNOptions o) {
+    o.input_batch_norm = true;
+    o.bias = false;
+    return o;
+  }
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/bn_lstm.hpp>
+// asrkit/nn/bn_lstm.hpp - the batch-normalised LSTM cell (Cooijmans et al., ICLR 2017; SPECS §4)
+// for Recurrent<Cell> (nn/recurrent.hpp).
+//
+//   asrkit::BNLSTMOptions o;
+//   o.max_steps = 800;                                   // T_max: the longest training sequence
+//   o.bidirectional = true;
+//   asrkit::BNLSTM<float> lstm(80, 320, o);              // x [T, B, 80] -> y [T, B, 640]
+//   auto yt = lstm.forward_train(x, lengths);            // per-step batch statistics
+//   auto dx = lstm.backward(dy);                         // adds to every Parameter::grad
+//   auto y  = lstm.forward(x, lengths);                  // inference: population statistics
+//
+// Equations (gate order i, f, g, o as torch.nn.LSTM; Cooijmans et al. eq. 6-8):
+//   (ĩ, f̃, g̃, õ) = BN(W_h h_{t−1}; γ_h, b) + BN(W_x x_t; γ_x, 0)
+//   c_t = σ(f̃) ⊙ c_{t−1} + σ(ĩ) ⊙ tanh(g̃)
+//   h_t = σ(õ) ⊙ tanh(BN(c_t; γ_c, β_c))
+// The bias b is the β of the recurrent-term BN (as in the authors' code): BN(·; γ_h, 0) + b is
+// the same function, and the input projection therefore has no bias. The unnormalised c_t is
+// carried forward; BN(c_t) only feeds the output (sec. 3).
+//
+// Statistics (SPECS §4.2, §4.4): W_h h_{t−1} and c_t use RecurrentBatchNorm (per-step batch
+// statistics over the items still active at t; population statistics per step at inference,
+// steps beyond T_max use those of step T_max − 1; fewer than 2 active items use the population).
+// The input term W_x x_t is normalised either per step (the paper's default) or sequence-wise over
+// all valid frames (the "BN-e*" variant of sec. 4.4, SequenceBatchNorm); both run once over the
+// whole xp before the recurrence, since they do not depend on h.
+//
+// Per step: one GEMM h_{t−1} W_h^T into its own buffer (it is normalised on its own, so it
+// cannot be accumulated onto xp), the recurrent BN, one pass for the gates and c_t, the cell BN,
+// one pass for h_t. Backward through time keeps the recurrent BN's input gradients of every
+// step, so dW_h is one GEMM after the loop.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/detail/recurrent_kernels.hpp>
+// #include <asrkit/nn/detail/recurrent_padding.hpp>
+// asrkit/nn/detail/recurrent_padding.hpp - which items are still inside their sequence at a time
+// step, for the BN-LSTM and residual LSTM cells (internal; not part of the API).
+
+#include <cstdint>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/shape.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace padding {
+
+/// Whether item b is still inside its sequence at step t (lengths == nullptr: every item is).
+inline bool active(const std::int32_t* lengths, index_t b, index_t t) {
+  return lengths == nullptr || t < lengths[b];
+}
+
+/// Copies the rows of the items active at step t from src [B, n] to dst [B, n]; the rows of
+/// finished items keep dst (their recurrent state is held, and so is its gradient).
+template <class T>
+void copy_active_rows(const T* src, T* dst, index_t batch, index_t n, const std::int32_t* lengths,
+                      index_t t) {
+  for (index_t b = 0; b < batch; ++b)
+    if (active(lengths, b, t))
+      for (index_t j = 0; j < n; ++j) dst[b * n + j] = src[b * n + j];
+}
+
+}  // namespace padding
+}  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/nn/recurrent.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/packed_gemm.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace bnlstm {
+
+using rnn::ConstRow;
+using rnn::Row;
+
+/// acts [4H] = σ(ĩ), σ(f̃), tanh(g̃), σ(õ) of the pre-activations nh + xn (the two normalised
+/// terms); c: in c_{t-1}, out c_t.
+template <class T>
+void gates_row(T* acts, const T* nh, const T* xn, T* c, index_t n) {
+  Row<T> z(acts, 4 * n);
+  z = ConstRow<T>(nh, 4 * n) + ConstRow<T>(xn, 4 * n);
+  z.head(2 * n) = z.head(2 * n).logistic();
+  z.segment(2 * n, n) = z.segment(2 * n, n).tanh();
+  z.tail(n) = z.tail(n).logistic();
+  Row<T> cc(c, n);
+  cc = z.segment(n, n) * cc + z.head(n) * z.segment(2 * n, n);
+}
+
+/// h = σ(õ) tanh(cn) into the state and the output row; tanh(cn) kept for backward.
+template <class T>
+void output_row(T* h, T* y, T* tanh_cn, const T* o, const T* cn, index_t n) {
+  Row<T> tc(tanh_cn, n);
+  tc = ConstRow<T>(cn, n).tanh();
+  Row<T>(h, n) = ConstRow<T>(o, n) * tc;
+  Row<T>(y, n) = Row<T>(h, n);
+}
+
+/// From dh = dy + dh_rec: dõ (pre-sigmoid) and dcn = dL/dBN(c_t).
+template <class T>
+void output_backward_row(T* dz_o, T* dcn, const T* dy, const T* dh_rec, const T* o,
+                         const T* tanh_cn, index_t n) {
+  const ConstRow<T> oo(o, n), tc(tanh_cn, n);
+  const auto g = ConstRow<T>(dy, n) + ConstRow<T>(dh_rec, n);
+  Row<T>(dz_o, n) = g * tc * rnn::dsigmoid(oo);
+  Row<T>(dcn, n) = g * oo * (T(1) - tc.square());
+}
+
+/// dz [0:3H] (pre-activations of i, f, g) from dc = dc_rec + dc_bn; dc_rec: out dL/dc_{t-1}.
+template <class T>
+void gates_backward_row(T* dz, T* dc_rec, const T* dc_bn, const T* acts, const T* c_prev,
+                        index_t n) {
+  const ConstRow<T> i(acts, n), f(acts + n, n), g(acts + 2 * n, n);
+  Row<T> dc(dc_rec, n);
+  dc += ConstRow<T>(dc_bn, n);
+  Row<T>(dz, n) = dc * g * rnn::dsigmoid(i);
+  Row<T>(dz + n, n) = dc * ConstRow<T>(c_prev, n) * rnn::dsigmoid(f);
+  Row<T>(dz + 2 * n, n) = dc * i * (T(1) - g.square());
+  dc *= f;
+}
+
+}  // namespace bnlstm
+}  // namespace detail
+
+/// How BN-LSTM normalises the input term W_x x_t (Cooijmans et al. sec. 4.4; SPECS §4.4).
+enum class BNLSTMInputNorm {
+  per_step,  ///< per-step statistics, like the recurrent term (the paper's default)
+  sequence,  ///< statistics over every valid frame of the batch ("BN-e*"; no padding bias)
+};
+
+/// Options of BNLSTMCell (one direction).
+struct BNLSTMCellOptions {
+  index_t hidden_size = 0;
+  /// T_max: the longest training sequence; population statistics are kept for steps < T_max.
+  index_t max_steps = 1000;
+  BNLSTMInputNorm input_norm = BNLSTMInputNorm::per_step;
+  /// eps, momentum (PyTorch convention: pop = (1 − m) pop + m batch, m = 0.1), γ init (0.1,
+  /// SPECS §4.3) and the running-variance convention, for all three normalisations.
+  RecurrentBatchNormOptions norm{};
+  /// Initial bias of the forget gate (SPECS §4.1: 1 in the authors' code); other biases 0.
+  double forget_bias = 1.0;
+};
+
+/// One direction of a BN-LSTM layer, forward in time (the Cell interface of nn/recurrent.hpp).
+/// Parameters (names get the layer's suffix, e.g. "_l0"): "weight_hh" [4H, H], "bias" [4H]
+/// (b, the β of BN_h), "gamma_ih" [4H], "gamma_hh" [4H], "gamma_c" [H], "beta_c" [H].
+/// Buffers: "running_mean_hh", "running_var_hh" [T_max, 4H], "num_batches_tracked_hh" [T_max],
+/// the same with "_c" ([T_max, H]) and "_ih" ([T_max, 4H] per step; [4H] and a scalar count
+/// sequence-wise).
+template <class T>
+class BNLSTMCell {
+  static_assert(std::is_floating_point_v<T>, "BNLSTMCell<T>: T must be float or double");
+
+ public:
+  using value_type = T;
+  using Options = BNLSTMCellOptions;
+
+  explicit BNLSTMCell(const Options& options)
+      : options_(options),
+        hidden_(options.hidden_size),
+        bn_hh_(check_hidden(options.hidden_size) * 4, options.max_steps, options.norm),
+        bn_c_(options.hidden_size, options.max_steps, options.norm) {
+    if (options_.input_norm == BNLSTMInputNorm::per_step) {
+      bn_ih_step_.emplace(4 * hidden_, options_.max_steps, options_.norm);
+    } else {
+      BatchNormOptions o;
+      o.eps = options_.norm.eps;
+      o.momentum = options_.norm.momentum;
+      bn_ih_seq_.emplace(4 * hidden_, o);
+      bn_ih_seq_->weight().value.fill(static_cast<T>(options_.norm.gamma_init));
+    }
+    weight_hh_ = Parameter<T>(Shape{4 * hidden_, hidden_});
+    Rng rng(0);
+    reset_parameters(rng, 0);
+  }
+
+  index_t input_columns() const noexcept { return 4 * hidden_; }
+  index_t hidden_size() const noexcept { return hidden_; }
+  index_t state_count() const noexcept { return 2; }
+  const Options& options() const noexcept { return options_; }
+
+  /// SPECS §4.3: orthogonal W_h (each gate's H x H block), γ = gamma_init for the three BNs,
+  /// β_c = 0, b = 0 except forget_bias on the forget gate. Running statistics are reset.
+  void reset_parameters(Rng& rng, index_t /*input_size*/) {
+    for (index_t g = 0; g < 4; ++g)
+      init::orthogonal(
+          TensorView<T>(weight_hh_.value.data() + g * hidden_ * hidden_, Shape{hidden_, hidden_}),
+          rng);
+    const T gamma = static_cast<T>(options_.norm.gamma_init);
+    bn_hh_.weight().value.fill(gamma);
+    bn_c_.weight().value.fill(gamma);
+    input_gamma().value.fill(gamma);
+    bn_c_.bias().value.fill(T(0));
+    auto& b = bn_hh_.bias().value;
+    b.fill(T(0));
+    for (index_t j = hidden_; j < 2 * hidden_; ++j) b(j) = static_cast<T>(options_.forget_bias);
+    auto reset_stats = [](auto& bn) {
+      bn.running_mean().fill(T(0));
+      bn.running_var().fill(T(1));
+      bn.num_batches_tracked().fill(0);
+    };
+    reset_stats(bn_hh_);
+    reset_stats(bn_c_);
+    with_input_bn(reset_stats);
+  }
+
+  /// Inference: xp [T, B, 4H] (W_x x, no bias) -> h [T, B, H]; population statistics.
+  Tensor<T> run(TensorView<const T> xp, const std::int32_t* lengths,
+                RecurrentState<T>* state) const {
+    check_xp(xp);
+    const auto len = lengths_view(xp, lengths);
+    const Tensor<T> xn = bn_ih_step_
+                             ? bn_ih_step_->forward(xp, len)
+                             : (lengths ? bn_ih_seq_->forward(xp, len) : bn_ih_seq_->forward(xp));
+    Trace tr(xp.dim(1), hidden_, 1);
+    return unroll(
+        xn, lengths, state, tr, false,
+        [&](TensorView<const T> gh, index_t t) { return bn_hh_.forward_step(gh, t, len); },
+        [&](TensorView<const T> c, index_t t) { return bn_c_.forward_step(c, t, len); });
+  }
+
+  /// Training: batch statistics (running statistics updated); caches what backward needs.
+  Tensor<T> run_train(TensorView<const T> xp, const std::int32_t* lengths,
+                      RecurrentState<T>* state) {
+    check_xp(xp);
+    if (xp.dim(0) > options_.max_steps)
+      throw ValueError("bnlstm.2",
+                       detail::str("BNLSTMCell::run_train: sequence length T = ", xp.dim(0),
+                                   " exceeds max_steps = ", options_.max_steps,
+                                   " (T_max, the longest training "
+                                   "sequence; set BNLSTMOptions::max_steps)"));
+    const auto len = lengths_view(xp, lengths);
+    const Tensor<T> xn = bn_ih_step_ ? bn_ih_step_->forward_train(xp, len)
+                                     : (lengths ? bn_ih_seq_->forward_train(xp, len)
+                                                : bn_ih_seq_->forward_train(xp));
+    trace_ = Trace(xp.dim(1), hidden_, xp.dim(0));
+    lengths_.clear();
+    if (lengths) lengths_.assign(lengths, lengths + xp.dim(1));
+    auto h = unroll(
+        xn, lengths, state, trace_, true,
+        [&](TensorView<const T> gh, index_t t) { return bn_hh_.forward_step_train(gh, t, len); },
+        [&](TensorView<const T> c, index_t t) { return bn_c_.forward_step_train(c, t, len); });
+    cached_ = true;
+    return h;
+  }
+
+  /// dh [T, B, H] (gradient of the run_train output) -> dxp [T, B, 4H]; adds to every grad.
+  Tensor<T> backward(TensorView<const T> dh) {
+    if (!cached_)
+      throw ValueError("bnlstm.3", "BNLSTMCell::backward: no cached forward; call run_train first");
+    const index_t steps = trace_.steps, batch = trace_.batch, H = hidden_, G = 4 * H;
+    if (dh.shape() != Shape{steps, batch, H})
+      throw ShapeError("bnlstm.4",
+                       detail::str("BNLSTMCell::backward: dh must have shape [", steps, ", ", batch,
+                                   ", ", H, "] (the run_train output), got ", dh.shape().str()));
+    const std::int32_t* lengths = lengths_.empty() ? nullptr : lengths_.data();
+    Tensor<T> da(Shape{steps, batch, G}, uninitialized);   // dL/d(gate pre-activations) per step
+    Tensor<T> dgh(Shape{steps, batch, G}, uninitialized);  // dL/d(W_h h_{t-1}) per step
+    Tensor<T> dh_rec(Shape{batch, H}), dc_rec(Shape{batch, H});  // from step t+1 (0 after the end)
+    Tensor<T> dcn(Shape{batch, H}, uninitialized), dh_prev(Shape{batch, H}, uninitialized);
+    const ops::PackedMatrix<T> w(ops::Trans::no, weight_hh_.value.view());  // W_h, packed once
+    for (index_t t = steps - 1; t >= 0; --t) {
+      // h_t = σ(õ) tanh(cn): gradients of õ and of cn = BN(c_t).
+      for (index_t b = 0; b < batch; ++b) {
+        T* da_r = da[t][b].data();
+        T* dcn_r = dcn[b].data();
+        if (!detail::padding::active(lengths, b, t)) {
+          std::fill(da_r, da_r + G, T(0));
+          std::fill(dcn_r, dcn_r + H, T(0));
+          continue;
+        }
+        detail::bnlstm::output_backward_row(da_r + 3 * H, dcn_r, dh[t][b].data(), dh_rec[b].data(),
+                                            trace_.acts[t][b].data() + 3 * H,
+                                            trace_.tanh_cn[t][b].data(), H);
+      }
+      const Tensor<T> dc_bn = bn_c_.backward_step(dcn.view(), t);
+      // c_t = σ(f̃) c_{t-1} + σ(ĩ) tanh(g̃).
+      for (index_t b = 0; b < batch; ++b) {
+        if (!detail::padding::active(lengths, b, t)) continue;
+        const T* c_prev = t > 0 ? trace_.cell[t - 1][b].data() : trace_.c0[b].data();
+        detail::bnlstm::gates_backward_row(da[t][b].data(), dc_rec[b].data(), dc_bn[b].data(),
+                                           trace_.acts[t][b].data(), c_prev, H);
+      }
+      // Through BN_h (β = b gets Σ da) and W_h: dh_{t-1} = dgh_t W_h.
+      const Tensor<T> dgh_t = bn_hh_.backward_step(da[t], t);
+      std::copy(dgh_t.data(), dgh_t.data() + dgh_t.numel(), dgh[t].data());
+      ops::gemm_packed(batch, T(1), dgh_t.data(), G, w, T(0), dh_prev.data(), H);
+      detail::padding::copy_active_rows(dh_prev.data(), dh_rec.data(), batch, H, lengths, t);
+    }
+    state_grad_.h = std::move(dh_rec);
+    state_grad_.c = std::move(dc_rec);
+    // dW_h += Σ_t dgh_t^T h_{t-1}: one GEMM over all steps.
+    ops::gemm(ops::Trans::yes, ops::Trans::no, G, H, steps * batch, T(1), dgh.data(), G,
+              trace_.h_prev.data(), H, T(1), weight_hh_.grad.data(), H);
+    // Through the input-term BN (padded frames get 0).
+    return bn_ih_step_ ? bn_ih_step_->backward(da.view()) : bn_ih_seq_->backward(da.view());
+  }
+
+  /// dL/d(initial h, c) of the last backward.
+  const RecurrentState<T>& state_grad() const noexcept { return state_grad_; }
+
+  /// Drops the run_train cache (the BNs keep their small per-step caches).
+  void clear_cache() {
+    trace_ = Trace();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view suffix = {}) {
+    f(name("weight_hh", suffix), weight_hh_);
+    f(name("bias", suffix), bn_hh_.bias());
+    f(name("gamma_ih", suffix), input_gamma());
+    f(name("gamma_hh", suffix), bn_hh_.weight());
+    f(name("gamma_c", suffix), bn_c_.weight());
+    f(name("beta_c", suffix), bn_c_.bias());
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view suffix = {}) {
+    auto visit = [&](const char* tag, auto& bn) {
+      f(name("running_mean_", tag, suffix), bn.running_mean());
+      f(name("running_var_", tag, suffix), bn.running_var());
+      f(name("num_batches_tracked_", tag, suffix), bn.num_batches_tracked());
+    };
+    with_input_bn([&](auto& bn) { visit("ih", bn); });
+    visit("hh", bn_hh_);
+    visit("c", bn_c_);
+  }
+
+  Parameter<T>& weight_hh() noexcept { return weight_hh_; }
+  RecurrentBatchNorm<T>& bn_hh() noexcept { return bn_hh_; }  ///< γ_h and b (its β)
+  RecurrentBatchNorm<T>& bn_c() noexcept { return bn_c_; }    ///< γ_c, β_c
+  /// The per-step input BN (nullptr when input_norm is sequence).
+  RecurrentBatchNorm<T>* bn_ih_per_step() noexcept { return bn_ih_step_ ? &*bn_ih_step_ : nullptr; }
+  /// The sequence-wise input BN (nullptr when input_norm is per_step).
+  SequenceBatchNorm<T>* bn_ih_sequence() noexcept { return bn_ih_seq_ ? &*bn_ih_seq_ : nullptr; }
+
+ private:
+  // Per-step buffers: one slot per step in training (kept for backward), one reused slot at
+  // inference.
+  struct Trace {
+    index_t batch = 0, steps = 0;
+    Tensor<T> acts;     // [S, B, 4H]: σ(ĩ), σ(f̃), tanh(g̃), σ(õ)
+    Tensor<T> cell;     // [S, B, H]: c_t, unnormalised (the held c_{t-1} on padded steps)
+    Tensor<T> tanh_cn;  // [S, B, H]: tanh(BN(c_t))
+    Tensor<T> h_prev;   // [S, B, H]: h_{t-1}, the input of step t's recurrent GEMM
+    Tensor<T> c0;       // [B, H]: the initial cell state
+    Trace() = default;
+    Trace(index_t b, index_t h, index_t slots)
+        : batch(b),
+          steps(slots),
+          acts(Shape{slots, b, 4 * h}, uninitialized),
+          cell(Shape{slots, b, h}, uninitialized),
+          tanh_cn(Shape{slots, b, h}, uninitialized),
+          h_prev(Shape{slots, b, h}, uninitialized),
+          c0(Shape{b, h}, uninitialized) {}
+  };
+
+  static index_t check_hidden(index_t h) {
+    if (h < 1)
+      throw ValueError("bnlstm.1", detail::str("BNLSTMCell: hidden_size must be >= 1, got ", h));
+    return h;
+  }
+
+  static std::string name(std::string_view base, std::string_view suffix) {
+    return std::string(base) + std::string(suffix);
+  }
+  static std::string name(std::string_view base, std::string_view tag, std::string_view suffix) {
+    return std::string(base) + std::string(tag) + std::string(suffix);
+  }
+
+  // f(bn) on the input-term BN, whichever kind it is (both have the same accessors).
+  template <class F>
+  void with_input_bn(F&& f) {
+    if (bn_ih_step_)
+      f(*bn_ih_step_);
+    else
+      f(*bn_ih_seq_);
+  }
+  Parameter<T>& input_gamma() { return bn_ih_step_ ? bn_ih_step_->weight() : bn_ih_seq_->weight(); }
+
+  void check_xp(TensorView<const T> xp) const {
+    if (xp.rank() != 3 || xp.dim(2) != 4 * hidden_)
+      throw ShapeError("bnlstm.4",
+                       detail::str("BNLSTMCell: xp must have shape [T, B, ", 4 * hidden_,
+                                   "] (4 x hidden_size), got ", xp.shape().str()));
+  }
+
+  static TensorView<const std::int32_t> lengths_view(TensorView<const T> xp,
+                                                     const std::int32_t* lengths) {
+    if (lengths == nullptr) return {};
+    return TensorView<const std::int32_t>(lengths, Shape{xp.dim(1)});
+  }
+
+  // The recurrence shared by run and run_train. xn [T, B, 4H] is the normalised input term;
+  // norm_hh(gh, t) and norm_c(c, t) apply the step-t BNs (batch or population statistics).
+  template <class NormHH, class NormC>
+  Tensor<T> unroll(const Tensor<T>& xn, const std::int32_t* lengths, RecurrentState<T>* state,
+                   Trace& tr, bool train, NormHH&& norm_hh, NormC&& norm_c) const {
+    const index_t steps = xn.dim(0), batch = xn.dim(1), H = hidden_, G = 4 * H;
+    Tensor<T> h(Shape{batch, H}), c(Shape{batch, H});
+    if (state != nullptr && state->h.numel() > 0) {
+      check_state(*state, batch);
+      h = state->h;
+      c = state->c;
+    }
+    std::copy(c.data(), c.data() + c.numel(), tr.c0.data());
+    Tensor<T> out(Shape{steps, batch, H});  // padded frames stay 0
+    Tensor<T> gh(Shape{batch, G}, uninitialized);
+    const ops::PackedMatrix<T> w_t(ops::Trans::yes, weight_hh_.value.view());  // W_h^T, packed once
+    for (index_t t = 0; t < steps; ++t) {
+      const index_t s = train ? t : 0;
+      if (train) std::copy(h.data(), h.data() + h.numel(), tr.h_prev[s].data());
+      ops::gemm_packed(batch, T(1), h.data(), H, w_t, T(0), gh.data(), G);
+      const Tensor<T> nh = norm_hh(gh.view(), t);  // BN(W_h h_{t-1}; γ_h, b); padded rows 0
+      for (index_t b = 0; b < batch; ++b) {
+        T* cs = c[b].data();
+        T* cell = tr.cell[s][b].data();
+        if (detail::padding::active(lengths, b, t))
+          detail::bnlstm::gates_row(tr.acts[s][b].data(), nh[b].data(), xn[t][b].data(), cs, H);
+        std::copy(cs, cs + H, cell);  // padded items: the held c (masked out of BN_c)
+      }
+      const Tensor<T> cn = norm_c(tr.cell[s], t);  // BN(c_t; γ_c, β_c)
+      for (index_t b = 0; b < batch; ++b) {
+        if (!detail::padding::active(lengths, b, t)) continue;
+        detail::bnlstm::output_row(h[b].data(), out[t][b].data(), tr.tanh_cn[s][b].data(),
+                                   tr.acts[s][b].data() + 3 * H, cn[b].data(), H);
+      }
+    }
+    if (state != nullptr) {
+      state->h = std::move(h);
+      state->c = std::move(c);
+    }
+    return out;
+  }
+
+  void check_state(const RecurrentState<T>& s, index_t batch) const {
+    const Shape want{batch, hidden_};
+    if (s.h.shape() != want || s.c.shape() != want)
+      throw ShapeError("bnlstm.5",
+                       detail::str("BNLSTMCell: state h and c must have shape ", want.str(),
+                                   ", got h ", s.h.shape().str(), " and c ", s.c.shape().str()));
+  }
+
+  Options options_;
+  index_t hidden_;
+  Parameter<T> weight_hh_;
+  RecurrentBatchNorm<T> bn_hh_, bn_c_;
+  std::optional<RecurrentBatchNorm<T>> bn_ih_step_;
+  std::optional<SequenceBatchNorm<T>> bn_ih_seq_;
+  // run_train cache
+  Trace trace_;
+  std::vector<std::int32_t> lengths_;
+  RecurrentState<T> state_grad_;
+  bool cached_ = false;
+};
+
+/// Options of the BN-LSTM layer: the layer's (directions, merge, shared input weights) and the
+/// cell's. `bias` and `input_batch_norm` are ignored: the bias lives in the cell (b, the β of
+/// BN_h) and the cell normalises its input term itself.
+struct BNLSTMOptions : RecurrentOptions {
+  index_t max_steps = 1000;  ///< T_max (BNLSTMCellOptions::max_steps)
+  BNLSTMInputNorm input_norm = BNLSTMInputNorm::per_step;
+  RecurrentBatchNormOptions norm{};
+  double forget_bias = 1.0;
+};
+
+/// A BN-LSTM layer (Cooijmans et al. 2017; SPECS §4): x [T, B, F] -> y [T, B, H] (or 2H,
+/// bidirectional concat). Parameters: "weight_ih_l0" [4H, F] (no bias_ih) and the cell's
+/// (BNLSTMCell), with "_l0_reverse" for the reverse direction. Initialisation (SPECS §4.3):
+/// orthogonal W_x and W_h (per gate block), γ = 0.1, β_c = 0, forget-gate bias 1, whatever
+/// RecurrentOptions::init says.
+template <class T>
+class BNLSTM : public Recurrent<BNLSTMCell<T>> {
+  using Base = Recurrent<BNLSTMCell<T>>;
+
+ public:
+  BNLSTM(index_t input_size, index_t hidden_size, const BNLSTMOptions& o = {},
+         Rng& rng = init::global_rng())
+      : Base(input_size,
+             BNLSTMCellOptions{hidden_size, o.max_steps, o.input_norm, o.norm, o.forget_bias},
+             layer_options(o), rng) {
+    orthogonal_input_weights(rng);
+  }
+
+  /// Redraws every parameter (SPECS §4.3) and resets the population statistics.
+  void reset_parameters(Rng& rng) {
+    Base::reset_parameters(rng);
+    orthogonal_input_weights(rng);
+  }
+
+ private:
+  static RecurrentOptions layer_options(const BNLSTMOptions& o) {
+    RecurrentOptions r = o;
+    r.bias = false;
+    r.input_batch_norm = false;
+    return r;
+  }
+  void orthogonal_input_weights(Rng& rng) {
+    const index_t h = this->hidden_size(), f = this->input_size();
+    const index_t projections =
+        this->options().bidirectional && !this->options().share_input_weights ? 2 : 1;
+    for (index_t p = 0; p < projections; ++p)
+      for (index_t g = 0; g < 4; ++g)
+        init::orthogonal(TensorView<T>(this->weight_ih(p).value.data() + g * h * f, Shape{h, f}),
+                         rng);
+  }
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/residual_lstm.hpp>
+// asrkit/nn/residual_lstm.hpp - the residual LSTM cell (Kim, El-Khamy & Lee, Interspeech 2017;
+// SPECS §5) for Recurrent<Cell> (nn/recurrent.hpp).
+//
+//   asrkit::ResidualLSTMOptions opt;                      // d_cell 1024, d_out 512, peepholes
+//   asrkit::ResidualLSTMCell<float> cell(512, opt);       // input size 512 = d_out: identity
+//   shortcut auto h   = cell.run_train(xp, lengths, nullptr);      // xp [T, B, 3 d_cell + d_out (+
+//   d_out)] auto dxp = cell.backward(dh);
+//
+// A peephole LSTM with a projection whose output layer carries a spatial shortcut (SPECS §5.2):
+//   i_t = σ(W_xi x + W_hi h_{t−1} + w_ci ⊙ c_{t−1} + b_i)
+//   f_t = σ(W_xf x + W_hf h_{t−1} + w_cf ⊙ c_{t−1} + b_f)
+//   c_t = f_t ⊙ c_{t−1} + i_t ⊙ tanh(W_xc x + W_hc h_{t−1} + b_c)
+//   o_t = σ(W_xo x + W_ho h_{t−1} + W_co c_t + b_o)      (o has d_out entries, W_co is d_out x
+//   d_cell) h_t = o_t ⊙ (W_p tanh(c_t) + W_h x_t)              (W_h = I when dim(x) = d_out)
+// The shortcut bypasses the cell, so the temporal path (c) and the spatial path (h) stay apart.
+// The input projection computes the columns [i, f, g (d_cell each), o (d_out)] and, when
+// dim(x) != d_out, W_h x as d_out extra columns (its bias columns then act as a shortcut bias).
+// With dim(x) = d_out the shortcut is x itself: the layer hands x to the cell (set_input) and
+// adds the cell's input_gradient() to dx.
+//
+// Per step: one GEMM h_{t−1} W_hh^T onto the copied xp row, a pass for i, f, g and c_t, then
+// o's peephole c_t W_co^T and the projection tanh(c_t) W_p^T (two small GEMMs), a pass for h_t.
+// Backward keeps every step's gate gradients, so dW_hh, dW_co and dW_p are one GEMM each after
+// the loop.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/recurrent_kernels.hpp>
+// #include <asrkit/nn/detail/recurrent_padding.hpp>
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/nn/recurrent.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/packed_gemm.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace reslstm {
+
+using rnn::ConstRow;
+using rnn::Row;
+
+/// z [3 Hc]: in = the pre-activations of i, f, g (without peepholes), out = σ(i), σ(f), tanh(g);
+/// c: in c_{t−1}, out c_t; r = tanh(c_t). wci / wcf: diagonal peepholes (nullptr: none).
+template <class T>
+void cell_row(T* z, T* c, T* r, const T* wci, const T* wcf, index_t n) {
+  Row<T> i(z, n), f(z + n, n), g(z + 2 * n, n), cc(c, n);
+  if (wci) {
+    i += ConstRow<T>(wci, n) * cc;
+    f += ConstRow<T>(wcf, n) * cc;
+  }
+  i = i.logistic();
+  f = f.logistic();
+  g = g.tanh();
+  cc = f * cc + i * g;
+  Row<T>(r, n) = cc.tanh();
+}
+
+/// o = σ(zo) in place; ms = m + s (projection plus shortcut) in place of m; h = o ⊙ ms.
+template <class T>
+void output_row(T* zo, T* ms, const T* shortcut, T* h, T* y, index_t p) {
+  Row<T> o(zo, p), m(ms, p);
+  o = o.logistic();
+  m += ConstRow<T>(shortcut, p);
+  Row<T>(h, p) = o * m;
+  Row<T>(y, p) = Row<T>(h, p);
+}
+
+/// From dh = dy + dh_rec: dzo (pre-sigmoid) and dms = dL/d(m + s) = dh ⊙ o.
+template <class T>
+void output_backward_row(T* dzo, T* dms, const T* dy, const T* dh_rec, const T* o, const T* ms,
+                         index_t p) {
+  const ConstRow<T> oo(o, p);
+  const auto g = ConstRow<T>(dy, p) + ConstRow<T>(dh_rec, p);
+  Row<T>(dzo, p) = g * ConstRow<T>(ms, p) * rnn::dsigmoid(oo);
+  Row<T>(dms, p) = g * oo;
+}
+
+/// dc = dc_rec + dr ⊙ tanh'(c) + dco (the projection and o's peephole); dz [3 Hc] for i, f, g;
+/// dc_rec: out dL/dc_{t−1} (direct and peephole paths); peephole grads accumulated.
+template <class T>
+void cell_backward_row(T* dz, T* dc_rec, const T* dr, const T* dco, const T* z, const T* r,
+                       const T* c_prev, const T* wci, const T* wcf, T* dwci, T* dwcf, index_t n) {
+  const ConstRow<T> i(z, n), f(z + n, n), g(z + 2 * n, n), cp(c_prev, n), rr(r, n);
+  Row<T> dc(dc_rec, n);
+  dc += ConstRow<T>(dr, n) * (T(1) - rr.square());
+  if (dco) dc += ConstRow<T>(dco, n);
+  Row<T> di(dz, n), df(dz + n, n);
+  di = dc * g * rnn::dsigmoid(i);
+  df = dc * cp * rnn::dsigmoid(f);
+  Row<T>(dz + 2 * n, n) = dc * i * (T(1) - g.square());
+  dc *= f;
+  if (wci) {
+    dc += di * ConstRow<T>(wci, n) + df * ConstRow<T>(wcf, n);
+    Row<T>(dwci, n) += di * cp;
+    Row<T>(dwcf, n) += df * cp;
+  }
+}
+
+}  // namespace reslstm
+}  // namespace detail
+
+/// Options of ResidualLSTMCell (one direction). input_size decides the shortcut: identity when it
+/// equals output_size, else a learned d_out x d_in W_h (extra projection columns).
+struct ResidualLSTMCellOptions {
+  index_t input_size = 0;
+  index_t cell_size = 1024;   ///< d_cell (SPECS §5.3 library default [D])
+  index_t output_size = 512;  ///< d_out: the width of h_t (the projection's output)
+  bool peepholes = true;      ///< w_ci, w_cf (diagonal) and W_co (d_out x d_cell)
+};
+
+/// One direction of a residual LSTM layer, forward in time (the Cell interface of
+/// nn/recurrent.hpp). Parameters (names get the layer's suffix, e.g. "_l0"): "weight_hh"
+/// [3 Hc + P, P] (rows i, f, g, o), "weight_hr" [P, Hc] (W_p, torch.nn.LSTM's projection name),
+/// and with peepholes "weight_ci" [Hc], "weight_cf" [Hc], "weight_co" [P, Hc]. The gate biases
+/// and the shortcut W_h are columns of the layer's input projection.
+template <class T>
+class ResidualLSTMCell {
+  static_assert(std::is_floating_point_v<T>, "ResidualLSTMCell<T>: T must be float or double");
+
+ public:
+  using value_type = T;
+  using Options = ResidualLSTMCellOptions;
+
+  explicit ResidualLSTMCell(const Options& options)
+      : options_(options),
+        input_(options.input_size),
+        cell_(options.cell_size),
+        out_(options.output_size) {
+    if (input_ < 1 || cell_ < 1 || out_ < 1)
+      throw ValueError("reslstm.1", detail::str("ResidualLSTMCell: input_size, cell_size and "
+                                                "output_size must be >= 1, got ",
+                                                input_, ", ", cell_, " and ", out_));
+    weight_hh_ = Parameter<T>(Shape{gate_columns(), out_});
+    weight_hr_ = Parameter<T>(Shape{out_, cell_});
+    if (options_.peepholes) {
+      weight_ci_ = Parameter<T>(Shape{cell_});
+      weight_cf_ = Parameter<T>(Shape{cell_});
+      weight_co_ = Parameter<T>(Shape{out_, cell_});
+    }
+    Rng rng(0);
+    reset_parameters(rng, input_);
+  }
+
+  /// 3 d_cell + d_out gate columns, plus d_out shortcut columns when dim(x) != d_out.
+  index_t input_columns() const noexcept {
+    return gate_columns() + (identity_shortcut() ? 0 : out_);
+  }
+  index_t hidden_size() const noexcept { return out_; }
+  index_t state_count() const noexcept { return 2; }
+  index_t cell_size() const noexcept { return cell_; }
+  /// The width of the state c (d_cell; h has d_out): Recurrent checks streaming states with it.
+  index_t cell_state_size() const noexcept { return cell_; }
+  bool identity_shortcut() const noexcept { return input_ == out_; }
+  const Options& options() const noexcept { return options_; }
+
+  /// PyTorch's LSTM default, U(±1/sqrt(d_cell)), for every cell weight (peepholes included).
+  /// input_size must be the one the options name (it fixed the shortcut).
+  void reset_parameters(Rng& rng, index_t input_size) {
+    if (input_size != input_)
+      throw ValueError("reslstm.1", detail::str("ResidualLSTMCell: the layer's input size ",
+                                                input_size, " differs from the cell's input_size ",
+                                                input_, " (ResidualLSTMCellOptions::input_size)"));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(cell_));
+    for_each_parameter(
+        [&](const std::string&, Parameter<T>& p) { init::uniform(p, rng, -bound, bound); });
+  }
+
+  /// The layer input x [T, B, d_out] the identity shortcut reads, in this direction's time order
+  /// (a view: it must stay alive until run / run_train returns; ResidualLSTM binds it around
+  /// each call). Only used when identity_shortcut().
+  void set_input(TensorView<const T> x) const { shortcut_input_ = x; }
+
+  Tensor<T> run(TensorView<const T> xp, const std::int32_t* lengths,
+                RecurrentState<T>* state) const {
+    Trace tr(xp.dim(1), cell_, out_, gate_columns(), 1);
+    return unroll(xp, lengths, state, tr, false);
+  }
+
+  Tensor<T> run_train(TensorView<const T> xp, const std::int32_t* lengths,
+                      RecurrentState<T>* state) {
+    trace_ = Trace(xp.dim(1), cell_, out_, gate_columns(), xp.dim(0));
+    lengths_.clear();
+    if (lengths) lengths_.assign(lengths, lengths + xp.dim(1));
+    auto h = unroll(xp, lengths, state, trace_, true);
+    cached_ = true;
+    return h;
+  }
+
+  /// dh [T, B, d_out] -> dxp [T, B, input_columns()]; adds to every grad. With the identity
+  /// shortcut, dL/dx through the shortcut is input_gradient() (the layer adds it to dx).
+  Tensor<T> backward(TensorView<const T> dh) {
+    if (!cached_)
+      throw ValueError("reslstm.3",
+                       "ResidualLSTMCell::backward: no cached forward; call run_train first");
+    const index_t steps = trace_.steps, batch = trace_.batch, Hc = cell_, P = out_;
+    const index_t G = gate_columns(), C = input_columns();
+    if (dh.shape() != Shape{steps, batch, P})
+      throw ShapeError("reslstm.4", detail::str("ResidualLSTMCell::backward: dh must have shape [",
+                                                steps, ", ", batch, ", ", P,
+                                                "] (the run_train "
+                                                "output), got ",
+                                                dh.shape().str()));
+    const std::int32_t* lengths = lengths_.empty() ? nullptr : lengths_.data();
+    Tensor<T> dz(Shape{steps, batch, G}, uninitialized);   // gate pre-activation gradients
+    Tensor<T> dms(Shape{steps, batch, P}, uninitialized);  // dL/d(m + s): projection and shortcut
+    Tensor<T> dh_rec(Shape{batch, P}), dc_rec(Shape{batch, Hc});
+    Tensor<T> dr(Shape{batch, Hc}, uninitialized), dco(Shape{batch, Hc}, uninitialized);
+    Tensor<T> dh_prev(Shape{batch, P}, uninitialized);
+    const bool peep = options_.peepholes;
+    const Packed w(*this, ops::Trans::no);  // W_hh, W_co, W_p as stored, packed once
+    for (index_t t = steps - 1; t >= 0; --t) {
+      for (index_t b = 0; b < batch; ++b) {
+        T* dz_r = dz[t][b].data();
+        if (!detail::padding::active(lengths, b, t)) {
+          std::fill(dz_r, dz_r + G, T(0));
+          std::fill(dms[t][b].data(), dms[t][b].data() + P, T(0));
+          continue;
+        }
+        detail::reslstm::output_backward_row(dz_r + 3 * Hc, dms[t][b].data(), dh[t][b].data(),
+                                             dh_rec[b].data(), trace_.z[t][b].data() + 3 * Hc,
+                                             trace_.ms[t][b].data(), P);
+      }
+      // dr = dms W_p; dco = dzo W_co (o's peephole on c_t).
+      ops::gemm_packed(batch, T(1), dms[t].data(), P, w.hr, T(0), dr.data(), Hc);
+      if (peep) ops::gemm_packed(batch, T(1), dz[t].data() + 3 * Hc, G, w.co, T(0), dco.data(), Hc);
+      for (index_t b = 0; b < batch; ++b) {
+        if (!detail::padding::active(lengths, b, t)) continue;
+        const T* c_prev = t > 0 ? trace_.cell[t - 1][b].data() : trace_.c0[b].data();
+        detail::reslstm::cell_backward_row(
+            dz[t][b].data(), dc_rec[b].data(), dr[b].data(), peep ? dco[b].data() : nullptr,
+            trace_.z[t][b].data(), trace_.r[t][b].data(), c_prev,
+            peep ? weight_ci_.value.data() : nullptr, peep ? weight_cf_.value.data() : nullptr,
+            peep ? weight_ci_.grad.data() : nullptr, peep ? weight_cf_.grad.data() : nullptr, Hc);
+      }
+      ops::gemm_packed(batch, T(1), dz[t].data(), G, w.hh, T(0), dh_prev.data(), P);
+      detail::padding::copy_active_rows(dh_prev.data(), dh_rec.data(), batch, P, lengths, t);
+    }
+    state_grad_.h = std::move(dh_rec);
+    state_grad_.c = std::move(dc_rec);
+    // Weight gradients, one GEMM each over all steps.
+    const index_t rows = steps * batch;
+    ops::gemm(ops::Trans::yes, ops::Trans::no, G, P, rows, T(1), dz.data(), G, trace_.h_prev.data(),
+              P, T(1), weight_hh_.grad.data(), P);
+    ops::gemm(ops::Trans::yes, ops::Trans::no, P, Hc, rows, T(1), dms.data(), P, trace_.r.data(),
+              Hc, T(1), weight_hr_.grad.data(), Hc);
+    if (peep)
+      ops::gemm(ops::Trans::yes, ops::Trans::no, P, Hc, rows, T(1), dz.data() + 3 * Hc, G,
+                trace_.cell.data(), Hc, T(1), weight_co_.grad.data(), Hc);
+    if (identity_shortcut()) {
+      shortcut_grad_ = std::move(dms);
+      return dz;
+    }
+    Tensor<T> dxp(Shape{steps, batch, C}, uninitialized);
+    for (index_t r = 0; r < rows; ++r) {
+      std::copy(dz.data() + r * G, dz.data() + (r + 1) * G, dxp.data() + r * C);
+      std::copy(dms.data() + r * P, dms.data() + (r + 1) * P, dxp.data() + r * C + G);
+    }
+    return dxp;
+  }
+
+  /// dL/dx through the identity shortcut after backward ([T, B, d_out]; empty otherwise).
+  const Tensor<T>& input_gradient() const noexcept { return shortcut_grad_; }
+  /// dL/d(initial h, c) of the last backward.
+  const RecurrentState<T>& state_grad() const noexcept { return state_grad_; }
+
+  void clear_cache() {
+    trace_ = Trace();
+    shortcut_grad_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view suffix = {}) {
+    f(name("weight_hh", suffix), weight_hh_);
+    f(name("weight_hr", suffix), weight_hr_);
+    if (!options_.peepholes) return;
+    f(name("weight_ci", suffix), weight_ci_);
+    f(name("weight_cf", suffix), weight_cf_);
+    f(name("weight_co", suffix), weight_co_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+ private:
+  struct Trace {
+    index_t batch = 0, steps = 0;
+    Tensor<T> z;       // [S, B, 3Hc + P]: σ(i), σ(f), tanh(g), σ(o)
+    Tensor<T> cell;    // [S, B, Hc]: c_t (the held c_{t−1} on padded steps)
+    Tensor<T> r;       // [S, B, Hc]: tanh(c_t) (0 on padded steps)
+    Tensor<T> ms;      // [S, B, P]: m_t + s_t, projection plus shortcut
+    Tensor<T> h_prev;  // [S, B, P]
+    Tensor<T> c0;      // [B, Hc]
+    Trace() = default;
+    Trace(index_t b, index_t hc, index_t p, index_t g, index_t slots)
+        : batch(b),
+          steps(slots),
+          z(Shape{slots, b, g}, uninitialized),
+          cell(Shape{slots, b, hc}, uninitialized),
+          r(Shape{slots, b, hc}, uninitialized),
+          ms(Shape{slots, b, p}, uninitialized),
+          h_prev(Shape{slots, b, p}, uninitialized),
+          c0(Shape{b, hc}, uninitialized) {}
+  };
+
+  index_t gate_columns() const noexcept { return 3 * cell_ + out_; }
+
+  // The per-step weights packed for gemm_packed: op = Trans::yes for the forward products
+  // (h W_hh^T, c W_co^T, r W_p^T), Trans::no for backward's (dz W_hh, dzo W_co, dms W_p).
+  struct Packed {
+    ops::PackedMatrix<T> hh, co, hr;
+    Packed(const ResidualLSTMCell& c, ops::Trans op)
+        : hh(op, c.weight_hh_.value.view()), hr(op, c.weight_hr_.value.view()) {
+      if (c.options_.peepholes) co.pack(op, c.weight_co_.value.view());
+    }
+  };
+
+  static std::string name(std::string_view base, std::string_view suffix) {
+    return std::string(base) + std::string(suffix);
+  }
+
+  void check_input(TensorView<const T> xp) const {
+    if (xp.rank() != 3 || xp.dim(2) != input_columns())
+      throw ShapeError("reslstm.2",
+                       detail::str("ResidualLSTMCell: xp must have shape [T, B, ", input_columns(),
+                                   "] (3 cell_size + output_size",
+                                   identity_shortcut() ? "" : " + output_size shortcut", "), got ",
+                                   xp.shape().str()));
+    if (identity_shortcut() &&
+        (shortcut_input_.rank() != 3 || shortcut_input_.dim(0) != xp.dim(0) ||
+         shortcut_input_.dim(1) != xp.dim(1) || shortcut_input_.dim(2) != out_))
+      throw ShapeError("reslstm.2",
+                       detail::str("ResidualLSTMCell: the identity shortcut needs the "
+                                   "layer input x [",
+                                   xp.dim(0), ", ", xp.dim(1), ", ", out_, "] (set_input), got ",
+                                   shortcut_input_.shape().str()));
+  }
+
+  Tensor<T> unroll(TensorView<const T> xp, const std::int32_t* lengths, RecurrentState<T>* state,
+                   Trace& tr, bool train) const {
+    check_input(xp);
+    const index_t steps = xp.dim(0), batch = xp.dim(1), Hc = cell_, P = out_, G = gate_columns();
+    Tensor<T> h(Shape{batch, P}), c(Shape{batch, Hc});
+    if (state != nullptr && state->h.numel() > 0) {
+      if (state->h.shape() != Shape{batch, P} || state->c.shape() != Shape{batch, Hc})
+        throw ShapeError("reslstm.5",
+                         detail::str("ResidualLSTMCell: state h must have shape [", batch, ", ", P,
+                                     "] and c [", batch, ", ", Hc, "], got ",
+                                     state->h.shape().str(), " and ", state->c.shape().str()));
+      h = state->h;
+      c = state->c;
+    }
+    std::copy(c.data(), c.data() + c.numel(), tr.c0.data());
+    const T* wci = options_.peepholes ? weight_ci_.value.data() : nullptr;
+    const T* wcf = options_.peepholes ? weight_cf_.value.data() : nullptr;
+    Tensor<T> out(Shape{steps, batch, P});   // padded frames stay 0
+    const Packed w(*this, ops::Trans::yes);  // W_hh^T, W_co^T, W_p^T, packed once per pass
+    for (index_t t = 0; t < steps; ++t) {
+      const index_t s = train ? t : 0;
+      if (train) std::copy(h.data(), h.data() + h.numel(), tr.h_prev[s].data());
+      T* z = tr.z[s].data();
+      for (index_t b = 0; b < batch; ++b)
+        std::copy(xp[t][b].data(), xp[t][b].data() + G, z + b * G);
+      ops::gemm_packed(batch, T(1), h.data(), P, w.hh, T(1), z, G);
+      for (index_t b = 0; b < batch; ++b) {
+        T* cs = c[b].data();
+        if (detail::padding::active(lengths, b, t)) {
+          detail::reslstm::cell_row(z + b * G, cs, tr.r[s][b].data(), wci, wcf, Hc);
+        } else {
+          std::fill(tr.r[s][b].data(), tr.r[s][b].data() + Hc, T(0));
+        }
+        std::copy(cs, cs + Hc, tr.cell[s][b].data());
+      }
+      // o's peephole sees c_t (SPECS §5.2): zo += c_t W_co^T; projection m = tanh(c_t) W_p^T.
+      if (options_.peepholes)
+        ops::gemm_packed(batch, T(1), tr.cell[s].data(), Hc, w.co, T(1), z + 3 * Hc, G);
+      ops::gemm_packed(batch, T(1), tr.r[s].data(), Hc, w.hr, T(0), tr.ms[s].data(), P);
+      for (index_t b = 0; b < batch; ++b) {
+        if (!detail::padding::active(lengths, b, t)) continue;
+        const T* shortcut =
+            identity_shortcut() ? shortcut_input_[t][b].data() : xp[t][b].data() + G;
+        detail::reslstm::output_row(z + b * G + 3 * Hc, tr.ms[s][b].data(), shortcut, h[b].data(),
+                                    out[t][b].data(), P);
+      }
+    }
+    if (state != nullptr) {
+      state->h = std::move(h);
+      state->c = std::move(c);
+    }
+    return out;
+  }
+
+  Options options_;
+  index_t input_, cell_, out_;
+  Parameter<T> weight_hh_, weight_hr_, weight_ci_, weight_cf_, weight_co_;
+  mutable TensorView<const T> shortcut_input_;  // a binding for one call, not state
+  // run_train cache
+  Trace trace_;
+  std::vector<std::int32_t> lengths_;
+  Tensor<T> shortcut_grad_;
+  RecurrentState<T> state_grad_;
+  bool cached_ = false;
+};
+
+/// Options of the residual LSTM layer: the layer's and the cell's sizes (SPECS §5.3 defaults).
+struct ResidualLSTMOptions : RecurrentOptions {
+  index_t cell_size = 1024;
+  index_t output_size = 512;
+  bool peepholes = true;
+};
+
+/// A residual LSTM layer (Kim et al. 2017; SPECS §5): x [T, B, F] -> y [T, B, d_out] (2 d_out
+/// for bidirectional concat). Parameters: "weight_ih_l0" [3 d_cell + d_out (+ d_out), F],
+/// "bias_ih_l0" (unless bias = false) and the cell's (ResidualLSTMCell). With F = d_out the
+/// shortcut is x itself: forward binds x (reversed for the reverse direction) to the cells for the
+/// duration of the call, so one layer object must not run two forwards concurrently.
+template <class T>
+class ResidualLSTM : public Recurrent<ResidualLSTMCell<T>> {
+  using Base = Recurrent<ResidualLSTMCell<T>>;
+
+ public:
+  ResidualLSTM(index_t input_size, const ResidualLSTMOptions& o = {}, Rng& rng = init::global_rng())
+      : Base(input_size,
+             ResidualLSTMCellOptions{input_size, o.cell_size, o.output_size, o.peepholes},
+             layer_options(o), rng) {}
+
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    const Binding bound(*this, x, lengths);
+    return Base::forward(x, lengths);
+  }
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                    RecurrentState<T>& state) const {
+    const Binding bound(*this, x, lengths);
+    return Base::forward(x, lengths, state);
+  }
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    const Binding bound(*this, x, lengths);
+    auto y = Base::forward_train(x, lengths);
+    keep_lengths(x, lengths);
+    return y;
+  }
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                          RecurrentState<T>& state) {
+    const Binding bound(*this, x, lengths);
+    auto y = Base::forward_train(x, lengths, state);
+    keep_lengths(x, lengths);
+    return y;
+  }
+
+  /// dL/dx: through the input projection and, with the identity shortcut, through the shortcut.
+  Tensor<T> backward(TensorView<const T> dy) {
+    Tensor<T> dx = Base::backward(dy);
+    if (!this->cell().identity_shortcut()) return dx;
+    for (index_t d = 0; d < this->num_directions(); ++d) {
+      const Tensor<T>& g = this->cell(d).input_gradient();
+      Tensor<T> rev;
+      const T* src = g.data();
+      if (d == 1) {  // the reverse direction's time order back to the input's
+        rev = detail::rnn::reverse_padded<T>(
+            g.view(), train_lengths_.empty() ? nullptr : train_lengths_.data());
+        src = rev.data();
+      }
+      T* out = dx.data();
+      for (index_t i = 0, n = dx.numel(); i < n; ++i) out[i] += src[i];
+    }
+    return dx;
+  }
+
+ private:
+  static RecurrentOptions layer_options(const ResidualLSTMOptions& o) {
+    RecurrentOptions r = o;
+    r.input_batch_norm = false;
+    return r;
+  }
+
+  // Binds x (and its padded reversal) to the cells of an identity-shortcut layer for one call.
+  // Invalid x or lengths bind nothing: Recurrent's checks then throw before any cell runs.
+  struct Binding {
+    const ResidualLSTM& layer;
+    Tensor<T> reversed;
+    Binding(const ResidualLSTM& l, TensorView<const T> x, TensorView<const std::int32_t> lengths)
+        : layer(l) {
+      if (!l.cell().identity_shortcut() || !valid(l, x, lengths)) return;
+      l.cell(0).set_input(x);
+      if (l.num_directions() == 2) {
+        reversed = detail::rnn::reverse_padded<T>(x, lengths.data());
+        l.cell(1).set_input(reversed.view());
+      }
+    }
+    ~Binding() {
+      for (index_t d = 0; d < layer.num_directions(); ++d) layer.cell(d).set_input({});
+    }
+    static bool valid(const ResidualLSTM& l, TensorView<const T> x,
+                      TensorView<const std::int32_t> lengths) {
+      if (x.rank() != 3 || x.dim(2) != l.input_size()) return false;
+      if (lengths.data() == nullptr) return true;
+      if (lengths.rank() != 1 || lengths.dim(0) != x.dim(1)) return false;
+      return std::all_of(lengths.data(), lengths.data() + x.dim(1),
+                         [&](std::int32_t n) { return n >= 0 && n <= x.dim(0); });
+    }
+  };
+
+  void keep_lengths(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
+    train_lengths_.clear();
+    if (lengths.data() && x.rank() == 3)
+      train_lengths_.assign(lengths.data(), lengths.data() + x.dim(1));
+  }
+
+  std::vector<std::int32_t> train_lengths_;  // of the last forward_train (backward's reversal)
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/row_conv.hpp>
+// asrkit/nn/row_conv.hpp - row convolution (lookahead): a per-feature convolution over the next
+// τ frames for unidirectional models (Deep Speech 2, Amodei et al. 2016; SPECS §3.9).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::RowConvolution<float> look(1024, 20, rng);   // d = 1024 features, τ = 20 future frames
+//   auto y  = look.forward_train(x, lengths);            // x [T, B, 1024] + lengths [B] -> [T, B, 1024]
+//   auto dx = look.backward(dy);                         // dL/dx; adds dL/dW to weight().grad
+//
+//   asrkit::RowConvolutionStream<float> s(look, 1);      // streaming, one utterance
+//   auto a = s.push(chunk);     // [Tc, 1, d] in -> every frame whose τ future frames have arrived
+//   auto b = s.finish();        // the last τ frames, with zeros for the missing future
+//
+// r[t, b, i] = Σ_{j=0..τ} W[i, j] · x[t + j, b, i], where frames t + j >= lengths[b] count as zero:
+// each item is right-padded by τ zeros at its own end, not at T. Padded outputs (t >= lengths[b])
+// are 0 and padded inputs are never read, so padding never changes a result.
+// The weight is "weight" [d, 1, τ + 1], the layout of torch.nn.Conv1d(d, d, τ + 1, groups = d,
+// bias = False) (deepspeech.pytorch's Lookahead with context τ + 1), so the layer equals that
+// Conv1d applied to [B, d, T] right-padded by τ, and weights load from PyTorch by name.
+//
+//   forward    y[t] = Σ_j W[:, j] ⊙ x[t + j]          for t < len (terms with t + j >= len dropped)
+//   backward   dx[s] = Σ_j W[:, j] ⊙ dy[s − j]        for s < len (terms with s − j < 0 dropped)
+//              dW[:, j] += Σ_{b, t < len − j} dy[t] ⊙ x[t + j]
+// forward and dx are the same correlation run forwards and backwards in time
+// (detail::rowconv::correlate); the streaming class runs it on a buffer of pending frames, so
+// chunked output is bit-identical to the full forward.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/parallel_work.hpp>
+// asrkit/nn/detail/parallel_work.hpp - parallel_for that stays on the calling thread for small
+// problems (internal; used by nn/row_conv.hpp and nn/random_walk.hpp).
+
+// #include <asrkit/core/shape.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace detail {
+
+/// Work (elements touched) below which a thread team costs more than it saves.
+inline constexpr index_t kParallelWork = index_t(1) << 15;
+
+/// parallel_for(tasks, f) when `work` pays for a thread team, else the same loop serially. Tasks
+/// must be independent, so the result is the same either way (and for any thread count).
+template <class F>
+void parallel_for_work(index_t tasks, index_t work, F&& f) {
+  if (work < kParallelWork) {
+    for (index_t i = 0; i < tasks; ++i) f(i);
+    return;
+  }
+  parallel_for(tasks, f);
+}
+
+}  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace rowconv {
+
+/// Channels per task: a block of (τ + 1) taps x 64 floats (21 KiB at τ = 80) stays in L1/L2.
+inline constexpr index_t kChannelBlock = 64;
+
+inline index_t channel_blocks(index_t features) { return (features + kChannelBlock - 1) / kChannelBlock; }
+
+template <class T>
+void fma_row(T* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t c = 0; c < n; ++c) acc[c] += a[c] * b[c];
+}
+
+/// Rows [0, n) of width `width`, `stride` apart, copied into `out` as a contiguous [n, width].
+template <class T>
+void pack_rows(const T* src, index_t stride, index_t n, index_t width, std::vector<T>& out) {
+  out.resize(static_cast<std::size_t>(n * width));
+  for (index_t r = 0; r < n; ++r) std::copy(src + r * stride, src + r * stride + width, out.data() + r * width);
+}
+
+/// The weight [d, 1, taps] transposed to tap-major [taps, d], so a tap's row is contiguous.
+template <class T>
+std::vector<T> taps_major(const Tensor<T>& weight, index_t features, index_t taps) {
+  std::vector<T> w(static_cast<std::size_t>(taps * features));
+  for (index_t i = 0; i < features; ++i)
+    for (index_t j = 0; j < taps; ++j) w[static_cast<std::size_t>(j * features + i)] = weight.data()[i * taps + j];
+  return w;
+}
+
+/// Output frames processed together in a full channel block: each tap's weight row and each
+/// input row are then loaded once for several outputs (4 x 64 accumulators fit the registers).
+inline constexpr index_t kFrameBlock = 4;
+
+/// y[t + k] = Σ_{j < taps} w[j] ⊙ xp[t + k + dir·j] for k < kFrameBlock, a full channel block
+/// (xp packed [frames, kChannelBlock]; every tap inside). Same order of terms as the one-frame
+/// loop in correlate, so both give identical bits.
+template <class T>
+void correlate_frame_block(const T* xp, const T* w, index_t ld_w, index_t taps, int dir, index_t t,
+                           T* y, index_t y_stride) {
+  constexpr index_t W = kChannelBlock;
+  T acc[kFrameBlock][W] = {};
+  for (index_t j = 0; j < taps; ++j) {
+    const T* ASRKIT_RESTRICT wj = w + j * ld_w;
+    const T* ASRKIT_RESTRICT xr = xp + (t + dir * j) * W;  // rows t + dir·j + k, k < kFrameBlock
+    for (index_t k = 0; k < kFrameBlock; ++k)
+      for (index_t c = 0; c < W; ++c) acc[k][c] += wj[c] * xr[k * W + c];
+  }
+  for (index_t k = 0; k < kFrameBlock; ++k) std::copy(acc[k], acc[k] + W, y + (t + k) * y_stride);
+}
+
+/// For every item b and frame t < n_out[b]:  y[t, b] = Σ_{j < taps} w[j] ⊙ x[t + dir·j, b], where
+/// frames outside [0, n_src[b]) are zero (dir = +1: lookahead; dir = −1: its transpose).
+/// x and y are [T, B, d]; w is tap-major [taps, d]; rows t >= n_out[b] of y are not written.
+/// Tasks are (item, channel block) pairs, each summing its taps in order j = 0, 1, ...: the result
+/// does not depend on the thread count.
+template <class T>
+void correlate(const T* x, T* y, index_t batch, index_t features, const std::vector<T>& w,
+               index_t taps, int dir, const std::vector<index_t>& n_src,
+               const std::vector<index_t>& n_out) {
+  const index_t blocks = channel_blocks(features), stride = batch * features;
+  index_t work = 0;  // multiply-adds
+  for (index_t b = 0; b < batch; ++b) work += n_out[static_cast<std::size_t>(b)] * taps * features;
+  parallel_for_work(batch * blocks, work, [&](index_t task) {
+    const index_t b = task / blocks, c0 = (task % blocks) * kChannelBlock;
+    const index_t width = std::min(kChannelBlock, features - c0);
+    const index_t src = n_src[static_cast<std::size_t>(b)], out = n_out[static_cast<std::size_t>(b)];
+    // Frames are B·d apart (32 KiB for B = 8, d = 1024), a stride that aliases in the caches:
+    // read the item's block once into contiguous rows.
+    std::vector<T> xp;
+    pack_rows(x + b * features + c0, stride, src, width, xp);
+    const T* wb = w.data() + c0;
+    T* yb = y + b * features + c0;
+    T acc[kChannelBlock];
+    for (index_t t = 0; t < out;) {
+      // tap j reads frame t + dir·j: it must lie in [0, src) for every frame of a block
+      const index_t last = t + kFrameBlock - 1;
+      const bool inside = dir > 0 ? last + taps - 1 < src : t - (taps - 1) >= 0 && last < src;
+      if (width == kChannelBlock && last < out && inside) {
+        correlate_frame_block(xp.data(), wb, features, taps, dir, t, yb, stride);
+        t += kFrameBlock;
+        continue;
+      }
+      std::fill(acc, acc + width, T(0));
+      const index_t reach = dir > 0 ? src - t : t + 1;  // taps before the item's end / frame 0
+      for (index_t j = 0; j < std::min(taps, reach); ++j)
+        fma_row(acc, wb + j * features, xp.data() + (t + dir * j) * width, width);
+      std::copy(acc, acc + width, yb + t * stride);
+      ++t;
+    }
+  });
+}
+
+/// g[j0 + k] += Σ_{t + j0 + k < len} dyp[t] ⊙ xp[t + j0 + k] for the taps j0 .. j0 + kFrameBlock − 1
+/// of a full channel block (dyp, xp packed [len, kChannelBlock]; g [taps, kChannelBlock]).
+template <class T>
+void tap_block_grad(const T* dyp, const T* xp, index_t len, index_t j0, T* g) {
+  constexpr index_t W = kChannelBlock;
+  T acc[kFrameBlock][W] = {};
+  const index_t common = len - j0 - (kFrameBlock - 1);  // t < common: every tap of the block inside
+  for (index_t t = 0; t < common; ++t) {
+    const T* ASRKIT_RESTRICT d = dyp + t * W;
+    const T* ASRKIT_RESTRICT xr = xp + (t + j0) * W;
+    for (index_t k = 0; k < kFrameBlock; ++k)
+      for (index_t c = 0; c < W; ++c) acc[k][c] += d[c] * xr[k * W + c];
+  }
+  for (index_t k = 0; k < kFrameBlock; ++k) {
+    for (index_t t = std::max<index_t>(common, 0); t + j0 + k < len; ++t)
+      fma_row(acc[k], dyp + t * W, xp + (t + j0 + k) * W, W);
+    for (index_t c = 0; c < W; ++c) g[(j0 + k) * W + c] += acc[k][c];
+  }
+}
+
+/// dW[i, 0, j] += Σ_b Σ_{t + j < len[b]} dy[t, b, i] · x[t + j, b, i]. Tasks are channel blocks;
+/// items and frames are summed in order inside a task (thread-count independent).
+template <class T>
+void accumulate_weight_grad(const T* dy, const T* x, index_t batch, index_t features, index_t taps,
+                            const std::vector<index_t>& lengths, T* grad) {
+  const index_t stride = batch * features;
+  index_t work = 0;  // multiply-adds
+  for (index_t b = 0; b < batch; ++b) work += lengths[static_cast<std::size_t>(b)] * taps * features;
+  parallel_for_work(channel_blocks(features), work, [&](index_t block) {
+    const index_t c0 = block * kChannelBlock, width = std::min(kChannelBlock, features - c0);
+    std::vector<T> g(static_cast<std::size_t>(taps * kChannelBlock), T(0));  // [taps, block]
+    std::vector<T> dyp, xp;  // the item's block, packed [len, width]
+    T acc[kChannelBlock];
+    for (index_t b = 0; b < batch; ++b) {
+      const index_t len = lengths[static_cast<std::size_t>(b)];
+      // Frames are B·d apart (32 KiB for B = 8, d = 1024): such strides alias in the caches, so
+      // copy the block once and run the τ + 1 passes over contiguous rows.
+      pack_rows(dy + b * features + c0, stride, len, width, dyp);
+      pack_rows(x + b * features + c0, stride, len, width, xp);
+      // taps in blocks (each dy row loaded once for several taps), sums in local accumulators
+      index_t j = 0;
+      if (width == kChannelBlock)
+        for (; j + kFrameBlock <= std::min(taps, len); j += kFrameBlock)
+          tap_block_grad(dyp.data(), xp.data(), len, j, g.data());
+      for (; j < std::min(taps, len); ++j) {
+        std::fill(acc, acc + width, T(0));
+        for (index_t t = 0; t + j < len; ++t) fma_row(acc, dyp.data() + t * width, xp.data() + (t + j) * width, width);
+        for (index_t c = 0; c < width; ++c) g[static_cast<std::size_t>(j * kChannelBlock + c)] += acc[c];
+      }
+    }
+    for (index_t c = 0; c < width; ++c)
+      for (index_t j = 0; j < taps; ++j) grad[(c0 + c) * taps + j] += g[static_cast<std::size_t>(j * kChannelBlock + c)];
+  });
+}
+
+}  // namespace rowconv
+}  // namespace detail
+
+/// Row convolution over time-major [T, B, d] batches with per-item lengths (SPECS §3.9).
+template <class T, class Device = Cpu>
+class RowConvolution {
+  static_assert(std::is_floating_point_v<T>, "RowConvolution<T>: T must be float or double");
+  static_assert(std::is_same_v<Device, Cpu>, "RowConvolution: only the Cpu device is implemented");
+
+ public:
+  /// `features` = d >= 1, `future_context` = τ >= 0 (τ = 0: a per-feature scale). Weight drawn as
+  /// PyTorch's Conv1d default, U(±1/sqrt(τ + 1)), from `rng`.
+  RowConvolution(index_t features, index_t future_context, Rng& rng)
+      : features_(features), taps_(future_context + 1) {
+    if (features < 1 || future_context < 0)
+      throw ValueError("rowconv.1", detail::str("RowConvolution: features must be >= 1 and "
+                                                "future_context >= 0, got ", features, " and ",
+                                                future_context));
+    weight_ = Parameter<T>(Shape{features_, 1, taps_});
+    reset_parameters(rng);
+  }
+  /// PyTorch's default init drawn from init::global_rng().
+  RowConvolution(index_t features, index_t future_context)
+      : RowConvolution(features, future_context, init::global_rng()) {}
+
+  /// Redraws the weight with PyTorch's Conv1d default (kaiming_uniform, a = sqrt(5)).
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, static_cast<Parameter<T>*>(nullptr), rng); }
+
+  /// Inference: x [T, B, d], lengths [B] (int32, each in [0, T]) -> [T, B, d], 0 on padding.
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    return run(x, checked_lengths(x, lengths));
+  }
+  /// Inference with every frame valid (lengths = T).
+  Tensor<T> forward(TensorView<const T> x) const { return run(x, full_lengths(x)); }
+
+  /// Training: as forward, and keeps a copy of x and the lengths for backward.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
+    return train(x, checked_lengths(x, lengths));
+  }
+  Tensor<T> forward_train(TensorView<const T> x) { return train(x, full_lengths(x)); }
+
+  /// dL/dx [T, B, d] for dy (the forward output's shape; its padded frames are ignored), 0 on
+  /// padded frames; adds dL/dW to weight().grad.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("rowconv.5", detail::str(name(), "::backward: no cached input; call "
+                                                "forward_train first"));
+    if (dy.shape() != x_.shape())
+      throw ShapeError("rowconv.6", detail::str(name(), "::backward: argument dy: expected shape ",
+                                                x_.shape().str(), " (the forward output), got ",
+                                                dy.shape().str()));
+    const index_t batch = x_.dim(1);
+    const auto w = detail::rowconv::taps_major(weight_.value, features_, taps_);
+    Tensor<T> dx = padded_like(x_.shape(), lengths_);
+    detail::rowconv::correlate(dy.data(), dx.data(), batch, features_, w, taps_, -1, lengths_, lengths_);
+    detail::rowconv::accumulate_weight_grad(dy.data(), x_.data(), batch, features_, taps_, lengths_,
+                                            weight_.grad.data());
+    return dx;
+  }
+
+  /// Drops the cached input (frees its memory).
+  void clear_cache() {
+    x_ = Tensor<T>();
+    lengths_.clear();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t features() const noexcept { return features_; }
+  index_t future_context() const noexcept { return taps_ - 1; }  ///< τ
+  Parameter<T>& weight() noexcept { return weight_; }             ///< [d, 1, τ + 1]
+  const Parameter<T>& weight() const noexcept { return weight_; }
+
+ private:
+  std::string name() const { return detail::str("RowConvolution(", features_, ", tau ", taps_ - 1, ")"); }
+
+  void check_input(const Shape& s) const {
+    if (s.rank() != 3 || s[2] != features_)
+      throw ShapeError("rowconv.2", detail::str(name(), ": argument x: expected shape [T, B, ",
+                                                features_, "], got ", s.str()));
+  }
+
+  std::vector<index_t> full_lengths(TensorView<const T> x) const {
+    check_input(x.shape());
+    return std::vector<index_t>(static_cast<std::size_t>(x.dim(1)), x.dim(0));
+  }
+
+  std::vector<index_t> checked_lengths(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    check_input(x.shape());
+    const index_t steps = x.dim(0), batch = x.dim(1);
+    if (lengths.rank() != 1 || lengths.dim(0) != batch)
+      throw ShapeError("rowconv.3", detail::str(name(), ": argument lengths: expected shape [", batch,
+                                                "], got ", lengths.shape().str()));
+    std::vector<index_t> out(static_cast<std::size_t>(batch));
+    for (index_t b = 0; b < batch; ++b) {
+      const index_t len = lengths.data()[b];
+      if (len < 0 || len > steps)
+        throw ValueError("rowconv.4", detail::str(name(), ": lengths[", b, "] = ", len,
+                                                  " is outside [0, ", steps, "]"));
+      out[static_cast<std::size_t>(b)] = len;
+    }
+    return out;
+  }
+
+  Tensor<T> run(TensorView<const T> x, const std::vector<index_t>& lengths) const {
+    Tensor<T> y = padded_like(x.shape(), lengths);
+    detail::rowconv::correlate(x.data(), y.data(), x.dim(1), features_,
+                               detail::rowconv::taps_major(weight_.value, features_, taps_), taps_, +1,
+                               lengths, lengths);
+    return y;
+  }
+
+  // An uninitialised [T, B, d] tensor whose padded frames (t >= lengths[b]) are 0; correlate
+  // writes the others.
+  static Tensor<T> padded_like(const Shape& s, const std::vector<index_t>& lengths) {
+    Tensor<T> y(s, uninitialized);
+    const index_t batch = s[1], d = s[2];
+    for (index_t b = 0; b < batch; ++b)
+      for (index_t t = lengths[static_cast<std::size_t>(b)]; t < s[0]; ++t)
+        std::fill_n(y.data() + (t * batch + b) * d, d, T(0));
+    return y;
+  }
+
+  Tensor<T> train(TensorView<const T> x, std::vector<index_t> lengths) {
+    x_ = Tensor<T>(x);
+    lengths_ = std::move(lengths);
+    cached_ = true;
+    return run(x_.view(), lengths_);
+  }
+
+  index_t features_, taps_;
+  Parameter<T> weight_;
+  Tensor<T> x_;
+  std::vector<index_t> lengths_;
+  bool cached_ = false;
+};
+
+/// Streaming row convolution for `batch` items that advance together (one stream per utterance
+/// when they start or end at different times). push(chunk) returns frame t as soon as frame t + τ
+/// has arrived; finish() returns the last frames with zeros for the missing future and empties the
+/// stream for the next utterance. The concatenated outputs equal RowConvolution::forward on the
+/// whole sequence bit for bit. The weights are copied when the stream is made. Latency: τ frames.
+template <class T>
+class RowConvolutionStream {
+ public:
+  template <class Device>
+  RowConvolutionStream(const RowConvolution<T, Device>& layer, index_t batch)
+      : features_(layer.features()),
+        taps_(layer.future_context() + 1),
+        batch_(batch),
+        w_(detail::rowconv::taps_major(layer.weight().value, features_, taps_)),
+        pending_(Shape{0, batch, features_}) {
+    if (batch < 1)
+      throw ValueError("rowconv.7", detail::str("RowConvolutionStream: batch must be >= 1, got ", batch));
+  }
+
+  /// chunk [Tc, B, d] (Tc >= 0) -> [E, B, d], the next E frames that now have τ future frames.
+  Tensor<T> push(TensorView<const T> chunk) {
+    if (chunk.rank() != 3 || chunk.dim(1) != batch_ || chunk.dim(2) != features_)
+      throw ShapeError("rowconv.8", detail::str("RowConvolutionStream: argument chunk: expected shape "
+                                                "[Tc, ", batch_, ", ", features_, "], got ",
+                                                chunk.shape().str()));
+    const index_t have = pending_.dim(0) + chunk.dim(0);
+    Tensor<T> frames(Shape{have, batch_, features_}, uninitialized);
+    std::copy(pending_.data(), pending_.data() + pending_.numel(), frames.data());
+    std::copy(chunk.data(), chunk.data() + chunk.numel(), frames.data() + pending_.numel());
+    return emit(frames, std::max<index_t>(0, have - (taps_ - 1)));
+  }
+
+  /// The frames still pending (at most τ), computed with zeros past the end; resets the stream.
+  Tensor<T> finish() {
+    Tensor<T> frames = std::move(pending_);
+    return emit(frames, frames.dim(0));
+  }
+
+  /// Frames received but not yet returned (at most τ after each push).
+  index_t pending() const noexcept { return pending_.dim(0); }
+  index_t batch() const noexcept { return batch_; }
+
+ private:
+  // Outputs for the first `count` of `frames`; the rest become the pending frames.
+  Tensor<T> emit(const Tensor<T>& frames, index_t count) {
+    const index_t have = frames.dim(0), row = batch_ * features_;
+    Tensor<T> out(Shape{count, batch_, features_}, uninitialized);  // correlate writes every row
+    detail::rowconv::correlate(frames.data(), out.data(), batch_, features_, w_, taps_, +1,
+                               std::vector<index_t>(static_cast<std::size_t>(batch_), have),
+                               std::vector<index_t>(static_cast<std::size_t>(batch_), count));
+    Tensor<T> rest(Shape{have - count, batch_, features_}, uninitialized);
+    std::copy(frames.data() + count * row, frames.data() + have * row, rest.data());
+    pending_ = std::move(rest);
+    return out;
+  }
+
+  index_t features_, taps_, batch_;
+  std::vector<T> w_;  // tap-major [τ + 1, d]
+  Tensor<T> pending_;  // [P, B, d], P <= τ
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/random_walk.hpp>
+// asrkit/nn/random_walk.hpp - random-walk smoothing of frame logits with learned affinities
+// (Bertasius et al., CVPR 2017, "Convolutional Random Walk Networks", adapted to frames:
+// SPECS §11.2-11.3).
+//
+//   asrkit::RandomWalkOptions o;  o.radius = 2;  o.steps = 1;
+//   asrkit::RandomWalkSmoothing<float> rw(/*features=*/80, o);   // one weight per φ dimension
+//   auto y = rw.forward_train(logits, phi, lengths);   // logits [T, B, V], φ [T, B, 80], lengths [B]
+//   auto g = rw.backward(dy);                          // g.logits, g.phi; adds to weight_raw().grad
+//
+// Nodes are the frames of one item; frame t's neighbours are the valid frames j of the same item
+// with 0 < |t − j| <= R (and j = t with include_self). With d_tj = |φ_t − φ_j| (per dimension):
+//   W_tj = exp(−wᵀ d_tj),  w = softplus(weight_raw) >= 0          (SPECS §11.2; softplus [D])
+//   A    = D⁻¹ W,  D_tt = Σ_j W_tj   (each row of A sums to 1)     (SPECS §11.1, V)
+//   ŷ    = A^k · logits, k = steps (default 1)                       (SPECS §11.3 [D])
+// A is kept as a band stencil [T, B, 2R + 1] (entry o is A_{t, t+o−R}), never a dense T x T
+// matrix. A row is a softmax of −wᵀ d_tj over its neighbours, computed with the smallest
+// distance subtracted, so affinities that underflow in exp never give 0/0. A frame without any
+// neighbour (an item of length 1 without include_self) keeps its logits (A_tt = 1) [D].
+// Padded frames (t >= lengths[b]) are never neighbours; their outputs and gradients are 0.
+//
+// Backward, for a loss L(ŷ) with y_0 = logits, y_{s+1} = A y_s:
+//   dy_s = Aᵀ dy_{s+1},  dL/dA_tj = Σ_s <dy_{s+1}[t], y_s[j]>
+//   dL/de_tj = −A_tj (dL/dA_tj − Σ_j' A_tj' dL/dA_tj')            (softmax of −e, e_tj = wᵀ d_tj)
+//   dL/dw += Σ dL/de_tj · d_tj,  dL/dφ_t += dL/de_tj · w ⊙ sign(φ_t − φ_j),  dL/dφ_j −= the same
+//   dL/dweight_raw = dL/dw ⊙ sigmoid(weight_raw)
+// sign(0) = 0, as torch.abs's gradient.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/parallel_work.hpp>
+// #include <asrkit/nn/parameter.hpp>
+
+namespace asrkit {
+
+struct RandomWalkOptions {
+  index_t radius = 2;         ///< R: neighbours within ±R frames (SPECS §11.2 leaves R open) [D]
+  index_t steps = 1;          ///< k: ŷ = A^k · logits (the paper trains with single steps)
+  bool include_self = false;  ///< SPECS §11.2 sums over j ≠ t; true adds W_tt = exp(0) = 1
+  /// w at construction (every entry); default 1 / features, so wᵀ|φ_t − φ_j| starts as the mean
+  /// absolute difference of φ whatever its dimension [D].
+  std::optional<double> initial_weight;
+};
+
+/// The gradients backward returns (both [T, B, ·], 0 on padded frames).
+template <class T>
+struct RandomWalkGradients {
+  Tensor<T> logits;
+  Tensor<T> phi;
+};
+
+/// The affinity loss and its φ gradient (see RandomWalkSmoothing::affinity_loss).
+template <class T>
+struct RandomWalkAffinityLoss {
+  double loss = 0;
+  Tensor<T> grad_phi;
+};
+
+namespace detail {
+namespace randomwalk {
+
+/// The band of one [T, B, ·] batch: per-item lengths, radius, stencil width 2R + 1.
+struct Band {
+  std::vector<index_t> lengths;
+  index_t frames = 0, batch = 0, radius = 0;  // frames = T
+  bool include_self = false;
+  index_t width() const { return 2 * radius + 1; }
+  index_t length(index_t b) const { return lengths[static_cast<std::size_t>(b)]; }
+  /// Whether frame t + o − R is a neighbour of frame t (< length(b)) of item b.
+  bool neighbour(index_t b, index_t t, index_t o) const {
+    const index_t j = t + o - radius;
+    return j >= 0 && j < length(b) && (o != radius || include_self);
+  }
+};
+
+inline double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); }
+inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+/// e[t, b, o] = wᵀ |φ_t − φ_{t+o−R}| for neighbours, +inf elsewhere (W = exp(−e) = 0 there).
+template <class T>
+Tensor<T> band_distances(const Band& band, const T* phi, index_t features, const std::vector<T>& w) {
+  const index_t k = band.width();
+  Tensor<T> e(Shape{band.frames, band.batch, k}, std::numeric_limits<T>::infinity());
+  parallel_for_work(band.batch, e.numel() * features, [&](index_t b) {
+    for (index_t t = 0; t < band.length(b); ++t) {
+      const T* pt = phi + (t * band.batch + b) * features;
+      for (index_t o = 0; o < k; ++o) {
+        if (!band.neighbour(b, t, o)) continue;
+        const T* pj = pt + (o - band.radius) * band.batch * features;
+        T s = 0;
+        for (index_t p = 0; p < features; ++p) s += w[static_cast<std::size_t>(p)] * std::abs(pt[p] - pj[p]);
+        e.data()[(t * band.batch + b) * k + o] = s;
+      }
+    }
+  });
+  return e;
+}
+
+/// A = row-wise softmax of −e over the neighbours (D⁻¹W with W = exp(−e)); a row without
+/// neighbours gets A_tt = 1. Padded rows are all 0.
+template <class T>
+Tensor<T> transition(const Band& band, const Tensor<T>& e) {
+  const index_t k = band.width();
+  Tensor<T> a(e.shape());
+  parallel_for_work(band.batch, e.numel(), [&](index_t b) {
+    for (index_t t = 0; t < band.length(b); ++t) {
+      const T* er = e.data() + (t * band.batch + b) * k;
+      T* ar = a.data() + (t * band.batch + b) * k;
+      const T least = *std::min_element(er, er + k);
+      if (std::isinf(least)) {  // isolated frame
+        ar[band.radius] = T(1);
+        continue;
+      }
+      T sum = 0;
+      for (index_t o = 0; o < k; ++o) sum += ar[o] = std::exp(least - er[o]);
+      for (index_t o = 0; o < k; ++o) ar[o] /= sum;
+    }
+  });
+  return a;
+}
+
+template <class T>
+void axpy_row(T* ASRKIT_RESTRICT y, T a, const T* ASRKIT_RESTRICT x, index_t n) {
+  for (index_t c = 0; c < n; ++c) y[c] += a * x[c];
+}
+template <class T>
+T dot_row(const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT y, index_t n) {
+  T s = 0;
+  for (index_t c = 0; c < n; ++c) s += x[c] * y[c];
+  return s;
+}
+
+/// One walk step y_out = A y_in ([T, B, V]; rows of padded frames are left as they are).
+/// With `transpose`, y_out = Aᵀ y_in, gathered per output row (A_{t, j} read from row t = j − o).
+template <class T>
+void walk(const Band& band, const Tensor<T>& a, const T* in, T* out, index_t cols, bool transpose) {
+  const index_t k = band.width(), batch = band.batch;
+  parallel_for_work(band.frames * batch, band.frames * batch * k * cols, [&](index_t row) {
+    const index_t t = row / batch, b = row % batch;
+    if (t >= band.length(b)) return;
+    T* yr = out + row * cols;
+    std::fill(yr, yr + cols, T(0));
+    for (index_t o = 0; o < k; ++o) {
+      const index_t shift = o - band.radius;
+      // forward: A[t, o] · in[t + shift];  transpose: A[t − shift, o] · in[t − shift]
+      const index_t src = transpose ? t - shift : t + shift;
+      if (src < 0 || src >= band.length(b)) continue;
+      const T coef = a.data()[((transpose ? src : t) * batch + b) * k + o];
+      if (coef != T(0)) axpy_row(yr, coef, in + (src * batch + b) * cols, cols);
+    }
+  });
+}
+
+/// dA[t, b, o] += <g[t], y[t + o − R]> over the band.
+template <class T>
+void add_transition_grad(const Band& band, const T* g, const T* y, index_t cols, Tensor<T>& da) {
+  const index_t k = band.width(), batch = band.batch;
+  parallel_for_work(band.frames * batch, band.frames * batch * k * cols, [&](index_t row) {
+    const index_t t = row / batch, b = row % batch;
+    if (t >= band.length(b)) return;
+    for (index_t o = 0; o < k; ++o) {
+      const index_t j = t + o - band.radius;
+      if (j < 0 || j >= band.length(b)) continue;
+      da.data()[row * k + o] += dot_row(g + row * cols, y + (j * batch + b) * cols, cols);
+    }
+  });
+}
+
+/// dL/de from dL/dA through A = softmax(−e) per row: de = −A ⊙ (dA − <A, dA>). In place on da.
+template <class T>
+void softmax_backward(const Band& band, const Tensor<T>& a, Tensor<T>& da) {
+  const index_t k = band.width();
+  for (index_t r = 0; r < band.frames * band.batch; ++r) {
+    const T* ar = a.data() + r * k;
+    T* gr = da.data() + r * k;
+    const T mean = dot_row(ar, gr, k);
+    for (index_t o = 0; o < k; ++o) gr[o] = -ar[o] * (gr[o] - mean);
+  }
+}
+
+/// Backward of e = wᵀ|φ_t − φ_j| for the finite entries of e: adds to dphi [T, B, P] and
+/// (summed over items in order, thread-count independent) to dw [P].
+template <class T>
+void distance_backward(const Band& band, const Tensor<T>& e, const Tensor<T>& de, const T* phi,
+                       index_t features, const std::vector<T>& w, T* dphi, std::vector<double>& dw) {
+  const index_t k = band.width(), batch = band.batch;
+  std::vector<double> per_item(static_cast<std::size_t>(batch * features), 0.0);
+  parallel_for_work(batch, e.numel() * features, [&](index_t b) {
+    double* dwb = per_item.data() + b * features;
+    for (index_t t = 0; t < band.length(b); ++t)
+      for (index_t o = 0; o < k; ++o) {
+        const index_t r = (t * batch + b) * k + o, j = t + o - band.radius;
+        if (std::isinf(e.data()[r]) || j == t || de.data()[r] == T(0)) continue;
+        const T c = de.data()[r];
+        const T* pt = phi + (t * batch + b) * features;
+        const T* pj = phi + (j * batch + b) * features;
+        T* gt = dphi + (t * batch + b) * features;
+        T* gj = dphi + (j * batch + b) * features;
+        for (index_t p = 0; p < features; ++p) {
+          const T diff = pt[p] - pj[p];
+          const T g = c * w[static_cast<std::size_t>(p)] * static_cast<T>((diff > 0) - (diff < 0));
+          gt[p] += g;
+          gj[p] -= g;
+          dwb[p] += static_cast<double>(c) * std::abs(static_cast<double>(diff));
+        }
+      }
+  });
+  for (index_t b = 0; b < batch; ++b)
+    for (index_t p = 0; p < features; ++p) dw[static_cast<std::size_t>(p)] += per_item[static_cast<std::size_t>(b * features + p)];
+}
+
+}  // namespace randomwalk
+}  // namespace detail
+
+/// Random-walk smoothing of per-frame logits (SPECS §11.3). Parameter: "weight_raw" [P]; the
+/// affinity weights are w = softplus(weight_raw).
+template <class T, class Device = Cpu>
+class RandomWalkSmoothing {
+  static_assert(std::is_floating_point_v<T>, "RandomWalkSmoothing<T>: T must be float or double");
+  static_assert(std::is_same_v<Device, Cpu>, "RandomWalkSmoothing: only the Cpu device is implemented");
+  using Band = detail::randomwalk::Band;
+
+ public:
+  /// `features` = P, the dimension of φ (and the number of parameters).
+  explicit RandomWalkSmoothing(index_t features, RandomWalkOptions options = {})
+      : features_(features), options_(options) {
+    const double w0 = options.initial_weight.value_or(features > 0 ? 1.0 / static_cast<double>(features) : 1.0);
+    if (features < 1 || options.radius < 1 || options.steps < 1 || !(w0 > 0) || !std::isfinite(w0))
+      throw ValueError("randomwalk.1", detail::str("RandomWalkSmoothing: features, radius and steps "
+                                                   "must be >= 1 and initial_weight finite and > 0, "
+                                                   "got ", features, ", ", options.radius, ", ",
+                                                   options.steps, " and ", w0));
+    weight_raw_ = Parameter<T>(Shape{features});
+    weight_raw_.value.fill(static_cast<T>(std::log(std::expm1(w0))));  // softplus⁻¹(w0)
+  }
+
+  /// Inference: logits [T, B, V], phi [T, B, P], lengths [B] -> ŷ [T, B, V], 0 on padded frames.
+  Tensor<T> forward(TensorView<const T> logits, TensorView<const T> phi,
+                    TensorView<const std::int32_t> lengths) const {
+    const Band band = check(logits, phi, lengths);
+    const Tensor<T> a = detail::randomwalk::transition(band, distances(band, phi.data()));
+    Tensor<T> y(logits), next(logits.shape());
+    for (index_t s = 0; s < options_.steps; ++s) {
+      detail::randomwalk::walk(band, a, y.data(), next.data(), logits.dim(2), false);
+      std::swap(y, next);
+    }
+    mask_padding(band, y);
+    return y;
+  }
+
+  /// Training: as forward; caches φ, the band, A and every walk step's input for backward.
+  Tensor<T> forward_train(TensorView<const T> logits, TensorView<const T> phi,
+                          TensorView<const std::int32_t> lengths) {
+    band_ = check(logits, phi, lengths);
+    phi_ = Tensor<T>(phi);
+    e_ = distances(band_, phi_.data());
+    a_ = detail::randomwalk::transition(band_, e_);
+    inputs_.assign(1, Tensor<T>(logits));
+    for (index_t s = 0; s < options_.steps; ++s) {
+      Tensor<T> next(logits.shape());
+      detail::randomwalk::walk(band_, a_, inputs_.back().data(), next.data(), logits.dim(2), false);
+      inputs_.push_back(std::move(next));
+    }
+    Tensor<T> y = std::move(inputs_.back());
+    inputs_.pop_back();  // inputs_[s] = y_s, s < k
+    mask_padding(band_, y);
+    cached_ = true;
+    return y;
+  }
+
+  /// dL/dlogits and dL/dφ for dy [T, B, V] (padded frames of dy are ignored); adds dL/dweight_raw
+  /// to weight_raw().grad.
+  RandomWalkGradients<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("randomwalk.5", "RandomWalkSmoothing::backward: no cached input; call "
+                                       "forward_train first");
+    if (dy.shape() != inputs_.front().shape())
+      throw ShapeError("randomwalk.6", detail::str("RandomWalkSmoothing::backward: argument dy: "
+                                                   "expected shape ", inputs_.front().shape().str(),
+                                                   " (the forward output), got ", dy.shape().str()));
+    const index_t cols = dy.dim(2);
+    Tensor<T> g(dy), prev(dy.shape());  // padded rows of g are never read
+    Tensor<T> da(a_.shape());
+    for (index_t s = options_.steps - 1; s >= 0; --s) {
+      detail::randomwalk::add_transition_grad(band_, g.data(), inputs_[static_cast<std::size_t>(s)].data(), cols, da);
+      detail::randomwalk::walk(band_, a_, g.data(), prev.data(), cols, true);
+      std::swap(g, prev);
+    }
+    mask_padding(band_, g);
+    detail::randomwalk::softmax_backward(band_, a_, da);
+    RandomWalkGradients<T> out{std::move(g), Tensor<T>(phi_.shape())};
+    add_distance_grads(band_, e_, da, phi_.data(), out.phi.data());
+    return out;
+  }
+
+  /// The affinity loss of SPECS §11.2, L = scale · Σ_t Σ_{j neighbour of t} (W_tj − [a_t == a_j])²
+  /// over ordered pairs of valid frames (W_tj = exp(−wᵀ|φ_t − φ_j|), not normalised; a_t =
+  /// alignments [T, B] int32, e.g. forced-alignment labels). Returns L and dL/dφ and adds
+  /// dL/dweight_raw to weight_raw().grad. Independent of forward_train's cache.
+  RandomWalkAffinityLoss<T> affinity_loss(TensorView<const T> phi, TensorView<const std::int32_t> alignments,
+                                          TensorView<const std::int32_t> lengths, double scale = 1.0) {
+    const Band band = check_phi(phi, lengths);
+    if (alignments.rank() != 2 || alignments.dim(0) != band.frames || alignments.dim(1) != band.batch)
+      throw ShapeError("randomwalk.7", detail::str("RandomWalkSmoothing::affinity_loss: argument "
+                                                   "alignments: expected shape [", band.frames, ", ",
+                                                   band.batch, "], got ", alignments.shape().str()));
+    const Tensor<T> e = distances(band, phi.data());
+    Tensor<T> de(e.shape());
+    RandomWalkAffinityLoss<T> out{0.0, Tensor<T>(phi.shape())};
+    const index_t k = band.width();
+    for (index_t r = 0; r < e.numel(); ++r) {
+      if (std::isinf(e.data()[r])) continue;
+      const index_t row = r / k, o = r % k, b = row % band.batch, t = row / band.batch;
+      const index_t j = t + o - band.radius;
+      const T target = alignments.data()[t * band.batch + b] == alignments.data()[j * band.batch + b] ? T(1) : T(0);
+      const T w = std::exp(-e.data()[r]), diff = w - target;
+      out.loss += scale * static_cast<double>(diff) * static_cast<double>(diff);
+      de.data()[r] = static_cast<T>(scale) * T(2) * diff * -w;  // dL/dW · dW/de
+    }
+    add_distance_grads(band, e, de, phi.data(), out.grad_phi.data());
+    return out;
+  }
+
+  /// The transition stencil A [T, B, 2R + 1] for φ (entry o of row t is A_{t, t+o−R}): each valid
+  /// row sums to 1, padded rows are 0.
+  Tensor<T> transition(TensorView<const T> phi, TensorView<const std::int32_t> lengths) const {
+    const Band band = check_phi(phi, lengths);
+    return detail::randomwalk::transition(band, distances(band, phi.data()));
+  }
+
+  /// The affinity weights w = softplus(weight_raw) [P].
+  Tensor<T> weight() const {
+    Tensor<T> w(Shape{features_});
+    const auto v = affinity_weights();
+    std::copy(v.begin(), v.end(), w.data());
+    return w;
+  }
+
+  void clear_cache() {
+    phi_ = e_ = a_ = Tensor<T>();
+    inputs_.clear();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight_raw"), weight_raw_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t features() const noexcept { return features_; }
+  const RandomWalkOptions& options() const noexcept { return options_; }
+  Parameter<T>& weight_raw() noexcept { return weight_raw_; }  ///< [P]
+  const Parameter<T>& weight_raw() const noexcept { return weight_raw_; }
+
+ private:
+  std::vector<T> affinity_weights() const {
+    std::vector<T> w(static_cast<std::size_t>(features_));
+    for (index_t p = 0; p < features_; ++p)
+      w[static_cast<std::size_t>(p)] = static_cast<T>(detail::randomwalk::softplus(weight_raw_.value.data()[p]));
+    return w;
+  }
+
+  Tensor<T> distances(const Band& band, const T* phi) const {
+    return detail::randomwalk::band_distances(band, phi, features_, affinity_weights());
+  }
+
+  // dL/dφ (into dphi) and dL/dweight_raw (into the grad) for dL/de.
+  void add_distance_grads(const Band& band, const Tensor<T>& e, const Tensor<T>& de, const T* phi, T* dphi) {
+    std::vector<double> dw(static_cast<std::size_t>(features_), 0.0);
+    detail::randomwalk::distance_backward(band, e, de, phi, features_, affinity_weights(), dphi, dw);
+    for (index_t p = 0; p < features_; ++p)
+      weight_raw_.grad.data()[p] += static_cast<T>(
+          dw[static_cast<std::size_t>(p)] * detail::randomwalk::sigmoid(weight_raw_.value.data()[p]));
+  }
+
+  static void mask_padding(const Band& band, Tensor<T>& y) {
+    const index_t cols = y.dim(2);
+    for (index_t b = 0; b < band.batch; ++b)
+      for (index_t t = band.length(b); t < band.frames; ++t)
+        std::fill_n(y.data() + (t * band.batch + b) * cols, cols, T(0));
+  }
+
+  Band check_phi(TensorView<const T> phi, TensorView<const std::int32_t> lengths) const {
+    if (phi.rank() != 3 || phi.dim(2) != features_)
+      throw ShapeError("randomwalk.2", detail::str("RandomWalkSmoothing: argument phi: expected shape "
+                                                   "[T, B, ", features_, "], got ", phi.shape().str()));
+    Band band;
+    band.frames = phi.dim(0);
+    band.batch = phi.dim(1);
+    band.radius = options_.radius;
+    band.include_self = options_.include_self;
+    if (lengths.rank() != 1 || lengths.dim(0) != band.batch)
+      throw ShapeError("randomwalk.3", detail::str("RandomWalkSmoothing: argument lengths: expected "
+                                                   "shape [", band.batch, "], got ",
+                                                   lengths.shape().str()));
+    for (index_t b = 0; b < band.batch; ++b) {
+      const index_t len = lengths.data()[b];
+      if (len < 0 || len > band.frames)
+        throw ValueError("randomwalk.4", detail::str("RandomWalkSmoothing: lengths[", b, "] = ", len,
+                                                     " is outside [0, ", band.frames, "]"));
+      band.lengths.push_back(len);
+    }
+    return band;
+  }
+
+  Band check(TensorView<const T> logits, TensorView<const T> phi, TensorView<const std::int32_t> lengths) const {
+    Band band = check_phi(phi, lengths);
+    if (logits.rank() != 3 || logits.dim(0) != band.frames || logits.dim(1) != band.batch)
+      throw ShapeError("randomwalk.2", detail::str("RandomWalkSmoothing: argument logits: expected "
+                                                   "shape [", band.frames, ", ", band.batch,
+                                                   ", V] (T and B of phi), got ", logits.shape().str()));
+    return band;
+  }
+
+  index_t features_;
+  RandomWalkOptions options_;
+  Parameter<T> weight_raw_;
+  // forward_train cache: the band, φ, distances e, transition A, walk inputs y_0 .. y_{k−1}
+  Band band_;
+  Tensor<T> phi_, e_, a_;
+  std::vector<Tensor<T>> inputs_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/positional_encoding.hpp>
+// asrkit/nn/positional_encoding.hpp - sinusoidal positional encodings for [T, B, D] sequences:
+// absolute (Vaswani et al. 2017 sec. 3.5) and relative (Transformer-XL / Conformer, ESPnet's
+// RelPositionalEncoding with the 2T − 1 table of rel_pos_type "latest").
+//
+//   asrkit::SinusoidalPositionalEncoding<float> abs_pe(256);     // y = x·sqrt(256) + PE[t]
+//   auto y = abs_pe.forward(x, lengths);                         // x [T, B, 256]
+//
+//   asrkit::RelPositionalEncoding<float> rel_pe(256);
+//   auto [xs, pos_emb] = rel_pe.forward(x, lengths);             // xs = x·sqrt(256), pos [2T−1,
+//   256] auto y2 = rel_attention.forward(xs, pos_emb, lengths);       // nn/attention.hpp auto dx =
+//   rel_pe.backward(dxs);                              // after forward_train
+//
+// The sinusoid of a (possibly negative) position p, column pair i = 0 .. D/2 − 1:
+//   PE(p, 2i) = sin(p · ω_i),  PE(p, 2i + 1) = cos(p · ω_i),  ω_i = 10000^(−2i / D)
+// RelPositionalEncoding returns pos_emb row r = PE(T − 1 − r), r = 0 .. 2T − 2: relative distances
+// T − 1 down to −(T − 1), the layout RelPositionMultiHeadAttention's rel_shift expects.
+// The table is computed in double once for max_len positions (ESPnet computes it in float32, which
+// differs by up to ~1e-4 at positions in the thousands); longer inputs compute their rows per call.
+// Dropout (training only) acts on the output, like ESPnet; the relative encoding also drops
+// entries of pos_emb (after the x mask, from the same Rng). Padded frames give 0 and dx = 0.
+// No parameters, no buffers (ESPnet's table is not in its state_dict either).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
+// asrkit/nn/detail/sequence_lengths.hpp - per-item lengths of time-major [T, B, F] batches and the
+// padding rule (internal; shared by nn/attention.hpp and nn/positional_encoding.hpp).
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+namespace detail {
+
+/// Per-item lengths read from a view, or the reason they are invalid (the caller throws with
+/// its own error id: ShapeError for `shape_problem`, ValueError for `value_problem`).
+struct Lengths {
+  std::vector<std::int32_t> values;
+  std::string shape_problem, value_problem;
+};
+
+/// An empty view means every frame is valid (all T); otherwise shape [B] with values in [0, T].
+inline Lengths read_lengths(TensorView<const std::int32_t> lengths, index_t steps, index_t batch,
+                            const char* layer) {
+  Lengths out;
+  if (lengths.data() == nullptr || lengths.numel() == 0) {
+    out.values.assign(static_cast<std::size_t>(batch), static_cast<std::int32_t>(steps));
+    return out;
+  }
+  if (lengths.rank() != 1 || lengths.dim(0) != batch) {
+    out.shape_problem = detail::str(layer, ": argument lengths: expected shape [", batch,
+                                    "] (or an empty view), got ", lengths.shape().str());
+    return out;
+  }
+  out.values.assign(lengths.data(), lengths.data() + batch);
+  for (index_t b = 0; b < batch && out.value_problem.empty(); ++b) {
+    const std::int32_t len = out.values[static_cast<std::size_t>(b)];
+    if (len < 0 || len > steps)
+      out.value_problem =
+          detail::str(layer, ": lengths[", b, "] = ", len, " is outside [0, ", steps, "]");
+  }
+  return out;
+}
+
+/// Sets the padded frames (t >= lengths[b]) of a [T, B, F] tensor to zero.
+template <class T>
+void zero_padded(T* x, index_t steps, index_t batch, index_t features,
+                 const std::vector<std::int32_t>& lengths) {
+  for (index_t t = 0; t < steps; ++t)
+    for (index_t b = 0; b < batch; ++b)
+      if (t >= lengths[static_cast<std::size_t>(b)])
+        std::fill_n(x + (t * batch + b) * features, features, T(0));
+}
+
+}  // namespace detail
+}  // namespace asrkit
+
+namespace asrkit {
+
+struct PositionalEncodingOptions {
+  std::optional<double> x_scale;  ///< factor on x; std::nullopt: sqrt(d_model) (ESPnet); 1: none
+  double dropout = 0.0;           ///< in [0, 1), training only
+  std::uint64_t seed = 0;         ///< dropout masks; reseed with `rng() = Rng(seed)`
+  index_t max_len = 5000;         ///< positions tabulated at construction (ESPnet's default)
+};
+
+namespace detail {
+namespace posenc {
+
+/// PE(p, ·) for one position p (double, rounded to T on store).
+template <class T>
+void sinusoid(double p, index_t d_model, T* out) {
+  const double step = -std::log(10000.0) / static_cast<double>(d_model);
+  for (index_t i = 0; i < d_model / 2; ++i) {
+    const double a = p * std::exp(static_cast<double>(2 * i) * step);
+    out[2 * i] = static_cast<T>(std::sin(a));
+    out[2 * i + 1] = static_cast<T>(std::cos(a));
+  }
+}
+
+/// Shared by both encodings: y = dropout(x · scale + table[t]) on valid frames, 0 on padded ones;
+/// the dropout mask and lengths are kept for backward (dx = dy · scale · mask).
+template <class T>
+class ScaledInput {
+ public:
+  ScaledInput(index_t d_model, const PositionalEncodingOptions& o, const char* layer)
+      : d_model_(d_model), options_(o), layer_(layer), rng_(o.seed) {
+    if (d_model < 2 || d_model % 2 != 0)
+      throw ValueError("posenc.1", detail::str(layer,
+                                               ": d_model must be even and >= 2 (sin/cos "
+                                               "pairs), got ",
+                                               d_model));
+    if (!(o.dropout >= 0.0 && o.dropout < 1.0))
+      throw ValueError("posenc.1",
+                       detail::str(layer, ": dropout must be in [0, 1), got ", o.dropout));
+    if (o.x_scale && !std::isfinite(*o.x_scale))
+      throw ValueError("posenc.1",
+                       detail::str(layer, ": x_scale must be finite, got ", *o.x_scale));
+    if (o.max_len < 1)
+      throw ValueError("posenc.1", detail::str(layer, ": max_len must be >= 1, got ", o.max_len));
+    scale_ = static_cast<T>(o.x_scale ? *o.x_scale : std::sqrt(static_cast<double>(d_model)));
+    table_ = Tensor<T>(Shape{o.max_len, d_model}, uninitialized);
+    for (index_t p = 0; p < o.max_len; ++p)
+      sinusoid(static_cast<double>(p), d_model, table_[p].data());
+  }
+
+  std::vector<std::int32_t> check(TensorView<const T> x,
+                                  TensorView<const std::int32_t> lengths) const {
+    if (x.rank() != 3 || x.dim(2) != d_model_)
+      throw ShapeError("posenc.2", detail::str(layer_, ": argument x: expected shape [T, B, ",
+                                               d_model_, "], got ", x.shape().str()));
+    auto r = read_lengths(lengths, x.dim(0), x.dim(1), layer_);
+    if (!r.shape_problem.empty()) throw ShapeError("posenc.3", r.shape_problem);
+    if (!r.value_problem.empty()) throw ValueError("posenc.4", r.value_problem);
+    return std::move(r.values);
+  }
+
+  /// PE(p) for p = 0 .. T − 1 as [T, D] (a view of the table, or `spill` filled when T > max_len).
+  TensorView<const T> absolute(index_t steps, Tensor<T>& spill) const {
+    if (steps <= table_.dim(0)) return TensorView<const T>(table_.data(), Shape{steps, d_model_});
+    spill = Tensor<T>(Shape{steps, d_model_}, uninitialized);
+    for (index_t p = 0; p < steps; ++p) sinusoid(static_cast<double>(p), d_model_, spill[p].data());
+    return spill.view();
+  }
+
+  /// y = x · scale (+ add[t] when add is given) on valid frames; dropout when `rng` is given.
+  Tensor<T> apply(TensorView<const T> x, const std::vector<std::int32_t>& lengths, const T* add,
+                  Rng* rng, Tensor<T>* mask) const {
+    const index_t steps = x.dim(0), batch = x.dim(1), d = d_model_;
+    Tensor<T> y(x.shape(), uninitialized);
+    for (index_t t = 0; t < steps; ++t)
+      for (index_t b = 0; b < batch; ++b) {
+        const T* xr = x.data() + (t * batch + b) * d;
+        T* yr = y.data() + (t * batch + b) * d;
+        for (index_t j = 0; j < d; ++j) yr[j] = xr[j] * scale_ + (add ? add[t * d + j] : T(0));
+      }
+    if (rng) drop(y, *rng, mask);
+    zero_padded(y.data(), steps, batch, d, lengths);
+    return y;
+  }
+
+  /// Inverted dropout in row-major order (one uniform double per element, like nn/dropout.hpp);
+  /// the mask (0 or 1/(1 − p)) goes to `mask` when given.
+  void drop(Tensor<T>& y, Rng& rng, Tensor<T>* mask) const {
+    const bool active = options_.dropout > 0.0;
+    const double q = 1.0 - options_.dropout;
+    const T keep = static_cast<T>(1.0 / q);
+    if (mask) *mask = Tensor<T>(y.shape(), uninitialized);
+    for (index_t i = 0, n = y.numel(); i < n; ++i) {
+      const T m = !active ? T(1) : rng.uniform<double>() < q ? keep : T(0);
+      y.data()[i] *= m;
+      if (mask) mask->data()[i] = m;
+    }
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                          const T* add) {
+    lengths_ = check(x, lengths);
+    auto y = apply(x, lengths_, add, &rng_, &mask_);
+    cached_ = true;
+    return y;
+  }
+
+  Tensor<T> backward(TensorView<const T> dy) const {
+    if (!cached_)
+      throw ValueError("posenc.5", detail::str(layer_, "::backward: call forward_train first"));
+    if (dy.shape() != mask_.shape())
+      throw ShapeError("posenc.6", detail::str(layer_, "::backward: argument dy: expected shape ",
+                                               mask_.shape().str(), " (the forward output), got ",
+                                               dy.shape().str()));
+    Tensor<T> dx(dy.shape(), uninitialized);
+    for (index_t i = 0, n = dy.numel(); i < n; ++i)
+      dx.data()[i] = dy.data()[i] * scale_ * mask_.data()[i];
+    zero_padded(dx.data(), dy.dim(0), dy.dim(1), d_model_, lengths_);
+    return dx;
+  }
+
+  index_t d_model_;
+  PositionalEncodingOptions options_;
+  const char* layer_;
+  T scale_;
+  Tensor<T> table_;  // PE(p) for p < max_len
+  Rng rng_;
+  Tensor<T> mask_;
+  std::vector<std::int32_t> lengths_;
+  bool cached_ = false;
+};
+
+}  // namespace posenc
+}  // namespace detail
+
+/// Absolute sinusoidal encoding (Vaswani et al. 2017 sec. 3.5; ESPnet PositionalEncoding):
+/// y[t, b] = dropout(x[t, b] · x_scale + PE(t)).
+template <class T>
+class SinusoidalPositionalEncoding {
+  static_assert(std::is_floating_point_v<T>,
+                "SinusoidalPositionalEncoding<T>: T must be float or double");
+
+ public:
+  explicit SinusoidalPositionalEncoding(index_t d_model, PositionalEncodingOptions options = {})
+      : impl_(d_model, options, "SinusoidalPositionalEncoding") {}
+
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    const auto lens = impl_.check(x, lengths);
+    Tensor<T> spill;
+    return impl_.apply(x, lens, impl_.absolute(x.dim(0), spill).data(), nullptr, nullptr);
+  }
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    Tensor<T> spill;
+    const index_t steps = x.rank() == 3 ? x.dim(0) : 0;
+    return impl_.forward_train(x, lengths, impl_.absolute(steps, spill).data());
+  }
+  /// dx = dy · x_scale · dropout mask (0 on padded frames).
+  Tensor<T> backward(TensorView<const T> dy) { return impl_.backward(dy); }
+
+  /// PE(t) for t = 0 .. steps − 1, [steps, D].
+  Tensor<T> table(index_t steps) const {
+    Tensor<T> spill;
+    return Tensor<T>(impl_.absolute(steps, spill));
+  }
+
+  template <class F>
+  void for_each_parameter(F&&, std::string_view = {}) {}
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t d_model() const noexcept { return impl_.d_model_; }
+  T x_scale() const noexcept { return impl_.scale_; }
+  Rng& rng() noexcept { return impl_.rng_; }
+
+ private:
+  detail::posenc::ScaledInput<T> impl_;
+};
+
+/// Relative encoding for RelPositionMultiHeadAttention (Dai et al. 2019; ESPnet
+/// RelPositionalEncoding, "latest"): x is scaled (x · x_scale, no sinusoid added) and the table
+/// pos_emb [2T − 1, D] of relative distances T − 1, ..., 0, ..., −(T − 1) is returned beside it.
+template <class T>
+class RelPositionalEncoding {
+  static_assert(std::is_floating_point_v<T>, "RelPositionalEncoding<T>: T must be float or double");
+
+ public:
+  struct Output {
+    Tensor<T> x;        ///< [T, B, D]
+    Tensor<T> pos_emb;  ///< [2T − 1, D]
+  };
+
+  explicit RelPositionalEncoding(index_t d_model, PositionalEncodingOptions options = {})
+      : impl_(d_model, options, "RelPositionalEncoding") {}
+
+  Output forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    const auto lens = impl_.check(x, lengths);
+    return {impl_.apply(x, lens, nullptr, nullptr, nullptr), table(x.dim(0))};
+  }
+  /// Training: dropout on x (mask kept for backward), then on pos_emb (no gradient).
+  Output forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    Output out{impl_.forward_train(x, lengths, nullptr), table(x.dim(0))};
+    if (impl_.options_.dropout > 0) impl_.drop(out.pos_emb, impl_.rng_, nullptr);
+    return out;
+  }
+  /// dx = dy · x_scale · dropout mask (0 on padded frames); dy is the gradient of Output::x.
+  Tensor<T> backward(TensorView<const T> dy) { return impl_.backward(dy); }
+
+  /// pos_emb for `steps` frames: row r = PE(steps − 1 − r); PE(−p) = (−sin, cos) of PE(p).
+  Tensor<T> table(index_t steps) const {
+    const index_t d = impl_.d_model_, rows = std::max<index_t>(2 * steps - 1, 0);
+    Tensor<T> spill;
+    const auto pe = impl_.absolute(steps, spill);
+    Tensor<T> pos(Shape{rows, d}, uninitialized);
+    for (index_t r = 0; r < rows; ++r) {
+      const index_t p = steps - 1 - r;
+      const T* src = pe[p < 0 ? -p : p].data();
+      T* dst = pos[r].data();
+      for (index_t j = 0; j < d; j += 2) {
+        dst[j] = p < 0 ? -src[j] : src[j];
+        dst[j + 1] = src[j + 1];
+      }
+    }
+    return pos;
+  }
+
+  template <class F>
+  void for_each_parameter(F&&, std::string_view = {}) {}
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t d_model() const noexcept { return impl_.d_model_; }
+  T x_scale() const noexcept { return impl_.scale_; }
+  Rng& rng() noexcept { return impl_.rng_; }
+
+ private:
+  detail::posenc::ScaledInput<T> impl_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/attention.hpp>
+// asrkit/nn/attention.hpp - multi-head self-attention over [T, B, D] sequences: the standard
+// Transformer form (torch.nn.MultiheadAttention) and Transformer-XL relative-position form
+// (Conformer / ESPnet RelPositionMultiHeadedAttention, "latest" rel_pos_type).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::MultiHeadAttention<float> mha(256, 4, rng);            // D = 256, 4 heads of 64
+//   auto y  = mha.forward(x, lengths);                             // x [T, B, 256], lengths [B]
+//   auto yc = mha.forward(x, lengths, asrkit::AttentionMask::chunked(16, 4));   // streaming
+//   auto yt = mha.forward_train(x, lengths);                       // caches for backward
+//   auto dx = mha.backward(dy);                                    // adds to every Parameter::grad
+//
+//   asrkit::RelPositionalEncoding<float> pe(256);                  // nn/positional_encoding.hpp
+//   auto [xs, pos] = pe.forward(x);                                // x·sqrt(D), pos [2T-1, 256]
+//   asrkit::RelPositionMultiHeadAttention<float> rel(256, 4, rng);
+//   auto yr = rel.forward(xs, pos, lengths);
+//
+// Equations (Vaswani et al. 2017 eq. 1; Dai et al. 2019 sec. 3.3; SPECS §10.2 for the BN form),
+// per batch item b and head h with d_k = D / heads, queries i and keys j:
+//   MultiHeadAttention:     S_ij = q_i·k_j / sqrt(d_k)
+//   RelPosition...:         S_ij = ((q_i + u)·k_j + (q_i + v)·p_{i−j}) / sqrt(d_k),
+//                           p_d = row T−1−d of linear_pos(pos_emb), d = i − j the distance
+//   A_i = softmax_j(S_ij over the allowed keys j),   ctx_i = Σ_j A_ij v_j,   y = out(concat_h ctx)
+// Allowed keys: j < lengths[b] (key padding) and the AttentionMask range of i (causal: j <= i;
+// chunk: j in i's chunk or one of `left_chunks` earlier chunks, WeNet's subsequent_chunk_mask).
+// Masked keys get exactly zero weight; padded frames (t >= lengths[b]) give y = 0 and dx = 0.
+// With projection_norm = batch_norm (FusionFormer, SPECS §10.2) a masked SequenceBatchNorm
+// follows linear_q, linear_k, linear_v and the output projection.
+//
+// Data flow and cache (forward_train): x → q, k, v [T, B, D] (three GEMMs) → optional BN → per
+// (b, h) in parallel, in blocks of query rows: scores by GEMM into the cached probabilities
+// [B, H, L, L], fused masked softmax, dropout, ctx by GEMM → output projection → optional BN →
+// zero padded frames. backward recomputes the dropout masks from per-(b, h) seeds.
+// Results are identical for any thread count (each (b, h) is one task; no cross-task sums).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/linear.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/reduce.hpp>
+
+namespace asrkit {
+
+/// Which keys a query may see besides key padding.
+enum class MaskKind {
+  none,    ///< every valid key (full context)
+  causal,  ///< keys j <= i
+  chunk,   ///< keys of the query's chunk and of up to `left_chunks` previous chunks (streaming)
+};
+
+/// A structured self-attention mask (combined with key padding from lengths).
+struct AttentionMask {
+  MaskKind kind = MaskKind::none;
+  index_t chunk_size = 0;    ///< chunk: frames per chunk (>= 1)
+  index_t left_chunks = -1;  ///< chunk: previous chunks visible; -1 = all previous chunks
+
+  static AttentionMask full() { return {}; }
+  static AttentionMask causal() { return {MaskKind::causal, 0, -1}; }
+  static AttentionMask chunked(index_t chunk_size, index_t left_chunks = -1) {
+    return {MaskKind::chunk, chunk_size, left_chunks};
+  }
+};
+
+/// The keys [begin, end) query t may attend to in a sequence of `length` valid frames. Both ends
+/// are non-decreasing in t, and t itself is always inside (t < length), so no row is empty.
+struct KeyRange {
+  index_t begin, end;
+};
+inline KeyRange key_range(const AttentionMask& m, index_t t, index_t length) {
+  switch (m.kind) {
+    case MaskKind::causal:
+      return {0, std::min(t + 1, length)};
+    case MaskKind::chunk: {
+      const index_t c = t / m.chunk_size;
+      const index_t begin =
+          m.left_chunks < 0 ? 0 : std::max<index_t>((c - m.left_chunks) * m.chunk_size, 0);
+      return {begin, std::min((c + 1) * m.chunk_size, length)};
+    }
+    case MaskKind::none:
+      break;
+  }
+  return {0, length};
+}
+
+/// Normalisation after each projection (SPECS §10.2).
+enum class ProjectionNorm { none, batch_norm };
+
+/// Options of MultiHeadAttention and RelPositionMultiHeadAttention.
+struct MultiHeadAttentionOptions {
+  bool bias = true;      ///< biases of the q/k/v and output projections (linear_pos never has one)
+  double dropout = 0.0;  ///< dropout on the attention weights A (training only), in [0, 1)
+  ProjectionNorm projection_norm = ProjectionNorm::none;
+  BatchNormOptions norm = {};  ///< used when projection_norm == batch_norm
+};
+
+namespace detail {
+namespace attention {
+
+/// Query rows per block: a block's scores [64, L] stay in L2 while they are softmaxed and used.
+inline constexpr index_t kRowBlock = 64;
+
+inline void check_options(index_t d_model, index_t heads, const MultiHeadAttentionOptions& o,
+                          const char* layer) {
+  if (d_model < 1 || heads < 1 || d_model % heads != 0)
+    throw ValueError("attention.1", detail::str(layer,
+                                                ": d_model must be a positive multiple of "
+                                                "heads, got d_model=",
+                                                d_model, " heads=", heads));
+  if (!(o.dropout >= 0.0 && o.dropout < 1.0))
+    throw ValueError("attention.1",
+                     detail::str(layer, ": dropout must be in [0, 1), got ", o.dropout));
+}
+
+inline void check_mask(const AttentionMask& m, const char* layer) {
+  if (m.kind == MaskKind::chunk && (m.chunk_size < 1 || m.left_chunks < -1))
+    throw ValueError("attention.5", detail::str(layer,
+                                                ": chunk mask needs chunk_size >= 1 and "
+                                                "left_chunks >= -1, got chunk_size=",
+                                                m.chunk_size, " left_chunks=", m.left_chunks));
+}
+
+inline void check_input(const Shape& s, index_t d_model, const char* layer) {
+  if (s.rank() != 3 || s[2] != d_model)
+    throw ShapeError("attention.2", detail::str(layer, ": argument x: expected shape [T, B, ",
+                                                d_model, "], got ", s.str()));
+}
+
+/// Validated lengths (attention.3 / attention.4), all T when the view is empty.
+inline std::vector<std::int32_t> checked_lengths(TensorView<const std::int32_t> lengths,
+                                                 index_t steps, index_t batch, const char* layer) {
+  auto r = detail::read_lengths(lengths, steps, batch, layer);
+  if (!r.shape_problem.empty()) throw ShapeError("attention.3", r.shape_problem);
+  if (!r.value_problem.empty()) throw ValueError("attention.4", r.value_problem);
+  return std::move(r.values);
+}
+
+/// Per-thread scratch (reused across calls; OpenMP keeps its threads).
+template <class T>
+T* scratch(std::size_t n, int slot) {
+  thread_local std::vector<T> buffers[2];
+  auto& v = buffers[slot];
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+/// Pointers into the [T, B, D] projections of one batch; see AttentionCore for the layout.
+template <class T>
+struct Problem {
+  const T *q, *k, *v;
+  const T* q_pos = nullptr;  // relative form: (q + v_bias) [T, B, D]
+  const T* pos = nullptr;    // relative form: linear_pos(pos_emb) [2T - 1, D]
+  index_t steps, batch, heads, d_k;
+  const std::int32_t* lengths;
+  AttentionMask mask;
+  T scale;
+  double dropout;
+  index_t ld() const { return batch * heads * d_k; }  // row stride of [T, B, D]
+  index_t d_model() const { return heads * d_k; }
+  // Offset of (t, b, head h) in a [T, B, D] tensor.
+  index_t at(index_t t, index_t b, index_t h) const {
+    return (t * batch + b) * d_model() + h * d_k;
+  }
+};
+
+/// The block of query rows [i0, i0 + rows) and its key columns [c0, c1) (the union of the rows'
+/// key ranges: both ends are monotone in the row).
+struct Block {
+  index_t i0, rows, c0, c1;
+  index_t width() const { return c1 - c0; }
+};
+inline Block block_at(const AttentionMask& m, index_t i0, index_t length) {
+  const index_t rows = std::min(kRowBlock, length - i0);
+  return {i0, rows, key_range(m, i0, length).begin, key_range(m, i0 + rows - 1, length).end};
+}
+
+/// Adds the relative-position term to a block of scores: S[ii, jj] += scale (q_pos_i · p_{i−j}).
+/// R = scale · Qpos_block · P[rb : rb + W + rows − 1]^T with rb = T−1 − (i0 + rows − 1) + c0 holds
+/// every needed distance; row ii, column jj of S reads R[ii, rows − 1 − ii + jj] (ESPnet's
+/// rel_shift).
+template <class T>
+void add_relative_scores(const Problem<T>& p, index_t b, index_t h, const Block& blk, T* s,
+                         index_t lds, T* r) {
+  const index_t wr = blk.width() + blk.rows - 1;
+  const index_t rb = p.steps - 1 - (blk.i0 + blk.rows - 1) + blk.c0;
+  ops::gemm(ops::Trans::no, ops::Trans::yes, blk.rows, wr, p.d_k, p.scale,
+            p.q_pos + p.at(blk.i0, b, h), p.ld(), p.pos + rb * p.d_model() + h * p.d_k, p.d_model(),
+            T(0), r, wr);
+  for (index_t ii = 0; ii < blk.rows; ++ii) {
+    const T* ASRKIT_RESTRICT src = r + ii * wr + (blk.rows - 1 - ii);
+    T* ASRKIT_RESTRICT dst = s + ii * lds;
+    for (index_t jj = 0; jj < blk.width(); ++jj) dst[jj] += src[jj];
+  }
+}
+
+/// Softmax of row `s` over the keys [lo, hi) (block-relative), zero elsewhere in [0, width).
+template <class T>
+void masked_softmax_row(T* s, index_t lo, index_t hi, index_t width) {
+  std::fill(s, s + lo, T(0));
+  std::fill(s + hi, s + width, T(0));
+  Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>> a(s + lo, hi - lo);
+  const T mx = a.maxCoeff();
+  a = (a - mx).exp();
+  a *= T(1) / a.sum();
+}
+
+/// Inverted dropout on the allowed entries of a probability block, in row order: one uniform per
+/// allowed entry from `rng` (forward and backward draw the same sequence). Writes the kept
+/// scale (1/(1−p)) or 0 into `keep` (same layout as `s`, width W).
+template <class T>
+void draw_dropout(Rng& rng, double p, const AttentionMask& m, index_t length, const Block& blk,
+                  T* keep) {
+  const double q = 1.0 - p;
+  const T scale = static_cast<T>(1.0 / q);
+  for (index_t ii = 0; ii < blk.rows; ++ii) {
+    const KeyRange kr = key_range(m, blk.i0 + ii, length);
+    T* row = keep + ii * blk.width();
+    std::fill(row, row + blk.width(), T(0));
+    for (index_t j = kr.begin; j < kr.end; ++j)
+      row[j - blk.c0] = rng.uniform<double>() < q ? scale : T(0);
+  }
+}
+
+/// Forward of one (b, h): ctx rows of batch item b, head h. `probs` (training) receives the
+/// softmax A as [L, L] (ld L, zeros outside the allowed keys); inference uses scratch.
+template <class T>
+void forward_one(const Problem<T>& p, index_t b, index_t h, T* ctx, T* probs, std::uint64_t seed) {
+  const index_t length = p.lengths[b];
+  if (length == 0) return;
+  Rng rng(seed);
+  for (index_t i0 = 0; i0 < length; i0 += kRowBlock) {
+    const Block blk = block_at(p.mask, i0, length);
+    const index_t w = blk.width();
+    T* s;
+    index_t lds;
+    if (probs) {  // scores straight into the cache; columns outside [c0, c1) are zero
+      s = probs + i0 * length + blk.c0;
+      lds = length;
+      for (index_t ii = 0; ii < blk.rows; ++ii) {
+        T* row = probs + (i0 + ii) * length;
+        std::fill(row, row + blk.c0, T(0));
+        std::fill(row + blk.c1, row + length, T(0));
+      }
+    } else {
+      s = scratch<T>(static_cast<std::size_t>(blk.rows * w), 0);
+      lds = w;
+    }
+    ops::gemm(ops::Trans::no, ops::Trans::yes, blk.rows, w, p.d_k, p.scale, p.q + p.at(i0, b, h),
+              p.ld(), p.k + p.at(blk.c0, b, h), p.ld(), T(0), s, lds);
+    if (p.pos)
+      add_relative_scores(p, b, h, blk, s, lds,
+                          scratch<T>(static_cast<std::size_t>(blk.rows * (w + blk.rows)), 1));
+    for (index_t ii = 0; ii < blk.rows; ++ii) {
+      const KeyRange kr = key_range(p.mask, i0 + ii, length);
+      masked_softmax_row(s + ii * lds, kr.begin - blk.c0, kr.end - blk.c0, w);
+    }
+    const T* weights = s;
+    index_t ldw = lds;
+    if (p.dropout > 0 && probs) {  // A ⊙ mask / (1 − p) into scratch; the cache keeps A
+      T* keep = scratch<T>(static_cast<std::size_t>(blk.rows * w), 0);
+      draw_dropout(rng, p.dropout, p.mask, length, blk, keep);
+      for (index_t ii = 0; ii < blk.rows; ++ii)
+        for (index_t jj = 0; jj < w; ++jj) keep[ii * w + jj] *= s[ii * lds + jj];
+      weights = keep;
+      ldw = w;
+    }
+    ops::gemm(ops::Trans::no, ops::Trans::no, blk.rows, p.d_k, w, T(1), weights, ldw,
+              p.v + p.at(blk.c0, b, h), p.ld(), T(0), ctx + p.at(i0, b, h), p.ld());
+  }
+}
+
+/// Gradients of one (b, h) from dctx. dq, dk, dv, dq_pos are [T, B, D] (zero-initialised;
+/// dk, dv accumulate over row blocks); dpos is this item's [2T−1, D] partial sum (head h columns).
+template <class T>
+void backward_one(const Problem<T>& p, index_t b, index_t h, const T* probs, std::uint64_t seed,
+                  const T* dctx, T* dq, T* dk, T* dv, T* dq_pos, T* dpos) {
+  const index_t length = p.lengths[b];
+  if (length == 0) return;
+  Rng rng(seed);
+  for (index_t i0 = 0; i0 < length; i0 += kRowBlock) {
+    const Block blk = block_at(p.mask, i0, length);
+    const index_t w = blk.width();
+    const T* a = probs + i0 * length + blk.c0;  // A block, ld = length
+    const T* dout = dctx + p.at(i0, b, h);
+    T* da = scratch<T>(static_cast<std::size_t>(blk.rows * w), 0);
+    // dA_dropped = dctx V^T
+    ops::gemm(ops::Trans::no, ops::Trans::yes, blk.rows, w, p.d_k, T(1), dout, p.ld(),
+              p.v + p.at(blk.c0, b, h), p.ld(), T(0), da, w);
+    if (p.dropout > 0) {
+      T* keep = scratch<T>(static_cast<std::size_t>(blk.rows * w * 2), 1);
+      T* dropped = keep + blk.rows * w;
+      draw_dropout(rng, p.dropout, p.mask, length, blk, keep);
+      for (index_t ii = 0; ii < blk.rows; ++ii)
+        for (index_t jj = 0; jj < w; ++jj) {
+          dropped[ii * w + jj] = a[ii * length + jj] * keep[ii * w + jj];
+          da[ii * w + jj] *= keep[ii * w + jj];
+        }
+      // dV += (A ⊙ mask)^T dctx
+      ops::gemm(ops::Trans::yes, ops::Trans::no, w, p.d_k, blk.rows, T(1), dropped, w, dout, p.ld(),
+                T(1), dv + p.at(blk.c0, b, h), p.ld());
+    } else {
+      ops::gemm(ops::Trans::yes, ops::Trans::no, w, p.d_k, blk.rows, T(1), a, length, dout, p.ld(),
+                T(1), dv + p.at(blk.c0, b, h), p.ld());
+    }
+    // Softmax backward over the allowed keys: dS = A ⊙ (dA − Σ_j dA_j A_j) (zero where A is).
+    for (index_t ii = 0; ii < blk.rows; ++ii) {
+      const T* ar = a + ii * length;
+      T* dr = da + ii * w;
+      T dot = 0;
+      for (index_t jj = 0; jj < w; ++jj) dot += dr[jj] * ar[jj];
+      for (index_t jj = 0; jj < w; ++jj) dr[jj] = ar[jj] * (dr[jj] - dot);
+    }
+    // S = scale (Q K^T [+ rel]): dQ = scale dS K, dK += scale dS^T Q.
+    ops::gemm(ops::Trans::no, ops::Trans::no, blk.rows, p.d_k, w, p.scale, da, w,
+              p.k + p.at(blk.c0, b, h), p.ld(), T(0), dq + p.at(i0, b, h), p.ld());
+    ops::gemm(ops::Trans::yes, ops::Trans::no, w, p.d_k, blk.rows, p.scale, da, w,
+              p.q + p.at(i0, b, h), p.ld(), T(1), dk + p.at(blk.c0, b, h), p.ld());
+    if (p.pos) {  // undo rel_shift: dR[ii, rows − 1 − ii + jj] = dS[ii, jj]
+      const index_t wr = w + blk.rows - 1;
+      const index_t rb = p.steps - 1 - (i0 + blk.rows - 1) + blk.c0;
+      T* dr = scratch<T>(static_cast<std::size_t>(blk.rows * wr), 1);
+      std::fill(dr, dr + blk.rows * wr, T(0));
+      for (index_t ii = 0; ii < blk.rows; ++ii)
+        std::copy(da + ii * w, da + (ii + 1) * w, dr + ii * wr + (blk.rows - 1 - ii));
+      ops::gemm(ops::Trans::no, ops::Trans::no, blk.rows, p.d_k, wr, p.scale, dr, wr,
+                p.pos + rb * p.d_model() + h * p.d_k, p.d_model(), T(0), dq_pos + p.at(i0, b, h),
+                p.ld());
+      ops::gemm(ops::Trans::yes, ops::Trans::no, wr, p.d_k, blk.rows, p.scale, dr, wr,
+                p.q_pos + p.at(i0, b, h), p.ld(), T(1), dpos + rb * p.d_model() + h * p.d_k,
+                p.d_model());
+    }
+  }
+}
+
+/// Runs f(task) for every (b, h) task, task = b·heads + h: in parallel when the score work is
+/// large enough to pay for a thread team (tiny problems, e.g. streaming chunks, stay on the
+/// calling thread). Tasks are independent, so either way gives identical results.
+inline constexpr double kParallelWork = 1 << 16;  // multiply-adds in the score products
+template <class T, class F>
+void for_each_task(const Problem<T>& p, F&& f) {
+  double work = 0;
+  for (index_t b = 0; b < p.batch; ++b)
+    work += static_cast<double>(p.lengths[b]) * static_cast<double>(p.lengths[b]) *
+            static_cast<double>(p.d_model());
+  const index_t tasks = p.batch * p.heads;
+  if (work < kParallelWork) {
+    for (index_t t = 0; t < tasks; ++t) f(t);
+  } else {
+    parallel_for(tasks, f);
+  }
+}
+
+/// Scaled dot-product attention over heads for both attention layers: the forward, the
+/// training cache (projections, probabilities, dropout seeds) and the backward.
+template <class T>
+class AttentionCore {
+ public:
+  struct Gradients {
+    Tensor<T> dq, dk, dv;  // [T, B, D]
+    Tensor<T> dq_pos;      // relative form: [T, B, D]
+    Tensor<T> dpos;        // relative form: [2T − 1, D]
+  };
+
+  AttentionCore(index_t heads, index_t d_k, double dropout, std::uint64_t seed)
+      : heads_(heads), d_k_(d_k), dropout_(dropout), rng_(seed) {}
+
+  /// ctx [T, B, D] (zero on padded frames). q_pos/pos: empty views unless relative.
+  Tensor<T> forward(TensorView<const T> q, TensorView<const T> k, TensorView<const T> v,
+                    TensorView<const T> q_pos, TensorView<const T> pos,
+                    const std::vector<std::int32_t>& lengths, const AttentionMask& mask) const {
+    const auto p =
+        problem(q.data(), k.data(), v.data(), q_pos.data(), pos.data(), q.shape(), lengths, mask);
+    Tensor<T> ctx(q.shape());
+    for_each_task(p, [&](index_t task) {
+      forward_one(p, task / p.heads, task % p.heads, ctx.data(), static_cast<T*>(nullptr), 0);
+    });
+    return ctx;
+  }
+
+  /// As forward, keeping the inputs (moved in) and the probabilities for backward.
+  Tensor<T> forward_train(Tensor<T> q, Tensor<T> k, Tensor<T> v, Tensor<T> q_pos, Tensor<T> pos,
+                          std::vector<std::int32_t> lengths, const AttentionMask& mask) {
+    q_ = std::move(q), k_ = std::move(k), v_ = std::move(v), q_pos_ = std::move(q_pos),
+    pos_ = std::move(pos);
+    lengths_ = std::move(lengths);
+    mask_ = mask;
+    const auto p = cached_problem();
+    const index_t tasks = p.batch * p.heads;
+    offsets_.assign(static_cast<std::size_t>(tasks) + 1, 0);
+    for (index_t t = 0; t < tasks; ++t) {
+      const index_t len = lengths_[t / p.heads];
+      offsets_[t + 1] = offsets_[t] + len * len;
+    }
+    if (probs_.numel() != offsets_.back())
+      probs_ = Tensor<T>(Shape{offsets_.back()}, uninitialized);
+    seeds_.resize(static_cast<std::size_t>(tasks));
+    for (auto& s : seeds_) s = dropout_ > 0 ? rng_.next_u64() : 0;  // drawn in task order
+    Tensor<T> ctx(q_.shape());
+    for_each_task(p, [&](index_t task) {
+      forward_one(p, task / p.heads, task % p.heads, ctx.data(), probs_.data() + offsets_[task],
+                  seeds_[task]);
+    });
+    cached_ = true;
+    return ctx;
+  }
+
+  Gradients backward(const T* dctx) const {
+    const auto p = cached_problem();
+    Gradients g;
+    g.dq = Tensor<T>(q_.shape());
+    g.dk = Tensor<T>(q_.shape());
+    g.dv = Tensor<T>(q_.shape());
+    Tensor<T> dpos_items;  // [B, 2T − 1, D]: one partial per item, summed in item order below
+    if (p.pos) {
+      g.dq_pos = Tensor<T>(q_.shape());
+      dpos_items = Tensor<T>(Shape{p.batch, pos_.dim(0), p.d_model()});
+    }
+    for_each_task(p, [&](index_t task) {
+      const index_t b = task / p.heads, h = task % p.heads;
+      backward_one(p, b, h, probs_.data() + offsets_[task], seeds_[task], dctx, g.dq.data(),
+                   g.dk.data(), g.dv.data(), p.pos ? g.dq_pos.data() : nullptr,
+                   p.pos ? dpos_items[b].data() : nullptr);
+    });
+    if (p.pos) {
+      g.dpos = Tensor<T>(pos_.shape());
+      for (index_t b = 0; b < p.batch; ++b) g.dpos.flat() += dpos_items[b].flat();
+    }
+    return g;
+  }
+
+  bool cached() const noexcept { return cached_; }
+  const std::vector<std::int32_t>& lengths() const noexcept { return lengths_; }
+  const Shape& input_shape() const noexcept { return q_.shape(); }
+  void clear_cache() {
+    q_ = k_ = v_ = q_pos_ = pos_ = probs_ = Tensor<T>();
+    cached_ = false;
+  }
+  Rng& rng() noexcept { return rng_; }
+  /// The attention weights A of the last forward_train for item b, head h: [L, L], L = lengths[b].
+  TensorView<const T> probabilities(index_t b, index_t h) const {
+    if (!cached_ || b < 0 || b >= static_cast<index_t>(lengths_.size()) || h < 0 || h >= heads_)
+      throw ValueError("attention.7",
+                       detail::str("attention_weights(", b, ", ", h,
+                                   "): no cached forward_train "
+                                   "for this item and head (call forward_train first)"));
+    const index_t len = lengths_[b];
+    return TensorView<const T>(probs_.data() + offsets_[b * heads_ + h], Shape{len, len});
+  }
+
+ private:
+  Problem<T> problem(const T* q, const T* k, const T* v, const T* q_pos, const T* pos,
+                     const Shape& s, const std::vector<std::int32_t>& lengths,
+                     const AttentionMask& mask) const {
+    Problem<T> p{q,       k,
+                 v,       q_pos,
+                 pos,     s[0],
+                 s[1],    heads_,
+                 d_k_,    lengths.data(),
+                 mask,    static_cast<T>(1.0 / std::sqrt(static_cast<double>(d_k_))),
+                 dropout_};
+    return p;
+  }
+  Problem<T> cached_problem() const {
+    return problem(q_.data(), k_.data(), v_.data(), q_pos_.numel() ? q_pos_.data() : nullptr,
+                   pos_.numel() ? pos_.data() : nullptr, q_.shape(), lengths_, mask_);
+  }
+
+  index_t heads_, d_k_;
+  double dropout_;
+  Rng rng_;
+  Tensor<T> q_, k_, v_, q_pos_, pos_, probs_;
+  std::vector<std::int32_t> lengths_;
+  std::vector<index_t> offsets_;
+  std::vector<std::uint64_t> seeds_;
+  AttentionMask mask_;
+  bool cached_ = false;
+};
+
+/// y [N, out] = x [N, in] W^T + b for `out` consecutive rows of a weight starting at `w` (b may
+/// be null): one GEMM, the bias broadcast into y first.
+template <class T>
+void affine(const T* x, index_t n, index_t in, const T* w, const T* b, index_t out, T* y) {
+  if (b)
+    for (index_t r = 0; r < n; ++r) std::copy(b, b + out, y + r * out);
+  ops::gemm(ops::Trans::no, ops::Trans::yes, n, out, in, T(1), x, in, w, in, b ? T(1) : T(0), y,
+            out);
+}
+
+/// Backward of affine: dW += dy^T x, db += Σ_rows dy (when db), dx += dy W.
+template <class T>
+void affine_backward(const T* dy, const T* x, index_t n, index_t in, index_t out, const T* w, T* dw,
+                     T* db, T* dx) {
+  ops::gemm(ops::Trans::yes, ops::Trans::no, out, in, n, T(1), dy, out, x, in, T(1), dw, in);
+  if (db)
+    ops::column_sums(TensorView<const T>(dy, Shape{n, out}), TensorView<T>(db, Shape{out}), true);
+  ops::gemm(ops::Trans::no, ops::Trans::no, n, in, out, T(1), dy, out, w, in, T(1), dx, in);
+}
+
+/// What both attention layers share: the core, the output projection ("out_proj" or
+/// "linear_out"), the optional projection norms and the padding rule on the output.
+template <class T>
+class AttentionLayerBase {
+ protected:
+  enum Slot { kQ = 0, kK = 1, kV = 2, kOut = 3 };
+
+  AttentionLayerBase(index_t d_model, index_t heads, Rng& rng, const MultiHeadAttentionOptions& o,
+                     const char* layer, const char* out_name)
+      : d_model_(d_model),
+        heads_(heads),
+        options_((check_options(d_model, heads, o, layer), o)),
+        layer_(layer),
+        out_name_(out_name),
+        out_(d_model, d_model, rng, o.bias),
+        core_(heads, d_model / heads, o.dropout, 0) {
+    if (o.projection_norm == ProjectionNorm::batch_norm)
+      for (auto& n : norms_) n.emplace(d_model, o.norm);
+  }
+
+  /// Call after the derived class drew its parameters, so that adding dropout does not change
+  /// the initial weights.
+  void seed_dropout(Rng& rng) { core_.rng() = Rng(rng.next_u64()); }
+
+  struct Prepared {
+    std::vector<std::int32_t> lengths;
+  };
+
+  Prepared prepare(TensorView<const T> x, TensorView<const std::int32_t> lengths,
+                   const AttentionMask& mask) const {
+    check_input(x.shape(), d_model_, layer_);
+    check_mask(mask, layer_);
+    return {checked_lengths(lengths, x.dim(0), x.dim(1), layer_)};
+  }
+
+  Tensor<T> norm(Slot s, Tensor<T> y, const std::vector<std::int32_t>& lengths, bool train) {
+    auto& n = norms_[s];
+    if (!n) return y;
+    return train ? n->forward_train(y.view(), as_view(lengths))
+                 : n->forward(y.view(), as_view(lengths));
+  }
+  Tensor<T> norm(Slot s, Tensor<T> y, const std::vector<std::int32_t>& lengths) const {
+    const auto& n = norms_[s];
+    return n ? n->forward(y.view(), as_view(lengths)) : y;
+  }
+  Tensor<T> norm_backward(Slot s, Tensor<T> dy) {
+    auto& n = norms_[s];
+    return n ? n->backward(dy.view()) : dy;
+  }
+
+  /// y = norm_out(out(ctx)), zero on padded frames.
+  Tensor<T> output(const Tensor<T>& ctx, const std::vector<std::int32_t>& lengths) const {
+    auto y = norm(kOut, out_.forward(ctx), lengths);
+    zero_padded(y.data(), y.dim(0), y.dim(1), d_model_, lengths);
+    return y;
+  }
+  Tensor<T> output_train(const Tensor<T>& ctx, const std::vector<std::int32_t>& lengths) {
+    auto y = norm(kOut, out_.forward_train(ctx), lengths, true);
+    zero_padded(y.data(), y.dim(0), y.dim(1), d_model_, lengths);
+    return y;
+  }
+
+  /// dctx from dy (padded frames of dy are ignored: their outputs are constant 0).
+  Tensor<T> output_backward(TensorView<const T> dy) {
+    if (!core_.cached())
+      throw ValueError("attention.7", detail::str(layer_,
+                                                  "::backward: no cached forward; call "
+                                                  "forward_train first"));
+    if (dy.shape() != core_.input_shape())
+      throw ShapeError(
+          "attention.8",
+          detail::str(layer_, "::backward: argument dy: expected shape ", core_.input_shape().str(),
+                      " (the forward output), got ", dy.shape().str()));
+    Tensor<T> g(dy);
+    zero_padded(g.data(), g.dim(0), g.dim(1), d_model_, core_.lengths());
+    return out_.backward(norm_backward(kOut, std::move(g)));
+  }
+
+  template <class F>
+  void visit_output_parameters(F&& f, std::string_view prefix) {
+    out_.for_each_parameter(f, join_name(prefix, out_name_));
+  }
+  template <class F>
+  void visit_norm_parameters(F&& f, std::string_view prefix) {
+    for (int s = 0; s < 4; ++s)
+      if (norms_[s]) norms_[s]->for_each_parameter(f, join_name(prefix, kNormNames[s]));
+  }
+  template <class F>
+  void visit_norm_buffers(F&& f, std::string_view prefix) {
+    for (int s = 0; s < 4; ++s)
+      if (norms_[s]) norms_[s]->for_each_buffer(f, join_name(prefix, kNormNames[s]));
+  }
+  static constexpr const char* kNormNames[4] = {"norm_q", "norm_k", "norm_v", "norm_out"};
+
+ public:
+  index_t d_model() const noexcept { return d_model_; }
+  index_t heads() const noexcept { return heads_; }
+  index_t d_k() const noexcept { return d_model_ / heads_; }
+  const MultiHeadAttentionOptions& options() const noexcept { return options_; }
+  /// The generator of the attention-dropout masks (reseed with `dropout_rng() = Rng(seed)`).
+  Rng& dropout_rng() noexcept { return core_.rng(); }
+  /// Attention weights of the last forward_train for item b, head h: [L, L] with L = lengths[b]
+  /// (before dropout; exactly zero on masked keys).
+  TensorView<const T> attention_weights(index_t b, index_t h) const {
+    return core_.probabilities(b, h);
+  }
+  /// The output projection ("out_proj" / "linear_out").
+  Linear<T>& output_projection() noexcept { return out_; }
+  /// norm_q, norm_k, norm_v, norm_out (SequenceBatchNorm) when projection_norm == batch_norm.
+  SequenceBatchNorm<T>* projection_norm(int slot) noexcept {
+    return norms_[slot] ? &*norms_[slot] : nullptr;
+  }
+  void clear_cache() {
+    core_.clear_cache();
+    out_.clear_cache();
+  }
+
+ protected:
+  index_t d_model_, heads_;
+  MultiHeadAttentionOptions options_;
+  const char* layer_;
+  const char* out_name_;
+  Linear<T> out_;
+  AttentionCore<T> core_;
+  std::optional<SequenceBatchNorm<T>> norms_[4];
+};
+
+}  // namespace attention
+}  // namespace detail
+
+/// Multi-head self-attention with torch.nn.MultiheadAttention's parameters and state_dict names:
+/// "in_proj_weight" [3D, D] (rows: W_q, W_k, W_v), "in_proj_bias" [3D], "out_proj.weight"
+/// [D, D], "out_proj.bias" [D] (biases absent with bias = false), plus "norm_q.*", "norm_k.*",
+/// "norm_v.*", "norm_out.*" with projection_norm = batch_norm. Init as PyTorch: xavier_uniform
+/// in_proj_weight, zero biases, default Linear init for out_proj.weight.
+template <class T>
+class MultiHeadAttention : public detail::attention::AttentionLayerBase<T> {
+  static_assert(std::is_floating_point_v<T>, "MultiHeadAttention<T>: T must be float or double");
+  using Base = detail::attention::AttentionLayerBase<T>;
+
+ public:
+  MultiHeadAttention(index_t d_model, index_t heads, Rng& rng,
+                     MultiHeadAttentionOptions options = {})
+      : Base(d_model, heads, rng, options, "MultiHeadAttention", "out_proj"),
+        in_proj_weight_(Shape{3 * d_model, d_model}) {
+    init::xavier_uniform(in_proj_weight_, rng);
+    if (options.bias) {
+      in_proj_bias_ = Parameter<T>(Shape{3 * d_model});
+      init::zeros(this->out_.bias());
+    }
+    this->seed_dropout(rng);
+  }
+
+  /// Inference: y [T, B, D] for x [T, B, D]; lengths [B] (empty: all frames valid).
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                    AttentionMask mask = {}) const {
+    const auto lens = this->prepare(x, lengths, mask).lengths;
+    Tensor<T> q = this->norm(Base::kQ, project(x, 0), lens),
+              k = this->norm(Base::kK, project(x, 1), lens),
+              v = this->norm(Base::kV, project(x, 2), lens);
+    const auto ctx = this->core_.forward(q, k, v, {}, {}, lens, mask);
+    return this->output(ctx, lens);
+  }
+
+  /// Training: as forward (batch statistics in the norms, dropout on the weights), with caches.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                          AttentionMask mask = {}) {
+    auto lens = this->prepare(x, lengths, mask).lengths;
+    x_ = Tensor<T>(x);
+    Tensor<T> q = this->norm(Base::kQ, project(x, 0), lens, true),
+              k = this->norm(Base::kK, project(x, 1), lens, true),
+              v = this->norm(Base::kV, project(x, 2), lens, true);
+    const auto ctx =
+        this->core_.forward_train(std::move(q), std::move(k), std::move(v), {}, {}, lens, mask);
+    return this->output_train(ctx, lens);
+  }
+
+  /// dL/dx for dL/dy; adds to every parameter gradient.
+  Tensor<T> backward(TensorView<const T> dy) {
+    const auto dctx = this->output_backward(dy);
+    auto g = this->core_.backward(dctx.data());
+    Tensor<T>* grads[3] = {&g.dq, &g.dk, &g.dv};
+    Tensor<T> dx(x_.shape());
+    const index_t n = x_.numel() / this->d_model_, d = this->d_model_;
+    for (int which = 0; which < 3; ++which) {
+      const auto dp =
+          this->norm_backward(static_cast<typename Base::Slot>(which), std::move(*grads[which]));
+      detail::attention::affine_backward(
+          dp.data(), x_.data(), n, d, d, in_proj_weight_.value.data() + which * d * d,
+          in_proj_weight_.grad.data() + which * d * d,
+          this->options_.bias ? in_proj_bias_.grad.data() + which * d : nullptr, dx.data());
+    }
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "in_proj_weight"), in_proj_weight_);
+    if (this->options_.bias) f(join_name(prefix, "in_proj_bias"), in_proj_bias_);
+    this->visit_output_parameters(f, prefix);
+    this->visit_norm_parameters(f, prefix);
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    this->visit_norm_buffers(f, prefix);
+  }
+
+  Parameter<T>& in_proj_weight() noexcept { return in_proj_weight_; }
+  Parameter<T>& in_proj_bias() noexcept { return in_proj_bias_; }
+
+ private:
+  // Rows [which·D, (which + 1)·D) of in_proj (q, k or v) applied to x.
+  Tensor<T> project(TensorView<const T> x, int which) const {
+    const index_t d = this->d_model_;
+    Tensor<T> y(x.shape(), uninitialized);
+    detail::attention::affine(
+        x.data(), x.numel() / d, d, in_proj_weight_.value.data() + which * d * d,
+        this->options_.bias ? in_proj_bias_.value.data() + which * d : nullptr, d, y.data());
+    return y;
+  }
+
+  Parameter<T> in_proj_weight_, in_proj_bias_;
+  Tensor<T> x_;
+};
+
+/// Relative-position multi-head self-attention (Transformer-XL, Dai et al. 2019 sec. 3.3, as in
+/// Conformer and ESPnet's RelPositionMultiHeadedAttention with rel_pos_type "latest"). Names:
+/// "linear_q.*", "linear_k.*", "linear_v.*", "linear_out.*" (weight [D, D], bias [D]),
+/// "linear_pos.weight" [D, D] (no bias), "pos_bias_u", "pos_bias_v" [heads, d_k], and the norms
+/// as MultiHeadAttention. pos_emb [2T − 1, D] comes from RelPositionalEncoding: row r is the
+/// embedding of the relative distance T − 1 − r. Init as ESPnet: default Linear init,
+/// xavier_uniform pos_bias_u / pos_bias_v.
+template <class T>
+class RelPositionMultiHeadAttention : public detail::attention::AttentionLayerBase<T> {
+  static_assert(std::is_floating_point_v<T>,
+                "RelPositionMultiHeadAttention<T>: T must be float or double");
+  using Base = detail::attention::AttentionLayerBase<T>;
+
+ public:
+  RelPositionMultiHeadAttention(index_t d_model, index_t heads, Rng& rng,
+                                MultiHeadAttentionOptions options = {})
+      : Base(d_model, heads, rng, options, "RelPositionMultiHeadAttention", "linear_out"),
+        pos_weight_(Shape{d_model, d_model}),
+        pos_bias_u_(Shape{heads, d_model / heads}),
+        pos_bias_v_(Shape{heads, d_model / heads}) {
+    for (auto& p : proj_) {
+      p.weight = Parameter<T>(Shape{d_model, d_model});
+      if (options.bias) p.bias = Parameter<T>(Shape{d_model});
+      init::torch_default(p.weight, options.bias ? &p.bias : nullptr, rng);
+    }
+    init::torch_default(pos_weight_, static_cast<Parameter<T>*>(nullptr), rng);
+    init::xavier_uniform(pos_bias_u_, rng);
+    init::xavier_uniform(pos_bias_v_, rng);
+    this->seed_dropout(rng);
+  }
+
+  /// Inference: y [T, B, D] for x [T, B, D] and pos_emb [2T − 1, D].
+  Tensor<T> forward(TensorView<const T> x, TensorView<const T> pos_emb,
+                    TensorView<const std::int32_t> lengths = {}, AttentionMask mask = {}) const {
+    const auto lens = this->prepare(x, lengths, mask).lengths;
+    check_pos(x.shape(), pos_emb.shape());
+    const Tensor<T> q = this->norm(Base::kQ, project(x, 0), lens);
+    const Tensor<T> k = this->norm(Base::kK, project(x, 1), lens),
+                    v = this->norm(Base::kV, project(x, 2), lens);
+    const auto ctx = this->core_.forward(with_bias(q, pos_bias_u_), k, v, with_bias(q, pos_bias_v_),
+                                         positions(pos_emb), lens, mask);
+    return this->output(ctx, lens);
+  }
+
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const T> pos_emb,
+                          TensorView<const std::int32_t> lengths = {}, AttentionMask mask = {}) {
+    auto lens = this->prepare(x, lengths, mask).lengths;
+    check_pos(x.shape(), pos_emb.shape());
+    x_ = Tensor<T>(x);
+    pos_emb_ = Tensor<T>(pos_emb);
+    const Tensor<T> q = this->norm(Base::kQ, project(x, 0), lens, true);
+    Tensor<T> k = this->norm(Base::kK, project(x, 1), lens, true),
+              v = this->norm(Base::kV, project(x, 2), lens, true);
+    const auto ctx =
+        this->core_.forward_train(with_bias(q, pos_bias_u_), std::move(k), std::move(v),
+                                  with_bias(q, pos_bias_v_), positions(pos_emb), lens, mask);
+    return this->output_train(ctx, lens);
+  }
+
+  /// dL/dx for dL/dy; adds to every parameter gradient (pos_emb is a fixed table: no gradient).
+  Tensor<T> backward(TensorView<const T> dy) {
+    const auto dctx = this->output_backward(dy);
+    auto g = this->core_.backward(dctx.data());
+    const index_t n = x_.numel() / this->d_model_, d = this->d_model_;
+    // q enters as q + u and q + v: dq = dq_u + dq_v, du = Σ dq_u, dv = Σ dq_v (over frames).
+    ops::column_sums(g.dq.reshape(Shape{n, d}), pos_bias_u_.grad.reshape(Shape{d}), true);
+    ops::column_sums(g.dq_pos.reshape(Shape{n, d}), pos_bias_v_.grad.reshape(Shape{d}), true);
+    g.dq.flat() += g.dq_pos.flat();
+    // P = pos_emb W_pos^T: dW_pos += dP^T pos_emb.
+    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), g.dpos.view(), pos_emb_.view(), T(1),
+              pos_weight_.grad.view());
+    Tensor<T>* grads[3] = {&g.dq, &g.dk, &g.dv};
+    Tensor<T> dx(x_.shape());
+    for (int which = 0; which < 3; ++which) {
+      const auto dp =
+          this->norm_backward(static_cast<typename Base::Slot>(which), std::move(*grads[which]));
+      auto& p = proj_[which];
+      detail::attention::affine_backward(
+          dp.data(), x_.data(), n, d, d, p.weight.value.data(), p.weight.grad.data(),
+          this->options_.bias ? p.bias.grad.data() : nullptr, dx.data());
+    }
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "pos_bias_u"), pos_bias_u_);
+    f(join_name(prefix, "pos_bias_v"), pos_bias_v_);
+    static const char* const names[] = {"linear_q", "linear_k", "linear_v"};
+    for (int i = 0; i < 3; ++i) {
+      const std::string base = join_name(prefix, names[i]);
+      f(join_name(base, "weight"), proj_[i].weight);
+      if (this->options_.bias) f(join_name(base, "bias"), proj_[i].bias);
+    }
+    this->visit_output_parameters(f, prefix);
+    f(join_name(join_name(prefix, "linear_pos"), "weight"), pos_weight_);
+    this->visit_norm_parameters(f, prefix);
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    this->visit_norm_buffers(f, prefix);
+  }
+
+  Parameter<T>& pos_bias_u() noexcept { return pos_bias_u_; }
+  Parameter<T>& pos_bias_v() noexcept { return pos_bias_v_; }
+  Parameter<T>& linear_pos_weight() noexcept { return pos_weight_; }
+
+ private:
+  struct Projection {
+    Parameter<T> weight, bias;
+  };
+
+  void check_pos(const Shape& x, const Shape& pos) const {
+    const index_t rows = 2 * x[0] - 1;
+    if (pos.rank() != 2 || pos[0] != std::max<index_t>(rows, 0) || pos[1] != this->d_model_)
+      throw ShapeError(
+          "attention.6",
+          detail::str(this->layer_, ": argument pos_emb: expected shape [",
+                      std::max<index_t>(rows, 0), ", ", this->d_model_,
+                      "] (2T - 1 relative positions for T = ", x[0], "), got ", pos.str()));
+  }
+
+  Tensor<T> project(TensorView<const T> x, int which) const {
+    const index_t d = this->d_model_;
+    Tensor<T> y(x.shape(), uninitialized);
+    const auto& p = proj_[which];
+    detail::attention::affine(x.data(), x.numel() / d, d, p.weight.value.data(),
+                              this->options_.bias ? p.bias.value.data() : nullptr, d, y.data());
+    return y;
+  }
+
+  // q + bias per head: bias [heads, d_k] is one D-vector added to every frame.
+  static Tensor<T> with_bias(const Tensor<T>& q, const Parameter<T>& bias) {
+    Tensor<T> out(q);
+    out.matrix().rowwise() += bias.value.flat().transpose();
+    return out;
+  }
+
+  // linear_pos(pos_emb) [2T − 1, D], no bias.
+  Tensor<T> positions(TensorView<const T> pos_emb) const {
+    Tensor<T> p(pos_emb.shape(), uninitialized);
+    detail::attention::affine(pos_emb.data(), pos_emb.dim(0), this->d_model_,
+                              pos_weight_.value.data(), static_cast<const T*>(nullptr),
+                              this->d_model_, p.data());
+    return p;
+  }
+
+  Projection proj_[3];
+  Parameter<T> pos_weight_, pos_bias_u_, pos_bias_v_;
+  Tensor<T> x_, pos_emb_;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/depthwise_conv1d.hpp>
+// asrkit/nn/depthwise_conv1d.hpp - depthwise 1-D convolution over time on time-major sequences.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::DepthwiseConv1dOptions o;
+//   o.kernel = 15; o.padding = asrkit::DepthwisePadding::causal;   // or centered / lookahead
+//   asrkit::DepthwiseConv1d<float> dw(256, o, rng);   // weight [256, 1, 15], bias [256]
+//   auto y  = dw.forward_train(x);                    // x [T, B, 256] -> y [T, B, 256]
+//   auto dx = dw.backward(dy);                        // adds to weight().grad, bias().grad
+//
+// The layer of ops/depthwise_conv1d.hpp: torch.nn.Conv1d(C, C, k, groups=C) read on [T, B, C]
+// (state-dict names "weight" [C, 1, k] and "bias" [C]). The Conformer convolution module uses
+// it centered (Gulati et al. 2020, Fig. 2) or causal (streaming); DS2's row convolution is the
+// look-ahead case (SPECS §3.9). The layer knows nothing about lengths: callers zero padded
+// frames first (frames t >= length are then zeros, like the zero padding past the end).
+
+#include <string_view>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/depthwise_conv1d.hpp>
+
+namespace asrkit {
+
+/// Where the k − 1 zero frames go: split around the frame (centered), all before it (causal:
+/// no future frames), all after it (lookahead: no past frames).
+enum class DepthwisePadding { centered, causal, lookahead };
+
+struct DepthwiseConv1dOptions {
+  index_t kernel = 15;
+  DepthwisePadding padding = DepthwisePadding::centered;
+  bool bias = true;
+
+  ops::DepthwiseConv1dParams params() const {
+    switch (padding) {
+      case DepthwisePadding::causal: return ops::DepthwiseConv1dParams::causal(kernel);
+      case DepthwisePadding::lookahead: return ops::DepthwiseConv1dParams::lookahead(kernel);
+      case DepthwisePadding::centered: break;
+    }
+    return ops::DepthwiseConv1dParams::centered(kernel);
+  }
+};
+
+template <class T>
+class DepthwiseConv1d {
+  static_assert(std::is_floating_point_v<T>, "DepthwiseConv1d<T>: T must be float or double");
+
+ public:
+  /// PyTorch's default init (fan_in = k) drawn from `rng`.
+  DepthwiseConv1d(index_t channels, const DepthwiseConv1dOptions& o, Rng& rng)
+      : channels_(channels), params_(o.params()), has_bias_(o.bias) {
+    params_.check("DepthwiseConv1d");
+    if (channels < 1)
+      throw ValueError("depthwise_conv.1", detail::str("DepthwiseConv1d: channels must be >= 1, got ",
+                                                       channels));
+    weight_ = Parameter<T>(Shape{channels, 1, params_.kernel});
+    if (has_bias_) bias_ = Parameter<T>(Shape{channels});
+    init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng);
+  }
+
+  /// x [T, B, C] -> [T + left + right − k + 1, B, C] (T frames for the three paddings).
+  Tensor<T> forward(TensorView<const T> x) const {
+    Tensor<T> y(out_shape(x.shape()), uninitialized);
+    ops::depthwise_conv1d_forward<T>(params_, x, weight_.value.view(), bias_view(), y.view());
+    return y;
+  }
+
+  /// As forward; keeps a copy of x for backward.
+  Tensor<T> forward_train(TensorView<const T> x) {
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    return forward(x_.view());
+  }
+
+  /// dL/dx; adds dL/dw and dL/db to the grads.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("depthwise_conv.4", "DepthwiseConv1d::backward: call forward_train first");
+    Tensor<T> dx(x_.shape(), uninitialized);
+    ops::depthwise_conv1d_backward<T>(params_, x_.view(), weight_.value.view(), dy, dx.view(),
+                                      weight_.grad.view(),
+                                      has_bias_ ? bias_.grad.view() : TensorView<T>());
+    return dx;
+  }
+
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t channels() const noexcept { return channels_; }
+  const ops::DepthwiseConv1dParams& params() const noexcept { return params_; }
+  Parameter<T>& weight() noexcept { return weight_; }  ///< [C, 1, k]
+  Parameter<T>& bias() noexcept { return bias_; }      ///< [C]; empty without bias
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+ private:
+  Shape out_shape(const Shape& x) const {
+    if (x.rank() != 3 || x[2] != channels_)
+      throw ShapeError("depthwise_conv.2", detail::str("DepthwiseConv1d: argument x: expected shape "
+                                                       "[T, B, ", channels_, "], got ", x.str()));
+    if (params_.out_steps(x[0]) < 1)
+      throw ShapeError("depthwise_conv.3", detail::str("DepthwiseConv1d: ", x[0], " frames padded by ",
+                                                       params_.left, " + ", params_.right,
+                                                       " are shorter than the kernel ", params_.kernel));
+    return Shape{params_.out_steps(x[0]), x[1], channels_};
+  }
+  TensorView<const T> bias_view() const {
+    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
+  }
+
+  index_t channels_;
+  ops::DepthwiseConv1dParams params_;
+  bool has_bias_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/pointwise_conv1d.hpp>
+// asrkit/nn/pointwise_conv1d.hpp - kernel-size-1 convolution on time-major sequences.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::PointwiseConv1d<float> pw(256, 512, rng);   // weight [512, 256, 1], bias [512]
+//   auto y  = pw.forward_train(x);                      // x [T, B, 256] -> y [T, B, 512]
+//   auto dx = pw.backward(dy);
+//
+// torch.nn.Conv1d(in, out, kernel_size=1) is a Linear layer applied to every frame; on
+// time-major [T, B, in] it is one GEMM (Y = X W^T + b), exactly what asrkit::Linear computes.
+// The only difference is the state-dict shape of the weight, [out, in, 1] (Conformer's
+// pointwise_conv1 / pointwise_conv2 in ESPnet and WeNet), so checkpoints load with strict shape
+// checks; the products read it through [out, in] views.
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+#include <type_traits>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/reduce.hpp>
+
+namespace asrkit {
+
+template <class T>
+class PointwiseConv1d {
+  static_assert(std::is_floating_point_v<T>, "PointwiseConv1d<T>: T must be float or double");
+
+ public:
+  /// PyTorch's default Conv1d init (fan_in = in) drawn from `rng`.
+  PointwiseConv1d(index_t in_channels, index_t out_channels, Rng& rng, bool bias = true)
+      : in_(in_channels), out_(out_channels), has_bias_(bias) {
+    if (in_channels < 1 || out_channels < 1)
+      throw ValueError("pointwise_conv.1", detail::str("PointwiseConv1d: in_channels and out_channels "
+                                                       "must be >= 1, got ", in_channels, " and ",
+                                                       out_channels));
+    weight_ = Parameter<T>(Shape{out_, in_, 1});
+    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
+    init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng);
+  }
+
+  /// x [..., in] -> y [..., out] (every leading axis is a row of the GEMM).
+  Tensor<T> forward(TensorView<const T> x) const {
+    const index_t n = rows(x.shape());
+    Tensor<T> y(out_shape(x.shape()), uninitialized);
+    auto y2 = y.reshape(Shape{n, out_});
+    if (has_bias_)
+      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
+    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), w2(weight_.value),
+              has_bias_ ? T(1) : T(0), y2);
+    return y;
+  }
+
+  /// As forward; keeps a copy of x for backward.
+  Tensor<T> forward_train(TensorView<const T> x) {
+    x_ = Tensor<T>(x);
+    cached_ = true;
+    return forward(x_.view());
+  }
+
+  /// dX = dY W, dW += dY^T X, db += column sums of dY.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("pointwise_conv.3", "PointwiseConv1d::backward: call forward_train first");
+    const index_t n = x_.numel() / in_;
+    if (dy.numel() != n * out_ || dy.rank() != x_.rank() || dy.dim(-1) != out_)
+      throw ShapeError("pointwise_conv.2", detail::str("PointwiseConv1d::backward: argument dy: expected ",
+                                                       out_shape(x_.shape()).str(),
+                                                       ", got ", dy.shape().str()));
+    const TensorView<const T> dy2 = dy.reshape(Shape{n, out_});
+    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x_.reshape(Shape{n, in_}), T(1),
+              weight_.grad.reshape(Shape{out_, in_}));
+    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
+    Tensor<T> dx(x_.shape(), uninitialized);
+    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, w2(weight_.value), T(0),
+              dx.reshape(Shape{n, in_}));
+    return dx;
+  }
+
+  void clear_cache() {
+    x_ = Tensor<T>();
+    cached_ = false;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+  index_t in_channels() const noexcept { return in_; }
+  index_t out_channels() const noexcept { return out_; }
+  Parameter<T>& weight() noexcept { return weight_; }  ///< [out, in, 1]
+  Parameter<T>& bias() noexcept { return bias_; }      ///< [out]; empty without bias
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+ private:
+  index_t rows(const Shape& s) const {
+    if (s.rank() < 1 || s[s.rank() - 1] != in_)
+      throw ShapeError("pointwise_conv.2", detail::str("PointwiseConv1d: argument x: expected shape [..., ",
+                                                       in_, "], got ", s.str()));
+    return s.numel() / in_;
+  }
+  Shape out_shape(const Shape& s) const {
+    std::array<index_t, kMaxRank> d{};
+    std::copy(s.begin(), s.end(), d.begin());
+    d[static_cast<std::size_t>(s.rank() - 1)] = out_;
+    return Shape(d.begin(), d.begin() + s.rank());
+  }
+  TensorView<const T> w2(const Tensor<T>& w) const { return w.reshape(Shape{out_, in_}); }
+
+  index_t in_, out_;
+  bool has_bias_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/feed_forward.hpp>
+// asrkit/nn/feed_forward.hpp - the position-wise feed-forward module of Transformer, Conformer
+// and FusionFormer blocks.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::FeedForwardOptions o;                       // Conformer: Swish, ff = 4 D
+//   o.hidden = 1024; o.dropout = 0.1;
+//   asrkit::FeedForward<float> ffn(256, o, rng);        // w_1 [1024, 256], w_2 [256, 1024]
+//   auto y  = ffn.forward_train(x, lengths);            // x [T, B, 256] -> y [T, B, 256]
+//   auto dx = ffn.backward(dy);
+//
+//   o.activation = asrkit::ops::ActivationKind::relu;   // FusionFormer (SPECS §10.2):
+//   o.batch_norm = true;                                // Linear → BN → ReLU → Dropout → Linear → BN
+//
+// Plain form (ESPnet PositionwiseFeedForward, names "w_1", "w_2"):
+//   y = w_2( Dropout( act( w_1 x ) ) ),         act = Swish (Conformer) or ReLU (Transformer).
+// FusionFormer form (names "w_1", "norm_1", "w_2", "norm_2"; SPECS §10.2):
+//   y = BN_2( w_2( Dropout( ReLU( BN_1( w_1 x ) ) ) ) ),
+// where BN is SequenceBatchNorm: statistics over the valid frames only (SPECS §3.3, §12.1).
+// Padded frames (t >= lengths[b]) give y = 0 and dx = 0; the block applies the macaron ½.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/detail/sequence.hpp>
+// asrkit/nn/detail/sequence.hpp - shared bits of the time-major sequence layers (feed-forward,
+// Conformer convolution, encoder blocks, subsampling): lengths checks, padding masks and the
+// scaled residual add. Not part of the public API.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace seq {
+
+/// Checks x [T, B, features] (features < 0: any) and returns its lengths (validated copy; all
+/// T when `lengths` is empty).
+template <class T>
+std::vector<std::int32_t> checked_lengths(TensorView<const T> x, index_t features,
+                                          TensorView<const std::int32_t> lengths, const char* who) {
+  if (x.rank() != 3 || (features >= 0 && x.dim(2) != features))
+    throw ShapeError("sequence.1", str(who, ": argument x: expected shape [T, B, ",
+                                       features >= 0 ? std::to_string(features) : std::string("F"),
+                                       "], got ", x.shape().str()));
+  Lengths len = read_lengths(lengths, x.dim(0), x.dim(1), who);
+  if (!len.shape_problem.empty()) throw ShapeError("sequence.2", len.shape_problem);
+  if (!len.value_problem.empty()) throw ValueError("sequence.3", len.value_problem);
+  return std::move(len.values);
+}
+
+/// Sets the frames t >= lengths[b] of y [T, B, F] to zero.
+template <class T>
+void zero_padding(TensorView<T> y, const std::vector<std::int32_t>& lengths) {
+  zero_padded(y.data(), y.dim(0), y.dim(1), y.dim(2), lengths);
+}
+
+/// A copy of dy, which must have the forward output's shape (ShapeError encoder_block.2), with
+/// padded frames zeroed (their outputs were set to 0).
+template <class T>
+Tensor<T> checked_gradient(TensorView<const T> dy, const Shape& shape,
+                           const std::vector<std::int32_t>& lengths, const char* who) {
+  if (dy.shape() != shape)
+    throw ShapeError("encoder_block.2", str(who, "::backward: argument dy: expected shape ",
+                                            shape.str(), " (the forward output), got ", dy.shape().str()));
+  Tensor<T> g(dy);
+  zero_padding(g.view(), lengths);
+  return g;
+}
+
+/// True when some frame is padding.
+inline bool has_padding(const std::vector<std::int32_t>& lengths, index_t steps) {
+  return std::any_of(lengths.begin(), lengths.end(), [&](std::int32_t l) { return l < steps; });
+}
+
+/// x [T, B, F] += coef · factor[b] · branch (a residual add; factor: per-item stochastic-depth
+/// scale, 0 for a dropped item).
+template <class T>
+void add_scaled(TensorView<T> x, TensorView<const T> branch, T coef, const std::vector<T>& factor) {
+  const index_t steps = x.dim(0), batch = x.dim(1), f = x.dim(2);
+  for (index_t t = 0; t < steps; ++t)
+    for (index_t b = 0; b < batch; ++b) {
+      const T s = coef * factor[static_cast<std::size_t>(b)];
+      if (s == T(0)) continue;
+      T* ASRKIT_RESTRICT xr = x.data() + (t * batch + b) * f;
+      const T* ASRKIT_RESTRICT br = branch.data() + (t * batch + b) * f;
+      for (index_t j = 0; j < f; ++j) xr[j] += s * br[j];
+    }
+}
+
+/// out [T, B, F] = coef · factor[b] · g (the gradient reaching a residual branch).
+template <class T>
+Tensor<T> scaled(TensorView<const T> g, T coef, const std::vector<T>& factor) {
+  Tensor<T> out(g.shape(), uninitialized);
+  const index_t steps = g.dim(0), batch = g.dim(1), f = g.dim(2);
+  for (index_t t = 0; t < steps; ++t)
+    for (index_t b = 0; b < batch; ++b) {
+      const T s = coef * factor[static_cast<std::size_t>(b)];
+      const T* ASRKIT_RESTRICT gr = g.data() + (t * batch + b) * f;
+      T* ASRKIT_RESTRICT o = out.data() + (t * batch + b) * f;
+      for (index_t j = 0; j < f; ++j) o[j] = s * gr[j];
+    }
+  return out;
+}
+
+/// a += b, element-wise (same shapes).
+template <class T>
+void add_to(TensorView<T> a, TensorView<const T> b) {
+  T* ASRKIT_RESTRICT pa = a.data();
+  const T* ASRKIT_RESTRICT pb = b.data();
+  for (index_t i = 0, n = a.numel(); i < n; ++i) pa[i] += pb[i];
+}
+
+}  // namespace seq
+}  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/nn/dropout.hpp>
+// #include <asrkit/nn/linear.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/activation.hpp>
+
+namespace asrkit {
+
+struct FeedForwardOptions {
+  index_t hidden = 2048;                                    ///< inner width (ESPnet linear_units)
+  ops::ActivationKind activation = ops::ActivationKind::swish;
+  double dropout = 0.0;                                     ///< after the activation
+  bool batch_norm = false;                                  ///< FusionFormer: BN after each Linear
+  BatchNormOptions norm{};                                  ///< for batch_norm
+  std::uint64_t seed = 0;                                   ///< dropout masks
+};
+
+template <class T>
+class FeedForward {
+  static_assert(std::is_floating_point_v<T>, "FeedForward<T>: T must be float or double");
+
+ public:
+  FeedForward(index_t d_model, const FeedForwardOptions& o, Rng& rng)
+      : options_(checked(d_model, o)), w_1_(d_model, o.hidden, rng), w_2_(o.hidden, d_model, rng),
+        dropout_(o.dropout, o.seed) {
+    if (o.batch_norm) {
+      norm_1_.emplace(o.hidden, o.norm);
+      norm_2_.emplace(d_model, o.norm);
+    }
+  }
+
+  /// Inference: y [T, B, D] for x [T, B, D] (empty lengths: every frame valid).
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    const auto len = detail::seq::checked_lengths(x, d_model(), lengths, "FeedForward");
+    Tensor<T> h = w_1_.forward(x);
+    if (norm_1_) h = norm_1_->forward(h, as_view(len));
+    ops::activation(options_.activation, TensorView<const T>(h.view()), h.view());
+    Tensor<T> y = w_2_.forward(h);
+    if (norm_2_) y = norm_2_->forward(y, as_view(len));
+    detail::seq::zero_padding(y.view(), len);
+    return y;
+  }
+
+  /// Training: batch statistics in the BNs, dropout; caches what backward needs.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    lengths_ = detail::seq::checked_lengths(x, d_model(), lengths, "FeedForward");
+    pre_act_ = w_1_.forward_train(x);
+    if (norm_1_) pre_act_ = norm_1_->forward_train(pre_act_, as_view(lengths_));
+    act_ = Tensor<T>(pre_act_.shape(), uninitialized);
+    ops::activation(options_.activation, TensorView<const T>(pre_act_.view()), act_.view());
+    Tensor<T> y = w_2_.forward_train(options_.dropout > 0 ? dropout_.forward_train(act_) : act_);
+    if (norm_2_) y = norm_2_->forward_train(y, as_view(lengths_));
+    detail::seq::zero_padding(y.view(), lengths_);
+    cached_ = true;
+    return y;
+  }
+
+  /// dL/dx (0 on padded frames); adds to every parameter gradient.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_) throw ValueError("feed_forward.2", "FeedForward::backward: call forward_train first");
+    if (dy.shape() != Shape{pre_act_.dim(0), pre_act_.dim(1), d_model()})
+      throw ShapeError("feed_forward.3", detail::str("FeedForward::backward: argument dy: expected shape [",
+                                                     pre_act_.dim(0), ", ", pre_act_.dim(1), ", ",
+                                                     d_model(), "], got ", dy.shape().str()));
+    Tensor<T> g(dy);
+    detail::seq::zero_padding(g.view(), lengths_);  // padded outputs were set to 0
+    if (norm_2_) g = norm_2_->backward(g);
+    g = w_2_.backward(g);
+    if (options_.dropout > 0) g = dropout_.backward(g);
+    Tensor<T> dh(g.shape(), uninitialized);
+    ops::activation_backward(options_.activation, TensorView<const T>(pre_act_.view()),
+                             TensorView<const T>(act_.view()), TensorView<const T>(g.view()), dh.view());
+    if (norm_1_) dh = norm_1_->backward(dh);
+    return w_1_.backward(dh);
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    w_1_.for_each_parameter(f, join_name(prefix, "w_1"));
+    if (norm_1_) norm_1_->for_each_parameter(f, join_name(prefix, "norm_1"));
+    w_2_.for_each_parameter(f, join_name(prefix, "w_2"));
+    if (norm_2_) norm_2_->for_each_parameter(f, join_name(prefix, "norm_2"));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    if (norm_1_) norm_1_->for_each_buffer(f, join_name(prefix, "norm_1"));
+    if (norm_2_) norm_2_->for_each_buffer(f, join_name(prefix, "norm_2"));
+  }
+
+  index_t d_model() const noexcept { return w_1_.in_features(); }
+  const FeedForwardOptions& options() const noexcept { return options_; }
+  Linear<T>& w_1() noexcept { return w_1_; }
+  Linear<T>& w_2() noexcept { return w_2_; }
+  /// The FusionFormer BNs (batch_norm = true only).
+  SequenceBatchNorm<T>* norm_1() noexcept { return norm_1_ ? &*norm_1_ : nullptr; }
+  SequenceBatchNorm<T>* norm_2() noexcept { return norm_2_ ? &*norm_2_ : nullptr; }
+  Dropout<T>& dropout() noexcept { return dropout_; }
+
+ private:
+  static const FeedForwardOptions& checked(index_t d_model, const FeedForwardOptions& o) {
+    if (d_model < 1 || o.hidden < 1)
+      throw ValueError("feed_forward.1", detail::str("FeedForward: d_model and hidden must be >= 1, got ",
+                                                     d_model, " and ", o.hidden));
+    if (o.activation != ops::ActivationKind::swish && o.activation != ops::ActivationKind::relu)
+      throw ValueError("feed_forward.1", detail::str("FeedForward: activation must be swish or relu, got ",
+                                                     ops::to_string(o.activation)));
+    return o;
+  }
+
+  FeedForwardOptions options_;
+  Linear<T> w_1_, w_2_;
+  std::optional<SequenceBatchNorm<T>> norm_1_, norm_2_;
+  Dropout<T> dropout_;
+  // forward_train cache
+  std::vector<std::int32_t> lengths_;
+  Tensor<T> pre_act_, act_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/conformer_conv.hpp>
+// asrkit/nn/conformer_conv.hpp - the convolution module of Conformer (Gulati et al. 2020, Fig. 2)
+// and its FusionFormer form (SPECS §10.2).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::ConformerConvolutionOptions o;
+//   o.kernel = 15;                                        // odd; o.causal = true for streaming
+//   asrkit::ConformerConvolution<float> conv(256, o, rng);
+//   auto y  = conv.forward_train(x, lengths);             // x [T, B, 256] -> y [T, B, 256]
+//   auto dx = conv.backward(dy);
+//
+// Conformer (ESPnet / WeNet ConvolutionModule; names "pointwise_conv1" [2D, D, 1],
+// "depthwise_conv" [D, 1, k], "norm" (BatchNorm1d), "pointwise_conv2" [D, D, 1]):
+//   y = PW2( Swish( BN( DW( GLU( PW1 x ) ) ) ) )
+// FusionFormer (GLU and Swish replaced by ReLU, a BN after every conv; adds "pointwise_norm1",
+// "pointwise_norm2"):
+//   y = BN_2( PW2( ReLU( BN( DW( ReLU( BN_1( PW1 x ) ) ) ) ) ) ),   PW1: D -> D
+// Every BN is a SequenceBatchNorm (statistics over valid frames only, SPECS §3.3, §10.2).
+// The depthwise conv runs over time with k − 1 zero frames split around the frame, or all on the
+// left when causal (frame t then depends on no frame after t). Padded frames are zeroed right
+// before it, so padding never leaks into valid frames; padded outputs and input gradients are 0.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/depthwise_conv1d.hpp>
+// #include <asrkit/nn/detail/sequence.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/nn/pointwise_conv1d.hpp>
+// #include <asrkit/ops/activation.hpp>
+
+namespace asrkit {
+
+struct ConformerConvolutionOptions {
+  index_t kernel = 15;      ///< odd (ESPnet cnn_module_kernel; 31 in the Conformer paper)
+  bool causal = false;      ///< streaming: left padding k − 1, no look-ahead
+  bool fusionformer = false;  ///< the FusionFormer form (ReLU, BN after every conv)
+  BatchNormOptions norm{};
+};
+
+template <class T>
+class ConformerConvolution {
+  static_assert(std::is_floating_point_v<T>, "ConformerConvolution<T>: T must be float or double");
+
+ public:
+  ConformerConvolution(index_t channels, const ConformerConvolutionOptions& o, Rng& rng)
+      : options_(checked(channels, o)),
+        pointwise_conv1_(channels, o.fusionformer ? channels : 2 * channels, rng),
+        depthwise_conv_(channels, depthwise_options(o), rng),
+        norm_(channels, o.norm),
+        pointwise_conv2_(channels, channels, rng) {
+    if (o.fusionformer) {
+      pointwise_norm1_.emplace(channels, o.norm);
+      pointwise_norm2_.emplace(channels, o.norm);
+    }
+  }
+
+  /// Inference (running BN statistics): y [T, B, D] for x [T, B, D].
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    const auto len = detail::seq::checked_lengths(x, channels(), lengths, "ConformerConvolution");
+    Tensor<T> a = pointwise_conv1_.forward(x);
+    Tensor<T> g = gate_forward(a, len, [&](TensorView<const T> v) { return pointwise_norm1_->forward(v, as_view(len)); });
+    Tensor<T> n = norm_.forward(depthwise_conv_.forward(g), as_view(len));
+    ops::activation(act(), TensorView<const T>(n.view()), n.view());
+    Tensor<T> y = pointwise_conv2_.forward(n);
+    if (pointwise_norm2_) y = pointwise_norm2_->forward(y, as_view(len));
+    detail::seq::zero_padding(y.view(), len);
+    return y;
+  }
+
+  /// Training: batch statistics in the BNs; caches what backward needs.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    lengths_ = detail::seq::checked_lengths(x, channels(), lengths, "ConformerConvolution");
+    const auto len = as_view(lengths_);
+    gate_in_ = pointwise_conv1_.forward_train(x);
+    Tensor<T> g = gate_forward(gate_in_, lengths_, [&](TensorView<const T> v) {
+      gate_in_ = pointwise_norm1_->forward_train(v, len);
+      return gate_in_;  // ReLU reads its input for the mask
+    });
+    act_in_ = norm_.forward_train(depthwise_conv_.forward_train(g), len);
+    Tensor<T> s(act_in_.shape(), uninitialized);
+    ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
+    Tensor<T> y = pointwise_conv2_.forward_train(s);
+    if (pointwise_norm2_) y = pointwise_norm2_->forward_train(y, len);
+    detail::seq::zero_padding(y.view(), lengths_);
+    cached_ = true;
+    return y;
+  }
+
+  /// dL/dx (0 on padded frames); adds to every parameter gradient.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_)
+      throw ValueError("conformer_conv.2", "ConformerConvolution::backward: call forward_train first");
+    if (dy.shape() != act_in_.shape())
+      throw ShapeError("conformer_conv.3", detail::str("ConformerConvolution::backward: argument dy: "
+                                                       "expected shape ", act_in_.shape().str(),
+                                                       ", got ", dy.shape().str()));
+    Tensor<T> g(dy);
+    detail::seq::zero_padding(g.view(), lengths_);  // padded outputs were set to 0
+    if (pointwise_norm2_) g = pointwise_norm2_->backward(g);
+    g = pointwise_conv2_.backward(g);
+    // Swish' needs its input; ReLU' only the sign of it (y > 0 iff x > 0), so both read act_in_.
+    ops::activation_backward(act(), TensorView<const T>(act_in_.view()),
+                             TensorView<const T>(act_in_.view()), TensorView<const T>(g.view()),
+                             g.view());
+    g = depthwise_conv_.backward(norm_.backward(g));
+    detail::seq::zero_padding(g.view(), lengths_);  // the gate's padded outputs were zeroed
+    Tensor<T> da(gate_in_.shape(), uninitialized);
+    if (options_.fusionformer) {
+      ops::activation_backward(ops::ActivationKind::relu, TensorView<const T>(),
+                               TensorView<const T>(gate_in_.view()), TensorView<const T>(g.view()),
+                               da.view());
+      da = pointwise_norm1_->backward(da);
+    } else {
+      ops::glu_backward(TensorView<const T>(gate_in_.view()), TensorView<const T>(g.view()), da.view());
+    }
+    return pointwise_conv1_.backward(da);
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    pointwise_conv1_.for_each_parameter(f, join_name(prefix, "pointwise_conv1"));
+    if (pointwise_norm1_) pointwise_norm1_->for_each_parameter(f, join_name(prefix, "pointwise_norm1"));
+    depthwise_conv_.for_each_parameter(f, join_name(prefix, "depthwise_conv"));
+    norm_.for_each_parameter(f, join_name(prefix, "norm"));
+    pointwise_conv2_.for_each_parameter(f, join_name(prefix, "pointwise_conv2"));
+    if (pointwise_norm2_) pointwise_norm2_->for_each_parameter(f, join_name(prefix, "pointwise_norm2"));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    if (pointwise_norm1_) pointwise_norm1_->for_each_buffer(f, join_name(prefix, "pointwise_norm1"));
+    norm_.for_each_buffer(f, join_name(prefix, "norm"));
+    if (pointwise_norm2_) pointwise_norm2_->for_each_buffer(f, join_name(prefix, "pointwise_norm2"));
+  }
+
+  index_t channels() const noexcept { return depthwise_conv_.channels(); }
+  const ConformerConvolutionOptions& options() const noexcept { return options_; }
+  PointwiseConv1d<T>& pointwise_conv1() noexcept { return pointwise_conv1_; }
+  DepthwiseConv1d<T>& depthwise_conv() noexcept { return depthwise_conv_; }
+  SequenceBatchNorm<T>& norm() noexcept { return norm_; }
+  PointwiseConv1d<T>& pointwise_conv2() noexcept { return pointwise_conv2_; }
+
+ private:
+  static const ConformerConvolutionOptions& checked(index_t channels, const ConformerConvolutionOptions& o) {
+    if (channels < 1 || o.kernel < 1 || o.kernel % 2 == 0)
+      throw ValueError("conformer_conv.1", detail::str("ConformerConvolution: channels must be >= 1 and "
+                                                       "kernel odd and >= 1, got channels ", channels,
+                                                       ", kernel ", o.kernel));
+    return o;
+  }
+  static DepthwiseConv1dOptions depthwise_options(const ConformerConvolutionOptions& o) {
+    DepthwiseConv1dOptions d;
+    d.kernel = o.kernel;
+    d.padding = o.causal ? DepthwisePadding::causal : DepthwisePadding::centered;
+    return d;
+  }
+  ops::ActivationKind act() const {
+    return options_.fusionformer ? ops::ActivationKind::relu : ops::ActivationKind::swish;
+  }
+
+  // The gate after PW1: GLU over channels (Conformer) or BN_1 → ReLU (FusionFormer; `norm1`
+  // runs BN_1 and returns its output); padded frames zeroed for the depthwise conv.
+  template <class Norm1>
+  Tensor<T> gate_forward(const Tensor<T>& a, const std::vector<std::int32_t>& len, Norm1&& norm1) const {
+    Tensor<T> g;
+    if (options_.fusionformer) {
+      g = norm1(a.view());
+      ops::activation(ops::ActivationKind::relu, TensorView<const T>(g.view()), g.view());
+    } else {
+      g = Tensor<T>(Shape{a.dim(0), a.dim(1), a.dim(2) / 2}, uninitialized);
+      ops::glu(TensorView<const T>(a.view()), g.view());
+    }
+    detail::seq::zero_padding(g.view(), len);
+    return g;
+  }
+
+  ConformerConvolutionOptions options_;
+  PointwiseConv1d<T> pointwise_conv1_;
+  std::optional<SequenceBatchNorm<T>> pointwise_norm1_;
+  DepthwiseConv1d<T> depthwise_conv_;
+  SequenceBatchNorm<T> norm_;
+  PointwiseConv1d<T> pointwise_conv2_;
+  std::optional<SequenceBatchNorm<T>> pointwise_norm2_;
+  // forward_train cache: the gate's input (GLU) or output before ReLU (BN_1), the activation's input
+  std::vector<std::int32_t> lengths_;
+  Tensor<T> gate_in_, act_in_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/stochastic_depth.hpp>
+// asrkit/nn/stochastic_depth.hpp - stochastic depth for residual encoder blocks (Huang et al.
+// 2016), in the ESPnet form used by InterCTC and run-time pruning (SPECS §6, §8).
+//
+//   asrkit::StochasticDepth sd;                         // ESPnet1: p_l = rate · l / L
+//   sd.rate = 0.3;
+//   auto p = sd.skip_probabilities(24);                 // 0.0125, 0.025, ..., 0.3
+//   asrkit::Rng rng(7);
+//   auto drop = asrkit::LayerDrop<float>::draw(p[5], sd.granularity, batch, rng);
+//   // drop.factor[b]: 0 (item b skips the layer) or 1 / (1 − p) (every residual branch scaled)
+//
+// Semantics (ESPnet encoder_layer.py, SPECS §6):
+// - layer l (1-based) of L is skipped with probability p_l: linear p_l = rate · l / L, constant
+//   p_l = rate, or list p_l = rates[l − 1];
+// - batch granularity draws one coin per layer and forward pass for the whole minibatch
+//   (torch.rand(1) < p); sample granularity one coin per batch item;
+// - a skipped layer (item) is the identity; a kept one scales every residual branch by
+//   1 / (1 − p) (inverted scaling), so inference neither skips nor scales;
+// - coins come from an asrkit::Rng, so a seed fixes every decision on every platform.
+
+#include <string>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+/// How the per-layer skip probability grows with depth.
+enum class DepthSchedule { linear, constant, list };
+/// One coin per minibatch (ESPnet) or one per batch item.
+enum class DepthGranularity { batch, sample };
+
+struct StochasticDepth {
+  double rate = 0.0;                        ///< linear: p_L; constant: every p_l
+  DepthSchedule schedule = DepthSchedule::linear;
+  std::vector<double> rates;                ///< list: p_1 .. p_L
+  DepthGranularity granularity = DepthGranularity::batch;
+
+  /// p_l for layer l = 1..L. Throws ValueError stochastic_depth.1 for a probability outside
+  /// [0, 1), a list whose size is not L, or l outside [1, L].
+  double skip_probability(index_t layer, index_t num_layers) const {
+    if (num_layers < 1 || layer < 1 || layer > num_layers)
+      throw ValueError("stochastic_depth.1", detail::str("StochasticDepth: layer must be in [1, ",
+                                                         num_layers, "] (1-based), got ", layer));
+    double p = rate;
+    if (schedule == DepthSchedule::linear) {
+      p = rate * static_cast<double>(layer) / static_cast<double>(num_layers);
+    } else if (schedule == DepthSchedule::list) {
+      if (static_cast<index_t>(rates.size()) != num_layers)
+        throw ValueError("stochastic_depth.1", detail::str("StochasticDepth: the list schedule needs one "
+                                                           "rate per layer (", num_layers, "), got ",
+                                                           rates.size()));
+      p = rates[static_cast<std::size_t>(layer - 1)];
+    }
+    check_probability(p);
+    return p;
+  }
+
+  /// p_1 .. p_L.
+  std::vector<double> skip_probabilities(index_t num_layers) const {
+    std::vector<double> p;
+    for (index_t l = 1; l <= num_layers; ++l) p.push_back(skip_probability(l, num_layers));
+    return p;
+  }
+
+  static void check_probability(double p) {
+    if (!(p >= 0.0 && p < 1.0))
+      throw ValueError("stochastic_depth.1", detail::str("StochasticDepth: a skip probability must be in "
+                                                         "[0, 1), got ", p));
+  }
+};
+
+/// One layer's decision for one training forward pass: per batch item, the factor of every
+/// residual branch (0: the item skips the layer; 1 / (1 − p): kept).
+template <class T>
+struct LayerDrop {
+  std::vector<T> factor;
+
+  /// Every item kept with factor 1 (inference, or p = 0).
+  static LayerDrop keep_all(index_t batch) {
+    return LayerDrop{std::vector<T>(static_cast<std::size_t>(batch), T(1))};
+  }
+
+  /// Draws the coins: one for the batch (granularity batch) or one per item. p = 0 draws nothing,
+  /// so models without stochastic depth consume no random numbers.
+  static LayerDrop draw(double p, DepthGranularity granularity, index_t batch, Rng& rng) {
+    StochasticDepth::check_probability(p);
+    if (p == 0.0) return keep_all(batch);
+    const T kept = static_cast<T>(1.0 / (1.0 - p));
+    LayerDrop d;
+    d.factor.resize(static_cast<std::size_t>(batch));
+    if (granularity == DepthGranularity::batch) {
+      const bool skip = rng.uniform<double>() < p;
+      for (auto& f : d.factor) f = skip ? T(0) : kept;
+    } else {
+      for (auto& f : d.factor) f = rng.uniform<double>() < p ? T(0) : kept;
+    }
+    return d;
+  }
+
+  /// True when every item skips (the layer need not run at all).
+  bool all_skipped() const {
+    for (T f : factor)
+      if (f != T(0)) return false;
+    return true;
+  }
+  bool any_skipped() const {
+    for (T f : factor)
+      if (f == T(0)) return true;
+    return false;
+  }
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/transformer_block.hpp>
+// asrkit/nn/transformer_block.hpp - the pre-LN Transformer encoder block (Vaswani et al. 2017 with
+// ESPnet's normalize_before = true), with dropout and stochastic depth.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::TransformerBlockOptions o;                 // 4 heads, ff 2048, ReLU, dropout 0.1
+//   asrkit::TransformerBlock<float> block(256, o, rng);
+//   auto y  = block.forward_train(x, lengths);        // x [T, B, 256] -> y [T, B, 256]
+//   auto yc = block.forward(x, lengths, asrkit::AttentionMask::chunked(16));   // streaming
+//   auto dx = block.backward(dy);
+//
+// Equations (ESPnet TransformerEncoderLayer; SPECS §6 for f):
+//   x ← x + f · Dropout( MHSA( LN_1(x) ) )
+//   x ← x + f · Dropout( FFN( LN_2(x) ) )
+// f = 1 at inference; in training the block is skipped with probability p (one coin per batch,
+// or per item with DepthGranularity::sample) and f = 1 / (1 − p) when kept. Padded frames
+// (t >= lengths[b]) give y = 0 and dx = 0. Names: "self_attn.*" (torch.nn.MultiheadAttention),
+// "feed_forward.w_1/w_2.*", "norm1.*", "norm2.*" (LayerNorm, eps 1e-12 as ESPnet).
+
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/attention.hpp>
+// #include <asrkit/nn/detail/residual.hpp>
+// asrkit/nn/detail/residual.hpp - one pre-LN residual step of an encoder block,
+//   x ← x + coef · factor[b] · Dropout( Module( LN(x) ) ),
+// shared by TransformerBlock and ConformerBlock / FusionFormerBlock (internal). coef is ½ for the
+// macaron feed-forward modules (Gulati et al. 2020, eq. 1), factor the stochastic-depth scale of
+// each batch item (SPECS §6: 1 / (1 − p) when kept, 0 when skipped; 1 at inference). Without LN
+// (FusionFormer, SPECS §10.2) the module reads x itself.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/sequence.hpp>
+// #include <asrkit/nn/dropout.hpp>
+// #include <asrkit/nn/layer_norm.hpp>
+// #include <asrkit/nn/stochastic_depth.hpp>
+
+namespace asrkit {
+namespace detail {
+
+template <class T>
+class ResidualStep {
+ public:
+  ResidualStep(index_t d_model, bool layer_norm, double dropout, std::uint64_t seed, T coef)
+      : dropout_(dropout, seed), coef_(coef) {
+    if (layer_norm) norm_.emplace(d_model, LayerNormOptions{1e-12, true});
+  }
+
+  /// Inference: x += coef · Module(LN(x)); `run(TensorView<const T>) -> Tensor<T>` is the module.
+  template <class Run>
+  void forward(Tensor<T>& x, Run&& run) const {
+    Tensor<T> branch = norm_ ? run(TensorView<const T>(norm_->forward(x).view())) : run(TensorView<const T>(x.view()));
+    seq::add_scaled(x.view(), TensorView<const T>(branch.view()), coef_,
+                    std::vector<T>(static_cast<std::size_t>(x.dim(1)), T(1)));
+  }
+
+  /// Training: with dropout on the branch and the per-item factors; caches for backward.
+  template <class Run>
+  void forward_train(Tensor<T>& x, const std::vector<T>& factor, Run&& run) {
+    Tensor<T> branch;
+    if (norm_) {
+      const Tensor<T> h = norm_->forward_train(x);
+      branch = run(TensorView<const T>(h.view()));
+    } else {
+      branch = run(TensorView<const T>(x.view()));
+    }
+    if (dropout_.p() > 0) branch = dropout_.forward_train(branch);
+    seq::add_scaled(x.view(), TensorView<const T>(branch.view()), coef_, factor);
+  }
+
+  /// g = dL/dx after the step; returns dL/dx before it (g + the branch's gradient).
+  /// `back(Tensor<T>) -> Tensor<T>` is the module's backward.
+  template <class Back>
+  Tensor<T> backward(const Tensor<T>& g, const std::vector<T>& factor, Back&& back) {
+    Tensor<T> d = seq::scaled(TensorView<const T>(g.view()), coef_, factor);
+    if (dropout_.p() > 0) d = dropout_.backward(d);
+    d = back(std::move(d));
+    if (norm_) d = norm_->backward(d);
+    seq::add_to(d.view(), TensorView<const T>(g.view()));
+    return d;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view name) {
+    if (norm_) norm_->for_each_parameter(f, name);
+  }
+
+  LayerNorm<T>* norm() noexcept { return norm_ ? &*norm_ : nullptr; }
+  Dropout<T>& dropout() noexcept { return dropout_; }
+
+ private:
+  std::optional<LayerNorm<T>> norm_;
+  Dropout<T> dropout_;
+  T coef_;
+};
+
+/// A block's stochastic depth (SPECS §6): its skip probability, granularity, the Rng its coins
+/// come from, and the decision of the last training forward.
+template <class T>
+struct BlockDepth {
+  double skip_probability = 0.0;
+  DepthGranularity granularity = DepthGranularity::batch;
+  Rng rng;
+  LayerDrop<T> drop;          // of the last forward_train
+  bool skipped = false;       // every item skipped: the block was the identity
+
+  const std::vector<T>& draw(index_t batch) {
+    drop = LayerDrop<T>::draw(skip_probability, granularity, batch, rng);
+    skipped = batch > 0 && drop.all_skipped();
+    return drop.factor;
+  }
+};
+
+/// Items skipped by sample-granularity stochastic depth leave the block unchanged: rows of y for
+/// items with factor 0 are replaced by those of x (used after a block's final LayerNorm).
+template <class T>
+void keep_skipped_items(Tensor<T>& y, TensorView<const T> x, const std::vector<T>& factor) {
+  const index_t steps = y.dim(0), batch = y.dim(1), d = y.dim(2);
+  for (index_t b = 0; b < batch; ++b)
+    if (factor[static_cast<std::size_t>(b)] == T(0))
+      for (index_t t = 0; t < steps; ++t)
+        std::copy(x.data() + (t * batch + b) * d, x.data() + (t * batch + b + 1) * d, y.data() + (t * batch + b) * d);
+}
+
+/// Splits g for keep_skipped_items' backward: returns the rows of skipped items (0 elsewhere)
+/// and zeroes them in g.
+template <class T>
+Tensor<T> take_skipped_items(Tensor<T>& g, const std::vector<T>& factor) {
+  Tensor<T> out(g.shape());
+  const index_t steps = g.dim(0), batch = g.dim(1), d = g.dim(2);
+  for (index_t b = 0; b < batch; ++b)
+    if (factor[static_cast<std::size_t>(b)] == T(0))
+      for (index_t t = 0; t < steps; ++t) {
+        T* row = g.data() + (t * batch + b) * d;
+        std::copy(row, row + d, out.data() + (t * batch + b) * d);
+        std::fill(row, row + d, T(0));
+      }
+  return out;
+}
+
+}  // namespace detail
+}  // namespace asrkit
+// #include <asrkit/nn/detail/sequence.hpp>
+// #include <asrkit/nn/feed_forward.hpp>
+// #include <asrkit/nn/positional_encoding.hpp>
+// #include <asrkit/nn/stochastic_depth.hpp>
+
+namespace asrkit {
+
+struct TransformerBlockOptions {
+  index_t heads = 4;
+  index_t ff = 2048;                                          ///< FFN inner width
+  ops::ActivationKind activation = ops::ActivationKind::relu;  ///< of the FFN (ESPnet: ReLU)
+  double dropout = 0.1;            ///< on each residual branch and inside the FFN
+  double attention_dropout = 0.0;  ///< on the attention weights
+  double skip_probability = 0.0;   ///< stochastic depth (asrkit::Encoder sets it per layer)
+  DepthGranularity granularity = DepthGranularity::batch;
+  std::uint64_t seed = 0;          ///< dropout masks and stochastic-depth coins
+};
+
+template <class T>
+class TransformerBlock {
+  static_assert(std::is_floating_point_v<T>, "TransformerBlock<T>: T must be float or double");
+
+ public:
+  using value_type = T;
+  using Options = TransformerBlockOptions;
+  /// asrkit::Encoder adds this encoding before the first block (x·sqrt(D) + PE).
+  using PositionalEncoding = SinusoidalPositionalEncoding<T>;
+  static constexpr bool relative_positions = false;
+  static constexpr bool has_layer_norm = true;
+
+  TransformerBlock(index_t d_model, const Options& o, Rng& rng)
+      : self_attn_(d_model, o.heads, rng, attention_options(o)),
+        feed_forward_(d_model, ffn_options(o), rng),
+        mha_(d_model, true, o.dropout, Rng(o.seed, 2).next_u64(), T(1)),
+        ffn_(d_model, true, o.dropout, Rng(o.seed, 3).next_u64(), T(1)) {
+    set_skip_probability(o.skip_probability, o.granularity);
+    depth_.rng = Rng(o.seed, 4);
+  }
+
+  /// Inference: no dropout, no skipping, no scaling.
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                    AttentionMask mask = {}) const {
+    const auto len = detail::seq::checked_lengths(x, d_model(), lengths, "TransformerBlock");
+    Tensor<T> y(x);
+    const auto lv = as_view(len);
+    mha_.forward(y, [&](TensorView<const T> h) { return self_attn_.forward(h, lv, mask); });
+    ffn_.forward(y, [&](TensorView<const T> h) { return feed_forward_.forward(h, lv); });
+    detail::seq::zero_padding(y.view(), len);
+    return y;
+  }
+
+  /// Training: dropout and stochastic depth; caches what backward needs.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                          AttentionMask mask = {}) {
+    lengths_ = detail::seq::checked_lengths(x, d_model(), lengths, "TransformerBlock");
+    const auto& factor = depth_.draw(x.dim(1));
+    Tensor<T> y(x);
+    shape_ = y.shape();
+    if (!depth_.skipped) {
+      const auto lv = as_view(lengths_);
+      mha_.forward_train(y, factor, [&](TensorView<const T> h) { return self_attn_.forward_train(h, lv, mask); });
+      ffn_.forward_train(y, factor, [&](TensorView<const T> h) { return feed_forward_.forward_train(h, lv); });
+    }
+    detail::seq::zero_padding(y.view(), lengths_);
+    cached_ = true;
+    return y;
+  }
+
+  /// dL/dx (0 on padded frames); adds to every parameter gradient.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_) throw ValueError("encoder_block.1", "TransformerBlock::backward: call forward_train first");
+    Tensor<T> g = detail::seq::checked_gradient(dy, shape_, lengths_, "TransformerBlock");
+    if (depth_.skipped) return g;
+    const auto& factor = depth_.drop.factor;
+    g = ffn_.backward(g, factor, [&](Tensor<T> d) { return feed_forward_.backward(d); });
+    g = mha_.backward(g, factor, [&](Tensor<T> d) { return self_attn_.backward(d); });
+    detail::seq::zero_padding(g.view(), lengths_);
+    return g;
+  }
+
+  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
+  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
+    StochasticDepth::check_probability(p);
+    depth_.skip_probability = p;
+    depth_.granularity = granularity;
+  }
+  double skip_probability() const noexcept { return depth_.skip_probability; }
+  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
+  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
+  Rng& depth_rng() noexcept { return depth_.rng; }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
+    feed_forward_.for_each_parameter(f, join_name(prefix, "feed_forward"));
+    mha_.for_each_parameter(f, join_name(prefix, "norm1"));
+    ffn_.for_each_parameter(f, join_name(prefix, "norm2"));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    self_attn_.for_each_buffer(f, join_name(prefix, "self_attn"));
+    feed_forward_.for_each_buffer(f, join_name(prefix, "feed_forward"));
+  }
+
+  index_t d_model() const noexcept { return feed_forward_.d_model(); }
+  MultiHeadAttention<T>& self_attn() noexcept { return self_attn_; }
+  FeedForward<T>& feed_forward() noexcept { return feed_forward_; }
+  LayerNorm<T>& norm1() noexcept { return *mha_.norm(); }
+  LayerNorm<T>& norm2() noexcept { return *ffn_.norm(); }
+
+ private:
+  static MultiHeadAttentionOptions attention_options(const Options& o) {
+    MultiHeadAttentionOptions a;
+    a.dropout = o.attention_dropout;
+    return a;
+  }
+  static FeedForwardOptions ffn_options(const Options& o) {
+    FeedForwardOptions f;
+    f.hidden = o.ff;
+    f.activation = o.activation;
+    f.dropout = o.dropout;
+    f.seed = Rng(o.seed, 1).next_u64();
+    return f;
+  }
+
+  MultiHeadAttention<T> self_attn_;
+  FeedForward<T> feed_forward_;
+  detail::ResidualStep<T> mha_, ffn_;
+  detail::BlockDepth<T> depth_;
+  std::vector<std::int32_t> lengths_;
+  Shape shape_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/conformer_block.hpp>
+// asrkit/nn/conformer_block.hpp - the Conformer block (Gulati et al. 2020) and the LayerNorm-free
+// FusionFormer block (Song et al. 2022; SPECS §10), with dropout and stochastic depth.
+//
+//   asrkit::Rng rng(1);
+//   asrkit::ConformerBlockOptions o;                  // 4 heads, ff 2048, kernel 15
+//   asrkit::ConformerBlock<float> block(256, o, rng);
+//   asrkit::RelPositionalEncoding<float> pe(256);
+//   auto [xs, pos] = pe.forward(x, lengths);          // x·sqrt(D) and pos_emb [2T − 1, D]
+//   auto y  = block.forward_train(xs, pos, lengths);  // [T, B, 256] -> [T, B, 256]
+//   auto dx = block.backward(dy);
+//   asrkit::FusionFormerBlock<float> fusion(256, o, rng);   // same interface, no LayerNorm
+//
+// Conformer (macaron; ESPnet conformer EncoderLayer with normalize_before, SPECS §10.2):
+//   x ← x + ½ f · Dropout( FFN_m( LN_ffm(x) ) )        FFN: Swish
+//   x ← x + f · Dropout( RelMHSA( LN_mha(x), pos_emb ) )
+//   x ← x + f · Dropout( Conv( LN_conv(x) ) )          GLU, depthwise, BN, Swish
+//   x ← x + ½ f · Dropout( FFN( LN_ff(x) ) )
+//   y = LN_final(x)
+// FusionFormer (SPECS §10.2): the same residual structure with every LayerNorm (norm_final
+// included) deleted, FFN = Linear → BN → ReLU → Dropout → Linear → BN, the attention with a BN
+// after linear_q/k/v/out, and the convolution module in its BN/ReLU form.
+// f = 1 at inference; in training the block is skipped with probability p and f = 1 / (1 − p)
+// when kept (SPECS §6; per item with DepthGranularity::sample, where a skipped item's output is
+// its input). Padded frames give y = 0 and dx = 0. Names as ESPnet: "feed_forward_macaron",
+// "self_attn", "conv_module", "feed_forward", "norm_ff_macaron", "norm_mha", "norm_conv",
+// "norm_ff", "norm_final" (LayerNorm eps 1e-12).
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/attention.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/conformer_conv.hpp>
+// #include <asrkit/nn/detail/residual.hpp>
+// #include <asrkit/nn/detail/sequence.hpp>
+// #include <asrkit/nn/feed_forward.hpp>
+// #include <asrkit/nn/layer_norm.hpp>
+// #include <asrkit/nn/positional_encoding.hpp>
+// #include <asrkit/nn/stochastic_depth.hpp>
+
+namespace asrkit {
+
+struct ConformerBlockOptions {
+  index_t heads = 4;
+  index_t ff = 2048;               ///< FFN inner width
+  index_t kernel = 15;             ///< depthwise conv kernel (odd)
+  bool causal = false;             ///< causal depthwise conv (streaming; pair with a chunk mask)
+  double dropout = 0.1;            ///< on each residual branch and inside the FFNs
+  double attention_dropout = 0.0;  ///< on the attention weights
+  double skip_probability = 0.0;   ///< stochastic depth (asrkit::Encoder sets it per layer)
+  DepthGranularity granularity = DepthGranularity::batch;
+  std::uint64_t seed = 0;          ///< dropout masks and stochastic-depth coins
+  BatchNormOptions norm{};         ///< every BatchNorm of the block
+};
+
+template <class T>
+class ConformerBlock {
+  static_assert(std::is_floating_point_v<T>, "ConformerBlock<T>: T must be float or double");
+
+ public:
+  using value_type = T;
+  using Options = ConformerBlockOptions;
+  /// asrkit::Encoder scales x by sqrt(D) and passes the relative table pos_emb to every block.
+  using PositionalEncoding = RelPositionalEncoding<T>;
+  static constexpr bool relative_positions = true;
+  static constexpr bool has_layer_norm = true;
+
+  ConformerBlock(index_t d_model, const Options& o, Rng& rng) : ConformerBlock(d_model, o, rng, false) {}
+
+  /// Inference: no dropout, no skipping, no scaling. pos_emb [2T − 1, D].
+  Tensor<T> forward(TensorView<const T> x, TensorView<const T> pos_emb,
+                    TensorView<const std::int32_t> lengths = {}, AttentionMask mask = {}) const {
+    const auto len = detail::seq::checked_lengths(x, d_model(), lengths, name());
+    const auto lv = as_view(len);
+    Tensor<T> y(x);
+    ff_macaron_.forward(y, [&](TensorView<const T> h) { return feed_forward_macaron_.forward(h, lv); });
+    mha_.forward(y, [&](TensorView<const T> h) { return self_attn_.forward(h, pos_emb, lv, mask); });
+    conv_.forward(y, [&](TensorView<const T> h) { return conv_module_.forward(h, lv); });
+    ff_.forward(y, [&](TensorView<const T> h) { return feed_forward_.forward(h, lv); });
+    if (norm_final_) y = norm_final_->forward(y);
+    detail::seq::zero_padding(y.view(), len);
+    return y;
+  }
+
+  /// Training: dropout, batch statistics, stochastic depth; caches what backward needs.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const T> pos_emb,
+                          TensorView<const std::int32_t> lengths = {}, AttentionMask mask = {}) {
+    lengths_ = detail::seq::checked_lengths(x, d_model(), lengths, name());
+    const auto lv = as_view(lengths_);
+    const auto& factor = depth_.draw(x.dim(1));
+    Tensor<T> y(x);
+    shape_ = y.shape();
+    if (!depth_.skipped) {
+      ff_macaron_.forward_train(y, factor, [&](TensorView<const T> h) { return feed_forward_macaron_.forward_train(h, lv); });
+      mha_.forward_train(y, factor, [&](TensorView<const T> h) { return self_attn_.forward_train(h, pos_emb, lv, mask); });
+      conv_.forward_train(y, factor, [&](TensorView<const T> h) { return conv_module_.forward_train(h, lv); });
+      ff_.forward_train(y, factor, [&](TensorView<const T> h) { return feed_forward_.forward_train(h, lv); });
+      if (norm_final_) {
+        y = norm_final_->forward_train(y);
+        if (depth_.drop.any_skipped()) detail::keep_skipped_items(y, x, factor);
+      }
+    }
+    detail::seq::zero_padding(y.view(), lengths_);
+    cached_ = true;
+    return y;
+  }
+
+  /// dL/dx (0 on padded frames); adds to every parameter gradient.
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_) throw ValueError("encoder_block.1", detail::str(name(), "::backward: call forward_train first"));
+    Tensor<T> g = detail::seq::checked_gradient(dy, shape_, lengths_, name());
+    if (depth_.skipped) return g;
+    const auto& factor = depth_.drop.factor;
+    std::optional<Tensor<T>> passed;  // skipped items bypass norm_final
+    if (norm_final_) {
+      if (depth_.drop.any_skipped()) passed = detail::take_skipped_items(g, factor);
+      g = norm_final_->backward(g);
+    }
+    g = ff_.backward(g, factor, [&](Tensor<T> d) { return feed_forward_.backward(d); });
+    g = conv_.backward(g, factor, [&](Tensor<T> d) { return conv_module_.backward(d); });
+    g = mha_.backward(g, factor, [&](Tensor<T> d) { return self_attn_.backward(d); });
+    g = ff_macaron_.backward(g, factor, [&](Tensor<T> d) { return feed_forward_macaron_.backward(d); });
+    if (passed) detail::seq::add_to(g.view(), TensorView<const T>(passed->view()));
+    detail::seq::zero_padding(g.view(), lengths_);
+    return g;
+  }
+
+  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
+  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
+    StochasticDepth::check_probability(p);
+    depth_.skip_probability = p;
+    depth_.granularity = granularity;
+  }
+  double skip_probability() const noexcept { return depth_.skip_probability; }
+  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
+  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
+  Rng& depth_rng() noexcept { return depth_.rng; }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
+    feed_forward_.for_each_parameter(f, join_name(prefix, "feed_forward"));
+    feed_forward_macaron_.for_each_parameter(f, join_name(prefix, "feed_forward_macaron"));
+    conv_module_.for_each_parameter(f, join_name(prefix, "conv_module"));
+    ff_.for_each_parameter(f, join_name(prefix, "norm_ff"));
+    mha_.for_each_parameter(f, join_name(prefix, "norm_mha"));
+    ff_macaron_.for_each_parameter(f, join_name(prefix, "norm_ff_macaron"));
+    conv_.for_each_parameter(f, join_name(prefix, "norm_conv"));
+    if (norm_final_) norm_final_->for_each_parameter(f, join_name(prefix, "norm_final"));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    self_attn_.for_each_buffer(f, join_name(prefix, "self_attn"));
+    feed_forward_.for_each_buffer(f, join_name(prefix, "feed_forward"));
+    feed_forward_macaron_.for_each_buffer(f, join_name(prefix, "feed_forward_macaron"));
+    conv_module_.for_each_buffer(f, join_name(prefix, "conv_module"));
+  }
+
+  index_t d_model() const noexcept { return feed_forward_.d_model(); }
+  RelPositionMultiHeadAttention<T>& self_attn() noexcept { return self_attn_; }
+  FeedForward<T>& feed_forward() noexcept { return feed_forward_; }
+  FeedForward<T>& feed_forward_macaron() noexcept { return feed_forward_macaron_; }
+  ConformerConvolution<T>& conv_module() noexcept { return conv_module_; }
+  /// The block's LayerNorms (nullptr in a FusionFormer block).
+  LayerNorm<T>* norm_ff_macaron() noexcept { return ff_macaron_.norm(); }
+  LayerNorm<T>* norm_mha() noexcept { return mha_.norm(); }
+  LayerNorm<T>* norm_conv() noexcept { return conv_.norm(); }
+  LayerNorm<T>* norm_ff() noexcept { return ff_.norm(); }
+  LayerNorm<T>* norm_final() noexcept { return norm_final_ ? &*norm_final_ : nullptr; }
+
+ protected:
+  ConformerBlock(index_t d_model, const Options& o, Rng& rng, bool fusion)
+      : fusion_(fusion),
+        self_attn_(d_model, o.heads, rng, attention_options(o, fusion)),
+        feed_forward_(d_model, ffn_options(o, fusion, 1), rng),
+        feed_forward_macaron_(d_model, ffn_options(o, fusion, 2), rng),
+        conv_module_(d_model, conv_options(o, fusion), rng),
+        ff_macaron_(d_model, !fusion, o.dropout, Rng(o.seed, 3).next_u64(), T(0.5)),
+        mha_(d_model, !fusion, o.dropout, Rng(o.seed, 4).next_u64(), T(1)),
+        conv_(d_model, !fusion, o.dropout, Rng(o.seed, 5).next_u64(), T(1)),
+        ff_(d_model, !fusion, o.dropout, Rng(o.seed, 6).next_u64(), T(0.5)) {
+    if (!fusion) norm_final_.emplace(d_model, LayerNormOptions{1e-12, true});
+    set_skip_probability(o.skip_probability, o.granularity);
+    depth_.rng = Rng(o.seed, 7);
+  }
+
+ private:
+  const char* name() const { return fusion_ ? "FusionFormerBlock" : "ConformerBlock"; }
+
+  static MultiHeadAttentionOptions attention_options(const Options& o, bool fusion) {
+    MultiHeadAttentionOptions a;
+    a.dropout = o.attention_dropout;
+    if (fusion) a.projection_norm = ProjectionNorm::batch_norm;
+    a.norm = o.norm;
+    return a;
+  }
+  static FeedForwardOptions ffn_options(const Options& o, bool fusion, std::uint64_t stream) {
+    FeedForwardOptions f;
+    f.hidden = o.ff;
+    f.activation = fusion ? ops::ActivationKind::relu : ops::ActivationKind::swish;
+    f.dropout = o.dropout;
+    f.batch_norm = fusion;
+    f.norm = o.norm;
+    f.seed = Rng(o.seed, stream).next_u64();
+    return f;
+  }
+  static ConformerConvolutionOptions conv_options(const Options& o, bool fusion) {
+    ConformerConvolutionOptions c;
+    c.kernel = o.kernel;
+    c.causal = o.causal;
+    c.fusionformer = fusion;
+    c.norm = o.norm;
+    return c;
+  }
+
+  bool fusion_;
+  RelPositionMultiHeadAttention<T> self_attn_;
+  FeedForward<T> feed_forward_, feed_forward_macaron_;
+  ConformerConvolution<T> conv_module_;
+  detail::ResidualStep<T> ff_macaron_, mha_, conv_, ff_;
+  std::optional<LayerNorm<T>> norm_final_;
+  detail::BlockDepth<T> depth_;
+  std::vector<std::int32_t> lengths_;
+  Shape shape_;
+  bool cached_ = false;
+};
+
+/// The FusionFormer block (SPECS §10.2): ConformerBlock's structure without any LayerNorm, BN
+/// after every linear and conv, ReLU for Swish and GLU. Same interface and options.
+template <class T>
+class FusionFormerBlock : public ConformerBlock<T> {
+ public:
+  static constexpr bool has_layer_norm = false;  ///< asrkit::Encoder adds no after_norm either
+
+  FusionFormerBlock(index_t d_model, const ConformerBlockOptions& o, Rng& rng)
+      : ConformerBlock<T>(d_model, o, rng, true) {}
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/encoder.hpp>
+// asrkit/nn/encoder.hpp - a stack of encoder blocks with intermediate-CTC taps, stochastic depth
+// and run-time depth pruning (Lee & Watanabe 2021; Lee, Kang & Watanabe 2021; SPECS §6-8).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::EncoderOptions eo;
+//   eo.intermediate_layers = {6, 12};                 // 1-based: the outputs of layers 6 and 12
+//   eo.stochastic_depth.rate = 0.3;                   // p_l = 0.3 · l / 24
+//   asrkit::Encoder<asrkit::TransformerBlock<float>> enc(24, 256, {}, eo, rng);
+//   auto out = enc.forward_train(x, lengths);         // x [T, B, 256] (after subsampling)
+//   // out.output [T, B, 256], out.intermediates[k] [T, B, 256] for each tap
+//   auto dx = enc.backward(d_output, {d_tap6, d_tap12});
+//   enc.set_depth(12);                                // prune: layers 1..12 only
+//
+// Data flow: the block's positional encoding (Transformer: x·sqrt(D) + PE(t); Conformer and
+// FusionFormer: x·sqrt(D) and the relative table pos_emb for every block), then the active
+// blocks in order, then "after_norm" (LayerNorm, eps 1e-12; none for FusionFormer, SPECS §10.2).
+// Taps (SPECS §7.1): X^(l) is the residual stream after layer l (1-based); with
+// tap_final_norm (default) it is passed through the same after_norm, as ESPnet does for pre-LN
+// encoders; the model continues from the un-normalised X^(l). The CTC head is not part of the
+// encoder (it is shared by the final output and every tap).
+// Pruning (SPECS §8.2): removing layer l makes layer l + 1 read the output of layer l − 1; a tap
+// at a removed layer reads the stream at that position (the output of the last kept layer
+// before it). Stochastic depth: each layer keeps the skip probability of its original index.
+// Names: "encoders.<i>.*" (0-based like ESPnet's ModuleList) and "after_norm.*".
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/attention.hpp>
+// #include <asrkit/nn/detail/sequence.hpp>
+// #include <asrkit/nn/layer_norm.hpp>
+// #include <asrkit/nn/positional_encoding.hpp>
+// #include <asrkit/nn/stochastic_depth.hpp>
+
+namespace asrkit {
+
+struct EncoderOptions {
+  std::vector<index_t> intermediate_layers;  ///< 1-based taps (InterCTC), e.g. {6, 12}
+  bool tap_final_norm = true;                ///< pass taps through after_norm (when there is one)
+  StochasticDepth stochastic_depth{};        ///< per-layer skip probabilities (SPECS §6)
+  PositionalEncodingOptions positional{};    ///< x_scale (default sqrt(D)) and dropout
+  std::uint64_t seed = 0;                    ///< blocks' dropout / stochastic-depth streams
+};
+
+template <class T>
+struct EncoderOutput {
+  Tensor<T> output;                      ///< [T, B, D], after after_norm
+  std::vector<Tensor<T>> intermediates;  ///< one per tap, in EncoderOptions order
+};
+
+template <class Block>
+class Encoder {
+ public:
+  using T = typename Block::value_type;
+  using BlockOptions = typename Block::Options;
+
+  Encoder(index_t num_layers, index_t d_model, const BlockOptions& block, const EncoderOptions& o, Rng& rng)
+      : options_(o), positional_(d_model, o.positional) {
+    if (num_layers < 1)
+      throw ValueError("encoder.1", detail::str("Encoder: num_layers must be >= 1, got ", num_layers));
+    for (index_t l : o.intermediate_layers)
+      if (l < 1 || l > num_layers ||
+          std::count(o.intermediate_layers.begin(), o.intermediate_layers.end(), l) > 1)
+        throw ValueError("encoder.1", detail::str("Encoder: intermediate layer ", l, " must be in [1, ",
+                                                  num_layers, "] (1-based) and listed once"));
+    const auto p = o.stochastic_depth.skip_probabilities(num_layers);
+    for (index_t l = 0; l < num_layers; ++l) {
+      BlockOptions b = block;
+      b.skip_probability = p[static_cast<std::size_t>(l)];
+      b.granularity = o.stochastic_depth.granularity;
+      b.seed = Rng(o.seed, static_cast<std::uint64_t>(l) + 1).next_u64();
+      blocks_.emplace_back(d_model, b, rng);
+      active_.push_back(l + 1);
+    }
+    if (Block::has_layer_norm) after_norm_.emplace(d_model, LayerNormOptions{1e-12, true});
+  }
+
+  /// Inference (no dropout, no skipping); taps included.
+  EncoderOutput<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                           AttentionMask mask = {}) const {
+    const auto len = detail::seq::checked_lengths(x, d_model(), lengths, "Encoder");
+    const auto lv = as_view(len);
+    EncoderOutput<T> out;
+    Tensor<T> h, pos;
+    if constexpr (Block::relative_positions) {
+      auto pe = positional_.forward(x, lv);
+      h = std::move(pe.x);
+      pos = std::move(pe.pos_emb);
+    } else {
+      h = positional_.forward(x, lv);
+    }
+    run_layers(*this, h, len, out, [&](const Block& b, const Tensor<T>& in) {
+      if constexpr (Block::relative_positions) return b.forward(in, pos, lv, mask);
+      else return b.forward(in, lv, mask);
+    }, [&](std::size_t, const Tensor<T>& tap) {
+      return after_norm_ && options_.tap_final_norm ? after_norm_->forward(tap) : tap;
+    });
+    out.output = after_norm_ ? after_norm_->forward(h) : std::move(h);
+    detail::seq::zero_padding(out.output.view(), len);
+    return out;
+  }
+
+  /// Training: dropout and stochastic depth in the blocks; caches what backward needs.
+  EncoderOutput<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                                 AttentionMask mask = {}) {
+    lengths_ = detail::seq::checked_lengths(x, d_model(), lengths, "Encoder");
+    const auto lv = as_view(lengths_);
+    EncoderOutput<T> out;
+    Tensor<T> h, pos;
+    if constexpr (Block::relative_positions) {
+      auto pe = positional_.forward_train(x, lv);
+      h = std::move(pe.x);
+      pos = std::move(pe.pos_emb);
+    } else {
+      h = positional_.forward_train(x, lv);
+    }
+    tap_norms_.clear();
+    run_layers(*this, h, lengths_, out, [&](Block& b, const Tensor<T>& in) {
+      if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
+      else return b.forward_train(in, lv, mask);
+    }, [&](std::size_t k, const Tensor<T>& tap) {
+      if (!(after_norm_ && options_.tap_final_norm)) return tap;
+      // a copy of after_norm holds this tap's cache; its gradients are merged in backward
+      if (tap_norms_.empty()) tap_norms_.assign(options_.intermediate_layers.size(), *after_norm_);
+      tap_norms_[k] = *after_norm_;
+      return tap_norms_[k].forward_train(tap);
+    });
+    out.output = after_norm_ ? after_norm_->forward_train(h) : std::move(h);
+    detail::seq::zero_padding(out.output.view(), lengths_);
+    shape_ = out.output.shape();
+    cached_ = true;
+    return out;
+  }
+
+  /// dL/dx for the gradient of the final output and of each tap (d_intermediates: one per tap in
+  /// EncoderOptions order, or empty when the taps are unused; an empty tensor skips one tap).
+  Tensor<T> backward(TensorView<const T> d_output, const std::vector<Tensor<T>>& d_intermediates = {}) {
+    if (!cached_) throw ValueError("encoder.2", "Encoder::backward: call forward_train first");
+    const auto& taps = options_.intermediate_layers;
+    if (!d_intermediates.empty() && d_intermediates.size() != taps.size())
+      throw ShapeError("encoder.3", detail::str("Encoder::backward: argument d_intermediates: expected ",
+                                                taps.size(), " gradients (one per tap) or none, got ",
+                                                d_intermediates.size()));
+    for (const auto& d : d_intermediates)
+      if (d.numel() != 0 && d.shape() != shape_)
+        throw ShapeError("encoder.3", detail::str("Encoder::backward: a tap gradient must have shape ",
+                                                  shape_.str(), ", got ", d.shape().str()));
+    Tensor<T> g = detail::seq::checked_gradient(d_output, shape_, lengths_, "Encoder");
+    if (after_norm_) g = after_norm_->backward(g);
+    const index_t layers = num_layers();
+    for (index_t pos = layers; pos >= 1; --pos) {
+      for (std::size_t k = 0; k < taps.size(); ++k)
+        if (taps[k] == pos && !d_intermediates.empty() && d_intermediates[k].numel() != 0)
+          add_tap_gradient(g, k, d_intermediates[k]);
+      if (std::binary_search(active_.begin(), active_.end(), pos))
+        g = blocks_[static_cast<std::size_t>(pos - 1)].backward(g);
+    }
+    g = positional_.backward(g);
+    detail::seq::zero_padding(g.view(), lengths_);
+    return g;
+  }
+
+  /// Keeps only the given layers (1-based, any order; SPECS §8.2). Taps stay at their positions.
+  void set_layers(std::vector<index_t> layers) {
+    std::sort(layers.begin(), layers.end());
+    for (std::size_t i = 0; i < layers.size(); ++i)
+      if (layers[i] < 1 || layers[i] > num_layers() || (i > 0 && layers[i] == layers[i - 1]))
+        throw ValueError("encoder.4", detail::str("Encoder::set_layers: layer ", layers[i], " must be in [1, ",
+                                                  num_layers(), "] (1-based) and listed once"));
+    active_ = std::move(layers);
+    cached_ = false;
+  }
+  /// Truncates to layers 1..depth (depth in [0, L]).
+  void set_depth(index_t depth) {
+    if (depth < 0 || depth > num_layers())
+      throw ValueError("encoder.4", detail::str("Encoder::set_depth: depth must be in [0, ", num_layers(),
+                                                "], got ", depth));
+    std::vector<index_t> keep;
+    for (index_t l = 1; l <= depth; ++l) keep.push_back(l);
+    set_layers(std::move(keep));
+  }
+  const std::vector<index_t>& active_layers() const noexcept { return active_; }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    for (std::size_t i = 0; i < blocks_.size(); ++i)
+      blocks_[i].for_each_parameter(f, join_name(prefix, "encoders." + std::to_string(i)));
+    if (after_norm_) after_norm_->for_each_parameter(f, join_name(prefix, "after_norm"));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    for (std::size_t i = 0; i < blocks_.size(); ++i)
+      blocks_[i].for_each_buffer(f, join_name(prefix, "encoders." + std::to_string(i)));
+  }
+
+  index_t num_layers() const noexcept { return static_cast<index_t>(blocks_.size()); }
+  index_t d_model() const noexcept { return positional_.d_model(); }
+  /// Layer l (1-based).
+  Block& layer(index_t l) { return blocks_.at(static_cast<std::size_t>(l - 1)); }
+  LayerNorm<T>* after_norm() noexcept { return after_norm_ ? &*after_norm_ : nullptr; }
+  typename Block::PositionalEncoding& positional_encoding() noexcept { return positional_; }
+  const EncoderOptions& options() const noexcept { return options_; }
+
+ private:
+  // Runs positions 1..L of `self` (const: inference), the active ones through run(block, h); the
+  // stream after position l is recorded for every tap k at l as tap(k, h).
+  template <class Self, class Run, class Tap>
+  static void run_layers(Self& self, Tensor<T>& h, const std::vector<std::int32_t>& len,
+                         EncoderOutput<T>& out, Run&& run, Tap&& tap) {
+    const auto& taps = self.options_.intermediate_layers;
+    out.intermediates.resize(taps.size());
+    for (index_t pos = 1; pos <= self.num_layers(); ++pos) {
+      if (std::binary_search(self.active_.begin(), self.active_.end(), pos))
+        h = run(self.blocks_[static_cast<std::size_t>(pos - 1)], h);
+      for (std::size_t k = 0; k < taps.size(); ++k)
+        if (taps[k] == pos) {
+          out.intermediates[k] = tap(k, h);
+          detail::seq::zero_padding(out.intermediates[k].view(), len);
+        }
+    }
+  }
+
+  // Tap k's gradient through its after_norm copy (parameter gradients merged into after_norm).
+  void add_tap_gradient(Tensor<T>& g, std::size_t k, const Tensor<T>& d_tap) {
+    Tensor<T> d(d_tap);
+    detail::seq::zero_padding(d.view(), lengths_);
+    if (after_norm_ && options_.tap_final_norm) {
+      LayerNorm<T>& n = tap_norms_[k];
+      zero_grad(n);
+      d = n.backward(d);
+      std::vector<Parameter<T>*> dst;
+      after_norm_->for_each_parameter([&](const std::string&, Parameter<T>& p) { dst.push_back(&p); });
+      std::size_t i = 0;
+      n.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst[i++]->grad.flat() += p.grad.flat(); });
+    }
+    detail::seq::add_to(g.view(), TensorView<const T>(d.view()));
+  }
+
+  EncoderOptions options_;
+  typename Block::PositionalEncoding positional_;
+  std::vector<Block> blocks_;
+  std::optional<LayerNorm<T>> after_norm_;
+  std::vector<index_t> active_;  // 1-based, increasing
+  // forward_train cache
+  std::vector<LayerNorm<T>> tap_norms_;  // one per tap, in EncoderOptions order
+  std::vector<std::int32_t> lengths_;
+  Shape shape_;
+  bool cached_ = false;
+};
+
+}  // namespace asrkit
+// #include <asrkit/nn/subsampling.hpp>
+// asrkit/nn/subsampling.hpp - convolutional front-end subsampling of Transformer / Conformer
+// encoders (ESPnet Conv2dSubsampling, Conv2dSubsampling6, Conv2dSubsampling8).
+//
+//   asrkit::Rng rng(1);
+//   asrkit::Conv2dSubsampling<float> sub(80, 256, {/*factor*/ 4}, rng);
+//   auto y   = sub.forward_train(feats, lengths);      // [T, B, 80] -> [T', B, 256]
+//   auto len = sub.output_lengths(lengths);           // per item T'_b
+//   auto dx  = sub.backward(dy);
+//
+// The features are one image per item, [B, 1, T, F] (time as height, as ESPnet), then
+//   factor 4: Conv2d(1, D, 3, stride 2) → ReLU → Conv2d(D, D, 3, stride 2) → ReLU
+//   factor 6: Conv2d(1, D, 3, stride 2) → ReLU → Conv2d(D, D, 5, stride 3) → ReLU
+//   factor 8: three Conv2d(·, D, 3, stride 2) → ReLU
+// (no padding), and Linear(D·F' → D) on each frame's [D, F'] map flattened channel-major
+// (ESPnet `x.transpose(1, 2).view(b, t, c * f)`). Names as ESPnet's nn.Sequential:
+// "conv.0", "conv.2", "conv.4" (convs), "out.0" (the Linear). Positional encoding is not part of
+// this layer (asrkit::Encoder adds it).
+// FusionFormer (SPECS §10.2, "front-end subsampling convs: Conv → BN → ReLU"): a BatchNorm2d-like
+// BN over the valid frames follows each conv; names "conv.0", "conv.1" (BN), "conv.3", "conv.4"
+// (BN), "conv.6", "conv.7".
+// Lengths: every conv maps L to (L − k) / s + 1 (floor; 0 when L < k), so
+//   ×4: ((L − 1) / 2 − 1) / 2,  ×6: ((L − 1) / 2 − 2) / 3,  ×8: (((L − 1) / 2 − 1) / 2 − 1) / 2,
+// the lengths of ESPnet's subsampled masks. A valid output frame only reads valid input frames,
+// so padding never changes a valid result; padded output frames are 0.
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/rng.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/conv.hpp>
+// #include <asrkit/nn/detail/sequence.hpp>
+// #include <asrkit/nn/linear.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/activation.hpp>
+
+namespace asrkit {
+
+struct SubsamplingOptions {
+  index_t factor = 4;         ///< 4, 6 or 8
+  bool fusionformer = false;  ///< Conv → BN → ReLU
+  BatchNormOptions norm{};
+  bool input_grad = true;     ///< false: backward skips dL/dfeatures (returns an empty tensor)
+};
+
+template <class T>
+class Conv2dSubsampling {
+  static_assert(std::is_floating_point_v<T>, "Conv2dSubsampling<T>: T must be float or double");
+
+ public:
+  Conv2dSubsampling(index_t in_features, index_t d_model, const SubsamplingOptions& o, Rng& rng)
+      : options_(o), in_features_(in_features), d_model_(d_model) {
+    if (o.factor != 4 && o.factor != 6 && o.factor != 8)
+      throw ValueError("subsampling.1", detail::str("Conv2dSubsampling: factor must be 4, 6 or 8, got ",
+                                                    o.factor));
+    if (in_features < 1 || d_model < 1)
+      throw ValueError("subsampling.1", detail::str("Conv2dSubsampling: in_features and d_model must be "
+                                                    ">= 1, got ", in_features, " and ", d_model));
+    const std::vector<std::array<index_t, 2>> ks =
+        o.factor == 4 ? std::vector<std::array<index_t, 2>>{{3, 2}, {3, 2}}
+        : o.factor == 6 ? std::vector<std::array<index_t, 2>>{{3, 2}, {5, 3}}
+                        : std::vector<std::array<index_t, 2>>{{3, 2}, {3, 2}, {3, 2}};
+    index_t f = in_features;
+    for (std::size_t i = 0; i < ks.size(); ++i) {
+      Conv2dOptions c;
+      c.kernel = {ks[i][0], ks[i][0]};
+      c.stride = {ks[i][1], ks[i][1]};
+      c.input_grad = i > 0 || o.input_grad;
+      stages_.push_back(Stage{Conv2d<T>(i == 0 ? 1 : d_model, d_model, c, rng), {}, ks[i][0], ks[i][1], {}, {}});
+      if (o.fusionformer) stages_.back().norm.emplace(d_model, o.norm);
+      f = conv_length(f, ks[i][0], ks[i][1]);
+    }
+    if (f < 1)
+      throw ValueError("subsampling.1", detail::str("Conv2dSubsampling: in_features ", in_features,
+                                                    " is too small for subsampling by ", o.factor));
+    out_features_ = f;
+    out_.emplace(d_model * f, d_model, rng);
+  }
+
+  /// T' for an input of T frames (0 when T is too short).
+  index_t output_length(index_t steps) const {
+    for (const auto& s : stages_) steps = conv_length(steps, s.kernel, s.stride);
+    return steps;
+  }
+  /// Per-item output lengths.
+  std::vector<std::int32_t> output_lengths(const std::vector<std::int32_t>& lengths) const {
+    std::vector<std::int32_t> out;
+    for (auto l : lengths) out.push_back(static_cast<std::int32_t>(output_length(l)));
+    return out;
+  }
+  std::vector<std::int32_t> output_lengths(TensorView<const std::int32_t> lengths) const {
+    return output_lengths(std::vector<std::int32_t>(lengths.data(), lengths.data() + lengths.numel()));
+  }
+
+  /// Inference: [T, B, F] features -> [T', B, D].
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
+    return run(*this, x, lengths);
+  }
+  /// Training: batch statistics in the FusionFormer BNs; caches what backward needs.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    Tensor<T> y = run(*this, x, lengths);
+    cached_ = true;
+    return y;
+  }
+
+  /// dL/dfeatures [T, B, F] for dy [T', B, D] (empty when input_grad is false).
+  Tensor<T> backward(TensorView<const T> dy) {
+    if (!cached_) throw ValueError("subsampling.3", "Conv2dSubsampling::backward: call forward_train first");
+    const Shape want{out_steps_, batch_, d_model_};
+    if (dy.shape() != want)
+      throw ShapeError("subsampling.2", detail::str("Conv2dSubsampling::backward: argument dy: expected "
+                                                    "shape ", want.str(), ", got ", dy.shape().str()));
+    Tensor<T> g(dy);
+    detail::seq::zero_padding(g.view(), out_lengths_);
+    g = out_->backward(g);  // [T', B, D·F']
+    Tensor<T> img = frames_to_image(g, d_model_, out_features_);
+    for (std::size_t i = stages_.size(); i-- > 0;) {
+      Stage& s = stages_[i];
+      ops::activation_backward(ops::ActivationKind::relu, TensorView<const T>(), TensorView<const T>(s.relu_out.view()),
+                               TensorView<const T>(img.view()), img.view());
+      if (s.norm) img = norm_backward(s, img);
+      img = s.conv.backward(img);
+    }
+    if (!options_.input_grad) return Tensor<T>();
+    // [B, 1, T, F] -> [T, B, F]
+    Tensor<T> dx(Shape{img.dim(2), batch_, in_features_}, uninitialized);
+    for (index_t b = 0; b < batch_; ++b)
+      for (index_t t = 0; t < img.dim(2); ++t)
+        std::copy(img.data() + (b * img.dim(2) + t) * in_features_,
+                  img.data() + (b * img.dim(2) + t + 1) * in_features_, dx.data() + (t * batch_ + b) * in_features_);
+    return dx;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    for (std::size_t i = 0; i < stages_.size(); ++i) {
+      stages_[i].conv.for_each_parameter(f, join_name(prefix, conv_name(i, 0)));
+      if (stages_[i].norm) stages_[i].norm->for_each_parameter(f, join_name(prefix, conv_name(i, 1)));
+    }
+    out_->for_each_parameter(f, join_name(prefix, "out.0"));
+  }
+  template <class F>
+  void for_each_buffer(F&& f, std::string_view prefix = {}) {
+    for (std::size_t i = 0; i < stages_.size(); ++i)
+      if (stages_[i].norm) stages_[i].norm->for_each_buffer(f, join_name(prefix, conv_name(i, 1)));
+  }
+
+  index_t factor() const noexcept { return options_.factor; }
+  index_t in_features() const noexcept { return in_features_; }
+  index_t d_model() const noexcept { return d_model_; }
+
+ private:
+  struct Stage {
+    Conv2d<T> conv;
+    std::optional<SequenceBatchNorm<T>> norm;
+    index_t kernel, stride;
+    Tensor<T> relu_out;                 // training cache
+    std::vector<std::int32_t> lengths;  // valid output frames per item (the BN mask)
+  };
+
+  static index_t conv_length(index_t n, index_t k, index_t s) { return n < k ? 0 : (n - k) / s + 1; }
+  std::string conv_name(std::size_t stage, index_t offset) const {
+    return "conv." + std::to_string(static_cast<index_t>(stage) * (options_.fusionformer ? 3 : 2) + offset);
+  }
+
+  // One forward: inference for a const Self, training (batch statistics, caches) otherwise.
+  template <class Self>
+  static Tensor<T> run(Self& self, TensorView<const T> x, TensorView<const std::int32_t> lengths) {
+    constexpr bool train = !std::is_const_v<Self>;
+    const index_t feats = self.in_features_;
+    auto len = detail::seq::checked_lengths(x, feats, lengths, "Conv2dSubsampling");
+    const index_t steps = x.dim(0), batch = x.dim(1);
+    if (self.output_length(steps) < 1)
+      throw ShapeError("subsampling.2", detail::str("Conv2dSubsampling: ", steps, " frames are too few "
+                                                    "for subsampling by ", self.options_.factor));
+    // [T, B, F] -> [B, 1, T, F]
+    Tensor<T> img(Shape{batch, 1, steps, feats}, uninitialized);
+    for (index_t t = 0; t < steps; ++t)
+      for (index_t b = 0; b < batch; ++b)
+        std::copy(x.data() + (t * batch + b) * feats, x.data() + (t * batch + b + 1) * feats,
+                  img.data() + (b * steps + t) * feats);
+    for (auto& s : self.stages_) {
+      if constexpr (train) img = s.conv.forward_train(img);
+      else img = s.conv.forward(img);
+      for (auto& l : len) l = static_cast<std::int32_t>(conv_length(l, s.kernel, s.stride));
+      if (s.norm) img = norm_forward(s, img, len);
+      ops::activation(ops::ActivationKind::relu, TensorView<const T>(img.view()), img.view());
+      if constexpr (train) {
+        s.relu_out = img;
+        s.lengths = len;
+      }
+    }
+    Tensor<T> frames = image_to_frames(img);
+    Tensor<T> y;
+    if constexpr (train) y = self.out_->forward_train(frames);
+    else y = self.out_->forward(frames);
+    detail::seq::zero_padding(y.view(), len);
+    if constexpr (train) {
+      self.out_lengths_ = len;
+      self.out_steps_ = y.dim(0);
+      self.batch_ = batch;
+    }
+    return y;
+  }
+
+  // [B, C, H, W] <-> [H, B·W, C]: per-channel statistics over the rows of valid frames h < len[b].
+  static Tensor<T> image_to_rows(const Tensor<T>& img) {
+    const index_t B = img.dim(0), C = img.dim(1), H = img.dim(2), W = img.dim(3);
+    Tensor<T> r(Shape{H, B * W, C}, uninitialized);
+    for (index_t b = 0; b < B; ++b)
+      for (index_t c = 0; c < C; ++c)
+        for (index_t h = 0; h < H; ++h)
+          for (index_t w = 0; w < W; ++w) r((h), b * W + w, c) = img(b, c, h, w);
+    return r;
+  }
+  static Tensor<T> rows_to_image(const Tensor<T>& r, index_t B, index_t W) {
+    const index_t H = r.dim(0), C = r.dim(2);
+    Tensor<T> img(Shape{B, C, H, W}, uninitialized);
+    for (index_t b = 0; b < B; ++b)
+      for (index_t c = 0; c < C; ++c)
+        for (index_t h = 0; h < H; ++h)
+          for (index_t w = 0; w < W; ++w) img(b, c, h, w) = r(h, b * W + w, c);
+    return img;
+  }
+  static std::vector<std::int32_t> row_lengths(const std::vector<std::int32_t>& len, index_t W) {
+    std::vector<std::int32_t> out;
+    for (auto l : len) out.insert(out.end(), static_cast<std::size_t>(W), l);
+    return out;
+  }
+  template <class S>
+  static Tensor<T> norm_forward(S& s, const Tensor<T>& img, const std::vector<std::int32_t>& len) {
+    const auto rl = row_lengths(len, img.dim(3));
+    const Tensor<T> rows = image_to_rows(img);
+    Tensor<T> y;
+    if constexpr (std::is_const_v<S>) y = s.norm->forward(rows, as_view(rl));
+    else y = s.norm->forward_train(rows, as_view(rl));
+    return rows_to_image(y, img.dim(0), img.dim(3));
+  }
+  Tensor<T> norm_backward(Stage& s, const Tensor<T>& g) {
+    return rows_to_image(s.norm->backward(image_to_rows(g)), g.dim(0), g.dim(3));
+  }
+
+  // [B, C, T', F'] -> [T', B, C·F'] (channel-major per frame) and back.
+  static Tensor<T> image_to_frames(const Tensor<T>& img) {
+    const index_t B = img.dim(0), C = img.dim(1), H = img.dim(2), W = img.dim(3);
+    Tensor<T> f(Shape{H, B, C * W}, uninitialized);
+    for (index_t b = 0; b < B; ++b)
+      for (index_t c = 0; c < C; ++c)
+        for (index_t h = 0; h < H; ++h)
+          std::copy(&img(b, c, h, 0), &img(b, c, h, 0) + W, f.data() + (h * B + b) * C * W + c * W);
+    return f;
+  }
+  static Tensor<T> frames_to_image(const Tensor<T>& f, index_t C, index_t W) {
+    const index_t H = f.dim(0), B = f.dim(1);
+    Tensor<T> img(Shape{B, C, H, W}, uninitialized);
+    for (index_t b = 0; b < B; ++b)
+      for (index_t c = 0; c < C; ++c)
+        for (index_t h = 0; h < H; ++h)
+          std::copy(f.data() + (h * B + b) * C * W + c * W, f.data() + (h * B + b) * C * W + (c + 1) * W,
+                    &img(b, c, h, 0));
+    return img;
+  }
+
+  SubsamplingOptions options_;
+  index_t in_features_, d_model_, out_features_ = 0;
+  std::vector<Stage> stages_;
+  std::optional<Linear<T>> out_;
+  // training cache
+  std::vector<std::int32_t> out_lengths_;
+  index_t out_steps_ = 0, batch_ = 0;
+  bool cached_ = false;
 };
 
 }  // namespace asrkit

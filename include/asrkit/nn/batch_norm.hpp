@@ -102,7 +102,7 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.invstd.resize(static_cast<std::size_t>(cols));
   s.count = valid ? static_cast<index_t>(std::count(valid, valid + rows, 1)) : rows;
   std::vector<T> mu(static_cast<std::size_t>(cols));
-  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+  for_column_blocks(rows, cols, [&](index_t c0, index_t c1) {
     column_moments_block(x, rows, cols, valid, c0, c1, s.mean.data(), s.var.data());
     for (index_t j = c0; j < c1; ++j) {
       s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
@@ -165,7 +165,7 @@ void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsi
               T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  for_column_blocks(cols, [&](index_t c0, index_t c1) {
+  for_column_blocks(rows, cols, [&](index_t c0, index_t c1) {
     column_grad_sums_block(dy, xhat, rows, cols, valid, c0, c1, sdy.data(), sdyh.data());
     T k[kColBlock], c_dy[kColBlock], c_h[kColBlock];
     for (index_t j = c0; j < c1; ++j) {

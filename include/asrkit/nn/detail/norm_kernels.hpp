@@ -185,11 +185,17 @@ inline constexpr index_t kColAlign = 16;
 /// 4 KiB page makes every row a TLB miss; 1024 keeps F <= 1024 in one block per task.
 inline constexpr index_t kColBlock = 1024;
 
+/// Elements below which a normalisation runs on the calling thread (a per-step BN of a small
+/// batch inside a recurrent loop cannot repay starting a thread team).
+inline constexpr index_t kParallelMinElements = index_t(1) << 15;
+
 /// Calls f(c0, c1) for column ranges covering [0, cols), in parallel over one contiguous range per
-/// thread (cut into sub-blocks of kColBlock columns, processed in order).
+/// thread (cut into sub-blocks of kColBlock columns, processed in order) when rows x cols is at
+/// least kParallelMinElements.
 template <class F>
-void for_column_blocks(index_t cols, F&& f) {
-  const index_t tasks = std::max<index_t>(1, std::min<index_t>(num_threads(), cols / kColAlign));
+void for_column_blocks(index_t rows, index_t cols, F&& f) {
+  const index_t threads = rows * cols >= kParallelMinElements ? num_threads() : 1;
+  const index_t tasks = std::max<index_t>(1, std::min<index_t>(threads, cols / kColAlign));
   parallel_for(tasks, [&](index_t t) {
     auto edge = [&](index_t i) {
       return i == tasks ? cols : (cols * i / tasks) / kColAlign * kColAlign;
