@@ -40,6 +40,11 @@ enum class Trans { no, yes };
 /// The fixed cell grid of C (see the header comment; tuned with bench/bench_layers.cpp).
 inline constexpr index_t kGemmRowBlock = 512;
 inline constexpr index_t kGemmColBlock = 2048;
+/// A product big enough for threads (kParallelMinWork) but smaller than this many cells is cut
+/// into thinner row blocks (never under kGemmMinRowBlock rows), so that e.g. the [250, 256] x
+/// [256, 1024] projections of one utterance are not a single cell on a single thread.
+inline constexpr index_t kGemmMinCells = 4;
+inline constexpr index_t kGemmMinRowBlock = 64;
 
 namespace detail {
 
@@ -75,6 +80,16 @@ void run_cells(index_t cells, index_t work, F&& f) {
   for (index_t c = 0; c < cells; ++c) f(c);
 }
 
+// Rows per cell: kGemmRowBlock, or thinner (a multiple of 16, >= kGemmMinRowBlock) when a
+// threaded product would otherwise have fewer than kGemmMinCells cells. Depends only on the shape.
+inline index_t gemm_row_block(index_t m, index_t col_cells, index_t work) {
+  if (work < kParallelMinWork || ((m + kGemmRowBlock - 1) / kGemmRowBlock) * col_cells >= kGemmMinCells)
+    return kGemmRowBlock;
+  const index_t want_rows = (kGemmMinCells + col_cells - 1) / col_cells;  // row cells wanted
+  const index_t block = ((m + want_rows - 1) / want_rows + 15) / 16 * 16;
+  return std::min(kGemmRowBlock, std::max(kGemmMinRowBlock, block));
+}
+
 template <class T, class MA, class MB>
 void gemm_eigen(T alpha, const MA& a, const MB& b, T beta, StridedMutMap<T>& c) {
   // beta == 0 must not read C (it may hold NaN or be uninitialised), as in BLAS.
@@ -107,11 +122,13 @@ void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T*
                                                    " (needs >= ", b_cols, "), ldc=", ldc,
                                                    " (needs >= ", n, ")"));
   if (m == 0 || n == 0) return;
-  const index_t row_cells = (m + kGemmRowBlock - 1) / kGemmRowBlock;
+  const index_t work = m * n * std::max<index_t>(k, 1);
   const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
-  detail::run_cells(row_cells * col_cells, m * n * std::max<index_t>(k, 1), [&](index_t cell) {
-    const index_t r0 = (cell / col_cells) * kGemmRowBlock, c0 = (cell % col_cells) * kGemmColBlock;
-    const index_t mr = std::min(kGemmRowBlock, m - r0), nc = std::min(kGemmColBlock, n - c0);
+  const index_t row_block = detail::gemm_row_block(m, col_cells, work);
+  const index_t row_cells = (m + row_block - 1) / row_block;
+  detail::run_cells(row_cells * col_cells, work, [&](index_t cell) {
+    const index_t r0 = (cell / col_cells) * row_block, c0 = (cell % col_cells) * kGemmColBlock;
+    const index_t mr = std::min(row_block, m - r0), nc = std::min(kGemmColBlock, n - c0);
     detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));
     if (k == 0) {  // empty sum: C = beta * C
       if (beta == T(0))
