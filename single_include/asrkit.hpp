@@ -6056,19 +6056,33 @@ class RecurrentBatchNorm {
   /// Items with t >= lengths[b] (when lengths are given) get 0.
   Tensor<T> forward_step(TensorView<const T> x_t, index_t t,
                          TensorView<const std::int32_t> lengths = {}) const {
+    Tensor<T> y(x_t.shape(), uninitialized);  // forward_step writes every element
+    forward_step(x_t, t, lengths, y.view());
+    return y;
+  }
+  /// As above, into y [B, F] (a recurrent cell's per-step buffer: no allocation per step).
+  void forward_step(TensorView<const T> x_t, index_t t, TensorView<const std::int32_t> lengths,
+                    TensorView<T> y) const {
     const auto valid = check_step(x_t, t, lengths, false);
-    Tensor<T> y(x_t.shape(), uninitialized);
+    check_out(y, x_t.shape(), "y");
     const auto p = population(std::min(t, max_steps_ - 1));
     detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
                                y.data());
-    return y;
   }
 
   /// Training at step t < max_steps: batch statistics of the active items at t, running
   /// statistics of step t updated; caches what backward_step(dy_t, t) needs.
   Tensor<T> forward_step_train(TensorView<const T> x_t, index_t t,
                                TensorView<const std::int32_t> lengths = {}) {
+    Tensor<T> y(x_t.shape(), uninitialized);  // forward_step_train writes every element
+    forward_step_train(x_t, t, lengths, y.view());
+    return y;
+  }
+  /// As above, into y [B, F].
+  void forward_step_train(TensorView<const T> x_t, index_t t, TensorView<const std::int32_t> lengths,
+                          TensorView<T> y) {
     auto valid = check_step(x_t, t, lengths, true);
+    check_out(y, x_t.shape(), "y");
     if (cache_.size() <= static_cast<std::size_t>(t)) cache_.resize(static_cast<std::size_t>(t) + 1);
     Step& c = cache_[static_cast<std::size_t>(t)];
     c.valid = std::move(valid);
@@ -6076,7 +6090,6 @@ class RecurrentBatchNorm {
     const index_t active = c.valid.empty()
                                ? batch
                                : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
-    Tensor<T> y(x_t.shape(), uninitialized);
     if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape(), uninitialized);
     if (active >= 2) {
       c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
@@ -6095,11 +6108,16 @@ class RecurrentBatchNorm {
                                  y.data(), c.xhat.data(), &p.mean, &p.invstd);
     }
     c.cached = true;
-    return y;
   }
 
   /// dL/dx_t for the forward_step_train at step t; adds to dL/dγ, dL/dβ.
   Tensor<T> backward_step(TensorView<const T> dy_t, index_t t) {
+    Tensor<T> dx(dy_t.shape(), uninitialized);  // backward_step writes every element
+    backward_step(dy_t, t, dx.view());
+    return dx;
+  }
+  /// As above, into dx [B, F].
+  void backward_step(TensorView<const T> dy_t, index_t t, TensorView<T> dx) {
     if (t < 0 || static_cast<std::size_t>(t) >= cache_.size() || !cache_[static_cast<std::size_t>(t)].cached)
       throw ValueError("batchnorm.3", detail::str("RecurrentBatchNorm::backward_step: no "
                                                   "forward_step_train at step ", t));
@@ -6108,33 +6126,26 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
                                                   "shape ", c.xhat.shape().str(), ", got ",
                                                   dy_t.shape().str()));
-    Tensor<T> dx(dy_t.shape(), uninitialized);
+    check_out(dx, dy_t.shape(), "dx");
     detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
                            c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
-    return dx;
   }
 
   // ---- a whole time-major sequence [T, B, F] --------------------------------------------------
 
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
-    for (index_t t = 0; t < x.dim(0); ++t) {
-      auto yt = forward_step(x[t], t, lengths);
-      std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
-    }
+    Tensor<T> y(x.shape(), uninitialized);  // every step writes its rows
+    for (index_t t = 0; t < x.dim(0); ++t) forward_step(x[t], t, lengths, y[t]);
     return y;
   }
 
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
-    for (index_t t = 0; t < x.dim(0); ++t) {
-      auto yt = forward_step_train(x[t], t, lengths);
-      std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
-    }
+    Tensor<T> y(x.shape(), uninitialized);  // every step writes its rows
+    for (index_t t = 0; t < x.dim(0); ++t) forward_step_train(x[t], t, lengths, y[t]);
     steps_ = x.dim(0);
     return y;
   }
@@ -6144,11 +6155,8 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward: dy must have shape "
                                                   "[", steps_, ", B, ", features_, "], got ",
                                                   dy.shape().str()));
-    Tensor<T> dx(dy.shape(), uninitialized);
-    for (index_t t = steps_ - 1; t >= 0; --t) {
-      auto dxt = backward_step(dy[t], t);
-      std::copy(dxt.data(), dxt.data() + dxt.numel(), dx[t].data());
-    }
+    Tensor<T> dx(dy.shape(), uninitialized);  // every step writes its rows
+    for (index_t t = steps_ - 1; t >= 0; --t) backward_step(dy[t], t, dx[t]);
     return dx;
   }
 
@@ -6232,6 +6240,12 @@ class RecurrentBatchNorm {
       valid[static_cast<std::size_t>(b)] = t < lengths.data()[b] ? 1 : 0;
     }
     return valid;
+  }
+
+  static void check_out(TensorView<T> out, const Shape& want, const char* what) {
+    if (out.shape() != want)
+      throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm: output ", what, " must have shape ",
+                                                  want.str(), ", got ", out.shape().str()));
   }
 
   void check_sequence(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
@@ -8306,8 +8320,8 @@ class BNLSTMCell {
     Trace tr(xp.dim(1), hidden_, 1);
     return unroll(
         xn, lengths, state, tr, false,
-        [&](TensorView<const T> gh, index_t t) { return bn_hh_.forward_step(gh, t, len); },
-        [&](TensorView<const T> c, index_t t) { return bn_c_.forward_step(c, t, len); });
+        [&](TensorView<const T> gh, index_t t, TensorView<T> y) { bn_hh_.forward_step(gh, t, len, y); },
+        [&](TensorView<const T> c, index_t t, TensorView<T> y) { bn_c_.forward_step(c, t, len, y); });
   }
 
   /// Training: batch statistics (running statistics updated); caches what backward needs.
@@ -8329,8 +8343,8 @@ class BNLSTMCell {
     if (lengths) lengths_.assign(lengths, lengths + xp.dim(1));
     auto h = unroll(
         xn, lengths, state, trace_, true,
-        [&](TensorView<const T> gh, index_t t) { return bn_hh_.forward_step_train(gh, t, len); },
-        [&](TensorView<const T> c, index_t t) { return bn_c_.forward_step_train(c, t, len); });
+        [&](TensorView<const T> gh, index_t t, TensorView<T> y) { bn_hh_.forward_step_train(gh, t, len, y); },
+        [&](TensorView<const T> c, index_t t, TensorView<T> y) { bn_c_.forward_step_train(c, t, len, y); });
     cached_ = true;
     return h;
   }
@@ -8349,6 +8363,7 @@ class BNLSTMCell {
     Tensor<T> dgh(Shape{steps, batch, G}, uninitialized);  // dL/d(W_h h_{t-1}) per step
     Tensor<T> dh_rec(Shape{batch, H}), dc_rec(Shape{batch, H});  // from step t+1 (0 after the end)
     Tensor<T> dcn(Shape{batch, H}, uninitialized), dh_prev(Shape{batch, H}, uninitialized);
+    Tensor<T> dc_bn(Shape{batch, H}, uninitialized);  // dL/dc_t through BN_c
     const ops::PackedMatrix<T> w(ops::Trans::no, weight_hh_.value.view());  // W_h, packed once
     for (index_t t = steps - 1; t >= 0; --t) {
       // h_t = σ(õ) tanh(cn): gradients of õ and of cn = BN(c_t).
@@ -8364,7 +8379,7 @@ class BNLSTMCell {
                                             trace_.acts[t][b].data() + 3 * H,
                                             trace_.tanh_cn[t][b].data(), H);
       }
-      const Tensor<T> dc_bn = bn_c_.backward_step(dcn.view(), t);
+      bn_c_.backward_step(dcn.view(), t, dc_bn.view());
       // c_t = σ(f̃) c_{t-1} + σ(ĩ) tanh(g̃).
       for (index_t b = 0; b < batch; ++b) {
         if (!detail::padding::active(lengths, b, t)) continue;
@@ -8373,9 +8388,8 @@ class BNLSTMCell {
                                            trace_.acts[t][b].data(), c_prev, H);
       }
       // Through BN_h (β = b gets Σ da) and W_h: dh_{t-1} = dgh_t W_h.
-      const Tensor<T> dgh_t = bn_hh_.backward_step(da[t], t);
-      std::copy(dgh_t.data(), dgh_t.data() + dgh_t.numel(), dgh[t].data());
-      ops::gemm_packed(batch, T(1), dgh_t.data(), G, w, T(0), dh_prev.data(), H);
+      bn_hh_.backward_step(da[t], t, dgh[t]);
+      ops::gemm_packed(batch, T(1), dgh[t].data(), G, w, T(0), dh_prev.data(), H);
       detail::padding::copy_active_rows(dh_prev.data(), dh_rec.data(), batch, H, lengths, t);
     }
     state_grad_.h = std::move(dh_rec);
@@ -8483,7 +8497,8 @@ class BNLSTMCell {
   }
 
   // The recurrence shared by run and run_train. xn [T, B, 4H] is the normalised input term;
-  // norm_hh(gh, t) and norm_c(c, t) apply the step-t BNs (batch or population statistics).
+  // norm_hh(gh, t, out) and norm_c(c, t, out) apply the step-t BNs (batch or population
+  // statistics) into per-layer buffers.
   template <class NormHH, class NormC>
   Tensor<T> unroll(const Tensor<T>& xn, const std::int32_t* lengths, RecurrentState<T>* state,
                    Trace& tr, bool train, NormHH&& norm_hh, NormC&& norm_c) const {
@@ -8496,13 +8511,14 @@ class BNLSTMCell {
     }
     std::copy(c.data(), c.data() + c.numel(), tr.c0.data());
     Tensor<T> out(Shape{steps, batch, H});  // padded frames stay 0
-    Tensor<T> gh(Shape{batch, G}, uninitialized);
+    Tensor<T> gh(Shape{batch, G}, uninitialized), nh(Shape{batch, G}, uninitialized);
+    Tensor<T> cn(Shape{batch, H}, uninitialized);
     const ops::PackedMatrix<T> w_t(ops::Trans::yes, weight_hh_.value.view());  // W_h^T, packed once
     for (index_t t = 0; t < steps; ++t) {
       const index_t s = train ? t : 0;
       if (train) std::copy(h.data(), h.data() + h.numel(), tr.h_prev[s].data());
       ops::gemm_packed(batch, T(1), h.data(), H, w_t, T(0), gh.data(), G);
-      const Tensor<T> nh = norm_hh(gh.view(), t);  // BN(W_h h_{t-1}; γ_h, b); padded rows 0
+      norm_hh(gh.view(), t, nh.view());  // BN(W_h h_{t-1}; γ_h, b); padded rows 0
       for (index_t b = 0; b < batch; ++b) {
         T* cs = c[b].data();
         T* cell = tr.cell[s][b].data();
@@ -8510,7 +8526,7 @@ class BNLSTMCell {
           detail::bnlstm::gates_row(tr.acts[s][b].data(), nh[b].data(), xn[t][b].data(), cs, H);
         std::copy(cs, cs + H, cell);  // padded items: the held c (masked out of BN_c)
       }
-      const Tensor<T> cn = norm_c(tr.cell[s], t);  // BN(c_t; γ_c, β_c)
+      norm_c(tr.cell[s], t, cn.view());  // BN(c_t; γ_c, β_c)
       for (index_t b = 0; b < batch; ++b) {
         if (!detail::padding::active(lengths, b, t)) continue;
         detail::bnlstm::output_row(h[b].data(), out[t][b].data(), tr.tanh_cn[s][b].data(),

@@ -420,19 +420,33 @@ class RecurrentBatchNorm {
   /// Items with t >= lengths[b] (when lengths are given) get 0.
   Tensor<T> forward_step(TensorView<const T> x_t, index_t t,
                          TensorView<const std::int32_t> lengths = {}) const {
+    Tensor<T> y(x_t.shape(), uninitialized);  // forward_step writes every element
+    forward_step(x_t, t, lengths, y.view());
+    return y;
+  }
+  /// As above, into y [B, F] (a recurrent cell's per-step buffer: no allocation per step).
+  void forward_step(TensorView<const T> x_t, index_t t, TensorView<const std::int32_t> lengths,
+                    TensorView<T> y) const {
     const auto valid = check_step(x_t, t, lengths, false);
-    Tensor<T> y(x_t.shape(), uninitialized);
+    check_out(y, x_t.shape(), "y");
     const auto p = population(std::min(t, max_steps_ - 1));
     detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
                                y.data());
-    return y;
   }
 
   /// Training at step t < max_steps: batch statistics of the active items at t, running
   /// statistics of step t updated; caches what backward_step(dy_t, t) needs.
   Tensor<T> forward_step_train(TensorView<const T> x_t, index_t t,
                                TensorView<const std::int32_t> lengths = {}) {
+    Tensor<T> y(x_t.shape(), uninitialized);  // forward_step_train writes every element
+    forward_step_train(x_t, t, lengths, y.view());
+    return y;
+  }
+  /// As above, into y [B, F].
+  void forward_step_train(TensorView<const T> x_t, index_t t, TensorView<const std::int32_t> lengths,
+                          TensorView<T> y) {
     auto valid = check_step(x_t, t, lengths, true);
+    check_out(y, x_t.shape(), "y");
     if (cache_.size() <= static_cast<std::size_t>(t)) cache_.resize(static_cast<std::size_t>(t) + 1);
     Step& c = cache_[static_cast<std::size_t>(t)];
     c.valid = std::move(valid);
@@ -440,7 +454,6 @@ class RecurrentBatchNorm {
     const index_t active = c.valid.empty()
                                ? batch
                                : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
-    Tensor<T> y(x_t.shape(), uninitialized);
     if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape(), uninitialized);
     if (active >= 2) {
       c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
@@ -459,11 +472,16 @@ class RecurrentBatchNorm {
                                  y.data(), c.xhat.data(), &p.mean, &p.invstd);
     }
     c.cached = true;
-    return y;
   }
 
   /// dL/dx_t for the forward_step_train at step t; adds to dL/dγ, dL/dβ.
   Tensor<T> backward_step(TensorView<const T> dy_t, index_t t) {
+    Tensor<T> dx(dy_t.shape(), uninitialized);  // backward_step writes every element
+    backward_step(dy_t, t, dx.view());
+    return dx;
+  }
+  /// As above, into dx [B, F].
+  void backward_step(TensorView<const T> dy_t, index_t t, TensorView<T> dx) {
     if (t < 0 || static_cast<std::size_t>(t) >= cache_.size() || !cache_[static_cast<std::size_t>(t)].cached)
       throw ValueError("batchnorm.3", detail::str("RecurrentBatchNorm::backward_step: no "
                                                   "forward_step_train at step ", t));
@@ -472,33 +490,26 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
                                                   "shape ", c.xhat.shape().str(), ", got ",
                                                   dy_t.shape().str()));
-    Tensor<T> dx(dy_t.shape(), uninitialized);
+    check_out(dx, dy_t.shape(), "dx");
     detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
                            c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
-    return dx;
   }
 
   // ---- a whole time-major sequence [T, B, F] --------------------------------------------------
 
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
-    for (index_t t = 0; t < x.dim(0); ++t) {
-      auto yt = forward_step(x[t], t, lengths);
-      std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
-    }
+    Tensor<T> y(x.shape(), uninitialized);  // every step writes its rows
+    for (index_t t = 0; t < x.dim(0); ++t) forward_step(x[t], t, lengths, y[t]);
     return y;
   }
 
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
     check_sequence(x, lengths);
-    Tensor<T> y(x.shape(), uninitialized);  // every step's rows are copied in
-    for (index_t t = 0; t < x.dim(0); ++t) {
-      auto yt = forward_step_train(x[t], t, lengths);
-      std::copy(yt.data(), yt.data() + yt.numel(), y[t].data());
-    }
+    Tensor<T> y(x.shape(), uninitialized);  // every step writes its rows
+    for (index_t t = 0; t < x.dim(0); ++t) forward_step_train(x[t], t, lengths, y[t]);
     steps_ = x.dim(0);
     return y;
   }
@@ -508,11 +519,8 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward: dy must have shape "
                                                   "[", steps_, ", B, ", features_, "], got ",
                                                   dy.shape().str()));
-    Tensor<T> dx(dy.shape(), uninitialized);
-    for (index_t t = steps_ - 1; t >= 0; --t) {
-      auto dxt = backward_step(dy[t], t);
-      std::copy(dxt.data(), dxt.data() + dxt.numel(), dx[t].data());
-    }
+    Tensor<T> dx(dy.shape(), uninitialized);  // every step writes its rows
+    for (index_t t = steps_ - 1; t >= 0; --t) backward_step(dy[t], t, dx[t]);
     return dx;
   }
 
@@ -596,6 +604,12 @@ class RecurrentBatchNorm {
       valid[static_cast<std::size_t>(b)] = t < lengths.data()[b] ? 1 : 0;
     }
     return valid;
+  }
+
+  static void check_out(TensorView<T> out, const Shape& want, const char* what) {
+    if (out.shape() != want)
+      throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm: output ", what, " must have shape ",
+                                                  want.str(), ", got ", out.shape().str()));
   }
 
   void check_sequence(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {

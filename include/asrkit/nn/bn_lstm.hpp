@@ -198,8 +198,8 @@ class BNLSTMCell {
     Trace tr(xp.dim(1), hidden_, 1);
     return unroll(
         xn, lengths, state, tr, false,
-        [&](TensorView<const T> gh, index_t t) { return bn_hh_.forward_step(gh, t, len); },
-        [&](TensorView<const T> c, index_t t) { return bn_c_.forward_step(c, t, len); });
+        [&](TensorView<const T> gh, index_t t, TensorView<T> y) { bn_hh_.forward_step(gh, t, len, y); },
+        [&](TensorView<const T> c, index_t t, TensorView<T> y) { bn_c_.forward_step(c, t, len, y); });
   }
 
   /// Training: batch statistics (running statistics updated); caches what backward needs.
@@ -221,8 +221,8 @@ class BNLSTMCell {
     if (lengths) lengths_.assign(lengths, lengths + xp.dim(1));
     auto h = unroll(
         xn, lengths, state, trace_, true,
-        [&](TensorView<const T> gh, index_t t) { return bn_hh_.forward_step_train(gh, t, len); },
-        [&](TensorView<const T> c, index_t t) { return bn_c_.forward_step_train(c, t, len); });
+        [&](TensorView<const T> gh, index_t t, TensorView<T> y) { bn_hh_.forward_step_train(gh, t, len, y); },
+        [&](TensorView<const T> c, index_t t, TensorView<T> y) { bn_c_.forward_step_train(c, t, len, y); });
     cached_ = true;
     return h;
   }
@@ -241,6 +241,7 @@ class BNLSTMCell {
     Tensor<T> dgh(Shape{steps, batch, G}, uninitialized);  // dL/d(W_h h_{t-1}) per step
     Tensor<T> dh_rec(Shape{batch, H}), dc_rec(Shape{batch, H});  // from step t+1 (0 after the end)
     Tensor<T> dcn(Shape{batch, H}, uninitialized), dh_prev(Shape{batch, H}, uninitialized);
+    Tensor<T> dc_bn(Shape{batch, H}, uninitialized);  // dL/dc_t through BN_c
     const ops::PackedMatrix<T> w(ops::Trans::no, weight_hh_.value.view());  // W_h, packed once
     for (index_t t = steps - 1; t >= 0; --t) {
       // h_t = σ(õ) tanh(cn): gradients of õ and of cn = BN(c_t).
@@ -256,7 +257,7 @@ class BNLSTMCell {
                                             trace_.acts[t][b].data() + 3 * H,
                                             trace_.tanh_cn[t][b].data(), H);
       }
-      const Tensor<T> dc_bn = bn_c_.backward_step(dcn.view(), t);
+      bn_c_.backward_step(dcn.view(), t, dc_bn.view());
       // c_t = σ(f̃) c_{t-1} + σ(ĩ) tanh(g̃).
       for (index_t b = 0; b < batch; ++b) {
         if (!detail::padding::active(lengths, b, t)) continue;
@@ -265,9 +266,8 @@ class BNLSTMCell {
                                            trace_.acts[t][b].data(), c_prev, H);
       }
       // Through BN_h (β = b gets Σ da) and W_h: dh_{t-1} = dgh_t W_h.
-      const Tensor<T> dgh_t = bn_hh_.backward_step(da[t], t);
-      std::copy(dgh_t.data(), dgh_t.data() + dgh_t.numel(), dgh[t].data());
-      ops::gemm_packed(batch, T(1), dgh_t.data(), G, w, T(0), dh_prev.data(), H);
+      bn_hh_.backward_step(da[t], t, dgh[t]);
+      ops::gemm_packed(batch, T(1), dgh[t].data(), G, w, T(0), dh_prev.data(), H);
       detail::padding::copy_active_rows(dh_prev.data(), dh_rec.data(), batch, H, lengths, t);
     }
     state_grad_.h = std::move(dh_rec);
@@ -375,7 +375,8 @@ class BNLSTMCell {
   }
 
   // The recurrence shared by run and run_train. xn [T, B, 4H] is the normalised input term;
-  // norm_hh(gh, t) and norm_c(c, t) apply the step-t BNs (batch or population statistics).
+  // norm_hh(gh, t, out) and norm_c(c, t, out) apply the step-t BNs (batch or population
+  // statistics) into per-layer buffers.
   template <class NormHH, class NormC>
   Tensor<T> unroll(const Tensor<T>& xn, const std::int32_t* lengths, RecurrentState<T>* state,
                    Trace& tr, bool train, NormHH&& norm_hh, NormC&& norm_c) const {
@@ -388,13 +389,14 @@ class BNLSTMCell {
     }
     std::copy(c.data(), c.data() + c.numel(), tr.c0.data());
     Tensor<T> out(Shape{steps, batch, H});  // padded frames stay 0
-    Tensor<T> gh(Shape{batch, G}, uninitialized);
+    Tensor<T> gh(Shape{batch, G}, uninitialized), nh(Shape{batch, G}, uninitialized);
+    Tensor<T> cn(Shape{batch, H}, uninitialized);
     const ops::PackedMatrix<T> w_t(ops::Trans::yes, weight_hh_.value.view());  // W_h^T, packed once
     for (index_t t = 0; t < steps; ++t) {
       const index_t s = train ? t : 0;
       if (train) std::copy(h.data(), h.data() + h.numel(), tr.h_prev[s].data());
       ops::gemm_packed(batch, T(1), h.data(), H, w_t, T(0), gh.data(), G);
-      const Tensor<T> nh = norm_hh(gh.view(), t);  // BN(W_h h_{t-1}; γ_h, b); padded rows 0
+      norm_hh(gh.view(), t, nh.view());  // BN(W_h h_{t-1}; γ_h, b); padded rows 0
       for (index_t b = 0; b < batch; ++b) {
         T* cs = c[b].data();
         T* cell = tr.cell[s][b].data();
@@ -402,7 +404,7 @@ class BNLSTMCell {
           detail::bnlstm::gates_row(tr.acts[s][b].data(), nh[b].data(), xn[t][b].data(), cs, H);
         std::copy(cs, cs + H, cell);  // padded items: the held c (masked out of BN_c)
       }
-      const Tensor<T> cn = norm_c(tr.cell[s], t);  // BN(c_t; γ_c, β_c)
+      norm_c(tr.cell[s], t, cn.view());  // BN(c_t; γ_c, β_c)
       for (index_t b = 0; b < batch; ++b) {
         if (!detail::padding::active(lengths, b, t)) continue;
         detail::bnlstm::output_row(h[b].data(), out[t][b].data(), tr.tanh_cn[s][b].data(),
