@@ -92,11 +92,22 @@ def main():
          "Anchor: torch reference modules with ESPnet semantics (tests/reference/conformer_reference.py), "
          "identical weights and inputs, same run (bench/conformer_compare.py).\n\n",
          "conformer_compare.py"),
+        ("## BN folding: folded FusionFormer block vs unfolded vs the LayerNorm Conformer, D = 256, T = 250 "
+         "(ms, median)\n\n"
+         "The three models run interleaved in one loop (bench/bench_fold.cpp, bench/fold_table.py); the "
+         "FusionFormer paper's claim is folded / Conformer ~ 0.9.\n\n",
+         "fold_table.py"),
+        ("## SVCCA of two 2048 x 100,000 float32 activation matrices (s)\n\n"
+         "Anchor: numpy (Debian python3-numpy, OpenMP OpenBLAS, same thread count) running the same covariance "
+         "algorithm on identical data, same run (bench/svcca_compare.py; Google's SVD-of-the-raw-data pipeline "
+         "is left out here because it takes minutes per run: see docs/svcca.md).\n\n",
+         "svcca_compare.py"),
     ]
     for header, script in sections:
         with open(OUT, "a") as f:
             f.write(header)
-        subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), BUILD, "--markdown", OUT],
+        extra = ["--skip-raw-svd"] if script == "svcca_compare.py" else []
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), BUILD, "--markdown", OUT] + extra,
                        check=True)
     with open(OUT, "a") as f:
         f.write("## CTC prefix beam search, T = 500 frames, one thread (ms per utterance, median)\n\n"

@@ -17,6 +17,7 @@
 #include <asrkit/io/wav.hpp>
 #include <asrkit/io/sndfile.hpp>  // empty unless ASRKIT_WITH_SNDFILE (link asrkit::sndfile)
 #include <asrkit/io/arpa.hpp>
+#include <asrkit/io/png.hpp>
 #include <asrkit/ops/gemm.hpp>
 #include <asrkit/ops/packed_gemm.hpp>
 #include <asrkit/ops/conv.hpp>
@@ -61,6 +62,16 @@
 #include <asrkit/decode/beam_search.hpp>
 #include <asrkit/decode/ngram.hpp>
 #include <asrkit/decode/metrics.hpp>
+#include <asrkit/analysis/covariance.hpp>
+#include <asrkit/analysis/cca.hpp>
+#include <asrkit/analysis/svcca.hpp>
+#include <asrkit/analysis/similarity.hpp>
+#include <asrkit/analysis/activations.hpp>
+#include <asrkit/analysis/heatmap.hpp>
+#include <asrkit/transform/fold_batch_norm.hpp>
+#include <asrkit/transform/fusionformer.hpp>
+#include <asrkit/transform/fold_recurrent.hpp>
+#include <asrkit/transform/depth_pruning.hpp>
 
 #include <asrkit/frontend/window.hpp>
 #include <asrkit/frontend/fft.hpp>

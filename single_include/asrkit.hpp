@@ -2744,6 +2744,210 @@ inline ArpaModel read_arpa(const std::string& path) {
 }
 
 }  // namespace asrkit
+// #include <asrkit/io/png.hpp>
+// asrkit/io/png.hpp - a minimal dependency-free PNG writer (8-bit RGB).
+//
+//   std::vector<std::uint8_t> rgb(width * height * 3);            // row-major, R G B per pixel
+//   asrkit::write_png("out.png", width, height, rgb);              // IoError io.1 / io.2
+//   std::vector<std::uint8_t> bytes = asrkit::encode_png(width, height, rgb);
+//
+// The file is the PNG signature, an IHDR chunk (8-bit truecolour, no interlace), one IDAT chunk
+// and IEND (PNG spec, ISO/IEC 15948, sections 5 and 11). IDAT holds a zlib stream (RFC 1950:
+// header, Adler-32 trailer) of the rows, each prefixed with its filter type. Chunks carry the
+// CRC-32 of ISO 3309 (polynomial 0xEDB88320, reflected), the table computed at first use.
+// Two encodings of the rows (RFC 1951):
+// - compressed (default): rows after the first use the "Up" filter (byte minus the byte above),
+//   and one fixed-Huffman deflate block codes every run of bytes equal to those one pixel (3
+//   bytes) earlier as a distance-3 match (a run-length code). Plots made of flat cells (heatmaps)
+//   shrink ~50x; this is not a general-purpose compressor.
+// - stored: filter "None" and uncompressed "stored" blocks of up to 65535 bytes.
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/io/file.hpp>
+
+namespace asrkit {
+namespace detail {
+namespace png {
+
+inline std::uint32_t crc32(const std::uint8_t* p, std::size_t n, std::uint32_t crc = 0) {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+  return ~crc;
+}
+
+inline std::uint32_t adler32(const std::uint8_t* p, std::size_t n) {
+  constexpr std::uint32_t kMod = 65521;
+  std::uint32_t a = 1, b = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    a = (a + p[i]) % kMod;
+    b = (b + a) % kMod;
+  }
+  return (b << 16) | a;
+}
+
+inline void put_u32_be(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+// length, type, data, CRC-32 of type + data
+inline void put_chunk(std::vector<std::uint8_t>& out, const char* type, const std::vector<std::uint8_t>& data) {
+  put_u32_be(out, static_cast<std::uint32_t>(data.size()));
+  const std::size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), data.begin(), data.end());
+  put_u32_be(out, crc32(out.data() + start, out.size() - start));
+}
+
+// LSB-first bit packing for deflate (RFC 1951 §3.1.1).
+class BitWriter {
+ public:
+  explicit BitWriter(std::vector<std::uint8_t>& out) : out_(out) {}
+  void bits(std::uint32_t value, int count) {  // value's low `count` bits, LSB first
+    for (int i = 0; i < count; ++i) bit((value >> i) & 1u);
+  }
+  void huffman(std::uint32_t code, int length) {  // Huffman codes go MSB first
+    for (int i = length - 1; i >= 0; --i) bit((code >> i) & 1u);
+  }
+  void flush() {
+    if (used_) out_.push_back(acc_);
+    acc_ = 0, used_ = 0;
+  }
+
+ private:
+  void bit(std::uint32_t b) {
+    acc_ = static_cast<std::uint8_t>(acc_ | (b << used_));
+    if (++used_ == 8) flush();
+  }
+  std::vector<std::uint8_t>& out_;
+  std::uint8_t acc_ = 0;
+  int used_ = 0;
+};
+
+// A literal/length symbol in the fixed Huffman code (RFC 1951 §3.2.6).
+inline void fixed_symbol(BitWriter& w, int symbol) {
+  if (symbol < 144) w.huffman(0x30 + symbol, 8);
+  else if (symbol < 256) w.huffman(0x190 + (symbol - 144), 9);
+  else if (symbol < 280) w.huffman(symbol - 256, 7);
+  else w.huffman(0xC0 + (symbol - 280), 8);
+}
+
+// A match of `length` (3..258) at distance 3: length code + extra bits (RFC 1951 §3.2.5), then
+// distance code 2 (5 bits, no extra bits).
+inline void distance3_match(BitWriter& w, int length) {
+  if (length == 258) {
+    fixed_symbol(w, 285);
+  } else {
+    const auto extra_bits = [](int code) { return code < 265 ? 0 : (code - 261) / 4; };
+    int code = 257, base = 3;  // code c covers [base, base + 2^extra_bits(c))
+    while (code < 284 && length >= base + (1 << extra_bits(code))) base += 1 << extra_bits(code++);
+    fixed_symbol(w, code);
+    w.bits(static_cast<std::uint32_t>(length - base), extra_bits(code));
+  }
+  w.huffman(2, 5);
+}
+
+// zlib stream of one fixed-Huffman block: literals, and distance-3 matches for repeats.
+inline std::vector<std::uint8_t> zlib_runs(const std::vector<std::uint8_t>& raw) {
+  std::vector<std::uint8_t> z = {0x78, 0x01};
+  BitWriter w(z);
+  w.bits(1, 1);  // BFINAL
+  w.bits(1, 2);  // BTYPE = 01, fixed Huffman codes
+  const std::size_t n = raw.size();
+  for (std::size_t i = 0; i < n;) {
+    std::size_t run = 0;
+    if (i >= 3)
+      while (i + run < n && run < 258 && raw[i + run] == raw[i + run - 3]) ++run;
+    if (run >= 3) {
+      distance3_match(w, static_cast<int>(run));
+      i += run;
+    } else {
+      fixed_symbol(w, raw[i++]);
+    }
+  }
+  fixed_symbol(w, 256);  // end of block
+  w.flush();
+  put_u32_be(z, adler32(raw.data(), raw.size()));
+  return z;
+}
+
+// zlib stream of stored deflate blocks.
+inline std::vector<std::uint8_t> zlib_stored(const std::vector<std::uint8_t>& raw) {
+  std::vector<std::uint8_t> z = {0x78, 0x01};  // deflate, 32K window; 0x7801 % 31 == 0
+  constexpr std::size_t kBlock = 65535;
+  std::size_t pos = 0;
+  do {
+    const std::size_t n = std::min(kBlock, raw.size() - pos);
+    const bool last = pos + n == raw.size();
+    z.push_back(last ? 1 : 0);  // BFINAL, BTYPE = 00 (stored)
+    z.push_back(static_cast<std::uint8_t>(n & 0xFF));
+    z.push_back(static_cast<std::uint8_t>(n >> 8));
+    z.push_back(static_cast<std::uint8_t>(~n & 0xFF));
+    z.push_back(static_cast<std::uint8_t>((~n >> 8) & 0xFF));
+    z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(pos), raw.begin() + static_cast<std::ptrdiff_t>(pos + n));
+    pos += n;
+  } while (pos < raw.size());
+  put_u32_be(z, adler32(raw.data(), raw.size()));
+  return z;
+}
+
+}  // namespace png
+}  // namespace detail
+
+/// The bytes of a PNG file of an 8-bit RGB image (rgb: height rows of width R, G, B triples),
+/// run-length compressed or (compress = false) stored. Throws ValueError png.1 when a size is
+/// outside [1, 16384] or rgb does not hold width·height·3 bytes.
+inline std::vector<std::uint8_t> encode_png(long width, long height, const std::vector<std::uint8_t>& rgb,
+                                            bool compress = true) {
+  constexpr long kMaxSide = 1L << 14;  // keeps the one IDAT chunk far below its 2^31 - 1 bytes
+  if (width < 1 || height < 1 || width > kMaxSide || height > kMaxSide)
+    throw ValueError("png.1", detail::str("encode_png: width and height must be in [1, ", kMaxSide, "], got ", width,
+                                          " x ", height));
+  const std::size_t row = static_cast<std::size_t>(width) * 3;
+  if (rgb.size() != row * static_cast<std::size_t>(height))
+    throw ValueError("png.1", detail::str("encode_png: argument rgb: expected ", width, " x ", height,
+                                          " x 3 = ", row * static_cast<std::size_t>(height), " bytes, got ", rgb.size()));
+  std::vector<std::uint8_t> raw;
+  raw.reserve((row + 1) * static_cast<std::size_t>(height));
+  for (long y = 0; y < height; ++y) {
+    const std::uint8_t* cur = rgb.data() + static_cast<std::size_t>(y) * row;
+    const std::uint8_t* above = y > 0 ? cur - row : cur;
+    const bool up = compress && y > 0;
+    raw.push_back(up ? 2 : 0);  // filter type: Up or None
+    for (std::size_t i = 0; i < row; ++i) raw.push_back(up ? static_cast<std::uint8_t>(cur[i] - above[i]) : cur[i]);
+  }
+  std::vector<std::uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  std::vector<std::uint8_t> ihdr;
+  detail::png::put_u32_be(ihdr, static_cast<std::uint32_t>(width));
+  detail::png::put_u32_be(ihdr, static_cast<std::uint32_t>(height));
+  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // bit depth 8, truecolour, deflate, filter 0, no interlace
+  detail::png::put_chunk(out, "IHDR", ihdr);
+  detail::png::put_chunk(out, "IDAT", compress ? detail::png::zlib_runs(raw) : detail::png::zlib_stored(raw));
+  detail::png::put_chunk(out, "IEND", {});
+  return out;
+}
+
+/// Writes an 8-bit RGB image as a PNG file (IoError io.1 / io.2 when the file cannot be written).
+inline void write_png(const std::string& path, long width, long height, const std::vector<std::uint8_t>& rgb,
+                      bool compress = true) {
+  detail::write_file(path, encode_png(width, height, rgb, compress));
+}
+
+}  // namespace asrkit
 // #include <asrkit/ops/gemm.hpp>
 // asrkit/ops/gemm.hpp - general matrix products, C = alpha * op(A) * op(B) + beta * C.
 //
@@ -4858,6 +5062,14 @@ class Linear {
     return dx;
   }
 
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{out_});
+    has_bias_ = true;
+  }
+
   /// Drops the cached input (frees its memory).
   void clear_cache() {
     x_ = Tensor<T>();
@@ -5032,6 +5244,14 @@ class ConvLayer {
                          input_grad_ ? dx.view() : TensorView<T>(),
                          weight_.grad.view(), has_bias_ ? bias_.grad.view() : TensorView<T>());
     return dx;
+  }
+
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{out_});
+    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -7866,6 +8086,20 @@ class Recurrent {
   Parameter<T>& bias_ih(index_t p = 0) { return b_ih_.at(static_cast<std::size_t>(p)); }
   /// Input projection p's sequence-wise BN (input_batch_norm only).
   SequenceBatchNorm<T>& input_norm(index_t p = 0) { return norm_.at(static_cast<std::size_t>(p)); }
+  /// Number of input projections: 2 for bidirectional with separate input weights, else 1.
+  index_t num_projections() const noexcept { return projections(); }
+  /// Deletes the input BN(s) and gives every projection a b_ih (zeros where it had none, so
+  /// outputs change only by the BN itself; state_dict gains "bias_ih_l0[_reverse]" and loses
+  /// "norm_ih_*"; options().bias becomes true: it describes b_ih from here on). For
+  /// transform::fold_batch_norms, which then writes the folded W_ih and b_ih.
+  void remove_input_batch_norm() {
+    if (!options_.input_batch_norm) return;
+    for (auto& b : b_ih_)
+      if (b.value.numel() == 0) b = Parameter<T>(Shape{cells_[0].input_columns()});
+    norm_.clear();
+    options_.input_batch_norm = false;
+    options_.bias = true;
+  }
 
  private:
   index_t directions() const noexcept { return options_.bidirectional ? 2 : 1; }
@@ -10951,6 +11185,13 @@ class AttentionLayerBase {
   SequenceBatchNorm<T>* projection_norm(int slot) noexcept {
     return norms_[slot] ? &*norms_[slot] : nullptr;
   }
+  /// Deletes the four projection norms (projection_norm becomes none; state_dict loses
+  /// "norm_q.*" ... "norm_out.*"). For transform::fold_batch_norms, after it folded them into
+  /// the projections.
+  void remove_projection_norms() {
+    for (auto& n : norms_) n.reset();
+    options_.projection_norm = ProjectionNorm::none;
+  }
   void clear_cache() {
     core_.clear_cache();
     out_.clear_cache();
@@ -11170,11 +11411,29 @@ class RelPositionMultiHeadAttention : public detail::attention::AttentionLayerBa
   Parameter<T>& pos_bias_u() noexcept { return pos_bias_u_; }
   Parameter<T>& pos_bias_v() noexcept { return pos_bias_v_; }
   Parameter<T>& linear_pos_weight() noexcept { return pos_weight_; }
+  /// linear_q (0), linear_k (1), linear_v (2): weight [D, D] and bias [D] (empty without bias).
+  Parameter<T>& projection_weight(int which) { return proj_[checked_slot(which)].weight; }
+  Parameter<T>& projection_bias(int which) { return proj_[checked_slot(which)].bias; }
+  /// Gives a layer built with bias = false zero biases on linear_q/k/v and linear_out (outputs
+  /// unchanged; state_dict gains their "bias"), so BN folding has a b' to write.
+  void enable_bias() {
+    if (this->options_.bias) return;
+    for (auto& p : proj_) p.bias = Parameter<T>(Shape{this->d_model_});
+    this->out_.enable_bias();
+    this->options_.bias = true;
+  }
 
  private:
   struct Projection {
     Parameter<T> weight, bias;
   };
+
+  static std::size_t checked_slot(int which) {
+    if (which < 0 || which > 2)
+      throw ValueError("attention.9", detail::str("RelPositionMultiHeadAttention: projection index must "
+                                                  "be 0 (q), 1 (k) or 2 (v), got ", which));
+    return static_cast<std::size_t>(which);
+  }
 
   void check_pos(const Shape& x, const Shape& pos) const {
     const index_t rows = 2 * x[0] - 1;
@@ -11306,6 +11565,14 @@ class DepthwiseConv1d {
     return dx;
   }
 
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{channels_});
+    has_bias_ = true;
+  }
+
   void clear_cache() {
     x_ = Tensor<T>();
     cached_ = false;
@@ -11321,6 +11588,7 @@ class DepthwiseConv1d {
 
   index_t channels() const noexcept { return channels_; }
   const ops::DepthwiseConv1dParams& params() const noexcept { return params_; }
+  bool has_bias() const noexcept { return has_bias_; }
   Parameter<T>& weight() noexcept { return weight_; }  ///< [C, 1, k]
   Parameter<T>& bias() noexcept { return bias_; }      ///< [C]; empty without bias
   const Parameter<T>& weight() const noexcept { return weight_; }
@@ -11434,6 +11702,14 @@ class PointwiseConv1d {
     return dx;
   }
 
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{out_});
+    has_bias_ = true;
+  }
+
   void clear_cache() {
     x_ = Tensor<T>();
     cached_ = false;
@@ -11449,6 +11725,7 @@ class PointwiseConv1d {
 
   index_t in_channels() const noexcept { return in_; }
   index_t out_channels() const noexcept { return out_; }
+  bool has_bias() const noexcept { return has_bias_; }
   Parameter<T>& weight() noexcept { return weight_; }  ///< [out, in, 1]
   Parameter<T>& bias() noexcept { return bias_; }      ///< [out]; empty without bias
   const Parameter<T>& weight() const noexcept { return weight_; }
@@ -11703,6 +11980,13 @@ class FeedForward {
   /// The FusionFormer BNs (batch_norm = true only).
   SequenceBatchNorm<T>* norm_1() noexcept { return norm_1_ ? &*norm_1_ : nullptr; }
   SequenceBatchNorm<T>* norm_2() noexcept { return norm_2_ ? &*norm_2_ : nullptr; }
+  /// Deletes norm_1 and norm_2 (forward then runs w_1 → ReLU → w_2; state_dict loses their
+  /// names). For transform::fold_batch_norms, after it folded them into w_1 and w_2.
+  void remove_batch_norms() {
+    norm_1_.reset();
+    norm_2_.reset();
+    options_.batch_norm = false;
+  }
   Dropout<T>& dropout() noexcept { return dropout_; }
 
  private:
@@ -11745,6 +12029,8 @@ class FeedForward {
 // "pointwise_norm2"):
 //   y = BN_2( PW2( ReLU( BN( DW( ReLU( BN_1( PW1 x ) ) ) ) ) ) ),   PW1: D -> D
 // Every BN is a SequenceBatchNorm (statistics over valid frames only, SPECS §3.3, §10.2).
+// transform::fold_batch_norms folds them into the convs and deletes them (remove_batch_norms);
+// the module then runs the same chain without any normalisation.
 // The depthwise conv runs over time with k − 1 zero frames split around the frame, or all on the
 // left when causal (frame t then depends on no frame after t). Padded frames are zeroed right
 // before it, so padding never leaks into valid frames; padded outputs and input gradients are 0.
@@ -11753,6 +12039,7 @@ class FeedForward {
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 // #include <asrkit/core/error.hpp>
@@ -11783,7 +12070,7 @@ class ConformerConvolution {
       : options_(checked(channels, o)),
         pointwise_conv1_(channels, o.fusionformer ? channels : 2 * channels, rng),
         depthwise_conv_(channels, depthwise_options(o), rng),
-        norm_(channels, o.norm),
+        norm_(std::in_place, channels, o.norm),
         pointwise_conv2_(channels, channels, rng) {
     if (o.fusionformer) {
       pointwise_norm1_.emplace(channels, o.norm);
@@ -11795,8 +12082,12 @@ class ConformerConvolution {
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
     const auto len = detail::seq::checked_lengths(x, channels(), lengths, "ConformerConvolution");
     Tensor<T> a = pointwise_conv1_.forward(x);
-    Tensor<T> g = gate_forward(a, len, [&](TensorView<const T> v) { return pointwise_norm1_->forward(v, as_view(len)); });
-    Tensor<T> n = norm_.forward(depthwise_conv_.forward(g), as_view(len));
+    Tensor<T> g = gate_forward(std::move(a), len, [&](Tensor<T> v) -> Tensor<T> {
+      if (pointwise_norm1_) return pointwise_norm1_->forward(v, as_view(len));
+      return v;  // folded: no copy
+    });
+    Tensor<T> n = depthwise_conv_.forward(g);
+    if (norm_) n = norm_->forward(n, as_view(len));
     ops::activation(act(), TensorView<const T>(n.view()), n.view());
     Tensor<T> y = pointwise_conv2_.forward(n);
     if (pointwise_norm2_) y = pointwise_norm2_->forward(y, as_view(len));
@@ -11809,11 +12100,12 @@ class ConformerConvolution {
     lengths_ = detail::seq::checked_lengths(x, channels(), lengths, "ConformerConvolution");
     const auto len = as_view(lengths_);
     gate_in_ = pointwise_conv1_.forward_train(x);
-    Tensor<T> g = gate_forward(gate_in_, lengths_, [&](TensorView<const T> v) {
-      gate_in_ = pointwise_norm1_->forward_train(v, len);
+    Tensor<T> g = gate_forward(gate_in_, lengths_, [&](const Tensor<T>& v) {
+      if (pointwise_norm1_) gate_in_ = pointwise_norm1_->forward_train(v, len);
       return gate_in_;  // ReLU reads its input for the mask
     });
-    act_in_ = norm_.forward_train(depthwise_conv_.forward_train(g), len);
+    act_in_ = depthwise_conv_.forward_train(g);
+    if (norm_) act_in_ = norm_->forward_train(act_in_, len);
     Tensor<T> s(act_in_.shape(), uninitialized);
     ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
     Tensor<T> y = pointwise_conv2_.forward_train(s);
@@ -11839,14 +12131,15 @@ class ConformerConvolution {
     ops::activation_backward(act(), TensorView<const T>(act_in_.view()),
                              TensorView<const T>(act_in_.view()), TensorView<const T>(g.view()),
                              g.view());
-    g = depthwise_conv_.backward(norm_.backward(g));
+    if (norm_) g = norm_->backward(g);
+    g = depthwise_conv_.backward(g);
     detail::seq::zero_padding(g.view(), lengths_);  // the gate's padded outputs were zeroed
     Tensor<T> da(gate_in_.shape(), uninitialized);
     if (options_.fusionformer) {
       ops::activation_backward(ops::ActivationKind::relu, TensorView<const T>(),
                                TensorView<const T>(gate_in_.view()), TensorView<const T>(g.view()),
                                da.view());
-      da = pointwise_norm1_->backward(da);
+      if (pointwise_norm1_) da = pointwise_norm1_->backward(da);
     } else {
       ops::glu_backward(TensorView<const T>(gate_in_.view()), TensorView<const T>(g.view()), da.view());
     }
@@ -11858,14 +12151,14 @@ class ConformerConvolution {
     pointwise_conv1_.for_each_parameter(f, join_name(prefix, "pointwise_conv1"));
     if (pointwise_norm1_) pointwise_norm1_->for_each_parameter(f, join_name(prefix, "pointwise_norm1"));
     depthwise_conv_.for_each_parameter(f, join_name(prefix, "depthwise_conv"));
-    norm_.for_each_parameter(f, join_name(prefix, "norm"));
+    if (norm_) norm_->for_each_parameter(f, join_name(prefix, "norm"));
     pointwise_conv2_.for_each_parameter(f, join_name(prefix, "pointwise_conv2"));
     if (pointwise_norm2_) pointwise_norm2_->for_each_parameter(f, join_name(prefix, "pointwise_norm2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     if (pointwise_norm1_) pointwise_norm1_->for_each_buffer(f, join_name(prefix, "pointwise_norm1"));
-    norm_.for_each_buffer(f, join_name(prefix, "norm"));
+    if (norm_) norm_->for_each_buffer(f, join_name(prefix, "norm"));
     if (pointwise_norm2_) pointwise_norm2_->for_each_buffer(f, join_name(prefix, "pointwise_norm2"));
   }
 
@@ -11873,8 +12166,26 @@ class ConformerConvolution {
   const ConformerConvolutionOptions& options() const noexcept { return options_; }
   PointwiseConv1d<T>& pointwise_conv1() noexcept { return pointwise_conv1_; }
   DepthwiseConv1d<T>& depthwise_conv() noexcept { return depthwise_conv_; }
-  SequenceBatchNorm<T>& norm() noexcept { return norm_; }
+  /// The BN after the depthwise conv (throws conformer_conv.4 once remove_batch_norms ran).
+  SequenceBatchNorm<T>& norm() {
+    if (!norm_)
+      throw ValueError("conformer_conv.4", "ConformerConvolution::norm: the BN after the depthwise "
+                                           "conv was folded away (remove_batch_norms)");
+    return *norm_;
+  }
   PointwiseConv1d<T>& pointwise_conv2() noexcept { return pointwise_conv2_; }
+  /// The FusionFormer BNs after pointwise_conv1 / pointwise_conv2 (nullptr when absent).
+  SequenceBatchNorm<T>* pointwise_norm1() noexcept { return pointwise_norm1_ ? &*pointwise_norm1_ : nullptr; }
+  SequenceBatchNorm<T>* pointwise_norm2() noexcept { return pointwise_norm2_ ? &*pointwise_norm2_ : nullptr; }
+  /// The BN after the depthwise conv (nullptr after remove_batch_norms).
+  SequenceBatchNorm<T>* depthwise_norm() noexcept { return norm_ ? &*norm_ : nullptr; }
+  /// Deletes every BN of the module (state_dict loses "norm.*", "pointwise_norm1.*",
+  /// "pointwise_norm2.*"). For transform::fold_batch_norms, after it folded them into the convs.
+  void remove_batch_norms() {
+    pointwise_norm1_.reset();
+    norm_.reset();
+    pointwise_norm2_.reset();
+  }
 
  private:
   static const ConformerConvolutionOptions& checked(index_t channels, const ConformerConvolutionOptions& o) {
@@ -11895,12 +12206,13 @@ class ConformerConvolution {
   }
 
   // The gate after PW1: GLU over channels (Conformer) or BN_1 → ReLU (FusionFormer; `norm1`
-  // runs BN_1 and returns its output); padded frames zeroed for the depthwise conv.
-  template <class Norm1>
-  Tensor<T> gate_forward(const Tensor<T>& a, const std::vector<std::int32_t>& len, Norm1&& norm1) const {
+  // runs BN_1, or passes its argument through once BN_1 is folded away, and returns its output);
+  // padded frames zeroed for the depthwise conv.
+  template <class A, class Norm1>
+  Tensor<T> gate_forward(A&& a, const std::vector<std::int32_t>& len, Norm1&& norm1) const {
     Tensor<T> g;
     if (options_.fusionformer) {
-      g = norm1(a.view());
+      g = norm1(std::forward<A>(a));
       ops::activation(ops::ActivationKind::relu, TensorView<const T>(g.view()), g.view());
     } else {
       g = Tensor<T>(Shape{a.dim(0), a.dim(1), a.dim(2) / 2}, uninitialized);
@@ -11914,7 +12226,7 @@ class ConformerConvolution {
   PointwiseConv1d<T> pointwise_conv1_;
   std::optional<SequenceBatchNorm<T>> pointwise_norm1_;
   DepthwiseConv1d<T> depthwise_conv_;
-  SequenceBatchNorm<T> norm_;
+  std::optional<SequenceBatchNorm<T>> norm_;
   PointwiseConv1d<T> pointwise_conv2_;
   std::optional<SequenceBatchNorm<T>> pointwise_norm2_;
   // forward_train cache: the gate's input (GLU) or output before ReLU (BN_1), the activation's input
@@ -12588,6 +12900,7 @@ class FusionFormerBlock : public ConformerBlock<T> {
 //   // out.output [T, B, 256], out.intermediates[k] [T, B, 256] for each tap
 //   auto dx = enc.backward(d_output, {d_tap6, d_tap12});
 //   enc.set_depth(12);                                // prune: layers 1..12 only
+//   auto streams = enc.forward_streams(x, lengths);   // residual stream at positions 0..L (SVCCA)
 //
 // Data flow: the block's positional encoding (Transformer: x·sqrt(D) + PE(t); Conformer and
 // FusionFormer: x·sqrt(D) and the relative table pos_emb for every block), then the active
@@ -12663,26 +12976,31 @@ class Encoder {
   /// Inference (no dropout, no skipping); taps included.
   EncoderOutput<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
                            AttentionMask mask = {}) const {
-    const auto len = detail::seq::checked_lengths(x, d_model(), lengths, "Encoder");
-    const auto lv = as_view(len);
     EncoderOutput<T> out;
-    Tensor<T> h, pos;
-    if constexpr (Block::relative_positions) {
-      auto pe = positional_.forward(x, lv);
-      h = std::move(pe.x);
-      pos = std::move(pe.pos_emb);
-    } else {
-      h = positional_.forward(x, lv);
-    }
-    run_layers(*this, h, len, out, [&](const Block& b, const Tensor<T>& in) {
-      if constexpr (Block::relative_positions) return b.forward(in, pos, lv, mask);
-      else return b.forward(in, lv, mask);
-    }, [&](std::size_t, const Tensor<T>& tap) {
+    const auto record_taps = tap_recorder(out, [&](std::size_t, const Tensor<T>& tap) {
       return after_norm_ && options_.tap_final_norm ? after_norm_->forward(tap) : tap;
+    });
+    std::vector<std::int32_t> len;
+    Tensor<T> h = run_inference(x, lengths, mask, len, [&](index_t pos, const Tensor<T>& h_pos) {
+      if (pos > 0) record_taps(pos, h_pos, len);
     });
     out.output = after_norm_ ? after_norm_->forward(h) : std::move(h);
     detail::seq::zero_padding(out.output.view(), len);
     return out;
+  }
+
+  /// Inference, returning the residual stream at every position 0..L (SVCCA analysis, SPECS
+  /// §8.3): [0] after the positional encoding, [l] after layer position l (before after_norm); a
+  /// pruned position repeats the stream before it. Each [T, B, D] with padded frames zeroed.
+  std::vector<Tensor<T>> forward_streams(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                                         AttentionMask mask = {}) const {
+    std::vector<Tensor<T>> streams;
+    std::vector<std::int32_t> len;
+    run_inference(x, lengths, mask, len, [&](index_t, const Tensor<T>& h_pos) {
+      streams.push_back(h_pos);
+      detail::seq::zero_padding(streams.back().view(), len);
+    });
+    return streams;
   }
 
   /// Training: dropout and stochastic depth in the blocks; caches what backward needs.
@@ -12692,24 +13010,19 @@ class Encoder {
     const auto lv = as_view(lengths_);
     EncoderOutput<T> out;
     Tensor<T> h, pos;
-    if constexpr (Block::relative_positions) {
-      auto pe = positional_.forward_train(x, lv);
-      h = std::move(pe.x);
-      pos = std::move(pe.pos_emb);
-    } else {
-      h = positional_.forward_train(x, lv);
-    }
+    split_encoding(positional_.forward_train(x, lv), h, pos);
     tap_norms_.clear();
-    run_layers(*this, h, lengths_, out, [&](Block& b, const Tensor<T>& in) {
-      if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
-      else return b.forward_train(in, lv, mask);
-    }, [&](std::size_t k, const Tensor<T>& tap) {
+    const auto record_taps = tap_recorder(out, [&](std::size_t k, const Tensor<T>& tap) {
       if (!(after_norm_ && options_.tap_final_norm)) return tap;
       // a copy of after_norm holds this tap's cache; its gradients are merged in backward
       if (tap_norms_.empty()) tap_norms_.assign(options_.intermediate_layers.size(), *after_norm_);
       tap_norms_[k] = *after_norm_;
       return tap_norms_[k].forward_train(tap);
     });
+    run_layers(*this, h, [&](Block& b, const Tensor<T>& in) {
+      if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
+      else return b.forward_train(in, lv, mask);
+    }, [&](index_t p, const Tensor<T>& h_pos) { record_taps(p, h_pos, lengths_); });
     out.output = after_norm_ ? after_norm_->forward_train(h) : std::move(h);
     detail::seq::zero_padding(out.output.view(), lengths_);
     shape_ = out.output.shape();
@@ -12787,22 +13100,57 @@ class Encoder {
   const EncoderOptions& options() const noexcept { return options_; }
 
  private:
-  // Runs positions 1..L of `self` (const: inference), the active ones through run(block, h); the
-  // stream after position l is recorded for every tap k at l as tap(k, h).
-  template <class Self, class Run, class Tap>
-  static void run_layers(Self& self, Tensor<T>& h, const std::vector<std::int32_t>& len,
-                         EncoderOutput<T>& out, Run&& run, Tap&& tap) {
-    const auto& taps = self.options_.intermediate_layers;
-    out.intermediates.resize(taps.size());
+  // Runs positions 1..L of `self` (const: inference), the active ones through run(block, h), and
+  // calls after(l, h) with the stream after every position l.
+  template <class Self, class Run, class After>
+  static void run_layers(Self& self, Tensor<T>& h, Run&& run, After&& after) {
     for (index_t pos = 1; pos <= self.num_layers(); ++pos) {
       if (std::binary_search(self.active_.begin(), self.active_.end(), pos))
         h = run(self.blocks_[static_cast<std::size_t>(pos - 1)], h);
+      after(pos, h);
+    }
+  }
+
+  // An `after` for run_layers that records tap(k, h) for every tap k at position l into out.
+  template <class Tap>
+  auto tap_recorder(EncoderOutput<T>& out, Tap tap) const {
+    out.intermediates.resize(options_.intermediate_layers.size());
+    return [this, &out, tap](index_t pos, const Tensor<T>& h, const std::vector<std::int32_t>& len) {
+      const auto& taps = options_.intermediate_layers;
       for (std::size_t k = 0; k < taps.size(); ++k)
         if (taps[k] == pos) {
           out.intermediates[k] = tap(k, h);
           detail::seq::zero_padding(out.intermediates[k].view(), len);
         }
+    };
+  }
+
+  // The positional encoding's output as the stream h and (relative encodings) the table pos.
+  template <class Encoded>
+  static void split_encoding(Encoded&& e, Tensor<T>& h, Tensor<T>& pos) {
+    if constexpr (Block::relative_positions) {
+      h = std::move(e.x);
+      pos = std::move(e.pos_emb);
+    } else {
+      h = std::move(e);
     }
+  }
+
+  // Inference front end and blocks: lengths checked into len, the positional encoding (after(0,
+  // h)), then every position (after(l, h)); returns the last stream (before after_norm).
+  template <class After>
+  Tensor<T> run_inference(TensorView<const T> x, TensorView<const std::int32_t> lengths, AttentionMask mask,
+                          std::vector<std::int32_t>& len, After&& after) const {
+    len = detail::seq::checked_lengths(x, d_model(), lengths, "Encoder");
+    const auto lv = as_view(len);
+    Tensor<T> h, pos;
+    split_encoding(positional_.forward(x, lv), h, pos);
+    after(index_t(0), h);
+    run_layers(*this, h, [&](const Block& b, const Tensor<T>& in) {
+      if constexpr (Block::relative_positions) return b.forward(in, pos, lv, mask);
+      else return b.forward(in, lv, mask);
+    }, after);
+    return h;
   }
 
   // Tap k's gradient through its after_norm copy (parameter gradients merged into after_norm).
@@ -12993,6 +13341,25 @@ class Conv2dSubsampling {
   index_t factor() const noexcept { return options_.factor; }
   index_t in_features() const noexcept { return in_features_; }
   index_t d_model() const noexcept { return d_model_; }
+  const SubsamplingOptions& options() const noexcept { return options_; }
+  /// The conv stages (2 for ×4 and ×6, 3 for ×8), each Conv2d → [BN] → ReLU.
+  index_t num_stages() const noexcept { return static_cast<index_t>(stages_.size()); }
+  Conv2d<T>& conv(index_t stage) { return stages_.at(static_cast<std::size_t>(stage)).conv; }
+  /// Stage `stage`'s BN (FusionFormer; nullptr otherwise or after remove_batch_norms).
+  SequenceBatchNorm<T>* norm(index_t stage) {
+    auto& n = stages_.at(static_cast<std::size_t>(stage)).norm;
+    return n ? &*n : nullptr;
+  }
+  Linear<T>& out() noexcept { return *out_; }
+  /// State-dict name of stage `stage`'s conv (offset 0) or BN (offset 1), e.g. "conv.3".
+  std::string conv_name(std::size_t stage, index_t offset) const {
+    return "conv." + std::to_string(static_cast<index_t>(stage) * (options_.fusionformer ? 3 : 2) + offset);
+  }
+  /// Deletes every stage's BN (forward then runs Conv2d → ReLU; the convs keep their names
+  /// "conv.0", "conv.3", ...). For transform::fold_batch_norms, after it folded them into the convs.
+  void remove_batch_norms() {
+    for (auto& s : stages_) s.norm.reset();
+  }
 
  private:
   struct Stage {
@@ -13004,9 +13371,6 @@ class Conv2dSubsampling {
   };
 
   static index_t conv_length(index_t n, index_t k, index_t s) { return n < k ? 0 : (n - k) / s + 1; }
-  std::string conv_name(std::size_t stage, index_t offset) const {
-    return "conv." + std::to_string(static_cast<index_t>(stage) * (options_.fusionformer ? 3 : 2) + offset);
-  }
 
   // One forward: inference for a const Self, training (batch statistics, caches) otherwise.
   template <class Self>
@@ -15972,6 +16336,1748 @@ class CorpusScore {
   std::unordered_set<std::string> ids_;
 };
 
+}  // namespace asrkit
+// #include <asrkit/analysis/covariance.hpp>
+// asrkit/analysis/covariance.hpp - column means, covariances and projections of activation
+// matrices [N, D] (rows = data points/frames, columns = neurons), the O(N) part of CCA/SVCCA.
+//
+//   auto mean = asrkit::analysis::column_means(x.view(), "x");           // double, throws on NaN
+//   Eigen::MatrixXd cov = asrkit::analysis::covariance(x.view(), mean);  // np.cov of the columns
+//   auto p = asrkit::analysis::project(x.view(), mean, basis);          // (X - mean) · basis
+//
+// Every pass walks X in chunks of kChunkRows rows: a chunk is centred into a small buffer (so a
+// large mean offset never cancels catastrophically, as X^T X - N·mu·mu^T would in float), its
+// product runs in T on ops::gemm, and the chunks are summed in double. The chunk grid depends
+// only on N, so results do not depend on the thread count. The covariance computes the lower
+// triangle only, tile by tile, the tiles shared among the threads (SPECS §9.1, step 1).
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+// #include <asrkit/ops/gemm.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+/// Rows per chunk: each chunk's product is accumulated in T, the chunks in double.
+inline constexpr index_t kChunkRows = 4096;
+/// Side of the square tiles of a covariance's lower triangle (one tile per task).
+inline constexpr index_t kCovarianceTile = 512;
+
+namespace detail {
+
+using asrkit::detail::str;
+
+inline index_t chunk_count(index_t rows) { return (rows + kChunkRows - 1) / kChunkRows; }
+
+// Eigen's own product kernel threads by Eigen::nbThreads() with a blocking that depends on it, so
+// its sums change in the last bits with the thread count. The entry points of analysis/ hold
+// this guard while they run: the dense D x D and k x k algebra (eigensolvers, SVD, products) then
+// runs on one thread, and only asrkit's fixed-grid loops use the others (DESIGN sec. 3).
+class SerialEigen {
+ public:
+  SerialEigen() : threads_(Eigen::nbThreads()) { Eigen::setNbThreads(1); }
+  ~SerialEigen() { Eigen::setNbThreads(threads_); }
+  SerialEigen(const SerialEigen&) = delete;
+  SerialEigen& operator=(const SerialEigen&) = delete;
+
+ private:
+  int threads_;
+};
+
+// Rows [r0, r0 + rows) of x minus mean, into buf [rows, D].
+template <class T>
+void centre_rows(TensorView<const T> x, const Eigen::VectorXd& mean, index_t r0, index_t rows, T* buf) {
+  const index_t d = x.dim(1);
+  const Vector<T> mu = mean.cast<T>();
+  constexpr index_t kBlock = 256;
+  parallel_for((rows + kBlock - 1) / kBlock, [&](index_t blk) {
+    const index_t b0 = blk * kBlock, nb = std::min(kBlock, rows - b0);
+    MatrixMap<T>(buf + b0 * d, nb, d) =
+        MatrixMap<const T>(x.data() + (r0 + b0) * d, nb, d).rowwise() - mu.transpose();
+  });
+}
+
+// Sum over chunks of f(r0, rows, chunk_product) where f writes the chunk's product (in T) into a
+// [m, n] buffer; the chunk products are added to a double [m, n] matrix in chunk order.
+template <class T, class F>
+Eigen::MatrixXd sum_chunk_products(index_t rows, index_t m, index_t n, F&& chunk_product) {
+  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(m, n);
+  RowMatrix<T> part = RowMatrix<T>::Zero(m, n);  // tiles left unwritten stay 0
+  for (index_t c = 0, chunks = chunk_count(rows); c < chunks; ++c) {
+    const index_t r0 = c * kChunkRows;
+    chunk_product(r0, std::min(kChunkRows, rows - r0), part.data());
+    sum += part.template cast<double>();
+  }
+  return sum;
+}
+
+}  // namespace detail
+
+/// Column means of x [N, D] in double. Throws ValueError svcca.4 naming `name` and the first
+/// non-finite element when x holds a NaN or an infinity.
+template <class T>
+Eigen::VectorXd column_means(TensorView<const T> x, const char* name) {
+  const index_t n = x.dim(0), d = x.dim(1), chunks = detail::chunk_count(n);
+  // One partial sum per chunk, summed in chunk order: the same bits at any thread count.
+  Eigen::MatrixXd partial(d, std::max<index_t>(chunks, 1));
+  partial.setZero();
+  parallel_for(chunks, [&](index_t c) {
+    const index_t r0 = c * kChunkRows, rows = std::min(kChunkRows, n - r0);
+    auto acc = partial.col(c);
+    for (index_t i = r0; i < r0 + rows; ++i)  // row by row: contiguous, vectorised
+      acc += VectorMap<const T>(x.data() + i * d, d).template cast<double>();
+  });
+  Eigen::VectorXd mean = partial.rowwise().sum() / static_cast<double>(n);
+  if (!mean.allFinite()) {  // a NaN or an infinity somewhere: find the first one for the message
+    const T* p = x.data();
+    for (index_t i = 0; i < n * d; ++i)
+      if (!std::isfinite(p[i]))
+        throw ValueError("svcca.4", detail::str("argument ", name, ": element (", i / d, ", ", i % d,
+                                                ") is ", p[i], "; activations must be finite"));
+    throw ValueError("svcca.4", detail::str("argument ", name, ": the column sums overflow; rescale the activations"));
+  }
+  return mean;
+}
+
+/// Covariance of the columns of x [N, D] (mean-centred, divided by N - 1, as np.cov), in double.
+template <class T>
+Eigen::MatrixXd covariance(TensorView<const T> x, const Eigen::VectorXd& mean) {
+  const index_t n = x.dim(0), d = x.dim(1);
+  const index_t tiles = (d + kCovarianceTile - 1) / kCovarianceTile;
+  std::vector<std::pair<index_t, index_t>> lower;  // (row tile, column tile), column <= row
+  for (index_t i = 0; i < tiles; ++i)
+    for (index_t j = 0; j <= i; ++j) lower.emplace_back(i, j);
+  Tensor<T> chunk(Shape{std::min(kChunkRows, n), d}, uninitialized);
+  Eigen::MatrixXd cov = detail::sum_chunk_products<T>(n, d, d, [&](index_t r0, index_t rows, T* out) {
+    detail::centre_rows(x, mean, r0, rows, chunk.data());
+    parallel_for(static_cast<index_t>(lower.size()), [&](index_t t) {
+      const index_t i0 = lower[t].first * kCovarianceTile, j0 = lower[t].second * kCovarianceTile;
+      const index_t mi = std::min(kCovarianceTile, d - i0), nj = std::min(kCovarianceTile, d - j0);
+      ops::gemm(ops::Trans::yes, ops::Trans::no, mi, nj, rows, T(1), chunk.data() + i0, d,
+                chunk.data() + j0, d, T(0), out + i0 * d + j0, d);
+    });
+  });
+  cov.triangularView<Eigen::StrictlyUpper>() = cov.transpose();  // mirror the lower triangle
+  return cov / static_cast<double>(n - 1);
+}
+
+/// Cross-covariance (X - mean_x)^T (Y - mean_y) / (N - 1) of x [N, Dx] and y [N, Dy], in double.
+template <class T>
+Eigen::MatrixXd cross_covariance(TensorView<const T> x, const Eigen::VectorXd& mean_x,
+                                 TensorView<const T> y, const Eigen::VectorXd& mean_y) {
+  const index_t n = x.dim(0), dx = x.dim(1), dy = y.dim(1), rows_max = std::min(kChunkRows, n);
+  Tensor<T> cx(Shape{rows_max, dx}, uninitialized), cy(Shape{rows_max, dy}, uninitialized);
+  const Eigen::MatrixXd sum = detail::sum_chunk_products<T>(n, dx, dy, [&](index_t r0, index_t rows, T* out) {
+    detail::centre_rows(x, mean_x, r0, rows, cx.data());
+    detail::centre_rows(y, mean_y, r0, rows, cy.data());
+    ops::gemm(ops::Trans::yes, ops::Trans::no, dx, dy, rows, T(1), cx.data(), dx, cy.data(), dy, T(0), out, dy);
+  });
+  return sum / static_cast<double>(n - 1);
+}
+
+/// (X - mean) · basis: x [N, D] projected on the columns of basis (D x k), as [N, k] in T.
+template <class T>
+Tensor<T> project(TensorView<const T> x, const Eigen::VectorXd& mean, const Eigen::MatrixXd& basis) {
+  const index_t n = x.dim(0), d = x.dim(1), k = basis.cols();
+  const RowMatrix<T> b = basis.cast<T>();
+  Tensor<T> out(Shape{n, k}, uninitialized), chunk(Shape{std::min(kChunkRows, n), d}, uninitialized);
+  for (index_t r0 = 0; r0 < n; r0 += kChunkRows) {
+    const index_t rows = std::min(kChunkRows, n - r0);
+    detail::centre_rows(x, mean, r0, rows, chunk.data());
+    ops::gemm(ops::Trans::no, ops::Trans::no, rows, k, d, T(1), chunk.data(), d, b.data(),
+              std::max<index_t>(k, 1), T(0), out.data() + r0 * k, std::max<index_t>(k, 1));
+  }
+  return out;
+}
+
+}  // namespace analysis
+}  // namespace asrkit
+// #include <asrkit/analysis/cca.hpp>
+// asrkit/analysis/cca.hpp - canonical correlation analysis of two activation matrices, with the
+// semantics of Google's cca_core.get_cca_similarity (SPECS §9.2), and PWCCA (SPECS §9.3).
+//
+//   asrkit::analysis::CcaResult r = asrkit::analysis::cca(x.view(), y.view());  // x [N, D1], y [N, D2]
+//   r.rho;               // canonical correlations, descending
+//   r.mean;              // the plain mean (Raghu et al. 2017's rho-bar)
+//   r.thresholded_mean;  // cca_core's "mean": rho[:idx] with idx from the 0.98 rule
+//   double p = asrkit::analysis::pwcca(x.view(), y.view());                // Morcos et al. 2018
+//
+// Rows are data points (frames), columns neurons: row-major [N, D] is the same memory as the
+// spec's column-major neurons x data points. Everything after the covariances (an O(N·D²) pass,
+// analysis/covariance.hpp) runs in double on D x D matrices:
+//   1. Sxx, Sxy, Syy: the blocks of np.cov(x, y) (centred, divided by N - 1);
+//   2. rescale Sxx by max|Sxx|, Syy by max|Syy|, Sxy by their geometric mean (rho unchanged);
+//   3. remove_small: drop neurons whose rescaled variance (diagonal) is below epsilon;
+//   4. Sxx += eps·I, Syy += eps·I;
+//   5. whiten: W with Wᵀ S W = I, by Cholesky (same rho and directions as S^(-1/2)); for a
+//      singular S, S^(-1/2) from a self-adjoint eigensolver of S itself: w^(-1/2), eigenvalues at
+//      or below 1e-15·max(w) contribute 0 (numpy's pinv followed by eigh, minus its NaNs);
+//   6. rho = singular values of Wxᵀ Sxy Wy;
+//   7. thresholded mean over rho[:idx], idx the first i with sum(rho[:i]) / sum(rho) >= threshold.
+// cca_core's known quirks (SPECS §9.2) are not copied: the threshold is never passed as epsilon,
+// the threshold rule always yields an index, and PWCCA uses the second input's own activations.
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+// #include <asrkit/analysis/covariance.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+/// cca_core's parameters (SPECS §9.2); the tutorials use epsilon = 1e-10.
+struct CcaOptions {
+  double epsilon = 1e-10;   ///< remove_small cut-off on the rescaled variances and ridge added to Sxx, Syy
+  double threshold = 0.98;  ///< share of sum(rho) kept by the thresholded mean, in (0, 1]
+};
+
+struct CcaResult {
+  std::vector<double> rho;       ///< canonical correlations, descending, min(k1, k2) of them (after remove_small)
+  double mean = 0;               ///< plain mean of rho (Raghu et al.'s rho-bar)
+  double mean_squared = 0;       ///< mean of rho² (Pillai-trace style)
+  double thresholded_mean = 0;   ///< mean of rho[:idx] (cca_core's "mean", SPECS §9.2 step 7)
+  index_t threshold_index = 0;   ///< that idx
+  index_t kept_neurons_x = 0;    ///< neurons of x left by remove_small
+  index_t kept_neurons_y = 0;    ///< neurons of y left by remove_small
+  std::vector<double> pwcca_weights;  ///< PWCCA's alpha (normalised), one per rho
+};
+
+namespace detail {
+
+// x and y must be [N, D] with the same N > D >= 1; throws svcca.1 (rank), svcca.2 (N differs),
+// svcca.3 (N <= D: cca_core asserts neurons < datapoints), svcca.5 (empty).
+template <class T>
+void check_activations(TensorView<const T> x, const char* name) {
+  if (x.rank() != 2)
+    throw ShapeError("svcca.1", str("argument ", name, ": expected an activation matrix [N, D] (rows = data points, "
+                                    "columns = neurons), got shape ", x.shape().str()));
+  if (x.dim(0) == 0 || x.dim(1) == 0)
+    throw ShapeError("svcca.5", str("argument ", name, ": expected at least one data point and one neuron, got shape ",
+                                    x.shape().str()));
+  if (x.dim(0) <= x.dim(1))
+    throw ValueError("svcca.3", str("argument ", name, ": ", x.dim(1), " neurons need more than ", x.dim(1),
+                                    " data points (rows), got ", x.dim(0), " (shape ", x.shape().str(),
+                                    "); use N >= 5-10x the neurons (SPECS §9.1)"));
+}
+
+template <class T>
+void check_pair(TensorView<const T> x, TensorView<const T> y) {
+  if (x.rank() == 2 && y.rank() == 2 && x.dim(0) != y.dim(0))
+    throw ShapeError("svcca.2", str("arguments x and y must hold the same data points (rows): x has shape ",
+                                    x.shape().str(), ", y has shape ", y.shape().str()));
+  check_activations(x, "x");
+  check_activations(y, "y");
+}
+
+inline void check_options(const CcaOptions& o) {
+  if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
+    throw ValueError("svcca.6", str("CcaOptions::epsilon must be finite and >= 0, got ", o.epsilon));
+  if (!(o.threshold > 0 && o.threshold <= 1))
+    throw ValueError("svcca.6", str("CcaOptions::threshold must be in (0, 1], got ", o.threshold));
+}
+
+// S^(-1/2) of a symmetric positive semi-definite matrix (step 5).
+inline Eigen::MatrixXd inverse_sqrt(const Eigen::MatrixXd& s) {
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(s);
+  const Eigen::VectorXd& w = es.eigenvalues();
+  const double floor = 1e-15 * std::max(w.cwiseAbs().maxCoeff(), 0.0);  // numpy pinv's rcond
+  const Eigen::VectorXd r = w.unaryExpr([floor](double v) { return v > floor ? 1.0 / std::sqrt(v) : 0.0; });
+  return es.eigenvectors() * r.asDiagonal() * es.eigenvectors().transpose();
+}
+
+// A whitening W (Wᵀ S W = I) for step 5. S = L·Lᵀ (Cholesky) gives W = L^-T, a fraction of the
+// cost of an eigensolver: S^(-1/2) = L^-T·R for an orthogonal R, which the SVD of step 6 absorbs,
+// so rho and the canonical directions W·u are those of cca_core. A singular S (epsilon = 0 with
+// a dead direction) falls back to S^(-1/2) with the pinv floor.
+inline Eigen::MatrixXd whitening(const Eigen::MatrixXd& s) {
+  Eigen::LLT<Eigen::MatrixXd> llt(s);
+  if (llt.info() != Eigen::Success || !(llt.matrixLLT().diagonal().minCoeff() > 1e-150)) return inverse_sqrt(s);
+  Eigen::MatrixXd w = Eigen::MatrixXd::Identity(s.rows(), s.cols());
+  llt.matrixU().solveInPlace(w);  // U = Lᵀ: w = L^-T
+  return w;
+}
+
+inline std::vector<int> large_variances(const Eigen::MatrixXd& s, double epsilon) {
+  std::vector<int> keep;
+  for (Eigen::Index i = 0; i < s.rows(); ++i)
+    if (std::abs(s(i, i)) >= epsilon) keep.push_back(static_cast<int>(i));
+  return keep;
+}
+
+// PWCCA's alpha (Morcos et al. 2018; SPECS §9.3) for one side: the canonical variates
+// h_i = X_c · a_i (columns of a = S^(-1/2) u), orthonormalised in data space in column order
+// (a QR of [h_1 ... h_r], done here through the Cholesky factor R of their Gram matrix
+// aᵀ S a = RᵀR), and alpha_i = sum_j |<q_i, x_j>| = sum_j |(R^-T aᵀ S)_ij|. Constant factors
+// (N - 1, the rescaling) cancel in the normalisation.
+inline Eigen::VectorXd pwcca_weights(const Eigen::MatrixXd& s, const Eigen::MatrixXd& a) {
+  const Eigen::MatrixXd as = a.transpose() * s;  // rows: <h_i, x_j> up to N - 1
+  Eigen::LLT<Eigen::MatrixXd> llt(as * a);
+  Eigen::MatrixXd inner;
+  if (llt.info() == Eigen::Success) {
+    inner = llt.matrixU().transpose().solve(as);
+  } else {  // degenerate variates (singular S with epsilon = 0): normalise each one alone
+    const Eigen::VectorXd norm2 = (as * a).diagonal();
+    inner = as;
+    for (Eigen::Index i = 0; i < inner.rows(); ++i)
+      inner.row(i) *= norm2(i) > 0 ? 1.0 / std::sqrt(norm2(i)) : 0.0;
+  }
+  Eigen::VectorXd alpha = inner.cwiseAbs().rowwise().sum();
+  const double total = alpha.sum();
+  return total > 0 ? Eigen::VectorXd(alpha / total) : Eigen::VectorXd::Zero(alpha.size());
+}
+
+inline void summarise(CcaResult& r, double threshold) {
+  const index_t k = static_cast<index_t>(r.rho.size());
+  if (k == 0) return;
+  double sum = 0, sum2 = 0;
+  for (double v : r.rho) sum += v, sum2 += v * v;
+  r.mean = sum / static_cast<double>(k);
+  r.mean_squared = sum2 / static_cast<double>(k);
+  // cca_core's sum_threshold: the first i with sum(rho[:i]) / sum(rho) >= threshold; when no i
+  // < k qualifies (or the sum is 0) every coefficient is kept instead of cca_core's None.
+  index_t idx = k;
+  double prefix = 0;
+  for (index_t i = 1; i < k && sum > 0; ++i) {
+    prefix += r.rho[static_cast<std::size_t>(i - 1)];
+    if (prefix / sum >= threshold) {
+      idx = i;
+      break;
+    }
+  }
+  r.threshold_index = idx;
+  r.thresholded_mean = std::accumulate(r.rho.begin(), r.rho.begin() + idx, 0.0) / static_cast<double>(idx);
+}
+
+/// Steps 2-7 on the covariance blocks (already divided by N - 1), plus PWCCA.
+inline CcaResult cca_from_covariances(Eigen::MatrixXd sxx, Eigen::MatrixXd sxy, Eigen::MatrixXd syy,
+                                      const CcaOptions& o) {
+  CcaResult r;
+  const double xmax = sxx.size() ? sxx.cwiseAbs().maxCoeff() : 0.0;
+  const double ymax = syy.size() ? syy.cwiseAbs().maxCoeff() : 0.0;
+  if (!(xmax > 0) || !(ymax > 0)) return r;  // a side without variance: no correlation
+  sxx /= xmax;
+  syy /= ymax;
+  sxy /= std::sqrt(xmax * ymax);
+  const std::vector<int> kx = large_variances(sxx, o.epsilon), ky = large_variances(syy, o.epsilon);
+  r.kept_neurons_x = static_cast<index_t>(kx.size());
+  r.kept_neurons_y = static_cast<index_t>(ky.size());
+  if (kx.empty() || ky.empty()) return r;
+  const Eigen::MatrixXd cxx = sxx(kx, kx), cyy = syy(ky, ky), cxy = sxy(kx, ky);
+  const Eigen::MatrixXd wx = whitening(cxx + o.epsilon * Eigen::MatrixXd::Identity(cxx.rows(), cxx.cols()));
+  const Eigen::MatrixXd wy = whitening(cyy + o.epsilon * Eigen::MatrixXd::Identity(cyy.rows(), cyy.cols()));
+  const bool x_side = kx.size() <= ky.size();  // PWCCA weighs the side with fewer neurons (pwcca.py: x on a tie)
+  Eigen::BDCSVD<Eigen::MatrixXd> svd(wx.transpose() * cxy * wy, x_side ? Eigen::ComputeThinU : Eigen::ComputeThinV);
+  const Eigen::VectorXd s = svd.singularValues();
+  r.rho.assign(s.data(), s.data() + s.size());
+  summarise(r, o.threshold);
+  const Eigen::VectorXd alpha = x_side ? pwcca_weights(cxx, wx * svd.matrixU()) : pwcca_weights(cyy, wy * svd.matrixV());
+  r.pwcca_weights.assign(alpha.data(), alpha.data() + alpha.size());
+  return r;
+}
+
+inline double pwcca_value(const CcaResult& r) {
+  double v = 0;
+  for (std::size_t i = 0; i < r.rho.size(); ++i) v += r.pwcca_weights[i] * r.rho[i];
+  return v;
+}
+
+// Sxx, Sxy, Syy of the raw activations, then steps 2-7.
+template <class T>
+CcaResult cca_of_activations(TensorView<const T> x, TensorView<const T> y, const CcaOptions& o) {
+  check_pair(x, y);
+  check_options(o);
+  const SerialEigen serial;
+  const Eigen::VectorXd mx = column_means(x, "x"), my = column_means(y, "y");
+  return cca_from_covariances(covariance(x, mx), cross_covariance(x, mx, y, my), covariance(y, my), o);
+}
+
+}  // namespace detail
+
+/// CCA of x [N, D1] and y [N, D2] (the same N data points, N > D1, D2), cca_core semantics.
+template <class T>
+CcaResult cca(TensorView<const T> x, TensorView<const T> y, const CcaOptions& options = {}) {
+  return detail::cca_of_activations(x, y, options);
+}
+
+/// PWCCA (Morcos et al. 2018, SPECS §9.3): sum_i alpha_i rho_i with alpha from the side with fewer
+/// neurons left by remove_small.
+template <class T>
+double pwcca(TensorView<const T> x, TensorView<const T> y, const CcaOptions& options = {}) {
+  return detail::pwcca_value(detail::cca_of_activations(x, y, options));
+}
+
+// Tensors convert to const views, which template deduction does not do by itself.
+template <class T>
+CcaResult cca(const Tensor<T>& x, const Tensor<T>& y, const CcaOptions& options = {}) {
+  return cca(x.view(), y.view(), options);
+}
+template <class T>
+double pwcca(const Tensor<T>& x, const Tensor<T>& y, const CcaOptions& options = {}) {
+  return pwcca(x.view(), y.view(), options);
+}
+
+}  // namespace analysis
+}  // namespace asrkit
+// #include <asrkit/analysis/svcca.hpp>
+// asrkit/analysis/svcca.hpp - SVCCA (Raghu, Gilmer, Yosinski & Sohl-Dickstein 2017; SPECS §9.1).
+//
+//   asrkit::analysis::SvccaResult r = asrkit::analysis::svcca(x.view(), y.view());  // [N, D1], [N, D2]
+//   r.mean;                // SVCCA similarity (mean canonical correlation of the reduced layers)
+//   r.kept_x, r.kept_y;    // SVD directions kept (99% of the variance by default)
+//   r.pwcca;               // PWCCA of the reduced layers
+//
+// 1. centre each neuron; 2. SVD reduction: keep the k leading directions whose squared singular
+// values reach `variance_kept` of the total; 3. CCA (cca_core semantics, analysis/cca.hpp) of the
+// reduced activations X' = (X - mu) U_k. Nothing here takes an SVD of the N x D data: the squared
+// singular values and U are the eigenpairs of the D x D covariance (S² = (N - 1)·w), so the O(N)
+// work is covariance products (analysis/covariance.hpp), and the reduced blocks of step 3 are
+//   Sxx' = U1ᵀ Sxx U1,  Syy' = U2ᵀ Syy U2,  Sxy' = U1ᵀ Sxy U2 (or X1'ᵀ X2' / (N - 1)),
+// with Sxy' taken the cheaper way by multiply-adds per data point: D1·D2 for the full Sxy, or
+// k1·D1 + k2·D2 + k1·k2 to project first. For float input the eigensolver runs in float (its error
+// is of the order of the data's own rounding; the reduced blocks are still formed in double).
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/analysis/cca.hpp>
+// #include <asrkit/analysis/covariance.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+struct SvccaOptions {
+  double variance_kept = 0.99;  ///< share of the variance (sum of squared singular values) kept, in (0, 1]
+  index_t keep_dims = 0;        ///< > 0: keep exactly this many directions (at most D) instead
+  CcaOptions cca{};
+};
+
+struct SvccaResult : CcaResult {
+  index_t kept_x = 0, kept_y = 0;  ///< SVD directions kept for x and y
+  double pwcca = 0;                ///< PWCCA of the reduced activations
+};
+
+/// One activation matrix [N, D] summarised for SVCCA: its column means and the leading
+/// eigenpairs of its covariance (the SVD reduction, step 2).
+struct SvdReduction {
+  index_t rows = 0;              ///< N
+  Eigen::VectorXd mean;          ///< [D]
+  Eigen::VectorXd variances;     ///< every eigenvalue of the covariance, descending (S² / (N - 1))
+  Eigen::MatrixXd basis;         ///< D x k: the kept directions U_k
+  Eigen::MatrixXd reduced;       ///< k x k covariance of the reduced activations, U_kᵀ S U_k
+  index_t kept() const noexcept { return basis.cols(); }
+  index_t dims() const noexcept { return mean.size(); }
+};
+
+namespace detail {
+
+inline void check_options(const SvccaOptions& o) {
+  check_options(o.cca);
+  if (!(o.variance_kept > 0 && o.variance_kept <= 1))
+    throw ValueError("svcca.6", str("SvccaOptions::variance_kept must be in (0, 1], got ", o.variance_kept));
+  if (o.keep_dims < 0)
+    throw ValueError("svcca.6", str("SvccaOptions::keep_dims must be >= 0 (0: choose by variance), got ", o.keep_dims));
+}
+
+/// The number of leading directions to keep, given the descending eigenvalues.
+inline index_t directions_kept(const Eigen::VectorXd& w, const SvccaOptions& o) {
+  const index_t d = w.size();
+  if (o.keep_dims > 0) return std::min(o.keep_dims, d);
+  const double total = w.sum();
+  if (!(total > 0)) return 0;  // every neuron constant
+  double sum = 0;
+  for (index_t k = 0; k < d; ++k) {
+    sum += w(k);
+    if (sum / total >= o.variance_kept) return k + 1;
+  }
+  return d;
+}
+
+// Eigenpairs of a covariance, descending, in T's precision (see the header comment).
+template <class T>
+void descending_eigen(const Eigen::MatrixXd& cov, Eigen::VectorXd& values, Eigen::MatrixXd& vectors) {
+  using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  Eigen::SelfAdjointEigenSolver<M> es(cov.cast<T>());
+  values = es.eigenvalues().reverse().template cast<double>().cwiseMax(0.0);
+  vectors = es.eigenvectors().rowwise().reverse().template cast<double>();
+}
+
+template <class T>
+void reduce_covariance(SvdReduction& r, const Eigen::MatrixXd& cov, const SvccaOptions& o) {
+  Eigen::MatrixXd vectors;
+  descending_eigen<T>(cov, r.variances, vectors);
+  r.basis = vectors.leftCols(directions_kept(r.variances, o));
+  r.reduced = r.basis.transpose() * cov * r.basis;
+}
+
+// Step 3 from two reductions and their cross block Sxy' (k1 x k2, divided by N - 1).
+inline SvccaResult svcca_from_reductions(const SvdReduction& x, const SvdReduction& y,
+                                         const Eigen::MatrixXd& cross, const SvccaOptions& o) {
+  SvccaResult r;
+  static_cast<CcaResult&>(r) = cca_from_covariances(x.reduced, cross, y.reduced, o.cca);
+  r.kept_x = x.kept();
+  r.kept_y = y.kept();
+  r.pwcca = pwcca_value(r);
+  return r;
+}
+
+}  // namespace detail
+
+/// Step 1-2 for one activation matrix x [N, D] (N > D): means, covariance, eigenpairs, kept basis.
+template <class T>
+SvdReduction svd_reduction(TensorView<const T> x, const SvccaOptions& options = {}, const char* name = "x") {
+  detail::check_activations(x, name);
+  detail::check_options(options);
+  const detail::SerialEigen serial;
+  SvdReduction r;
+  r.rows = x.dim(0);
+  r.mean = column_means(x, name);
+  detail::reduce_covariance<T>(r, covariance(x, r.mean), options);
+  return r;
+}
+
+/// SVCCA of x [N, D1] and y [N, D2] (same N data points, N > D1, D2).
+template <class T>
+SvccaResult svcca(TensorView<const T> x, TensorView<const T> y, const SvccaOptions& options = {}) {
+  detail::check_pair(x, y);
+  detail::check_options(options);
+  const detail::SerialEigen serial;
+  SvdReduction rx, ry;
+  rx.rows = ry.rows = x.dim(0);
+  rx.mean = column_means(x, "x");
+  ry.mean = column_means(y, "y");
+  {
+    const Eigen::MatrixXd cx = covariance(x, rx.mean), cy = covariance(y, ry.mean);
+    // The two eigensolvers are sequential inside; run them side by side.
+    parallel_for(2, [&](index_t i) {
+      if (i == 0) detail::reduce_covariance<T>(rx, cx, options);
+      else detail::reduce_covariance<T>(ry, cy, options);
+    });
+  }
+  const index_t d1 = x.dim(1), d2 = y.dim(1), k1 = rx.kept(), k2 = ry.kept();
+  Eigen::MatrixXd cross;
+  if (k1 * d1 + k2 * d2 + k1 * k2 < d1 * d2) {  // project first: fewer multiply-adds per row
+    const Tensor<T> px = project(x, rx.mean, rx.basis), py = project(y, ry.mean, ry.basis);
+    cross = cross_covariance<T>(px.view(), Eigen::VectorXd::Zero(k1), py.view(), Eigen::VectorXd::Zero(k2));
+  } else {
+    cross = rx.basis.transpose() * cross_covariance(x, rx.mean, y, ry.mean) * ry.basis;
+  }
+  return detail::svcca_from_reductions(rx, ry, cross, options);
+}
+
+// Tensors convert to const views, which template deduction does not do by itself.
+template <class T>
+SvccaResult svcca(const Tensor<T>& x, const Tensor<T>& y, const SvccaOptions& options = {}) {
+  return svcca(x.view(), y.view(), options);
+}
+template <class T>
+SvdReduction svd_reduction(const Tensor<T>& x, const SvccaOptions& options = {}, const char* name = "x") {
+  return svd_reduction(x.view(), options, name);
+}
+
+}  // namespace analysis
+}  // namespace asrkit
+// #include <asrkit/analysis/similarity.hpp>
+// asrkit/analysis/similarity.hpp - the layer-by-layer SVCCA matrix S_ij = SVCCA(X^(i), X^(j))
+// (SPECS §8.3, strategy 3; Raghu et al. 2017, Fig. 4).
+//
+//   std::vector<asrkit::Tensor<float>> layers = ...;        // each [N, D_l], the same N frames
+//   auto s = asrkit::analysis::similarity_matrix(layers);  // L x L, s[i][j] = SVCCA mean
+//   auto all = asrkit::analysis::similarity_results(layers);  // every SvccaResult
+//
+// Each layer is summarised once (means, covariance eigenpairs, kept basis U_l) and projected once,
+// P_l = (X_l - mu_l) U_l [N, k_l]; a pair then costs one k_i x k_j product over N
+// (analysis/svcca.hpp for the method). The projections are held in T: L·N·max(k) values.
+
+#include <Eigen/Dense>
+
+#include <string>
+#include <vector>
+
+// #include <asrkit/analysis/covariance.hpp>
+// #include <asrkit/analysis/svcca.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+/// Which number of an SvccaResult a similarity matrix holds.
+enum class SimilarityValue { mean, mean_squared, thresholded_mean, pwcca };
+
+inline double similarity_value(const SvccaResult& r, SimilarityValue v) {
+  switch (v) {
+    case SimilarityValue::mean_squared: return r.mean_squared;
+    case SimilarityValue::thresholded_mean: return r.thresholded_mean;
+    case SimilarityValue::pwcca: return r.pwcca;
+    case SimilarityValue::mean: break;
+  }
+  return r.mean;
+}
+
+/// SVCCA of every pair of layers (each [N, D_l], the same N data points): an L x L symmetric table.
+template <class T>
+std::vector<std::vector<SvccaResult>> similarity_results(const std::vector<Tensor<T>>& layers,
+                                                         const SvccaOptions& options = {}) {
+  detail::check_options(options);
+  const std::size_t count = layers.size();
+  for (std::size_t l = 0; l < count; ++l) {
+    const std::string name = "layers[" + std::to_string(l) + "]";
+    if (l > 0 && layers[l].rank() == 2 && layers[0].rank() == 2 && layers[l].dim(0) != layers[0].dim(0))
+      throw ShapeError("svcca.2", detail::str("argument ", name, " must hold the same data points (rows) as layers[0]: "
+                                              "layers[0] has shape ", layers[0].shape().str(), ", ", name,
+                                              " has shape ", layers[l].shape().str()));
+    detail::check_activations(layers[l].view(), name.c_str());
+  }
+  const detail::SerialEigen serial;
+  std::vector<SvdReduction> red(count);
+  std::vector<Eigen::MatrixXd> cov(count);
+  for (std::size_t l = 0; l < count; ++l) {
+    const std::string name = "layers[" + std::to_string(l) + "]";
+    red[l].rows = layers[l].dim(0);
+    red[l].mean = column_means(layers[l].view(), name.c_str());
+    cov[l] = covariance(layers[l].view(), red[l].mean);
+  }
+  // One eigensolver per layer, the layers shared among the threads.
+  parallel_for(static_cast<index_t>(count), [&](index_t l) {
+    detail::reduce_covariance<T>(red[static_cast<std::size_t>(l)], cov[static_cast<std::size_t>(l)], options);
+  });
+  cov.clear();
+  std::vector<Tensor<T>> proj;
+  for (std::size_t l = 0; l < count; ++l) proj.push_back(project(layers[l].view(), red[l].mean, red[l].basis));
+  std::vector<std::vector<SvccaResult>> out(count, std::vector<SvccaResult>(count));
+  for (std::size_t i = 0; i < count; ++i)
+    for (std::size_t j = i; j < count; ++j) {
+      const Eigen::MatrixXd cross =
+          i == j ? red[i].reduced
+                 : cross_covariance<T>(proj[i].view(), Eigen::VectorXd::Zero(red[i].kept()), proj[j].view(),
+                                       Eigen::VectorXd::Zero(red[j].kept()));
+      out[i][j] = detail::svcca_from_reductions(red[i], red[j], cross, options);
+      if (j != i) out[j][i] = detail::svcca_from_reductions(red[j], red[i], cross.transpose(), options);
+    }
+  return out;
+}
+
+/// The L x L matrix of one SvccaResult number (by default the SVCCA mean) for every pair of layers.
+template <class T>
+std::vector<std::vector<double>> similarity_matrix(const std::vector<Tensor<T>>& layers,
+                                                   const SvccaOptions& options = {},
+                                                   SimilarityValue value = SimilarityValue::mean) {
+  const auto results = similarity_results(layers, options);
+  std::vector<std::vector<double>> out(results.size(), std::vector<double>(results.size()));
+  for (std::size_t i = 0; i < results.size(); ++i)
+    for (std::size_t j = 0; j < results.size(); ++j) out[i][j] = similarity_value(results[i][j], value);
+  return out;
+}
+
+}  // namespace analysis
+}  // namespace asrkit
+// #include <asrkit/analysis/activations.hpp>
+// asrkit/analysis/activations.hpp - activation capture for SVCCA: the valid frames of time-major
+// batches gathered as rows of an [N, D] matrix (SPECS §9.4: a frame is a data point).
+//
+//   asrkit::analysis::ActivationRecorder<float> rec(256);
+//   for (auto& [x, lengths] : batches) rec.append(layer_output.view(), as_view(lengths));
+//   asrkit::Tensor<float> acts = rec.matrix();                       // [N, 256], N = sum of lengths
+//
+//   // every residual stream of an encoder (positions 0..L), one [N, D] matrix each:
+//   auto streams = asrkit::analysis::capture_encoder_streams(encoder, batches);
+//
+// Frames are appended utterance by utterance (b = 0, 1, ...; t = 0 .. lengths[b] - 1), so every
+// layer recorded from the same batches lists the same frames in the same order, as CCA needs.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+/// Gathers the valid frames (t < lengths[b]) of [T, B, D] tensors as rows of an [N, D] matrix.
+template <class T>
+class ActivationRecorder {
+ public:
+  explicit ActivationRecorder(index_t features) : features_(features) {
+    if (features < 1)
+      throw ValueError("activations.1", asrkit::detail::str("ActivationRecorder: features must be >= 1, got ", features));
+  }
+
+  /// Appends the valid frames of x [T, B, D] (D = features); an empty `lengths` means all T.
+  void append(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
+    if (x.rank() != 3 || x.dim(2) != features_)
+      throw ShapeError("activations.2", asrkit::detail::str("ActivationRecorder::append: argument x: expected shape [T, B, ",
+                                                            features_, "], got ", x.shape().str()));
+    const index_t steps = x.dim(0), batch = x.dim(1);
+    auto len = asrkit::detail::read_lengths(lengths, steps, batch, "ActivationRecorder::append");
+    if (!len.shape_problem.empty()) throw ShapeError("activations.3", len.shape_problem);
+    if (!len.value_problem.empty()) throw ValueError("activations.3", len.value_problem);
+    for (index_t b = 0; b < batch; ++b)
+      for (index_t t = 0; t < len.values[static_cast<std::size_t>(b)]; ++t) {
+        const T* frame = x.data() + (t * batch + b) * features_;
+        data_.insert(data_.end(), frame, frame + features_);
+      }
+  }
+  void append(const Tensor<T>& x, TensorView<const std::int32_t> lengths = {}) { append(x.view(), lengths); }
+
+  /// The frames recorded so far, [N, D].
+  Tensor<T> matrix() const {
+    Tensor<T> out(Shape{rows(), features_}, uninitialized);
+    std::copy(data_.begin(), data_.end(), out.data());
+    return out;
+  }
+  index_t rows() const noexcept { return static_cast<index_t>(data_.size()) / features_; }
+  index_t features() const noexcept { return features_; }
+  void clear() noexcept { data_.clear(); }
+
+ private:
+  index_t features_;
+  std::vector<T> data_;
+};
+
+/// One batch of a dataset: features x [T, B, F] and the lengths [B] (empty: all T).
+template <class T>
+struct SequenceBatch {
+  Tensor<T> x;
+  std::vector<std::int32_t> lengths;
+};
+
+/// Runs `encoder.forward_streams` over every batch and returns, for each position 0..L, the
+/// [N, D] matrix of its valid frames (N = the total length of all batches). Anything with
+/// `forward_streams(x, lengths)` and `d_model()` works (asrkit::Encoder, nn/encoder.hpp).
+template <class Encoder, class T>
+std::vector<Tensor<T>> capture_encoder_streams(const Encoder& encoder, const std::vector<SequenceBatch<T>>& batches) {
+  std::vector<ActivationRecorder<T>> recorders;
+  for (const auto& batch : batches) {
+    const auto streams = encoder.forward_streams(batch.x.view(), as_view(batch.lengths));
+    if (recorders.empty()) recorders.assign(streams.size(), ActivationRecorder<T>(encoder.d_model()));
+    for (std::size_t p = 0; p < streams.size(); ++p) recorders[p].append(streams[p].view(), as_view(batch.lengths));
+  }
+  std::vector<Tensor<T>> out;
+  for (const auto& r : recorders) out.push_back(r.matrix());
+  return out;
+}
+
+}  // namespace analysis
+}  // namespace asrkit
+// #include <asrkit/analysis/heatmap.hpp>
+// asrkit/analysis/heatmap.hpp - an image of a matrix (e.g. the layer-by-layer SVCCA matrix) as a
+// PNG heatmap: row i at the top of the image for i = 0, one square cell per entry.
+//
+//   auto s = asrkit::analysis::similarity_matrix(layers);
+//   asrkit::analysis::write_heatmap_png("svcca.png", s);          // values in [0, 1]
+//   asrkit::analysis::HeatmapOptions o;  o.fit_range = true;        // or the data's min..max
+//
+// Colours follow Green's cubehelix scheme (Bull. Astr. Soc. India 39, 289, 2011), computed from
+// its formula: dark (low) to light (high) with brightness rising monotonically, so the image
+// also reads in grey scale. NaN cells are light grey (160) on a dark grey (80) background. A
+// colour bar (low at the bottom) sits to the right when `colour_bar` is set.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/io/png.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+struct HeatmapOptions {
+  long cell = 24;          ///< pixels per matrix entry (side of a cell)
+  long gap = 1;            ///< background pixels between cells
+  double lo = 0, hi = 1;   ///< the values mapped to the darkest and the lightest colour
+  bool fit_range = false;  ///< use the matrix's finite min..max instead of lo..hi
+  bool colour_bar = true;  ///< a vertical colour bar on the right
+};
+
+/// An 8-bit RGB image, row-major.
+struct RgbImage {
+  long width = 0, height = 0;
+  std::vector<std::uint8_t> rgb;  ///< width · height · 3
+};
+
+/// Cubehelix colour of a fraction t in [0, 1] (start 0.5, rotations -1.5, hue 1, gamma 1), as
+/// R, G, B in [0, 1] (Green 2011, eq. 2: luminance t plus a deviation in the plane
+/// perpendicular to the grey axis, rotating with t).
+inline std::array<double, 3> cubehelix(double t) {
+  constexpr double kPi = 3.14159265358979323846;
+  constexpr double start = 0.5, rotations = -1.5, hue = 1.0;
+  t = std::clamp(t, 0.0, 1.0);
+  const double amp = hue * t * (1 - t) / 2, phi = 2 * kPi * (start / 3 + rotations * t);
+  const double c = std::cos(phi), s = std::sin(phi);
+  return {std::clamp(t + amp * (-0.14861 * c + 1.78277 * s), 0.0, 1.0),
+          std::clamp(t + amp * (-0.29227 * c - 0.90649 * s), 0.0, 1.0),
+          std::clamp(t + amp * (1.97294 * c), 0.0, 1.0)};
+}
+
+namespace detail {
+inline void fill_rect(RgbImage& img, long x0, long y0, long w, long h, const std::array<std::uint8_t, 3>& c) {
+  for (long y = y0; y < y0 + h; ++y)
+    for (long x = x0; x < x0 + w; ++x)
+      std::copy(c.begin(), c.end(), img.rgb.begin() + (y * img.width + x) * 3);
+}
+inline std::array<std::uint8_t, 3> to_bytes(const std::array<double, 3>& c) {
+  std::array<std::uint8_t, 3> b{};
+  for (int i = 0; i < 3; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(std::lround(255 * c[static_cast<std::size_t>(i)]));
+  return b;
+}
+}  // namespace detail
+
+/// The heatmap image of a rows x cols matrix (rows of equal length). Throws ShapeError
+/// heatmap.1 for an empty or ragged matrix, ValueError heatmap.2 for bad options.
+inline RgbImage heatmap_image(const std::vector<std::vector<double>>& m, const HeatmapOptions& o = {}) {
+  const long rows = static_cast<long>(m.size()), cols = rows ? static_cast<long>(m[0].size()) : 0;
+  if (rows == 0 || cols == 0)
+    throw ShapeError("heatmap.1", asrkit::detail::str("heatmap: argument matrix must have at least one row and column, got ",
+                                                      rows, " x ", cols));
+  for (long i = 0; i < rows; ++i)
+    if (static_cast<long>(m[static_cast<std::size_t>(i)].size()) != cols)
+      throw ShapeError("heatmap.1", asrkit::detail::str("heatmap: argument matrix: row ", i, " has ",
+                                                        m[static_cast<std::size_t>(i)].size(), " entries, row 0 has ", cols));
+  if (o.cell < 1 || o.cell > 256 || o.gap < 0 || o.gap > 64)
+    throw ValueError("heatmap.2", asrkit::detail::str("HeatmapOptions: cell must be in [1, 256] and gap in [0, 64], got cell ",
+                                                      o.cell, ", gap ", o.gap));
+  double lo = o.lo, hi = o.hi;
+  if (o.fit_range) {
+    lo = INFINITY, hi = -INFINITY;
+    for (const auto& r : m)
+      for (double v : r)
+        if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (!(lo < hi)) hi = lo + 1;  // constant (or all NaN): any colour will do
+    if (!std::isfinite(lo)) lo = 0, hi = 1;
+  }
+  if (!(std::isfinite(lo) && std::isfinite(hi) && lo < hi))
+    throw ValueError("heatmap.2", asrkit::detail::str("HeatmapOptions: need finite lo < hi, got lo ", lo, ", hi ", hi));
+  const long pitch = o.cell + o.gap, bar = o.colour_bar ? std::max(o.cell / 2, 4L) : 0;
+  RgbImage img;
+  img.width = o.gap + cols * pitch + (bar ? bar + o.gap : 0);
+  img.height = o.gap + rows * pitch;
+  img.rgb.assign(static_cast<std::size_t>(img.width * img.height * 3), 80);  // dark grey: the scale's ends stand out
+  for (long i = 0; i < rows; ++i)
+    for (long j = 0; j < cols; ++j) {
+      const double v = m[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)];
+      const auto c = std::isnan(v) ? std::array<std::uint8_t, 3>{160, 160, 160}
+                                   : detail::to_bytes(cubehelix((v - lo) / (hi - lo)));
+      detail::fill_rect(img, o.gap + j * pitch, o.gap + i * pitch, o.cell, o.cell, c);
+    }
+  if (bar) {
+    const long x0 = o.gap + cols * pitch, h = rows * pitch - o.gap;
+    for (long y = 0; y < h; ++y)
+      detail::fill_rect(img, x0, o.gap + y, bar, 1, detail::to_bytes(cubehelix(1.0 - double(y) / std::max(h - 1, 1L))));
+  }
+  return img;
+}
+
+/// Writes the heatmap of a matrix as a PNG file (see heatmap_image; IoError io.1 / io.2).
+inline void write_heatmap_png(const std::string& path, const std::vector<std::vector<double>>& m,
+                              const HeatmapOptions& o = {}) {
+  const RgbImage img = heatmap_image(m, o);
+  write_png(path, img.width, img.height, img.rgb);
+}
+
+}  // namespace analysis
+}  // namespace asrkit
+// #include <asrkit/transform/fold_batch_norm.hpp>
+// asrkit/transform/fold_batch_norm.hpp - folding an inference BatchNorm into the linear layer or
+// convolution next to it (SPECS §10.3).
+//
+//   asrkit::Linear<float> fc(256, 1024, rng);
+//   asrkit::BatchNorm<float> bn(1024);                 // fc → bn, trained
+//   auto rec = asrkit::transform::fold_into_preceding(fc, bn);
+//   // fc.forward(x) now equals bn.forward(fc.forward(x)); bn can be deleted
+//
+//   asrkit::BatchNorm<float> pre(256);                 // pre → fc
+//   asrkit::transform::fold_into_following(pre, fc);   // fc.forward(x) == old fc(pre(x))
+//
+// Inference BN is a per-channel affine map BN(x) = s⊙x + t with s = γ / sqrt(σ² + ε),
+// t = β − s⊙μ (running statistics μ, σ²). Folded into the layer y = W x + b:
+//   BN after the layer  (post):  W'_c = s_c·W_c (every tap of output channel c), b' = s⊙b + t
+//                               = s⊙(b − μ) + β. Exact for every layer, depthwise and grouped
+//                               convs included.
+//   BN before the layer (pre):   W' = W·diag(s) over input channels, b' = b + W·t (summed over
+//                               the taps). Exact for Linear, pointwise convs and convs without
+//                               zero padding. A zero-padded conv sees padding zeros that the BN
+//                               never shifted: the outputs whose window reaches into the padding
+//                               differ (stride 1: the first `left` and last `right` positions of
+//                               each padded axis, ⌊k/2⌋·dilation each for "same" padding). Refused
+//                               (fold.3) unless FoldOptions::allow_inexact.
+// The folded values are computed in double from the stored ones and rounded once. A layer built
+// without bias gains one (enable_bias). The BN itself is left untouched: the caller deletes it
+// (the module passes in transform/fusionformer.hpp do).
+//
+// Supported layers: Linear, PointwiseConv1d, DepthwiseConv1d, Conv1d, Conv2d (their BNs are over
+// channels, whatever the layout of the maps). Errors: fold.1 (feature counts differ), fold.2
+// (NaN / Inf statistics or γ, β; σ² + ε <= 0), fold.3 (pre-BN into a zero-padded conv).
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/batch_norm.hpp>
+// #include <asrkit/nn/conv.hpp>
+// #include <asrkit/nn/depthwise_conv1d.hpp>
+// #include <asrkit/nn/linear.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/nn/pointwise_conv1d.hpp>
+
+namespace asrkit {
+namespace transform {
+
+/// Where the folded BN sat: after the layer (post: layer → BN) or before it (pre: BN → layer).
+enum class FoldSide { post, pre };
+
+inline const char* to_string(FoldSide s) { return s == FoldSide::post ? "post" : "pre"; }
+
+/// What one fold did (for reports such as asrkit-fold's).
+struct FoldRecord {
+  std::string norm;   ///< the BN (its state_dict name in module passes)
+  std::string layer;  ///< the layer it went into (state_dict name, or a description)
+  FoldSide side = FoldSide::post;
+  bool exact = true;  ///< false only for an allowed pre-BN fold into a zero-padded conv
+  index_t channels = 0;
+  std::string note;   ///< where an inexact fold's outputs differ
+};
+
+/// The records of a pass, in the order the folds ran.
+struct FoldReport {
+  std::vector<FoldRecord> folded;
+
+  std::size_t size() const noexcept { return folded.size(); }
+  void append(FoldReport other) {
+    for (auto& r : other.folded) folded.push_back(std::move(r));
+  }
+};
+
+struct FoldOptions {
+  /// fold_into_following: accept a zero-padded conv (border outputs then differ; see the header).
+  bool allow_inexact = false;
+  std::string norm_name = "BatchNorm";  ///< in messages and the record
+  std::string layer_name;               ///< in messages and the record (default: a description)
+};
+
+namespace detail {
+namespace fold {
+
+/// A layer's weight layout [out, in / groups, taps...] and its zero padding.
+struct Geometry {
+  index_t out, in, groups, taps;
+  std::array<index_t, 2> pad_lo{0, 0}, pad_hi{0, 0}, stride{1, 1};
+  std::string what;
+  std::array<const char*, 2> axis{"the height axis", "the last axis"};  ///< names of the padded axes
+
+  bool zero_padded() const { return pad_lo[0] + pad_lo[1] + pad_hi[0] + pad_hi[1] > 0; }
+};
+
+template <class T>
+Geometry geometry(const Linear<T>& l) {
+  return {l.out_features(), l.in_features(), 1, 1, {0, 0}, {0, 0}, {1, 1},
+          asrkit::detail::str("Linear(", l.in_features(), " -> ", l.out_features(), ")")};
+}
+template <class T>
+Geometry geometry(const PointwiseConv1d<T>& l) {
+  return {l.out_channels(), l.in_channels(), 1, 1, {0, 0}, {0, 0}, {1, 1},
+          asrkit::detail::str("PointwiseConv1d(", l.in_channels(), " -> ", l.out_channels(), ")")};
+}
+template <class T>
+Geometry geometry(const DepthwiseConv1d<T>& l) {
+  const auto& p = l.params();
+  Geometry g{l.channels(), l.channels(), l.channels(), p.kernel, {0, p.left}, {0, p.right}, {1, 1},
+             asrkit::detail::str("DepthwiseConv1d(", l.channels(), ", kernel ", p.kernel, ", padding ",
+                                 p.left, " + ", p.right, ")")};
+  g.axis[1] = "time";  // [T, B, C]
+  return g;
+}
+template <class T, int Rank>
+Geometry geometry(const asrkit::detail::ConvLayer<T, Rank>& l) {
+  const auto& p = l.params();
+  return {l.out_channels(), l.in_channels(), p.groups, p.kernel[0] * p.kernel[1], p.padding,
+          p.padding, p.stride,
+          asrkit::detail::str(Rank == 3 ? "Conv1d(" : "Conv2d(", l.in_channels(), " -> ",
+                              l.out_channels(), ", kernel ", p.kernel[0], "x", p.kernel[1],
+                              ", padding ", p.padding[0], "x", p.padding[1], ", groups ", p.groups,
+                              ")")};
+}
+
+/// Any other foldable layer (the adapters of transform/fusionformer.hpp and fold_recurrent.hpp)
+/// describes itself; like the layers it has weight(), bias() and enable_bias().
+template <class L>
+auto geometry(const L& l) -> decltype(l.fold_geometry()) {
+  return l.fold_geometry();
+}
+
+/// Inference BN as BN(x) = scale⊙x + shift, in double.
+struct Affine {
+  std::vector<double> scale, shift;
+};
+
+/// Validates the BN's statistics and affine parameters (fold.2) and returns its affine map.
+template <class T>
+Affine affine_of(const BatchNorm<T>& bn, const std::string& name) {
+  const index_t n = bn.num_features();
+  const bool affine = bn.options().affine;
+  auto finite = [&](const Tensor<T>& t, const char* what) {
+    for (index_t j = 0; j < t.numel(); ++j)
+      if (!std::isfinite(static_cast<double>(t.data()[j])))
+        throw ValueError("fold.2", asrkit::detail::str(name, ".", what, "[", j, "] = ",
+                                                       static_cast<double>(t.data()[j]),
+                                                       " is not finite; cannot fold this BatchNorm"));
+  };
+  finite(bn.running_mean(), "running_mean");
+  finite(bn.running_var(), "running_var");
+  if (affine) {
+    finite(bn.weight().value, "weight");
+    finite(bn.bias().value, "bias");
+  }
+  Affine a;
+  a.scale.resize(static_cast<std::size_t>(n));
+  a.shift.resize(static_cast<std::size_t>(n));
+  for (index_t j = 0; j < n; ++j) {
+    const double var = static_cast<double>(bn.running_var()(j)) + bn.options().eps;
+    if (!(var > 0))
+      throw ValueError("fold.2", asrkit::detail::str(name, ".running_var[", j, "] + eps = ", var,
+                                                     " must be > 0; cannot fold this BatchNorm"));
+    const double gamma = affine ? static_cast<double>(bn.weight().value(j)) : 1.0;
+    const double beta = affine ? static_cast<double>(bn.bias().value(j)) : 0.0;
+    const double s = gamma / std::sqrt(var);
+    a.scale[static_cast<std::size_t>(j)] = s;
+    a.shift[static_cast<std::size_t>(j)] = beta - s * static_cast<double>(bn.running_mean()(j));
+  }
+  return a;
+}
+
+inline void check_features(index_t bn_features, index_t layer_features, const std::string& norm,
+                           const std::string& layer, const char* where) {
+  if (bn_features != layer_features)
+    throw ShapeError("fold.1", asrkit::detail::str("cannot fold ", norm, " (", bn_features,
+                                                   " features) into ", layer, ": it has ",
+                                                   layer_features, " ", where, " channels"));
+}
+
+/// Where a pre-BN fold into a zero-padded conv differs from the unfolded layers.
+inline std::string border_note(const Geometry& g) {
+  std::string s = "outputs whose window reaches the zero padding differ (";
+  bool first = true;
+  for (int a = 0; a < 2; ++a) {
+    const auto i = static_cast<std::size_t>(a);
+    if (g.pad_lo[i] + g.pad_hi[i] == 0) continue;
+    s += asrkit::detail::str(first ? "" : "; ", g.axis[i], ": the first ",
+                             (g.pad_lo[i] + g.stride[i] - 1) / g.stride[i], " and about the last ",
+                             (g.pad_hi[i] + g.stride[i] - 1) / g.stride[i], " positions");
+    first = false;
+  }
+  return s + ", and before zeroed padded frames of shorter sequences)";
+}
+
+inline FoldRecord record(const FoldOptions& o, const Geometry& g, FoldSide side, index_t channels) {
+  FoldRecord r;
+  r.norm = o.norm_name;
+  r.layer = o.layer_name.empty() ? g.what : o.layer_name;
+  r.side = side;
+  r.channels = channels;
+  return r;
+}
+
+/// Post: W'_c = s_c W_c over the c-th block of `row` weights, b' = s⊙b + t.
+template <class T>
+void scale_outputs(Parameter<T>& weight, Parameter<T>& bias, const Affine& a) {
+  const index_t out = bias.value.numel(), row = weight.value.numel() / out;
+  T* w = weight.value.data();
+  T* b = bias.value.data();
+  for (index_t c = 0; c < out; ++c) {
+    const double s = a.scale[static_cast<std::size_t>(c)];
+    for (index_t k = 0; k < row; ++k) w[c * row + k] = static_cast<T>(s * static_cast<double>(w[c * row + k]));
+    b[c] = static_cast<T>(s * static_cast<double>(b[c]) + a.shift[static_cast<std::size_t>(c)]);
+  }
+}
+
+/// Pre: b'_o = b_o + Σ W[o, i, tap] t_i (with the stored W), then W'[o, i, tap] = W s_i, where
+/// i runs over output o's group of input channels.
+template <class T>
+void scale_inputs(Parameter<T>& weight, Parameter<T>& bias, const Affine& a, const Geometry& g) {
+  const index_t in_group = g.in / g.groups, out_group = g.out / g.groups;
+  T* w = weight.value.data();
+  T* b = bias.value.data();
+  for (index_t o = 0; o < g.out; ++o) {
+    const index_t i0 = (o / out_group) * in_group;
+    double acc = static_cast<double>(b[o]);
+    for (index_t i = 0; i < in_group; ++i) {
+      const double s = a.scale[static_cast<std::size_t>(i0 + i)];
+      const double t = a.shift[static_cast<std::size_t>(i0 + i)];
+      T* taps = w + (o * in_group + i) * g.taps;
+      for (index_t k = 0; k < g.taps; ++k) {
+        acc += static_cast<double>(taps[k]) * t;
+        taps[k] = static_cast<T>(static_cast<double>(taps[k]) * s);
+      }
+    }
+    b[o] = static_cast<T>(acc);
+  }
+}
+
+/// Throws fold.3 for a pre-BN fold into a zero-padded conv unless allowed; true when exact.
+inline bool check_pre_exactness(const Geometry& g, const FoldOptions& o) {
+  if (!g.zero_padded()) return true;
+  if (!o.allow_inexact)
+    throw ValueError("fold.3", asrkit::detail::str(
+                                   "cannot fold ", o.norm_name, " into the following ",
+                                   o.layer_name.empty() ? g.what : o.layer_name,
+                                   " exactly: the conv pads with zeros that the BN never shifted, "
+                                   "so ", border_note(g), "; pass allow_inexact = true to accept"));
+  return false;
+}
+
+/// The checks of a post-BN fold (fold.1, fold.2), and what the fold needs.
+template <class Layer, class T>
+std::pair<Geometry, Affine> prepare_post(const Layer& layer, const BatchNorm<T>& bn, const FoldOptions& o) {
+  auto g = geometry(layer);
+  check_features(bn.num_features(), g.out, o.norm_name, o.layer_name.empty() ? g.what : o.layer_name,
+                 "output");
+  auto a = affine_of(bn, o.norm_name);
+  return {std::move(g), std::move(a)};
+}
+
+}  // namespace fold
+}  // namespace detail
+
+/// Folds `bn`, which follows `layer` (layer → BN, over its output channels), into the layer's
+/// weight and bias (exact). Throws fold.1 / fold.2 before changing anything.
+template <class Layer, class T>
+FoldRecord fold_into_preceding(Layer& layer, const BatchNorm<T>& bn, const FoldOptions& o = {}) {
+  const auto [g, a] = detail::fold::prepare_post(layer, bn, o);
+  layer.enable_bias();
+  detail::fold::scale_outputs(layer.weight(), layer.bias(), a);
+  return detail::fold::record(o, g, FoldSide::post, g.out);
+}
+
+/// Folds `bn`, which precedes `layer` (BN → layer, over its input channels), into the layer.
+/// Exact without zero padding; a zero-padded conv throws fold.3 unless o.allow_inexact (then
+/// the record says exact = false and where outputs differ). Throws before changing anything.
+template <class Layer, class T>
+FoldRecord fold_into_following(const BatchNorm<T>& bn, Layer& layer, const FoldOptions& o = {}) {
+  const auto g = detail::fold::geometry(layer);
+  const std::string lname = o.layer_name.empty() ? g.what : o.layer_name;
+  detail::fold::check_features(bn.num_features(), g.in, o.norm_name, lname, "input");
+  const auto a = detail::fold::affine_of(bn, o.norm_name);
+  const bool exact = detail::fold::check_pre_exactness(g, o);
+  layer.enable_bias();
+  detail::fold::scale_inputs(layer.weight(), layer.bias(), a, g);
+  auto r = detail::fold::record(o, g, FoldSide::pre, g.in);
+  r.exact = exact;
+  if (!exact) r.note = detail::fold::border_note(g);
+  return r;
+}
+
+namespace detail {
+namespace fold {
+
+/// A module pass: visit(f) calls f(layer, bn, norm_name, layer_name) for every layer → BN pair
+/// of the module(s); remove() deletes the BNs. Every pair is checked before anything changes,
+/// so a failing pass (fold.1, fold.2) leaves the model as it was.
+template <class Visit, class Remove>
+FoldReport run_pass(Visit&& visit, Remove&& remove) {
+  auto options = [](const std::string& norm, const std::string& layer) {
+    FoldOptions o;
+    o.norm_name = norm;
+    o.layer_name = layer;
+    return o;
+  };
+  visit([&](auto& layer, const auto& bn, const std::string& norm, const std::string& name) {
+    prepare_post(layer, bn, options(norm, name));
+  });
+  FoldReport report;
+  visit([&](auto& layer, const auto& bn, const std::string& norm, const std::string& name) {
+    report.folded.push_back(fold_into_preceding(layer, bn, options(norm, name)));
+  });
+  remove();
+  return report;
+}
+
+}  // namespace fold
+}  // namespace detail
+
+}  // namespace transform
+}  // namespace asrkit
+// #include <asrkit/transform/fusionformer.hpp>
+// asrkit/transform/fusionformer.hpp - the FusionFormer pass: a trained BN-augmented Conformer
+// becomes inference weights with every BatchNorm folded away (Song et al. 2022; SPECS §10.3).
+//
+//   asrkit::Conv2dSubsampling<float> embed(80, 256, sub_options, rng);    // fusionformer = true
+//   asrkit::Encoder<asrkit::FusionFormerBlock<float>> enc(12, 256, block, {}, rng);
+//   ... train, or load_state_dict ...
+//   auto report = asrkit::transform::fold_fusionformer(embed, enc);  // "embed.conv.1" -> "embed.conv.0", ...
+//   // embed and enc now hold no BN; forward gives the same outputs (to rounding), faster
+//
+// Every BN of a FusionFormer follows a linear layer or conv (SPECS §10.2), so every fold is a
+// post-BN fold, exact for any padding (transform/fold_batch_norm.hpp):
+//   FeedForward                 w_1 ← norm_1, w_2 ← norm_2
+//   RelPositionMultiHeadAttention  linear_q/k/v ← norm_q/k/v, linear_out ← norm_out
+//   ConformerConvolution        pointwise_conv1 ← pointwise_norm1, depthwise_conv ← norm,
+//                               pointwise_conv2 ← pointwise_norm2 (the plain Conformer has only
+//                               the depthwise one: its BN follows the depthwise conv)
+//   Conv2dSubsampling           conv.0 ← conv.1, conv.3 ← conv.4, (conv.6 ← conv.7)
+//   ConformerBlock / FusionFormerBlock, Encoder<...>: all of their modules.
+// ReLU stays (it is not linear); LayerNorms of a Conformer stay (per-frame statistics: not
+// foldable, SPECS §12.1). After a pass the modules hold no BN (their optionals are reset):
+// forward runs no normalisation and state_dict has no BN names. Padded frames: a BN zeroed them
+// and the folded layer does not, but every later step either ignores them (attention keys are
+// masked, the subsampling convs read only valid frames of valid outputs, the depthwise conv's
+// input is zeroed) or zeroes them (every module's output), so valid outputs are unchanged.
+//
+// A model that loads folded weights is built as usual and folded once (its statistics do not
+// matter then): fold_batch_norms(model); load_state_dict(file, model).
+
+#include <string>
+#include <string_view>
+
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/attention.hpp>
+// #include <asrkit/nn/conformer_block.hpp>
+// #include <asrkit/nn/conformer_conv.hpp>
+// #include <asrkit/nn/encoder.hpp>
+// #include <asrkit/nn/feed_forward.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/nn/subsampling.hpp>
+// #include <asrkit/transform/fold_batch_norm.hpp>
+
+namespace asrkit {
+namespace transform {
+namespace detail {
+namespace fold {
+
+/// linear_q (0), linear_k (1) or linear_v (2) of a relative-position attention, as a foldable
+/// layer (its bias is enabled for all four projections at once).
+template <class T>
+struct AttentionProjection {
+  RelPositionMultiHeadAttention<T>& attention;
+  int which;
+
+  Geometry fold_geometry() const {
+    const index_t d = attention.d_model();
+    return {d, d, 1, 1, {0, 0}, {0, 0}, {1, 1}, asrkit::detail::str("Linear(", d, " -> ", d, ")")};
+  }
+  Parameter<T>& weight() { return attention.projection_weight(which); }
+  Parameter<T>& bias() { return attention.projection_bias(which); }
+  void enable_bias() { attention.enable_bias(); }
+};
+
+inline std::string child(std::string_view prefix, std::string_view name) {
+  return join_name(prefix, name);
+}
+
+// pairs(module, prefix, f): f(layer, bn, bn_name, layer_name) for every layer → BN pair.
+
+template <class T, class F>
+void pairs(FeedForward<T>& m, std::string_view prefix, F&& f) {
+  if (auto* n = m.norm_1()) f(m.w_1(), *n, child(prefix, "norm_1"), child(prefix, "w_1"));
+  if (auto* n = m.norm_2()) f(m.w_2(), *n, child(prefix, "norm_2"), child(prefix, "w_2"));
+}
+
+template <class T, class F>
+void pairs(RelPositionMultiHeadAttention<T>& m, std::string_view prefix, F&& f) {
+  static const char* const norms[] = {"norm_q", "norm_k", "norm_v"};
+  static const char* const layers[] = {"linear_q", "linear_k", "linear_v"};
+  for (int i = 0; i < 3; ++i)
+    if (auto* n = m.projection_norm(i)) {
+      AttentionProjection<T> p{m, i};
+      f(p, *n, child(prefix, norms[i]), child(prefix, layers[i]));
+    }
+  if (auto* n = m.projection_norm(3))
+    f(m.output_projection(), *n, child(prefix, "norm_out"), child(prefix, "linear_out"));
+}
+
+template <class T, class F>
+void pairs(ConformerConvolution<T>& m, std::string_view prefix, F&& f) {
+  if (auto* n = m.pointwise_norm1())
+    f(m.pointwise_conv1(), *n, child(prefix, "pointwise_norm1"), child(prefix, "pointwise_conv1"));
+  if (auto* n = m.depthwise_norm())
+    f(m.depthwise_conv(), *n, child(prefix, "norm"), child(prefix, "depthwise_conv"));
+  if (auto* n = m.pointwise_norm2())
+    f(m.pointwise_conv2(), *n, child(prefix, "pointwise_norm2"), child(prefix, "pointwise_conv2"));
+}
+
+template <class T, class F>
+void pairs(Conv2dSubsampling<T>& m, std::string_view prefix, F&& f) {
+  for (index_t s = 0; s < m.num_stages(); ++s)
+    if (auto* n = m.norm(s))
+      f(m.conv(s), *n, child(prefix, m.conv_name(static_cast<std::size_t>(s), 1)),
+        child(prefix, m.conv_name(static_cast<std::size_t>(s), 0)));
+}
+
+template <class T, class F>
+void pairs(ConformerBlock<T>& m, std::string_view prefix, F&& f) {
+  pairs(m.self_attn(), child(prefix, "self_attn"), f);
+  pairs(m.feed_forward(), child(prefix, "feed_forward"), f);
+  pairs(m.feed_forward_macaron(), child(prefix, "feed_forward_macaron"), f);
+  pairs(m.conv_module(), child(prefix, "conv_module"), f);
+}
+
+template <class Block, class F>
+void pairs(Encoder<Block>& m, std::string_view prefix, F&& f) {
+  for (index_t l = 1; l <= m.num_layers(); ++l)
+    pairs(m.layer(l), child(prefix, "encoders." + std::to_string(l - 1)), f);
+}
+
+template <class T>
+void remove_norms(FeedForward<T>& m) { m.remove_batch_norms(); }
+template <class T>
+void remove_norms(RelPositionMultiHeadAttention<T>& m) { m.remove_projection_norms(); }
+template <class T>
+void remove_norms(ConformerConvolution<T>& m) { m.remove_batch_norms(); }
+template <class T>
+void remove_norms(Conv2dSubsampling<T>& m) { m.remove_batch_norms(); }
+template <class T>
+void remove_norms(ConformerBlock<T>& m) {
+  remove_norms(m.self_attn());
+  remove_norms(m.feed_forward());
+  remove_norms(m.feed_forward_macaron());
+  remove_norms(m.conv_module());
+}
+template <class Block>
+void remove_norms(Encoder<Block>& m) {
+  for (index_t l = 1; l <= m.num_layers(); ++l) remove_norms(m.layer(l));
+}
+
+/// The pass over one module (see run_pass).
+template <class Module>
+FoldReport module_pass(Module& m, std::string_view prefix) {
+  return run_pass([&](auto&& f) { pairs(m, prefix, f); }, [&] { remove_norms(m); });
+}
+
+}  // namespace fold
+}  // namespace detail
+
+/// Folds every BN of the module into the layer before it and deletes the BNs; `prefix` is the
+/// module's state_dict prefix, used in the report and in messages. Nothing changes when a BN has
+/// NaN / Inf statistics (fold.2). A module without BN gives an empty report.
+template <class T>
+FoldReport fold_batch_norms(FeedForward<T>& ffn, std::string_view prefix = {}) {
+  return detail::fold::module_pass(ffn, prefix);
+}
+template <class T>
+FoldReport fold_batch_norms(RelPositionMultiHeadAttention<T>& attention, std::string_view prefix = {}) {
+  return detail::fold::module_pass(attention, prefix);
+}
+template <class T>
+FoldReport fold_batch_norms(ConformerConvolution<T>& conv, std::string_view prefix = {}) {
+  return detail::fold::module_pass(conv, prefix);
+}
+template <class T>
+FoldReport fold_batch_norms(Conv2dSubsampling<T>& subsampling, std::string_view prefix = {}) {
+  return detail::fold::module_pass(subsampling, prefix);
+}
+/// ConformerBlock (only the conv module's BN) and FusionFormerBlock (every BN).
+template <class T>
+FoldReport fold_batch_norms(ConformerBlock<T>& block, std::string_view prefix = {}) {
+  return detail::fold::module_pass(block, prefix);
+}
+/// Every block of the encoder ("encoders.<i>.*" under `prefix`); after_norm (LN) stays.
+template <class T>
+FoldReport fold_batch_norms(Encoder<ConformerBlock<T>>& encoder, std::string_view prefix = {}) {
+  return detail::fold::module_pass(encoder, prefix);
+}
+template <class T>
+FoldReport fold_batch_norms(Encoder<FusionFormerBlock<T>>& encoder, std::string_view prefix = {}) {
+  return detail::fold::module_pass(encoder, prefix);
+}
+
+/// The FusionFormer pass: the subsampling front end (state_dict prefix `embed_prefix`) and every
+/// block of the encoder (`encoder_prefix`). Checks every BN of both before changing either.
+template <class T>
+FoldReport fold_fusionformer(Conv2dSubsampling<T>& embed, Encoder<FusionFormerBlock<T>>& encoder,
+                             std::string_view embed_prefix = "embed",
+                             std::string_view encoder_prefix = {}) {
+  return detail::fold::run_pass(
+      [&](auto&& f) {
+        detail::fold::pairs(embed, embed_prefix, f);
+        detail::fold::pairs(encoder, encoder_prefix, f);
+      },
+      [&] {
+        detail::fold::remove_norms(embed);
+        detail::fold::remove_norms(encoder);
+      });
+}
+
+}  // namespace transform
+}  // namespace asrkit
+// #include <asrkit/transform/fold_recurrent.hpp>
+// asrkit/transform/fold_recurrent.hpp - folding DS2's sequence-wise BN of a recurrent layer into
+// its input weights (SPECS §3.3, §10.3, §12.1).
+//
+//   asrkit::BatchNormRNN<float> rnn(161, 800, o, rng);   // h_t = f(BN(W x_t) + U h_{t−1})
+//   ... train ...
+//   auto report = asrkit::transform::fold_batch_norms(rnn, "rnns.0");
+//   // rnn is now h_t = f(W' x_t + b' + U h_{t−1}): same outputs, no BN
+//
+// DS2 normalises only the input term W x (one BN per input projection: one when both
+// directions share W, one per direction otherwise). At inference that BN is a per-feature affine
+// map, so it folds exactly into W_ih and b_ih like a BN after a Linear (post-BN):
+// W'_c = s_c·W_c, b'_c = s_c·(b_c − μ_c) + β_c; the layer gains "bias_ih_l0[_reverse]" and
+// loses "norm_ih_*". Works for every Recurrent<Cell> (RNN, GRU, LSTM) with input_batch_norm.
+// Per-time-step BN (BN-LSTM's RecurrentBatchNorm) is not foldable into W (its statistics
+// change with t; SPECS §12.1) and is not handled here.
+
+#include <string>
+#include <string_view>
+
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/nn/recurrent.hpp>
+// #include <asrkit/transform/fold_batch_norm.hpp>
+
+namespace asrkit {
+namespace transform {
+namespace detail {
+namespace fold {
+
+/// Input projection p of a recurrent layer (W_ih [C, F], b_ih [C]) as a foldable layer.
+template <class Cell>
+struct RecurrentProjection {
+  using T = typename Cell::value_type;
+  Recurrent<Cell>& layer;
+  index_t p;
+
+  Geometry fold_geometry() const {
+    const index_t cols = layer.cell(0).input_columns(), in = layer.input_size();
+    return {cols, in, 1, 1, {0, 0}, {0, 0}, {1, 1}, asrkit::detail::str("Linear(", in, " -> ", cols, ")")};
+  }
+  Parameter<T>& weight() { return layer.weight_ih(p); }
+  Parameter<T>& bias() { return layer.bias_ih(p); }
+  void enable_bias() {
+    if (layer.bias_ih(p).value.numel() == 0) layer.bias_ih(p) = Parameter<T>(Shape{layer.weight_ih(p).value.dim(0)});
+  }
+};
+
+}  // namespace fold
+}  // namespace detail
+
+/// Folds the input BN(s) of a DS2 BN-RNN / BN-GRU (input_batch_norm) into W_ih and b_ih and
+/// deletes them; `prefix` is the layer's state_dict prefix (for the report and messages). A layer
+/// without input BN gives an empty report. Nothing changes on fold.2 (NaN / Inf statistics).
+template <class Cell>
+FoldReport fold_batch_norms(Recurrent<Cell>& layer, std::string_view prefix = {}) {
+  if (!layer.options().input_batch_norm) return {};
+  return detail::fold::run_pass(
+      [&](auto&& f) {
+        for (index_t p = 0; p < layer.num_projections(); ++p) {
+          const std::string sfx = p == 0 ? "_l0" : "_l0_reverse";
+          detail::fold::RecurrentProjection<Cell> proj{layer, p};
+          f(proj, layer.input_norm(p), join_name(prefix, "norm_ih" + sfx), join_name(prefix, "weight_ih" + sfx));
+        }
+      },
+      [&] { layer.remove_input_batch_norm(); });
+}
+
+}  // namespace transform
+}  // namespace asrkit
+// #include <asrkit/transform/depth_pruning.hpp>
+// asrkit/transform/depth_pruning.hpp - choosing which layers of a residual encoder to keep
+// (Lee, Kang & Watanabe 2021, "layer pruning on demand"; SPECS §8.2-8.3).
+//
+//   asrkit::Encoder<asrkit::TransformerBlock<float>> enc(...);       // trained with InterCTC + SD
+//   auto problem = asrkit::transform::encoder_pruning_problem(enc, dev_batches,
+//       [&](const auto& encoder) { return dev_wer(encoder); });       // lower is better
+//   auto r = asrkit::transform::prune(problem, 12, asrkit::transform::PruningStrategy::svcca_redundancy);
+//   enc.set_layers(r.layers);                                          // no weight copies
+//   // r.score: the dev score of the kept layers; r.cost: forward passes over dev it took
+//
+// A pruned encoder runs its kept layers in order, each reading the residual stream left by the
+// last kept layer before it (SPECS §8.2, asrkit::Encoder::set_layers). The strategies (SPECS §8.3):
+//   top               keep layers 1..k                                     (no search)
+//   svcca_redundancy  s_l = SVCCA(X^(l-1), X^(l)) on dev frames; drop the layer whose output is
+//                     most nearly a linear re-encoding of its input (highest s_l), recompute on
+//                     the pruned model, repeat                           (L − k stream passes)
+//   svcca_blocks      S_ij = SVCCA(X^(i), X^(j)) of the full model; runs of consecutive streams
+//                     with high mutual similarity are thinned to their first and last layer
+//                                                                         (1 stream pass)
+//   greedy_score      repeatedly drop the layer whose removal raises the dev score least (the
+//                     expensive upper reference; needs a score)           (Σ active-set sizes)
+// X^(0) is the stream after the positional encoding, X^(l) after position l (a removed layer's
+// position repeats the stream before it). The cost of a strategy is counted in forward passes
+// over the dev set, the unit of SPECS §8.3's comparison.
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+// #include <asrkit/analysis/activations.hpp>
+// #include <asrkit/analysis/similarity.hpp>
+// #include <asrkit/analysis/svcca.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/encoder.hpp>
+
+namespace asrkit {
+namespace transform {
+
+enum class PruningStrategy { top, svcca_redundancy, svcca_blocks, greedy_score };
+
+inline const char* to_string(PruningStrategy s) {
+  switch (s) {
+    case PruningStrategy::top: return "top";
+    case PruningStrategy::svcca_redundancy: return "svcca_redundancy";
+    case PruningStrategy::svcca_blocks: return "svcca_blocks";
+    case PruningStrategy::greedy_score: return "greedy_score";
+  }
+  return "?";
+}
+
+/// What a strategy spent, in passes over the dev set (SPECS §8.3: "the cost of each strategy").
+struct PruningCost {
+  index_t stream_passes = 0;      ///< passes that captured the residual streams for SVCCA
+  index_t score_evaluations = 0;  ///< passes that scored a layer subset (e.g. dev WER)
+  index_t svcca_evaluations = 0;  ///< SVCCA similarities computed
+  index_t forward_passes() const noexcept { return stream_passes + score_evaluations; }
+};
+
+struct PruningResult {
+  PruningStrategy strategy = PruningStrategy::top;
+  std::vector<index_t> layers;  ///< kept layers, 1-based, increasing
+  /// Dev score of `layers` (lower is better); NaN when the problem has no score.
+  double score = std::numeric_limits<double>::quiet_NaN();
+  PruningCost cost;
+};
+
+/// The strategies' view of a model: how many layers, the dev-set streams of a layer subset, and
+/// (optionally) its dev score. encoder_pruning_problem builds one for an asrkit::Encoder; any
+/// residual stack can supply its own.
+template <class T>
+struct PruningProblem {
+  index_t num_layers = 0;
+  /// Streams X^(0..L) over the dev frames ([N, D] each, valid frames only) with only `layers`
+  /// (1-based, increasing) active.
+  std::function<std::vector<Tensor<T>>(const std::vector<index_t>& layers)> streams;
+  /// Dev score with only `layers` active; lower is better (empty: no score).
+  std::function<double(const std::vector<index_t>& layers)> score;
+};
+
+namespace detail {
+
+inline std::vector<index_t> all_layers(index_t n) {
+  std::vector<index_t> v(static_cast<std::size_t>(n));
+  for (index_t l = 0; l < n; ++l) v[static_cast<std::size_t>(l)] = l + 1;
+  return v;
+}
+
+template <class T>
+void check_problem(const PruningProblem<T>& p, index_t keep, PruningStrategy s) {
+  if (p.num_layers < 1)
+    throw ValueError("pruning.1", asrkit::detail::str("prune: problem.num_layers must be >= 1, got ", p.num_layers));
+  if (keep < 1 || keep > p.num_layers)
+    throw ValueError("pruning.2", asrkit::detail::str("prune: keep must be in [1, ", p.num_layers, "] (layers of the "
+                                              "model), got ", keep));
+  const bool needs_streams = s == PruningStrategy::svcca_redundancy || s == PruningStrategy::svcca_blocks;
+  if (needs_streams && !p.streams)
+    throw ValueError("pruning.3", asrkit::detail::str("prune: strategy ", to_string(s), " needs problem.streams "
+                                              "(the dev-set activations), which is empty"));
+  if (s == PruningStrategy::greedy_score && !p.score)
+    throw ValueError("pruning.3", "prune: strategy greedy_score needs problem.score, which is empty");
+}
+
+template <class T>
+std::vector<Tensor<T>> checked_streams(const PruningProblem<T>& p, const std::vector<index_t>& layers) {
+  auto s = p.streams(layers);
+  if (static_cast<index_t>(s.size()) != p.num_layers + 1)
+    throw ShapeError("pruning.4", asrkit::detail::str("prune: problem.streams must return num_layers + 1 = ",
+                                              p.num_layers + 1, " streams (positions 0..L), got ", s.size()));
+  return s;
+}
+
+inline void erase_layer(std::vector<index_t>& layers, index_t l) {
+  layers.erase(std::find(layers.begin(), layers.end(), l));
+}
+
+// Layers strictly inside runs of mutually similar consecutive streams (all pairs >= tau),
+// runs formed greedily left to right over positions 0..L. Layer l produces stream l, so a run of
+// streams [a, b] keeps layers a and b and offers a+1..b-1.
+inline std::vector<index_t> run_interiors(const std::vector<std::vector<double>>& S, double tau) {
+  const index_t n = static_cast<index_t>(S.size());
+  std::vector<index_t> interior;
+  index_t a = 0;
+  while (a < n) {
+    index_t b = a;
+    auto fits = [&](index_t j) {
+      for (index_t i = a; i < j; ++i)
+        if (S[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] < tau) return false;
+      return true;
+    };
+    while (b + 1 < n && fits(b + 1)) ++b;
+    for (index_t l = a + 1; l < b; ++l) interior.push_back(l);
+    a = b + 1;
+  }
+  return interior;
+}
+
+}  // namespace detail
+
+/// The layers svcca_blocks removes to leave `keep` of the L = S.size() − 1 layers, from the
+/// stream similarity matrix S (positions 0..L): the highest threshold τ whose runs offer enough
+/// interior layers; among those, the ones whose output is most similar to their input
+/// (S[l−1][l], ties to the upper layer) go first. At τ = min S the whole stack is one run, so
+/// every keep in [1, L] is reachable.
+inline std::vector<index_t> block_thinning_removals(const std::vector<std::vector<double>>& S, index_t keep) {
+  const index_t layers = static_cast<index_t>(S.size()) - 1;
+  for (const auto& row : S)
+    if (static_cast<index_t>(row.size()) != layers + 1)
+      throw ShapeError("pruning.4", asrkit::detail::str("block_thinning_removals: S must be square, [", layers + 1, ", ",
+                                                layers + 1, "], got a row of ", row.size()));
+  if (keep < 1 || keep > layers)
+    throw ValueError("pruning.2", asrkit::detail::str("block_thinning_removals: keep must be in [1, ", layers, "], got ", keep));
+  const index_t removals = layers - keep;
+  if (removals == 0) return {};
+  std::vector<double> taus;
+  for (index_t i = 0; i <= layers; ++i)
+    for (index_t j = i + 1; j <= layers; ++j) taus.push_back(S[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)]);
+  std::sort(taus.begin(), taus.end(), std::greater<>());
+  std::vector<index_t> offered;
+  for (double tau : taus) {
+    offered = detail::run_interiors(S, tau);
+    if (static_cast<index_t>(offered.size()) >= removals) break;
+  }
+  std::stable_sort(offered.begin(), offered.end(), [&](index_t x, index_t y) {
+    const double sx = S[static_cast<std::size_t>(x - 1)][static_cast<std::size_t>(x)];
+    const double sy = S[static_cast<std::size_t>(y - 1)][static_cast<std::size_t>(y)];
+    return sx != sy ? sx > sy : x > y;
+  });
+  offered.resize(static_cast<std::size_t>(removals));
+  std::sort(offered.begin(), offered.end());
+  return offered;
+}
+
+/// Keeps `keep` of problem.num_layers layers by `strategy`; scores the result when the problem
+/// has a score.
+template <class T>
+PruningResult prune(const PruningProblem<T>& problem, index_t keep, PruningStrategy strategy,
+                    const analysis::SvccaOptions& svcca_options = {}) {
+  detail::check_problem(problem, keep, strategy);
+  PruningResult r;
+  r.strategy = strategy;
+  r.layers = detail::all_layers(problem.num_layers);
+  auto score = [&](const std::vector<index_t>& layers) {
+    ++r.cost.score_evaluations;
+    return problem.score(layers);
+  };
+  switch (strategy) {
+    case PruningStrategy::top:
+      r.layers.resize(static_cast<std::size_t>(keep));
+      break;
+    case PruningStrategy::svcca_redundancy:
+      while (static_cast<index_t>(r.layers.size()) > keep) {
+        const auto X = detail::checked_streams(problem, r.layers);
+        ++r.cost.stream_passes;
+        index_t drop = 0;
+        double best = -std::numeric_limits<double>::infinity();
+        for (index_t l : r.layers) {  // ties go to the upper layer (SPECS §8.2: safest to drop)
+          const double s = analysis::svcca(X[static_cast<std::size_t>(l - 1)], X[static_cast<std::size_t>(l)],
+                                           svcca_options).mean;
+          ++r.cost.svcca_evaluations;
+          if (s >= best) best = s, drop = l;
+        }
+        detail::erase_layer(r.layers, drop);
+      }
+      break;
+    case PruningStrategy::svcca_blocks: {
+      if (keep == problem.num_layers) break;
+      const auto X = detail::checked_streams(problem, r.layers);
+      ++r.cost.stream_passes;
+      const auto S = analysis::similarity_matrix(X, svcca_options);
+      r.cost.svcca_evaluations += problem.num_layers * (problem.num_layers + 1) / 2;
+      for (index_t l : block_thinning_removals(S, keep)) detail::erase_layer(r.layers, l);
+      break;
+    }
+    case PruningStrategy::greedy_score:
+      while (static_cast<index_t>(r.layers.size()) > keep) {
+        index_t drop = 0;
+        double best = std::numeric_limits<double>::infinity();
+        for (index_t l : r.layers) {
+          auto trial = r.layers;
+          detail::erase_layer(trial, l);
+          const double s = score(trial);
+          if (s <= best) best = s, drop = l;  // ties go to the upper layer
+        }
+        detail::erase_layer(r.layers, drop);
+        if (static_cast<index_t>(r.layers.size()) == keep) r.score = best;
+      }
+      break;
+  }
+  if (problem.score && std::isnan(r.score)) r.score = score(r.layers);
+  return r;
+}
+
+/// The pruning problem of an asrkit::Encoder over a dev set: streams from forward_streams over
+/// `dev` (valid frames only), score(encoder) with the subset made active by set_layers (no weight
+/// copies). The encoder's active layers are restored after every call, and the encoder and dev
+/// set must outlive the problem.
+template <class Block, class Score>
+PruningProblem<typename Block::value_type> encoder_pruning_problem(
+    Encoder<Block>& encoder, const std::vector<analysis::SequenceBatch<typename Block::value_type>>& dev,
+    Score score) {
+  using T = typename Block::value_type;
+  auto with_layers = [&encoder](const std::vector<index_t>& layers, auto&& f) {
+    const auto saved = encoder.active_layers();
+    encoder.set_layers(layers);
+    struct Restore {
+      Encoder<Block>& e;
+      const std::vector<index_t>& keep;
+      ~Restore() { e.set_layers(keep); }
+    } restore{encoder, saved};
+    return f();
+  };
+  PruningProblem<T> p;
+  p.num_layers = encoder.num_layers();
+  p.streams = [&encoder, &dev, with_layers](const std::vector<index_t>& layers) {
+    return with_layers(layers, [&] { return analysis::capture_encoder_streams(encoder, dev); });
+  };
+  p.score = [&encoder, score, with_layers](const std::vector<index_t>& layers) {
+    return with_layers(layers, [&] { return static_cast<double>(score(static_cast<const Encoder<Block>&>(encoder))); });
+  };
+  return p;
+}
+
+/// WER-vs-depth for one strategy (SPECS §8.3 "Report WER vs depth for each strategy"): one
+/// prune() per depth, each with its own cost.
+template <class T>
+std::vector<PruningResult> prune_sweep(const PruningProblem<T>& problem, const std::vector<index_t>& depths,
+                                       PruningStrategy strategy, const analysis::SvccaOptions& svcca_options = {}) {
+  std::vector<PruningResult> out;
+  for (index_t k : depths) out.push_back(prune(problem, k, strategy, svcca_options));
+  return out;
+}
+
+}  // namespace transform
 }  // namespace asrkit
 
 // #include <asrkit/frontend/window.hpp>

@@ -17,7 +17,7 @@ def save(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
+        array = np.require(array, requirements="C")  # keeps rank-0 arrays rank 0 (ascontiguousarray would not)
         blob = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": _DTYPES[array.dtype], "shape": list(array.shape),
                         "data_offsets": [offset, offset + len(blob)]}

@@ -625,6 +625,13 @@ class AttentionLayerBase {
   SequenceBatchNorm<T>* projection_norm(int slot) noexcept {
     return norms_[slot] ? &*norms_[slot] : nullptr;
   }
+  /// Deletes the four projection norms (projection_norm becomes none; state_dict loses
+  /// "norm_q.*" ... "norm_out.*"). For transform::fold_batch_norms, after it folded them into
+  /// the projections.
+  void remove_projection_norms() {
+    for (auto& n : norms_) n.reset();
+    options_.projection_norm = ProjectionNorm::none;
+  }
   void clear_cache() {
     core_.clear_cache();
     out_.clear_cache();
@@ -844,11 +851,29 @@ class RelPositionMultiHeadAttention : public detail::attention::AttentionLayerBa
   Parameter<T>& pos_bias_u() noexcept { return pos_bias_u_; }
   Parameter<T>& pos_bias_v() noexcept { return pos_bias_v_; }
   Parameter<T>& linear_pos_weight() noexcept { return pos_weight_; }
+  /// linear_q (0), linear_k (1), linear_v (2): weight [D, D] and bias [D] (empty without bias).
+  Parameter<T>& projection_weight(int which) { return proj_[checked_slot(which)].weight; }
+  Parameter<T>& projection_bias(int which) { return proj_[checked_slot(which)].bias; }
+  /// Gives a layer built with bias = false zero biases on linear_q/k/v and linear_out (outputs
+  /// unchanged; state_dict gains their "bias"), so BN folding has a b' to write.
+  void enable_bias() {
+    if (this->options_.bias) return;
+    for (auto& p : proj_) p.bias = Parameter<T>(Shape{this->d_model_});
+    this->out_.enable_bias();
+    this->options_.bias = true;
+  }
 
  private:
   struct Projection {
     Parameter<T> weight, bias;
   };
+
+  static std::size_t checked_slot(int which) {
+    if (which < 0 || which > 2)
+      throw ValueError("attention.9", detail::str("RelPositionMultiHeadAttention: projection index must "
+                                                  "be 0 (q), 1 (k) or 2 (v), got ", which));
+    return static_cast<std::size_t>(which);
+  }
 
   void check_pos(const Shape& x, const Shape& pos) const {
     const index_t rows = 2 * x[0] - 1;

@@ -15,6 +15,8 @@
 // "pointwise_norm2"):
 //   y = BN_2( PW2( ReLU( BN( DW( ReLU( BN_1( PW1 x ) ) ) ) ) ) ),   PW1: D -> D
 // Every BN is a SequenceBatchNorm (statistics over valid frames only, SPECS §3.3, §10.2).
+// transform::fold_batch_norms folds them into the convs and deletes them (remove_batch_norms);
+// the module then runs the same chain without any normalisation.
 // The depthwise conv runs over time with k − 1 zero frames split around the frame, or all on the
 // left when causal (frame t then depends on no frame after t). Padded frames are zeroed right
 // before it, so padding never leaks into valid frames; padded outputs and input gradients are 0.
@@ -24,6 +26,7 @@
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <asrkit/core/error.hpp>
@@ -54,7 +57,7 @@ class ConformerConvolution {
       : options_(checked(channels, o)),
         pointwise_conv1_(channels, o.fusionformer ? channels : 2 * channels, rng),
         depthwise_conv_(channels, depthwise_options(o), rng),
-        norm_(channels, o.norm),
+        norm_(std::in_place, channels, o.norm),
         pointwise_conv2_(channels, channels, rng) {
     if (o.fusionformer) {
       pointwise_norm1_.emplace(channels, o.norm);
@@ -66,8 +69,12 @@ class ConformerConvolution {
   Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) const {
     const auto len = detail::seq::checked_lengths(x, channels(), lengths, "ConformerConvolution");
     Tensor<T> a = pointwise_conv1_.forward(x);
-    Tensor<T> g = gate_forward(a, len, [&](TensorView<const T> v) { return pointwise_norm1_->forward(v, as_view(len)); });
-    Tensor<T> n = norm_.forward(depthwise_conv_.forward(g), as_view(len));
+    Tensor<T> g = gate_forward(std::move(a), len, [&](Tensor<T> v) -> Tensor<T> {
+      if (pointwise_norm1_) return pointwise_norm1_->forward(v, as_view(len));
+      return v;  // folded: no copy
+    });
+    Tensor<T> n = depthwise_conv_.forward(g);
+    if (norm_) n = norm_->forward(n, as_view(len));
     ops::activation(act(), TensorView<const T>(n.view()), n.view());
     Tensor<T> y = pointwise_conv2_.forward(n);
     if (pointwise_norm2_) y = pointwise_norm2_->forward(y, as_view(len));
@@ -80,11 +87,12 @@ class ConformerConvolution {
     lengths_ = detail::seq::checked_lengths(x, channels(), lengths, "ConformerConvolution");
     const auto len = as_view(lengths_);
     gate_in_ = pointwise_conv1_.forward_train(x);
-    Tensor<T> g = gate_forward(gate_in_, lengths_, [&](TensorView<const T> v) {
-      gate_in_ = pointwise_norm1_->forward_train(v, len);
+    Tensor<T> g = gate_forward(gate_in_, lengths_, [&](const Tensor<T>& v) {
+      if (pointwise_norm1_) gate_in_ = pointwise_norm1_->forward_train(v, len);
       return gate_in_;  // ReLU reads its input for the mask
     });
-    act_in_ = norm_.forward_train(depthwise_conv_.forward_train(g), len);
+    act_in_ = depthwise_conv_.forward_train(g);
+    if (norm_) act_in_ = norm_->forward_train(act_in_, len);
     Tensor<T> s(act_in_.shape(), uninitialized);
     ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
     Tensor<T> y = pointwise_conv2_.forward_train(s);
@@ -110,14 +118,15 @@ class ConformerConvolution {
     ops::activation_backward(act(), TensorView<const T>(act_in_.view()),
                              TensorView<const T>(act_in_.view()), TensorView<const T>(g.view()),
                              g.view());
-    g = depthwise_conv_.backward(norm_.backward(g));
+    if (norm_) g = norm_->backward(g);
+    g = depthwise_conv_.backward(g);
     detail::seq::zero_padding(g.view(), lengths_);  // the gate's padded outputs were zeroed
     Tensor<T> da(gate_in_.shape(), uninitialized);
     if (options_.fusionformer) {
       ops::activation_backward(ops::ActivationKind::relu, TensorView<const T>(),
                                TensorView<const T>(gate_in_.view()), TensorView<const T>(g.view()),
                                da.view());
-      da = pointwise_norm1_->backward(da);
+      if (pointwise_norm1_) da = pointwise_norm1_->backward(da);
     } else {
       ops::glu_backward(TensorView<const T>(gate_in_.view()), TensorView<const T>(g.view()), da.view());
     }
@@ -129,14 +138,14 @@ class ConformerConvolution {
     pointwise_conv1_.for_each_parameter(f, join_name(prefix, "pointwise_conv1"));
     if (pointwise_norm1_) pointwise_norm1_->for_each_parameter(f, join_name(prefix, "pointwise_norm1"));
     depthwise_conv_.for_each_parameter(f, join_name(prefix, "depthwise_conv"));
-    norm_.for_each_parameter(f, join_name(prefix, "norm"));
+    if (norm_) norm_->for_each_parameter(f, join_name(prefix, "norm"));
     pointwise_conv2_.for_each_parameter(f, join_name(prefix, "pointwise_conv2"));
     if (pointwise_norm2_) pointwise_norm2_->for_each_parameter(f, join_name(prefix, "pointwise_norm2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     if (pointwise_norm1_) pointwise_norm1_->for_each_buffer(f, join_name(prefix, "pointwise_norm1"));
-    norm_.for_each_buffer(f, join_name(prefix, "norm"));
+    if (norm_) norm_->for_each_buffer(f, join_name(prefix, "norm"));
     if (pointwise_norm2_) pointwise_norm2_->for_each_buffer(f, join_name(prefix, "pointwise_norm2"));
   }
 
@@ -144,8 +153,26 @@ class ConformerConvolution {
   const ConformerConvolutionOptions& options() const noexcept { return options_; }
   PointwiseConv1d<T>& pointwise_conv1() noexcept { return pointwise_conv1_; }
   DepthwiseConv1d<T>& depthwise_conv() noexcept { return depthwise_conv_; }
-  SequenceBatchNorm<T>& norm() noexcept { return norm_; }
+  /// The BN after the depthwise conv (throws conformer_conv.4 once remove_batch_norms ran).
+  SequenceBatchNorm<T>& norm() {
+    if (!norm_)
+      throw ValueError("conformer_conv.4", "ConformerConvolution::norm: the BN after the depthwise "
+                                           "conv was folded away (remove_batch_norms)");
+    return *norm_;
+  }
   PointwiseConv1d<T>& pointwise_conv2() noexcept { return pointwise_conv2_; }
+  /// The FusionFormer BNs after pointwise_conv1 / pointwise_conv2 (nullptr when absent).
+  SequenceBatchNorm<T>* pointwise_norm1() noexcept { return pointwise_norm1_ ? &*pointwise_norm1_ : nullptr; }
+  SequenceBatchNorm<T>* pointwise_norm2() noexcept { return pointwise_norm2_ ? &*pointwise_norm2_ : nullptr; }
+  /// The BN after the depthwise conv (nullptr after remove_batch_norms).
+  SequenceBatchNorm<T>* depthwise_norm() noexcept { return norm_ ? &*norm_ : nullptr; }
+  /// Deletes every BN of the module (state_dict loses "norm.*", "pointwise_norm1.*",
+  /// "pointwise_norm2.*"). For transform::fold_batch_norms, after it folded them into the convs.
+  void remove_batch_norms() {
+    pointwise_norm1_.reset();
+    norm_.reset();
+    pointwise_norm2_.reset();
+  }
 
  private:
   static const ConformerConvolutionOptions& checked(index_t channels, const ConformerConvolutionOptions& o) {
@@ -166,12 +193,13 @@ class ConformerConvolution {
   }
 
   // The gate after PW1: GLU over channels (Conformer) or BN_1 → ReLU (FusionFormer; `norm1`
-  // runs BN_1 and returns its output); padded frames zeroed for the depthwise conv.
-  template <class Norm1>
-  Tensor<T> gate_forward(const Tensor<T>& a, const std::vector<std::int32_t>& len, Norm1&& norm1) const {
+  // runs BN_1, or passes its argument through once BN_1 is folded away, and returns its output);
+  // padded frames zeroed for the depthwise conv.
+  template <class A, class Norm1>
+  Tensor<T> gate_forward(A&& a, const std::vector<std::int32_t>& len, Norm1&& norm1) const {
     Tensor<T> g;
     if (options_.fusionformer) {
-      g = norm1(a.view());
+      g = norm1(std::forward<A>(a));
       ops::activation(ops::ActivationKind::relu, TensorView<const T>(g.view()), g.view());
     } else {
       g = Tensor<T>(Shape{a.dim(0), a.dim(1), a.dim(2) / 2}, uninitialized);
@@ -185,7 +213,7 @@ class ConformerConvolution {
   PointwiseConv1d<T> pointwise_conv1_;
   std::optional<SequenceBatchNorm<T>> pointwise_norm1_;
   DepthwiseConv1d<T> depthwise_conv_;
-  SequenceBatchNorm<T> norm_;
+  std::optional<SequenceBatchNorm<T>> norm_;
   PointwiseConv1d<T> pointwise_conv2_;
   std::optional<SequenceBatchNorm<T>> pointwise_norm2_;
   // forward_train cache: the gate's input (GLU) or output before ReLU (BN_1), the activation's input

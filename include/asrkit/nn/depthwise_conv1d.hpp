@@ -87,6 +87,14 @@ class DepthwiseConv1d {
     return dx;
   }
 
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{channels_});
+    has_bias_ = true;
+  }
+
   void clear_cache() {
     x_ = Tensor<T>();
     cached_ = false;
@@ -102,6 +110,7 @@ class DepthwiseConv1d {
 
   index_t channels() const noexcept { return channels_; }
   const ops::DepthwiseConv1dParams& params() const noexcept { return params_; }
+  bool has_bias() const noexcept { return has_bias_; }
   Parameter<T>& weight() noexcept { return weight_; }  ///< [C, 1, k]
   Parameter<T>& bias() noexcept { return bias_; }      ///< [C]; empty without bias
   const Parameter<T>& weight() const noexcept { return weight_; }

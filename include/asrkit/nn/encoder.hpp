@@ -10,6 +10,7 @@
 //   // out.output [T, B, 256], out.intermediates[k] [T, B, 256] for each tap
 //   auto dx = enc.backward(d_output, {d_tap6, d_tap12});
 //   enc.set_depth(12);                                // prune: layers 1..12 only
+//   auto streams = enc.forward_streams(x, lengths);   // residual stream at positions 0..L (SVCCA)
 //
 // Data flow: the block's positional encoding (Transformer: x·sqrt(D) + PE(t); Conformer and
 // FusionFormer: x·sqrt(D) and the relative table pos_emb for every block), then the active
@@ -86,26 +87,31 @@ class Encoder {
   /// Inference (no dropout, no skipping); taps included.
   EncoderOutput<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
                            AttentionMask mask = {}) const {
-    const auto len = detail::seq::checked_lengths(x, d_model(), lengths, "Encoder");
-    const auto lv = as_view(len);
     EncoderOutput<T> out;
-    Tensor<T> h, pos;
-    if constexpr (Block::relative_positions) {
-      auto pe = positional_.forward(x, lv);
-      h = std::move(pe.x);
-      pos = std::move(pe.pos_emb);
-    } else {
-      h = positional_.forward(x, lv);
-    }
-    run_layers(*this, h, len, out, [&](const Block& b, const Tensor<T>& in) {
-      if constexpr (Block::relative_positions) return b.forward(in, pos, lv, mask);
-      else return b.forward(in, lv, mask);
-    }, [&](std::size_t, const Tensor<T>& tap) {
+    const auto record_taps = tap_recorder(out, [&](std::size_t, const Tensor<T>& tap) {
       return after_norm_ && options_.tap_final_norm ? after_norm_->forward(tap) : tap;
+    });
+    std::vector<std::int32_t> len;
+    Tensor<T> h = run_inference(x, lengths, mask, len, [&](index_t pos, const Tensor<T>& h_pos) {
+      if (pos > 0) record_taps(pos, h_pos, len);
     });
     out.output = after_norm_ ? after_norm_->forward(h) : std::move(h);
     detail::seq::zero_padding(out.output.view(), len);
     return out;
+  }
+
+  /// Inference, returning the residual stream at every position 0..L (SVCCA analysis, SPECS
+  /// §8.3): [0] after the positional encoding, [l] after layer position l (before after_norm); a
+  /// pruned position repeats the stream before it. Each [T, B, D] with padded frames zeroed.
+  std::vector<Tensor<T>> forward_streams(TensorView<const T> x, TensorView<const std::int32_t> lengths = {},
+                                         AttentionMask mask = {}) const {
+    std::vector<Tensor<T>> streams;
+    std::vector<std::int32_t> len;
+    run_inference(x, lengths, mask, len, [&](index_t, const Tensor<T>& h_pos) {
+      streams.push_back(h_pos);
+      detail::seq::zero_padding(streams.back().view(), len);
+    });
+    return streams;
   }
 
   /// Training: dropout and stochastic depth in the blocks; caches what backward needs.
@@ -115,24 +121,19 @@ class Encoder {
     const auto lv = as_view(lengths_);
     EncoderOutput<T> out;
     Tensor<T> h, pos;
-    if constexpr (Block::relative_positions) {
-      auto pe = positional_.forward_train(x, lv);
-      h = std::move(pe.x);
-      pos = std::move(pe.pos_emb);
-    } else {
-      h = positional_.forward_train(x, lv);
-    }
+    split_encoding(positional_.forward_train(x, lv), h, pos);
     tap_norms_.clear();
-    run_layers(*this, h, lengths_, out, [&](Block& b, const Tensor<T>& in) {
-      if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
-      else return b.forward_train(in, lv, mask);
-    }, [&](std::size_t k, const Tensor<T>& tap) {
+    const auto record_taps = tap_recorder(out, [&](std::size_t k, const Tensor<T>& tap) {
       if (!(after_norm_ && options_.tap_final_norm)) return tap;
       // a copy of after_norm holds this tap's cache; its gradients are merged in backward
       if (tap_norms_.empty()) tap_norms_.assign(options_.intermediate_layers.size(), *after_norm_);
       tap_norms_[k] = *after_norm_;
       return tap_norms_[k].forward_train(tap);
     });
+    run_layers(*this, h, [&](Block& b, const Tensor<T>& in) {
+      if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
+      else return b.forward_train(in, lv, mask);
+    }, [&](index_t p, const Tensor<T>& h_pos) { record_taps(p, h_pos, lengths_); });
     out.output = after_norm_ ? after_norm_->forward_train(h) : std::move(h);
     detail::seq::zero_padding(out.output.view(), lengths_);
     shape_ = out.output.shape();
@@ -210,22 +211,57 @@ class Encoder {
   const EncoderOptions& options() const noexcept { return options_; }
 
  private:
-  // Runs positions 1..L of `self` (const: inference), the active ones through run(block, h); the
-  // stream after position l is recorded for every tap k at l as tap(k, h).
-  template <class Self, class Run, class Tap>
-  static void run_layers(Self& self, Tensor<T>& h, const std::vector<std::int32_t>& len,
-                         EncoderOutput<T>& out, Run&& run, Tap&& tap) {
-    const auto& taps = self.options_.intermediate_layers;
-    out.intermediates.resize(taps.size());
+  // Runs positions 1..L of `self` (const: inference), the active ones through run(block, h), and
+  // calls after(l, h) with the stream after every position l.
+  template <class Self, class Run, class After>
+  static void run_layers(Self& self, Tensor<T>& h, Run&& run, After&& after) {
     for (index_t pos = 1; pos <= self.num_layers(); ++pos) {
       if (std::binary_search(self.active_.begin(), self.active_.end(), pos))
         h = run(self.blocks_[static_cast<std::size_t>(pos - 1)], h);
+      after(pos, h);
+    }
+  }
+
+  // An `after` for run_layers that records tap(k, h) for every tap k at position l into out.
+  template <class Tap>
+  auto tap_recorder(EncoderOutput<T>& out, Tap tap) const {
+    out.intermediates.resize(options_.intermediate_layers.size());
+    return [this, &out, tap](index_t pos, const Tensor<T>& h, const std::vector<std::int32_t>& len) {
+      const auto& taps = options_.intermediate_layers;
       for (std::size_t k = 0; k < taps.size(); ++k)
         if (taps[k] == pos) {
           out.intermediates[k] = tap(k, h);
           detail::seq::zero_padding(out.intermediates[k].view(), len);
         }
+    };
+  }
+
+  // The positional encoding's output as the stream h and (relative encodings) the table pos.
+  template <class Encoded>
+  static void split_encoding(Encoded&& e, Tensor<T>& h, Tensor<T>& pos) {
+    if constexpr (Block::relative_positions) {
+      h = std::move(e.x);
+      pos = std::move(e.pos_emb);
+    } else {
+      h = std::move(e);
     }
+  }
+
+  // Inference front end and blocks: lengths checked into len, the positional encoding (after(0,
+  // h)), then every position (after(l, h)); returns the last stream (before after_norm).
+  template <class After>
+  Tensor<T> run_inference(TensorView<const T> x, TensorView<const std::int32_t> lengths, AttentionMask mask,
+                          std::vector<std::int32_t>& len, After&& after) const {
+    len = detail::seq::checked_lengths(x, d_model(), lengths, "Encoder");
+    const auto lv = as_view(len);
+    Tensor<T> h, pos;
+    split_encoding(positional_.forward(x, lv), h, pos);
+    after(index_t(0), h);
+    run_layers(*this, h, [&](const Block& b, const Tensor<T>& in) {
+      if constexpr (Block::relative_positions) return b.forward(in, pos, lv, mask);
+      else return b.forward(in, lv, mask);
+    }, after);
+    return h;
   }
 
   // Tap k's gradient through its after_norm copy (parameter gradients merged into after_norm).

@@ -125,6 +125,13 @@ class FeedForward {
   /// The FusionFormer BNs (batch_norm = true only).
   SequenceBatchNorm<T>* norm_1() noexcept { return norm_1_ ? &*norm_1_ : nullptr; }
   SequenceBatchNorm<T>* norm_2() noexcept { return norm_2_ ? &*norm_2_ : nullptr; }
+  /// Deletes norm_1 and norm_2 (forward then runs w_1 → ReLU → w_2; state_dict loses their
+  /// names). For transform::fold_batch_norms, after it folded them into w_1 and w_2.
+  void remove_batch_norms() {
+    norm_1_.reset();
+    norm_2_.reset();
+    options_.batch_norm = false;
+  }
   Dropout<T>& dropout() noexcept { return dropout_; }
 
  private:

@@ -92,6 +92,14 @@ class Linear {
     return dx;
   }
 
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{out_});
+    has_bias_ = true;
+  }
+
   /// Drops the cached input (frees its memory).
   void clear_cache() {
     x_ = Tensor<T>();

@@ -82,6 +82,14 @@ class PointwiseConv1d {
     return dx;
   }
 
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{out_});
+    has_bias_ = true;
+  }
+
   void clear_cache() {
     x_ = Tensor<T>();
     cached_ = false;
@@ -97,6 +105,7 @@ class PointwiseConv1d {
 
   index_t in_channels() const noexcept { return in_; }
   index_t out_channels() const noexcept { return out_; }
+  bool has_bias() const noexcept { return has_bias_; }
   Parameter<T>& weight() noexcept { return weight_; }  ///< [out, in, 1]
   Parameter<T>& bias() noexcept { return bias_; }      ///< [out]; empty without bias
   const Parameter<T>& weight() const noexcept { return weight_; }

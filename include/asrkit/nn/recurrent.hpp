@@ -813,6 +813,20 @@ class Recurrent {
   Parameter<T>& bias_ih(index_t p = 0) { return b_ih_.at(static_cast<std::size_t>(p)); }
   /// Input projection p's sequence-wise BN (input_batch_norm only).
   SequenceBatchNorm<T>& input_norm(index_t p = 0) { return norm_.at(static_cast<std::size_t>(p)); }
+  /// Number of input projections: 2 for bidirectional with separate input weights, else 1.
+  index_t num_projections() const noexcept { return projections(); }
+  /// Deletes the input BN(s) and gives every projection a b_ih (zeros where it had none, so
+  /// outputs change only by the BN itself; state_dict gains "bias_ih_l0[_reverse]" and loses
+  /// "norm_ih_*"; options().bias becomes true: it describes b_ih from here on). For
+  /// transform::fold_batch_norms, which then writes the folded W_ih and b_ih.
+  void remove_input_batch_norm() {
+    if (!options_.input_batch_norm) return;
+    for (auto& b : b_ih_)
+      if (b.value.numel() == 0) b = Parameter<T>(Shape{cells_[0].input_columns()});
+    norm_.clear();
+    options_.input_batch_norm = false;
+    options_.bias = true;
+  }
 
  private:
   index_t directions() const noexcept { return options_.bidirectional ? 2 : 1; }

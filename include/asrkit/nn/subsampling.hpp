@@ -157,6 +157,25 @@ class Conv2dSubsampling {
   index_t factor() const noexcept { return options_.factor; }
   index_t in_features() const noexcept { return in_features_; }
   index_t d_model() const noexcept { return d_model_; }
+  const SubsamplingOptions& options() const noexcept { return options_; }
+  /// The conv stages (2 for ×4 and ×6, 3 for ×8), each Conv2d → [BN] → ReLU.
+  index_t num_stages() const noexcept { return static_cast<index_t>(stages_.size()); }
+  Conv2d<T>& conv(index_t stage) { return stages_.at(static_cast<std::size_t>(stage)).conv; }
+  /// Stage `stage`'s BN (FusionFormer; nullptr otherwise or after remove_batch_norms).
+  SequenceBatchNorm<T>* norm(index_t stage) {
+    auto& n = stages_.at(static_cast<std::size_t>(stage)).norm;
+    return n ? &*n : nullptr;
+  }
+  Linear<T>& out() noexcept { return *out_; }
+  /// State-dict name of stage `stage`'s conv (offset 0) or BN (offset 1), e.g. "conv.3".
+  std::string conv_name(std::size_t stage, index_t offset) const {
+    return "conv." + std::to_string(static_cast<index_t>(stage) * (options_.fusionformer ? 3 : 2) + offset);
+  }
+  /// Deletes every stage's BN (forward then runs Conv2d → ReLU; the convs keep their names
+  /// "conv.0", "conv.3", ...). For transform::fold_batch_norms, after it folded them into the convs.
+  void remove_batch_norms() {
+    for (auto& s : stages_) s.norm.reset();
+  }
 
  private:
   struct Stage {
@@ -168,9 +187,6 @@ class Conv2dSubsampling {
   };
 
   static index_t conv_length(index_t n, index_t k, index_t s) { return n < k ? 0 : (n - k) / s + 1; }
-  std::string conv_name(std::size_t stage, index_t offset) const {
-    return "conv." + std::to_string(static_cast<index_t>(stage) * (options_.fusionformer ? 3 : 2) + offset);
-  }
 
   // One forward: inference for a const Self, training (batch statistics, caches) otherwise.
   template <class Self>
