@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -51,10 +53,9 @@ output
   --threads N           decode items on N threads
 )";
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr, "asrkit-decode: %s\n\n%s", what.c_str(), kUsage);
-  std::exit(2);
-}
+const asrkit_cli::Tool kTool{"asrkit-decode", kUsage};
+
+[[noreturn]] void usage_error(const std::string& what) { kTool.error(what); }
 
 struct Args {
   std::string log_probs, tensor = "log_probs", lengths, tokens, boundary, lm, lexicon;
@@ -65,55 +66,42 @@ struct Args {
   int threads = 0;
 };
 
-double number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0') usage_error(flag + " expects a number, got \"" + v + "\"");
-  return x;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   a.o.beam_size = 100;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (flag == "--log-probs") a.log_probs = value();
-    else if (flag == "--tensor") a.tensor = value();
+  asrkit_cli::Arguments args(argc, argv, kTool);
+  while (args.next()) {
+    const std::string& flag = args.flag();
+    if (flag == "--log-probs") a.log_probs = args.value();
+    else if (flag == "--tensor") a.tensor = args.value();
     else if (flag == "--batch-first") a.batch_first = true;
-    else if (flag == "--lengths") a.lengths = value();
-    else if (flag == "--tokens") a.tokens = value();
-    else if (flag == "--blank") a.o.blank = static_cast<int>(number(flag, value()));
-    else if (flag == "--boundary") a.boundary = value();
-    else if (flag == "--beam") a.o.beam_size = static_cast<asrkit::index_t>(number(flag, value()));
-    else if (flag == "--nbest") a.o.nbest = static_cast<asrkit::index_t>(number(flag, value()));
-    else if (flag == "--threshold") a.o.beam_threshold = number(flag, value());
-    else if (flag == "--prune-prob") a.o.token_cumulative_prob = number(flag, value());
-    else if (flag == "--prune-k") a.o.token_limit = static_cast<asrkit::index_t>(number(flag, value()));
-    else if (flag == "--lm") a.lm = value();
+    else if (flag == "--lengths") a.lengths = args.value();
+    else if (flag == "--tokens") a.tokens = args.value();
+    else if (flag == "--blank") a.o.blank = static_cast<int>(args.number());
+    else if (flag == "--boundary") a.boundary = args.value();
+    else if (flag == "--beam") a.o.beam_size = static_cast<asrkit::index_t>(args.number());
+    else if (flag == "--nbest") a.o.nbest = static_cast<asrkit::index_t>(args.number());
+    else if (flag == "--threshold") a.o.beam_threshold = args.number();
+    else if (flag == "--prune-prob") a.o.token_cumulative_prob = args.number();
+    else if (flag == "--prune-k") a.o.token_limit = static_cast<asrkit::index_t>(args.number());
+    else if (flag == "--lm") a.lm = args.value();
     else if (flag == "--lm-unit") {
-      const std::string u = value();
+      const std::string u = args.value();
       if (u != "word" && u != "token") usage_error("--lm-unit is word or token, got \"" + u + "\"");
       a.o.lm_unit = u == "word" ? asrkit::LmUnit::word : asrkit::LmUnit::token;
-    } else if (flag == "--alpha") a.o.lm_weight = number(flag, value());
-    else if (flag == "--beta") a.o.word_bonus = number(flag, value());
-    else if (flag == "--lexicon") a.lexicon = value();
+    } else if (flag == "--alpha") a.o.lm_weight = args.number();
+    else if (flag == "--beta") a.o.word_bonus = args.number();
+    else if (flag == "--lexicon") a.lexicon = args.value();
     else if (flag == "--soft-lexicon") a.o.lexicon_constrained = false;
-    else if (flag == "--unk-penalty") a.o.unknown_word_penalty = number(flag, value());
+    else if (flag == "--unk-penalty") a.o.unknown_word_penalty = args.number();
     else if (flag == "--hotword") {
-      const std::string h = value();
+      const std::string h = args.value();
       const auto eq = h.rfind('=');
       if (eq == std::string::npos) usage_error("--hotword expects PHRASE=BOOST, got \"" + h + "\"");
-      a.hotwords.push_back({h.substr(0, eq), number(flag, h.substr(eq + 1))});
+      a.hotwords.push_back({h.substr(0, eq), kTool.number(flag, h.substr(eq + 1))});
     } else if (flag == "--json") a.json = true;
-    else if (flag == "--frame-shift") a.frame_shift = number(flag, value());
-    else if (flag == "--threads") a.threads = static_cast<int>(number(flag, value()));
+    else if (flag == "--frame-shift") a.frame_shift = args.number();
+    else if (flag == "--threads") a.threads = static_cast<int>(args.number());
     else usage_error("unknown option " + flag);
   }
   if (a.log_probs.empty() || a.tokens.empty()) usage_error("--log-probs and --tokens are required");

@@ -28,6 +28,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -48,10 +50,9 @@ const char* const kUsage = R"(usage: asrkit-fold --config FILE --in FILE --out F
   --threads N       threads for the self-check forwards
 )";
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr, "asrkit-fold: %s\n\n%s", what.c_str(), kUsage);
-  std::exit(2);
-}
+const asrkit_cli::Tool kTool{"asrkit-fold", kUsage};
+
+[[noreturn]] void usage_error(const std::string& what) { kTool.error(what); }
 
 struct Args {
   std::string config, in, out, report;
@@ -60,25 +61,15 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (flag == "--config") a.config = value();
-    else if (flag == "--in") a.in = value();
-    else if (flag == "--out") a.out = value();
-    else if (flag == "--report") a.report = value();
-    else if (flag == "--threads") {
-      const std::string v = value();
-      char* end = nullptr;
-      a.threads = static_cast<int>(std::strtol(v.c_str(), &end, 10));
-      if (v.empty() || *end != '\0' || a.threads < 1) usage_error("--threads expects a positive integer, got \"" + v + "\"");
-    } else usage_error("unknown option " + flag);
+  asrkit_cli::Arguments args(argc, argv, kTool);
+  while (args.next()) {
+    const std::string& flag = args.flag();
+    if (flag == "--config") a.config = args.value();
+    else if (flag == "--in") a.in = args.value();
+    else if (flag == "--out") a.out = args.value();
+    else if (flag == "--report") a.report = args.value();
+    else if (flag == "--threads") a.threads = static_cast<int>(args.integer(1));
+    else usage_error("unknown option " + flag);
   }
   if (a.config.empty() || a.in.empty() || a.out.empty()) usage_error("--config, --in and --out are required");
   return a;

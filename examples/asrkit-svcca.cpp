@@ -23,6 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -65,10 +67,9 @@ options
   --threads N           threads (default: all)
 )";
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr, "asrkit-svcca: %s\n\n%s", what.c_str(), kUsage);
-  std::exit(2);
-}
+const asrkit_cli::Tool kTool{"asrkit-svcca", kUsage};
+
+[[noreturn]] void usage_error(const std::string& what) { kTool.error(what); }
 
 struct Args {
   std::string mode;
@@ -80,39 +81,26 @@ struct Args {
   an::SvccaOptions options;
 };
 
-double number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0') usage_error(flag + " expects a number, got \"" + v + "\"");
-  return x;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (flag == "--tensor-a") a.tensor_a = value();
-    else if (flag == "--tensor-b") a.tensor_b = value();
-    else if (flag == "--png") a.png = value();
-    else if (flag == "--config") a.config = value();
-    else if (flag == "--weights") a.weights = value();
-    else if (flag == "--init-seed") a.init_seed = static_cast<long long>(number(flag, value()));
-    else if (flag == "--save-weights") a.save_weights = value();
-    else if (flag == "--features") a.features = value();
-    else if (flag == "--save-streams") a.save_streams = value();
-    else if (flag == "--variance") a.options.variance_kept = number(flag, value());
-    else if (flag == "--keep-dims") a.options.keep_dims = static_cast<index_t>(number(flag, value()));
-    else if (flag == "--epsilon") a.options.cca.epsilon = number(flag, value());
+  asrkit_cli::Arguments args(argc, argv, kTool);
+  while (args.next()) {
+    const std::string& flag = args.flag();
+    if (flag == "--tensor-a") a.tensor_a = args.value();
+    else if (flag == "--tensor-b") a.tensor_b = args.value();
+    else if (flag == "--png") a.png = args.value();
+    else if (flag == "--config") a.config = args.value();
+    else if (flag == "--weights") a.weights = args.value();
+    else if (flag == "--init-seed") a.init_seed = static_cast<long long>(args.number());
+    else if (flag == "--save-weights") a.save_weights = args.value();
+    else if (flag == "--features") a.features = args.value();
+    else if (flag == "--save-streams") a.save_streams = args.value();
+    else if (flag == "--variance") a.options.variance_kept = args.number();
+    else if (flag == "--keep-dims") a.options.keep_dims = static_cast<index_t>(args.number());
+    else if (flag == "--epsilon") a.options.cca.epsilon = args.number();
     else if (flag == "--json") a.json = true;
     else if (flag == "--fit-range") a.fit_range = true;
-    else if (flag == "--threads") a.threads = static_cast<int>(number(flag, value()));
+    else if (flag == "--threads") a.threads = static_cast<int>(args.number());
     else if (!flag.empty() && flag[0] == '-') usage_error("unknown option " + flag);
     else if (a.mode.empty()) a.mode = flag;
     else a.files.push_back(flag);

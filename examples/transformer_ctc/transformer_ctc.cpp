@@ -25,10 +25,11 @@
 #include <asrkit/train/optimizer.hpp>
 #include <asrkit/transform/depth_pruning.hpp>
 
+#include "../cli.hpp"
+
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -241,51 +242,37 @@ struct Args {
   std::string heatmaps;  // folder for the SVCCA matrices (PNG), empty: none
 };
 
-[[noreturn]] void usage(const std::string& what) {
-  std::fprintf(stderr,
-               "transformer_ctc: %s\nusage: transformer_ctc [--layers N] [--d-model D] [--steps S] [--batch B]\n"
-               "                       [--threads N] [--seed S] [--lr X] [--dropout P] [--variants baseline,interctc,sd,both]\n"
-               "                       [--markdown] [--heatmaps DIR]\n",
-               what.c_str());
-  std::exit(2);
-}
+const char* const kUsage =
+    "usage: transformer_ctc [--layers N] [--d-model D] [--steps S] [--batch B] [--threads N] [--seed S]\n"
+    "                       [--lr X] [--dropout P] [--variants baseline,interctc,sd,both]\n"
+    "                       [--markdown] [--heatmaps DIR]\n";
+const asrkit_cli::Tool kTool{"transformer_ctc", kUsage};
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value for " + k);
-      return argv[++i];
-    };
-    auto number = [&](long lo) {
-      const std::string v = value();
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (end == v.c_str() || *end != '\0' || n < lo) usage(k + " needs an integer >= " + std::to_string(lo) + ", got '" + v + "'");
-      return n;
-    };
-    if (k == "--layers") a.layers = number(4);
-    else if (k == "--d-model") a.d_model = number(8);
-    else if (k == "--steps") a.steps = number(1);
-    else if (k == "--batch") a.batch = number(2);
-    else if (k == "--threads") a.threads = static_cast<int>(number(1));
-    else if (k == "--seed") a.seed = static_cast<std::uint64_t>(number(0));
-    else if (k == "--lr") a.lr = std::atof(value().c_str());
-    else if (k == "--dropout") a.dropout = std::atof(value().c_str());
+  asrkit_cli::Arguments args(argc, argv, kTool);
+  while (args.next()) {
+    const std::string& k = args.flag();
+    if (k == "--layers") a.layers = args.integer(4);
+    else if (k == "--d-model") a.d_model = args.integer(8);
+    else if (k == "--steps") a.steps = args.integer(1);
+    else if (k == "--batch") a.batch = args.integer(2);
+    else if (k == "--threads") a.threads = static_cast<int>(args.integer(1));
+    else if (k == "--seed") a.seed = static_cast<std::uint64_t>(args.integer(0));
+    else if (k == "--lr") a.lr = args.number();
+    else if (k == "--dropout") a.dropout = args.number();
     else if (k == "--markdown") a.markdown = true;
-    else if (k == "--heatmaps") a.heatmaps = value();
+    else if (k == "--heatmaps") a.heatmaps = args.value();
     else if (k == "--variants") {
       a.variants.clear();
-      std::stringstream ss(value());
+      std::stringstream ss(args.value());
       for (std::string v; std::getline(ss, v, ',');) {
-        if (v != "baseline" && v != "interctc" && v != "sd" && v != "both") usage("unknown variant '" + v + "'");
+        if (v != "baseline" && v != "interctc" && v != "sd" && v != "both") args.error("unknown variant '" + v + "'");
         a.variants.push_back(v);
       }
-    } else if (k == "--help" || k == "-h") usage("help");
-    else usage("unknown option " + k);
+    } else args.error("unknown option " + k);
   }
-  if (a.d_model % 4 != 0) usage("--d-model must be a multiple of 4 (4 heads)");
+  if (a.d_model % 4 != 0) kTool.error("--d-model must be a multiple of 4 (4 heads)");
   return a;
 }
 
