@@ -133,7 +133,10 @@ def main():
     loaded = json.loads(run(binary, "model", "--config", p("enc.json"), "--weights", p("enc.safetensors"),
                             "--features", p("feats.safetensors"), "--save-streams", p("streams.safetensors"),
                             "--png", p("model.png"), "--json").stdout)
-    assert first["matrix"] == loaded["matrix"]
+    # saved and reloaded weights give the same model; the last bits of the SVCCA values may differ
+    # between two processes (Eigen's vectorised reductions depend on buffer alignment, i.e. on the
+    # heap layout; docs/svcca.md "Limitations"), so compare to 1e-6, far below any real difference
+    assert np.allclose(first["matrix"], loaded["matrix"], rtol=0, atol=1e-6), (first["matrix"], loaded["matrix"])
     assert loaded["n"] == 96 and loaded["layers"] == [f"stream.{k}" for k in range(4)], loaded
     streams = json.loads(run(binary, "layers", p("streams.safetensors"), "--json").stdout)
     assert np.allclose(streams["matrix"], loaded["matrix"], atol=1e-12)
