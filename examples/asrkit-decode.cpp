@@ -190,10 +190,5 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  try {
-    return run(args);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "asrkit-decode: %s\n", e.what());
-    return 1;
-  }
+  return kTool.guarded([&] { return run(args); });
 }

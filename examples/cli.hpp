@@ -9,10 +9,12 @@
 //     else if (args.flag() == "--alpha") a.alpha = args.number();
 //     else args.error("unknown option " + args.flag());
 //   }
+//   return kTool.guarded([&] { return run(a); });   // exceptions: message + exit code 1
 #pragma once
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 namespace asrkit_cli {
@@ -24,6 +26,17 @@ struct Tool {
   [[noreturn]] void error(const std::string& what) const {
     std::fprintf(stderr, "%s: %s\n\n%s", name, what.c_str(), usage);
     std::exit(2);
+  }
+
+  /// f()'s exit code; an exception becomes "<tool>: <what>" on stderr and exit code 1.
+  template <class F>
+  int guarded(F&& f) const {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", name, e.what());
+      return 1;
+    }
   }
 
   /// `text` as a number, or a usage error naming `flag`.

@@ -4677,6 +4677,7 @@ void depthwise_conv1d_backward(const DepthwiseConv1dParams& p, detail::dw_arg_t<
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 // #include <asrkit/core/tensor.hpp>
 
@@ -4705,6 +4706,17 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
 template <class Layer>
 void zero_grad(Layer& layer) {
   layer.for_each_parameter([](const std::string&, auto& p) { p.zero_grad(); });
+}
+
+/// Adds every parameter gradient of `from` to the same parameter of `to`: `from` is a copy of
+/// `to` that ran a second input through a shared layer (its own forward cache), e.g. the
+/// after_norm of an InterCTC tap or a CTC head shared by several outputs.
+template <class T, class Layer>
+void add_grads(Layer& to, Layer& from) {
+  std::vector<Tensor<T>*> dst;
+  to.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst.push_back(&p.grad); });
+  std::size_t i = 0;
+  from.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst[i++]->flat() += p.grad.flat(); });
 }
 
 }  // namespace asrkit
@@ -4991,6 +5003,83 @@ void torch_default(Parameter<T>& weight, Parameter<T>* bias, Rng& rng) {
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/rng.hpp>
 // #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/weight_bias.hpp>
+// asrkit/nn/detail/weight_bias.hpp - the parameters of a layer with one weight [out, ...] and an
+// optional bias [out] (Linear, Conv1d/Conv2d, PointwiseConv1d, DepthwiseConv1d; internal): the
+// state_dict names "weight" and "bias", the accessors, enable_bias for BN folding, and the dense
+// product y = x Wᵀ + b shared by Linear and PointwiseConv1d.
+
+#include <string_view>
+
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/reduce.hpp>
+
+namespace asrkit {
+namespace detail {
+
+template <class T>
+class WeightAndBias {
+ public:
+  bool has_bias() const noexcept { return has_bias_; }
+  Parameter<T>& weight() noexcept { return weight_; }
+  const Parameter<T>& weight() const noexcept { return weight_; }
+  /// Empty (shape [0]) without bias.
+  Parameter<T>& bias() noexcept { return bias_; }
+  const Parameter<T>& bias() const noexcept { return bias_; }
+
+  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
+  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
+  void enable_bias() {
+    if (has_bias_) return;
+    bias_ = Parameter<T>(Shape{weight_.value.dim(0)});
+    has_bias_ = true;
+  }
+
+  template <class F>
+  void for_each_parameter(F&& f, std::string_view prefix = {}) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <class F>
+  void for_each_buffer(F&&, std::string_view = {}) {}
+
+ protected:
+  /// Zero weight of `weight_shape` ([out, ...]) and, with `bias`, a zero bias [out]; the layer
+  /// draws its initial values after checking its sizes.
+  void make_parameters(const Shape& weight_shape, bool bias) {
+    weight_ = Parameter<T>(weight_shape);
+    has_bias_ = bias;
+    if (bias) bias_ = Parameter<T>(Shape{weight_shape[0]});
+  }
+  Parameter<T>* bias_or_null() noexcept { return has_bias_ ? &bias_ : nullptr; }
+  TensorView<const T> bias_view() const {
+    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
+  }
+  TensorView<T> bias_grad_view() { return has_bias_ ? bias_.grad.view() : TensorView<T>(); }
+
+  /// y [N, out] = x [N, in] w [out, in]ᵀ + b: the bias broadcast into y, then one GEMM with beta 1.
+  void dense_forward(TensorView<const T> x, TensorView<const T> w, TensorView<T> y) const {
+    if (has_bias_)
+      for (index_t r = 0; r < y.dim(0); ++r) y[r].flat() = bias_.value.flat();
+    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x, w, has_bias_ ? T(1) : T(0), y);
+  }
+  /// dw += dyᵀ x, db += column sums of dy, dx = dy w (dy [N, out], x and dx [N, in], w and dw
+  /// [out, in]).
+  void dense_backward(TensorView<const T> dy, TensorView<const T> x, TensorView<const T> w, TensorView<T> dw,
+                      TensorView<T> dx) {
+    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy, x, T(1), dw);
+    if (has_bias_) ops::column_sums(dy, bias_.grad.view(), true);
+    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy, w, T(0), dx);
+  }
+
+  Parameter<T> weight_, bias_;
+  bool has_bias_ = false;
+};
+
+}  // namespace detail
+}  // namespace asrkit
 // #include <asrkit/nn/init.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/gemm.hpp>
@@ -4999,19 +5088,18 @@ void torch_default(Parameter<T>& weight, Parameter<T>* bias, Rng& rng) {
 namespace asrkit {
 
 template <class T, class Device = Cpu>
-class Linear {
+class Linear : public detail::WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "Linear<T>: T must be float or double");
   static_assert(std::is_same_v<Device, Cpu>, "Linear: only the Cpu device is implemented");
 
  public:
   /// PyTorch's default init drawn from `rng` (init::torch_default).
   Linear(index_t in_features, index_t out_features, Rng& rng, bool bias = true)
-      : in_(in_features), out_(out_features), has_bias_(bias) {
+      : in_(in_features), out_(out_features) {
     if (in_features < 1 || out_features < 1)
       throw ValueError("linear.1", detail::str("Linear: in_features and out_features must be >= 1,"
                                                " got ", in_features, " and ", out_features));
-    weight_ = Parameter<T>(Shape{out_, in_});
-    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
+    this->make_parameters(Shape{out_, in_}, bias);
     reset_parameters(rng);
   }
   /// PyTorch's default init drawn from init::global_rng().
@@ -5019,7 +5107,7 @@ class Linear {
       : Linear(in_features, out_features, init::global_rng(), bias) {}
 
   /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in_features))).
-  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, this->bias_or_null(), rng); }
 
   /// Inference: y [..., out] for x [..., in]. Caches nothing.
   Tensor<T> forward(TensorView<const T> x) const {
@@ -5050,24 +5138,10 @@ class Linear {
                                                want.str(), " (the forward output), got ",
                                                dy.shape().str()));
     const index_t n = x_.numel() / in_;
-    const TensorView<const T> dy2(dy.data(), Shape{n, out_});
-    const TensorView<const T> x2(x_.data(), Shape{n, in_});
-    // dW [out, in] += dY^T [out, N] X [N, in]
-    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x2, T(1), weight_.grad.view());
-    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
-    Tensor<T> dx(x_.shape());
-    // dX [N, in] = dY [N, out] W [out, in]
-    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, weight_.value.view(), T(0),
-              dx.reshape(Shape{n, in_}));
+    Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), weight_.value.view(),
+                         weight_.grad.view(), dx.reshape(Shape{n, in_}));
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{out_});
-    has_bias_ = true;
   }
 
   /// Drops the cached input (frees its memory).
@@ -5076,22 +5150,8 @@ class Linear {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t in_features() const noexcept { return in_; }
   index_t out_features() const noexcept { return out_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  /// Empty (shape [0]) when constructed with bias = false.
-  Parameter<T>& bias() noexcept { return bias_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   std::string name() const { return detail::str("Linear(", in_, " -> ", out_, ")"); }
@@ -5112,16 +5172,11 @@ class Linear {
   // y [N, out] = x [N, in] W^T + b
   void run(TensorView<const T> x, TensorView<T> y) const {
     const index_t n = x.numel() / in_;
-    auto y2 = y.reshape(Shape{n, out_});
-    if (has_bias_)
-      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
-    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), weight_.value.view(),
-              has_bias_ ? T(1) : T(0), y2);
+    this->dense_forward(x.reshape(Shape{n, in_}), weight_.value.view(), y.reshape(Shape{n, out_}));
   }
 
+  using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  bool has_bias_;
-  Parameter<T> weight_, bias_;
   Tensor<T> x_;
   bool cached_ = false;
 };
@@ -5155,6 +5210,7 @@ class Linear {
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/rng.hpp>
 // #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/weight_bias.hpp>
 // #include <asrkit/nn/init.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/conv.hpp>
@@ -5185,26 +5241,24 @@ namespace detail {
 
 // The shared body of Conv1d (Rank 3) and Conv2d (Rank 4).
 template <class T, int Rank>
-class ConvLayer {
+class ConvLayer : public WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "Conv1d/Conv2d<T>: T must be float or double");
 
  public:
   ConvLayer(index_t in, index_t out, const ops::ConvParams& p, bool bias, bool input_grad, Rng& rng)
-      : in_(in), out_(out), params_(p), has_bias_(bias), input_grad_(input_grad) {
+      : in_(in), out_(out), params_(p), input_grad_(input_grad) {
     p.check(kName);
     if (in < 1 || out < 1 || in % p.groups != 0 || out % p.groups != 0)
       throw ValueError("conv.7", str(kName, ": in_channels (", in, ") and out_channels (", out,
                                      ") must be >= 1 and divisible by groups (", p.groups, ")"));
-    if (Rank == 3)
-      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[1]});
-    else
-      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[0], p.kernel[1]});
-    if (has_bias_) bias_ = Parameter<T>(Shape{out});
+    this->make_parameters(Rank == 3 ? Shape{out, in / p.groups, p.kernel[1]}
+                                    : Shape{out, in / p.groups, p.kernel[0], p.kernel[1]},
+                          bias);
     reset_parameters(rng);
   }
 
   /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in/groups * prod(kernel)))).
-  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, this->bias_or_null(), rng); }
 
   /// The output shape for an input shape (throws like forward).
   Shape output_shape(const Shape& x) const {
@@ -5242,16 +5296,8 @@ class ConvLayer {
     Tensor<T> dx = input_grad_ ? Tensor<T>(x_.shape()) : Tensor<T>();
     ops::conv2d_backward(params_, x_.view(), weight_.value.view(), dy,
                          input_grad_ ? dx.view() : TensorView<T>(),
-                         weight_.grad.view(), has_bias_ ? bias_.grad.view() : TensorView<T>());
+                         weight_.grad.view(), this->bias_grad_view());
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{out_});
-    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -5259,23 +5305,9 @@ class ConvLayer {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t in_channels() const noexcept { return in_; }
   index_t out_channels() const noexcept { return out_; }
   const ops::ConvParams& params() const noexcept { return params_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  /// Empty (shape [0]) without bias.
-  Parameter<T>& bias() noexcept { return bias_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   static constexpr const char* kName = Rank == 3 ? "Conv1d" : "Conv2d";
@@ -5297,14 +5329,12 @@ class ConvLayer {
                                      ", got ", s.str()));
   }
 
-  TensorView<const T> bias_view() const {
-    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
-  }
 
   index_t in_, out_;
   ops::ConvParams params_;
-  bool has_bias_, input_grad_;
-  Parameter<T> weight_, bias_;
+  using WeightAndBias<T>::weight_;
+  using WeightAndBias<T>::bias_view;
+  bool input_grad_;
   Tensor<T> x_;
   bool cached_ = false;
 };
@@ -5892,6 +5922,58 @@ inline std::vector<unsigned char> sequence_mask(index_t steps, index_t batch,
 }  // namespace norm
 }  // namespace detail
 }  // namespace asrkit
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
+// asrkit/nn/detail/sequence_lengths.hpp - per-item lengths of time-major [T, B, F] batches and the
+// padding rule (internal; shared by every layer that takes lengths).
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+namespace detail {
+
+/// Error ids of one layer for its lengths argument: a wrong shape (ShapeError) and a value
+/// outside [0, T] (ValueError).
+struct LengthsErrorIds {
+  const char* shape;
+  const char* value;
+};
+
+/// Per-item lengths of a [T, B, ...] batch: an empty view means every frame is valid (all T);
+/// otherwise shape [B] with values in [0, T]. Throws with `ids` and a message naming `layer`.
+inline std::vector<std::int32_t> checked_lengths(TensorView<const std::int32_t> lengths, index_t steps,
+                                                 index_t batch, const std::string& layer, LengthsErrorIds ids) {
+  if (lengths.data() == nullptr || lengths.numel() == 0)
+    return std::vector<std::int32_t>(static_cast<std::size_t>(batch), static_cast<std::int32_t>(steps));
+  if (lengths.rank() != 1 || lengths.dim(0) != batch)
+    throw ShapeError(ids.shape, detail::str(layer, ": argument lengths: expected shape [", batch,
+                                            "] (or an empty view), got ", lengths.shape().str()));
+  std::vector<std::int32_t> values(lengths.data(), lengths.data() + batch);
+  for (index_t b = 0; b < batch; ++b) {
+    const std::int32_t len = values[static_cast<std::size_t>(b)];
+    if (len < 0 || len > steps)
+      throw ValueError(ids.value, detail::str(layer, ": lengths[", b, "] = ", len, " is outside [0, ", steps, "]"));
+  }
+  return values;
+}
+
+/// Sets the padded frames (t >= lengths[b]) of a [T, B, F] tensor to zero.
+template <class T>
+void zero_padded(T* x, index_t steps, index_t batch, index_t features,
+                 const std::vector<std::int32_t>& lengths) {
+  for (index_t t = 0; t < steps; ++t)
+    for (index_t b = 0; b < batch; ++b)
+      if (t >= lengths[static_cast<std::size_t>(b)])
+        std::fill_n(x + (t * batch + b) * features, features, T(0));
+}
+
+}  // namespace detail
+}  // namespace asrkit
 // #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -5924,17 +6006,8 @@ inline void check_features(const Shape& s, index_t features, const char* layer, 
                                                 features, "] (features last), got ", s.str()));
 }
 
-/// Per-item lengths of a [T, B, ...] batch: rank 1, B entries, each in [0, T].
-inline void check_lengths(TensorView<const std::int32_t> lengths, index_t steps, index_t batch,
-                          const char* layer) {
-  if (lengths.rank() != 1 || lengths.dim(0) != batch)
-    throw ShapeError("batchnorm.5", detail::str(layer, ": lengths must have shape [", batch,
-                                                "], got ", lengths.shape().str()));
-  for (index_t b = 0; b < batch; ++b)
-    if (lengths.data()[b] < 0 || lengths.data()[b] > steps)
-      throw ValueError("batchnorm.6", detail::str(layer, ": lengths[", b, "] = ", lengths.data()[b],
-                                                  " is outside [0, ", steps, "]"));
-}
+/// The error ids of every BatchNorm's lengths argument.
+constexpr LengthsErrorIds kLengthsErrors{"batchnorm.5", "batchnorm.6"};
 
 /// Statistics of one training batch: biased variance for normalising, count for the unbiased
 /// running update, and the 1/sqrt(var + eps) the forward used (in T, as applied).
@@ -6222,8 +6295,9 @@ class SequenceBatchNorm : public BatchNorm<T> {
     if (x.rank() != 3)
       throw ShapeError("batchnorm.1", detail::str("SequenceBatchNorm: input must have shape [T, B, ",
                                                   this->features_, "], got ", x.shape().str()));
-    detail::norm::check_lengths(lengths, x.dim(0), x.dim(1), "SequenceBatchNorm");
-    return detail::norm::sequence_mask(x.dim(0), x.dim(1), lengths.data());
+    const auto len = detail::checked_lengths(lengths, x.dim(0), x.dim(1), "SequenceBatchNorm",
+                                             detail::norm::kLengthsErrors);
+    return detail::norm::sequence_mask(x.dim(0), x.dim(1), len.data());
   }
 };
 
@@ -6473,7 +6547,7 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.1", detail::str("RecurrentBatchNorm: input must have shape [T, B, ",
                                                   features_, "], got ", x.shape().str()));
     if (lengths.data() != nullptr)
-      detail::norm::check_lengths(lengths, x.dim(0), x.dim(1), "RecurrentBatchNorm");
+      detail::checked_lengths(lengths, x.dim(0), x.dim(1), "RecurrentBatchNorm", detail::norm::kLengthsErrors);
   }
 
   RecurrentBatchNormOptions options_;
@@ -7342,6 +7416,7 @@ Tensor<T> reverse_padded(TensorView<const T> x, const std::int32_t* lengths) {
 }  // namespace rnn
 }  // namespace detail
 }  // namespace asrkit
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
 // #include <asrkit/nn/init.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/gemm.hpp>
@@ -8119,15 +8194,7 @@ class Recurrent {
       throw ShapeError("recurrent.2", detail::str(name(), ": argument x: expected shape [T, B, ", input_,
                                                   "], got ", x.shape().str()));
     if (lengths.data() == nullptr) return nullptr;
-    const index_t steps = x.dim(0), batch = x.dim(1);
-    if (lengths.rank() != 1 || lengths.dim(0) != batch)
-      throw ShapeError("recurrent.3", detail::str(name(), ": argument lengths: expected shape [", batch,
-                                                  "] (one per item) or an empty view, got ",
-                                                  lengths.shape().str()));
-    for (index_t b = 0; b < batch; ++b)
-      if (lengths.data()[b] < 0 || lengths.data()[b] > steps)
-        throw ValueError("recurrent.4", detail::str(name(), ": lengths[", b, "] = ", lengths.data()[b],
-                                                    " is outside [0, ", steps, "]"));
+    detail::checked_lengths(lengths, x.dim(0), x.dim(1), name(), {"recurrent.3", "recurrent.4"});
     return lengths.data();
   }
 
@@ -9434,6 +9501,7 @@ void parallel_for_work(index_t tasks, index_t work, F&& f) {
 
 }  // namespace detail
 }  // namespace asrkit
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
 // #include <asrkit/nn/init.hpp>
 // #include <asrkit/nn/parameter.hpp>
 
@@ -9680,19 +9748,8 @@ class RowConvolution {
 
   std::vector<index_t> checked_lengths(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
     check_input(x.shape());
-    const index_t steps = x.dim(0), batch = x.dim(1);
-    if (lengths.rank() != 1 || lengths.dim(0) != batch)
-      throw ShapeError("rowconv.3", detail::str(name(), ": argument lengths: expected shape [", batch,
-                                                "], got ", lengths.shape().str()));
-    std::vector<index_t> out(static_cast<std::size_t>(batch));
-    for (index_t b = 0; b < batch; ++b) {
-      const index_t len = lengths.data()[b];
-      if (len < 0 || len > steps)
-        throw ValueError("rowconv.4", detail::str(name(), ": lengths[", b, "] = ", len,
-                                                  " is outside [0, ", steps, "]"));
-      out[static_cast<std::size_t>(b)] = len;
-    }
-    return out;
+    const auto len = detail::checked_lengths(lengths, x.dim(0), x.dim(1), name(), {"rowconv.3", "rowconv.4"});
+    return std::vector<index_t>(len.begin(), len.end());
   }
 
   Tensor<T> run(TensorView<const T> x, const std::vector<index_t>& lengths) const {
@@ -9832,6 +9889,7 @@ class RowConvolutionStream {
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/nn/detail/parallel_work.hpp>
+// #include <asrkit/nn/detail/sequence_lengths.hpp>
 // #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -10194,17 +10252,9 @@ class RandomWalkSmoothing {
     band.batch = phi.dim(1);
     band.radius = options_.radius;
     band.include_self = options_.include_self;
-    if (lengths.rank() != 1 || lengths.dim(0) != band.batch)
-      throw ShapeError("randomwalk.3", detail::str("RandomWalkSmoothing: argument lengths: expected "
-                                                   "shape [", band.batch, "], got ",
-                                                   lengths.shape().str()));
-    for (index_t b = 0; b < band.batch; ++b) {
-      const index_t len = lengths.data()[b];
-      if (len < 0 || len > band.frames)
-        throw ValueError("randomwalk.4", detail::str("RandomWalkSmoothing: lengths[", b, "] = ", len,
-                                                     " is outside [0, ", band.frames, "]"));
-      band.lengths.push_back(len);
-    }
+    const auto len = detail::checked_lengths(lengths, band.frames, band.batch, "RandomWalkSmoothing",
+                                             {"randomwalk.3", "randomwalk.4"});
+    band.lengths.assign(len.begin(), len.end());
     return band;
   }
 
@@ -10263,62 +10313,6 @@ class RandomWalkSmoothing {
 // #include <asrkit/core/rng.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/nn/detail/sequence_lengths.hpp>
-// asrkit/nn/detail/sequence_lengths.hpp - per-item lengths of time-major [T, B, F] batches and the
-// padding rule (internal; shared by nn/attention.hpp and nn/positional_encoding.hpp).
-
-#include <algorithm>
-#include <cstdint>
-#include <string>
-#include <vector>
-
-// #include <asrkit/core/error.hpp>
-// #include <asrkit/core/tensor.hpp>
-
-namespace asrkit {
-namespace detail {
-
-/// Per-item lengths read from a view, or the reason they are invalid (the caller throws with
-/// its own error id: ShapeError for `shape_problem`, ValueError for `value_problem`).
-struct Lengths {
-  std::vector<std::int32_t> values;
-  std::string shape_problem, value_problem;
-};
-
-/// An empty view means every frame is valid (all T); otherwise shape [B] with values in [0, T].
-inline Lengths read_lengths(TensorView<const std::int32_t> lengths, index_t steps, index_t batch,
-                            const char* layer) {
-  Lengths out;
-  if (lengths.data() == nullptr || lengths.numel() == 0) {
-    out.values.assign(static_cast<std::size_t>(batch), static_cast<std::int32_t>(steps));
-    return out;
-  }
-  if (lengths.rank() != 1 || lengths.dim(0) != batch) {
-    out.shape_problem = detail::str(layer, ": argument lengths: expected shape [", batch,
-                                    "] (or an empty view), got ", lengths.shape().str());
-    return out;
-  }
-  out.values.assign(lengths.data(), lengths.data() + batch);
-  for (index_t b = 0; b < batch && out.value_problem.empty(); ++b) {
-    const std::int32_t len = out.values[static_cast<std::size_t>(b)];
-    if (len < 0 || len > steps)
-      out.value_problem =
-          detail::str(layer, ": lengths[", b, "] = ", len, " is outside [0, ", steps, "]");
-  }
-  return out;
-}
-
-/// Sets the padded frames (t >= lengths[b]) of a [T, B, F] tensor to zero.
-template <class T>
-void zero_padded(T* x, index_t steps, index_t batch, index_t features,
-                 const std::vector<std::int32_t>& lengths) {
-  for (index_t t = 0; t < steps; ++t)
-    for (index_t b = 0; b < batch; ++b)
-      if (t >= lengths[static_cast<std::size_t>(b)])
-        std::fill_n(x + (t * batch + b) * features, features, T(0));
-}
-
-}  // namespace detail
-}  // namespace asrkit
 
 namespace asrkit {
 
@@ -10374,10 +10368,7 @@ class ScaledInput {
     if (x.rank() != 3 || x.dim(2) != d_model_)
       throw ShapeError("posenc.2", detail::str(layer_, ": argument x: expected shape [T, B, ",
                                                d_model_, "], got ", x.shape().str()));
-    auto r = read_lengths(lengths, x.dim(0), x.dim(1), layer_);
-    if (!r.shape_problem.empty()) throw ShapeError("posenc.3", r.shape_problem);
-    if (!r.value_problem.empty()) throw ValueError("posenc.4", r.value_problem);
-    return std::move(r.values);
+    return checked_lengths(lengths, x.dim(0), x.dim(1), layer_, {"posenc.3", "posenc.4"});
   }
 
   /// PE(p) for p = 0 .. T − 1 as [T, D] (a view of the table, or `spill` filled when T > max_len).
@@ -10706,10 +10697,7 @@ inline void check_input(const Shape& s, index_t d_model, const char* layer) {
 /// Validated lengths (attention.3 / attention.4), all T when the view is empty.
 inline std::vector<std::int32_t> checked_lengths(TensorView<const std::int32_t> lengths,
                                                  index_t steps, index_t batch, const char* layer) {
-  auto r = detail::read_lengths(lengths, steps, batch, layer);
-  if (!r.shape_problem.empty()) throw ShapeError("attention.3", r.shape_problem);
-  if (!r.value_problem.empty()) throw ValueError("attention.4", r.value_problem);
-  return std::move(r.values);
+  return detail::checked_lengths(lengths, steps, batch, layer, {"attention.3", "attention.4"});
 }
 
 /// Per-thread scratch (reused across calls; OpenMP keeps its threads).
@@ -11498,6 +11486,7 @@ class RelPositionMultiHeadAttention : public detail::attention::AttentionLayerBa
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/rng.hpp>
 // #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/weight_bias.hpp>
 // #include <asrkit/nn/init.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/depthwise_conv1d.hpp>
@@ -11524,20 +11513,19 @@ struct DepthwiseConv1dOptions {
 };
 
 template <class T>
-class DepthwiseConv1d {
+class DepthwiseConv1d : public detail::WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "DepthwiseConv1d<T>: T must be float or double");
 
  public:
   /// PyTorch's default init (fan_in = k) drawn from `rng`.
   DepthwiseConv1d(index_t channels, const DepthwiseConv1dOptions& o, Rng& rng)
-      : channels_(channels), params_(o.params()), has_bias_(o.bias) {
+      : channels_(channels), params_(o.params()) {
     params_.check("DepthwiseConv1d");
     if (channels < 1)
       throw ValueError("depthwise_conv.1", detail::str("DepthwiseConv1d: channels must be >= 1, got ",
                                                        channels));
-    weight_ = Parameter<T>(Shape{channels, 1, params_.kernel});
-    if (has_bias_) bias_ = Parameter<T>(Shape{channels});
-    init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng);
+    this->make_parameters(Shape{channels, 1, params_.kernel}, o.bias);
+    init::torch_default(weight_, this->bias_or_null(), rng);
   }
 
   /// x [T, B, C] -> [T + left + right − k + 1, B, C] (T frames for the three paddings).
@@ -11560,17 +11548,8 @@ class DepthwiseConv1d {
       throw ValueError("depthwise_conv.4", "DepthwiseConv1d::backward: call forward_train first");
     Tensor<T> dx(x_.shape(), uninitialized);
     ops::depthwise_conv1d_backward<T>(params_, x_.view(), weight_.value.view(), dy, dx.view(),
-                                      weight_.grad.view(),
-                                      has_bias_ ? bias_.grad.view() : TensorView<T>());
+                                      weight_.grad.view(), this->bias_grad_view());
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{channels_});
-    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -11578,21 +11557,8 @@ class DepthwiseConv1d {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t channels() const noexcept { return channels_; }
   const ops::DepthwiseConv1dParams& params() const noexcept { return params_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }  ///< [C, 1, k]
-  Parameter<T>& bias() noexcept { return bias_; }      ///< [C]; empty without bias
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   Shape out_shape(const Shape& x) const {
@@ -11605,14 +11571,11 @@ class DepthwiseConv1d {
                                                        " are shorter than the kernel ", params_.kernel));
     return Shape{params_.out_steps(x[0]), x[1], channels_};
   }
-  TensorView<const T> bias_view() const {
-    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
-  }
 
   index_t channels_;
   ops::DepthwiseConv1dParams params_;
-  bool has_bias_;
-  Parameter<T> weight_, bias_;
+  using detail::WeightAndBias<T>::weight_;
+  using detail::WeightAndBias<T>::bias_view;
   Tensor<T> x_;
   bool cached_ = false;
 };
@@ -11640,6 +11603,7 @@ class DepthwiseConv1d {
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/rng.hpp>
 // #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/detail/weight_bias.hpp>
 // #include <asrkit/nn/init.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/gemm.hpp>
@@ -11648,31 +11612,26 @@ class DepthwiseConv1d {
 namespace asrkit {
 
 template <class T>
-class PointwiseConv1d {
+class PointwiseConv1d : public detail::WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "PointwiseConv1d<T>: T must be float or double");
 
  public:
   /// PyTorch's default Conv1d init (fan_in = in) drawn from `rng`.
   PointwiseConv1d(index_t in_channels, index_t out_channels, Rng& rng, bool bias = true)
-      : in_(in_channels), out_(out_channels), has_bias_(bias) {
+      : in_(in_channels), out_(out_channels) {
     if (in_channels < 1 || out_channels < 1)
       throw ValueError("pointwise_conv.1", detail::str("PointwiseConv1d: in_channels and out_channels "
                                                        "must be >= 1, got ", in_channels, " and ",
                                                        out_channels));
-    weight_ = Parameter<T>(Shape{out_, in_, 1});
-    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
-    init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng);
+    this->make_parameters(Shape{out_, in_, 1}, bias);
+    init::torch_default(weight_, this->bias_or_null(), rng);
   }
 
   /// x [..., in] -> y [..., out] (every leading axis is a row of the GEMM).
   Tensor<T> forward(TensorView<const T> x) const {
     const index_t n = rows(x.shape());
     Tensor<T> y(out_shape(x.shape()), uninitialized);
-    auto y2 = y.reshape(Shape{n, out_});
-    if (has_bias_)
-      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
-    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), w2(weight_.value),
-              has_bias_ ? T(1) : T(0), y2);
+    this->dense_forward(x.reshape(Shape{n, in_}), w2(weight_.value), y.reshape(Shape{n, out_}));
     return y;
   }
 
@@ -11692,22 +11651,10 @@ class PointwiseConv1d {
       throw ShapeError("pointwise_conv.2", detail::str("PointwiseConv1d::backward: argument dy: expected ",
                                                        out_shape(x_.shape()).str(),
                                                        ", got ", dy.shape().str()));
-    const TensorView<const T> dy2 = dy.reshape(Shape{n, out_});
-    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x_.reshape(Shape{n, in_}), T(1),
-              weight_.grad.reshape(Shape{out_, in_}));
-    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
-    Tensor<T> dx(x_.shape(), uninitialized);
-    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, w2(weight_.value), T(0),
-              dx.reshape(Shape{n, in_}));
+    Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), w2(weight_.value),
+                         weight_.grad.reshape(Shape{out_, in_}), dx.reshape(Shape{n, in_}));
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{out_});
-    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -11715,21 +11662,8 @@ class PointwiseConv1d {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t in_channels() const noexcept { return in_; }
   index_t out_channels() const noexcept { return out_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }  ///< [out, in, 1]
-  Parameter<T>& bias() noexcept { return bias_; }      ///< [out]; empty without bias
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   index_t rows(const Shape& s) const {
@@ -11746,9 +11680,8 @@ class PointwiseConv1d {
   }
   TensorView<const T> w2(const Tensor<T>& w) const { return w.reshape(Shape{out_, in_}); }
 
+  using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  bool has_bias_;
-  Parameter<T> weight_, bias_;
   Tensor<T> x_;
   bool cached_ = false;
 };
@@ -11814,10 +11747,7 @@ std::vector<std::int32_t> checked_lengths(TensorView<const T> x, index_t feature
     throw ShapeError("sequence.1", str(who, ": argument x: expected shape [T, B, ",
                                        features >= 0 ? std::to_string(features) : std::string("F"),
                                        "], got ", x.shape().str()));
-  Lengths len = read_lengths(lengths, x.dim(0), x.dim(1), who);
-  if (!len.shape_problem.empty()) throw ShapeError("sequence.2", len.shape_problem);
-  if (!len.value_problem.empty()) throw ValueError("sequence.3", len.value_problem);
-  return std::move(len.values);
+  return detail::checked_lengths(lengths, x.dim(0), x.dim(1), who, {"sequence.2", "sequence.3"});
 }
 
 /// Sets the frames t >= lengths[b] of y [T, B, F] to zero.
@@ -12477,6 +12407,26 @@ struct BlockDepth {
   }
 };
 
+/// The stochastic-depth state and accessors every encoder block shares (SPECS §6); the block
+/// draws with depth_.draw(batch) in forward_train.
+template <class T>
+class StochasticDepthBlock {
+ public:
+  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
+  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
+    StochasticDepth::check_probability(p);
+    depth_.skip_probability = p;
+    depth_.granularity = granularity;
+  }
+  double skip_probability() const noexcept { return depth_.skip_probability; }
+  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
+  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
+  Rng& depth_rng() noexcept { return depth_.rng; }
+
+ protected:
+  BlockDepth<T> depth_;
+};
+
 /// Items skipped by sample-granularity stochastic depth leave the block unchanged: rows of y for
 /// items with factor 0 are replaced by those of x (used after a block's final LayerNorm).
 template <class T>
@@ -12525,7 +12475,7 @@ struct TransformerBlockOptions {
 };
 
 template <class T>
-class TransformerBlock {
+class TransformerBlock : public detail::StochasticDepthBlock<T> {
   static_assert(std::is_floating_point_v<T>, "TransformerBlock<T>: T must be float or double");
 
  public:
@@ -12541,7 +12491,7 @@ class TransformerBlock {
         feed_forward_(d_model, ffn_options(o), rng),
         mha_(d_model, true, o.dropout, Rng(o.seed, 2).next_u64(), T(1)),
         ffn_(d_model, true, o.dropout, Rng(o.seed, 3).next_u64(), T(1)) {
-    set_skip_probability(o.skip_probability, o.granularity);
+    this->set_skip_probability(o.skip_probability, o.granularity);
     depth_.rng = Rng(o.seed, 4);
   }
 
@@ -12586,17 +12536,6 @@ class TransformerBlock {
     return g;
   }
 
-  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
-  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
-    StochasticDepth::check_probability(p);
-    depth_.skip_probability = p;
-    depth_.granularity = granularity;
-  }
-  double skip_probability() const noexcept { return depth_.skip_probability; }
-  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
-  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
-  Rng& depth_rng() noexcept { return depth_.rng; }
-
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
@@ -12634,7 +12573,7 @@ class TransformerBlock {
   MultiHeadAttention<T> self_attn_;
   FeedForward<T> feed_forward_;
   detail::ResidualStep<T> mha_, ffn_;
-  detail::BlockDepth<T> depth_;
+  using detail::StochasticDepthBlock<T>::depth_;
   std::vector<std::int32_t> lengths_;
   Shape shape_;
   bool cached_ = false;
@@ -12704,7 +12643,7 @@ struct ConformerBlockOptions {
 };
 
 template <class T>
-class ConformerBlock {
+class ConformerBlock : public detail::StochasticDepthBlock<T> {
   static_assert(std::is_floating_point_v<T>, "ConformerBlock<T>: T must be float or double");
 
  public:
@@ -12775,17 +12714,6 @@ class ConformerBlock {
     return g;
   }
 
-  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
-  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
-    StochasticDepth::check_probability(p);
-    depth_.skip_probability = p;
-    depth_.granularity = granularity;
-  }
-  double skip_probability() const noexcept { return depth_.skip_probability; }
-  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
-  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
-  Rng& depth_rng() noexcept { return depth_.rng; }
-
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
@@ -12830,7 +12758,7 @@ class ConformerBlock {
         conv_(d_model, !fusion, o.dropout, Rng(o.seed, 5).next_u64(), T(1)),
         ff_(d_model, !fusion, o.dropout, Rng(o.seed, 6).next_u64(), T(0.5)) {
     if (!fusion) norm_final_.emplace(d_model, LayerNormOptions{1e-12, true});
-    set_skip_probability(o.skip_probability, o.granularity);
+    this->set_skip_probability(o.skip_probability, o.granularity);
     depth_.rng = Rng(o.seed, 7);
   }
 
@@ -12869,7 +12797,7 @@ class ConformerBlock {
   ConformerConvolution<T> conv_module_;
   detail::ResidualStep<T> ff_macaron_, mha_, conv_, ff_;
   std::optional<LayerNorm<T>> norm_final_;
-  detail::BlockDepth<T> depth_;
+  using detail::StochasticDepthBlock<T>::depth_;
   std::vector<std::int32_t> lengths_;
   Shape shape_;
   bool cached_ = false;
@@ -13161,10 +13089,7 @@ class Encoder {
       LayerNorm<T>& n = tap_norms_[k];
       zero_grad(n);
       d = n.backward(d);
-      std::vector<Parameter<T>*> dst;
-      after_norm_->for_each_parameter([&](const std::string&, Parameter<T>& p) { dst.push_back(&p); });
-      std::size_t i = 0;
-      n.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst[i++]->grad.flat() += p.grad.flat(); });
+      add_grads<T>(*after_norm_, n);
     }
     detail::seq::add_to(g.view(), TensorView<const T>(d.view()));
   }
@@ -16911,6 +16836,7 @@ SvdReduction svd_reduction(const Tensor<T>& x, const SvccaOptions& options = {},
 #include <Eigen/Dense>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 // #include <asrkit/analysis/covariance.hpp>
@@ -16935,45 +16861,87 @@ inline double similarity_value(const SvccaResult& r, SimilarityValue v) {
   return r.mean;
 }
 
+namespace detail {
+
+/// Every layer's reduction (means, covariance eigenpairs) and its projection onto the kept
+/// directions, computed once, for the layers flagged in `used`.
+template <class T>
+struct LayerReductions {
+  std::vector<SvdReduction> red;
+  std::vector<Tensor<T>> proj;
+
+  LayerReductions(const std::vector<Tensor<T>>& layers, const std::vector<bool>& used, const SvccaOptions& options)
+      : red(layers.size()), proj(layers.size()) {
+    check_options(options);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const std::string name = "layers[" + std::to_string(l) + "]";
+      if (l > 0 && layers[l].rank() == 2 && layers[0].rank() == 2 && layers[l].dim(0) != layers[0].dim(0))
+        throw ShapeError("svcca.2", str("argument ", name, " must hold the same data points (rows) as layers[0]: "
+                                        "layers[0] has shape ", layers[0].shape().str(), ", ", name,
+                                        " has shape ", layers[l].shape().str()));
+      check_activations(layers[l].view(), name.c_str());
+    }
+    std::vector<Eigen::MatrixXd> cov(layers.size());
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      if (!used[l]) continue;
+      const std::string name = "layers[" + std::to_string(l) + "]";
+      red[l].rows = layers[l].dim(0);
+      red[l].mean = column_means(layers[l].view(), name.c_str());
+      cov[l] = covariance(layers[l].view(), red[l].mean);
+    }
+    // One eigensolver per layer, the layers shared among the threads.
+    parallel_for(static_cast<index_t>(layers.size()), [&](index_t l) {
+      const auto i = static_cast<std::size_t>(l);
+      if (used[i]) reduce_covariance<T>(red[i], cov[i], options);
+    });
+    for (std::size_t l = 0; l < layers.size(); ++l)
+      if (used[l]) proj[l] = project(layers[l].view(), red[l].mean, red[l].basis);
+  }
+
+  /// The reduced cross-covariance of layers i and j (i's reduced covariance when i == j).
+  Eigen::MatrixXd cross(std::size_t i, std::size_t j) const {
+    if (i == j) return red[i].reduced;
+    return cross_covariance<T>(proj[i].view(), Eigen::VectorXd::Zero(red[i].kept()), proj[j].view(),
+                               Eigen::VectorXd::Zero(red[j].kept()));
+  }
+};
+
+}  // namespace detail
+
+/// SVCCA of the requested pairs (i, j) of layers (each [N, D_l], the same N data points), in
+/// order; a layer's reduction is computed once however many pairs it is in (only layers in some
+/// pair are reduced).
+template <class T>
+std::vector<SvccaResult> svcca_pairs(const std::vector<Tensor<T>>& layers,
+                                     const std::vector<std::pair<std::size_t, std::size_t>>& pairs,
+                                     const SvccaOptions& options = {}) {
+  std::vector<bool> used(layers.size(), false);
+  for (const auto& [i, j] : pairs) {
+    if (i >= layers.size() || j >= layers.size())
+      throw ValueError("svcca.6", detail::str("svcca_pairs: pair (", i, ", ", j, ") names a layer outside [0, ",
+                                              layers.size(), ")"));
+    used[i] = used[j] = true;
+  }
+  const detail::SerialEigen serial;
+  const detail::LayerReductions<T> lr(layers, used, options);
+  std::vector<SvccaResult> out;
+  for (const auto& [i, j] : pairs) out.push_back(detail::svcca_from_reductions(lr.red[i], lr.red[j], lr.cross(i, j), options));
+  return out;
+}
+
 /// SVCCA of every pair of layers (each [N, D_l], the same N data points): an L x L symmetric table.
 template <class T>
 std::vector<std::vector<SvccaResult>> similarity_results(const std::vector<Tensor<T>>& layers,
                                                          const SvccaOptions& options = {}) {
-  detail::check_options(options);
   const std::size_t count = layers.size();
-  for (std::size_t l = 0; l < count; ++l) {
-    const std::string name = "layers[" + std::to_string(l) + "]";
-    if (l > 0 && layers[l].rank() == 2 && layers[0].rank() == 2 && layers[l].dim(0) != layers[0].dim(0))
-      throw ShapeError("svcca.2", detail::str("argument ", name, " must hold the same data points (rows) as layers[0]: "
-                                              "layers[0] has shape ", layers[0].shape().str(), ", ", name,
-                                              " has shape ", layers[l].shape().str()));
-    detail::check_activations(layers[l].view(), name.c_str());
-  }
   const detail::SerialEigen serial;
-  std::vector<SvdReduction> red(count);
-  std::vector<Eigen::MatrixXd> cov(count);
-  for (std::size_t l = 0; l < count; ++l) {
-    const std::string name = "layers[" + std::to_string(l) + "]";
-    red[l].rows = layers[l].dim(0);
-    red[l].mean = column_means(layers[l].view(), name.c_str());
-    cov[l] = covariance(layers[l].view(), red[l].mean);
-  }
-  // One eigensolver per layer, the layers shared among the threads.
-  parallel_for(static_cast<index_t>(count), [&](index_t l) {
-    detail::reduce_covariance<T>(red[static_cast<std::size_t>(l)], cov[static_cast<std::size_t>(l)], options);
-  });
-  cov.clear();
-  std::vector<Tensor<T>> proj;
-  for (std::size_t l = 0; l < count; ++l) proj.push_back(project(layers[l].view(), red[l].mean, red[l].basis));
+  const detail::LayerReductions<T> lr(layers, std::vector<bool>(count, true), options);
   std::vector<std::vector<SvccaResult>> out(count, std::vector<SvccaResult>(count));
   for (std::size_t i = 0; i < count; ++i)
     for (std::size_t j = i; j < count; ++j) {
-      const Eigen::MatrixXd cross =
-          i == j ? red[i].reduced
-                 : cross_covariance<T>(proj[i].view(), Eigen::VectorXd::Zero(red[i].kept()), proj[j].view(),
-                                       Eigen::VectorXd::Zero(red[j].kept()));
-      out[i][j] = detail::svcca_from_reductions(red[i], red[j], cross, options);
-      if (j != i) out[j][i] = detail::svcca_from_reductions(red[j], red[i], cross.transpose(), options);
+      const Eigen::MatrixXd cross = lr.cross(i, j);
+      out[i][j] = detail::svcca_from_reductions(lr.red[i], lr.red[j], cross, options);
+      if (j != i) out[j][i] = detail::svcca_from_reductions(lr.red[j], lr.red[i], cross.transpose(), options);
     }
   return out;
 }
@@ -17033,11 +17001,10 @@ class ActivationRecorder {
       throw ShapeError("activations.2", asrkit::detail::str("ActivationRecorder::append: argument x: expected shape [T, B, ",
                                                             features_, "], got ", x.shape().str()));
     const index_t steps = x.dim(0), batch = x.dim(1);
-    auto len = asrkit::detail::read_lengths(lengths, steps, batch, "ActivationRecorder::append");
-    if (!len.shape_problem.empty()) throw ShapeError("activations.3", len.shape_problem);
-    if (!len.value_problem.empty()) throw ValueError("activations.3", len.value_problem);
+    const auto len = asrkit::detail::checked_lengths(lengths, steps, batch, "ActivationRecorder::append",
+                                                     {"activations.3", "activations.3"});
     for (index_t b = 0; b < batch; ++b)
-      for (index_t t = 0; t < len.values[static_cast<std::size_t>(b)]; ++t) {
+      for (index_t t = 0; t < len[static_cast<std::size_t>(b)]; ++t) {
         const T* frame = x.data() + (t * batch + b) * features_;
         data_.insert(data_.end(), frame, frame + features_);
       }
@@ -17831,6 +17798,7 @@ FoldReport fold_batch_norms(Recurrent<Cell>& layer, std::string_view prefix = {}
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 // #include <asrkit/analysis/activations.hpp>
@@ -17998,15 +17966,14 @@ PruningResult prune(const PruningProblem<T>& problem, index_t keep, PruningStrat
       while (static_cast<index_t>(r.layers.size()) > keep) {
         const auto X = detail::checked_streams(problem, r.layers);
         ++r.cost.stream_passes;
-        index_t drop = 0;
-        double best = -std::numeric_limits<double>::infinity();
-        for (index_t l : r.layers) {  // ties go to the upper layer (SPECS §8.2: safest to drop)
-          const double s = analysis::svcca(X[static_cast<std::size_t>(l - 1)], X[static_cast<std::size_t>(l)],
-                                           svcca_options).mean;
-          ++r.cost.svcca_evaluations;
-          if (s >= best) best = s, drop = l;
-        }
-        detail::erase_layer(r.layers, drop);
+        std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (X^(l-1), X^(l)) per kept layer
+        for (index_t l : r.layers) pairs.emplace_back(static_cast<std::size_t>(l - 1), static_cast<std::size_t>(l));
+        const auto s = analysis::svcca_pairs(X, pairs, svcca_options);
+        r.cost.svcca_evaluations += static_cast<index_t>(s.size());
+        std::size_t drop = 0;  // ties go to the upper layer (SPECS §8.2: safest to drop)
+        for (std::size_t i = 1; i < s.size(); ++i)
+          if (s[i].mean >= s[drop].mean) drop = i;
+        detail::erase_layer(r.layers, r.layers[drop]);
       }
       break;
     case PruningStrategy::svcca_blocks: {

@@ -12,10 +12,16 @@ root = pathlib.Path(sys.argv[1])
 thrown = {}
 # A throw site names the id as the first argument: FormatError("wav.3", ...), possibly wrapped.
 pattern = re.compile(r'\b(?:Error|ShapeError|ValueError|FormatError|IoError|CudaError)\(\s*"([a-z_0-9]+\.[0-9]+)"')
+# Shared checks take their ids as a braced pair: checked_lengths(..., {"sequence.2", "sequence.3"}).
+pair = re.compile(r'\{\s*"([a-z_0-9]+\.[0-9]+)",\s*"([a-z_0-9]+\.[0-9]+)"\s*\}')
 for path in sorted((root / "include").rglob("*")):
     if path.suffix in (".hpp", ".cuh"):
-        for m in pattern.finditer(path.read_text()):
+        text = path.read_text()
+        for m in pattern.finditer(text):
             thrown.setdefault(m.group(1), path.relative_to(root))
+        for m in pair.finditer(text):
+            for i in m.groups():
+                thrown.setdefault(i, path.relative_to(root))
 documented = set(re.findall(r"`asrkit\.([a-z_0-9]+\.[0-9]+)`", (root / "docs" / "errors.md").read_text()))
 missing = sorted(set(thrown) - documented)
 stale = sorted(documented - set(thrown))

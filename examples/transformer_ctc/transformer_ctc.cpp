@@ -184,10 +184,7 @@ float train_step(Model& m, asrkit::Adam<float>& opt, const Utterances& u) {
     const double wk = w / static_cast<double>(taps.size());
     loss += static_cast<float>(wk) * ctc(tl, u, wk, g);
     d_taps.push_back(head.backward(g.view()));
-    std::vector<asrkit::Parameter<float>*> dst;
-    m.head.for_each_parameter([&](const std::string&, asrkit::Parameter<float>& p) { dst.push_back(&p); });
-    std::size_t i = 0;
-    head.for_each_parameter([&](const std::string&, asrkit::Parameter<float>& p) { dst[i++]->grad.flat() += p.grad.flat(); });
+    asrkit::add_grads<float>(m.head, head);
   }
   const auto dh = m.encoder.backward(d_output.view(), d_taps);
   m.input.backward(dh.view());

@@ -245,6 +245,22 @@ TEST_CASE("the similarity matrix is the pairwise SVCCA", "[analysis][similarity]
   CHECK(an::similarity_matrix(std::vector<Tensor<double>>{}).empty());
 }
 
+TEST_CASE("svcca_pairs gives the requested pairs of the pairwise SVCCA", "[analysis][similarity]") {
+  const auto [a, b] = correlated<double>(2500, 8, 6, {0.9, 0.6}, 101);
+  const auto c = normal<double>(2500, 5, 102);
+  const std::vector<Tensor<double>> layers = {a, b, c};
+  const auto r = an::svcca_pairs(layers, {{0, 1}, {2, 1}, {1, 1}});
+  REQUIRE(r.size() == 3);
+  CHECK(r[0].mean == Approx(an::svcca(a, b).mean).margin(1e-10));
+  CHECK(r[0].pwcca == Approx(an::svcca(a, b).pwcca).margin(1e-10));
+  CHECK(r[1].mean == Approx(an::svcca(c, b).mean).margin(1e-10));
+  CHECK(r[1].kept_x == an::svcca(c, b).kept_x);
+  CHECK(r[2].mean == Approx(1.0).margin(1e-9));
+  CHECK(an::svcca_pairs(layers, {}).empty());
+  REQUIRE_THROWS_ID(an::svcca_pairs(layers, {{0, 3}}), asrkit::ValueError,
+                    "svcca_pairs: pair (0, 3) names a layer outside [0, 3)");
+}
+
 TEST_CASE("CCA and SVCCA reject bad input with clear errors", "[analysis][cca][errors]") {
   const auto x = normal<float>(50, 4, 1), y = normal<float>(40, 3, 2);
   REQUIRE_THROWS_ID(an::cca(x, y), asrkit::ShapeError, "[asrkit.svcca.2] arguments x and y must hold the same "

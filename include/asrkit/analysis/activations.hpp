@@ -39,11 +39,10 @@ class ActivationRecorder {
       throw ShapeError("activations.2", asrkit::detail::str("ActivationRecorder::append: argument x: expected shape [T, B, ",
                                                             features_, "], got ", x.shape().str()));
     const index_t steps = x.dim(0), batch = x.dim(1);
-    auto len = asrkit::detail::read_lengths(lengths, steps, batch, "ActivationRecorder::append");
-    if (!len.shape_problem.empty()) throw ShapeError("activations.3", len.shape_problem);
-    if (!len.value_problem.empty()) throw ValueError("activations.3", len.value_problem);
+    const auto len = asrkit::detail::checked_lengths(lengths, steps, batch, "ActivationRecorder::append",
+                                                     {"activations.3", "activations.3"});
     for (index_t b = 0; b < batch; ++b)
-      for (index_t t = 0; t < len.values[static_cast<std::size_t>(b)]; ++t) {
+      for (index_t t = 0; t < len[static_cast<std::size_t>(b)]; ++t) {
         const T* frame = x.data() + (t * batch + b) * features_;
         data_.insert(data_.end(), frame, frame + features_);
       }

@@ -13,6 +13,7 @@
 #include <Eigen/Dense>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <asrkit/analysis/covariance.hpp>
@@ -37,45 +38,87 @@ inline double similarity_value(const SvccaResult& r, SimilarityValue v) {
   return r.mean;
 }
 
+namespace detail {
+
+/// Every layer's reduction (means, covariance eigenpairs) and its projection onto the kept
+/// directions, computed once, for the layers flagged in `used`.
+template <class T>
+struct LayerReductions {
+  std::vector<SvdReduction> red;
+  std::vector<Tensor<T>> proj;
+
+  LayerReductions(const std::vector<Tensor<T>>& layers, const std::vector<bool>& used, const SvccaOptions& options)
+      : red(layers.size()), proj(layers.size()) {
+    check_options(options);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const std::string name = "layers[" + std::to_string(l) + "]";
+      if (l > 0 && layers[l].rank() == 2 && layers[0].rank() == 2 && layers[l].dim(0) != layers[0].dim(0))
+        throw ShapeError("svcca.2", str("argument ", name, " must hold the same data points (rows) as layers[0]: "
+                                        "layers[0] has shape ", layers[0].shape().str(), ", ", name,
+                                        " has shape ", layers[l].shape().str()));
+      check_activations(layers[l].view(), name.c_str());
+    }
+    std::vector<Eigen::MatrixXd> cov(layers.size());
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      if (!used[l]) continue;
+      const std::string name = "layers[" + std::to_string(l) + "]";
+      red[l].rows = layers[l].dim(0);
+      red[l].mean = column_means(layers[l].view(), name.c_str());
+      cov[l] = covariance(layers[l].view(), red[l].mean);
+    }
+    // One eigensolver per layer, the layers shared among the threads.
+    parallel_for(static_cast<index_t>(layers.size()), [&](index_t l) {
+      const auto i = static_cast<std::size_t>(l);
+      if (used[i]) reduce_covariance<T>(red[i], cov[i], options);
+    });
+    for (std::size_t l = 0; l < layers.size(); ++l)
+      if (used[l]) proj[l] = project(layers[l].view(), red[l].mean, red[l].basis);
+  }
+
+  /// The reduced cross-covariance of layers i and j (i's reduced covariance when i == j).
+  Eigen::MatrixXd cross(std::size_t i, std::size_t j) const {
+    if (i == j) return red[i].reduced;
+    return cross_covariance<T>(proj[i].view(), Eigen::VectorXd::Zero(red[i].kept()), proj[j].view(),
+                               Eigen::VectorXd::Zero(red[j].kept()));
+  }
+};
+
+}  // namespace detail
+
+/// SVCCA of the requested pairs (i, j) of layers (each [N, D_l], the same N data points), in
+/// order; a layer's reduction is computed once however many pairs it is in (only layers in some
+/// pair are reduced).
+template <class T>
+std::vector<SvccaResult> svcca_pairs(const std::vector<Tensor<T>>& layers,
+                                     const std::vector<std::pair<std::size_t, std::size_t>>& pairs,
+                                     const SvccaOptions& options = {}) {
+  std::vector<bool> used(layers.size(), false);
+  for (const auto& [i, j] : pairs) {
+    if (i >= layers.size() || j >= layers.size())
+      throw ValueError("svcca.6", detail::str("svcca_pairs: pair (", i, ", ", j, ") names a layer outside [0, ",
+                                              layers.size(), ")"));
+    used[i] = used[j] = true;
+  }
+  const detail::SerialEigen serial;
+  const detail::LayerReductions<T> lr(layers, used, options);
+  std::vector<SvccaResult> out;
+  for (const auto& [i, j] : pairs) out.push_back(detail::svcca_from_reductions(lr.red[i], lr.red[j], lr.cross(i, j), options));
+  return out;
+}
+
 /// SVCCA of every pair of layers (each [N, D_l], the same N data points): an L x L symmetric table.
 template <class T>
 std::vector<std::vector<SvccaResult>> similarity_results(const std::vector<Tensor<T>>& layers,
                                                          const SvccaOptions& options = {}) {
-  detail::check_options(options);
   const std::size_t count = layers.size();
-  for (std::size_t l = 0; l < count; ++l) {
-    const std::string name = "layers[" + std::to_string(l) + "]";
-    if (l > 0 && layers[l].rank() == 2 && layers[0].rank() == 2 && layers[l].dim(0) != layers[0].dim(0))
-      throw ShapeError("svcca.2", detail::str("argument ", name, " must hold the same data points (rows) as layers[0]: "
-                                              "layers[0] has shape ", layers[0].shape().str(), ", ", name,
-                                              " has shape ", layers[l].shape().str()));
-    detail::check_activations(layers[l].view(), name.c_str());
-  }
   const detail::SerialEigen serial;
-  std::vector<SvdReduction> red(count);
-  std::vector<Eigen::MatrixXd> cov(count);
-  for (std::size_t l = 0; l < count; ++l) {
-    const std::string name = "layers[" + std::to_string(l) + "]";
-    red[l].rows = layers[l].dim(0);
-    red[l].mean = column_means(layers[l].view(), name.c_str());
-    cov[l] = covariance(layers[l].view(), red[l].mean);
-  }
-  // One eigensolver per layer, the layers shared among the threads.
-  parallel_for(static_cast<index_t>(count), [&](index_t l) {
-    detail::reduce_covariance<T>(red[static_cast<std::size_t>(l)], cov[static_cast<std::size_t>(l)], options);
-  });
-  cov.clear();
-  std::vector<Tensor<T>> proj;
-  for (std::size_t l = 0; l < count; ++l) proj.push_back(project(layers[l].view(), red[l].mean, red[l].basis));
+  const detail::LayerReductions<T> lr(layers, std::vector<bool>(count, true), options);
   std::vector<std::vector<SvccaResult>> out(count, std::vector<SvccaResult>(count));
   for (std::size_t i = 0; i < count; ++i)
     for (std::size_t j = i; j < count; ++j) {
-      const Eigen::MatrixXd cross =
-          i == j ? red[i].reduced
-                 : cross_covariance<T>(proj[i].view(), Eigen::VectorXd::Zero(red[i].kept()), proj[j].view(),
-                                       Eigen::VectorXd::Zero(red[j].kept()));
-      out[i][j] = detail::svcca_from_reductions(red[i], red[j], cross, options);
-      if (j != i) out[j][i] = detail::svcca_from_reductions(red[j], red[i], cross.transpose(), options);
+      const Eigen::MatrixXd cross = lr.cross(i, j);
+      out[i][j] = detail::svcca_from_reductions(lr.red[i], lr.red[j], cross, options);
+      if (j != i) out[j][i] = detail::svcca_from_reductions(lr.red[j], lr.red[i], cross.transpose(), options);
     }
   return out;
 }

@@ -146,10 +146,7 @@ inline void check_input(const Shape& s, index_t d_model, const char* layer) {
 /// Validated lengths (attention.3 / attention.4), all T when the view is empty.
 inline std::vector<std::int32_t> checked_lengths(TensorView<const std::int32_t> lengths,
                                                  index_t steps, index_t batch, const char* layer) {
-  auto r = detail::read_lengths(lengths, steps, batch, layer);
-  if (!r.shape_problem.empty()) throw ShapeError("attention.3", r.shape_problem);
-  if (!r.value_problem.empty()) throw ValueError("attention.4", r.value_problem);
-  return std::move(r.values);
+  return detail::checked_lengths(lengths, steps, batch, layer, {"attention.3", "attention.4"});
 }
 
 /// Per-thread scratch (reused across calls; OpenMP keeps its threads).

@@ -36,6 +36,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/nn/detail/norm_kernels.hpp>
+#include <asrkit/nn/detail/sequence_lengths.hpp>
 #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -68,17 +69,8 @@ inline void check_features(const Shape& s, index_t features, const char* layer, 
                                                 features, "] (features last), got ", s.str()));
 }
 
-/// Per-item lengths of a [T, B, ...] batch: rank 1, B entries, each in [0, T].
-inline void check_lengths(TensorView<const std::int32_t> lengths, index_t steps, index_t batch,
-                          const char* layer) {
-  if (lengths.rank() != 1 || lengths.dim(0) != batch)
-    throw ShapeError("batchnorm.5", detail::str(layer, ": lengths must have shape [", batch,
-                                                "], got ", lengths.shape().str()));
-  for (index_t b = 0; b < batch; ++b)
-    if (lengths.data()[b] < 0 || lengths.data()[b] > steps)
-      throw ValueError("batchnorm.6", detail::str(layer, ": lengths[", b, "] = ", lengths.data()[b],
-                                                  " is outside [0, ", steps, "]"));
-}
+/// The error ids of every BatchNorm's lengths argument.
+constexpr LengthsErrorIds kLengthsErrors{"batchnorm.5", "batchnorm.6"};
 
 /// Statistics of one training batch: biased variance for normalising, count for the unbiased
 /// running update, and the 1/sqrt(var + eps) the forward used (in T, as applied).
@@ -366,8 +358,9 @@ class SequenceBatchNorm : public BatchNorm<T> {
     if (x.rank() != 3)
       throw ShapeError("batchnorm.1", detail::str("SequenceBatchNorm: input must have shape [T, B, ",
                                                   this->features_, "], got ", x.shape().str()));
-    detail::norm::check_lengths(lengths, x.dim(0), x.dim(1), "SequenceBatchNorm");
-    return detail::norm::sequence_mask(x.dim(0), x.dim(1), lengths.data());
+    const auto len = detail::checked_lengths(lengths, x.dim(0), x.dim(1), "SequenceBatchNorm",
+                                             detail::norm::kLengthsErrors);
+    return detail::norm::sequence_mask(x.dim(0), x.dim(1), len.data());
   }
 };
 
@@ -617,7 +610,7 @@ class RecurrentBatchNorm {
       throw ShapeError("batchnorm.1", detail::str("RecurrentBatchNorm: input must have shape [T, B, ",
                                                   features_, "], got ", x.shape().str()));
     if (lengths.data() != nullptr)
-      detail::norm::check_lengths(lengths, x.dim(0), x.dim(1), "RecurrentBatchNorm");
+      detail::checked_lengths(lengths, x.dim(0), x.dim(1), "RecurrentBatchNorm", detail::norm::kLengthsErrors);
   }
 
   RecurrentBatchNormOptions options_;

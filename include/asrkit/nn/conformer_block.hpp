@@ -61,7 +61,7 @@ struct ConformerBlockOptions {
 };
 
 template <class T>
-class ConformerBlock {
+class ConformerBlock : public detail::StochasticDepthBlock<T> {
   static_assert(std::is_floating_point_v<T>, "ConformerBlock<T>: T must be float or double");
 
  public:
@@ -132,17 +132,6 @@ class ConformerBlock {
     return g;
   }
 
-  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
-  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
-    StochasticDepth::check_probability(p);
-    depth_.skip_probability = p;
-    depth_.granularity = granularity;
-  }
-  double skip_probability() const noexcept { return depth_.skip_probability; }
-  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
-  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
-  Rng& depth_rng() noexcept { return depth_.rng; }
-
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
@@ -187,7 +176,7 @@ class ConformerBlock {
         conv_(d_model, !fusion, o.dropout, Rng(o.seed, 5).next_u64(), T(1)),
         ff_(d_model, !fusion, o.dropout, Rng(o.seed, 6).next_u64(), T(0.5)) {
     if (!fusion) norm_final_.emplace(d_model, LayerNormOptions{1e-12, true});
-    set_skip_probability(o.skip_probability, o.granularity);
+    this->set_skip_probability(o.skip_probability, o.granularity);
     depth_.rng = Rng(o.seed, 7);
   }
 
@@ -226,7 +215,7 @@ class ConformerBlock {
   ConformerConvolution<T> conv_module_;
   detail::ResidualStep<T> ff_macaron_, mha_, conv_, ff_;
   std::optional<LayerNorm<T>> norm_final_;
-  detail::BlockDepth<T> depth_;
+  using detail::StochasticDepthBlock<T>::depth_;
   std::vector<std::int32_t> lengths_;
   Shape shape_;
   bool cached_ = false;

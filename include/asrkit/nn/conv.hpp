@@ -26,6 +26,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/conv.hpp>
@@ -56,26 +57,24 @@ namespace detail {
 
 // The shared body of Conv1d (Rank 3) and Conv2d (Rank 4).
 template <class T, int Rank>
-class ConvLayer {
+class ConvLayer : public WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "Conv1d/Conv2d<T>: T must be float or double");
 
  public:
   ConvLayer(index_t in, index_t out, const ops::ConvParams& p, bool bias, bool input_grad, Rng& rng)
-      : in_(in), out_(out), params_(p), has_bias_(bias), input_grad_(input_grad) {
+      : in_(in), out_(out), params_(p), input_grad_(input_grad) {
     p.check(kName);
     if (in < 1 || out < 1 || in % p.groups != 0 || out % p.groups != 0)
       throw ValueError("conv.7", str(kName, ": in_channels (", in, ") and out_channels (", out,
                                      ") must be >= 1 and divisible by groups (", p.groups, ")"));
-    if (Rank == 3)
-      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[1]});
-    else
-      weight_ = Parameter<T>(Shape{out, in / p.groups, p.kernel[0], p.kernel[1]});
-    if (has_bias_) bias_ = Parameter<T>(Shape{out});
+    this->make_parameters(Rank == 3 ? Shape{out, in / p.groups, p.kernel[1]}
+                                    : Shape{out, in / p.groups, p.kernel[0], p.kernel[1]},
+                          bias);
     reset_parameters(rng);
   }
 
   /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in/groups * prod(kernel)))).
-  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, this->bias_or_null(), rng); }
 
   /// The output shape for an input shape (throws like forward).
   Shape output_shape(const Shape& x) const {
@@ -113,16 +112,8 @@ class ConvLayer {
     Tensor<T> dx = input_grad_ ? Tensor<T>(x_.shape()) : Tensor<T>();
     ops::conv2d_backward(params_, x_.view(), weight_.value.view(), dy,
                          input_grad_ ? dx.view() : TensorView<T>(),
-                         weight_.grad.view(), has_bias_ ? bias_.grad.view() : TensorView<T>());
+                         weight_.grad.view(), this->bias_grad_view());
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{out_});
-    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -130,23 +121,9 @@ class ConvLayer {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t in_channels() const noexcept { return in_; }
   index_t out_channels() const noexcept { return out_; }
   const ops::ConvParams& params() const noexcept { return params_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  /// Empty (shape [0]) without bias.
-  Parameter<T>& bias() noexcept { return bias_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   static constexpr const char* kName = Rank == 3 ? "Conv1d" : "Conv2d";
@@ -168,14 +145,12 @@ class ConvLayer {
                                      ", got ", s.str()));
   }
 
-  TensorView<const T> bias_view() const {
-    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
-  }
 
   index_t in_, out_;
   ops::ConvParams params_;
-  bool has_bias_, input_grad_;
-  Parameter<T> weight_, bias_;
+  using WeightAndBias<T>::weight_;
+  using WeightAndBias<T>::bias_view;
+  bool input_grad_;
   Tensor<T> x_;
   bool cached_ = false;
 };

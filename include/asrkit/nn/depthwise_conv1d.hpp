@@ -20,6 +20,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/depthwise_conv1d.hpp>
@@ -46,20 +47,19 @@ struct DepthwiseConv1dOptions {
 };
 
 template <class T>
-class DepthwiseConv1d {
+class DepthwiseConv1d : public detail::WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "DepthwiseConv1d<T>: T must be float or double");
 
  public:
   /// PyTorch's default init (fan_in = k) drawn from `rng`.
   DepthwiseConv1d(index_t channels, const DepthwiseConv1dOptions& o, Rng& rng)
-      : channels_(channels), params_(o.params()), has_bias_(o.bias) {
+      : channels_(channels), params_(o.params()) {
     params_.check("DepthwiseConv1d");
     if (channels < 1)
       throw ValueError("depthwise_conv.1", detail::str("DepthwiseConv1d: channels must be >= 1, got ",
                                                        channels));
-    weight_ = Parameter<T>(Shape{channels, 1, params_.kernel});
-    if (has_bias_) bias_ = Parameter<T>(Shape{channels});
-    init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng);
+    this->make_parameters(Shape{channels, 1, params_.kernel}, o.bias);
+    init::torch_default(weight_, this->bias_or_null(), rng);
   }
 
   /// x [T, B, C] -> [T + left + right − k + 1, B, C] (T frames for the three paddings).
@@ -82,17 +82,8 @@ class DepthwiseConv1d {
       throw ValueError("depthwise_conv.4", "DepthwiseConv1d::backward: call forward_train first");
     Tensor<T> dx(x_.shape(), uninitialized);
     ops::depthwise_conv1d_backward<T>(params_, x_.view(), weight_.value.view(), dy, dx.view(),
-                                      weight_.grad.view(),
-                                      has_bias_ ? bias_.grad.view() : TensorView<T>());
+                                      weight_.grad.view(), this->bias_grad_view());
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{channels_});
-    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -100,21 +91,8 @@ class DepthwiseConv1d {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t channels() const noexcept { return channels_; }
   const ops::DepthwiseConv1dParams& params() const noexcept { return params_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }  ///< [C, 1, k]
-  Parameter<T>& bias() noexcept { return bias_; }      ///< [C]; empty without bias
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   Shape out_shape(const Shape& x) const {
@@ -127,14 +105,11 @@ class DepthwiseConv1d {
                                                        " are shorter than the kernel ", params_.kernel));
     return Shape{params_.out_steps(x[0]), x[1], channels_};
   }
-  TensorView<const T> bias_view() const {
-    return has_bias_ ? TensorView<const T>(bias_.value.view()) : TensorView<const T>();
-  }
 
   index_t channels_;
   ops::DepthwiseConv1dParams params_;
-  bool has_bias_;
-  Parameter<T> weight_, bias_;
+  using detail::WeightAndBias<T>::weight_;
+  using detail::WeightAndBias<T>::bias_view;
   Tensor<T> x_;
   bool cached_ = false;
 };

@@ -272,10 +272,7 @@ class Encoder {
       LayerNorm<T>& n = tap_norms_[k];
       zero_grad(n);
       d = n.backward(d);
-      std::vector<Parameter<T>*> dst;
-      after_norm_->for_each_parameter([&](const std::string&, Parameter<T>& p) { dst.push_back(&p); });
-      std::size_t i = 0;
-      n.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst[i++]->grad.flat() += p.grad.flat(); });
+      add_grads<T>(*after_norm_, n);
     }
     detail::seq::add_to(g.view(), TensorView<const T>(d.view()));
   }

@@ -21,6 +21,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/gemm.hpp>
@@ -29,19 +30,18 @@
 namespace asrkit {
 
 template <class T, class Device = Cpu>
-class Linear {
+class Linear : public detail::WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "Linear<T>: T must be float or double");
   static_assert(std::is_same_v<Device, Cpu>, "Linear: only the Cpu device is implemented");
 
  public:
   /// PyTorch's default init drawn from `rng` (init::torch_default).
   Linear(index_t in_features, index_t out_features, Rng& rng, bool bias = true)
-      : in_(in_features), out_(out_features), has_bias_(bias) {
+      : in_(in_features), out_(out_features) {
     if (in_features < 1 || out_features < 1)
       throw ValueError("linear.1", detail::str("Linear: in_features and out_features must be >= 1,"
                                                " got ", in_features, " and ", out_features));
-    weight_ = Parameter<T>(Shape{out_, in_});
-    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
+    this->make_parameters(Shape{out_, in_}, bias);
     reset_parameters(rng);
   }
   /// PyTorch's default init drawn from init::global_rng().
@@ -49,7 +49,7 @@ class Linear {
       : Linear(in_features, out_features, init::global_rng(), bias) {}
 
   /// Redraws weight and bias with PyTorch's default (U(+-1/sqrt(in_features))).
-  void reset_parameters(Rng& rng) { init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng); }
+  void reset_parameters(Rng& rng) { init::torch_default(weight_, this->bias_or_null(), rng); }
 
   /// Inference: y [..., out] for x [..., in]. Caches nothing.
   Tensor<T> forward(TensorView<const T> x) const {
@@ -80,24 +80,10 @@ class Linear {
                                                want.str(), " (the forward output), got ",
                                                dy.shape().str()));
     const index_t n = x_.numel() / in_;
-    const TensorView<const T> dy2(dy.data(), Shape{n, out_});
-    const TensorView<const T> x2(x_.data(), Shape{n, in_});
-    // dW [out, in] += dY^T [out, N] X [N, in]
-    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x2, T(1), weight_.grad.view());
-    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
-    Tensor<T> dx(x_.shape());
-    // dX [N, in] = dY [N, out] W [out, in]
-    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, weight_.value.view(), T(0),
-              dx.reshape(Shape{n, in_}));
+    Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), weight_.value.view(),
+                         weight_.grad.view(), dx.reshape(Shape{n, in_}));
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{out_});
-    has_bias_ = true;
   }
 
   /// Drops the cached input (frees its memory).
@@ -106,22 +92,8 @@ class Linear {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t in_features() const noexcept { return in_; }
   index_t out_features() const noexcept { return out_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  /// Empty (shape [0]) when constructed with bias = false.
-  Parameter<T>& bias() noexcept { return bias_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   std::string name() const { return detail::str("Linear(", in_, " -> ", out_, ")"); }
@@ -142,16 +114,11 @@ class Linear {
   // y [N, out] = x [N, in] W^T + b
   void run(TensorView<const T> x, TensorView<T> y) const {
     const index_t n = x.numel() / in_;
-    auto y2 = y.reshape(Shape{n, out_});
-    if (has_bias_)
-      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
-    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), weight_.value.view(),
-              has_bias_ ? T(1) : T(0), y2);
+    this->dense_forward(x.reshape(Shape{n, in_}), weight_.value.view(), y.reshape(Shape{n, out_}));
   }
 
+  using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  bool has_bias_;
-  Parameter<T> weight_, bias_;
   Tensor<T> x_;
   bool cached_ = false;
 };

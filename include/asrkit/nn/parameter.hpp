@@ -19,6 +19,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asrkit/core/tensor.hpp>
 
@@ -47,6 +48,17 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
 template <class Layer>
 void zero_grad(Layer& layer) {
   layer.for_each_parameter([](const std::string&, auto& p) { p.zero_grad(); });
+}
+
+/// Adds every parameter gradient of `from` to the same parameter of `to`: `from` is a copy of
+/// `to` that ran a second input through a shared layer (its own forward cache), e.g. the
+/// after_norm of an InterCTC tap or a CTC head shared by several outputs.
+template <class T, class Layer>
+void add_grads(Layer& to, Layer& from) {
+  std::vector<Tensor<T>*> dst;
+  to.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst.push_back(&p.grad); });
+  std::size_t i = 0;
+  from.for_each_parameter([&](const std::string&, Parameter<T>& p) { dst[i++]->flat() += p.grad.flat(); });
 }
 
 }  // namespace asrkit

@@ -20,6 +20,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/gemm.hpp>
@@ -28,31 +29,26 @@
 namespace asrkit {
 
 template <class T>
-class PointwiseConv1d {
+class PointwiseConv1d : public detail::WeightAndBias<T> {
   static_assert(std::is_floating_point_v<T>, "PointwiseConv1d<T>: T must be float or double");
 
  public:
   /// PyTorch's default Conv1d init (fan_in = in) drawn from `rng`.
   PointwiseConv1d(index_t in_channels, index_t out_channels, Rng& rng, bool bias = true)
-      : in_(in_channels), out_(out_channels), has_bias_(bias) {
+      : in_(in_channels), out_(out_channels) {
     if (in_channels < 1 || out_channels < 1)
       throw ValueError("pointwise_conv.1", detail::str("PointwiseConv1d: in_channels and out_channels "
                                                        "must be >= 1, got ", in_channels, " and ",
                                                        out_channels));
-    weight_ = Parameter<T>(Shape{out_, in_, 1});
-    if (has_bias_) bias_ = Parameter<T>(Shape{out_});
-    init::torch_default(weight_, has_bias_ ? &bias_ : nullptr, rng);
+    this->make_parameters(Shape{out_, in_, 1}, bias);
+    init::torch_default(weight_, this->bias_or_null(), rng);
   }
 
   /// x [..., in] -> y [..., out] (every leading axis is a row of the GEMM).
   Tensor<T> forward(TensorView<const T> x) const {
     const index_t n = rows(x.shape());
     Tensor<T> y(out_shape(x.shape()), uninitialized);
-    auto y2 = y.reshape(Shape{n, out_});
-    if (has_bias_)
-      for (index_t r = 0; r < n; ++r) y2[r].flat() = bias_.value.flat();
-    ops::gemm(ops::Trans::no, ops::Trans::yes, T(1), x.reshape(Shape{n, in_}), w2(weight_.value),
-              has_bias_ ? T(1) : T(0), y2);
+    this->dense_forward(x.reshape(Shape{n, in_}), w2(weight_.value), y.reshape(Shape{n, out_}));
     return y;
   }
 
@@ -72,22 +68,10 @@ class PointwiseConv1d {
       throw ShapeError("pointwise_conv.2", detail::str("PointwiseConv1d::backward: argument dy: expected ",
                                                        out_shape(x_.shape()).str(),
                                                        ", got ", dy.shape().str()));
-    const TensorView<const T> dy2 = dy.reshape(Shape{n, out_});
-    ops::gemm(ops::Trans::yes, ops::Trans::no, T(1), dy2, x_.reshape(Shape{n, in_}), T(1),
-              weight_.grad.reshape(Shape{out_, in_}));
-    if (has_bias_) ops::column_sums(dy2, bias_.grad.view(), true);
-    Tensor<T> dx(x_.shape(), uninitialized);
-    ops::gemm(ops::Trans::no, ops::Trans::no, T(1), dy2, w2(weight_.value), T(0),
-              dx.reshape(Shape{n, in_}));
+    Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), w2(weight_.value),
+                         weight_.grad.reshape(Shape{out_, in_}), dx.reshape(Shape{n, in_}));
     return dx;
-  }
-
-  /// Gives a layer built without bias a zero bias (outputs unchanged; state_dict gains "bias"),
-  /// so that BN folding (transform/fold_batch_norm.hpp) has a b' to write. No-op with a bias.
-  void enable_bias() {
-    if (has_bias_) return;
-    bias_ = Parameter<T>(Shape{out_});
-    has_bias_ = true;
   }
 
   void clear_cache() {
@@ -95,21 +79,8 @@ class PointwiseConv1d {
     cached_ = false;
   }
 
-  template <class F>
-  void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "weight"), weight_);
-    if (has_bias_) f(join_name(prefix, "bias"), bias_);
-  }
-  template <class F>
-  void for_each_buffer(F&&, std::string_view = {}) {}
-
   index_t in_channels() const noexcept { return in_; }
   index_t out_channels() const noexcept { return out_; }
-  bool has_bias() const noexcept { return has_bias_; }
-  Parameter<T>& weight() noexcept { return weight_; }  ///< [out, in, 1]
-  Parameter<T>& bias() noexcept { return bias_; }      ///< [out]; empty without bias
-  const Parameter<T>& weight() const noexcept { return weight_; }
-  const Parameter<T>& bias() const noexcept { return bias_; }
 
  private:
   index_t rows(const Shape& s) const {
@@ -126,9 +97,8 @@ class PointwiseConv1d {
   }
   TensorView<const T> w2(const Tensor<T>& w) const { return w.reshape(Shape{out_, in_}); }
 
+  using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  bool has_bias_;
-  Parameter<T> weight_, bias_;
   Tensor<T> x_;
   bool cached_ = false;
 };

@@ -88,10 +88,7 @@ class ScaledInput {
     if (x.rank() != 3 || x.dim(2) != d_model_)
       throw ShapeError("posenc.2", detail::str(layer_, ": argument x: expected shape [T, B, ",
                                                d_model_, "], got ", x.shape().str()));
-    auto r = read_lengths(lengths, x.dim(0), x.dim(1), layer_);
-    if (!r.shape_problem.empty()) throw ShapeError("posenc.3", r.shape_problem);
-    if (!r.value_problem.empty()) throw ValueError("posenc.4", r.value_problem);
-    return std::move(r.values);
+    return checked_lengths(lengths, x.dim(0), x.dim(1), layer_, {"posenc.3", "posenc.4"});
   }
 
   /// PE(p) for p = 0 .. T − 1 as [T, D] (a view of the table, or `spill` filled when T > max_len).

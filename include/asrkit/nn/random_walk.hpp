@@ -40,6 +40,7 @@
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/nn/detail/parallel_work.hpp>
+#include <asrkit/nn/detail/sequence_lengths.hpp>
 #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -402,17 +403,9 @@ class RandomWalkSmoothing {
     band.batch = phi.dim(1);
     band.radius = options_.radius;
     band.include_self = options_.include_self;
-    if (lengths.rank() != 1 || lengths.dim(0) != band.batch)
-      throw ShapeError("randomwalk.3", detail::str("RandomWalkSmoothing: argument lengths: expected "
-                                                   "shape [", band.batch, "], got ",
-                                                   lengths.shape().str()));
-    for (index_t b = 0; b < band.batch; ++b) {
-      const index_t len = lengths.data()[b];
-      if (len < 0 || len > band.frames)
-        throw ValueError("randomwalk.4", detail::str("RandomWalkSmoothing: lengths[", b, "] = ", len,
-                                                     " is outside [0, ", band.frames, "]"));
-      band.lengths.push_back(len);
-    }
+    const auto len = detail::checked_lengths(lengths, band.frames, band.batch, "RandomWalkSmoothing",
+                                             {"randomwalk.3", "randomwalk.4"});
+    band.lengths.assign(len.begin(), len.end());
     return band;
   }
 

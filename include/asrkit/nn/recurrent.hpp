@@ -69,6 +69,7 @@
 #include <asrkit/core/threading.hpp>
 #include <asrkit/nn/batch_norm.hpp>
 #include <asrkit/nn/detail/recurrent_kernels.hpp>
+#include <asrkit/nn/detail/sequence_lengths.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/gemm.hpp>
@@ -846,15 +847,7 @@ class Recurrent {
       throw ShapeError("recurrent.2", detail::str(name(), ": argument x: expected shape [T, B, ", input_,
                                                   "], got ", x.shape().str()));
     if (lengths.data() == nullptr) return nullptr;
-    const index_t steps = x.dim(0), batch = x.dim(1);
-    if (lengths.rank() != 1 || lengths.dim(0) != batch)
-      throw ShapeError("recurrent.3", detail::str(name(), ": argument lengths: expected shape [", batch,
-                                                  "] (one per item) or an empty view, got ",
-                                                  lengths.shape().str()));
-    for (index_t b = 0; b < batch; ++b)
-      if (lengths.data()[b] < 0 || lengths.data()[b] > steps)
-        throw ValueError("recurrent.4", detail::str(name(), ": lengths[", b, "] = ", lengths.data()[b],
-                                                    " is outside [0, ", steps, "]"));
+    detail::checked_lengths(lengths, x.dim(0), x.dim(1), name(), {"recurrent.3", "recurrent.4"});
     return lengths.data();
   }
 

@@ -37,6 +37,7 @@
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/nn/detail/parallel_work.hpp>
+#include <asrkit/nn/detail/sequence_lengths.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
 
@@ -283,19 +284,8 @@ class RowConvolution {
 
   std::vector<index_t> checked_lengths(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
     check_input(x.shape());
-    const index_t steps = x.dim(0), batch = x.dim(1);
-    if (lengths.rank() != 1 || lengths.dim(0) != batch)
-      throw ShapeError("rowconv.3", detail::str(name(), ": argument lengths: expected shape [", batch,
-                                                "], got ", lengths.shape().str()));
-    std::vector<index_t> out(static_cast<std::size_t>(batch));
-    for (index_t b = 0; b < batch; ++b) {
-      const index_t len = lengths.data()[b];
-      if (len < 0 || len > steps)
-        throw ValueError("rowconv.4", detail::str(name(), ": lengths[", b, "] = ", len,
-                                                  " is outside [0, ", steps, "]"));
-      out[static_cast<std::size_t>(b)] = len;
-    }
-    return out;
+    const auto len = detail::checked_lengths(lengths, x.dim(0), x.dim(1), name(), {"rowconv.3", "rowconv.4"});
+    return std::vector<index_t>(len.begin(), len.end());
   }
 
   Tensor<T> run(TensorView<const T> x, const std::vector<index_t>& lengths) const {

@@ -46,7 +46,7 @@ struct TransformerBlockOptions {
 };
 
 template <class T>
-class TransformerBlock {
+class TransformerBlock : public detail::StochasticDepthBlock<T> {
   static_assert(std::is_floating_point_v<T>, "TransformerBlock<T>: T must be float or double");
 
  public:
@@ -62,7 +62,7 @@ class TransformerBlock {
         feed_forward_(d_model, ffn_options(o), rng),
         mha_(d_model, true, o.dropout, Rng(o.seed, 2).next_u64(), T(1)),
         ffn_(d_model, true, o.dropout, Rng(o.seed, 3).next_u64(), T(1)) {
-    set_skip_probability(o.skip_probability, o.granularity);
+    this->set_skip_probability(o.skip_probability, o.granularity);
     depth_.rng = Rng(o.seed, 4);
   }
 
@@ -107,17 +107,6 @@ class TransformerBlock {
     return g;
   }
 
-  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
-  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
-    StochasticDepth::check_probability(p);
-    depth_.skip_probability = p;
-    depth_.granularity = granularity;
-  }
-  double skip_probability() const noexcept { return depth_.skip_probability; }
-  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
-  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
-  Rng& depth_rng() noexcept { return depth_.rng; }
-
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
@@ -155,7 +144,7 @@ class TransformerBlock {
   MultiHeadAttention<T> self_attn_;
   FeedForward<T> feed_forward_;
   detail::ResidualStep<T> mha_, ffn_;
-  detail::BlockDepth<T> depth_;
+  using detail::StochasticDepthBlock<T>::depth_;
   std::vector<std::int32_t> lengths_;
   Shape shape_;
   bool cached_ = false;

@@ -29,6 +29,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <asrkit/analysis/activations.hpp>
@@ -196,15 +197,14 @@ PruningResult prune(const PruningProblem<T>& problem, index_t keep, PruningStrat
       while (static_cast<index_t>(r.layers.size()) > keep) {
         const auto X = detail::checked_streams(problem, r.layers);
         ++r.cost.stream_passes;
-        index_t drop = 0;
-        double best = -std::numeric_limits<double>::infinity();
-        for (index_t l : r.layers) {  // ties go to the upper layer (SPECS §8.2: safest to drop)
-          const double s = analysis::svcca(X[static_cast<std::size_t>(l - 1)], X[static_cast<std::size_t>(l)],
-                                           svcca_options).mean;
-          ++r.cost.svcca_evaluations;
-          if (s >= best) best = s, drop = l;
-        }
-        detail::erase_layer(r.layers, drop);
+        std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (X^(l-1), X^(l)) per kept layer
+        for (index_t l : r.layers) pairs.emplace_back(static_cast<std::size_t>(l - 1), static_cast<std::size_t>(l));
+        const auto s = analysis::svcca_pairs(X, pairs, svcca_options);
+        r.cost.svcca_evaluations += static_cast<index_t>(s.size());
+        std::size_t drop = 0;  // ties go to the upper layer (SPECS §8.2: safest to drop)
+        for (std::size_t i = 1; i < s.size(); ++i)
+          if (s[i].mean >= s[drop].mean) drop = i;
+        detail::erase_layer(r.layers, r.layers[drop]);
       }
       break;
     case PruningStrategy::svcca_blocks: {

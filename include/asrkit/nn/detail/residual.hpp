@@ -95,6 +95,26 @@ struct BlockDepth {
   }
 };
 
+/// The stochastic-depth state and accessors every encoder block shares (SPECS §6); the block
+/// draws with depth_.draw(batch) in forward_train.
+template <class T>
+class StochasticDepthBlock {
+ public:
+  /// Sets the stochastic-depth skip probability p in [0, 1) of this block.
+  void set_skip_probability(double p, DepthGranularity granularity = DepthGranularity::batch) {
+    StochasticDepth::check_probability(p);
+    depth_.skip_probability = p;
+    depth_.granularity = granularity;
+  }
+  double skip_probability() const noexcept { return depth_.skip_probability; }
+  /// The stochastic-depth decision of the last forward_train: per-item branch factors.
+  const LayerDrop<T>& last_drop() const noexcept { return depth_.drop; }
+  Rng& depth_rng() noexcept { return depth_.rng; }
+
+ protected:
+  BlockDepth<T> depth_;
+};
+
 /// Items skipped by sample-granularity stochastic depth leave the block unchanged: rows of y for
 /// items with factor 0 are replaced by those of x (used after a block's final LayerNorm).
 template <class T>

@@ -27,10 +27,7 @@ std::vector<std::int32_t> checked_lengths(TensorView<const T> x, index_t feature
     throw ShapeError("sequence.1", str(who, ": argument x: expected shape [T, B, ",
                                        features >= 0 ? std::to_string(features) : std::string("F"),
                                        "], got ", x.shape().str()));
-  Lengths len = read_lengths(lengths, x.dim(0), x.dim(1), who);
-  if (!len.shape_problem.empty()) throw ShapeError("sequence.2", len.shape_problem);
-  if (!len.value_problem.empty()) throw ValueError("sequence.3", len.value_problem);
-  return std::move(len.values);
+  return detail::checked_lengths(lengths, x.dim(0), x.dim(1), who, {"sequence.2", "sequence.3"});
 }
 
 /// Sets the frames t >= lengths[b] of y [T, B, F] to zero.

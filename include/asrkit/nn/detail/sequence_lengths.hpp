@@ -1,5 +1,5 @@
 // asrkit/nn/detail/sequence_lengths.hpp - per-item lengths of time-major [T, B, F] batches and the
-// padding rule (internal; shared by nn/attention.hpp and nn/positional_encoding.hpp).
+// padding rule (internal; shared by every layer that takes lengths).
 #pragma once
 
 #include <algorithm>
@@ -13,34 +13,29 @@
 namespace asrkit {
 namespace detail {
 
-/// Per-item lengths read from a view, or the reason they are invalid (the caller throws with
-/// its own error id: ShapeError for `shape_problem`, ValueError for `value_problem`).
-struct Lengths {
-  std::vector<std::int32_t> values;
-  std::string shape_problem, value_problem;
+/// Error ids of one layer for its lengths argument: a wrong shape (ShapeError) and a value
+/// outside [0, T] (ValueError).
+struct LengthsErrorIds {
+  const char* shape;
+  const char* value;
 };
 
-/// An empty view means every frame is valid (all T); otherwise shape [B] with values in [0, T].
-inline Lengths read_lengths(TensorView<const std::int32_t> lengths, index_t steps, index_t batch,
-                            const char* layer) {
-  Lengths out;
-  if (lengths.data() == nullptr || lengths.numel() == 0) {
-    out.values.assign(static_cast<std::size_t>(batch), static_cast<std::int32_t>(steps));
-    return out;
-  }
-  if (lengths.rank() != 1 || lengths.dim(0) != batch) {
-    out.shape_problem = detail::str(layer, ": argument lengths: expected shape [", batch,
-                                    "] (or an empty view), got ", lengths.shape().str());
-    return out;
-  }
-  out.values.assign(lengths.data(), lengths.data() + batch);
-  for (index_t b = 0; b < batch && out.value_problem.empty(); ++b) {
-    const std::int32_t len = out.values[static_cast<std::size_t>(b)];
+/// Per-item lengths of a [T, B, ...] batch: an empty view means every frame is valid (all T);
+/// otherwise shape [B] with values in [0, T]. Throws with `ids` and a message naming `layer`.
+inline std::vector<std::int32_t> checked_lengths(TensorView<const std::int32_t> lengths, index_t steps,
+                                                 index_t batch, const std::string& layer, LengthsErrorIds ids) {
+  if (lengths.data() == nullptr || lengths.numel() == 0)
+    return std::vector<std::int32_t>(static_cast<std::size_t>(batch), static_cast<std::int32_t>(steps));
+  if (lengths.rank() != 1 || lengths.dim(0) != batch)
+    throw ShapeError(ids.shape, detail::str(layer, ": argument lengths: expected shape [", batch,
+                                            "] (or an empty view), got ", lengths.shape().str()));
+  std::vector<std::int32_t> values(lengths.data(), lengths.data() + batch);
+  for (index_t b = 0; b < batch; ++b) {
+    const std::int32_t len = values[static_cast<std::size_t>(b)];
     if (len < 0 || len > steps)
-      out.value_problem =
-          detail::str(layer, ": lengths[", b, "] = ", len, " is outside [0, ", steps, "]");
+      throw ValueError(ids.value, detail::str(layer, ": lengths[", b, "] = ", len, " is outside [0, ", steps, "]"));
   }
-  return out;
+  return values;
 }
 
 /// Sets the padded frames (t >= lengths[b]) of a [T, B, F] tensor to zero.
