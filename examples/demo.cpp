@@ -1,7 +1,6 @@
-// ./asrkit demo - the most complete pipeline asrkit can run today, and nothing more.
-//
-// asrkit has no acoustic model or front end yet (those are later issues), so this is NOT speech
-// recognition. It shows the pieces that exist, end to end, and says so:
+// demo - a walk through asrkit's CTC machinery without a model (the speech recognition demo is
+// `./asrkit demo`: tools/ds2-demo with the Deep Speech 2 model of examples/ds2). This program
+// checks its own results (ctest example:demo):
 //   1. audio I/O: synthesise one "beep" per character of a sentence (a tone burst per letter,
 //      silence per space), write it as a 16-bit WAV, read it back;
 //   2. CTC training machinery: free per-frame logits (one frame per 10 ms of that audio) are

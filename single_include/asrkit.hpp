@@ -21221,8 +21221,10 @@ void save_checkpoint(const std::string& path, Model& model,
   w.save(path);
 }
 
-/// Writes the model's and the optimizer's state ("optimizer.*") to `path`.
-template <class Model, class Optimizer>
+/// Writes the model's and the optimizer's state ("optimizer.*") to `path`. (Not chosen for a
+/// non-const metadata map in the optimizer's place: that is the overload above.)
+template <class Model, class Optimizer,
+          class = std::enable_if_t<!std::is_same_v<Optimizer, std::map<std::string, std::string>>>>
 void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer,
                      const std::map<std::string, std::string>& metadata = {}) {
   SafetensorsWriter w;

@@ -70,9 +70,11 @@ class DS2Recurrent(nn.Module):
     """GRU or simple RNN with DS2's options, explicit loops (SPECS 3.2, 3.3)."""
 
     def __init__(self, cell, bidirectional, shared, merge_sum, update="ds2", reset="after",
-                 activation="tanh", clip=20.0, bn=False, bias=True):
+                 activation="tanh", clip=20.0, bn=False, bias=True, input_size=F, hidden_size=H):
         super().__init__()
         g = 3 if cell == "gru" else 1
+        self.hidden_size = hidden_size
+        F, H = input_size, hidden_size  # noqa: N806 (the module-level defaults, overridden)
         self.cell, self.update, self.reset, self.activation, self.clip = cell, update, reset, activation, clip
         self.bidirectional, self.shared, self.merge_sum, self.bn = bidirectional, shared, merge_sum, bn
         k = 1 / H ** 0.5
@@ -133,7 +135,7 @@ class DS2Recurrent(nn.Module):
         outs = []
         for i, d in enumerate(self.dirs):
             xp = xps[d] if d in xps else xps[self.projections[0]]
-            outs.append(direction(self.step(d), xp, lengths, H, reverse=i == 1))
+            outs.append(direction(self.step(d), xp, lengths, self.hidden_size, reverse=i == 1))
         if len(outs) == 1:
             return outs[0]
         return outs[0] + outs[1] if self.merge_sum else torch.cat(outs, dim=2)

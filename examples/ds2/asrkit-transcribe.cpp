@@ -1,0 +1,205 @@
+// asrkit-transcribe: speech to text with a Deep Speech 2 checkpoint of asrkit-train-ds2.
+//
+//   asrkit-transcribe model.safetensors a.wav b.wav ...        [--lm lm.arpa --alpha 0.8 --beta 1]
+//   asrkit-transcribe model.safetensors --manifest test.jsonl  (prints WER/CER over the manifest)
+//
+// WAV at any sample rate -> DS2 features (resampled to 16 kHz) -> model -> CTC prefix beam search
+// (asrkit::CtcBeamDecoder, with the n-gram LM when given; --greedy for best path) -> text, word
+// timestamps (--json), and the real-time factor.
+#include "ds2_pipeline.hpp"
+
+#include <asrkit/core/threading.hpp>
+#include <asrkit/decode/beam_search.hpp>
+#include <asrkit/decode/metrics.hpp>
+#include <asrkit/io/arpa.hpp>
+#include <asrkit/train/batch.hpp>
+#include <asrkit/train/manifest.hpp>
+
+#include "../cli.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using asrkit::index_t;
+using asrkit::Tensor;
+
+const char* const kUsage = R"(usage: asrkit-transcribe MODEL AUDIO.wav... [options]
+       asrkit-transcribe MODEL --manifest FILE [options]
+
+  MODEL                 a checkpoint of asrkit-train-ds2 (weights, config and vocabulary)
+  --manifest FILE       transcribe a JSONL manifest and score it (WER/CER, sclite counting)
+  --greedy              best-path decoding instead of beam search
+  --beam N              beam size (default 64)
+  --lm FILE             word n-gram LM (ARPA) for the beam search
+  --alpha X             LM weight (default 0.8)
+  --beta X              word bonus (default 1.0)
+  --batch N             utterances per forward pass (default 16)
+  --threads N           worker threads (default: all cores)
+  --json                JSON output: text, score, words with start/end seconds
+  --verbose             manifest mode: print every reference and hypothesis
+)";
+
+const asrkit_cli::Tool kTool{"asrkit-transcribe", kUsage};
+
+struct Args {
+  std::string model, manifest, lm;
+  std::vector<std::string> audio;
+  bool greedy = false, json = false, verbose = false;
+  index_t beam = 64, batch = 16;
+  double alpha = 0.8, beta = 1.0;
+  int threads = 0;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  asrkit_cli::Arguments args(argc, argv, kTool);
+  while (args.next()) {
+    const std::string& flag = args.flag();
+    if (flag == "--manifest") a.manifest = args.value();
+    else if (flag == "--greedy") a.greedy = true;
+    else if (flag == "--beam") a.beam = static_cast<index_t>(args.number());
+    else if (flag == "--lm") a.lm = args.value();
+    else if (flag == "--alpha") a.alpha = args.number();
+    else if (flag == "--beta") a.beta = args.number();
+    else if (flag == "--batch") a.batch = static_cast<index_t>(args.number());
+    else if (flag == "--threads") a.threads = static_cast<int>(args.number());
+    else if (flag == "--json") a.json = true;
+    else if (flag == "--verbose") a.verbose = true;
+    else if (!args.positional()) kTool.error("unknown option " + flag);
+    else if (a.model.empty()) a.model = flag;
+    else a.audio.push_back(flag);
+  }
+  if (a.model.empty()) kTool.error("MODEL is required");
+  if (a.audio.empty() == a.manifest.empty()) kTool.error("give AUDIO files or --manifest (one of them)");
+  if (a.batch < 1 || a.beam < 1) kTool.error("--batch and --beam must be >= 1");
+  return a;
+}
+
+struct Result {
+  std::string text;
+  asrkit::Hypothesis best;  // empty words for greedy
+};
+
+// Decodes utterances in batches of similar length: features -> model -> search.
+class Transcriber {
+ public:
+  Transcriber(const Args& a) : a_(a), m_(ds2::load_model(a.model)) {
+    std::vector<std::string> names;
+    for (std::int32_t i = 0; i < m_.vocabulary.size(); ++i)
+      names.push_back(i == 0 ? "<blank>" : m_.vocabulary.token(i) == " " ? "<space>" : m_.vocabulary.token(i));
+    asrkit::DecoderOptions o;
+    o.beam_size = a.beam;
+    o.lm_weight = a.alpha;
+    o.word_bonus = a.beta;
+    o.word_boundary = 1;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == "<space>") o.word_boundary = static_cast<int>(i);
+    std::shared_ptr<const asrkit::NgramLm> lm;
+    if (!a.lm.empty()) lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa(a.lm));
+    decoder_ = std::make_unique<asrkit::CtcBeamDecoder>(asrkit::TokenSet(names), o, lm);
+    // Seconds per output frame: the 10 ms hop times the convs' time strides.
+    frame_seconds_ = 0.01;
+    for (const auto& c : m_.config.convs) frame_seconds_ *= static_cast<double>(c.stride[1]);
+  }
+
+  double frame_seconds() const { return frame_seconds_; }
+
+  std::vector<Result> run(const std::vector<Tensor<float>>& feats) const {
+    std::vector<asrkit::TensorView<const float>> views;
+    for (const auto& f : feats) views.push_back(f.view());
+    const auto batch = asrkit::make_batch<float>(views, std::vector<std::vector<std::int32_t>>(views.size()));
+    const auto out = m_.model->forward(batch.features.view(), batch.input_lengths.view());
+    const auto lp = ds2::log_probs(out);
+    std::vector<Result> results(feats.size());
+    for (std::size_t b = 0; b < feats.size(); ++b) {
+      const index_t item = static_cast<index_t>(b), frames = out.lengths.data()[b];
+      if (a_.greedy) {
+        results[b].text = ds2::greedy_text(lp, out.lengths, item, m_.vocabulary);
+        continue;
+      }
+      const auto nbest = decoder_->decode(lp.view(), item, frames);
+      if (nbest.empty()) continue;
+      results[b].best = nbest.front();
+      for (const auto& w : nbest.front().words) results[b].text += (results[b].text.empty() ? "" : " ") + w.text;
+    }
+    return results;
+  }
+
+ private:
+  const Args& a_;
+  ds2::Loaded m_;
+  std::unique_ptr<asrkit::CtcBeamDecoder> decoder_;
+  double frame_seconds_ = 0.01;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+int run(const Args& a) {
+  if (a.threads > 0) asrkit::set_num_threads(a.threads);
+  const Transcriber tr(a);
+  std::vector<std::string> paths = a.audio, refs;
+  if (!a.manifest.empty()) {
+    for (const auto& u : asrkit::read_manifest(a.manifest)) {
+      paths.push_back(u.audio);
+      refs.push_back(u.text);
+    }
+  }
+  double audio_seconds = 0;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Result> results;
+  for (std::size_t i = 0; i < paths.size(); i += static_cast<std::size_t>(a.batch)) {
+    std::vector<Tensor<float>> feats;
+    for (std::size_t k = i; k < std::min(paths.size(), i + static_cast<std::size_t>(a.batch)); ++k) {
+      const auto audio = asrkit::read_wav(paths[k]);
+      audio_seconds += static_cast<double>(audio.samples.dim(0)) / audio.sample_rate;
+      feats.push_back(ds2::features(audio));
+    }
+    for (auto& r : tr.run(feats)) results.push_back(std::move(r));
+  }
+  const double compute = seconds_since(start);
+  const double rtf = audio_seconds > 0 ? compute / audio_seconds : 0;
+
+  if (a.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      nlohmann::json words = nlohmann::json::array();
+      for (const auto& w : results[i].best.words)
+        words.push_back({{"word", w.text}, {"start", static_cast<double>(w.start) * tr.frame_seconds()},
+                         {"end", static_cast<double>(w.end) * tr.frame_seconds()}});
+      nlohmann::json item{{"audio", paths[i]}, {"text", results[i].text}, {"words", words}};
+      if (!a.greedy) item["score"] = results[i].best.score;
+      if (!refs.empty()) item["reference"] = refs[i];
+      out.push_back(item);
+    }
+    std::cout << nlohmann::json{{"results", out}, {"audio_seconds", audio_seconds}, {"rtf", rtf}}.dump(2) << "\n";
+  } else if (refs.empty()) {
+    for (std::size_t i = 0; i < results.size(); ++i) std::printf("%s\t%s\n", paths[i].c_str(), results[i].text.c_str());
+  }
+  if (!refs.empty()) {
+    asrkit::CorpusScore score;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      score.add(std::to_string(i), refs[i], results[i].text);
+      if (a.verbose && !a.json) std::printf("REF: %s\nHYP: %s\n", refs[i].c_str(), results[i].text.c_str());
+    }
+    std::fprintf(a.json ? stderr : stdout, "%zu utterances, %.1f s of audio: WER %.2f%%  CER %.2f%%  RTF %.4f\n",
+                 results.size(), audio_seconds, 100 * score.wer(), 100 * score.cer(), rtf);
+  } else if (!a.json) {
+    std::fprintf(stderr, "%.1f s of audio in %.2f s: RTF %.4f\n", audio_seconds, compute, rtf);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  return kTool.guarded([&] { return run(args); });
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""End-to-end test of examples/ds2: asrkit-train-ds2 and asrkit-transcribe on a 30-utterance
+corpus made here by tools/make-corpus. It checks the mechanics, not accuracy (a few steps of a
+tiny model): the files a run writes (log, checkpoints with config/vocabulary metadata and optimizer
+state, a valid PNG), that --resume continues from the last epoch, that transcription prints one
+line per file, JSON with word timestamps inside the audio, WER/CER for a manifest, and that bad
+input (missing model, bad config, unknown option, a checkpoint without ds2 metadata) exits
+non-zero with a message naming the problem.
+
+    test_ds2_cli.py TRAIN_BINARY TRANSCRIBE_BINARY WORKDIR
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+train_bin, transcribe_bin, work = sys.argv[1:4]
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+corpus = os.path.join(work, "corpus")
+subprocess.run([sys.executable, os.path.join(root, "tools", "make-corpus"), corpus, "--utterances", "30",
+                "--seed", "3", "--quiet", "--jobs", "1"], check=True)
+
+# A config with the real 161 bins, small enough for seconds of training.
+config = os.path.join(work, "micro.json")
+with open(config, "w") as f:
+    json.dump({"name": "micro", "convs": [{"channels": 4, "kernel": [41, 11], "stride": [8, 2], "padding": [20, 5]}],
+               "rnn_layers": 1, "hidden": 16}, f)
+
+
+def run(cmd, ok=True):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if ok and r.returncode != 0:
+        sys.exit(f"FAILED ({r.returncode}): {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def check(cond, what):
+    if not cond:
+        sys.exit("FAILED: " + what)
+
+
+def metadata(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    return header.pop("__metadata__", {}), header
+
+
+out = os.path.join(work, "run")
+train = [train_bin, "--train", os.path.join(corpus, "train.jsonl"), "--dev", os.path.join(corpus, "dev.jsonl"),
+         "--out", out, "--config", config, "--batch", "8", "--threads", "1"]
+r = run(train + ["--epochs", "2"])
+check("epoch 2" in r.stdout and "dev CER" in r.stdout, "the log shows two epochs with dev CER:\n" + r.stdout)
+for name in ("log.txt", "last.safetensors", "best.safetensors", "curves.png"):
+    check(os.path.isfile(os.path.join(out, name)), name + " written")
+with open(os.path.join(out, "curves.png"), "rb") as f:
+    check(f.read(8) == b"\x89PNG\r\n\x1a\n", "curves.png is a PNG")
+meta, tensors = metadata(os.path.join(out, "last.safetensors"))
+check(meta.get("epoch") == "2", "last checkpoint at epoch 2, got " + str(meta.get("epoch")))
+check(json.loads(meta["ds2.config"])["hidden"] == 16, "config stored in the checkpoint")
+check(meta["ds2.vocabulary"].split("\n")[:3] == ["<blank>", " ", "'"], "vocabulary stored in the checkpoint")
+check(any(k.startswith("optimizer.") for k in tensors), "optimizer state in last.safetensors")
+check("conv.0.norm.running_mean" in tensors and "rnn.0.weight_ih_l0" in tensors and "fc.weight" in tensors,
+      "state_dict names: " + ", ".join(sorted(tensors)[:8]))
+check(len(json.loads(meta["history"])) == 2, "history of 2 epochs")
+
+r = run(train + ["--epochs", "3", "--resume"])
+check("resumed after epoch 2" in r.stdout and "epoch 3" in r.stdout and "epoch 1 " not in r.stdout,
+      "--resume continues at epoch 3:\n" + r.stdout)
+check(metadata(os.path.join(out, "last.safetensors"))[0]["epoch"] == "3", "epoch 3 after resume")
+
+model = os.path.join(out, "last.safetensors")
+wavs = [os.path.join(corpus, json.loads(line)["audio"]) for line in open(os.path.join(corpus, "test.jsonl"))]
+r = run([transcribe_bin, model] + wavs + ["--threads", "1"])
+lines = r.stdout.strip("\n").split("\n")
+check(len(lines) == len(wavs) and all(l.split("\t")[0] == w for l, w in zip(lines, wavs)),
+      "one line per file:\n" + r.stdout)
+check("RTF" in r.stderr, "real-time factor reported")
+
+r = run([transcribe_bin, model, wavs[0], "--json", "--beam", "4"])
+j = json.loads(r.stdout)
+dur = [json.loads(line)["duration"] for line in open(os.path.join(corpus, "test.jsonl"))][0]
+check(len(j["results"]) == 1 and "text" in j["results"][0] and j["rtf"] > 0, "JSON output: " + r.stdout[:300])
+for w in j["results"][0]["words"]:
+    check(0 <= w["start"] <= w["end"] <= dur + 0.05, f"word times inside the audio: {w}")
+check(" ".join(w["word"] for w in j["results"][0]["words"]) == j["results"][0]["text"], "words spell the text")
+
+r = run([transcribe_bin, model, "--manifest", os.path.join(corpus, "test.jsonl"), "--greedy"])
+check("WER" in r.stdout and "CER" in r.stdout and "3 utterances" in r.stdout, "manifest scoring:\n" + r.stdout)
+
+# Errors: exit non-zero, message names the problem.
+r = run([transcribe_bin, os.path.join(work, "missing.safetensors"), wavs[0]], ok=False)
+check(r.returncode != 0 and "missing.safetensors" in r.stderr, "missing model: " + r.stderr)
+bad = os.path.join(work, "bad.json")
+with open(bad, "w") as f:
+    json.dump({"cell": "lstm"}, f)
+r = run(train[:-6] + ["--config", bad, "--epochs", "1"], ok=False)
+check(r.returncode != 0 and "ds2.1" in r.stderr and "lstm" in r.stderr, "bad config: " + r.stderr)
+r = run([train_bin, "--frobnicate"], ok=False)
+check(r.returncode == 2 and "--frobnicate" in r.stderr, "unknown option: " + r.stderr)
+plain = os.path.join(work, "plain.safetensors")
+header = json.dumps({"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+with open(plain, "wb") as f:
+    f.write(struct.pack("<Q", len(header)) + header + b"\0\0\0\0")
+r = run([transcribe_bin, plain, wavs[0]], ok=False)
+check(r.returncode != 0 and "ds2.6" in r.stderr, "checkpoint without ds2 metadata: " + r.stderr)
+print("test_ds2_cli: all checks passed")
