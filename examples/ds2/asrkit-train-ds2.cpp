@@ -85,39 +85,58 @@ Args parse(int argc, char** argv) {
   asrkit_cli::Arguments args(argc, argv, kTool);
   while (args.next()) {
     const std::string& flag = args.flag();
-    if (flag == "--train") a.train = args.value();
-    else if (flag == "--dev") a.dev = args.value();
-    else if (flag == "--vocab") a.vocab = args.value();
-    else if (flag == "--limit") a.limit = static_cast<index_t>(args.number());
-    else if (flag == "--noise") a.noise = args.number();
+    if (flag == "--train")
+      a.train = args.value();
+    else if (flag == "--dev")
+      a.dev = args.value();
+    else if (flag == "--vocab")
+      a.vocab = args.value();
+    else if (flag == "--limit")
+      a.limit = static_cast<index_t>(args.number());
+    else if (flag == "--noise")
+      a.noise = args.number();
     else if (flag == "--snr") {
       const std::string v = args.value();
       const auto comma = v.find(',');
       if (comma == std::string::npos) kTool.error("--snr expects LO,HI, got \"" + v + "\"");
       a.snr_lo = kTool.number(flag, v.substr(0, comma));
       a.snr_hi = kTool.number(flag, v.substr(comma + 1));
-    } else if (flag == "--config") a.config = args.value();
-    else if (flag == "--epochs") a.epochs = static_cast<index_t>(args.number());
-    else if (flag == "--batch") a.batch = static_cast<index_t>(args.number());
+    } else if (flag == "--config")
+      a.config = args.value();
+    else if (flag == "--epochs")
+      a.epochs = static_cast<index_t>(args.number());
+    else if (flag == "--batch")
+      a.batch = static_cast<index_t>(args.number());
     else if (flag == "--optimizer") {
       a.optimizer = args.value();
-      if (a.optimizer != "adam" && a.optimizer != "sgd") kTool.error("--optimizer is adam or sgd, got \"" + a.optimizer + "\"");
-    } else if (flag == "--lr") a.lr = args.number();
-    else if (flag == "--anneal") a.anneal = args.number();
-    else if (flag == "--clip") a.clip = args.number();
-    else if (flag == "--seed") a.seed = static_cast<std::uint64_t>(args.number());
-    else if (flag == "--threads") a.threads = static_cast<int>(args.number());
-    else if (flag == "--minutes") a.minutes = args.number();
-    else if (flag == "--out") a.out = args.value();
-    else if (flag == "--resume") a.resume = true;
+      if (a.optimizer != "adam" && a.optimizer != "sgd")
+        kTool.error("--optimizer is adam or sgd, got \"" + a.optimizer + "\"");
+    } else if (flag == "--lr")
+      a.lr = args.number();
+    else if (flag == "--anneal")
+      a.anneal = args.number();
+    else if (flag == "--clip")
+      a.clip = args.number();
+    else if (flag == "--seed")
+      a.seed = static_cast<std::uint64_t>(args.number());
+    else if (flag == "--threads")
+      a.threads = static_cast<int>(args.number());
+    else if (flag == "--minutes")
+      a.minutes = args.number();
+    else if (flag == "--out")
+      a.out = args.value();
+    else if (flag == "--resume")
+      a.resume = true;
     else if (flag == "--export") {
       a.export_from = args.value();
       if (!args.next() || !args.positional()) kTool.error("--export needs CHECKPOINT and MODEL");
       a.export_to = args.flag();
-    } else kTool.error("unknown option " + flag);
+    } else
+      kTool.error("unknown option " + flag);
   }
   if (!a.export_from.empty()) return a;
-  if (a.train.empty() || a.dev.empty() || a.out.empty()) kTool.error("--train, --dev and --out are required");
+  if (a.train.empty() || a.dev.empty() || a.out.empty())
+    kTool.error("--train, --dev and --out are required");
   if (a.epochs < 1 || a.batch < 1) kTool.error("--epochs and --batch must be >= 1");
   if (!(a.anneal > 0)) kTool.error("--anneal must be > 0");
   if (a.lr < 0) a.lr = a.optimizer == "adam" ? 1e-3 : 3e-4;
@@ -135,7 +154,8 @@ ds2::Config config_of(const std::string& name) {
 // Writes every line to the terminal and to DIR/log.txt.
 class Log {
  public:
-  explicit Log(const std::string& path, bool append) : file_(path, append ? std::ios::app : std::ios::trunc) {}
+  explicit Log(const std::string& path, bool append)
+      : file_(path, append ? std::ios::app : std::ios::trunc) {}
   template <class... A>
   void operator()(const char* fmt, A... a) {
     char buf[1024];
@@ -182,25 +202,27 @@ DevSet load_dev(const std::vector<asrkit::Utterance>& utts, index_t batch) {
   std::vector<index_t> order(utts.size());
   std::iota(order.begin(), order.end(), index_t{0});
   std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-    return d.features[static_cast<std::size_t>(a)].dim(0) < d.features[static_cast<std::size_t>(b)].dim(0);
+    return d.features[static_cast<std::size_t>(a)].dim(0) <
+           d.features[static_cast<std::size_t>(b)].dim(0);
   });
   for (std::size_t i = 0; i < order.size(); i += static_cast<std::size_t>(batch))
     d.batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(i),
-                           order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), i + static_cast<std::size_t>(batch))));
+                           order.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                               order.size(), i + static_cast<std::size_t>(batch))));
   return d;
 }
 
-asrkit::CorpusScore evaluate(const ds2::Model<float>& model, const DevSet& dev, const asrkit::Vocabulary& vocab) {
+asrkit::CorpusScore evaluate(const ds2::Model<float>& model, const DevSet& dev,
+                             const asrkit::Vocabulary& vocab) {
   asrkit::CorpusScore score;
   for (const auto& items : dev.batches) {
     std::vector<asrkit::TensorView<const float>> feats;
     for (index_t i : items) feats.push_back(dev.features[static_cast<std::size_t>(i)].view());
-    const auto batch = asrkit::make_batch<float>(feats, std::vector<std::vector<std::int32_t>>(feats.size()));
-    const auto out = model.forward(batch.features.view(), batch.input_lengths.view());
-    const auto lp = ds2::log_probs(out);
+    const auto post = ds2::infer(model, feats);
     for (std::size_t k = 0; k < items.size(); ++k) {
       const auto i = static_cast<std::size_t>(items[k]);
-      score.add(std::to_string(i), dev.texts[i], ds2::greedy_text(lp, out.lengths, static_cast<index_t>(k), vocab));
+      score.add(std::to_string(i), dev.texts[i],
+                ds2::greedy_text(post.log_probs, post.lengths, static_cast<index_t>(k), vocab));
     }
   }
   return score;
@@ -221,7 +243,9 @@ int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Co
   noise.max_snr_db = a.snr_hi;
   asrkit::EpochDecay anneal{a.lr, 1.0 / a.anneal};
   const auto start = std::chrono::steady_clock::now();
-  auto minutes = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60; };
+  auto minutes = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60;
+  };
 
   for (index_t epoch = first_epoch; epoch < a.epochs; ++epoch) {
     opt.set_lr(anneal(epoch));
@@ -247,9 +271,9 @@ int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Co
       co.zero_infinity = true;  // an utterance too short for its text after striding: no gradient
       Tensor<float> grad(out.logits.shape());
       Tensor<float> losses(asrkit::Shape{batch->size()});
-      const float loss = asrkit::ctc_loss<float>({out.logits.view(), batch->targets.view(), out.lengths.view(),
-                                                 batch->target_lengths.view()},
-                                                co, grad.view(), losses.view());
+      const float loss = asrkit::ctc_loss<float>({out.logits.view(), batch->targets.view(),
+                                                  out.lengths.view(), batch->target_lengths.view()},
+                                                 co, grad.view(), losses.view());
       for (index_t b = 0; b < batch->size(); ++b) skipped += losses.data()[b] == 0.0f;
       opt.zero_grad();
       model.backward(grad.view());
@@ -263,14 +287,18 @@ int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Co
       bar.tick();
     }
     bar.finish();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     const auto score = evaluate(model, dev, vocab);
     const double mean_loss = batches ? loss_sum / static_cast<double>(batches) : NAN;
-    history.push_back({static_cast<double>(epoch + 1), mean_loss, 100 * score.cer(), 100 * score.wer()});
-    log("epoch %lld  lr %.3g  train loss %.4f  grad norm %.2f  dev CER %.2f%%  WER %.2f%%  %.0f s (%.0f utt/s, "
+    history.push_back(
+        {static_cast<double>(epoch + 1), mean_loss, 100 * score.cer(), 100 * score.wer()});
+    log("epoch %lld  lr %.3g  train loss %.4f  grad norm %.2f  dev CER %.2f%%  WER %.2f%%  %.0f s "
+        "(%.0f utt/s, "
         "data waits %.1f s)%s",
-        static_cast<long long>(epoch + 1), anneal(epoch), mean_loss, batches ? norm_sum / static_cast<double>(batches) : NAN,
-        100 * score.cer(), 100 * score.wer(), secs, static_cast<double>(utts.size()) / secs, loader.wait_seconds(),
+        static_cast<long long>(epoch + 1), anneal(epoch), mean_loss,
+        batches ? norm_sum / static_cast<double>(batches) : NAN, 100 * score.cer(),
+        100 * score.wer(), secs, static_cast<double>(utts.size()) / secs, loader.wait_seconds(),
         skipped ? (" skipped " + std::to_string(skipped) + " infeasible items").c_str() : "");
     std::map<std::string, std::string> meta{{ds2::kConfigKey, cfg.to_json().dump()},
                                             {ds2::kVocabularyKey, ds2::vocabulary_text(vocab)},
@@ -293,7 +321,8 @@ int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Co
       break;
     }
   }
-  log("best dev CER %.2f%%; curves in %s", best_cer, (fs::path(a.out) / "curves.png").string().c_str());
+  log("best dev CER %.2f%%; curves in %s", best_cer,
+      (fs::path(a.out) / "curves.png").string().c_str());
   return 0;
 }
 
@@ -304,26 +333,30 @@ int run(const Args& a) {
     auto meta = m.metadata;
     meta["exported_from"] = fs::path(a.export_from).filename().string();
     ds2::export_model(a.export_to, *m.model, meta, asrkit::DType::F16);
-    std::printf("wrote %s (F16, %lld parameters)\n", a.export_to.c_str(), static_cast<long long>(m.model->num_parameters()));
+    std::printf("wrote %s (F16, %lld parameters)\n", a.export_to.c_str(),
+                static_cast<long long>(m.model->num_parameters()));
     return 0;
   }
   if (a.threads > 0) asrkit::set_num_threads(a.threads);
   fs::create_directories(a.out);
   Log log((fs::path(a.out) / "log.txt").string(), a.resume);
-  const auto vocab = a.vocab.empty() ? asrkit::Vocabulary::english() : asrkit::Vocabulary::load(a.vocab);
+  const auto vocab =
+      a.vocab.empty() ? asrkit::Vocabulary::english() : asrkit::Vocabulary::load(a.vocab);
   ds2::Config cfg = config_of(a.config);
   cfg.vocab = vocab.size();
   cfg.validate();
   auto utts = asrkit::read_manifest(a.train);
-  if (a.limit > 0 && static_cast<std::size_t>(a.limit) < utts.size()) utts.resize(static_cast<std::size_t>(a.limit));
+  if (a.limit > 0 && static_cast<std::size_t>(a.limit) < utts.size())
+    utts.resize(static_cast<std::size_t>(a.limit));
   const auto dev_utts = asrkit::read_manifest(a.dev);
   asrkit::Rng rng(a.seed);
   ds2::Model<float> model(cfg, rng);
   log("asrkit-train-ds2: config %s, %lld parameters, %zu training utterances, %zu dev, %d threads",
-      cfg.to_json().dump().c_str(), static_cast<long long>(model.num_parameters()), utts.size(), dev_utts.size(),
-      asrkit::num_threads());
-  log("optimizer %s lr %g anneal 1/%g clip %g batch %lld noise %.0f%% at %g-%g dB", a.optimizer.c_str(), a.lr,
-      a.anneal, a.clip, static_cast<long long>(a.batch), 100 * a.noise, a.snr_lo, a.snr_hi);
+      cfg.to_json().dump().c_str(), static_cast<long long>(model.num_parameters()), utts.size(),
+      dev_utts.size(), asrkit::num_threads());
+  log("optimizer %s lr %g anneal 1/%g clip %g batch %lld noise %.0f%% at %g-%g dB",
+      a.optimizer.c_str(), a.lr, a.anneal, a.clip, static_cast<long long>(a.batch), 100 * a.noise,
+      a.snr_lo, a.snr_hi);
   const DevSet dev = load_dev(dev_utts, a.batch);
 
   auto go = [&](auto& opt) {
@@ -331,7 +364,8 @@ int run(const Args& a) {
     double best = 1e300;
     std::vector<ds2::EpochPoint> history;
     if (a.resume) {
-      const auto meta = asrkit::load_checkpoint((fs::path(a.out) / "last.safetensors").string(), model, opt);
+      const auto meta =
+          asrkit::load_checkpoint((fs::path(a.out) / "last.safetensors").string(), model, opt);
       first = static_cast<index_t>(std::stoll(meta.at("epoch")));
       history = ds2::parse_history(meta.count("history") ? meta.at("history") : "[]");
       for (const auto& h : history) best = std::min(best, h.cer);

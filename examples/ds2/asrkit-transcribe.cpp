@@ -10,9 +10,9 @@
 
 #include <asrkit/core/threading.hpp>
 #include <asrkit/decode/beam_search.hpp>
+#include <asrkit/decode/lexicon.hpp>
 #include <asrkit/decode/metrics.hpp>
 #include <asrkit/io/arpa.hpp>
-#include <asrkit/train/batch.hpp>
 #include <asrkit/train/manifest.hpp>
 
 #include "../cli.hpp"
@@ -37,8 +37,9 @@ const char* const kUsage = R"(usage: asrkit-transcribe MODEL AUDIO.wav... [optio
   --greedy              best-path decoding instead of beam search
   --beam N              beam size (default 64)
   --lm FILE             word n-gram LM (ARPA) for the beam search
-  --alpha X             LM weight (default 0.8)
-  --beta X              word bonus (default 1.0)
+  --alpha X             LM weight (default 1.5: tuned on the dev voices for the shipped model)
+  --beta X              word bonus (default 2.0: the same)
+  --open-vocabulary     with --lm, also allow words the LM does not know (default: only its words)
   --batch N             utterances per forward pass (default 16)
   --threads N           worker threads (default: all cores)
   --json                JSON output: text, score, words with start/end seconds
@@ -50,9 +51,9 @@ const asrkit_cli::Tool kTool{"asrkit-transcribe", kUsage};
 struct Args {
   std::string model, manifest, lm;
   std::vector<std::string> audio;
-  bool greedy = false, json = false, verbose = false;
+  bool greedy = false, json = false, verbose = false, open_vocabulary = false;
   index_t beam = 64, batch = 16;
-  double alpha = 0.8, beta = 1.0;
+  double alpha = 1.5, beta = 2.0;
   int threads = 0;
 };
 
@@ -61,22 +62,38 @@ Args parse(int argc, char** argv) {
   asrkit_cli::Arguments args(argc, argv, kTool);
   while (args.next()) {
     const std::string& flag = args.flag();
-    if (flag == "--manifest") a.manifest = args.value();
-    else if (flag == "--greedy") a.greedy = true;
-    else if (flag == "--beam") a.beam = static_cast<index_t>(args.number());
-    else if (flag == "--lm") a.lm = args.value();
-    else if (flag == "--alpha") a.alpha = args.number();
-    else if (flag == "--beta") a.beta = args.number();
-    else if (flag == "--batch") a.batch = static_cast<index_t>(args.number());
-    else if (flag == "--threads") a.threads = static_cast<int>(args.number());
-    else if (flag == "--json") a.json = true;
-    else if (flag == "--verbose") a.verbose = true;
-    else if (!args.positional()) kTool.error("unknown option " + flag);
-    else if (a.model.empty()) a.model = flag;
-    else a.audio.push_back(flag);
+    if (flag == "--manifest")
+      a.manifest = args.value();
+    else if (flag == "--greedy")
+      a.greedy = true;
+    else if (flag == "--beam")
+      a.beam = static_cast<index_t>(args.number());
+    else if (flag == "--lm")
+      a.lm = args.value();
+    else if (flag == "--alpha")
+      a.alpha = args.number();
+    else if (flag == "--beta")
+      a.beta = args.number();
+    else if (flag == "--batch")
+      a.batch = static_cast<index_t>(args.number());
+    else if (flag == "--threads")
+      a.threads = static_cast<int>(args.number());
+    else if (flag == "--json")
+      a.json = true;
+    else if (flag == "--open-vocabulary")
+      a.open_vocabulary = true;
+    else if (flag == "--verbose")
+      a.verbose = true;
+    else if (!args.positional())
+      kTool.error("unknown option " + flag);
+    else if (a.model.empty())
+      a.model = flag;
+    else
+      a.audio.push_back(flag);
   }
   if (a.model.empty()) kTool.error("MODEL is required");
-  if (a.audio.empty() == a.manifest.empty()) kTool.error("give AUDIO files or --manifest (one of them)");
+  if (a.audio.empty() == a.manifest.empty())
+    kTool.error("give AUDIO files or --manifest (one of them)");
   if (a.batch < 1 || a.beam < 1) kTool.error("--batch and --beam must be >= 1");
   return a;
 }
@@ -92,7 +109,9 @@ class Transcriber {
   Transcriber(const Args& a) : a_(a), m_(ds2::load_model(a.model)) {
     std::vector<std::string> names;
     for (std::int32_t i = 0; i < m_.vocabulary.size(); ++i)
-      names.push_back(i == 0 ? "<blank>" : m_.vocabulary.token(i) == " " ? "<space>" : m_.vocabulary.token(i));
+      names.push_back(i == 0                          ? "<blank>"
+                      : m_.vocabulary.token(i) == " " ? "<space>"
+                                                      : m_.vocabulary.token(i));
     asrkit::DecoderOptions o;
     o.beam_size = a.beam;
     o.lm_weight = a.alpha;
@@ -101,8 +120,15 @@ class Transcriber {
     for (std::size_t i = 0; i < names.size(); ++i)
       if (names[i] == "<space>") o.word_boundary = static_cast<int>(i);
     std::shared_ptr<const asrkit::NgramLm> lm;
-    if (!a.lm.empty()) lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa(a.lm));
-    decoder_ = std::make_unique<asrkit::CtcBeamDecoder>(asrkit::TokenSet(names), o, lm);
+    asrkit::TokenSet tokens(names);
+    if (!a.lm.empty()) {
+      lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa(a.lm));
+      // The LM's words as a lexicon: hypotheses spell only words it can score (a hard
+      // constraint, as in DS2's and flashlight's word-LM decoding), unless --open-vocabulary.
+      if (!a.open_vocabulary)
+        lexicon_ = std::make_unique<asrkit::Lexicon>(asrkit::Lexicon::spelled(*lm, tokens));
+    }
+    decoder_ = std::make_unique<asrkit::CtcBeamDecoder>(std::move(tokens), o, lm, lexicon_.get());
     // Seconds per output frame: the 10 ms hop times the convs' time strides.
     frame_seconds_ = 0.01;
     for (const auto& c : m_.config.convs) frame_seconds_ *= static_cast<double>(c.stride[1]);
@@ -113,20 +139,19 @@ class Transcriber {
   std::vector<Result> run(const std::vector<Tensor<float>>& feats) const {
     std::vector<asrkit::TensorView<const float>> views;
     for (const auto& f : feats) views.push_back(f.view());
-    const auto batch = asrkit::make_batch<float>(views, std::vector<std::vector<std::int32_t>>(views.size()));
-    const auto out = m_.model->forward(batch.features.view(), batch.input_lengths.view());
-    const auto lp = ds2::log_probs(out);
+    const auto post = ds2::infer(*m_.model, views);
     std::vector<Result> results(feats.size());
     for (std::size_t b = 0; b < feats.size(); ++b) {
-      const index_t item = static_cast<index_t>(b), frames = out.lengths.data()[b];
+      const index_t item = static_cast<index_t>(b), frames = post.lengths.data()[b];
       if (a_.greedy) {
-        results[b].text = ds2::greedy_text(lp, out.lengths, item, m_.vocabulary);
+        results[b].text = ds2::greedy_text(post.log_probs, post.lengths, item, m_.vocabulary);
         continue;
       }
-      const auto nbest = decoder_->decode(lp.view(), item, frames);
+      const auto nbest = decoder_->decode(post.log_probs.view(), item, frames);
       if (nbest.empty()) continue;
       results[b].best = nbest.front();
-      for (const auto& w : nbest.front().words) results[b].text += (results[b].text.empty() ? "" : " ") + w.text;
+      for (const auto& w : nbest.front().words)
+        results[b].text += (results[b].text.empty() ? "" : " ") + w.text;
     }
     return results;
   }
@@ -134,6 +159,7 @@ class Transcriber {
  private:
   const Args& a_;
   ds2::Loaded m_;
+  std::unique_ptr<asrkit::Lexicon> lexicon_;  // outlives decoder_ (declared first)
   std::unique_ptr<asrkit::CtcBeamDecoder> decoder_;
   double frame_seconds_ = 0.01;
 };
@@ -157,7 +183,8 @@ int run(const Args& a) {
   std::vector<Result> results;
   for (std::size_t i = 0; i < paths.size(); i += static_cast<std::size_t>(a.batch)) {
     std::vector<Tensor<float>> feats;
-    for (std::size_t k = i; k < std::min(paths.size(), i + static_cast<std::size_t>(a.batch)); ++k) {
+    for (std::size_t k = i; k < std::min(paths.size(), i + static_cast<std::size_t>(a.batch));
+         ++k) {
       const auto audio = asrkit::read_wav(paths[k]);
       audio_seconds += static_cast<double>(audio.samples.dim(0)) / audio.sample_rate;
       feats.push_back(ds2::features(audio));
@@ -172,24 +199,30 @@ int run(const Args& a) {
     for (std::size_t i = 0; i < results.size(); ++i) {
       nlohmann::json words = nlohmann::json::array();
       for (const auto& w : results[i].best.words)
-        words.push_back({{"word", w.text}, {"start", static_cast<double>(w.start) * tr.frame_seconds()},
+        words.push_back({{"word", w.text},
+                         {"start", static_cast<double>(w.start) * tr.frame_seconds()},
                          {"end", static_cast<double>(w.end) * tr.frame_seconds()}});
       nlohmann::json item{{"audio", paths[i]}, {"text", results[i].text}, {"words", words}};
       if (!a.greedy) item["score"] = results[i].best.score;
       if (!refs.empty()) item["reference"] = refs[i];
       out.push_back(item);
     }
-    std::cout << nlohmann::json{{"results", out}, {"audio_seconds", audio_seconds}, {"rtf", rtf}}.dump(2) << "\n";
+    std::cout
+        << nlohmann::json{{"results", out}, {"audio_seconds", audio_seconds}, {"rtf", rtf}}.dump(2)
+        << "\n";
   } else if (refs.empty()) {
-    for (std::size_t i = 0; i < results.size(); ++i) std::printf("%s\t%s\n", paths[i].c_str(), results[i].text.c_str());
+    for (std::size_t i = 0; i < results.size(); ++i)
+      std::printf("%s\t%s\n", paths[i].c_str(), results[i].text.c_str());
   }
   if (!refs.empty()) {
     asrkit::CorpusScore score;
     for (std::size_t i = 0; i < results.size(); ++i) {
       score.add(std::to_string(i), refs[i], results[i].text);
-      if (a.verbose && !a.json) std::printf("REF: %s\nHYP: %s\n", refs[i].c_str(), results[i].text.c_str());
+      if (a.verbose && !a.json)
+        std::printf("REF: %s\nHYP: %s\n", refs[i].c_str(), results[i].text.c_str());
     }
-    std::fprintf(a.json ? stderr : stdout, "%zu utterances, %.1f s of audio: WER %.2f%%  CER %.2f%%  RTF %.4f\n",
+    std::fprintf(a.json ? stderr : stdout,
+                 "%zu utterances, %.1f s of audio: WER %.2f%%  CER %.2f%%  RTF %.4f\n",
                  results.size(), audio_seconds, 100 * score.wer(), 100 * score.cer(), rtf);
   } else if (!a.json) {
     std::fprintf(stderr, "%.1f s of audio in %.2f s: RTF %.4f\n", audio_seconds, compute, rtf);

@@ -3,7 +3,8 @@
 //
 //   ds2::Config cfg = ds2::Config::small();             // or tiny(), paper(), from_json(...)
 //   ds2::Model<float> model(cfg, rng);
-//   auto out = model.forward_train(features, lengths);  // features [T, B, 161] -> logits [T', B, V]
+//   auto out = model.forward_train(features, lengths);  // features [T, B, 161] -> logits [T', B,
+//   V]
 //   ... CTC on out.logits / out.lengths ...
 //   model.backward(dlogits);                            // adds to every parameter gradient
 //
@@ -59,16 +60,16 @@ struct ConvSpec {
 /// A DS2 architecture. JSON keys are the member names (Config::to_json / from_json).
 struct Config {
   std::string name = "custom";
-  index_t bins = 161;                ///< spectrogram bins (20 ms windows at 16 kHz)
+  index_t bins = 161;  ///< spectrogram bins (20 ms windows at 16 kHz)
   std::vector<ConvSpec> convs{ConvSpec{}};
-  std::string cell = "gru";          ///< "gru" or "rnn"
+  std::string cell = "gru";  ///< "gru" or "rnn"
   index_t rnn_layers = 3;
   index_t hidden = 256;
   bool bidirectional = true;
-  index_t lookahead = 0;             ///< row-convolution future frames τ (forward-only models)
-  index_t vocab = 29;                ///< output labels including the CTC blank (id 0)
-  double clip = 20.0;                ///< clipped ReLU ceiling (SPECS §3.2)
-  double bn_momentum = 0.1;          ///< running-statistics update of every BN
+  index_t lookahead = 0;     ///< row-convolution future frames τ (forward-only models)
+  index_t vocab = 29;        ///< output labels including the CTC blank (id 0)
+  double clip = 20.0;        ///< clipped ReLU ceiling (SPECS §3.2)
+  double bn_momentum = 0.1;  ///< running-statistics update of every BN
 
   /// For unit and parity tests: two small convs, 2 GRU layers of 12.
   static Config tiny(bool bidirectional = true) {
@@ -109,11 +110,21 @@ struct Config {
   nlohmann::json to_json() const {
     nlohmann::json convs_json = nlohmann::json::array();
     for (const auto& s : convs)
-      convs_json.push_back({{"channels", s.channels}, {"kernel", s.kernel}, {"stride", s.stride},
+      convs_json.push_back({{"channels", s.channels},
+                            {"kernel", s.kernel},
+                            {"stride", s.stride},
                             {"padding", s.padding}});
-    return {{"name", name}, {"bins", bins}, {"convs", convs_json}, {"cell", cell},
-            {"rnn_layers", rnn_layers}, {"hidden", hidden}, {"bidirectional", bidirectional},
-            {"lookahead", lookahead}, {"vocab", vocab}, {"clip", clip}, {"bn_momentum", bn_momentum}};
+    return {{"name", name},
+            {"bins", bins},
+            {"convs", convs_json},
+            {"cell", cell},
+            {"rnn_layers", rnn_layers},
+            {"hidden", hidden},
+            {"bidirectional", bidirectional},
+            {"lookahead", lookahead},
+            {"vocab", vocab},
+            {"clip", clip},
+            {"bn_momentum", bn_momentum}};
   }
 
   /// Missing keys keep the defaults above; a wrong type or an invalid value throws
@@ -122,22 +133,28 @@ struct Config {
     Config c;
     auto get = [&](const char* key, auto& out) {
       if (!j.contains(key)) return;
-      if constexpr (std::is_integral_v<std::decay_t<decltype(out)>> && !std::is_same_v<std::decay_t<decltype(out)>, bool>)
+      if constexpr (std::is_integral_v<std::decay_t<decltype(out)>> &&
+                    !std::is_same_v<std::decay_t<decltype(out)>, bool>)
         if (!j.at(key).is_number_integer())
-          throw asrkit::ValueError("ds2.1", asrkit::detail::str("ds2 config: key \"", key, "\" must be an integer, got ",
-                                                                j.at(key).dump()));
+          throw asrkit::ValueError(
+              "ds2.1", asrkit::detail::str("ds2 config: key \"", key, "\" must be an integer, got ",
+                                           j.at(key).dump()));
       try {
         j.at(key).get_to(out);
       } catch (const nlohmann::json::exception& e) {
-        throw asrkit::ValueError("ds2.1", asrkit::detail::str("ds2 config: key \"", key, "\": ", e.what()));
+        throw asrkit::ValueError("ds2.1",
+                                 asrkit::detail::str("ds2 config: key \"", key, "\": ", e.what()));
       }
     };
     if (!j.is_object())
-      throw asrkit::ValueError("ds2.1", "ds2 config: expected a JSON object, got " + std::string(j.type_name()));
-    static const char* const kKeys[] = {"name", "bins", "convs", "cell", "rnn_layers", "hidden", "bidirectional",
-                                        "lookahead", "vocab", "clip", "bn_momentum"};
+      throw asrkit::ValueError(
+          "ds2.1", "ds2 config: expected a JSON object, got " + std::string(j.type_name()));
+    static const char* const kKeys[] = {"name",       "bins",   "convs",         "cell",
+                                        "rnn_layers", "hidden", "bidirectional", "lookahead",
+                                        "vocab",      "clip",   "bn_momentum"};
     for (const auto& item : j.items())  // a typo must not silently fall back to a default
-      if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return item.key() == k; }) == std::end(kKeys))
+      if (std::find_if(std::begin(kKeys), std::end(kKeys),
+                       [&](const char* k) { return item.key() == k; }) == std::end(kKeys))
         throw asrkit::ValueError("ds2.1", "ds2 config: unknown key \"" + item.key() + "\"");
     get("name", c.name);
     get("bins", c.bins);
@@ -155,8 +172,9 @@ struct Config {
       c.convs.clear();
       for (const auto& e : j.at("convs")) {
         if (!e.is_object())
-          throw asrkit::ValueError("ds2.1", "ds2 config: key \"convs\": every entry must be an object, got " +
-                                                std::string(e.type_name()));
+          throw asrkit::ValueError(
+              "ds2.1", "ds2 config: key \"convs\": every entry must be an object, got " +
+                           std::string(e.type_name()));
         ConvSpec s;
         const auto sub = [&](const char* key, auto& out) {
           if (e.contains(key)) e.at(key).get_to(out);
@@ -167,7 +185,8 @@ struct Config {
           sub("stride", s.stride);
           sub("padding", s.padding);
         } catch (const nlohmann::json::exception& ex) {
-          throw asrkit::ValueError("ds2.1", asrkit::detail::str("ds2 config: key \"convs\": ", ex.what()));
+          throw asrkit::ValueError("ds2.1",
+                                   asrkit::detail::str("ds2 config: key \"convs\": ", ex.what()));
         }
         c.convs.push_back(s);
       }
@@ -194,13 +213,17 @@ struct Config {
   }
   /// Output frames of an input of `frames` frames (the CTC input length).
   index_t output_frames(index_t frames) const {
-    for (const auto& s : convs) frames = frames + 2 * s.padding[1] - s.kernel[1] < 0
-                                             ? 0 : (frames + 2 * s.padding[1] - s.kernel[1]) / s.stride[1] + 1;
+    for (const auto& s : convs)
+      frames = frames + 2 * s.padding[1] - s.kernel[1] < 0
+                   ? 0
+                   : (frames + 2 * s.padding[1] - s.kernel[1]) / s.stride[1] + 1;
     return frames;
   }
 
   void validate() const {
-    auto bad = [](const std::string& what) { throw asrkit::ValueError("ds2.1", "ds2 config: " + what); };
+    auto bad = [](const std::string& what) {
+      throw asrkit::ValueError("ds2.1", "ds2 config: " + what);
+    };
     if (bins < 1) bad(asrkit::detail::str("bins must be >= 1, got ", bins));
     if (convs.empty() || convs.size() > 3)
       bad(asrkit::detail::str("convs must have 1 to 3 layers, got ", convs.size()));
@@ -208,12 +231,17 @@ struct Config {
       for (int a = 0; a < 2; ++a)
         if (s.channels < 1 || s.kernel[a] < 1 || s.stride[a] < 1 || s.padding[a] < 0)
           bad("every conv needs channels, kernel and stride >= 1 and padding >= 0");
-    if (conv_rows() < 1) bad(asrkit::detail::str("the convs leave ", conv_rows(), " frequency rows of ", bins, " bins"));
-    if (cell != "gru" && cell != "rnn") bad("cell must be \"gru\" or \"rnn\", got \"" + cell + "\"");
-    if (rnn_layers < 1 || rnn_layers > 7) bad(asrkit::detail::str("rnn_layers must be 1 to 7, got ", rnn_layers));
+    if (conv_rows() < 1)
+      bad(asrkit::detail::str("the convs leave ", conv_rows(), " frequency rows of ", bins,
+                              " bins"));
+    if (cell != "gru" && cell != "rnn")
+      bad("cell must be \"gru\" or \"rnn\", got \"" + cell + "\"");
+    if (rnn_layers < 1 || rnn_layers > 7)
+      bad(asrkit::detail::str("rnn_layers must be 1 to 7, got ", rnn_layers));
     if (hidden < 1) bad(asrkit::detail::str("hidden must be >= 1, got ", hidden));
     if (lookahead < 0) bad(asrkit::detail::str("lookahead must be >= 0, got ", lookahead));
-    if (lookahead > 0 && bidirectional) bad("lookahead (row convolution) is for forward-only models");
+    if (lookahead > 0 && bidirectional)
+      bad("lookahead (row convolution) is for forward-only models");
     if (vocab < 2) bad(asrkit::detail::str("vocab must be >= 2 (blank + one label), got ", vocab));
     if (!(clip > 0)) bad(asrkit::detail::str("clip must be > 0, got ", clip));
   }
@@ -298,10 +326,11 @@ class Model {
       o.kernel = s.kernel;
       o.stride = s.stride;
       o.padding = s.padding;
-      o.bias = false;               // BN's β takes its role (SPECS §3.3)
-      o.input_grad = i > 0;         // nothing upstream of the first conv learns
+      o.bias = false;        // BN's β takes its role (SPECS §3.3)
+      o.input_grad = i > 0;  // nothing upstream of the first conv learns
       convs_.push_back({asrkit::Conv2d<T>(channels, s.channels, o, rng),
-                        asrkit::SequenceBatchNorm<T>(s.channels, bn), asrkit::ClippedReLU<T>(T(config_.clip))});
+                        asrkit::SequenceBatchNorm<T>(s.channels, bn),
+                        asrkit::ClippedReLU<T>(T(config_.clip))});
       channels = s.channels;
     }
     index_t features = channels * config_.conv_rows();
@@ -335,11 +364,13 @@ class Model {
 
   /// Inference (running BN statistics). features [T, B, bins] (time-major, zero past each
   /// length), lengths [B] or an empty view (all T).
-  Output<T> forward(TensorView<const T> features, TensorView<const std::int32_t> lengths = {}) const {
+  Output<T> forward(TensorView<const T> features,
+                    TensorView<const std::int32_t> lengths = {}) const {
     return const_cast<Model*>(this)->template run<false>(features, lengths);
   }
   /// Training: batch statistics, caches for backward.
-  Output<T> forward_train(TensorView<const T> features, TensorView<const std::int32_t> lengths = {}) {
+  Output<T> forward_train(TensorView<const T> features,
+                          TensorView<const std::int32_t> lengths = {}) {
     return run<true>(features, lengths);
   }
 
@@ -361,11 +392,13 @@ class Model {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    visit_layers([&](auto& layer, const std::string& name) { layer.for_each_parameter(f, name); }, prefix);
+    visit_layers([&](auto& layer, const std::string& name) { layer.for_each_parameter(f, name); },
+                 prefix);
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    visit_layers([&](auto& layer, const std::string& name) { layer.for_each_buffer(f, name); }, prefix);
+    visit_layers([&](auto& layer, const std::string& name) { layer.for_each_buffer(f, name); },
+                 prefix);
   }
 
   /// Parameters (weights, biases, γ, β), not counting BN statistics.
@@ -400,10 +433,12 @@ class Model {
   template <bool Train>
   Output<T> run(TensorView<const T> features, TensorView<const std::int32_t> lengths) {
     if (features.rank() != 3 || features.dim(2) != config_.bins)
-      throw asrkit::ShapeError("ds2.3", asrkit::detail::str("ds2::Model: argument features: expected shape [T, B, ",
-                                                            config_.bins, "], got ", features.shape().str()));
+      throw asrkit::ShapeError(
+          "ds2.3", asrkit::detail::str("ds2::Model: argument features: expected shape [T, B, ",
+                                       config_.bins, "], got ", features.shape().str()));
     const index_t steps = features.dim(0), batch = features.dim(1);
-    const auto len = asrkit::detail::checked_lengths(lengths, steps, batch, "ds2::Model", {"ds2.4", "ds2.5"});
+    const auto len =
+        asrkit::detail::checked_lengths(lengths, steps, batch, "ds2::Model", {"ds2.4", "ds2.5"});
     if (Train) batch_ = batch;
     // [T, B, bins] -> the image [B, 1, bins, T].
     Tensor<T> image(Shape{batch, 1, config_.bins, steps}, asrkit::uninitialized);
@@ -411,7 +446,9 @@ class Model {
       for (index_t b = 0; b < batch; ++b)
         for (index_t f = 0; f < config_.bins; ++f)
           image.data()[(b * config_.bins + f) * steps + t] =
-              t < len[static_cast<std::size_t>(b)] ? features.data()[(t * batch + b) * config_.bins + f] : T(0);
+              t < len[static_cast<std::size_t>(b)]
+                  ? features.data()[(t * batch + b) * config_.bins + f]
+                  : T(0);
 
     std::vector<std::int32_t> frames(len.begin(), len.end());
     Tensor<T> rows;
@@ -428,10 +465,12 @@ class Model {
       }
       Tensor<std::int32_t> repeated(Shape{batch * F});  // each item's frames, once per row f
       for (index_t b = 0; b < batch; ++b)
-        for (index_t f = 0; f < F; ++f) repeated.data()[b * F + f] = frames[static_cast<std::size_t>(b)];
+        for (index_t f = 0; f < F; ++f)
+          repeated.data()[b * F + f] = frames[static_cast<std::size_t>(b)];
       rows = detail::image_to_rows<T>(y.view());
       // BN over valid positions gives 0 on padded frames and clipped ReLU keeps them 0.
-      rows = Train ? c.norm.forward_train(rows.view(), repeated.view()) : c.norm.forward(rows.view(), repeated.view());
+      rows = Train ? c.norm.forward_train(rows.view(), repeated.view())
+                   : c.norm.forward(rows.view(), repeated.view());
       rows = Train ? c.act.forward_train(rows.view()) : c.act.forward(rows.view());
       if (i + 1 < convs_.size()) image = detail::rows_to_image<T>(rows.view(), batch, F);
     }
@@ -440,10 +479,15 @@ class Model {
     Tensor<std::int32_t> out_len(Shape{batch});
     std::copy(frames.begin(), frames.end(), out_len.data());
     for (auto& r : rnns_)
-      x = std::visit([&](auto& layer) { return Train ? layer.forward_train(x.view(), out_len.view())
-                                                     : layer.forward(x.view(), out_len.view()); }, r);
+      x = std::visit(
+          [&](auto& layer) {
+            return Train ? layer.forward_train(x.view(), out_len.view())
+                         : layer.forward(x.view(), out_len.view());
+          },
+          r);
     if (!lookahead_.empty()) {
-      x = Train ? lookahead_[0].forward_train(x.view(), out_len.view()) : lookahead_[0].forward(x.view(), out_len.view());
+      x = Train ? lookahead_[0].forward_train(x.view(), out_len.view())
+                : lookahead_[0].forward(x.view(), out_len.view());
       x = Train ? lookahead_act_.forward_train(x.view()) : lookahead_act_.forward(x.view());
     }
     Tensor<T> logits = Train ? fc_[0].forward_train(x.view()) : fc_[0].forward(x.view());
@@ -455,7 +499,7 @@ class Model {
   std::vector<std::variant<Rnn, Gru>> rnns_;
   std::vector<asrkit::RowConvolution<T>> lookahead_;  // 0 or 1
   asrkit::ClippedReLU<T> lookahead_act_;
-  std::vector<asrkit::Linear<T>> fc_;                  // 1 (a vector: Linear has no default constructor)
+  std::vector<asrkit::Linear<T>> fc_;  // 1 (a vector: Linear has no default constructor)
   // Training cache: batch size and the frequency rows after each conv.
   index_t batch_ = 0;
   std::vector<index_t> rows_;

@@ -2,10 +2,10 @@
 // features), the checkpoint format (weights + config + vocabulary in one safetensors file) and
 // CTC output -> text.
 //
-//   auto feats = ds2::features(asrkit::read_wav("a.wav"));      // [frames, 161], per-bin normalised
-//   auto m = ds2::load_model("ds2-small.safetensors");          // config and vocabulary from its metadata
-//   auto out = m.model->forward(batch_features, lengths);
-//   std::string text = ds2::greedy_text(out, b, m.vocabulary);
+//   auto feats = ds2::features(asrkit::read_wav("a.wav"));      // [frames, 161], per-bin
+//   normalised auto m = ds2::load_model("ds2-small.safetensors");          // config and vocabulary
+//   from its metadata auto out = m.model->forward(batch_features, lengths); std::string text =
+//   ds2::greedy_text(out, b, m.vocabulary);
 #pragma once
 
 #include "ds2_model.hpp"
@@ -17,6 +17,7 @@
 #include <asrkit/io/safetensors.hpp>
 #include <asrkit/io/wav.hpp>
 #include <asrkit/ops/softmax.hpp>
+#include <asrkit/train/batch.hpp>
 #include <asrkit/train/checkpoint.hpp>
 #include <asrkit/train/vocabulary.hpp>
 
@@ -68,22 +69,25 @@ inline Loaded load_model(const std::string& path) {
   const auto& meta = file.metadata();
   const auto config = meta.find(kConfigKey), vocab = meta.find(kVocabularyKey);
   if (config == meta.end() || vocab == meta.end())
-    throw asrkit::FormatError("ds2.6", "ds2 checkpoint \"" + path + "\": metadata needs \"" + kConfigKey +
-                                           "\" and \"" + kVocabularyKey + "\" (written by asrkit-train-ds2)");
+    throw asrkit::FormatError("ds2.6", "ds2 checkpoint \"" + path + "\": metadata needs \"" +
+                                           kConfigKey + "\" and \"" + kVocabularyKey +
+                                           "\" (written by asrkit-train-ds2)");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(config->second);
   } catch (const nlohmann::json::parse_error& e) {
-    throw asrkit::FormatError("ds2.6", "ds2 checkpoint \"" + path + "\": " + kConfigKey + ": " + e.what());
+    throw asrkit::FormatError("ds2.6",
+                              "ds2 checkpoint \"" + path + "\": " + kConfigKey + ": " + e.what());
   }
   std::vector<std::string> tokens;
   std::istringstream lines(vocab->second);
   for (std::string t; std::getline(lines, t);) tokens.push_back(t);
   Loaded out{Config::from_json(j), nullptr, asrkit::Vocabulary(tokens, path), meta};
   if (out.vocabulary.size() != out.config.vocab)
-    throw asrkit::FormatError("ds2.6", asrkit::detail::str("ds2 checkpoint \"", path, "\": the vocabulary has ",
-                                                           out.vocabulary.size(), " tokens, the config says ",
-                                                           out.config.vocab));
+    throw asrkit::FormatError(
+        "ds2.6",
+        asrkit::detail::str("ds2 checkpoint \"", path, "\": the vocabulary has ",
+                            out.vocabulary.size(), " tokens, the config says ", out.config.vocab));
   asrkit::Rng rng(0);
   out.model = std::make_unique<Model<float>>(out.config, rng);
   asrkit::load_state_dict(file, *out.model);
@@ -115,9 +119,24 @@ Tensor<T> log_probs(const Output<T>& out) {
   return lp;
 }
 
+/// What inference gives for a batch: log-probabilities [T', B, V] and each item's frames.
+struct Posteriors {
+  Tensor<float> log_probs;
+  Tensor<std::int32_t> lengths;
+};
+
+/// Inference on utterances' features ([frames_b, bins] each), padded into one batch.
+inline Posteriors infer(const Model<float>& model,
+                        const std::vector<TensorView<const float>>& features) {
+  const auto batch =
+      asrkit::make_batch<float>(features, std::vector<std::vector<std::int32_t>>(features.size()));
+  auto out = model.forward(batch.features.view(), batch.input_lengths.view());
+  return {log_probs(out), std::move(out.lengths)};
+}
+
 /// Best-path text of item b of [T', B, V] log-probabilities (blank 0, repeats merged).
-inline std::string greedy_text(const Tensor<float>& log_probs, const Tensor<std::int32_t>& lengths, index_t b,
-                               const asrkit::Vocabulary& vocabulary) {
+inline std::string greedy_text(const Tensor<float>& log_probs, const Tensor<std::int32_t>& lengths,
+                               index_t b, const asrkit::Vocabulary& vocabulary) {
   const auto h = asrkit::ctc_greedy(log_probs.view(), asrkit::DecodeInput{0, b, lengths.data()[b]});
   return vocabulary.decode(h.tokens);
 }

@@ -96,9 +96,12 @@ void gradcheck(const ds2::Config& cfg, std::uint64_t seed) {
   model.for_each_parameter([](const std::string&, asrkit::Parameter<double>& p) { p.zero_grad(); });
   model.backward(w.view());
   std::map<std::string, Tensor<double>> analytic;
-  model.for_each_parameter([&](const std::string& n, asrkit::Parameter<double>& p) { analytic.emplace(n, p.grad); });
+  model.for_each_parameter(
+      [&](const std::string& n, asrkit::Parameter<double>& p) { analytic.emplace(n, p.grad); });
 
-  auto loss = [&] { return asrkit_test::dot(model.forward_train(x.view(), lengths.view()).logits, w); };
+  auto loss = [&] {
+    return asrkit_test::dot(model.forward_train(x.view(), lengths.view()).logits, w);
+  };
   int checked = 0;
   model.for_each_parameter([&](const std::string& n, asrkit::Parameter<double>& p) {
     INFO("parameter " << n);
@@ -119,13 +122,15 @@ void gradcheck(const ds2::Config& cfg, std::uint64_t seed) {
 TEST_CASE("ds2::Model backward matches finite differences (bidirectional GRU)", "[ds2]") {
   gradcheck(tiny(true, "gru"), 11);
 }
-TEST_CASE("ds2::Model backward matches finite differences (forward-only GRU + lookahead)", "[ds2]") {
+TEST_CASE("ds2::Model backward matches finite differences (forward-only GRU + lookahead)",
+          "[ds2]") {
   gradcheck(tiny(false, "gru"), 21);
 }
 TEST_CASE("ds2::Model backward matches finite differences (bidirectional simple RNN)", "[ds2]") {
   gradcheck(tiny(true, "rnn"), 31);
 }
-TEST_CASE("ds2::Model backward matches finite differences (forward-only simple RNN + lookahead)", "[ds2]") {
+TEST_CASE("ds2::Model backward matches finite differences (forward-only simple RNN + lookahead)",
+          "[ds2]") {
   gradcheck(tiny(false, "rnn"), 41);
 }
 
@@ -146,7 +151,8 @@ TEST_CASE("ds2::Model inference: a padded batch gives each item what it gets alo
       const index_t n = len[static_cast<std::size_t>(b)];
       Tensor<double> alone(Shape{n, 1, bins});
       for (index_t t = 0; t < n; ++t)
-        for (index_t f = 0; f < bins; ++f) alone.data()[t * bins + f] = x.data()[(t * batch + b) * bins + f];
+        for (index_t f = 0; f < bins; ++f)
+          alone.data()[t * bins + f] = x.data()[(t * batch + b) * bins + f];
       const auto one = model.forward(alone.view());
       const index_t frames = cfg.output_frames(n), V = cfg.vocab;
       REQUIRE(one.logits.dim(0) == frames);
@@ -154,7 +160,8 @@ TEST_CASE("ds2::Model inference: a padded batch gives each item what it gets alo
       double worst = 0;
       for (index_t t = 0; t < frames; ++t)
         for (index_t v = 0; v < V; ++v)
-          worst = std::max(worst, std::fabs(one.logits.data()[t * V + v] - out.logits.data()[(t * batch + b) * V + v]));
+          worst = std::max(worst, std::fabs(one.logits.data()[t * V + v] -
+                                            out.logits.data()[(t * batch + b) * V + v]));
       CHECK(worst < 1e-12);
     }
   }
@@ -172,7 +179,8 @@ TEST_CASE("ds2::Model training ignores the values in padded frames", "[ds2]") {
     for (index_t t = 0; t < steps; ++t)
       for (index_t b = 0; b < batch; ++b)
         if (t >= lengths.data()[b])
-          for (index_t f = 0; f < bins; ++f) x2.data()[(t * batch + b) * bins + f] = noise.data()[(t * batch + b) * bins + f];
+          for (index_t f = 0; f < bins; ++f)
+            x2.data()[(t * batch + b) * bins + f] = noise.data()[(t * batch + b) * bins + f];
     std::vector<std::map<std::string, Tensor<double>>> grads(2);
     std::vector<Tensor<double>> logits(2);
     for (int k = 0; k < 2; ++k) {
@@ -182,12 +190,14 @@ TEST_CASE("ds2::Model training ignores the values in padded frames", "[ds2]") {
       logits[k] = out.logits;
       auto w = randn(out.logits.shape(), 64);
       model.backward(w.view());  // nonzero on padded frames: only fc.bias may see those
-      model.for_each_parameter([&](const std::string& n, asrkit::Parameter<double>& p) { grads[k].emplace(n, p.grad); });
+      model.for_each_parameter(
+          [&](const std::string& n, asrkit::Parameter<double>& p) { grads[k].emplace(n, p.grad); });
     }
     const index_t V = cfg.vocab;
     for (index_t i = 0; i < logits[0].numel(); ++i) {
       const index_t t = i / (batch * V), b = i / V % batch;
-      if (t < cfg.output_frames(lengths.data()[b])) REQUIRE(logits[0].data()[i] == logits[1].data()[i]);
+      if (t < cfg.output_frames(lengths.data()[b]))
+        REQUIRE(logits[0].data()[i] == logits[1].data()[i]);
     }
     for (const auto& [name, g] : grads[0]) {
       INFO("grad " << name);
@@ -212,7 +222,8 @@ TEST_CASE("ds2::Model output lengths are Config::output_frames", "[ds2]") {
       CHECK(out.logits.dim(1) == batch);
       CHECK(out.logits.dim(2) == cfg.vocab);
       REQUIRE(out.lengths.numel() == batch);
-      for (index_t b = 0; b < batch; ++b) CHECK(out.lengths.data()[b] == cfg.output_frames(len[static_cast<std::size_t>(b)]));
+      for (index_t b = 0; b < batch; ++b)
+        CHECK(out.lengths.data()[b] == cfg.output_frames(len[static_cast<std::size_t>(b)]));
     }
     // No lengths: every item has all T frames.
     const auto all = model.forward(x.view());
@@ -261,16 +272,19 @@ TEST_CASE("ds2::Config errors", "[ds2]") {
     return j;
   };
   REQUIRE_THROWS_ID(ds2::Config::from_json(with("cell", "lstm")), ValueError, "[asrkit.ds2.1]");
-  REQUIRE_THROWS_ID(ds2::Config::from_json(with("lookahead", 3)), ValueError, "[asrkit.ds2.1]");  // bidirectional
+  REQUIRE_THROWS_ID(ds2::Config::from_json(with("lookahead", 3)), ValueError,
+                    "[asrkit.ds2.1]");  // bidirectional
   json four = base;
   for (int i = 0; i < 2; ++i) four["convs"].push_back(base["convs"][0]);
   REQUIRE(four["convs"].size() == 4);
   REQUIRE_THROWS_ID(ds2::Config::from_json(four), ValueError, "[asrkit.ds2.1]");
-  REQUIRE_THROWS_ID(ds2::Config::from_json(with("convs", json::array())), ValueError, "[asrkit.ds2.1]");
+  REQUIRE_THROWS_ID(ds2::Config::from_json(with("convs", json::array())), ValueError,
+                    "[asrkit.ds2.1]");
   REQUIRE_THROWS_ID(ds2::Config::from_json(json::array()), ValueError, "[asrkit.ds2.1]");
   REQUIRE_THROWS_ID(ds2::Config::from_json(json(42)), ValueError, "[asrkit.ds2.1]");
   REQUIRE_THROWS_ID(ds2::Config::from_json(with("hidden", "big")), ValueError, "[asrkit.ds2.1]");
-  REQUIRE_THROWS_ID(ds2::Config::from_json(with("bidirectional", 1.5)), ValueError, "[asrkit.ds2.1]");
+  REQUIRE_THROWS_ID(ds2::Config::from_json(with("bidirectional", 1.5)), ValueError,
+                    "[asrkit.ds2.1]");
   REQUIRE_THROWS_ID(ds2::Config::from_json(with("convs", 3)), ValueError, "[asrkit.ds2.1]");
   json bad_kernel = base;
   bad_kernel["convs"][0]["kernel"] = "wide";
@@ -282,7 +296,8 @@ TEST_CASE("ds2::Config errors", "[ds2]") {
   // The error names the key.
   REQUIRE_THROWS_ID(ds2::Config::from_json(with("hidden", "big")), ValueError, "hidden");
   // Nothing silently falls back or rounds: entries that are not objects, fractional sizes, typos.
-  REQUIRE_THROWS_ID(ds2::Config::from_json(with("convs", json::array({3}))), ValueError, "every entry must be an object");
+  REQUIRE_THROWS_ID(ds2::Config::from_json(with("convs", json::array({3}))), ValueError,
+                    "every entry must be an object");
   REQUIRE_THROWS_ID(ds2::Config::from_json(with("hidden", 12.7)), ValueError, "must be an integer");
   REQUIRE_THROWS_ID(ds2::Config::from_json(with("hiden", 12)), ValueError, "unknown key \"hiden\"");
 
@@ -303,9 +318,12 @@ TEST_CASE("ds2::Model argument errors", "[ds2]") {
   const auto rank2 = randn(Shape{10, cfg.bins}, 84);
   REQUIRE_THROWS_ID(model.forward(wrong_bins.view()), asrkit::ShapeError, "[asrkit.ds2.3]");
   REQUIRE_THROWS_ID(model.forward_train(rank2.view()), asrkit::ShapeError, "[asrkit.ds2.3]");
-  REQUIRE_THROWS_ID(model.forward(x.view(), lengths_of({10, 5, 3}).view()), asrkit::ShapeError, "[asrkit.ds2.4]");
-  REQUIRE_THROWS_ID(model.forward(x.view(), lengths_of({11, 5}).view()), asrkit::ValueError, "[asrkit.ds2.5]");
-  REQUIRE_THROWS_ID(model.forward_train(x.view(), lengths_of({10, -1}).view()), asrkit::ValueError, "[asrkit.ds2.5]");
+  REQUIRE_THROWS_ID(model.forward(x.view(), lengths_of({10, 5, 3}).view()), asrkit::ShapeError,
+                    "[asrkit.ds2.4]");
+  REQUIRE_THROWS_ID(model.forward(x.view(), lengths_of({11, 5}).view()), asrkit::ValueError,
+                    "[asrkit.ds2.5]");
+  REQUIRE_THROWS_ID(model.forward_train(x.view(), lengths_of({10, -1}).view()), asrkit::ValueError,
+                    "[asrkit.ds2.5]");
   // The model still works after the errors.
   CHECK(model.forward(x.view(), lengths_of({10, 5}).view()).logits.dim(0) == cfg.output_frames(10));
 }

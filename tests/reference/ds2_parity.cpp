@@ -44,7 +44,8 @@ double max_err(const Tensor<T>& got, const Tensor<T>& want) {
 
 // Logits [T', B, V] on the frames t < lengths[b] only.
 template <class T>
-double max_err_valid(const Tensor<T>& got, const Tensor<T>& want, const Tensor<std::int32_t>& lengths) {
+double max_err_valid(const Tensor<T>& got, const Tensor<T>& want,
+                     const Tensor<std::int32_t>& lengths) {
   REQUIRE(want.rank() == 3);
   const index_t B = want.dim(1), V = want.dim(2);
   return max_err(got, want, [&](index_t i) { return i / (B * V) < lengths.data()[i / V % B]; });
@@ -73,13 +74,15 @@ template <class T>
 void check_case(const std::string& name) {
   const std::string tag = std::is_same_v<T, double> ? "f64" : "f32";
   INFO("case " << name << " " << tag);
-  const auto data = asrkit::SafetensorsFile::open(asrkit_test::data_path("ds2_" + name + "_" + tag + ".safetensors"));
-  const auto weights =
-      asrkit::SafetensorsFile::open(asrkit_test::data_path("ds2_" + name + "_" + tag + "_weights.safetensors"));
+  const auto data = asrkit::SafetensorsFile::open(
+      asrkit_test::data_path("ds2_" + name + "_" + tag + ".safetensors"));
+  const auto weights = asrkit::SafetensorsFile::open(
+      asrkit_test::data_path("ds2_" + name + "_" + tag + "_weights.safetensors"));
 
   // The script's config is the C++ preset (so the Python copy of tiny() stays in sync).
   REQUIRE(data.metadata().count("config") == 1);
-  const ds2::Config cfg = ds2::Config::from_json(nlohmann::json::parse(data.metadata().at("config")));
+  const ds2::Config cfg =
+      ds2::Config::from_json(nlohmann::json::parse(data.metadata().at("config")));
   CHECK(cfg.to_json() == expected_config(name).to_json());
 
   asrkit::Rng rng(7);
@@ -106,13 +109,17 @@ void check_case(const std::string& name) {
   {
     const auto out = model.forward(x.view(), lengths.view());
     REQUIRE(out.lengths.shape() == want_lengths.shape());
-    for (index_t b = 0; b < want_lengths.numel(); ++b) CHECK(out.lengths.data()[b] == want_lengths.data()[b]);
-    CHECK(record(max_err_valid(out.logits, data.template read<T>("infer_logits"), want_lengths)) < tolerance<T>());
+    for (index_t b = 0; b < want_lengths.numel(); ++b)
+      CHECK(out.lengths.data()[b] == want_lengths.data()[b]);
+    CHECK(record(max_err_valid(out.logits, data.template read<T>("infer_logits"), want_lengths)) <
+          tolerance<T>());
   }
   // One training step.
   const auto out = model.forward_train(x.view(), lengths.view());
-  for (index_t b = 0; b < want_lengths.numel(); ++b) CHECK(out.lengths.data()[b] == want_lengths.data()[b]);
-  CHECK(record(max_err_valid(out.logits, data.template read<T>("logits"), want_lengths)) < tolerance<T>());
+  for (index_t b = 0; b < want_lengths.numel(); ++b)
+    CHECK(out.lengths.data()[b] == want_lengths.data()[b]);
+  CHECK(record(max_err_valid(out.logits, data.template read<T>("logits"), want_lengths)) <
+        tolerance<T>());
   model.backward(data.template read<T>("grad_output").view());
   model.for_each_parameter([&](const std::string& n, asrkit::Parameter<T>& p) {
     INFO("grad." << n);
@@ -131,7 +138,8 @@ void check_case(const std::string& name) {
   });
   // asrkit -> torch: the state after the step, for the :check step (strict=True there).
   if (std::is_same_v<T, double>)
-    asrkit::save_checkpoint(asrkit_test::data_path("ds2_" + name + "_f64_from_asrkit.safetensors"), model);
+    asrkit::save_checkpoint(asrkit_test::data_path("ds2_" + name + "_f64_from_asrkit.safetensors"),
+                            model);
 }
 
 const char* const kCases[] = {"tiny", "tiny_forward", "tiny_rnn", "tiny_forward_rnn"};

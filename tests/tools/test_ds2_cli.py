@@ -3,7 +3,8 @@
 corpus made here by tools/make-corpus. It checks the mechanics, not accuracy (a few steps of a
 tiny model): the files a run writes (log, checkpoints with config/vocabulary metadata and optimizer
 state, a valid PNG), that --resume continues from the last epoch, that transcription prints one
-line per file, JSON with word timestamps inside the audio, WER/CER for a manifest, and that bad
+line per file, JSON with word timestamps inside the audio, WER/CER for a manifest, LM decoding
+that spells only the LM's words (tools/make-lm), and that bad
 input (missing model, bad config, unknown option, a checkpoint without ds2 metadata) exits
 non-zero with a message naming the problem.
 
@@ -91,6 +92,18 @@ check(" ".join(w["word"] for w in j["results"][0]["words"]) == j["results"][0]["
 
 r = run([transcribe_bin, model, "--manifest", os.path.join(corpus, "test.jsonl"), "--greedy"])
 check("WER" in r.stdout and "CER" in r.stdout and "3 utterances" in r.stdout, "manifest scoring:\n" + r.stdout)
+
+# With a word LM (tools/make-lm on the corpus texts) the hypotheses use only the LM's words.
+lm = os.path.join(work, "lm.arpa")
+subprocess.run([sys.executable, os.path.join(root, "tools", "make-lm"), os.path.join(corpus, "lm.txt"), lm],
+               check=True, stdout=subprocess.DEVNULL)
+lm_words = set(w for line in open(os.path.join(corpus, "lm.txt")) for w in line.split())
+r = run([transcribe_bin, model, "--manifest", os.path.join(corpus, "test.jsonl"), "--lm", lm, "--json", "--beam", "8"])
+texts = [x["text"] for x in json.loads(r.stdout)["results"]]
+check(any(texts) and all(w in lm_words for t in texts for w in t.split()),
+      "LM decoding spells (some, and only) LM words: " + repr(texts))
+r = run([transcribe_bin, model, "--manifest", os.path.join(corpus, "test.jsonl"), "--lm", lm, "--open-vocabulary"])
+check("WER" in r.stdout, "open-vocabulary LM decoding runs:\n" + r.stdout)
 
 # Errors: exit non-zero, message names the problem.
 r = run([transcribe_bin, os.path.join(work, "missing.safetensors"), wavs[0]], ok=False)
