@@ -116,11 +116,9 @@ class Transcriber {
     o.beam_size = a.beam;
     o.lm_weight = a.alpha;
     o.word_bonus = a.beta;
-    o.word_boundary = 1;
-    for (std::size_t i = 0; i < names.size(); ++i)
-      if (names[i] == "<space>") o.word_boundary = static_cast<int>(i);
-    std::shared_ptr<const asrkit::NgramLm> lm;
     asrkit::TokenSet tokens(names);
+    o.word_boundary = tokens.id("<space>");
+    std::shared_ptr<const asrkit::NgramLm> lm;
     if (!a.lm.empty()) {
       lm = std::make_shared<const asrkit::NgramLm>(asrkit::read_arpa(a.lm));
       // The LM's words as a lexicon: hypotheses spell only words it can score (a hard

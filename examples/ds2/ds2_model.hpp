@@ -55,6 +55,13 @@ struct ConvSpec {
   std::array<index_t, 2> kernel{41, 11};
   std::array<index_t, 2> stride{2, 2};
   std::array<index_t, 2> padding{20, 5};
+
+  /// Output size along axis 0 (frequency) or 1 (time) for an input of n: (n + 2p - k) / s + 1,
+  /// 0 when the padded input is shorter than the kernel.
+  index_t output_size(index_t n, int axis) const {
+    const index_t span = n + 2 * padding[axis] - kernel[axis];
+    return span < 0 ? 0 : span / stride[axis] + 1;
+  }
 };
 
 /// A DS2 architecture. JSON keys are the member names (Config::to_json / from_json).
@@ -208,15 +215,12 @@ struct Config {
   /// Frequency rows after the conv stack (each conv maps F to (F + 2p - k) / s + 1).
   index_t conv_rows() const {
     index_t f = bins;
-    for (const auto& s : convs) f = (f + 2 * s.padding[0] - s.kernel[0]) / s.stride[0] + 1;
+    for (const auto& s : convs) f = s.output_size(f, 0);
     return f;
   }
   /// Output frames of an input of `frames` frames (the CTC input length).
   index_t output_frames(index_t frames) const {
-    for (const auto& s : convs)
-      frames = frames + 2 * s.padding[1] - s.kernel[1] < 0
-                   ? 0
-                   : (frames + 2 * s.padding[1] - s.kernel[1]) / s.stride[1] + 1;
+    for (const auto& s : convs) frames = s.output_size(frames, 1);
     return frames;
   }
 
@@ -458,11 +462,7 @@ class Model {
       Tensor<T> y = Train ? c.conv.forward_train(image.view()) : c.conv.forward(image.view());
       const index_t F = y.dim(2);
       if (Train) rows_.push_back(F);
-      const auto& s = config_.convs[i];
-      for (auto& n : frames) {
-        const index_t out = static_cast<index_t>(n) + 2 * s.padding[1] - s.kernel[1];
-        n = out < 0 ? 0 : static_cast<std::int32_t>(out / s.stride[1] + 1);
-      }
+      for (auto& n : frames) n = static_cast<std::int32_t>(config_.convs[i].output_size(n, 1));
       Tensor<std::int32_t> repeated(Shape{batch * F});  // each item's frames, once per row f
       for (index_t b = 0; b < batch; ++b)
         for (index_t f = 0; f < F; ++f)
