@@ -2,11 +2,13 @@
 //
 //   asrkit-transcribe model.safetensors a.wav b.wav ...        [--lm lm.arpa --alpha 0.8 --beta 1]
 //   asrkit-transcribe model.safetensors --manifest test.jsonl  (prints WER/CER over the manifest)
+//   asrkit-transcribe forward-only.safetensors a.wav --stream 200   (partial text every 200 ms)
 //
 // WAV at any sample rate -> DS2 features (resampled to 16 kHz) -> model -> CTC prefix beam search
 // (asrkit::CtcBeamDecoder, with the n-gram LM when given; --greedy for best path) -> text, word
 // timestamps (--json), and the real-time factor.
 #include "ds2_pipeline.hpp"
+#include "ds2_stream.hpp"
 
 #include <asrkit/core/threading.hpp>
 #include <asrkit/decode/beam_search.hpp>
@@ -28,6 +30,7 @@ namespace {
 
 using asrkit::index_t;
 using asrkit::Tensor;
+using asrkit::TensorView;
 
 const char* const kUsage = R"(usage: asrkit-transcribe MODEL AUDIO.wav... [options]
        asrkit-transcribe MODEL --manifest FILE [options]
@@ -44,6 +47,10 @@ const char* const kUsage = R"(usage: asrkit-transcribe MODEL AUDIO.wav... [optio
   --threads N           worker threads (default: all cores)
   --json                JSON output: text, score, words with start/end seconds
   --verbose             manifest mode: print every reference and hypothesis
+  --stream MS           forward-only models: feed the model MS milliseconds of features at a
+                        time (ds2::Stream) and print the partial text after each chunk; the
+                        final text equals the offline result. The features are still normalised
+                        over the whole file (see docs/ds2.md, streaming)
 )";
 
 const asrkit_cli::Tool kTool{"asrkit-transcribe", kUsage};
@@ -52,7 +59,7 @@ struct Args {
   std::string model, manifest, lm;
   std::vector<std::string> audio;
   bool greedy = false, json = false, verbose = false, open_vocabulary = false;
-  index_t beam = 64, batch = 16;
+  index_t beam = 64, batch = 16, stream_ms = 0;
   double alpha = 1.5, beta = 2.0;
   int threads = 0;
 };
@@ -84,7 +91,10 @@ Args parse(int argc, char** argv) {
       a.open_vocabulary = true;
     else if (flag == "--verbose")
       a.verbose = true;
-    else if (!args.positional())
+    else if (flag == "--stream") {
+      a.stream_ms = static_cast<index_t>(args.number());
+      if (a.stream_ms < 10) kTool.error("--stream needs a chunk of at least 10 ms");
+    } else if (!args.positional())
       kTool.error("unknown option " + flag);
     else if (a.model.empty())
       a.model = flag;
@@ -98,10 +108,22 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+struct Partial {
+  double seconds;  // audio received so far
+  std::string text;
+};
+
 struct Result {
   std::string text;
-  asrkit::Hypothesis best;  // empty words for greedy
+  asrkit::Hypothesis best;        // empty words for greedy
+  std::vector<Partial> partials;  // --stream: the text after each chunk
 };
+
+std::string words_text(const asrkit::Hypothesis& h) {
+  std::string text;
+  for (const auto& w : h.words) text += (text.empty() ? "" : " ") + w.text;
+  return text;
+}
 
 // Decodes utterances in batches of similar length: features -> model -> search.
 class Transcriber {
@@ -148,10 +170,49 @@ class Transcriber {
       const auto nbest = decoder_->decode(post.log_probs.view(), item, frames);
       if (nbest.empty()) continue;
       results[b].best = nbest.front();
-      for (const auto& w : nbest.front().words)
-        results[b].text += (results[b].text.empty() ? "" : " ") + w.text;
+      results[b].text = words_text(results[b].best);
     }
     return results;
+  }
+
+  /// One utterance through ds2::Stream, chunk_frames feature frames at a time: the search
+  /// (or best path) advances on each chunk's output frames and the partial text is kept.
+  Result stream(const Tensor<float>& feats, index_t chunk_frames) const {
+    ds2::Stream<float> model(*m_.model);
+    auto search = decoder_->begin();
+    std::vector<float> seen;  // --greedy: every log-prob row so far
+    Result r;
+    const index_t steps = feats.dim(0), bins = feats.dim(1), V = m_.config.vocab;
+    const auto advance = [&](const Tensor<float>& logits) {
+      if (logits.dim(0) == 0) return;
+      Tensor<float> lp(logits.shape(), asrkit::uninitialized);
+      asrkit::ops::log_softmax(TensorView<const float>(logits.view()), lp.view());
+      if (!a_.greedy) return search.step(TensorView<const float>(lp.view()));
+      seen.insert(seen.end(), lp.data(), lp.data() + lp.numel());
+    };
+    const auto greedy = [&] {
+      const index_t frames = static_cast<index_t>(seen.size()) / V;
+      const asrkit::TensorView<const float> all(seen.data(), asrkit::Shape{frames, 1, V});
+      return m_.vocabulary.decode(
+          asrkit::ctc_greedy(all, asrkit::DecodeInput{0, 0, frames}).tokens);
+    };
+    for (index_t t = 0; t < steps; t += chunk_frames) {
+      const index_t n = std::min(chunk_frames, steps - t);
+      advance(model.push(TensorView<const float>(feats.data() + t * bins, asrkit::Shape{n, bins})));
+      const auto best = a_.greedy ? std::vector<asrkit::Hypothesis>{} : search.partial();
+      r.partials.push_back({static_cast<double>(t + n) * 0.01, a_.greedy ? greedy()
+                                                               : best.empty()
+                                                                   ? ""
+                                                                   : words_text(best.front())});
+    }
+    advance(model.finish());
+    if (a_.greedy) {
+      r.text = greedy();
+    } else if (const auto nbest = search.end(); !nbest.empty()) {
+      r.best = nbest.front();
+      r.text = words_text(r.best);
+    }
+    return r;
   }
 
  private:
@@ -169,6 +230,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 int run(const Args& a) {
   if (a.threads > 0) asrkit::set_num_threads(a.threads);
   const Transcriber tr(a);
+  const index_t chunk_frames = std::max<index_t>(1, a.stream_ms / 10);  // 10 ms feature hop
   std::vector<std::string> paths = a.audio, refs;
   if (!a.manifest.empty()) {
     for (const auto& u : asrkit::read_manifest(a.manifest)) {
@@ -187,6 +249,16 @@ int run(const Args& a) {
       audio_seconds += static_cast<double>(audio.samples.dim(0)) / audio.sample_rate;
       feats.push_back(ds2::features(audio));
     }
+    if (a.stream_ms > 0) {
+      for (const auto& f : feats) {
+        results.push_back(tr.stream(f, chunk_frames));
+        if (!a.json && refs.empty())
+          for (const auto& p : results.back().partials)
+            std::printf("%s\t[%.2f s] %s\n", paths[results.size() - 1].c_str(), p.seconds,
+                        p.text.c_str());
+      }
+      continue;
+    }
     for (auto& r : tr.run(feats)) results.push_back(std::move(r));
   }
   const double compute = seconds_since(start);
@@ -201,6 +273,12 @@ int run(const Args& a) {
                          {"start", static_cast<double>(w.start) * tr.frame_seconds()},
                          {"end", static_cast<double>(w.end) * tr.frame_seconds()}});
       nlohmann::json item{{"audio", paths[i]}, {"text", results[i].text}, {"words", words}};
+      if (a.stream_ms > 0) {
+        nlohmann::json partials = nlohmann::json::array();
+        for (const auto& p : results[i].partials)
+          partials.push_back({{"seconds", p.seconds}, {"text", p.text}});
+        item["partials"] = partials;
+      }
       if (!a.greedy) item["score"] = results[i].best.score;
       if (!refs.empty()) item["reference"] = refs[i];
       out.push_back(item);

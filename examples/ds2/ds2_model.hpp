@@ -312,6 +312,9 @@ Tensor<T> rows_to_sequence(TensorView<const T> r, index_t B, index_t F, bool inv
 }  // namespace detail
 
 template <class T>
+class Stream;
+
+template <class T>
 class Model {
   static_assert(std::is_floating_point_v<T>, "ds2::Model<T>: T must be float or double");
 
@@ -460,19 +463,10 @@ class Model {
     for (std::size_t i = 0; i < convs_.size(); ++i) {
       auto& c = convs_[i];
       Tensor<T> y = Train ? c.conv.forward_train(image.view()) : c.conv.forward(image.view());
-      const index_t F = y.dim(2);
-      if (Train) rows_.push_back(F);
+      if (Train) rows_.push_back(y.dim(2));
       for (auto& n : frames) n = static_cast<std::int32_t>(config_.convs[i].output_size(n, 1));
-      Tensor<std::int32_t> repeated(Shape{batch * F});  // each item's frames, once per row f
-      for (index_t b = 0; b < batch; ++b)
-        for (index_t f = 0; f < F; ++f)
-          repeated.data()[b * F + f] = frames[static_cast<std::size_t>(b)];
-      rows = detail::image_to_rows<T>(y.view());
-      // BN over valid positions gives 0 on padded frames and clipped ReLU keeps them 0.
-      rows = Train ? c.norm.forward_train(rows.view(), repeated.view())
-                   : c.norm.forward(rows.view(), repeated.view());
-      rows = Train ? c.act.forward_train(rows.view()) : c.act.forward(rows.view());
-      if (i + 1 < convs_.size()) image = detail::rows_to_image<T>(rows.view(), batch, F);
+      rows = normalize_conv<Train>(i, y.view(), frames);
+      if (i + 1 < convs_.size()) image = detail::rows_to_image<T>(rows.view(), batch, y.dim(2));
     }
     const index_t F = config_.conv_rows();
     Tensor<T> x = detail::rows_to_sequence<T>(rows.view(), batch, F);
@@ -493,6 +487,26 @@ class Model {
     Tensor<T> logits = Train ? fc_[0].forward_train(x.view()) : fc_[0].forward(x.view());
     return {std::move(logits), std::move(out_len)};
   }
+
+  // Conv block i after its convolution: y [B, C, F, S] with `frames` valid columns per item ->
+  // rows [S, B·F, C] through BN over the valid positions (0 on padded frames, which the
+  // clipped ReLU keeps 0) and the clipped ReLU.
+  template <bool Train>
+  Tensor<T> normalize_conv(std::size_t i, TensorView<const T> y,
+                           const std::vector<std::int32_t>& frames) {
+    auto& c = convs_[i];
+    const index_t batch = y.dim(0), F = y.dim(2);
+    Tensor<std::int32_t> repeated(Shape{batch * F});  // each item's frames, once per row f
+    for (index_t b = 0; b < batch; ++b)
+      for (index_t f = 0; f < F; ++f)
+        repeated.data()[b * F + f] = frames[static_cast<std::size_t>(b)];
+    Tensor<T> rows = detail::image_to_rows<T>(y);
+    rows = Train ? c.norm.forward_train(rows.view(), repeated.view())
+                 : c.norm.forward(rows.view(), repeated.view());
+    return Train ? c.act.forward_train(rows.view()) : c.act.forward(rows.view());
+  }
+
+  friend class Stream<T>;
 
   Config config_;
   std::vector<ConvBlock> convs_;

@@ -4,6 +4,7 @@
 // training, output lengths against Config::output_frames, Config JSON round trips and the error
 // ids ds2.1 - ds2.5. The PyTorch parity test is tests/reference/ds2_parity.cpp.
 #include <ds2_model.hpp>
+#include <ds2_stream.hpp>
 
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/threading.hpp>
@@ -326,4 +327,86 @@ TEST_CASE("ds2::Model argument errors", "[ds2]") {
                     "[asrkit.ds2.5]");
   // The model still works after the errors.
   CHECK(model.forward(x.view(), lengths_of({10, 5}).view()).logits.dim(0) == cfg.output_frames(10));
+}
+
+namespace {
+
+// The logits a stream gives for `x` [T, bins] pushed in chunks of the given sizes (cycled),
+// then finish(): [T', V].
+Tensor<double> streamed(ds2::Stream<double>& s, const Tensor<double>& x,
+                        const std::vector<index_t>& sizes) {
+  const index_t steps = x.dim(0), bins = x.dim(1);
+  std::vector<double> out;
+  index_t frames = 0, V = 0;
+  const auto take = [&](const Tensor<double>& logits) {
+    REQUIRE(logits.rank() == 2);
+    V = logits.dim(1);
+    frames += logits.dim(0);
+    out.insert(out.end(), logits.data(), logits.data() + logits.numel());
+  };
+  for (index_t t = 0, k = 0; t < steps; ++k) {
+    const index_t n = std::min(sizes[static_cast<std::size_t>(k) % sizes.size()], steps - t);
+    Tensor<double> chunk(Shape{n, bins});
+    std::copy(x.data() + t * bins, x.data() + (t + n) * bins, chunk.data());
+    take(s.push(chunk.view()));
+    t += n;
+  }
+  take(s.finish());
+  Tensor<double> all(Shape{frames, V});
+  std::copy(out.begin(), out.end(), all.data());
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("ds2::Stream: chunk after chunk equals the offline forward", "[ds2]") {
+  OneThread one;
+  for (const std::string cell : {"gru", "rnn"}) {
+    const ds2::Config cfg = tiny(false, cell);
+    INFO("config " << cfg.name << " " << cell);
+    asrkit::Rng rng(91);
+    ds2::Model<double> model(cfg, rng);
+    randomize_norms(model, 92);
+    ds2::Stream<double> stream(model);
+    // Utterances long and short (1 frame: shorter than the first conv's kernel).
+    for (const index_t steps : {37, 8, 1}) {
+      const auto x = randn(Shape{steps, cfg.bins}, 93 + static_cast<std::uint64_t>(steps));
+      const auto offline = model.forward(x.reshape(Shape{steps, 1, cfg.bins}));
+      const index_t frames = offline.logits.dim(0), V = cfg.vocab;
+      REQUIRE(frames == cfg.output_frames(steps));
+      // Zero-length chunks in between, one frame at a time, uneven sizes, everything at once.
+      for (const std::vector<index_t>& sizes : std::vector<std::vector<index_t>>{
+               {1}, {2}, {3}, {5}, {0, 4, 0, 1, 7}, {6, 1, 2}, {1000}}) {
+        INFO("steps " << steps << ", first chunk " << sizes[0] << " of " << sizes.size());
+        const auto got = streamed(stream, x, sizes);
+        REQUIRE(got.dim(0) == frames);
+        REQUIRE(stream.frames_out() == 0);  // finish() reset it
+        double worst = 0;
+        for (index_t i = 0; i < frames * V; ++i)
+          worst = std::max(worst, std::fabs(got.data()[i] - offline.logits.data()[i]));
+        CHECK(worst < 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("ds2::Stream: partial output arrives before the end; errors", "[ds2]") {
+  const ds2::Config cfg = ds2::Config::tiny(false);
+  asrkit::Rng rng(95);
+  ds2::Model<double> model(cfg, rng);
+  ds2::Stream<double> stream(model);
+  const auto x = randn(Shape{40, cfg.bins}, 96);
+  // 40 input frames are 20 output frames; all but the lookahead's τ = 3 and the convs' right
+  // context (one output frame here) come out before finish().
+  const auto first = stream.push(x.view());
+  CHECK(first.dim(0) == cfg.output_frames(40) - cfg.lookahead - 1);
+  CHECK(stream.frames_out() == first.dim(0));
+  CHECK(stream.finish().dim(0) == cfg.lookahead + 1);
+
+  const auto wrong = randn(Shape{4, cfg.bins + 1}, 97);
+  const auto rank3 = randn(Shape{4, 1, cfg.bins}, 98);
+  REQUIRE_THROWS_ID(stream.push(wrong.view()), asrkit::ShapeError, "[asrkit.ds2.3]");
+  REQUIRE_THROWS_ID(stream.push(rank3.view()), asrkit::ShapeError, "[asrkit.ds2.3]");
+  ds2::Model<double> bidirectional(ds2::Config::tiny(true), rng);
+  REQUIRE_THROWS_ID(ds2::Stream<double>{bidirectional}, asrkit::ValueError, "[asrkit.ds2.7]");
 }

@@ -105,6 +105,29 @@ check(any(texts) and all(w in lm_words for t in texts for w in t.split()),
 r = run([transcribe_bin, model, "--manifest", os.path.join(corpus, "test.jsonl"), "--lm", lm, "--open-vocabulary"])
 check("WER" in r.stdout, "open-vocabulary LM decoding runs:\n" + r.stdout)
 
+# Streaming (--stream) with a forward-only model: partial text after every chunk, and the final
+# text equals the offline result on the same file (ds2::Stream computes the offline logits).
+forward_config = os.path.join(work, "micro-forward.json")
+with open(forward_config, "w") as f:
+    json.dump({"name": "micro-forward", "convs": [{"channels": 4, "kernel": [41, 11], "stride": [8, 2], "padding": [20, 5]}],
+               "rnn_layers": 1, "hidden": 16, "bidirectional": False, "lookahead": 2}, f)
+forward_out = os.path.join(work, "run-forward")
+run(train[:-6] + ["--out", forward_out, "--config", forward_config, "--epochs", "2", "--batch", "8", "--threads", "1"])
+forward_model = os.path.join(forward_out, "last.safetensors")
+for mode in (["--beam", "8", "--lm", lm], ["--greedy"]):
+    offline = json.loads(run([transcribe_bin, forward_model, wavs[0], "--json"] + mode).stdout)["results"][0]
+    streamed = json.loads(run([transcribe_bin, forward_model, wavs[0], "--json", "--stream", "200"] + mode).stdout)["results"][0]
+    check(streamed["text"] == offline["text"], f"{mode}: streamed {streamed['text']!r} == offline {offline['text']!r}")
+    seconds = [p["seconds"] for p in streamed["partials"]]
+    check(len(seconds) == -(-round(dur * 100) // 20) and seconds == sorted(seconds) and abs(seconds[-1] - dur) < 0.02,
+          f"{mode}: one partial per 200 ms chunk: {seconds}")
+r = run([transcribe_bin, forward_model, wavs[0], "--stream", "100", "--greedy"])
+check(r.stdout.count("\n") >= 2 and "[0.10 s]" in r.stdout, "text mode prints the partials:\n" + r.stdout)
+r = run([transcribe_bin, model, wavs[0], "--stream", "200"], ok=False)
+check(r.returncode != 0 and "ds2.7" in r.stderr and "bidirectional" in r.stderr, "--stream on a bidirectional model: " + r.stderr)
+r = run([transcribe_bin, forward_model, wavs[0], "--stream", "5"], ok=False)
+check(r.returncode == 2 and "--stream" in r.stderr, "--stream below 10 ms: " + r.stderr)
+
 # Errors: exit non-zero, message names the problem.
 r = run([transcribe_bin, os.path.join(work, "missing.safetensors"), wavs[0]], ok=False)
 check(r.returncode != 0 and "missing.safetensors" in r.stderr, "missing model: " + r.stderr)
