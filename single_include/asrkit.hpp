@@ -3265,12 +3265,14 @@ class PackedMatrix {
 
 namespace detail {
 
-// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C. Small tiles have
-// too few independent accumulators to hide the FMA latency, so they split k into Split
-// interleaved partial sums (added at the end).
+// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C, where row kk of
+// the panel (2 SIMD registers wide) starts at bp + kk * ldp: ldp = panel width when packed, the
+// row stride of B when read in place (gemm_panels). Small tiles have too few independent
+// accumulators to hide the FMA latency, so they split k into Split interleaved partial sums
+// (added at the end).
 template <class T, int Rows>
-void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T beta, T* c, index_t ldc,
-                 index_t cols) {
+void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp, T beta,
+                 T* c, index_t ldc, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
   constexpr index_t L = PanelTraits<T>::lanes;
@@ -3281,8 +3283,8 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T bet
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
     for (int s = 0; s < Split; ++s) {
-      const T* b = bp + (kk + s) * 2 * L;
-      const Packet b0 = pload<Packet>(b), b1 = pload<Packet>(b + L);
+      const T* b = bp + (kk + s) * ldp;
+      const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
       for (int i = 0; i < Rows; ++i) {
         const Packet av = pset1<Packet>(a[i * lda + kk + s]);
         acc[s][i][0] = pmadd(av, b0, acc[s][i][0]);
@@ -3290,8 +3292,8 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T bet
       }
     }
   for (; kk < k; ++kk) {  // the k % Split tail goes into the first partial sum
-    const T* b = bp + kk * 2 * L;
-    const Packet b0 = pload<Packet>(b), b1 = pload<Packet>(b + L);
+    const T* b = bp + kk * ldp;
+    const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
     for (int i = 0; i < Rows; ++i) {
       const Packet av = pset1<Packet>(a[i * lda + kk]);
       acc[0][i][0] = pmadd(av, b0, acc[0][i][0]);
@@ -3315,17 +3317,17 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T bet
 }
 
 template <class T>
-void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, T beta,
-                 T* c, index_t ldc, index_t cols) {
+void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp,
+                 T beta, T* c, index_t ldc, index_t cols) {
   switch (rows) {
-    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
   }
 }
 
@@ -3352,10 +3354,37 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
     for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p) {
       const index_t cols = std::min(P, b.cols() - p * P);
       for (index_t i = 0; i < m; i += R)
-        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), beta,
-                            c + i * ldc + p * P, ldc, cols);
+        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), P,
+                            beta, c + i * ldc + p * P, ldc, cols);
     }
   });
+}
+
+/// C [m, n] = alpha * A [m, k] * B [k, n] + beta * C (raw, row-major; one thread) with B read in
+/// place, kPanel columns at a time (only a last partial panel is copied): for a B that is used
+/// once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its weight
+/// [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel of B
+/// is read m / 8 times, so it should fit in cache (k x kPanel elements).
+template <class T>
+void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+                 index_t ldb, T beta, T* c, index_t ldc) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  constexpr index_t R = detail::PanelTraits<T>::max_rows;
+  std::vector<T, Eigen::aligned_allocator<T>> tail;
+  for (index_t j = 0; j < n; j += P) {
+    const index_t cols = std::min(P, n - j);
+    const T* panel = b + j;
+    index_t ldp = ldb;
+    if (cols < P) {  // a full-width read would run past the end of B: copy, zero-padded
+      tail.assign(static_cast<std::size_t>(k * P), T(0));
+      for (index_t kk = 0; kk < k; ++kk) std::copy_n(b + kk * ldb + j, cols, tail.data() + kk * P);
+      panel = tail.data();
+      ldp = P;
+    }
+    for (index_t i = 0; i < m; i += R)
+      detail::packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, panel, ldp, beta,
+                          c + i * ldc + j, ldc, cols);
+  }
 }
 
 /// C [m, n] = alpha * A [m, k] * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.5 when
@@ -3393,8 +3422,10 @@ void gemm_packed(detail::type_identity_t<T> alpha, detail::type_identity_t<Tenso
 //
 // im2col lays the receptive fields out as a [C kh kw, Ho Wo] matrix (row (c, u, v), column (i, j)),
 // so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g. The layers never build the whole
-// matrix: output positions are processed in tiles of about kConvTileBytes of columns, so the
-// im2col buffer stays in cache while the GEMM consumes it. Backward recomputes the tiles:
+// matrix: output positions are processed in tiles (kConvForwardTileBytes of columns), so the
+// im2col buffer stays in cache while the GEMM consumes it. The forward GEMM is gemm_panels
+// (ops/packed_gemm.hpp): W_g has few rows (DS2: 32) and a long k, and a general GEMM would
+// repack all of it for every tile. Backward recomputes the tiles (kConvBackwardTileBytes):
 //   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g  -> col2im adds into dX.
 // Threads: forward splits (image, tile) pairs. Backward splits each image into a fixed number of
 // slabs (independent of the thread count); every slab owns a dW partial and a band of dX rows,
@@ -3413,6 +3444,7 @@ void gemm_packed(detail::type_identity_t<T> alpha, detail::type_identity_t<Tenso
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/core/threading.hpp>
 // #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/packed_gemm.hpp>
 
 namespace asrkit {
 namespace ops {
@@ -3463,8 +3495,12 @@ struct ConvParams {
   }
 };
 
-/// Bytes of im2col columns processed per tile (about L2-sized; see bench/bench_layers.cpp).
-inline constexpr std::size_t kConvTileBytes = std::size_t(1) << 20;
+/// Bytes of im2col columns per tile. Forward: gemm_panels reads each column panel of the tile
+/// out/8 times, and larger tiles mean fewer, longer runs of im2col; 4 MiB (a share of L3 per
+/// thread) was fastest for DS2's convs (K = 451 and 7392 rows), 1 and 16 MiB slower. Backward's
+/// Eigen GEMMs prefer about L2-sized tiles. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
+inline constexpr std::size_t kConvForwardTileBytes = std::size_t(1) << 22;
+inline constexpr std::size_t kConvBackwardTileBytes = std::size_t(1) << 20;
 
 namespace detail {
 
@@ -3570,11 +3606,13 @@ void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, i
 }
 
 template <class T>
-index_t tile_positions(const ConvGeometry& g) {
+index_t tile_positions(const ConvGeometry& g, std::size_t bytes) {
   const index_t rows = std::max<index_t>(1, g.col_rows());
-  const index_t fit = static_cast<index_t>(kConvTileBytes / (sizeof(T) * static_cast<std::size_t>(rows)));
-  // At least 64 columns so the GEMM stays efficient for very deep receptive fields.
-  return std::max<index_t>(1, std::min(g.positions(), std::max<index_t>(64, fit)));
+  const index_t fit = static_cast<index_t>(bytes / (sizeof(T) * static_cast<std::size_t>(rows)));
+  // Whole panels of gemm_panels (a partial one is copied), and at least 64 columns so the GEMMs
+  // stay efficient for very deep receptive fields.
+  constexpr index_t panel = PackedMatrix<T>::kPanel;
+  return std::max<index_t>(1, std::min(g.positions(), std::max<index_t>(64, fit / panel * panel)));
 }
 
 // x as [B, C, H, W] (rank 4) or [B, C, L] (rank 3, read as H = 1); checks and returns geometry.
@@ -3683,7 +3721,7 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
                                                    bias.shape().str()));
   if (y.numel() == 0) return;
   const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvForwardTileBytes);
   const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
   const index_t in_image = g.c * g.h * g.w;
   const index_t chunks = std::min<index_t>(items, num_threads());
@@ -3697,8 +3735,8 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
       if (has_bias)
         for (index_t o = 0; o < out; ++o) std::fill(yb + o * np, yb + o * np + n, bias.data()[o]);
       for (index_t gi = 0; gi < groups; ++gi)
-        gemm<Device, T>(Trans::no, Trans::no, og, n, kg, T(1), w.data() + gi * og * kg, kg,
-                        col.data() + gi * kg * n, n, has_bias ? T(1) : T(0), yb + gi * og * np, np);
+        gemm_panels<T>(og, n, kg, T(1), w.data() + gi * og * kg, kg, col.data() + gi * kg * n, n,
+                       has_bias ? T(1) : T(0), yb + gi * og * np, np);
     }
   });
 }
@@ -3742,7 +3780,7 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
 
   const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvBackwardTileBytes);
   const index_t tiles = (np + tile - 1) / tile;
   // A fixed number of work items (never the thread count): at least 8 slabs overall.
   const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));

@@ -25,15 +25,25 @@ Tensor<T> random(const Shape& s, std::uint64_t seed) {
   return t;
 }
 
-// Largest |packed - exact| / (1 + |exact|) for C = alpha A op(B) + beta C0.
+// How B reaches the kernel: packed once (gemm_packed), or read in place by gemm_panels from a
+// [k, ldb] buffer with ldb = n (a read past a row's end would leave the buffer: ASan) or n + 3.
+enum class Route { packed, in_place, in_place_strided };
+
+// Largest |result - exact| / (1 + |exact|) for C = alpha A op(B) + beta C0.
 template <class T>
-double packed_error(index_t m, index_t n, index_t k, Trans tb, T alpha, T beta) {
+double packed_error(index_t m, index_t n, index_t k, Trans tb, T alpha, T beta,
+                    Route route = Route::packed) {
+  const index_t ldb = route == Route::in_place_strided ? n + 3 : n;
   const auto a = random<T>(Shape{m, k}, 11);
-  const auto b = random<T>(tb == Trans::no ? Shape{k, n} : Shape{n, k}, 12);
+  const auto b = random<T>(tb == Trans::no ? Shape{k, ldb} : Shape{n, k}, 12);
   const auto c0 = random<T>(Shape{m, n}, 13);
   Tensor<T> c(c0);
-  const PackedMatrix<T> packed(tb, b.view());
-  asrkit::ops::gemm_packed(alpha, a.view(), packed, beta, c.view());
+  if (route == Route::packed) {
+    const PackedMatrix<T> packed(tb, b.view());
+    asrkit::ops::gemm_packed(alpha, a.view(), packed, beta, c.view());
+  } else {
+    asrkit::ops::gemm_panels(m, n, k, alpha, a.data(), k, b.data(), ldb, beta, c.data(), n);
+  }
   double worst = 0;
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < n; ++j) {
@@ -65,6 +75,24 @@ void check_sizes(double tol) {
 TEST_CASE("gemm_packed matches an exact product for float and double", "[ops][gemm]") {
   check_sizes<float>(1e-5);
   check_sizes<double>(1e-13);
+}
+
+TEST_CASE("gemm_panels (B read in place, panel by panel) matches an exact product", "[ops][gemm]") {
+  for (const Route route : {Route::in_place, Route::in_place_strided}) {
+    constexpr index_t Pf = PackedMatrix<float>::kPanel, Pd = PackedMatrix<double>::kPanel;
+    for (index_t m : {1, 3, 8, 9, 32, 33})  // every row-tile path, several tiles
+      for (index_t k : {1, 5, 66}) {
+        for (index_t n : {index_t(1), Pf - 1, Pf, 3 * Pf + 5}) {  // partial panels are copied
+          INFO("float m=" << m << " n=" << n << " k=" << k << " strided=" << (route == Route::in_place_strided));
+          REQUIRE(packed_error<float>(m, n, k, Trans::no, 1.0f, 0.0f, route) < 1e-5);
+          REQUIRE(packed_error<float>(m, n, k, Trans::no, -0.5f, 1.0f, route) < 1e-5);
+        }
+        for (index_t n : {index_t(1), Pd, 2 * Pd + 1}) {
+          INFO("double m=" << m << " n=" << n << " k=" << k);
+          REQUIRE(packed_error<double>(m, n, k, Trans::no, 2.0, 0.25, route) < 1e-13);
+        }
+      }
+  }
 }
 
 TEST_CASE("gemm_packed with beta 0 never reads C, and k = 0 gives beta * C", "[ops][gemm]") {

@@ -14,8 +14,10 @@
 //
 // im2col lays the receptive fields out as a [C kh kw, Ho Wo] matrix (row (c, u, v), column (i, j)),
 // so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g. The layers never build the whole
-// matrix: output positions are processed in tiles of about kConvTileBytes of columns, so the
-// im2col buffer stays in cache while the GEMM consumes it. Backward recomputes the tiles:
+// matrix: output positions are processed in tiles (kConvForwardTileBytes of columns), so the
+// im2col buffer stays in cache while the GEMM consumes it. The forward GEMM is gemm_panels
+// (ops/packed_gemm.hpp): W_g has few rows (DS2: 32) and a long k, and a general GEMM would
+// repack all of it for every tile. Backward recomputes the tiles (kConvBackwardTileBytes):
 //   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g  -> col2im adds into dX.
 // Threads: forward splits (image, tile) pairs. Backward splits each image into a fixed number of
 // slabs (independent of the thread count); every slab owns a dW partial and a band of dX rows,
@@ -35,6 +37,7 @@
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/core/threading.hpp>
 #include <asrkit/ops/gemm.hpp>
+#include <asrkit/ops/packed_gemm.hpp>
 
 namespace asrkit {
 namespace ops {
@@ -85,8 +88,12 @@ struct ConvParams {
   }
 };
 
-/// Bytes of im2col columns processed per tile (about L2-sized; see bench/bench_layers.cpp).
-inline constexpr std::size_t kConvTileBytes = std::size_t(1) << 20;
+/// Bytes of im2col columns per tile. Forward: gemm_panels reads each column panel of the tile
+/// out/8 times, and larger tiles mean fewer, longer runs of im2col; 4 MiB (a share of L3 per
+/// thread) was fastest for DS2's convs (K = 451 and 7392 rows), 1 and 16 MiB slower. Backward's
+/// Eigen GEMMs prefer about L2-sized tiles. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
+inline constexpr std::size_t kConvForwardTileBytes = std::size_t(1) << 22;
+inline constexpr std::size_t kConvBackwardTileBytes = std::size_t(1) << 20;
 
 namespace detail {
 
@@ -192,11 +199,13 @@ void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, i
 }
 
 template <class T>
-index_t tile_positions(const ConvGeometry& g) {
+index_t tile_positions(const ConvGeometry& g, std::size_t bytes) {
   const index_t rows = std::max<index_t>(1, g.col_rows());
-  const index_t fit = static_cast<index_t>(kConvTileBytes / (sizeof(T) * static_cast<std::size_t>(rows)));
-  // At least 64 columns so the GEMM stays efficient for very deep receptive fields.
-  return std::max<index_t>(1, std::min(g.positions(), std::max<index_t>(64, fit)));
+  const index_t fit = static_cast<index_t>(bytes / (sizeof(T) * static_cast<std::size_t>(rows)));
+  // Whole panels of gemm_panels (a partial one is copied), and at least 64 columns so the GEMMs
+  // stay efficient for very deep receptive fields.
+  constexpr index_t panel = PackedMatrix<T>::kPanel;
+  return std::max<index_t>(1, std::min(g.positions(), std::max<index_t>(64, fit / panel * panel)));
 }
 
 // x as [B, C, H, W] (rank 4) or [B, C, L] (rank 3, read as H = 1); checks and returns geometry.
@@ -305,7 +314,7 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
                                                    bias.shape().str()));
   if (y.numel() == 0) return;
   const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvForwardTileBytes);
   const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
   const index_t in_image = g.c * g.h * g.w;
   const index_t chunks = std::min<index_t>(items, num_threads());
@@ -319,8 +328,8 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
       if (has_bias)
         for (index_t o = 0; o < out; ++o) std::fill(yb + o * np, yb + o * np + n, bias.data()[o]);
       for (index_t gi = 0; gi < groups; ++gi)
-        gemm<Device, T>(Trans::no, Trans::no, og, n, kg, T(1), w.data() + gi * og * kg, kg,
-                        col.data() + gi * kg * n, n, has_bias ? T(1) : T(0), yb + gi * og * np, np);
+        gemm_panels<T>(og, n, kg, T(1), w.data() + gi * og * kg, kg, col.data() + gi * kg * n, n,
+                       has_bias ? T(1) : T(0), yb + gi * og * np, np);
     }
   });
 }
@@ -364,7 +373,7 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
 
   const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g);
+  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvBackwardTileBytes);
   const index_t tiles = (np + tile - 1) / tile;
   // A fixed number of work items (never the thread count): at least 8 slabs overall.
   const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));

@@ -92,12 +92,14 @@ class PackedMatrix {
 
 namespace detail {
 
-// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C. Small tiles have
-// too few independent accumulators to hide the FMA latency, so they split k into Split
-// interleaved partial sums (added at the end).
+// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C, where row kk of
+// the panel (2 SIMD registers wide) starts at bp + kk * ldp: ldp = panel width when packed, the
+// row stride of B when read in place (gemm_panels). Small tiles have too few independent
+// accumulators to hide the FMA latency, so they split k into Split interleaved partial sums
+// (added at the end).
 template <class T, int Rows>
-void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T beta, T* c, index_t ldc,
-                 index_t cols) {
+void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp, T beta,
+                 T* c, index_t ldc, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
   constexpr index_t L = PanelTraits<T>::lanes;
@@ -108,8 +110,8 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T bet
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
     for (int s = 0; s < Split; ++s) {
-      const T* b = bp + (kk + s) * 2 * L;
-      const Packet b0 = pload<Packet>(b), b1 = pload<Packet>(b + L);
+      const T* b = bp + (kk + s) * ldp;
+      const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
       for (int i = 0; i < Rows; ++i) {
         const Packet av = pset1<Packet>(a[i * lda + kk + s]);
         acc[s][i][0] = pmadd(av, b0, acc[s][i][0]);
@@ -117,8 +119,8 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T bet
       }
     }
   for (; kk < k; ++kk) {  // the k % Split tail goes into the first partial sum
-    const T* b = bp + kk * 2 * L;
-    const Packet b0 = pload<Packet>(b), b1 = pload<Packet>(b + L);
+    const T* b = bp + kk * ldp;
+    const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
     for (int i = 0; i < Rows; ++i) {
       const Packet av = pset1<Packet>(a[i * lda + kk]);
       acc[0][i][0] = pmadd(av, b0, acc[0][i][0]);
@@ -142,17 +144,17 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, T bet
 }
 
 template <class T>
-void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, T beta,
-                 T* c, index_t ldc, index_t cols) {
+void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp,
+                 T beta, T* c, index_t ldc, index_t cols) {
   switch (rows) {
-    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, beta, c, ldc, cols);
-    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, beta, c, ldc, cols);
+    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
   }
 }
 
@@ -179,10 +181,37 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
     for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p) {
       const index_t cols = std::min(P, b.cols() - p * P);
       for (index_t i = 0; i < m; i += R)
-        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), beta,
-                            c + i * ldc + p * P, ldc, cols);
+        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), P,
+                            beta, c + i * ldc + p * P, ldc, cols);
     }
   });
+}
+
+/// C [m, n] = alpha * A [m, k] * B [k, n] + beta * C (raw, row-major; one thread) with B read in
+/// place, kPanel columns at a time (only a last partial panel is copied): for a B that is used
+/// once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its weight
+/// [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel of B
+/// is read m / 8 times, so it should fit in cache (k x kPanel elements).
+template <class T>
+void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+                 index_t ldb, T beta, T* c, index_t ldc) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  constexpr index_t R = detail::PanelTraits<T>::max_rows;
+  std::vector<T, Eigen::aligned_allocator<T>> tail;
+  for (index_t j = 0; j < n; j += P) {
+    const index_t cols = std::min(P, n - j);
+    const T* panel = b + j;
+    index_t ldp = ldb;
+    if (cols < P) {  // a full-width read would run past the end of B: copy, zero-padded
+      tail.assign(static_cast<std::size_t>(k * P), T(0));
+      for (index_t kk = 0; kk < k; ++kk) std::copy_n(b + kk * ldb + j, cols, tail.data() + kk * P);
+      panel = tail.data();
+      ldp = P;
+    }
+    for (index_t i = 0; i < m; i += R)
+      detail::packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, panel, ldp, beta,
+                          c + i * ldc + j, ldc, cols);
+  }
 }
 
 /// C [m, n] = alpha * A [m, k] * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.5 when
