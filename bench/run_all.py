@@ -102,6 +102,11 @@ def main():
          "algorithm on identical data, same run (bench/svcca_compare.py; Google's SVD-of-the-raw-data pipeline "
          "is left out here because it takes minutes per run: see docs/svcca.md).\n\n",
          "svcca_compare.py"),
+        ("## Deep Speech 2 (paper sizes: 2 convs of 32, 5 GRU-800), 10 s of audio, float32 (ms, median)\n\n"
+         "Anchor: the same model in PyTorch (bench/ds2_compare.py's FastDS2: asrkit's weights, logits checked "
+         "to 1e-4 first), inference and a training step (forward + CTC + backward); torch.nn.GRU in "
+         "deepspeech.pytorch's layout for context. RTF = time / (batch x 10 s).\n\n",
+         "ds2_compare.py"),
     ]
     for header, script in sections:
         with open(OUT, "a") as f:
