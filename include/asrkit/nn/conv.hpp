@@ -87,14 +87,15 @@ class ConvLayer : public WeightAndBias<T> {
     return Rank == 3 ? Shape{x[0], out_, wo} : Shape{x[0], out_, ho, wo};
   }
 
+  // conv2d_forward writes every element of y (bias or beta = 0), so y is not zeroed first.
   Tensor<T> forward(TensorView<const T> x) const {
-    Tensor<T> y(output_shape(x.shape()));
+    Tensor<T> y(output_shape(x.shape()), uninitialized);
     ops::conv2d_forward(params_, x, weight_.value.view(), bias_view(), y.view());
     return y;
   }
 
   Tensor<T> forward_train(TensorView<const T> x) {
-    Tensor<T> y(output_shape(x.shape()));
+    Tensor<T> y(output_shape(x.shape()), uninitialized);
     x_ = Tensor<T>(x);
     cached_ = true;
     ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
