@@ -16,6 +16,7 @@
 #endif
 #include <unsupported/Eigen/FFT>
 
+#include <algorithm>
 #include <complex>
 #include <map>
 #include <memory>
@@ -63,14 +64,19 @@ class RealFft {
   /// |X_k|^p for the n / 2 + 1 bins, p = 1 (magnitude) or 2 (power).
   void spectrum(const T* in, T* out, int p) {
     forward(in);
-    // std::complex<T> is laid out as two T (re, im): a flat loop the compiler vectorises.
+    // std::complex<T> is laid out as two T (re, im): a flat loop the compiler vectorises. It
+    // runs on an internal buffer, so the result does not depend on out's alignment (the
+    // vectorised body and a peeled scalar start may contract a * a + b * b differently).
     const T* c = reinterpret_cast<const T*>(spectrum_.data());
     const index_t bins = this->bins();
-    for (index_t k = 0; k < bins; ++k) out[k] = c[2 * k] * c[2 * k] + c[2 * k + 1] * c[2 * k + 1];
+    power_.resize(static_cast<std::size_t>(bins));
+    T* pw = power_.data();
+    for (index_t k = 0; k < bins; ++k) pw[k] = c[2 * k] * c[2 * k] + c[2 * k + 1] * c[2 * k + 1];
     if (p == 1) {  // Eigen's packet sqrt: std::sqrt stays scalar (errno semantics)
-      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> mag(out, bins);
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> mag(pw, bins);
       mag = mag.sqrt();
     }
+    std::copy_n(pw, bins, out);
   }
 
  private:
@@ -78,6 +84,7 @@ class RealFft {
   Eigen::FFT<T> fft_;
   std::vector<T> input_;
   std::vector<std::complex<T>> spectrum_;
+  std::vector<T, Eigen::aligned_allocator<T>> power_;
 };
 
 }  // namespace asrkit
