@@ -52,6 +52,9 @@ data
   --limit N             use only the first N training utterances (smoke runs)
   --noise P             add noise to a fraction P of the training utterances (default 0.4)
   --snr LO,HI           SNR range of that noise in dB (default 10,30)
+  --normalize MODE      utterance (default: each bin over each utterance, DS2's) or global
+                        (fixed statistics of the training set, stored in the checkpoint: the
+                        model can then transcribe audio as it arrives, asrkit-transcribe --stream)
 model
   --config NAME|FILE    tiny, small (default), paper, paper-forward or a JSON file
 training
@@ -78,6 +81,7 @@ struct Args {
   std::uint64_t seed = 1;
   int threads = 0;
   bool resume = false;
+  std::string normalize = "utterance";
 };
 
 Args parse(int argc, char** argv) {
@@ -127,7 +131,11 @@ Args parse(int argc, char** argv) {
       a.out = args.value();
     else if (flag == "--resume")
       a.resume = true;
-    else if (flag == "--export") {
+    else if (flag == "--normalize") {
+      a.normalize = args.value();
+      if (a.normalize != "utterance" && a.normalize != "global")
+        kTool.error("--normalize must be utterance or global, got \"" + a.normalize + "\"");
+    } else if (flag == "--export") {
       a.export_from = args.value();
       if (!args.next() || !args.positional()) kTool.error("--export needs CHECKPOINT and MODEL");
       a.export_to = args.flag();
@@ -193,10 +201,11 @@ struct DevSet {
   std::vector<std::vector<index_t>> batches;  // by length, so padding stays small
 };
 
-DevSet load_dev(const std::vector<asrkit::Utterance>& utts, index_t batch) {
+DevSet load_dev(const std::vector<asrkit::Utterance>& utts, index_t batch,
+                const ds2::FrontEnd& front_end) {
   DevSet d;
   for (const auto& u : utts) {
-    d.features.push_back(ds2::features(asrkit::read_wav(u.audio)));
+    d.features.push_back(front_end(asrkit::read_wav(u.audio)));
     d.texts.push_back(u.text);
   }
   std::vector<index_t> order(utts.size());
@@ -230,8 +239,9 @@ asrkit::CorpusScore evaluate(const ds2::Model<float>& model, const DevSet& dev,
 
 template <class Optimizer>
 int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Config& cfg,
-          const asrkit::Vocabulary& vocab, std::vector<asrkit::Utterance> utts, const DevSet& dev,
-          Log& log, index_t first_epoch, double best_cer, std::vector<ds2::EpochPoint> history) {
+          const asrkit::Vocabulary& vocab, const ds2::FrontEnd& front_end,
+          std::vector<asrkit::Utterance> utts, const DevSet& dev, Log& log, index_t first_epoch,
+          double best_cer, std::vector<ds2::EpochPoint> history) {
   namespace fs = std::filesystem;
   std::vector<double> durations;
   for (const auto& u : utts) durations.push_back(u.duration);
@@ -251,13 +261,13 @@ int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Co
     opt.set_lr(anneal(epoch));
     // The loader's worker thread owns this generator: one stream per epoch, drawn in batch order.
     auto feature_fn = [rng = asrkit::Rng(a.seed, 1000 + static_cast<std::uint64_t>(epoch)), &bank,
-                       noise](const asrkit::Audio& audio) mutable {
+                       noise, &front_end](const asrkit::Audio& audio) mutable {
       if (noise.probability > 0) {
         asrkit::Audio noisy = audio;
         asrkit::maybe_add_noise(noisy.samples.view(), bank, noise, rng);
-        return ds2::features(noisy);
+        return front_end(noisy);
       }
-      return ds2::features(audio);
+      return front_end(audio);
     };
     asrkit::Loader loader(utts, vocab, feature_fn, sampler.epoch(epoch));
     asrkit::Progress bar(static_cast<index_t>(loader.size()), "epoch " + std::to_string(epoch + 1));
@@ -306,6 +316,7 @@ int train(const Args& a, Optimizer& opt, ds2::Model<float>& model, const ds2::Co
                                             {"dev_cer", std::to_string(100 * score.cer())},
                                             {"dev_wer", std::to_string(100 * score.wer())},
                                             {"history", ds2::history_json(history)}};
+    if (front_end.streamable()) meta[ds2::kNormalizationKey] = front_end.to_metadata();
     const std::string last = (fs::path(a.out) / "last.safetensors").string();
     asrkit::save_checkpoint(last + ".tmp", model, opt, meta);
     fs::rename(last + ".tmp", last);  // a crash mid-write never leaves a broken last.safetensors
@@ -357,7 +368,17 @@ int run(const Args& a) {
   log("optimizer %s lr %g anneal 1/%g clip %g batch %lld noise %.0f%% at %g-%g dB",
       a.optimizer.c_str(), a.lr, a.anneal, a.clip, static_cast<long long>(a.batch), 100 * a.noise,
       a.snr_lo, a.snr_hi);
-  const DevSet dev = load_dev(dev_utts, a.batch);
+  ds2::FrontEnd front_end;
+  if (a.normalize == "global") {
+    // One pass over the clean training audio (the same sums on every run and on --resume).
+    asrkit::CmvnStats<float> stats(161);
+    for (const auto& u : utts)
+      stats.accumulate(ds2::FrontEnd::spectrogram(asrkit::read_wav(u.audio)));
+    front_end.global = std::make_shared<const asrkit::CmvnStats<float>>(std::move(stats));
+    log("normalisation: fixed per-bin statistics of %.0f training frames",
+        front_end.global->count());
+  }
+  const DevSet dev = load_dev(dev_utts, a.batch, front_end);
 
   auto go = [&](auto& opt) {
     index_t first = 0;
@@ -371,7 +392,7 @@ int run(const Args& a) {
       for (const auto& h : history) best = std::min(best, h.cer);
       log("resumed after epoch %lld (best dev CER %.2f%%)", static_cast<long long>(first), best);
     }
-    return train(a, opt, model, cfg, vocab, utts, dev, log, first, best, history);
+    return train(a, opt, model, cfg, vocab, front_end, utts, dev, log, first, best, history);
   };
   if (a.optimizer == "adam") {
     asrkit::AdamOptions o;

@@ -175,37 +175,67 @@ class Transcriber {
     return results;
   }
 
-  /// One utterance through ds2::Stream, chunk_frames feature frames at a time: the search
-  /// (or best path) advances on each chunk's output frames and the partial text is kept.
-  Result stream(const Tensor<float>& feats, index_t chunk_frames) const {
+  /// Normalised features of a whole utterance, as the model was trained (its front end).
+  Tensor<float> features(const asrkit::Audio& audio) const { return m_.front_end(audio); }
+
+  /// One utterance through ds2::Stream, stream_ms of audio at a time: with fixed normalisation
+  /// statistics the spectrogram is streamed too (Ds2SpectrogramStream), else the whole file's
+  /// features are fed in chunks of the same duration. The search (or best path) advances on
+  /// each chunk's output frames and the partial text is kept after every chunk.
+  Result stream(const asrkit::Audio& input, index_t stream_ms) const {
+    const asrkit::Audio audio =
+        input.sample_rate == ds2::kSampleRate ? input : asrkit::resample(input, ds2::kSampleRate);
     ds2::Stream<float> model(*m_.model);
     auto search = decoder_->begin();
     std::vector<float> seen;  // --greedy: every log-prob row so far
     Result r;
-    const index_t steps = feats.dim(0), bins = feats.dim(1), V = m_.config.vocab;
-    const auto advance = [&](const Tensor<float>& logits) {
+    const index_t V = m_.config.vocab;
+    const auto consume = [&](const Tensor<float>& logits) {  // the model's output -> search
       if (logits.dim(0) == 0) return;
       Tensor<float> lp(logits.shape(), asrkit::uninitialized);
       asrkit::ops::log_softmax(TensorView<const float>(logits.view()), lp.view());
       if (!a_.greedy) return search.step(TensorView<const float>(lp.view()));
       seen.insert(seen.end(), lp.data(), lp.data() + lp.numel());
     };
+    const auto feed = [&](const Tensor<float>& features) { consume(model.push(features.view())); };
     const auto greedy = [&] {
       const index_t frames = static_cast<index_t>(seen.size()) / V;
       const asrkit::TensorView<const float> all(seen.data(), asrkit::Shape{frames, 1, V});
       return m_.vocabulary.decode(
           asrkit::ctc_greedy(all, asrkit::DecodeInput{0, 0, frames}).tokens);
     };
-    for (index_t t = 0; t < steps; t += chunk_frames) {
-      const index_t n = std::min(chunk_frames, steps - t);
-      advance(model.push(TensorView<const float>(feats.data() + t * bins, asrkit::Shape{n, bins})));
+    const auto partial = [&](double seconds) {
       const auto best = a_.greedy ? std::vector<asrkit::Hypothesis>{} : search.partial();
-      r.partials.push_back({static_cast<double>(t + n) * 0.01, a_.greedy ? greedy()
-                                                               : best.empty()
-                                                                   ? ""
-                                                                   : words_text(best.front())});
+      r.partials.push_back({seconds, a_.greedy      ? greedy()
+                                     : best.empty() ? ""
+                                                    : words_text(best.front())});
+    };
+    const index_t samples = audio.samples.dim(0), chunk = stream_ms * ds2::kSampleRate / 1000;
+    if (m_.front_end.streamable()) {
+      asrkit::Ds2SpectrogramStream<float> spectrogram;
+      const auto normalized = [&](Tensor<float> frames) {
+        m_.front_end.normalize(frames);
+        return frames;
+      };
+      for (index_t s = 0; s < samples; s += chunk) {
+        const index_t n = std::min(chunk, samples - s);
+        feed(normalized(
+            spectrogram.push(TensorView<const float>(audio.samples.data() + s, asrkit::Shape{n}))));
+        partial(static_cast<double>(s + n) / ds2::kSampleRate);
+      }
+      feed(normalized(spectrogram.finish()));
+    } else {
+      const Tensor<float> feats = features(audio);
+      const index_t steps = feats.dim(0), bins = feats.dim(1),
+                    per_chunk = std::max<index_t>(1, stream_ms / 10);
+      for (index_t t = 0; t < steps; t += per_chunk) {
+        const index_t n = std::min(per_chunk, steps - t);
+        feed(Tensor<float>(
+            TensorView<const float>(feats.data() + t * bins, asrkit::Shape{n, bins})));
+        partial(static_cast<double>(t + n) * 0.01);
+      }
     }
-    advance(model.finish());
+    consume(model.finish());
     if (a_.greedy) {
       r.text = greedy();
     } else if (const auto nbest = search.end(); !nbest.empty()) {
@@ -230,7 +260,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 int run(const Args& a) {
   if (a.threads > 0) asrkit::set_num_threads(a.threads);
   const Transcriber tr(a);
-  const index_t chunk_frames = std::max<index_t>(1, a.stream_ms / 10);  // 10 ms feature hop
   std::vector<std::string> paths = a.audio, refs;
   if (!a.manifest.empty()) {
     for (const auto& u : asrkit::read_manifest(a.manifest)) {
@@ -247,19 +276,17 @@ int run(const Args& a) {
          ++k) {
       const auto audio = asrkit::read_wav(paths[k]);
       audio_seconds += static_cast<double>(audio.samples.dim(0)) / audio.sample_rate;
-      feats.push_back(ds2::features(audio));
-    }
-    if (a.stream_ms > 0) {
-      for (const auto& f : feats) {
-        results.push_back(tr.stream(f, chunk_frames));
+      if (a.stream_ms > 0) {
+        results.push_back(tr.stream(audio, a.stream_ms));
         if (!a.json && refs.empty())
           for (const auto& p : results.back().partials)
-            std::printf("%s\t[%.2f s] %s\n", paths[results.size() - 1].c_str(), p.seconds,
-                        p.text.c_str());
+            std::printf("%s\t[%.2f s] %s\n", paths[k].c_str(), p.seconds, p.text.c_str());
+      } else {
+        feats.push_back(tr.features(audio));
       }
-      continue;
     }
-    for (auto& r : tr.run(feats)) results.push_back(std::move(r));
+    if (!feats.empty())
+      for (auto& r : tr.run(feats)) results.push_back(std::move(r));
   }
   const double compute = seconds_since(start);
   const double rtf = audio_seconds > 0 ? compute / audio_seconds : 0;

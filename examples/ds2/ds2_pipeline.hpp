@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,20 +33,78 @@ namespace ds2 {
 /// The model's sample rate: other rates are resampled first (frontend/resample.hpp).
 inline constexpr int kSampleRate = 16000;
 
-/// DS2 input features (SPECS §3.1): log(1 + |STFT|), 20 ms Hamming windows every 10 ms, 161
-/// bins, each bin normalised to mean 0 / deviation 1 over the utterance. Rank-1 (mono) audio.
-inline Tensor<float> features(const asrkit::Audio& audio) {
-  if (audio.sample_rate == kSampleRate) {
-    Tensor<float> f = asrkit::ds2_spectrogram(audio.samples.view());
-    asrkit::normalize_utterance(f.view());
-    return f;
-  }
-  return features(asrkit::resample(audio, kSampleRate));
-}
-
 /// Metadata keys of a ds2 checkpoint.
 inline constexpr const char* kConfigKey = "ds2.config";
 inline constexpr const char* kVocabularyKey = "ds2.vocabulary";
+inline constexpr const char* kNormalizationKey = "ds2.cmvn";  ///< absent: per utterance
+
+/// How DS2 input features (SPECS §3.1: log(1 + |STFT|), 20 ms Hamming windows every 10 ms, 161
+/// bins) are normalised per bin: over each utterance (`global` empty: what DS2 does; needs the
+/// whole utterance), or with fixed statistics of the training set (`global`: every frame on its
+/// own, so features can be computed as audio arrives, Ds2SpectrogramStream).
+struct FrontEnd {
+  std::shared_ptr<const asrkit::CmvnStats<float>> global;
+
+  bool streamable() const noexcept { return global != nullptr; }
+
+  /// Spectrogram frames [F, 161] (from ds2_spectrogram or a Ds2SpectrogramStream) normalised in
+  /// place. Per utterance, the frames must be the whole utterance.
+  void normalize(Tensor<float>& frames) const {
+    if (global)
+      global->apply(frames.view());
+    else
+      asrkit::normalize_utterance(frames.view());
+  }
+
+  /// Normalised features [frames, 161] of rank-1 (mono) audio at any rate (resampled first).
+  Tensor<float> operator()(const asrkit::Audio& audio) const {
+    Tensor<float> f = spectrogram(audio);
+    normalize(f);
+    return f;
+  }
+
+  /// The spectrogram before normalisation (what global statistics are accumulated over).
+  static Tensor<float> spectrogram(const asrkit::Audio& audio) {
+    if (audio.sample_rate != kSampleRate) return spectrogram(asrkit::resample(audio, kSampleRate));
+    return asrkit::ds2_spectrogram(audio.samples.view());
+  }
+
+  /// The statistics as checkpoint metadata (kNormalizationKey), "" per utterance.
+  std::string to_metadata() const {
+    if (!global) return {};
+    const auto list = [](asrkit::TensorView<const double> v) {
+      return std::vector<double>(v.data(), v.data() + v.numel());
+    };
+    return nlohmann::json{{"count", global->count()},
+                          {"sum", list(global->sum())},
+                          {"sum_sq", list(global->sum_sq())}}
+        .dump();
+  }
+  /// Reads to_metadata()'s text ("" or absent: per utterance). FormatError "ds2.6" when it is
+  /// not statistics of 161 bins.
+  static FrontEnd from_metadata(const std::map<std::string, std::string>& meta,
+                                const std::string& path) {
+    const auto it = meta.find(kNormalizationKey);
+    if (it == meta.end() || it->second.empty()) return {};
+    try {
+      const auto j = nlohmann::json::parse(it->second);
+      const auto sum = j.at("sum").get<std::vector<double>>();
+      const auto sum_sq = j.at("sum_sq").get<std::vector<double>>();
+      if (sum.size() != 161) throw std::runtime_error("expected 161 bins");
+      const asrkit::Shape bins{static_cast<index_t>(sum.size())};
+      return {std::make_shared<const asrkit::CmvnStats<float>>(asrkit::CmvnStats<float>::from_sums(
+          j.at("count").get<double>(), asrkit::TensorView<const double>(sum.data(), bins),
+          asrkit::TensorView<const double>(sum_sq.data(),
+                                           asrkit::Shape{static_cast<index_t>(sum_sq.size())})))};
+    } catch (const std::exception& e) {
+      throw asrkit::FormatError(
+          "ds2.6", "ds2 checkpoint \"" + path + "\": " + kNormalizationKey + ": " + e.what());
+    }
+  }
+};
+
+/// Features with per-utterance normalisation (FrontEnd{}).
+inline Tensor<float> features(const asrkit::Audio& audio) { return FrontEnd{}(audio); }
 
 inline std::string vocabulary_text(const asrkit::Vocabulary& v) {
   std::string s;
@@ -56,6 +115,7 @@ inline std::string vocabulary_text(const asrkit::Vocabulary& v) {
 /// A trained model with what is needed to run it.
 struct Loaded {
   Config config;
+  FrontEnd front_end;
   std::unique_ptr<Model<float>> model;
   asrkit::Vocabulary vocabulary;
   std::map<std::string, std::string> metadata;
@@ -82,7 +142,8 @@ inline Loaded load_model(const std::string& path) {
   std::vector<std::string> tokens;
   std::istringstream lines(vocab->second);
   for (std::string t; std::getline(lines, t);) tokens.push_back(t);
-  Loaded out{Config::from_json(j), nullptr, asrkit::Vocabulary(tokens, path), meta};
+  Loaded out{Config::from_json(j), FrontEnd::from_metadata(meta, path), nullptr,
+             asrkit::Vocabulary(tokens, path), meta};
   if (out.vocabulary.size() != out.config.vocab)
     throw asrkit::FormatError(
         "ds2.6",

@@ -181,6 +181,29 @@ TEST_CASE("CmvnStats save/load round trip", "[frontend][normalize]") {
   CHECK(loaded_empty.count() == 0.0);
 }
 
+TEST_CASE("CmvnStats::from_sums rebuilds statistics and refuses impossible sums",
+          "[frontend][normalize]") {
+  Rng rng(4);
+  CmvnStats<float> stats;
+  stats.accumulate(make_features<float>(30, 4, rng));
+  const auto copy = CmvnStats<float>::from_sums(stats.count(), stats.sum(), stats.sum_sq());
+  CHECK(copy.count() == 30.0);
+  for (index_t b = 0; b < 4; ++b) {
+    CHECK(copy.sum()(b) == stats.sum()(b));
+    CHECK(copy.sum_sq()(b) == stats.sum_sq()(b));
+    CHECK(copy.mean()(b) == stats.mean()(b));
+  }
+  asrkit::Tensor<double> sum({2}), sum_sq({2}), short_sq({1});
+  sum_sq.fill(1.0);
+  REQUIRE_THROWS_ID(CmvnStats<float>::from_sums(2.5, sum.view(), sum_sq.view()), asrkit::ValueError,
+                    "[asrkit.normalize.9] CmvnStats::from_sums: count must be a finite integer >= 0, got 2.5");
+  REQUIRE_THROWS_ID(CmvnStats<float>::from_sums(2, sum.view(), short_sq.view()), asrkit::ValueError,
+                    "[asrkit.normalize.9]");
+  sum_sq(1) = -1;
+  REQUIRE_THROWS_ID(CmvnStats<float>::from_sums(2, sum.view(), sum_sq.view()), asrkit::ValueError,
+                    "bin 1: sum and sum_sq must be finite and sum_sq >= 0");
+}
+
 TEST_CASE("OnlineNormalizer: any chunking gives bit-identical output", "[frontend][normalize]") {
   Rng rng(5);
   CmvnStats<float> train;

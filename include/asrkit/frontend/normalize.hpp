@@ -229,28 +229,56 @@ class CmvnStats {
     if (f.info("sum_sq").shape[0] != bins)
       throw bad(
           detail::str("\"sum_sq\" has ", f.info("sum_sq").shape[0], " bins, \"sum\" has ", bins));
+    const Tensor<double> sum = f.read<double>("sum"), sum_sq = f.read<double>("sum_sq");
     const double count = f.read<double>("count").data()[0];
-    if (!std::isfinite(count) || count < 0 || count != std::floor(count))
-      throw bad(detail::str("count must be a finite integer >= 0, got ", count));
-    if (bins == 0 && count != 0) throw bad(detail::str("0 bins but count ", count));
-    CmvnStats out;
-    if (bins == 0) return out;
-    out.init(static_cast<index_t>(bins));
-    out.count_ = count;
-    out.sum_ = f.read<double>("sum");
-    out.sum_sq_ = f.read<double>("sum_sq");
-    for (index_t b = 0; b < out.bins_; ++b) {
-      const double s = out.sum_.data()[b], q = out.sum_sq_.data()[b];
-      if (!std::isfinite(s) || !std::isfinite(q) || q < 0)
-        throw bad(detail::str("bin ", b, ": sum and sum_sq must be finite and sum_sq >= 0, got ", s,
-                              " and ", q));
-    }
-    return out;
+    const std::string problem = check_sums(count, sum.view(), sum_sq.view());
+    if (!problem.empty()) throw bad(problem);
+    return from_checked_sums(count, sum.view(), sum_sq.view());
+  }
+
+  /// Statistics from their sums (e.g. stored in another file's metadata): count frames, sum and
+  /// sum_sq [bins] per bin. ValueError normalize.9 when they are not what accumulate() can make
+  /// (count a finite integer >= 0, sums finite, sum_sq >= 0, equal bins, 0 bins only with count 0).
+  static CmvnStats from_sums(double count, TensorView<const double> sum,
+                             TensorView<const double> sum_sq) {
+    const std::string problem = check_sums(count, sum, sum_sq);
+    if (!problem.empty())
+      throw ValueError("normalize.9", "CmvnStats::from_sums: " + problem);
+    return from_checked_sums(count, sum, sum_sq);
   }
 
   static constexpr const char* kFormat = "asrkit.cmvn.v1";
 
  private:
+  // What is wrong with these sums ("" when nothing).
+  static std::string check_sums(double count, TensorView<const double> sum,
+                                TensorView<const double> sum_sq) {
+    if (sum.rank() != 1 || sum_sq.rank() != 1 || sum.dim(0) != sum_sq.dim(0))
+      return detail::str("sum and sum_sq must be [bins], got ", sum.shape().str(), " and ",
+                         sum_sq.shape().str());
+    if (!std::isfinite(count) || count < 0 || count != std::floor(count))
+      return detail::str("count must be a finite integer >= 0, got ", count);
+    if (sum.dim(0) == 0 && count != 0) return detail::str("0 bins but count ", count);
+    for (index_t b = 0; b < sum.dim(0); ++b) {
+      const double s = sum.data()[b], q = sum_sq.data()[b];
+      if (!std::isfinite(s) || !std::isfinite(q) || q < 0)
+        return detail::str("bin ", b, ": sum and sum_sq must be finite and sum_sq >= 0, got ", s,
+                           " and ", q);
+    }
+    return {};
+  }
+
+  static CmvnStats from_checked_sums(double count, TensorView<const double> sum,
+                                     TensorView<const double> sum_sq) {
+    CmvnStats out;
+    if (sum.dim(0) == 0) return out;
+    out.init(sum.dim(0));
+    out.count_ = count;
+    out.sum_ = Tensor<double>(sum);
+    out.sum_sq_ = Tensor<double>(sum_sq);
+    return out;
+  }
+
   void init(index_t bins) {
     bins_ = bins;
     count_ = 0;
