@@ -78,6 +78,20 @@ def gru_direction(xp: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, reve
 SCRIPTED_GRU = torch.jit.script(gru_direction)
 
 
+def conv_out(n, spec, axis):
+    """Output size of a conv along axis 0 (frequency) or 1 (time): ds2::ConvSpec::output_size."""
+    return max(0, (n + 2 * spec["padding"][axis] - spec["kernel"][axis]) // spec["stride"][axis] + 1)
+
+
+def conv_front(blocks, features):
+    """features [T, B, bins] -> the conv stack -> the RNN input [T', B, C*F] (feature c*F + f)."""
+    x = features.permute(1, 2, 0).unsqueeze(1).contiguous()                   # [B, 1, bins, T]
+    for block in blocks:
+        x = block(x)
+    b, c, rows, steps = x.shape
+    return x.reshape(b, c * rows, steps).permute(2, 0, 1).contiguous()
+
+
 class ConvBlock(nn.Module):
     def __init__(self, in_channels, spec, clip):
         super().__init__()
@@ -122,7 +136,7 @@ class FastDS2(nn.Module):
         for spec in config["convs"]:
             blocks.append(ConvBlock(channels, spec, config["clip"]))
             channels = spec["channels"]
-            rows = (rows + 2 * spec["padding"][0] - spec["kernel"][0]) // spec["stride"][0] + 1
+            rows = conv_out(rows, spec, 0)
         self.conv = nn.ModuleList(blocks)
         features, hidden = channels * rows, config["hidden"]
         layers = []
@@ -137,11 +151,7 @@ class FastDS2(nn.Module):
 
     def forward(self, features):
         """features [T, B, bins], every item full length -> logits [T', B, V]."""
-        x = features.permute(1, 2, 0).unsqueeze(1).contiguous()               # [B, 1, bins, T]
-        for block in self.conv:
-            x = block(x)
-        b, c, rows, steps = x.shape
-        x = x.reshape(b, c * rows, steps).permute(2, 0, 1).contiguous()      # [T', B, C*F]
+        x = conv_front(self.conv, features)
         for layer in self.rnn:
             x = layer(x)
         tau = self.config["lookahead"]
@@ -160,7 +170,7 @@ class DeepSpeechPytorch(nn.Module):
         self.conv = FastDS2(config, SCRIPTED_GRU).conv
         rows, channels = config["bins"], 1
         for spec in config["convs"]:
-            rows = (rows + 2 * spec["padding"][0] - spec["kernel"][0]) // spec["stride"][0] + 1
+            rows = conv_out(rows, spec, 0)
             channels = spec["channels"]
         features, hidden = channels * rows, config["hidden"]
         self.norms = nn.ModuleList([nn.Identity()] + [nn.BatchNorm1d(hidden) for _ in range(config["rnn_layers"] - 1)])
@@ -171,12 +181,8 @@ class DeepSpeechPytorch(nn.Module):
         self.fc = nn.Linear(hidden, config["vocab"])
 
     def forward(self, features):
-        x = features.permute(1, 2, 0).unsqueeze(1).contiguous()
-        for block in self.conv:
-            x = block(x)
-        b, c, rows, steps = x.shape
-        x = x.reshape(b, c * rows, steps).permute(2, 0, 1).contiguous()
-        hidden = self.config["hidden"]
+        x = conv_front(self.conv, features)
+        steps, b, hidden = x.shape[0], x.shape[1], self.config["hidden"]
         for norm, gru in zip(self.norms, self.grus):
             x = norm(x.view(steps * b, -1)).view(steps, b, -1)
             x = gru(x)[0]
@@ -184,15 +190,15 @@ class DeepSpeechPytorch(nn.Module):
                 x = x[..., :hidden] + x[..., hidden:]
         if self.lookahead is not None:
             tau = self.config["lookahead"]
-            x = Fn.hardtanh(self.lookahead(Fn.pad(x.permute(1, 2, 0), (0, tau))).permute(2, 0, 1), 0.0, 20.0)
+            x = Fn.hardtanh(self.lookahead(Fn.pad(x.permute(1, 2, 0), (0, tau))).permute(2, 0, 1), 0.0, self.config["clip"])
         return self.fc(x)
 
     def gflop(self, steps, batch):
         """Matrix-product and convolution work of one forward, like bench_ds2's counter."""
-        c, total, rows, frames, channels = self.config, 0.0, self.config["bins"], 1000, 1
+        c, total, rows, frames, channels = self.config, 0.0, self.config["bins"], steps, 1
         for spec in c["convs"]:
-            rows = (rows + 2 * spec["padding"][0] - spec["kernel"][0]) // spec["stride"][0] + 1
-            frames = (frames + 2 * spec["padding"][1] - spec["kernel"][1]) // spec["stride"][1] + 1
+            rows = conv_out(rows, spec, 0)
+            frames = conv_out(frames, spec, 1)
             total += 2.0 * spec["channels"] * channels * spec["kernel"][0] * spec["kernel"][1] * rows * frames
             channels = spec["channels"]
         features, dirs = channels * rows, 2 if c["bidirectional"] else 1
@@ -266,7 +272,7 @@ def main():
                 fns = {label: make_step(m, x, targets[:batch], train) for label, m in models.items()
                        if args.all_variants or label == default}
                 work[name] = (fns, make_step(context, x, targets[:batch], train),
-                              (3 if train else 1) * context.gflop(1000, batch))
+                              (3 if train else 1) * context.gflop(x.shape[0], batch))
 
     header = ("| workload | threads | asrkit ms | asrkit GFLOP/s | asrkit RTF | PyTorch ms | PyTorch GFLOP/s "
               "| speed-up | nn.GRU DS2 ms (GFLOP/s) | speed-up vs nn.GRU |")

@@ -197,7 +197,7 @@ class Transcriber {
       if (!a_.greedy) return search.step(TensorView<const float>(lp.view()));
       seen.insert(seen.end(), lp.data(), lp.data() + lp.numel());
     };
-    const auto feed = [&](const Tensor<float>& features) { consume(model.push(features.view())); };
+    const auto feed = [&](TensorView<const float> features) { consume(model.push(features)); };
     const auto greedy = [&] {
       const index_t frames = static_cast<index_t>(seen.size()) / V;
       const asrkit::TensorView<const float> all(seen.data(), asrkit::Shape{frames, 1, V});
@@ -219,19 +219,19 @@ class Transcriber {
       };
       for (index_t s = 0; s < samples; s += chunk) {
         const index_t n = std::min(chunk, samples - s);
-        feed(normalized(
-            spectrogram.push(TensorView<const float>(audio.samples.data() + s, asrkit::Shape{n}))));
+        feed(normalized(spectrogram.push(
+                            TensorView<const float>(audio.samples.data() + s, asrkit::Shape{n})))
+                 .view());
         partial(static_cast<double>(s + n) / ds2::kSampleRate);
       }
-      feed(normalized(spectrogram.finish()));
+      feed(normalized(spectrogram.finish()).view());
     } else {
       const Tensor<float> feats = features(audio);
       const index_t steps = feats.dim(0), bins = feats.dim(1),
                     per_chunk = std::max<index_t>(1, stream_ms / 10);
       for (index_t t = 0; t < steps; t += per_chunk) {
         const index_t n = std::min(per_chunk, steps - t);
-        feed(Tensor<float>(
-            TensorView<const float>(feats.data() + t * bins, asrkit::Shape{n, bins})));
+        feed(TensorView<const float>(feats.data() + t * bins, asrkit::Shape{n, bins}));
         partial(static_cast<double>(t + n) * 0.01);
       }
     }

@@ -62,6 +62,16 @@ struct ConvSpec {
     const index_t span = n + 2 * padding[axis] - kernel[axis];
     return span < 0 ? 0 : span / stride[axis] + 1;
   }
+
+  /// The layer's options: these sizes, no bias (BN's β takes its role, SPECS §3.3).
+  asrkit::Conv2dOptions options() const {
+    asrkit::Conv2dOptions o;
+    o.kernel = kernel;
+    o.stride = stride;
+    o.padding = padding;
+    o.bias = false;
+    return o;
+  }
 };
 
 /// A DS2 architecture. JSON keys are the member names (Config::to_json / from_json).
@@ -329,11 +339,7 @@ class Model {
     index_t channels = 1;
     for (std::size_t i = 0; i < config_.convs.size(); ++i) {
       const auto& s = config_.convs[i];
-      asrkit::Conv2dOptions o;
-      o.kernel = s.kernel;
-      o.stride = s.stride;
-      o.padding = s.padding;
-      o.bias = false;        // BN's β takes its role (SPECS §3.3)
+      asrkit::Conv2dOptions o = s.options();
       o.input_grad = i > 0;  // nothing upstream of the first conv learns
       convs_.push_back({asrkit::Conv2d<T>(channels, s.channels, o, rng),
                         asrkit::SequenceBatchNorm<T>(s.channels, bn),

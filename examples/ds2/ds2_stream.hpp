@@ -36,11 +36,8 @@ class Stream {
     for (std::size_t i = 0; i < c.convs.size(); ++i) {
       const ConvSpec& s = c.convs[i];
       // The same convolution without time padding: the stream supplies the zero columns.
-      asrkit::Conv2dOptions o;
-      o.kernel = s.kernel;
-      o.stride = s.stride;
-      o.padding = {s.padding[0], 0};
-      o.bias = false;
+      asrkit::Conv2dOptions o = s.options();
+      o.padding[1] = 0;
       convs_.emplace_back(channels, s.channels, o, unused);
       convs_.back().weight().value = model.convs_[i].conv.weight().value;
       channels = s.channels;
