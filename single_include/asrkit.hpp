@@ -5630,15 +5630,22 @@ class GLU {
 //
 // A row-major [rows, cols] matrix is reduced over its rows, per column (feature), counting only
 // the rows whose `valid` flag is set (nullptr: every row). The rows are cut into fixed chunks of
-// about kChunkElems elements; each chunk is reduced in double while it sits in cache (two passes:
-// mean, then squared deviations), and the chunk results are combined in chunk order with Chan et
-// al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
+// about kChunkElems elements; each chunk is reduced in double in one pass, shifted by its first
+// row (sums of x − shift and its square), and the chunk results are combined in chunk order with
+// Chan et al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
 // are bit-identical for any number of threads (DESIGN.md sec. 3, Numerics).
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__) && defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 // #include <asrkit/core/config.hpp>
 // #include <asrkit/core/shape.hpp>
@@ -5655,26 +5662,6 @@ inline index_t chunk_rows(index_t cols) { return std::max<index_t>(1, kChunkElem
 
 // ---- row kernels: restrict-qualified parameters so the compiler vectorises each loop ----------
 
-template <class T>
-void add_row(double* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT x, index_t n) {
-  for (index_t j = 0; j < n; ++j) acc[j] += static_cast<double>(x[j]);
-}
-template <class T>
-void add_sq_dev_row(double* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT x,
-                    const double* ASRKIT_RESTRICT mean, index_t n) {
-  for (index_t j = 0; j < n; ++j) {
-    const double d = static_cast<double>(x[j]) - mean[j];
-    acc[j] += d * d;
-  }
-}
-template <class T>
-void add_grad_row(double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dyh,
-                  const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h, index_t n) {
-  for (index_t j = 0; j < n; ++j) {
-    sum_dy[j] += static_cast<double>(dy[j]);
-    sum_dyh[j] += static_cast<double>(dy[j]) * static_cast<double>(h[j]);
-  }
-}
 /// xhat = (x - mu) * is; y = xhat * g + b.
 template <class T>
 void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
@@ -5686,6 +5673,7 @@ void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKI
     y[j] = h * g[j] + b[j];
   }
 }
+
 /// y = x * a + b.
 template <class T>
 void affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT a,
@@ -5721,175 +5709,271 @@ void ln_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT g, const T*
   for (index_t j = 0; j < n; ++j) dx[j] = rs * (g[j] - ma - h[j] * mb);
 }
 
-/// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns the count.
-/// `mean` and `m2` have `cols` entries.
+// ---- non-temporal stores ------------------------------------------------------------------------
+//
+// A training forward's cached xhat is read again only by backward, after the rest of the network
+// has run: written through the cache it evicts the layer's input and output (x, y and xhat of a
+// [500·8, 1024] float layer are 48 MiB against a 32 MiB L3) for data nobody reads soon. Streaming
+// stores write it straight to memory, without the read-for-ownership of a normal store either.
+
+/// Outputs from this size write xhat with streaming stores (smaller ones stay cached for backward).
+inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
+
+#if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__))
+#if defined(__AVX512F__)
+inline constexpr int kStreamVecBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kStreamVecBytes = 32;
+#else
+inline constexpr int kStreamVecBytes = 16;
+#endif
+// GCC/Clang vector types of one SIMD register; loaded and stored with memcpy (any alignment).
 template <class T>
-index_t column_moments(const T* ASRKIT_RESTRICT x, index_t rows, index_t cols,
-                       const unsigned char* valid, double* ASRKIT_RESTRICT mean,
-                       double* ASRKIT_RESTRICT m2) {
-  const index_t step = chunk_rows(cols);
-  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
-  std::vector<double> c_mean(static_cast<std::size_t>(chunks * cols), 0.0);
-  std::vector<double> c_m2(static_cast<std::size_t>(chunks * cols), 0.0);
-  std::vector<index_t> c_n(static_cast<std::size_t>(chunks), 0);
-  parallel_for(chunks, [&](index_t c) {
-    double* ASRKIT_RESTRICT mu = c_mean.data() + c * cols;
-    double* ASRKIT_RESTRICT s2 = c_m2.data() + c * cols;
-    const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
-    index_t n = 0;
-    for (index_t r = r0; r < r1; ++r) {
-      if (valid && !valid[r]) continue;
-      add_row(mu, x + r * cols, cols);
-      ++n;
+struct StreamVecOf;
+template <>
+struct StreamVecOf<float> {
+  typedef float type __attribute__((vector_size(kStreamVecBytes)));
+};
+template <>
+struct StreamVecOf<double> {
+  typedef double type __attribute__((vector_size(kStreamVecBytes)));
+};
+template <class T>
+using StreamVec = typename StreamVecOf<T>::type;
+template <class T>
+StreamVec<T> vec_load(const T* p) {
+  StreamVec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void stream_store(float* p, StreamVec<float> v) {
+#if defined(__AVX512F__)
+  _mm512_stream_ps(p, reinterpret_cast<__m512&>(v));
+#elif defined(__AVX__)
+  _mm256_stream_ps(p, reinterpret_cast<__m256&>(v));
+#else
+  _mm_stream_ps(p, reinterpret_cast<__m128&>(v));
+#endif
+}
+inline void stream_store(double* p, StreamVec<double> v) {
+#if defined(__AVX512F__)
+  _mm512_stream_pd(p, reinterpret_cast<__m512d&>(v));
+#elif defined(__AVX__)
+  _mm256_stream_pd(p, reinterpret_cast<__m256d&>(v));
+#else
+  _mm_stream_pd(p, reinterpret_cast<__m128d&>(v));
+#endif
+}
+/// Orders this thread's streaming stores before what follows (the end of a parallel task).
+inline void stream_fence() { _mm_sfence(); }
+
+/// Writes dst[0..n) with streaming stores: `vec(j)` returns the vector for dst + j (it may store
+/// other outputs itself), `scalar(j0, j1)` writes the unaligned head and tail.
+template <class T, class Vec, class Scalar>
+void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
+  constexpr index_t L = kStreamVecBytes / sizeof(T);
+  const auto misalign = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(dst) % kStreamVecBytes);
+  index_t j = misalign % static_cast<index_t>(sizeof(T)) != 0
+                  ? n
+                  : std::min<index_t>(n, (kStreamVecBytes - misalign) % kStreamVecBytes / sizeof(T));
+  scalar(index_t(0), j);
+  for (; j + L <= n; j += L) stream_store(dst + j, vec(j));
+  scalar(j, n);
+}
+#else
+inline void stream_fence() {}
+template <class T>
+T vec_load(const T* p) {  // never called: stream_row below uses scalar() only
+  return *p;
+}
+template <class T, class Vec, class Scalar>
+void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
+  scalar(index_t(0), n);
+}
+#endif
+
+/// normalize_row with xhat written by streaming stores.
+template <class T>
+void normalize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
+                             const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
+                             const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
+  stream_row(
+      xhat, n,
+      [&](index_t j) {
+        const auto h = (vec_load(x + j) - vec_load(mu + j)) * vec_load(is + j);
+        const auto out = h * vec_load(g + j) + vec_load(b + j);
+        std::memcpy(y + j, &out, sizeof out);
+        return h;
+      },
+      [&](index_t j0, index_t j1) {
+        normalize_row(y + j0, xhat + j0, x + j0, mu + j0, is + j0, g + j0, b + j0, j1 - j0);
+      });
+}
+
+/// LayerNorm's training row: xhat = (x - mu) * rs (streamed), y = xhat * g + b (or xhat).
+template <class T>
+void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
+                               T mu, T rs, const T* g, const T* b, index_t n) {
+  stream_row(
+      xhat, n,
+      [&](index_t j) {
+        const auto h = (vec_load(x + j) - mu) * rs;
+        const auto out = g ? h * vec_load(g + j) + vec_load(b + j) : h;
+        std::memcpy(y + j, &out, sizeof out);
+        return h;
+      },
+      [&](index_t j0, index_t j1) {
+        standardize_row(xhat + j0, x + j0, mu, rs, j1 - j0);
+        if (g) standardize_affine_row(y + j0, x + j0, mu, rs, g + j0, b + j0, j1 - j0);
+        else standardize_row(y + j0, x + j0, mu, rs, j1 - j0);
+      });
+}
+
+
+/// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
+/// stored once per group instead of once per row, while every row is still read front to back
+/// (the hardware prefetcher's pattern; column strips over many rows defeat it).
+inline constexpr index_t kRowGroup = 4;
+
+/// Over rows `row[0..n)` (pointers to the first of w columns): s[j] += Σ d, q[j] += Σ d² with
+/// d = x − shift[j], in double; four rows at a time, then one.
+template <class T>
+void shifted_sums_rows(const T* const* row, index_t n, index_t w, const double* ASRKIT_RESTRICT shift,
+                       double* ASRKIT_RESTRICT s, double* ASRKIT_RESTRICT q) {
+  index_t i = 0;
+  for (; i + kRowGroup <= n; i += kRowGroup) {
+    const T* ASRKIT_RESTRICT x0 = row[i];
+    const T* ASRKIT_RESTRICT x1 = row[i + 1];
+    const T* ASRKIT_RESTRICT x2 = row[i + 2];
+    const T* ASRKIT_RESTRICT x3 = row[i + 3];
+    for (index_t j = 0; j < w; ++j) {
+      const double d0 = static_cast<double>(x0[j]) - shift[j], d1 = static_cast<double>(x1[j]) - shift[j];
+      const double d2 = static_cast<double>(x2[j]) - shift[j], d3 = static_cast<double>(x3[j]) - shift[j];
+      s[j] += (d0 + d1) + (d2 + d3);
+      q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
     }
-    c_n[static_cast<std::size_t>(c)] = n;
-    if (n == 0) return;
-    const double inv = 1.0 / static_cast<double>(n);
-    for (index_t j = 0; j < cols; ++j) mu[j] *= inv;
-    for (index_t r = r0; r < r1; ++r)  // second pass: the chunk is still in cache
-      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols, mu, cols);
+  }
+  for (; i < n; ++i) {
+    const T* ASRKIT_RESTRICT x0 = row[i];
+    for (index_t j = 0; j < w; ++j) {
+      const double d0 = static_cast<double>(x0[j]) - shift[j];
+      s[j] += d0;
+      q[j] += d0 * d0;
+    }
+  }
+}
+
+/// Over rows `row[i]` of dy and `hrow[i]` of xhat: a[j] += Σ dy, b[j] += Σ dy · xhat (double),
+/// grouped like shifted_sums_rows.
+template <class T>
+void grad_sums_rows(const T* const* row, const T* const* hrow, index_t n, index_t w,
+                    double* ASRKIT_RESTRICT a, double* ASRKIT_RESTRICT b) {
+  index_t i = 0;
+  for (; i + kRowGroup <= n; i += kRowGroup) {
+    const T* ASRKIT_RESTRICT d0 = row[i];
+    const T* ASRKIT_RESTRICT d1 = row[i + 1];
+    const T* ASRKIT_RESTRICT d2 = row[i + 2];
+    const T* ASRKIT_RESTRICT d3 = row[i + 3];
+    const T* ASRKIT_RESTRICT h0 = hrow[i];
+    const T* ASRKIT_RESTRICT h1 = hrow[i + 1];
+    const T* ASRKIT_RESTRICT h2 = hrow[i + 2];
+    const T* ASRKIT_RESTRICT h3 = hrow[i + 3];
+    for (index_t j = 0; j < w; ++j) {
+      const double e0 = static_cast<double>(d0[j]), e1 = static_cast<double>(d1[j]);
+      const double e2 = static_cast<double>(d2[j]), e3 = static_cast<double>(d3[j]);
+      a[j] += (e0 + e1) + (e2 + e3);
+      b[j] += (e0 * static_cast<double>(h0[j]) + e1 * static_cast<double>(h1[j])) +
+              (e2 * static_cast<double>(h2[j]) + e3 * static_cast<double>(h3[j]));
+    }
+  }
+  for (; i < n; ++i) {
+    const T* ASRKIT_RESTRICT d0 = row[i];
+    const T* ASRKIT_RESTRICT h0 = hrow[i];
+    for (index_t j = 0; j < w; ++j) {
+      a[j] += static_cast<double>(d0[j]);
+      b[j] += static_cast<double>(d0[j]) * static_cast<double>(h0[j]);
+    }
+  }
+}
+
+/// Pointers to column c0 of the valid rows of [r0, r1) of a row-major [rows, cols] matrix.
+template <class T>
+index_t valid_rows(const T* m, index_t cols, const unsigned char* valid, index_t r0, index_t r1,
+                   index_t c0, std::vector<const T*>& out) {
+  out.clear();
+  for (index_t r = r0; r < r1; ++r)
+    if (!valid || valid[r]) out.push_back(m + r * cols + c0);
+  return static_cast<index_t>(out.size());
+}
+
+/// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
+/// The chunks of chunk_rows(cols) rows are reduced in parallel, each in one pass shifted by its
+/// first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift: no cancellation
+/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update.
+template <class T>
+index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                       double* ASRKIT_RESTRICT mean, double* ASRKIT_RESTRICT m2) {
+  const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  std::vector<double> part(static_cast<std::size_t>(3 * chunks * cols));  // per chunk: s, q, shift
+  std::vector<index_t> count(static_cast<std::size_t>(chunks));
+  parallel_for(chunks, [&](index_t c) {
+    std::vector<const T*> row;
+    const index_t nb = valid_rows(x, cols, valid, c * step, std::min(rows, (c + 1) * step), 0, row);
+    count[static_cast<std::size_t>(c)] = nb;
+    if (nb == 0) return;
+    double* s = part.data() + 3 * c * cols;
+    double* q = s + cols;
+    double* shift = q + cols;
+    std::fill(s, s + 2 * cols, 0.0);
+    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(row[0][j]);
+    shifted_sums_rows(row.data(), nb, cols, shift, s, q);
   });
-  // Chan, Golub & LeVeque (1979): merge (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b), in order.
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
   index_t n = 0;
-  for (index_t c = 0; c < chunks; ++c) {
-    const index_t nb = c_n[static_cast<std::size_t>(c)];
+  for (index_t c = 0; c < chunks; ++c) {  // Chan, Golub & LeVeque (1979), in chunk order
+    const index_t nb = count[static_cast<std::size_t>(c)];
     if (nb == 0) continue;
-    const double* mb = c_mean.data() + c * cols;
-    const double* sb = c_m2.data() + c * cols;
+    const double* s = part.data() + 3 * c * cols;
+    const double* q = s + cols;
+    const double* shift = q + cols;
     const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
-    const double w = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
     for (index_t j = 0; j < cols; ++j) {
-      const double delta = mb[j] - mean[j];
-      mean[j] += delta * w;
-      m2[j] += sb[j] + delta * delta * cross;
+      const double mb = shift[j] + s[j] / nbd;
+      const double m2b = std::max(0.0, q[j] - s[j] * s[j] / nbd);
+      const double delta = mb - mean[j];
+      mean[j] += delta * wt;
+      m2[j] += m2b + delta * delta * cross;
     }
     n += nb;
   }
   return n;
 }
 
-/// Per-column sums over the valid rows of dy and of dy * xhat (the dβ and dγ of a norm layer),
-/// chunked like column_moments and added in chunk order.
+/// Per-column sums over the valid rows of dy and of dy · xhat (the dβ and dγ of a norm layer):
+/// chunks reduced in parallel like column_moments, their sums added in chunk order.
 template <class T>
-void column_grad_sums(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT xhat, index_t rows,
-                      index_t cols, const unsigned char* valid, double* ASRKIT_RESTRICT sum_dy,
-                      double* ASRKIT_RESTRICT sum_dy_xhat) {
-  const index_t step = chunk_rows(cols);
-  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
-  std::vector<double> p(static_cast<std::size_t>(2 * chunks * cols), 0.0);
+void column_grad_sums(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
+                      double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
+  const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  std::vector<double> part(static_cast<std::size_t>(2 * chunks * cols), 0.0);
   parallel_for(chunks, [&](index_t c) {
-    double* ASRKIT_RESTRICT a = p.data() + 2 * c * cols;
-    double* ASRKIT_RESTRICT b = a + cols;
+    std::vector<const T*> row, hrow;
     const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
-    for (index_t r = r0; r < r1; ++r)
-      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols, xhat + r * cols, cols);
+    const index_t nb = valid_rows(dy, cols, valid, r0, r1, 0, row);
+    valid_rows(xhat, cols, valid, r0, r1, 0, hrow);
+    double* a = part.data() + 2 * c * cols;
+    grad_sums_rows(row.data(), hrow.data(), nb, cols, a, a + cols);
   });
   std::fill(sum_dy, sum_dy + cols, 0.0);
   std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
   for (index_t c = 0; c < chunks; ++c) {
-    const double* a = p.data() + 2 * c * cols;
-    const double* b = a + cols;
+    const double* a = part.data() + 2 * c * cols;
     for (index_t j = 0; j < cols; ++j) {
       sum_dy[j] += a[j];
-      sum_dy_xhat[j] += b[j];
-    }
-  }
-}
-
-// ---- feature-column blocks: each task owns whole columns over all rows -------------------------
-//
-// BatchNorm reduces over rows, per column, so splitting the work by columns needs no reduction
-// across threads: a task computes its columns' statistics (chunk by chunk, in chunk order, exactly
-// as column_moments does per column) and then normalises the same columns while they are still in
-// L2/L3. Every operation is per column, so the result does not depend on the split either.
-
-/// Columns per task boundary (64 bytes of float: no two tasks write one cache line of a row).
-inline constexpr index_t kColAlign = 16;
-/// Columns per sub-block. Narrow sub-blocks (128) were slower: a row segment of 512 bytes per
-/// 4 KiB page makes every row a TLB miss; 1024 keeps F <= 1024 in one block per task.
-inline constexpr index_t kColBlock = 1024;
-
-/// Elements below which a normalisation runs on the calling thread (a per-step BN of a small
-/// batch inside a recurrent loop cannot repay starting a thread team).
-inline constexpr index_t kParallelMinElements = index_t(1) << 15;
-
-/// Calls f(c0, c1) for column ranges covering [0, cols), in parallel over one contiguous range per
-/// thread (cut into sub-blocks of kColBlock columns, processed in order) when rows x cols is at
-/// least kParallelMinElements.
-template <class F>
-void for_column_blocks(index_t rows, index_t cols, F&& f) {
-  const index_t threads = rows * cols >= kParallelMinElements ? num_threads() : 1;
-  const index_t tasks = std::max<index_t>(1, std::min<index_t>(threads, cols / kColAlign));
-  parallel_for(tasks, [&](index_t t) {
-    auto edge = [&](index_t i) {
-      return i == tasks ? cols : (cols * i / tasks) / kColAlign * kColAlign;
-    };
-    const index_t c1 = edge(t + 1);
-    for (index_t c = edge(t); c < c1; c += kColBlock) f(c, std::min(c1, c + kColBlock));
-  });
-}
-
-/// column_moments restricted to columns [c0, c1): the same per-column arithmetic, in the same
-/// chunk order (so the same bits). `mean`, `m2` are indexed from column 0; returns the count.
-template <class T>
-index_t column_moments_block(const T* x, index_t rows, index_t cols, const unsigned char* valid,
-                             index_t c0, index_t c1, double* ASRKIT_RESTRICT mean,
-                             double* ASRKIT_RESTRICT m2) {
-  const index_t w = c1 - c0, step = chunk_rows(cols);
-  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
-  double* ASRKIT_RESTRICT mu = scratch.data();
-  double* ASRKIT_RESTRICT s2 = mu + w;
-  std::fill(mean + c0, mean + c1, 0.0);
-  std::fill(m2 + c0, m2 + c1, 0.0);
-  index_t n = 0;
-  for (index_t r0 = 0; r0 < rows; r0 += step) {
-    const index_t r1 = std::min(rows, r0 + step);
-    std::fill(scratch.begin(), scratch.end(), 0.0);
-    index_t nb = 0;
-    for (index_t r = r0; r < r1; ++r) {
-      if (valid && !valid[r]) continue;
-      add_row(mu, x + r * cols + c0, w);
-      ++nb;
-    }
-    if (nb == 0) continue;
-    const double inv = 1.0 / static_cast<double>(nb);
-    for (index_t j = 0; j < w; ++j) mu[j] *= inv;
-    for (index_t r = r0; r < r1; ++r)
-      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols + c0, mu, w);
-    // Chan, Golub & LeVeque (1979), as in column_moments.
-    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
-    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
-    for (index_t j = 0; j < w; ++j) {
-      const double delta = mu[j] - mean[c0 + j];
-      mean[c0 + j] += delta * wt;
-      m2[c0 + j] += s2[j] + delta * delta * cross;
-    }
-    n += nb;
-  }
-  return n;
-}
-
-/// column_grad_sums restricted to columns [c0, c1) (same chunk partials, added in chunk order).
-template <class T>
-void column_grad_sums_block(const T* dy, const T* xhat, index_t rows, index_t cols,
-                            const unsigned char* valid, index_t c0, index_t c1,
-                            double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
-  const index_t w = c1 - c0, step = chunk_rows(cols);
-  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
-  double* ASRKIT_RESTRICT a = scratch.data();
-  double* ASRKIT_RESTRICT b = a + w;
-  std::fill(sum_dy + c0, sum_dy + c1, 0.0);
-  std::fill(sum_dy_xhat + c0, sum_dy_xhat + c1, 0.0);
-  for (index_t r0 = 0; r0 < rows; r0 += step) {
-    const index_t r1 = std::min(rows, r0 + step);
-    std::fill(scratch.begin(), scratch.end(), 0.0);
-    for (index_t r = r0; r < r1; ++r)
-      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols + c0, xhat + r * cols + c0, w);
-    for (index_t j = 0; j < w; ++j) {
-      sum_dy[c0 + j] += a[j];
-      sum_dy_xhat[c0 + j] += b[j];
+      sum_dy_xhat[j] += a[cols + j];
     }
   }
 }
@@ -6058,9 +6142,9 @@ struct BatchStats {
 };
 
 /// Training forward with batch statistics over the valid rows: y = γ xhat + β, xhat cached;
-/// invalid rows give y = 0 and xhat = 0. Every element of y and xhat is written.
-/// Work is split by feature columns (for_column_blocks): a task takes its columns' statistics and
-/// normalises them straight after, while they are still in cache (one DRAM read of x, not two).
+/// invalid rows give y = 0 and xhat = 0. Every element of y and xhat is written. Both passes split
+/// the rows (contiguous memory per thread; splitting the features instead was 2.6x slower on two
+/// threads), and a large xhat is written with streaming stores (norm_kernels.hpp, kStreamBytes).
 template <class T>
 BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
                             const T* gamma, const T* beta, double eps, T* y, T* xhat) {
@@ -6068,31 +6152,31 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.mean.resize(static_cast<std::size_t>(cols));
   s.var.resize(static_cast<std::size_t>(cols));
   s.invstd.resize(static_cast<std::size_t>(cols));
-  s.count = valid ? static_cast<index_t>(std::count(valid, valid + rows, 1)) : rows;
-  std::vector<T> mu(static_cast<std::size_t>(cols));
-  for_column_blocks(rows, cols, [&](index_t c0, index_t c1) {
-    column_moments_block(x, rows, cols, valid, c0, c1, s.mean.data(), s.var.data());
-    for (index_t j = c0; j < c1; ++j) {
-      s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
-      s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
-      mu[j] = static_cast<T>(s.mean[j]);
-    }
-    T g[kColBlock], bt[kColBlock];
-    for (index_t j = c0; j < c1; ++j) {
-      g[j - c0] = gamma ? gamma[j] : T(1);
-      bt[j - c0] = beta ? beta[j] : T(0);
-    }
-    const index_t w = c1 - c0;
-    for (index_t r = 0; r < rows; ++r) {
-      T* ASRKIT_RESTRICT yr = y + r * cols + c0;
-      T* ASRKIT_RESTRICT hr = xhat + r * cols + c0;
+  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
+  std::vector<T> mu(static_cast<std::size_t>(cols)), g(static_cast<std::size_t>(cols)),
+      bt(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) {
+    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
+    s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
+    mu[j] = static_cast<T>(s.mean[j]);
+    g[j] = gamma ? gamma[j] : T(1);
+    bt[j] = beta ? beta[j] : T(0);
+  }
+  const bool streaming = static_cast<std::size_t>(rows * cols) * sizeof(T) >= kStreamBytes;
+  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      T* ASRKIT_RESTRICT yr = y + r * cols;
+      T* ASRKIT_RESTRICT hr = xhat + r * cols;
       if (valid && !valid[r]) {
-        std::fill(yr, yr + w, T(0));
-        std::fill(hr, hr + w, T(0));
-        continue;
+        std::fill(yr, yr + cols, T(0));
+        std::fill(hr, hr + cols, T(0));
+      } else if (streaming) {
+        normalize_row_streaming(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+      } else {
+        normalize_row(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
       }
-      normalize_row(yr, hr, x + r * cols + c0, mu.data() + c0, s.invstd.data() + c0, g, bt, w);
     }
+    if (streaming) stream_fence();
   });
   return s;
 }
@@ -6125,32 +6209,28 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
 /// Backward of BN over the valid rows. With batch statistics (Ioffe & Szegedy, Alg. 1 backward):
 ///   dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)),
 /// with fixed statistics: dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given);
-/// invalid rows get dx = 0. Split by feature columns like train_forward: the sums of a column
-/// block, then its dx rows while dy and xhat are still in cache.
+/// invalid rows get dx = 0. Rows are split like train_forward.
 template <class T>
 void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
               const std::vector<T>& invstd, index_t count, bool batch_stats, const T* gamma,
               T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
+  column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  for_column_blocks(rows, cols, [&](index_t c0, index_t c1) {
-    column_grad_sums_block(dy, xhat, rows, cols, valid, c0, c1, sdy.data(), sdyh.data());
-    T k[kColBlock], c_dy[kColBlock], c_h[kColBlock];
-    for (index_t j = c0; j < c1; ++j) {
-      k[j - c0] = (gamma ? gamma[j] : T(1)) * invstd[j];
-      c_dy[j - c0] = static_cast<T>(sdy[j] * inv_n);
-      c_h[j - c0] = static_cast<T>(sdyh[j] * inv_n);
-      if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
-      if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
-    }
-    const index_t w = c1 - c0;
-    for (index_t r = 0; r < rows; ++r) {
-      T* ASRKIT_RESTRICT dr = dx + r * cols + c0;
-      if (valid && !valid[r]) {
-        std::fill(dr, dr + w, T(0));
-        continue;
-      }
-      bn_backward_row(dr, dy + r * cols + c0, xhat + r * cols + c0, k, c_dy, c_h, w);
+  std::vector<T> k(static_cast<std::size_t>(cols)), c_dy(static_cast<std::size_t>(cols)),
+      c_h(static_cast<std::size_t>(cols));
+  for (index_t j = 0; j < cols; ++j) {
+    k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
+    c_dy[j] = static_cast<T>(sdy[j] * inv_n);
+    c_h[j] = static_cast<T>(sdyh[j] * inv_n);
+    if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
+    if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
+  }
+  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) {
+      T* ASRKIT_RESTRICT dr = dx + r * cols;
+      if (valid && !valid[r]) std::fill(dr, dr + cols, T(0));
+      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k.data(), c_dy.data(), c_h.data(), cols);
     }
   });
 }
@@ -6686,15 +6766,21 @@ class LayerNorm {
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       std::vector<T> g(static_cast<std::size_t>(cols));
       double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
+      const T* group_d[detail::norm::kRowGroup];
+      const T* group_h[detail::norm::kRowGroup];
       for (index_t r = r0; r < r1; ++r) {
         const T* d = dy.data() + r * cols;
         const T* h = xhat_.data() + r * cols;
-        if (affine) {
-          detail::norm::add_grad_row(sum_dy, sum_dy + cols, d, h, cols);
-          detail::norm::mul_row(g.data(), gamma, d, cols);
-        } else {
-          std::copy(d, d + cols, g.data());
+        if (affine && (r - r0) % detail::norm::kRowGroup == 0) {  // dγ, dβ of the next rows at once
+          const index_t n = std::min(detail::norm::kRowGroup, r1 - r);
+          for (index_t i = 0; i < n; ++i) {
+            group_d[i] = d + i * cols;
+            group_h[i] = h + i * cols;
+          }
+          detail::norm::grad_sums_rows(group_d, group_h, n, cols, sum_dy, sum_dy + cols);
         }
+        if (affine) detail::norm::mul_row(g.data(), gamma, d, cols);
+        else std::copy(d, d + cols, g.data());
         const double a = detail::norm::lane_sum(g.data(), cols);
         const double b = detail::norm::lane_dot(g.data(), h, cols);
         const T ma = static_cast<T>(a / static_cast<double>(cols));
@@ -6743,6 +6829,7 @@ class LayerNorm {
     const index_t rows = x.numel() / features_, cols = features_;
     const T* gamma = options_.elementwise_affine ? weight_.value.data() : nullptr;
     const T* beta = options_.elementwise_affine ? bias_.value.data() : nullptr;
+    const bool streaming = xhat && static_cast<std::size_t>(rows * cols) * sizeof(T) >= detail::norm::kStreamBytes;
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       for (index_t r = r0; r < r1; ++r) {
         const T* xr = x.data() + r * cols;
@@ -6752,10 +6839,15 @@ class LayerNorm {
         const T mu = static_cast<T>(mean);
         T* yr = y + r * cols;
         if (rstd) rstd[r] = rs;
+        if (streaming) {  // xhat is read only by backward: keep it out of the cache
+          detail::norm::standardize_row_streaming(yr, xhat + r * cols, xr, mu, rs, gamma, beta, cols);
+          continue;
+        }
         if (xhat) detail::norm::standardize_row(xhat + r * cols, xr, mu, rs, cols);
         if (gamma) detail::norm::standardize_affine_row(yr, xr, mu, rs, gamma, beta, cols);
         else detail::norm::standardize_row(yr, xr, mu, rs, cols);
       }
+      if (streaming) detail::norm::stream_fence();
     });
   }
 
@@ -14028,10 +14120,14 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
   if (vocab < 1 || in.blank < 0 || in.blank >= vocab)
     throw ValueError("decode.1", detail::str("blank must be in [0, ", vocab, "), got ", in.blank));
   DecodeRows<V> rows{lp.data() + in.item * vocab, frames, vocab, batch * vocab};
+  constexpr auto inf = std::numeric_limits<std::remove_const_t<V>>::infinity();
   for (index_t t = 0; t < frames; ++t) {
     const auto* r = rows.row(t);
+    bool bad = false;  // NaN or +inf: !(x < inf), a branch-free test the compiler vectorises
+    for (index_t k = 0; k < vocab; ++k) bad |= !(r[k] < inf);
+    if (!bad) continue;
     for (index_t k = 0; k < vocab; ++k)
-      if (std::isnan(r[k]) || r[k] == std::numeric_limits<std::remove_const_t<V>>::infinity())
+      if (!(r[k] < inf))
         throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", r[k],
                                                  "; expected a log-probability"));
   }
@@ -15425,28 +15521,44 @@ class CtcBeamDecoder::Stream {
     return [y](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
   }
 
-  // Puts the m most probable labels, sorted, at the front of order_ and the others after them
-  // in label order: one pass over the row and a short insertion list, much cheaper than
-  // nth_element over V = 5000 when m is a handful. Ties: the lower label first.
+  // Puts the m most probable labels, sorted, at the front of order_ and (with `rest`) the others
+  // after them in label order: one pass over the row and a short insertion list, much cheaper
+  // than nth_element over V = 5000 when m is a handful. Ties: the lower label first.
   template <class Y>
-  void front_labels(const Y* y, index_t vocab, index_t m) {
+  void front_labels(const Y* y, index_t vocab, index_t m, bool rest = true) {
     const auto more_probable = label_order(y);
+    const auto insert = [&](std::int32_t k) {
+      top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
+    };
     top_.clear();
-    for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k) {
-      if (static_cast<index_t>(top_.size()) == m) {
+    std::int32_t k = 0;
+    const auto v = static_cast<std::int32_t>(vocab);
+    for (; k < v && static_cast<index_t>(top_.size()) < m; ++k) insert(k);
+    // The list is full: a later label enters only if strictly more probable than the last entry
+    // (an equal one has the higher index). Most blocks of a peaky row hold none: test a block at
+    // once (vectorised), then walk only the blocks that do.
+    constexpr std::int32_t kBlock = 16;
+    while (k < v) {
+      const Y bar = y[top_.back()];
+      const std::int32_t end = std::min(v, k + kBlock);
+      bool any = false;
+      for (std::int32_t i = k; i < end; ++i) any |= y[i] > bar;
+      for (; any && k < end; ++k) {
         if (!more_probable(k, top_.back())) continue;
         top_.pop_back();
+        insert(k);
       }
-      top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
+      k = end;
     }
-    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
-    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 1;
     std::copy(top_.begin(), top_.end(), order_.begin());
-    std::size_t next = top_.size();
-    for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k)
-      if (!in_top_[static_cast<std::size_t>(k)]) order_[next++] = k;
-    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 0;
     sorted_ = static_cast<index_t>(top_.size());
+    if (!rest) return;
+    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
+    for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 1;
+    std::size_t next = top_.size();
+    for (std::int32_t j = 0; j < v; ++j)
+      if (!in_top_[static_cast<std::size_t>(j)]) order_[next++] = j;
+    for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 0;
   }
 
   // Every label; label_at() orders them as far as the search asks (maybe not at all: inside a
@@ -15486,7 +15598,8 @@ class CtcBeamDecoder::Stream {
   index_t pruned_labels(const Y* y, index_t vocab) {
     const DecoderOptions& o = d_->o_;
     const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
-    front_labels(y, vocab, std::min<index_t>(limit, 64));
+    const index_t front = std::min<index_t>(limit, 64);
+    front_labels(y, vocab, front, limit > front);  // the rest only if label_at may go past it
     count_ = limit;
     index_t count = 0;
     double mass = 0;

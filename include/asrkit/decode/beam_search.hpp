@@ -544,28 +544,44 @@ class CtcBeamDecoder::Stream {
     return [y](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
   }
 
-  // Puts the m most probable labels, sorted, at the front of order_ and the others after them
-  // in label order: one pass over the row and a short insertion list, much cheaper than
-  // nth_element over V = 5000 when m is a handful. Ties: the lower label first.
+  // Puts the m most probable labels, sorted, at the front of order_ and (with `rest`) the others
+  // after them in label order: one pass over the row and a short insertion list, much cheaper
+  // than nth_element over V = 5000 when m is a handful. Ties: the lower label first.
   template <class Y>
-  void front_labels(const Y* y, index_t vocab, index_t m) {
+  void front_labels(const Y* y, index_t vocab, index_t m, bool rest = true) {
     const auto more_probable = label_order(y);
+    const auto insert = [&](std::int32_t k) {
+      top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
+    };
     top_.clear();
-    for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k) {
-      if (static_cast<index_t>(top_.size()) == m) {
+    std::int32_t k = 0;
+    const auto v = static_cast<std::int32_t>(vocab);
+    for (; k < v && static_cast<index_t>(top_.size()) < m; ++k) insert(k);
+    // The list is full: a later label enters only if strictly more probable than the last entry
+    // (an equal one has the higher index). Most blocks of a peaky row hold none: test a block at
+    // once (vectorised), then walk only the blocks that do.
+    constexpr std::int32_t kBlock = 16;
+    while (k < v) {
+      const Y bar = y[top_.back()];
+      const std::int32_t end = std::min(v, k + kBlock);
+      bool any = false;
+      for (std::int32_t i = k; i < end; ++i) any |= y[i] > bar;
+      for (; any && k < end; ++k) {
         if (!more_probable(k, top_.back())) continue;
         top_.pop_back();
+        insert(k);
       }
-      top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
+      k = end;
     }
-    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
-    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 1;
     std::copy(top_.begin(), top_.end(), order_.begin());
-    std::size_t next = top_.size();
-    for (std::int32_t k = 0; k < static_cast<std::int32_t>(vocab); ++k)
-      if (!in_top_[static_cast<std::size_t>(k)]) order_[next++] = k;
-    for (std::int32_t k : top_) in_top_[static_cast<std::size_t>(k)] = 0;
     sorted_ = static_cast<index_t>(top_.size());
+    if (!rest) return;
+    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
+    for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 1;
+    std::size_t next = top_.size();
+    for (std::int32_t j = 0; j < v; ++j)
+      if (!in_top_[static_cast<std::size_t>(j)]) order_[next++] = j;
+    for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 0;
   }
 
   // Every label; label_at() orders them as far as the search asks (maybe not at all: inside a
@@ -605,7 +621,8 @@ class CtcBeamDecoder::Stream {
   index_t pruned_labels(const Y* y, index_t vocab) {
     const DecoderOptions& o = d_->o_;
     const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
-    front_labels(y, vocab, std::min<index_t>(limit, 64));
+    const index_t front = std::min<index_t>(limit, 64);
+    front_labels(y, vocab, front, limit > front);  // the rest only if label_at may go past it
     count_ = limit;
     index_t count = 0;
     double mass = 0;

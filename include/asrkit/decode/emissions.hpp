@@ -45,10 +45,14 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
   if (vocab < 1 || in.blank < 0 || in.blank >= vocab)
     throw ValueError("decode.1", detail::str("blank must be in [0, ", vocab, "), got ", in.blank));
   DecodeRows<V> rows{lp.data() + in.item * vocab, frames, vocab, batch * vocab};
+  constexpr auto inf = std::numeric_limits<std::remove_const_t<V>>::infinity();
   for (index_t t = 0; t < frames; ++t) {
     const auto* r = rows.row(t);
+    bool bad = false;  // NaN or +inf: !(x < inf), a branch-free test the compiler vectorises
+    for (index_t k = 0; k < vocab; ++k) bad |= !(r[k] < inf);
+    if (!bad) continue;
     for (index_t k = 0; k < vocab; ++k)
-      if (std::isnan(r[k]) || r[k] == std::numeric_limits<std::remove_const_t<V>>::infinity())
+      if (!(r[k] < inf))
         throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", r[k],
                                                  "; expected a log-probability"));
   }

@@ -85,15 +85,21 @@ class LayerNorm {
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       std::vector<T> g(static_cast<std::size_t>(cols));
       double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
+      const T* group_d[detail::norm::kRowGroup];
+      const T* group_h[detail::norm::kRowGroup];
       for (index_t r = r0; r < r1; ++r) {
         const T* d = dy.data() + r * cols;
         const T* h = xhat_.data() + r * cols;
-        if (affine) {
-          detail::norm::add_grad_row(sum_dy, sum_dy + cols, d, h, cols);
-          detail::norm::mul_row(g.data(), gamma, d, cols);
-        } else {
-          std::copy(d, d + cols, g.data());
+        if (affine && (r - r0) % detail::norm::kRowGroup == 0) {  // dγ, dβ of the next rows at once
+          const index_t n = std::min(detail::norm::kRowGroup, r1 - r);
+          for (index_t i = 0; i < n; ++i) {
+            group_d[i] = d + i * cols;
+            group_h[i] = h + i * cols;
+          }
+          detail::norm::grad_sums_rows(group_d, group_h, n, cols, sum_dy, sum_dy + cols);
         }
+        if (affine) detail::norm::mul_row(g.data(), gamma, d, cols);
+        else std::copy(d, d + cols, g.data());
         const double a = detail::norm::lane_sum(g.data(), cols);
         const double b = detail::norm::lane_dot(g.data(), h, cols);
         const T ma = static_cast<T>(a / static_cast<double>(cols));
@@ -142,6 +148,7 @@ class LayerNorm {
     const index_t rows = x.numel() / features_, cols = features_;
     const T* gamma = options_.elementwise_affine ? weight_.value.data() : nullptr;
     const T* beta = options_.elementwise_affine ? bias_.value.data() : nullptr;
+    const bool streaming = xhat && static_cast<std::size_t>(rows * cols) * sizeof(T) >= detail::norm::kStreamBytes;
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       for (index_t r = r0; r < r1; ++r) {
         const T* xr = x.data() + r * cols;
@@ -151,10 +158,15 @@ class LayerNorm {
         const T mu = static_cast<T>(mean);
         T* yr = y + r * cols;
         if (rstd) rstd[r] = rs;
+        if (streaming) {  // xhat is read only by backward: keep it out of the cache
+          detail::norm::standardize_row_streaming(yr, xhat + r * cols, xr, mu, rs, gamma, beta, cols);
+          continue;
+        }
         if (xhat) detail::norm::standardize_row(xhat + r * cols, xr, mu, rs, cols);
         if (gamma) detail::norm::standardize_affine_row(yr, xr, mu, rs, gamma, beta, cols);
         else detail::norm::standardize_row(yr, xr, mu, rs, cols);
       }
+      if (streaming) detail::norm::stream_fence();
     });
   }
 

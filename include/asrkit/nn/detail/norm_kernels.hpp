@@ -3,16 +3,23 @@
 //
 // A row-major [rows, cols] matrix is reduced over its rows, per column (feature), counting only
 // the rows whose `valid` flag is set (nullptr: every row). The rows are cut into fixed chunks of
-// about kChunkElems elements; each chunk is reduced in double while it sits in cache (two passes:
-// mean, then squared deviations), and the chunk results are combined in chunk order with Chan et
-// al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
+// about kChunkElems elements; each chunk is reduced in double in one pass, shifted by its first
+// row (sums of x − shift and its square), and the chunk results are combined in chunk order with
+// Chan et al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
 // are bit-identical for any number of threads (DESIGN.md sec. 3, Numerics).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
+
+#if defined(__GNUC__) && defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include <asrkit/core/config.hpp>
 #include <asrkit/core/shape.hpp>
@@ -29,26 +36,6 @@ inline index_t chunk_rows(index_t cols) { return std::max<index_t>(1, kChunkElem
 
 // ---- row kernels: restrict-qualified parameters so the compiler vectorises each loop ----------
 
-template <class T>
-void add_row(double* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT x, index_t n) {
-  for (index_t j = 0; j < n; ++j) acc[j] += static_cast<double>(x[j]);
-}
-template <class T>
-void add_sq_dev_row(double* ASRKIT_RESTRICT acc, const T* ASRKIT_RESTRICT x,
-                    const double* ASRKIT_RESTRICT mean, index_t n) {
-  for (index_t j = 0; j < n; ++j) {
-    const double d = static_cast<double>(x[j]) - mean[j];
-    acc[j] += d * d;
-  }
-}
-template <class T>
-void add_grad_row(double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dyh,
-                  const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h, index_t n) {
-  for (index_t j = 0; j < n; ++j) {
-    sum_dy[j] += static_cast<double>(dy[j]);
-    sum_dyh[j] += static_cast<double>(dy[j]) * static_cast<double>(h[j]);
-  }
-}
 /// xhat = (x - mu) * is; y = xhat * g + b.
 template <class T>
 void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
@@ -60,6 +47,7 @@ void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKI
     y[j] = h * g[j] + b[j];
   }
 }
+
 /// y = x * a + b.
 template <class T>
 void affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT a,
@@ -95,175 +83,271 @@ void ln_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT g, const T*
   for (index_t j = 0; j < n; ++j) dx[j] = rs * (g[j] - ma - h[j] * mb);
 }
 
-/// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns the count.
-/// `mean` and `m2` have `cols` entries.
+// ---- non-temporal stores ------------------------------------------------------------------------
+//
+// A training forward's cached xhat is read again only by backward, after the rest of the network
+// has run: written through the cache it evicts the layer's input and output (x, y and xhat of a
+// [500·8, 1024] float layer are 48 MiB against a 32 MiB L3) for data nobody reads soon. Streaming
+// stores write it straight to memory, without the read-for-ownership of a normal store either.
+
+/// Outputs from this size write xhat with streaming stores (smaller ones stay cached for backward).
+inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
+
+#if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__))
+#if defined(__AVX512F__)
+inline constexpr int kStreamVecBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kStreamVecBytes = 32;
+#else
+inline constexpr int kStreamVecBytes = 16;
+#endif
+// GCC/Clang vector types of one SIMD register; loaded and stored with memcpy (any alignment).
 template <class T>
-index_t column_moments(const T* ASRKIT_RESTRICT x, index_t rows, index_t cols,
-                       const unsigned char* valid, double* ASRKIT_RESTRICT mean,
-                       double* ASRKIT_RESTRICT m2) {
-  const index_t step = chunk_rows(cols);
-  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
-  std::vector<double> c_mean(static_cast<std::size_t>(chunks * cols), 0.0);
-  std::vector<double> c_m2(static_cast<std::size_t>(chunks * cols), 0.0);
-  std::vector<index_t> c_n(static_cast<std::size_t>(chunks), 0);
-  parallel_for(chunks, [&](index_t c) {
-    double* ASRKIT_RESTRICT mu = c_mean.data() + c * cols;
-    double* ASRKIT_RESTRICT s2 = c_m2.data() + c * cols;
-    const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
-    index_t n = 0;
-    for (index_t r = r0; r < r1; ++r) {
-      if (valid && !valid[r]) continue;
-      add_row(mu, x + r * cols, cols);
-      ++n;
+struct StreamVecOf;
+template <>
+struct StreamVecOf<float> {
+  typedef float type __attribute__((vector_size(kStreamVecBytes)));
+};
+template <>
+struct StreamVecOf<double> {
+  typedef double type __attribute__((vector_size(kStreamVecBytes)));
+};
+template <class T>
+using StreamVec = typename StreamVecOf<T>::type;
+template <class T>
+StreamVec<T> vec_load(const T* p) {
+  StreamVec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void stream_store(float* p, StreamVec<float> v) {
+#if defined(__AVX512F__)
+  _mm512_stream_ps(p, reinterpret_cast<__m512&>(v));
+#elif defined(__AVX__)
+  _mm256_stream_ps(p, reinterpret_cast<__m256&>(v));
+#else
+  _mm_stream_ps(p, reinterpret_cast<__m128&>(v));
+#endif
+}
+inline void stream_store(double* p, StreamVec<double> v) {
+#if defined(__AVX512F__)
+  _mm512_stream_pd(p, reinterpret_cast<__m512d&>(v));
+#elif defined(__AVX__)
+  _mm256_stream_pd(p, reinterpret_cast<__m256d&>(v));
+#else
+  _mm_stream_pd(p, reinterpret_cast<__m128d&>(v));
+#endif
+}
+/// Orders this thread's streaming stores before what follows (the end of a parallel task).
+inline void stream_fence() { _mm_sfence(); }
+
+/// Writes dst[0..n) with streaming stores: `vec(j)` returns the vector for dst + j (it may store
+/// other outputs itself), `scalar(j0, j1)` writes the unaligned head and tail.
+template <class T, class Vec, class Scalar>
+void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
+  constexpr index_t L = kStreamVecBytes / sizeof(T);
+  const auto misalign = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(dst) % kStreamVecBytes);
+  index_t j = misalign % static_cast<index_t>(sizeof(T)) != 0
+                  ? n
+                  : std::min<index_t>(n, (kStreamVecBytes - misalign) % kStreamVecBytes / sizeof(T));
+  scalar(index_t(0), j);
+  for (; j + L <= n; j += L) stream_store(dst + j, vec(j));
+  scalar(j, n);
+}
+#else
+inline void stream_fence() {}
+template <class T>
+T vec_load(const T* p) {  // never called: stream_row below uses scalar() only
+  return *p;
+}
+template <class T, class Vec, class Scalar>
+void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
+  scalar(index_t(0), n);
+}
+#endif
+
+/// normalize_row with xhat written by streaming stores.
+template <class T>
+void normalize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
+                             const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
+                             const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
+  stream_row(
+      xhat, n,
+      [&](index_t j) {
+        const auto h = (vec_load(x + j) - vec_load(mu + j)) * vec_load(is + j);
+        const auto out = h * vec_load(g + j) + vec_load(b + j);
+        std::memcpy(y + j, &out, sizeof out);
+        return h;
+      },
+      [&](index_t j0, index_t j1) {
+        normalize_row(y + j0, xhat + j0, x + j0, mu + j0, is + j0, g + j0, b + j0, j1 - j0);
+      });
+}
+
+/// LayerNorm's training row: xhat = (x - mu) * rs (streamed), y = xhat * g + b (or xhat).
+template <class T>
+void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
+                               T mu, T rs, const T* g, const T* b, index_t n) {
+  stream_row(
+      xhat, n,
+      [&](index_t j) {
+        const auto h = (vec_load(x + j) - mu) * rs;
+        const auto out = g ? h * vec_load(g + j) + vec_load(b + j) : h;
+        std::memcpy(y + j, &out, sizeof out);
+        return h;
+      },
+      [&](index_t j0, index_t j1) {
+        standardize_row(xhat + j0, x + j0, mu, rs, j1 - j0);
+        if (g) standardize_affine_row(y + j0, x + j0, mu, rs, g + j0, b + j0, j1 - j0);
+        else standardize_row(y + j0, x + j0, mu, rs, j1 - j0);
+      });
+}
+
+
+/// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
+/// stored once per group instead of once per row, while every row is still read front to back
+/// (the hardware prefetcher's pattern; column strips over many rows defeat it).
+inline constexpr index_t kRowGroup = 4;
+
+/// Over rows `row[0..n)` (pointers to the first of w columns): s[j] += Σ d, q[j] += Σ d² with
+/// d = x − shift[j], in double; four rows at a time, then one.
+template <class T>
+void shifted_sums_rows(const T* const* row, index_t n, index_t w, const double* ASRKIT_RESTRICT shift,
+                       double* ASRKIT_RESTRICT s, double* ASRKIT_RESTRICT q) {
+  index_t i = 0;
+  for (; i + kRowGroup <= n; i += kRowGroup) {
+    const T* ASRKIT_RESTRICT x0 = row[i];
+    const T* ASRKIT_RESTRICT x1 = row[i + 1];
+    const T* ASRKIT_RESTRICT x2 = row[i + 2];
+    const T* ASRKIT_RESTRICT x3 = row[i + 3];
+    for (index_t j = 0; j < w; ++j) {
+      const double d0 = static_cast<double>(x0[j]) - shift[j], d1 = static_cast<double>(x1[j]) - shift[j];
+      const double d2 = static_cast<double>(x2[j]) - shift[j], d3 = static_cast<double>(x3[j]) - shift[j];
+      s[j] += (d0 + d1) + (d2 + d3);
+      q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
     }
-    c_n[static_cast<std::size_t>(c)] = n;
-    if (n == 0) return;
-    const double inv = 1.0 / static_cast<double>(n);
-    for (index_t j = 0; j < cols; ++j) mu[j] *= inv;
-    for (index_t r = r0; r < r1; ++r)  // second pass: the chunk is still in cache
-      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols, mu, cols);
+  }
+  for (; i < n; ++i) {
+    const T* ASRKIT_RESTRICT x0 = row[i];
+    for (index_t j = 0; j < w; ++j) {
+      const double d0 = static_cast<double>(x0[j]) - shift[j];
+      s[j] += d0;
+      q[j] += d0 * d0;
+    }
+  }
+}
+
+/// Over rows `row[i]` of dy and `hrow[i]` of xhat: a[j] += Σ dy, b[j] += Σ dy · xhat (double),
+/// grouped like shifted_sums_rows.
+template <class T>
+void grad_sums_rows(const T* const* row, const T* const* hrow, index_t n, index_t w,
+                    double* ASRKIT_RESTRICT a, double* ASRKIT_RESTRICT b) {
+  index_t i = 0;
+  for (; i + kRowGroup <= n; i += kRowGroup) {
+    const T* ASRKIT_RESTRICT d0 = row[i];
+    const T* ASRKIT_RESTRICT d1 = row[i + 1];
+    const T* ASRKIT_RESTRICT d2 = row[i + 2];
+    const T* ASRKIT_RESTRICT d3 = row[i + 3];
+    const T* ASRKIT_RESTRICT h0 = hrow[i];
+    const T* ASRKIT_RESTRICT h1 = hrow[i + 1];
+    const T* ASRKIT_RESTRICT h2 = hrow[i + 2];
+    const T* ASRKIT_RESTRICT h3 = hrow[i + 3];
+    for (index_t j = 0; j < w; ++j) {
+      const double e0 = static_cast<double>(d0[j]), e1 = static_cast<double>(d1[j]);
+      const double e2 = static_cast<double>(d2[j]), e3 = static_cast<double>(d3[j]);
+      a[j] += (e0 + e1) + (e2 + e3);
+      b[j] += (e0 * static_cast<double>(h0[j]) + e1 * static_cast<double>(h1[j])) +
+              (e2 * static_cast<double>(h2[j]) + e3 * static_cast<double>(h3[j]));
+    }
+  }
+  for (; i < n; ++i) {
+    const T* ASRKIT_RESTRICT d0 = row[i];
+    const T* ASRKIT_RESTRICT h0 = hrow[i];
+    for (index_t j = 0; j < w; ++j) {
+      a[j] += static_cast<double>(d0[j]);
+      b[j] += static_cast<double>(d0[j]) * static_cast<double>(h0[j]);
+    }
+  }
+}
+
+/// Pointers to column c0 of the valid rows of [r0, r1) of a row-major [rows, cols] matrix.
+template <class T>
+index_t valid_rows(const T* m, index_t cols, const unsigned char* valid, index_t r0, index_t r1,
+                   index_t c0, std::vector<const T*>& out) {
+  out.clear();
+  for (index_t r = r0; r < r1; ++r)
+    if (!valid || valid[r]) out.push_back(m + r * cols + c0);
+  return static_cast<index_t>(out.size());
+}
+
+/// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
+/// The chunks of chunk_rows(cols) rows are reduced in parallel, each in one pass shifted by its
+/// first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift: no cancellation
+/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update.
+template <class T>
+index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                       double* ASRKIT_RESTRICT mean, double* ASRKIT_RESTRICT m2) {
+  const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  std::vector<double> part(static_cast<std::size_t>(3 * chunks * cols));  // per chunk: s, q, shift
+  std::vector<index_t> count(static_cast<std::size_t>(chunks));
+  parallel_for(chunks, [&](index_t c) {
+    std::vector<const T*> row;
+    const index_t nb = valid_rows(x, cols, valid, c * step, std::min(rows, (c + 1) * step), 0, row);
+    count[static_cast<std::size_t>(c)] = nb;
+    if (nb == 0) return;
+    double* s = part.data() + 3 * c * cols;
+    double* q = s + cols;
+    double* shift = q + cols;
+    std::fill(s, s + 2 * cols, 0.0);
+    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(row[0][j]);
+    shifted_sums_rows(row.data(), nb, cols, shift, s, q);
   });
-  // Chan, Golub & LeVeque (1979): merge (n_a, mean_a, M2_a) with (n_b, mean_b, M2_b), in order.
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
   index_t n = 0;
-  for (index_t c = 0; c < chunks; ++c) {
-    const index_t nb = c_n[static_cast<std::size_t>(c)];
+  for (index_t c = 0; c < chunks; ++c) {  // Chan, Golub & LeVeque (1979), in chunk order
+    const index_t nb = count[static_cast<std::size_t>(c)];
     if (nb == 0) continue;
-    const double* mb = c_mean.data() + c * cols;
-    const double* sb = c_m2.data() + c * cols;
+    const double* s = part.data() + 3 * c * cols;
+    const double* q = s + cols;
+    const double* shift = q + cols;
     const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
-    const double w = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
     for (index_t j = 0; j < cols; ++j) {
-      const double delta = mb[j] - mean[j];
-      mean[j] += delta * w;
-      m2[j] += sb[j] + delta * delta * cross;
+      const double mb = shift[j] + s[j] / nbd;
+      const double m2b = std::max(0.0, q[j] - s[j] * s[j] / nbd);
+      const double delta = mb - mean[j];
+      mean[j] += delta * wt;
+      m2[j] += m2b + delta * delta * cross;
     }
     n += nb;
   }
   return n;
 }
 
-/// Per-column sums over the valid rows of dy and of dy * xhat (the dβ and dγ of a norm layer),
-/// chunked like column_moments and added in chunk order.
+/// Per-column sums over the valid rows of dy and of dy · xhat (the dβ and dγ of a norm layer):
+/// chunks reduced in parallel like column_moments, their sums added in chunk order.
 template <class T>
-void column_grad_sums(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT xhat, index_t rows,
-                      index_t cols, const unsigned char* valid, double* ASRKIT_RESTRICT sum_dy,
-                      double* ASRKIT_RESTRICT sum_dy_xhat) {
-  const index_t step = chunk_rows(cols);
-  const index_t chunks = rows == 0 ? 0 : (rows + step - 1) / step;
-  std::vector<double> p(static_cast<std::size_t>(2 * chunks * cols), 0.0);
+void column_grad_sums(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
+                      double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
+  const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
+  std::vector<double> part(static_cast<std::size_t>(2 * chunks * cols), 0.0);
   parallel_for(chunks, [&](index_t c) {
-    double* ASRKIT_RESTRICT a = p.data() + 2 * c * cols;
-    double* ASRKIT_RESTRICT b = a + cols;
+    std::vector<const T*> row, hrow;
     const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
-    for (index_t r = r0; r < r1; ++r)
-      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols, xhat + r * cols, cols);
+    const index_t nb = valid_rows(dy, cols, valid, r0, r1, 0, row);
+    valid_rows(xhat, cols, valid, r0, r1, 0, hrow);
+    double* a = part.data() + 2 * c * cols;
+    grad_sums_rows(row.data(), hrow.data(), nb, cols, a, a + cols);
   });
   std::fill(sum_dy, sum_dy + cols, 0.0);
   std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
   for (index_t c = 0; c < chunks; ++c) {
-    const double* a = p.data() + 2 * c * cols;
-    const double* b = a + cols;
+    const double* a = part.data() + 2 * c * cols;
     for (index_t j = 0; j < cols; ++j) {
       sum_dy[j] += a[j];
-      sum_dy_xhat[j] += b[j];
-    }
-  }
-}
-
-// ---- feature-column blocks: each task owns whole columns over all rows -------------------------
-//
-// BatchNorm reduces over rows, per column, so splitting the work by columns needs no reduction
-// across threads: a task computes its columns' statistics (chunk by chunk, in chunk order, exactly
-// as column_moments does per column) and then normalises the same columns while they are still in
-// L2/L3. Every operation is per column, so the result does not depend on the split either.
-
-/// Columns per task boundary (64 bytes of float: no two tasks write one cache line of a row).
-inline constexpr index_t kColAlign = 16;
-/// Columns per sub-block. Narrow sub-blocks (128) were slower: a row segment of 512 bytes per
-/// 4 KiB page makes every row a TLB miss; 1024 keeps F <= 1024 in one block per task.
-inline constexpr index_t kColBlock = 1024;
-
-/// Elements below which a normalisation runs on the calling thread (a per-step BN of a small
-/// batch inside a recurrent loop cannot repay starting a thread team).
-inline constexpr index_t kParallelMinElements = index_t(1) << 15;
-
-/// Calls f(c0, c1) for column ranges covering [0, cols), in parallel over one contiguous range per
-/// thread (cut into sub-blocks of kColBlock columns, processed in order) when rows x cols is at
-/// least kParallelMinElements.
-template <class F>
-void for_column_blocks(index_t rows, index_t cols, F&& f) {
-  const index_t threads = rows * cols >= kParallelMinElements ? num_threads() : 1;
-  const index_t tasks = std::max<index_t>(1, std::min<index_t>(threads, cols / kColAlign));
-  parallel_for(tasks, [&](index_t t) {
-    auto edge = [&](index_t i) {
-      return i == tasks ? cols : (cols * i / tasks) / kColAlign * kColAlign;
-    };
-    const index_t c1 = edge(t + 1);
-    for (index_t c = edge(t); c < c1; c += kColBlock) f(c, std::min(c1, c + kColBlock));
-  });
-}
-
-/// column_moments restricted to columns [c0, c1): the same per-column arithmetic, in the same
-/// chunk order (so the same bits). `mean`, `m2` are indexed from column 0; returns the count.
-template <class T>
-index_t column_moments_block(const T* x, index_t rows, index_t cols, const unsigned char* valid,
-                             index_t c0, index_t c1, double* ASRKIT_RESTRICT mean,
-                             double* ASRKIT_RESTRICT m2) {
-  const index_t w = c1 - c0, step = chunk_rows(cols);
-  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
-  double* ASRKIT_RESTRICT mu = scratch.data();
-  double* ASRKIT_RESTRICT s2 = mu + w;
-  std::fill(mean + c0, mean + c1, 0.0);
-  std::fill(m2 + c0, m2 + c1, 0.0);
-  index_t n = 0;
-  for (index_t r0 = 0; r0 < rows; r0 += step) {
-    const index_t r1 = std::min(rows, r0 + step);
-    std::fill(scratch.begin(), scratch.end(), 0.0);
-    index_t nb = 0;
-    for (index_t r = r0; r < r1; ++r) {
-      if (valid && !valid[r]) continue;
-      add_row(mu, x + r * cols + c0, w);
-      ++nb;
-    }
-    if (nb == 0) continue;
-    const double inv = 1.0 / static_cast<double>(nb);
-    for (index_t j = 0; j < w; ++j) mu[j] *= inv;
-    for (index_t r = r0; r < r1; ++r)
-      if (!valid || valid[r]) add_sq_dev_row(s2, x + r * cols + c0, mu, w);
-    // Chan, Golub & LeVeque (1979), as in column_moments.
-    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
-    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
-    for (index_t j = 0; j < w; ++j) {
-      const double delta = mu[j] - mean[c0 + j];
-      mean[c0 + j] += delta * wt;
-      m2[c0 + j] += s2[j] + delta * delta * cross;
-    }
-    n += nb;
-  }
-  return n;
-}
-
-/// column_grad_sums restricted to columns [c0, c1) (same chunk partials, added in chunk order).
-template <class T>
-void column_grad_sums_block(const T* dy, const T* xhat, index_t rows, index_t cols,
-                            const unsigned char* valid, index_t c0, index_t c1,
-                            double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
-  const index_t w = c1 - c0, step = chunk_rows(cols);
-  std::vector<double> scratch(static_cast<std::size_t>(2 * w));
-  double* ASRKIT_RESTRICT a = scratch.data();
-  double* ASRKIT_RESTRICT b = a + w;
-  std::fill(sum_dy + c0, sum_dy + c1, 0.0);
-  std::fill(sum_dy_xhat + c0, sum_dy_xhat + c1, 0.0);
-  for (index_t r0 = 0; r0 < rows; r0 += step) {
-    const index_t r1 = std::min(rows, r0 + step);
-    std::fill(scratch.begin(), scratch.end(), 0.0);
-    for (index_t r = r0; r < r1; ++r)
-      if (!valid || valid[r]) add_grad_row(a, b, dy + r * cols + c0, xhat + r * cols + c0, w);
-    for (index_t j = 0; j < w; ++j) {
-      sum_dy[c0 + j] += a[j];
-      sum_dy_xhat[c0 + j] += b[j];
+      sum_dy_xhat[j] += a[cols + j];
     }
   }
 }
