@@ -558,20 +558,22 @@ class CtcBeamDecoder::Stream {
     const auto v = static_cast<std::int32_t>(vocab);
     for (; k < v && static_cast<index_t>(top_.size()) < m; ++k) insert(k);
     // The list is full: a later label enters only if strictly more probable than the last entry
-    // (an equal one has the higher index). Most blocks of a peaky row hold none: test a block at
-    // once (vectorised), then walk only the blocks that do.
+    // (an equal one has the higher index). Most blocks of 16 labels hold none: test a block at
+    // once (a fixed trip count, vectorised), then walk only the blocks that do.
     constexpr std::int32_t kBlock = 16;
-    while (k < v) {
-      const Y bar = y[top_.back()];
+    for (; k < v; k += kBlock) {
       const std::int32_t end = std::min(v, k + kBlock);
-      bool any = false;
-      for (std::int32_t i = k; i < end; ++i) any |= y[i] > bar;
-      for (; any && k < end; ++k) {
-        if (!more_probable(k, top_.back())) continue;
-        top_.pop_back();
-        insert(k);
+      if (end - k == kBlock) {
+        const Y bar = y[top_.back()];
+        int hits = 0;
+        for (std::int32_t i = 0; i < kBlock; ++i) hits += y[k + i] > bar ? 1 : 0;
+        if (hits == 0) continue;
       }
-      k = end;
+      for (std::int32_t i = k; i < end; ++i) {
+        if (!more_probable(i, top_.back())) continue;
+        top_.pop_back();
+        insert(i);
+      }
     }
     std::copy(top_.begin(), top_.end(), order_.begin());
     sorted_ = static_cast<index_t>(top_.size());
