@@ -3,7 +3,9 @@
 #include <asrkit/core/rng.hpp>
 #include <asrkit/loss/ctc.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <functional>
 #include <limits>
 #include <map>
@@ -104,4 +106,42 @@ TEST_CASE("batched greedy decoding equals item by item", "[decode][beam]") {
   }
   CHECK(all[2].tokens.empty());
   REQUIRE_THROWS_ID(asrkit::ctc_greedy_batch(lp.view(), {1, 2}), asrkit::ShapeError, "[asrkit.decode.1]");
+}
+
+// DS2's label limit on a large vocabulary (the decoder then picks each frame's labels through a
+// bar from class maxima, beam_search.hpp front_labels) must keep exactly the K most probable
+// labels of every frame, ties to the lower label: decoding with the limit equals decoding
+// without it on rows where every other label is -inf. Values on a 0.25 grid make many ties.
+TEMPLATE_TEST_CASE("DS2 label limit on V = 700 keeps exactly each frame's K best labels", "[decode][beam]", float, double) {
+  const index_t frames = 12, vocab = 700;
+  for (index_t limit : {1, 5, 40}) {
+    INFO("token_limit " << limit);
+    asrkit::Rng rng(static_cast<std::uint64_t>(70 + limit));
+    asrkit::Tensor<TestType> lp({frames, vocab}), masked({frames, vocab});
+    rng.fill_normal(lp.view(), TestType(-8), TestType(2));
+    for (index_t t = 0; t < frames; ++t) {
+      TestType* row = &lp(t, 0);
+      for (index_t k = 0; k < vocab; ++k) row[k] = std::round(row[k] * 4) / 4;
+      row[(t * 37) % vocab] = -std::numeric_limits<TestType>::infinity();
+      std::vector<std::int32_t> order(static_cast<std::size_t>(vocab));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return row[a] > row[b]; });
+      for (index_t k = 0; k < vocab; ++k) masked(t, k) = -std::numeric_limits<TestType>::infinity();
+      for (index_t i = 0; i < limit; ++i) masked(t, order[static_cast<std::size_t>(i)]) = row[order[static_cast<std::size_t>(i)]];
+    }
+    asrkit::DecoderOptions o;
+    o.beam_size = 8;
+    o.nbest = 3;
+    // Mostly -inf rows also check that impossible prefixes never become beams: they used to, and
+    // their missing timing records were read out of bounds (found by ASan on this test).
+    const auto reference = asrkit::ctc_prefix_beam_search(masked.view(), o);
+    for (const auto& h : reference) CHECK(std::isfinite(h.acoustic));
+    o.token_limit = limit;
+    const auto pruned = asrkit::ctc_prefix_beam_search(lp.view(), o);
+    REQUIRE(pruned.size() == reference.size());
+    for (std::size_t i = 0; i < pruned.size(); ++i) {
+      CHECK(pruned[i].tokens == reference[i].tokens);
+      CHECK(pruned[i].acoustic == reference[i].acoustic);
+    }
+  }
 }

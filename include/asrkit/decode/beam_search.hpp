@@ -545,36 +545,44 @@ class CtcBeamDecoder::Stream {
   }
 
   // Puts the m most probable labels, sorted, at the front of order_ and (with `rest`) the others
-  // after them in label order: one pass over the row and a short insertion list, much cheaper
-  // than nth_element over V = 5000 when m is a handful. Ties: the lower label first.
+  // after them in label order. Ties: the lower label first. Cheaper than nth_element over the
+  // row when m is much smaller than V (V = 5000, m <= 64): the labels are dealt into B classes
+  // (label mod B), and the m-th largest of the B class maxima is a bar that m different labels
+  // reach, so every one of the m most probable labels reaches it too. The class maxima are an
+  // element-wise max over the row's B-wide slices (vectorised); only labels at or above the bar
+  // (about m) are then ranked.
   template <class Y>
   void front_labels(const Y* y, index_t vocab, index_t m, bool rest = true) {
     const auto more_probable = label_order(y);
-    const auto insert = [&](std::int32_t k) {
-      top_.insert(std::upper_bound(top_.begin(), top_.end(), k, more_probable), k);
-    };
-    top_.clear();
-    std::int32_t k = 0;
     const auto v = static_cast<std::int32_t>(vocab);
-    for (; k < v && static_cast<index_t>(top_.size()) < m; ++k) insert(k);
-    // The list is full: a later label enters only if strictly more probable than the last entry
-    // (an equal one has the higher index). Most blocks of 16 labels hold none: test a block at
-    // once (a fixed trip count, vectorised), then walk only the blocks that do.
-    constexpr std::int32_t kBlock = 16;
-    for (; k < v; k += kBlock) {
-      const std::int32_t end = std::min(v, k + kBlock);
-      if (end - k == kBlock) {
-        const Y bar = y[top_.back()];
-        int hits = 0;
-        for (std::int32_t i = 0; i < kBlock; ++i) hits += y[k + i] > bar ? 1 : 0;
-        if (hits == 0) continue;
-      }
-      for (std::int32_t i = k; i < end; ++i) {
-        if (!more_probable(i, top_.back())) continue;
-        top_.pop_back();
-        insert(i);
-      }
+    const auto keep = static_cast<std::int32_t>(std::min(m, vocab));
+    const std::int32_t classes = std::max<std::int32_t>(128, 2 * keep);
+    top_.clear();
+    if (keep > 0 && v >= 2 * classes) {
+      auto& scratch = class_max_<Y>();  // the class maxima, then a copy to select from
+      scratch.assign(static_cast<std::size_t>(2 * classes), -std::numeric_limits<Y>::infinity());
+      Y* ASRKIT_RESTRICT c = scratch.data();
+      std::int32_t r = 0;
+      for (; r + classes <= v; r += classes)
+        for (std::int32_t j = 0; j < classes; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
+      for (std::int32_t j = 0; r + j < v; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
+      const auto sel = scratch.begin() + classes;
+      std::copy(scratch.begin(), sel, sel);
+      std::nth_element(sel, sel + (keep - 1), scratch.end(), std::greater<Y>());
+      const Y bar = sel[keep - 1];
+      for (std::int32_t j = 0; j < classes; ++j)  // only classes whose maximum reaches the bar
+        if (c[j] >= bar)
+          for (std::int32_t i = j; i < v; i += classes)
+            if (y[i] >= bar) top_.push_back(i);
+    } else {
+      top_.resize(static_cast<std::size_t>(v));
+      std::iota(top_.begin(), top_.end(), std::int32_t{0});
     }
+    if (static_cast<std::int32_t>(top_.size()) > keep) {
+      std::nth_element(top_.begin(), top_.begin() + keep, top_.end(), more_probable);
+      top_.resize(static_cast<std::size_t>(keep));
+    }
+    std::sort(top_.begin(), top_.end(), more_probable);
     std::copy(top_.begin(), top_.end(), order_.begin());
     sorted_ = static_cast<index_t>(top_.size());
     if (!rest) return;
@@ -830,7 +838,11 @@ class CtcBeamDecoder::Stream {
       slot_[static_cast<std::size_t>(c.node)] = -1;
       const double total = c.acoustic();
       next_[i].total = total;
-      scored_.push_back({total + bonus_[static_cast<std::size_t>(c.node)], c.node, static_cast<index_t>(i)});
+      const double score = total + bonus_[static_cast<std::size_t>(c.node)];
+      // A prefix only -inf log-probabilities lead to is impossible: it never becomes a beam (its
+      // timing was never recorded, since no route into it beats -inf).
+      if (score == -std::numeric_limits<double>::infinity()) continue;
+      scored_.push_back({score, c.node, static_cast<index_t>(i)});
     }
     auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.node < b.node); };
     auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, static_cast<index_t>(scored_.size())));
@@ -966,6 +978,13 @@ class CtcBeamDecoder::Stream {
   std::vector<std::int32_t> order_;
   std::vector<char> tried_;       // label -> tried this frame (DS2 pruning)
   std::vector<std::int32_t> top_;  // front_labels scratch
+  std::vector<float> class_max_f_;  // front_labels: the class maxima (float or double rows)
+  std::vector<double> class_max_d_;
+  template <class Y>
+  std::vector<Y>& class_max_() {
+    if constexpr (std::is_same_v<Y, float>) return class_max_f_;
+    else return class_max_d_;
+  }
   std::vector<char> in_top_;
   std::vector<std::uint64_t> visited_;  // label -> last expansion whose label loop reached it
   std::uint64_t expansion_ = 0;

@@ -48,9 +48,9 @@ DecodeRows<V> decode_rows(TensorView<V> lp, const DecodeInput& in) {
   constexpr auto inf = std::numeric_limits<std::remove_const_t<V>>::infinity();
   for (index_t t = 0; t < frames; ++t) {
     const auto* r = rows.row(t);
-    bool bad = false;  // NaN or +inf: !(x < inf), a branch-free test the compiler vectorises
-    for (index_t k = 0; k < vocab; ++k) bad |= !(r[k] < inf);
-    if (!bad) continue;
+    int bad = 0;  // NaN or +inf: !(x < inf), counted branch-free so the compiler vectorises it
+    for (index_t k = 0; k < vocab; ++k) bad += r[k] < inf ? 0 : 1;
+    if (bad == 0) continue;
     for (index_t k = 0; k < vocab; ++k)
       if (!(r[k] < inf))
         throw ValueError("decode.2", detail::str("log_probs at frame ", t, " label ", k, " is ", r[k],
