@@ -842,6 +842,9 @@ class CtcBeamDecoder::Stream {
       // A prefix only -inf log-probabilities lead to is impossible: it never becomes a beam (its
       // timing was never recorded, since no route into it beats -inf).
       if (score == -std::numeric_limits<double>::infinity()) continue;
+      // Below the floor (set_floor, raise_floor: at least beam_size candidates scored that much
+      // when added, and scores only grow as paths merge) a candidate cannot be kept: rank fewer.
+      if (score < floor_) continue;
       scored_.push_back({score, c.node, static_cast<index_t>(i)});
     }
     auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.node < b.node); };
