@@ -15562,6 +15562,7 @@ class CtcBeamDecoder::Stream {
     std::sort(top_.begin(), top_.end(), more_probable);
     std::copy(top_.begin(), top_.end(), order_.begin());
     sorted_ = static_cast<index_t>(top_.size());
+    rest_listed_ = rest;
     if (!rest) return;
     in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
     for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 1;
@@ -15579,42 +15580,54 @@ class CtcBeamDecoder::Stream {
     return vocab;
   }
 
-  // The i-th most probable label to try this frame (i < count_). Most beams stop after a few
-  // labels, so order_ is sorted lazily, in chunks that double.
+  // The i-th most probable label of the frame (of all V; the search asks only for i < count_).
+  // Most beams stop after a few labels, so order_ is ranked lazily, in prefixes that double (or
+  // reach `hint` at once, when the caller knows it will want that many).
   template <class Y>
-  std::int32_t label_at(index_t i, const Y* y) {
+  std::int32_t label_at(index_t i, const Y* y, index_t hint = 0) {
+    const auto vocab = static_cast<index_t>(order_.size());
     if (sorted_ < 0) {  // the frame's first request: the few best in one pass (V = 5000), or sort
-      if (count_ > 64) {
-        front_labels(y, count_, 8);
+      if (vocab > 64) {
+        front_labels(y, vocab, 8, false);
       } else {
-        std::iota(order_.begin(), order_.begin() + count_, std::int32_t{0});
+        std::iota(order_.begin(), order_.end(), std::int32_t{0});
         sorted_ = 0;
+        rest_listed_ = true;
       }
     }
     if (i >= sorted_) {
+      const index_t n = vocab <= 64 ? vocab : std::min(vocab, std::max({sorted_ * 2, i + 4, hint}));
+      if (!rest_listed_) {
+        // While the wanted prefix is a small part of the row, pick it afresh (a pass over the row
+        // beats nth_element over it); past that, list the other labels once and sort lazily.
+        if (4 * n <= vocab) {
+          front_labels(y, vocab, n, false);
+          return order_[static_cast<std::size_t>(i)];
+        }
+        front_labels(y, vocab, sorted_, true);
+      }
       const auto more_probable = label_order(y);
-      const auto first = order_.begin() + sorted_, stop = order_.begin() + count_;
-      const index_t n = count_ <= 64 ? count_ : std::min(count_, std::max(sorted_ * 2, i + 4));
-      if (n < count_) std::nth_element(first, order_.begin() + n, stop, more_probable);
+      const auto first = order_.begin() + sorted_;
+      if (n < vocab) std::nth_element(first, order_.begin() + n, order_.end(), more_probable);
       std::sort(first, order_.begin() + n, more_probable);
       sorted_ = n;
     }
     return order_[static_cast<std::size_t>(i)];
   }
 
-  // DS2 pruning: the labels to try this frame are order_[0..count), most probable first: the
-  // fewest reaching token_cumulative_prob, at most token_limit, none below the floor.
+  // DS2 pruning: the labels to try this frame are the first `count` of label_at's order, most
+  // probable first: the fewest reaching token_cumulative_prob, at most token_limit, none below
+  // the floor. Ranked only as far as that (a peaky frame stops after a label or two).
   template <class Y>
   index_t pruned_labels(const Y* y, index_t vocab) {
     const DecoderOptions& o = d_->o_;
     const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
-    const index_t front = std::min<index_t>(limit, 64);
-    front_labels(y, vocab, front, limit > front);  // the rest only if label_at may go past it
-    count_ = limit;
+    sorted_ = -1;
     index_t count = 0;
     double mass = 0;
     for (; count < limit; ++count) {
-      const double lp = static_cast<double>(y[label_at(count, y)]);
+      // A frame that needs more than its first few labels likely needs up to the limit.
+      const double lp = static_cast<double>(y[label_at(count, y, std::min<index_t>(limit, 64))]);
       if (mass >= o.token_cumulative_prob || lp < o.token_log_prob_floor) break;
       mass += std::exp(lp);
     }
@@ -15969,6 +15982,7 @@ class CtcBeamDecoder::Stream {
   std::vector<std::uint64_t> visited_;  // label -> last expansion whose label loop reached it
   std::uint64_t expansion_ = 0;
   index_t count_ = 0, sorted_ = 0;
+  bool rest_listed_ = true;  // order_[sorted_, V) holds the labels not yet ranked
   double floor_ = kNone;
   std::vector<double> heap_;            // min-heap of the best candidate scores at creation
   std::vector<index_t> remap_, stamp_map_;  // garbage collection scratch
