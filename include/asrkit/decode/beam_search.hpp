@@ -546,11 +546,11 @@ class CtcBeamDecoder::Stream {
 
   // Puts the m most probable labels, sorted, at the front of order_ and (with `rest`) the others
   // after them in label order. Ties: the lower label first. Cheaper than nth_element over the
-  // row when m is much smaller than V (V = 5000, m <= 64): the labels are dealt into B classes
-  // (label mod B), and the m-th largest of the B class maxima is a bar that m different labels
-  // reach, so every one of the m most probable labels reaches it too. The class maxima are an
-  // element-wise max over the row's B-wide slices (vectorised); only labels at or above the bar
-  // (about m) are then ranked.
+  // row when m is much smaller than V (label_at asks for m <= V / 4): the labels are dealt into
+  // B classes (label mod B), and the m-th largest of the B class maxima is a bar that m different
+  // labels reach, so every one of the m most probable labels reaches it too. The class maxima are
+  // an element-wise max over the row's B-wide slices (vectorised); only labels at or above the
+  // bar (about m) are then ranked.
   template <class Y>
   void front_labels(const Y* y, index_t vocab, index_t m, bool rest = true) {
     const auto more_probable = label_order(y);
