@@ -544,15 +544,14 @@ class CtcBeamDecoder::Stream {
     return [y](std::int32_t a, std::int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); };
   }
 
-  // Puts the m most probable labels, sorted, at the front of order_ and (with `rest`) the others
-  // after them in label order. Ties: the lower label first. Cheaper than nth_element over the
-  // row when m is much smaller than V (label_at asks for m <= V / 4): the labels are dealt into
-  // B classes (label mod B), and the m-th largest of the B class maxima is a bar that m different
-  // labels reach, so every one of the m most probable labels reaches it too. The class maxima are
-  // an element-wise max over the row's B-wide slices (vectorised); only labels at or above the
-  // bar (about m) are then ranked.
+  // Puts the m most probable labels, sorted, at the front of order_ (list_rest() adds the others).
+  // Ties: the lower label first. Cheaper than nth_element over the row when m is much smaller
+  // than V (label_at asks for m <= V / 4): the labels are dealt into B classes (label mod B), and
+  // the m-th largest of the B class maxima is a bar that m different labels reach, so every one
+  // of the m most probable labels reaches it too. The class maxima are an element-wise max over
+  // the row's B-wide slices (vectorised); only labels at or above the bar (about m) are ranked.
   template <class Y>
-  void front_labels(const Y* y, index_t vocab, index_t m, bool rest = true) {
+  void front_labels(const Y* y, index_t vocab, index_t m) {
     const auto more_probable = label_order(y);
     const auto v = static_cast<std::int32_t>(vocab);
     const auto keep = static_cast<std::int32_t>(std::min(m, vocab));
@@ -585,14 +584,19 @@ class CtcBeamDecoder::Stream {
     std::sort(top_.begin(), top_.end(), more_probable);
     std::copy(top_.begin(), top_.end(), order_.begin());
     sorted_ = static_cast<index_t>(top_.size());
-    rest_listed_ = rest;
-    if (!rest) return;
-    in_top_.resize(static_cast<std::size_t>(vocab), 0);  // all 0 between calls: no per-frame fill
-    for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 1;
-    std::size_t next = top_.size();
-    for (std::int32_t j = 0; j < v; ++j)
+    rest_listed_ = false;
+  }
+
+  // Lists the labels not ranked yet, in label order, after order_[0, sorted_).
+  void list_rest() {
+    const auto ranked = order_.begin() + sorted_;
+    in_top_.resize(order_.size(), 0);  // all 0 between calls: no per-frame fill
+    for (auto it = order_.begin(); it != ranked; ++it) in_top_[static_cast<std::size_t>(*it)] = 1;
+    std::size_t next = static_cast<std::size_t>(sorted_);
+    for (std::int32_t j = 0; j < static_cast<std::int32_t>(order_.size()); ++j)
       if (!in_top_[static_cast<std::size_t>(j)]) order_[next++] = j;
-    for (std::int32_t t : top_) in_top_[static_cast<std::size_t>(t)] = 0;
+    for (auto it = order_.begin(); it != ranked; ++it) in_top_[static_cast<std::size_t>(*it)] = 0;
+    rest_listed_ = true;
   }
 
   // Every label; label_at() orders them as far as the search asks (maybe not at all: inside a
@@ -611,7 +615,7 @@ class CtcBeamDecoder::Stream {
     const auto vocab = static_cast<index_t>(order_.size());
     if (sorted_ < 0) {  // the frame's first request: the few best in one pass (V = 5000), or sort
       if (vocab > 64) {
-        front_labels(y, vocab, 8, false);
+        front_labels(y, vocab, 8);
       } else {
         std::iota(order_.begin(), order_.end(), std::int32_t{0});
         sorted_ = 0;
@@ -624,10 +628,10 @@ class CtcBeamDecoder::Stream {
         // While the wanted prefix is a small part of the row, pick it afresh (a pass over the row
         // beats nth_element over it); past that, list the other labels once and sort lazily.
         if (4 * n <= vocab) {
-          front_labels(y, vocab, n, false);
+          front_labels(y, vocab, n);
           return order_[static_cast<std::size_t>(i)];
         }
-        front_labels(y, vocab, sorted_, true);
+        list_rest();
       }
       const auto more_probable = label_order(y);
       const auto first = order_.begin() + sorted_;
