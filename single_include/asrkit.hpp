@@ -5836,27 +5836,46 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 /// (the hardware prefetcher's pattern; column strips over many rows defeat it).
 inline constexpr index_t kRowGroup = 4;
 
-/// Over rows `row[0..n)` (pointers to the first of w columns): s[j] += Σ d, q[j] += Σ d² with
-/// d = x − shift[j], in double; four rows at a time, then one.
+/// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
+/// kRowGroup row indices, the last group possibly shorter; returns the number of valid rows.
+template <class F>
+index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1, F&& f) {
+  index_t group[kRowGroup], n = 0, total = 0;
+  for (index_t r = r0; r < r1; ++r) {
+    if (valid && !valid[r]) continue;
+    group[n++] = r;
+    if (n == kRowGroup) {
+      f(static_cast<const index_t*>(group), n);
+      total += n;
+      n = 0;
+    }
+  }
+  if (n > 0) f(static_cast<const index_t*>(group), n);
+  return total + n;
+}
+
+/// Over rows `row[0..n)` (n <= kRowGroup) of a row-major [., cols] matrix x: s[j] += Σ d,
+/// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row.
 template <class T>
-void shifted_sums_rows(const T* const* row, index_t n, index_t w, const double* ASRKIT_RESTRICT shift,
-                       double* ASRKIT_RESTRICT s, double* ASRKIT_RESTRICT q) {
-  index_t i = 0;
-  for (; i + kRowGroup <= n; i += kRowGroup) {
-    const T* ASRKIT_RESTRICT x0 = row[i];
-    const T* ASRKIT_RESTRICT x1 = row[i + 1];
-    const T* ASRKIT_RESTRICT x2 = row[i + 2];
-    const T* ASRKIT_RESTRICT x3 = row[i + 3];
-    for (index_t j = 0; j < w; ++j) {
+void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
+                       const double* ASRKIT_RESTRICT shift, double* ASRKIT_RESTRICT s,
+                       double* ASRKIT_RESTRICT q) {
+  if (n == kRowGroup) {
+    const T* ASRKIT_RESTRICT x0 = x + row[0] * cols;
+    const T* ASRKIT_RESTRICT x1 = x + row[1] * cols;
+    const T* ASRKIT_RESTRICT x2 = x + row[2] * cols;
+    const T* ASRKIT_RESTRICT x3 = x + row[3] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       const double d0 = static_cast<double>(x0[j]) - shift[j], d1 = static_cast<double>(x1[j]) - shift[j];
       const double d2 = static_cast<double>(x2[j]) - shift[j], d3 = static_cast<double>(x3[j]) - shift[j];
       s[j] += (d0 + d1) + (d2 + d3);
       q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
     }
+    return;
   }
-  for (; i < n; ++i) {
-    const T* ASRKIT_RESTRICT x0 = row[i];
-    for (index_t j = 0; j < w; ++j) {
+  for (index_t i = 0; i < n; ++i) {
+    const T* ASRKIT_RESTRICT x0 = x + row[i] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       const double d0 = static_cast<double>(x0[j]) - shift[j];
       s[j] += d0;
       q[j] += d0 * d0;
@@ -5864,47 +5883,37 @@ void shifted_sums_rows(const T* const* row, index_t n, index_t w, const double* 
   }
 }
 
-/// Over rows `row[i]` of dy and `hrow[i]` of xhat: a[j] += Σ dy, b[j] += Σ dy · xhat (double),
-/// grouped like shifted_sums_rows.
+/// Over rows `row[0..n)` (n <= kRowGroup) of dy and xhat: a[j] += Σ dy, b[j] += Σ dy · xhat
+/// (double), grouped like shifted_sums_rows.
 template <class T>
-void grad_sums_rows(const T* const* row, const T* const* hrow, index_t n, index_t w,
+void grad_sums_rows(const T* dy, const T* xhat, index_t cols, const index_t* row, index_t n,
                     double* ASRKIT_RESTRICT a, double* ASRKIT_RESTRICT b) {
-  index_t i = 0;
-  for (; i + kRowGroup <= n; i += kRowGroup) {
-    const T* ASRKIT_RESTRICT d0 = row[i];
-    const T* ASRKIT_RESTRICT d1 = row[i + 1];
-    const T* ASRKIT_RESTRICT d2 = row[i + 2];
-    const T* ASRKIT_RESTRICT d3 = row[i + 3];
-    const T* ASRKIT_RESTRICT h0 = hrow[i];
-    const T* ASRKIT_RESTRICT h1 = hrow[i + 1];
-    const T* ASRKIT_RESTRICT h2 = hrow[i + 2];
-    const T* ASRKIT_RESTRICT h3 = hrow[i + 3];
-    for (index_t j = 0; j < w; ++j) {
+  if (n == kRowGroup) {
+    const T* ASRKIT_RESTRICT d0 = dy + row[0] * cols;
+    const T* ASRKIT_RESTRICT d1 = dy + row[1] * cols;
+    const T* ASRKIT_RESTRICT d2 = dy + row[2] * cols;
+    const T* ASRKIT_RESTRICT d3 = dy + row[3] * cols;
+    const T* ASRKIT_RESTRICT h0 = xhat + row[0] * cols;
+    const T* ASRKIT_RESTRICT h1 = xhat + row[1] * cols;
+    const T* ASRKIT_RESTRICT h2 = xhat + row[2] * cols;
+    const T* ASRKIT_RESTRICT h3 = xhat + row[3] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       const double e0 = static_cast<double>(d0[j]), e1 = static_cast<double>(d1[j]);
       const double e2 = static_cast<double>(d2[j]), e3 = static_cast<double>(d3[j]);
       a[j] += (e0 + e1) + (e2 + e3);
       b[j] += (e0 * static_cast<double>(h0[j]) + e1 * static_cast<double>(h1[j])) +
               (e2 * static_cast<double>(h2[j]) + e3 * static_cast<double>(h3[j]));
     }
+    return;
   }
-  for (; i < n; ++i) {
-    const T* ASRKIT_RESTRICT d0 = row[i];
-    const T* ASRKIT_RESTRICT h0 = hrow[i];
-    for (index_t j = 0; j < w; ++j) {
+  for (index_t i = 0; i < n; ++i) {
+    const T* ASRKIT_RESTRICT d0 = dy + row[i] * cols;
+    const T* ASRKIT_RESTRICT h0 = xhat + row[i] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       a[j] += static_cast<double>(d0[j]);
       b[j] += static_cast<double>(d0[j]) * static_cast<double>(h0[j]);
     }
   }
-}
-
-/// Pointers to column c0 of the valid rows of [r0, r1) of a row-major [rows, cols] matrix.
-template <class T>
-index_t valid_rows(const T* m, index_t cols, const unsigned char* valid, index_t r0, index_t r1,
-                   index_t c0, std::vector<const T*>& out) {
-  out.clear();
-  for (index_t r = r0; r < r1; ++r)
-    if (!valid || valid[r]) out.push_back(m + r * cols + c0);
-  return static_cast<index_t>(out.size());
 }
 
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
@@ -5916,18 +5925,19 @@ index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned ch
                        double* ASRKIT_RESTRICT mean, double* ASRKIT_RESTRICT m2) {
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
   std::vector<double> part(static_cast<std::size_t>(3 * chunks * cols));  // per chunk: s, q, shift
-  std::vector<index_t> count(static_cast<std::size_t>(chunks));
+  std::vector<index_t> count(static_cast<std::size_t>(chunks), 0);
   parallel_for(chunks, [&](index_t c) {
-    std::vector<const T*> row;
-    const index_t nb = valid_rows(x, cols, valid, c * step, std::min(rows, (c + 1) * step), 0, row);
-    count[static_cast<std::size_t>(c)] = nb;
-    if (nb == 0) return;
+    index_t r0 = c * step;
+    const index_t r1 = std::min(rows, r0 + step);
+    while (r0 < r1 && valid && !valid[r0]) ++r0;  // the shift: the first valid row
+    if (r0 == r1) return;                          // count stays 0
     double* s = part.data() + 3 * c * cols;
     double* q = s + cols;
     double* shift = q + cols;
     std::fill(s, s + 2 * cols, 0.0);
-    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(row[0][j]);
-    shifted_sums_rows(row.data(), nb, cols, shift, s, q);
+    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(x[r0 * cols + j]);
+    count[static_cast<std::size_t>(c)] = for_valid_row_groups(
+        valid, r0, r1, [&](const index_t* group, index_t n) { shifted_sums_rows(x, cols, group, n, shift, s, q); });
   });
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
@@ -5960,12 +5970,9 @@ void column_grad_sums(const T* dy, const T* xhat, index_t rows, index_t cols, co
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
   std::vector<double> part(static_cast<std::size_t>(2 * chunks * cols), 0.0);
   parallel_for(chunks, [&](index_t c) {
-    std::vector<const T*> row, hrow;
-    const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
-    const index_t nb = valid_rows(dy, cols, valid, r0, r1, 0, row);
-    valid_rows(xhat, cols, valid, r0, r1, 0, hrow);
     double* a = part.data() + 2 * c * cols;
-    grad_sums_rows(row.data(), hrow.data(), nb, cols, a, a + cols);
+    for_valid_row_groups(valid, c * step, std::min(rows, (c + 1) * step),
+                         [&](const index_t* group, index_t n) { grad_sums_rows(dy, xhat, cols, group, n, a, a + cols); });
   });
   std::fill(sum_dy, sum_dy + cols, 0.0);
   std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
@@ -6153,8 +6160,10 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.var.resize(static_cast<std::size_t>(cols));
   s.invstd.resize(static_cast<std::size_t>(cols));
   s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
-  std::vector<T> mu(static_cast<std::size_t>(cols)), g(static_cast<std::size_t>(cols)),
-      bt(static_cast<std::size_t>(cols));
+  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // mean, γ, β as the rows use them
+  T* mu = coef.data();
+  T* g = mu + cols;
+  T* bt = g + cols;
   for (index_t j = 0; j < cols; ++j) {
     s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
     s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
@@ -6171,9 +6180,9 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
         std::fill(yr, yr + cols, T(0));
         std::fill(hr, hr + cols, T(0));
       } else if (streaming) {
-        normalize_row_streaming(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+        normalize_row_streaming(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
       } else {
-        normalize_row(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+        normalize_row(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
       }
     }
     if (streaming) stream_fence();
@@ -6217,8 +6226,10 @@ void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsi
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
   column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  std::vector<T> k(static_cast<std::size_t>(cols)), c_dy(static_cast<std::size_t>(cols)),
-      c_h(static_cast<std::size_t>(cols));
+  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // dx = k (dy − c_dy − xhat c_h)
+  T* k = coef.data();
+  T* c_dy = k + cols;
+  T* c_h = c_dy + cols;
   for (index_t j = 0; j < cols; ++j) {
     k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
     c_dy[j] = static_cast<T>(sdy[j] * inv_n);
@@ -6230,7 +6241,7 @@ void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsi
     for (index_t r = r0; r < r1; ++r) {
       T* ASRKIT_RESTRICT dr = dx + r * cols;
       if (valid && !valid[r]) std::fill(dr, dr + cols, T(0));
-      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k.data(), c_dy.data(), c_h.data(), cols);
+      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k, c_dy, c_h, cols);
     }
   });
 }
@@ -6766,18 +6777,13 @@ class LayerNorm {
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       std::vector<T> g(static_cast<std::size_t>(cols));
       double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
-      const T* group_d[detail::norm::kRowGroup];
-      const T* group_h[detail::norm::kRowGroup];
       for (index_t r = r0; r < r1; ++r) {
         const T* d = dy.data() + r * cols;
         const T* h = xhat_.data() + r * cols;
         if (affine && (r - r0) % detail::norm::kRowGroup == 0) {  // dγ, dβ of the next rows at once
-          const index_t n = std::min(detail::norm::kRowGroup, r1 - r);
-          for (index_t i = 0; i < n; ++i) {
-            group_d[i] = d + i * cols;
-            group_h[i] = h + i * cols;
-          }
-          detail::norm::grad_sums_rows(group_d, group_h, n, cols, sum_dy, sum_dy + cols);
+          const index_t group[detail::norm::kRowGroup] = {r, r + 1, r + 2, r + 3};
+          detail::norm::grad_sums_rows(dy.data(), xhat_.data(), cols, group,
+                                       std::min(detail::norm::kRowGroup, r1 - r), sum_dy, sum_dy + cols);
         }
         if (affine) detail::norm::mul_row(g.data(), gamma, d, cols);
         else std::copy(d, d + cols, g.data());

@@ -93,8 +93,10 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
   s.var.resize(static_cast<std::size_t>(cols));
   s.invstd.resize(static_cast<std::size_t>(cols));
   s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
-  std::vector<T> mu(static_cast<std::size_t>(cols)), g(static_cast<std::size_t>(cols)),
-      bt(static_cast<std::size_t>(cols));
+  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // mean, γ, β as the rows use them
+  T* mu = coef.data();
+  T* g = mu + cols;
+  T* bt = g + cols;
   for (index_t j = 0; j < cols; ++j) {
     s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
     s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
@@ -111,9 +113,9 @@ BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsign
         std::fill(yr, yr + cols, T(0));
         std::fill(hr, hr + cols, T(0));
       } else if (streaming) {
-        normalize_row_streaming(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+        normalize_row_streaming(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
       } else {
-        normalize_row(yr, hr, x + r * cols, mu.data(), s.invstd.data(), g.data(), bt.data(), cols);
+        normalize_row(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
       }
     }
     if (streaming) stream_fence();
@@ -157,8 +159,10 @@ void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsi
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
   column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  std::vector<T> k(static_cast<std::size_t>(cols)), c_dy(static_cast<std::size_t>(cols)),
-      c_h(static_cast<std::size_t>(cols));
+  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // dx = k (dy − c_dy − xhat c_h)
+  T* k = coef.data();
+  T* c_dy = k + cols;
+  T* c_h = c_dy + cols;
   for (index_t j = 0; j < cols; ++j) {
     k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
     c_dy[j] = static_cast<T>(sdy[j] * inv_n);
@@ -170,7 +174,7 @@ void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsi
     for (index_t r = r0; r < r1; ++r) {
       T* ASRKIT_RESTRICT dr = dx + r * cols;
       if (valid && !valid[r]) std::fill(dr, dr + cols, T(0));
-      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k.data(), c_dy.data(), c_h.data(), cols);
+      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k, c_dy, c_h, cols);
     }
   });
 }

@@ -85,18 +85,13 @@ class LayerNorm {
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       std::vector<T> g(static_cast<std::size_t>(cols));
       double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
-      const T* group_d[detail::norm::kRowGroup];
-      const T* group_h[detail::norm::kRowGroup];
       for (index_t r = r0; r < r1; ++r) {
         const T* d = dy.data() + r * cols;
         const T* h = xhat_.data() + r * cols;
         if (affine && (r - r0) % detail::norm::kRowGroup == 0) {  // dγ, dβ of the next rows at once
-          const index_t n = std::min(detail::norm::kRowGroup, r1 - r);
-          for (index_t i = 0; i < n; ++i) {
-            group_d[i] = d + i * cols;
-            group_h[i] = h + i * cols;
-          }
-          detail::norm::grad_sums_rows(group_d, group_h, n, cols, sum_dy, sum_dy + cols);
+          const index_t group[detail::norm::kRowGroup] = {r, r + 1, r + 2, r + 3};
+          detail::norm::grad_sums_rows(dy.data(), xhat_.data(), cols, group,
+                                       std::min(detail::norm::kRowGroup, r1 - r), sum_dy, sum_dy + cols);
         }
         if (affine) detail::norm::mul_row(g.data(), gamma, d, cols);
         else std::copy(d, d + cols, g.data());

@@ -210,27 +210,46 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 /// (the hardware prefetcher's pattern; column strips over many rows defeat it).
 inline constexpr index_t kRowGroup = 4;
 
-/// Over rows `row[0..n)` (pointers to the first of w columns): s[j] += Σ d, q[j] += Σ d² with
-/// d = x − shift[j], in double; four rows at a time, then one.
+/// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
+/// kRowGroup row indices, the last group possibly shorter; returns the number of valid rows.
+template <class F>
+index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1, F&& f) {
+  index_t group[kRowGroup], n = 0, total = 0;
+  for (index_t r = r0; r < r1; ++r) {
+    if (valid && !valid[r]) continue;
+    group[n++] = r;
+    if (n == kRowGroup) {
+      f(static_cast<const index_t*>(group), n);
+      total += n;
+      n = 0;
+    }
+  }
+  if (n > 0) f(static_cast<const index_t*>(group), n);
+  return total + n;
+}
+
+/// Over rows `row[0..n)` (n <= kRowGroup) of a row-major [., cols] matrix x: s[j] += Σ d,
+/// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row.
 template <class T>
-void shifted_sums_rows(const T* const* row, index_t n, index_t w, const double* ASRKIT_RESTRICT shift,
-                       double* ASRKIT_RESTRICT s, double* ASRKIT_RESTRICT q) {
-  index_t i = 0;
-  for (; i + kRowGroup <= n; i += kRowGroup) {
-    const T* ASRKIT_RESTRICT x0 = row[i];
-    const T* ASRKIT_RESTRICT x1 = row[i + 1];
-    const T* ASRKIT_RESTRICT x2 = row[i + 2];
-    const T* ASRKIT_RESTRICT x3 = row[i + 3];
-    for (index_t j = 0; j < w; ++j) {
+void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
+                       const double* ASRKIT_RESTRICT shift, double* ASRKIT_RESTRICT s,
+                       double* ASRKIT_RESTRICT q) {
+  if (n == kRowGroup) {
+    const T* ASRKIT_RESTRICT x0 = x + row[0] * cols;
+    const T* ASRKIT_RESTRICT x1 = x + row[1] * cols;
+    const T* ASRKIT_RESTRICT x2 = x + row[2] * cols;
+    const T* ASRKIT_RESTRICT x3 = x + row[3] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       const double d0 = static_cast<double>(x0[j]) - shift[j], d1 = static_cast<double>(x1[j]) - shift[j];
       const double d2 = static_cast<double>(x2[j]) - shift[j], d3 = static_cast<double>(x3[j]) - shift[j];
       s[j] += (d0 + d1) + (d2 + d3);
       q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
     }
+    return;
   }
-  for (; i < n; ++i) {
-    const T* ASRKIT_RESTRICT x0 = row[i];
-    for (index_t j = 0; j < w; ++j) {
+  for (index_t i = 0; i < n; ++i) {
+    const T* ASRKIT_RESTRICT x0 = x + row[i] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       const double d0 = static_cast<double>(x0[j]) - shift[j];
       s[j] += d0;
       q[j] += d0 * d0;
@@ -238,47 +257,37 @@ void shifted_sums_rows(const T* const* row, index_t n, index_t w, const double* 
   }
 }
 
-/// Over rows `row[i]` of dy and `hrow[i]` of xhat: a[j] += Σ dy, b[j] += Σ dy · xhat (double),
-/// grouped like shifted_sums_rows.
+/// Over rows `row[0..n)` (n <= kRowGroup) of dy and xhat: a[j] += Σ dy, b[j] += Σ dy · xhat
+/// (double), grouped like shifted_sums_rows.
 template <class T>
-void grad_sums_rows(const T* const* row, const T* const* hrow, index_t n, index_t w,
+void grad_sums_rows(const T* dy, const T* xhat, index_t cols, const index_t* row, index_t n,
                     double* ASRKIT_RESTRICT a, double* ASRKIT_RESTRICT b) {
-  index_t i = 0;
-  for (; i + kRowGroup <= n; i += kRowGroup) {
-    const T* ASRKIT_RESTRICT d0 = row[i];
-    const T* ASRKIT_RESTRICT d1 = row[i + 1];
-    const T* ASRKIT_RESTRICT d2 = row[i + 2];
-    const T* ASRKIT_RESTRICT d3 = row[i + 3];
-    const T* ASRKIT_RESTRICT h0 = hrow[i];
-    const T* ASRKIT_RESTRICT h1 = hrow[i + 1];
-    const T* ASRKIT_RESTRICT h2 = hrow[i + 2];
-    const T* ASRKIT_RESTRICT h3 = hrow[i + 3];
-    for (index_t j = 0; j < w; ++j) {
+  if (n == kRowGroup) {
+    const T* ASRKIT_RESTRICT d0 = dy + row[0] * cols;
+    const T* ASRKIT_RESTRICT d1 = dy + row[1] * cols;
+    const T* ASRKIT_RESTRICT d2 = dy + row[2] * cols;
+    const T* ASRKIT_RESTRICT d3 = dy + row[3] * cols;
+    const T* ASRKIT_RESTRICT h0 = xhat + row[0] * cols;
+    const T* ASRKIT_RESTRICT h1 = xhat + row[1] * cols;
+    const T* ASRKIT_RESTRICT h2 = xhat + row[2] * cols;
+    const T* ASRKIT_RESTRICT h3 = xhat + row[3] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       const double e0 = static_cast<double>(d0[j]), e1 = static_cast<double>(d1[j]);
       const double e2 = static_cast<double>(d2[j]), e3 = static_cast<double>(d3[j]);
       a[j] += (e0 + e1) + (e2 + e3);
       b[j] += (e0 * static_cast<double>(h0[j]) + e1 * static_cast<double>(h1[j])) +
               (e2 * static_cast<double>(h2[j]) + e3 * static_cast<double>(h3[j]));
     }
+    return;
   }
-  for (; i < n; ++i) {
-    const T* ASRKIT_RESTRICT d0 = row[i];
-    const T* ASRKIT_RESTRICT h0 = hrow[i];
-    for (index_t j = 0; j < w; ++j) {
+  for (index_t i = 0; i < n; ++i) {
+    const T* ASRKIT_RESTRICT d0 = dy + row[i] * cols;
+    const T* ASRKIT_RESTRICT h0 = xhat + row[i] * cols;
+    for (index_t j = 0; j < cols; ++j) {
       a[j] += static_cast<double>(d0[j]);
       b[j] += static_cast<double>(d0[j]) * static_cast<double>(h0[j]);
     }
   }
-}
-
-/// Pointers to column c0 of the valid rows of [r0, r1) of a row-major [rows, cols] matrix.
-template <class T>
-index_t valid_rows(const T* m, index_t cols, const unsigned char* valid, index_t r0, index_t r1,
-                   index_t c0, std::vector<const T*>& out) {
-  out.clear();
-  for (index_t r = r0; r < r1; ++r)
-    if (!valid || valid[r]) out.push_back(m + r * cols + c0);
-  return static_cast<index_t>(out.size());
 }
 
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
@@ -290,18 +299,19 @@ index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned ch
                        double* ASRKIT_RESTRICT mean, double* ASRKIT_RESTRICT m2) {
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
   std::vector<double> part(static_cast<std::size_t>(3 * chunks * cols));  // per chunk: s, q, shift
-  std::vector<index_t> count(static_cast<std::size_t>(chunks));
+  std::vector<index_t> count(static_cast<std::size_t>(chunks), 0);
   parallel_for(chunks, [&](index_t c) {
-    std::vector<const T*> row;
-    const index_t nb = valid_rows(x, cols, valid, c * step, std::min(rows, (c + 1) * step), 0, row);
-    count[static_cast<std::size_t>(c)] = nb;
-    if (nb == 0) return;
+    index_t r0 = c * step;
+    const index_t r1 = std::min(rows, r0 + step);
+    while (r0 < r1 && valid && !valid[r0]) ++r0;  // the shift: the first valid row
+    if (r0 == r1) return;                          // count stays 0
     double* s = part.data() + 3 * c * cols;
     double* q = s + cols;
     double* shift = q + cols;
     std::fill(s, s + 2 * cols, 0.0);
-    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(row[0][j]);
-    shifted_sums_rows(row.data(), nb, cols, shift, s, q);
+    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(x[r0 * cols + j]);
+    count[static_cast<std::size_t>(c)] = for_valid_row_groups(
+        valid, r0, r1, [&](const index_t* group, index_t n) { shifted_sums_rows(x, cols, group, n, shift, s, q); });
   });
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
@@ -334,12 +344,9 @@ void column_grad_sums(const T* dy, const T* xhat, index_t rows, index_t cols, co
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
   std::vector<double> part(static_cast<std::size_t>(2 * chunks * cols), 0.0);
   parallel_for(chunks, [&](index_t c) {
-    std::vector<const T*> row, hrow;
-    const index_t r0 = c * step, r1 = std::min(rows, r0 + step);
-    const index_t nb = valid_rows(dy, cols, valid, r0, r1, 0, row);
-    valid_rows(xhat, cols, valid, r0, r1, 0, hrow);
     double* a = part.data() + 2 * c * cols;
-    grad_sums_rows(row.data(), hrow.data(), nb, cols, a, a + cols);
+    for_valid_row_groups(valid, c * step, std::min(rows, (c + 1) * step),
+                         [&](const index_t* group, index_t n) { grad_sums_rows(dy, xhat, cols, group, n, a, a + cols); });
   });
   std::fill(sum_dy, sum_dy + cols, 0.0);
   std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
