@@ -14090,6 +14090,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <type_traits>
 
@@ -14150,6 +14151,27 @@ void check_batch(TensorView<V> lp, std::size_t lengths, const char* what) {
 
 // log(exp(a) + exp(b)), exact for -inf operands. When b < a - 40 the smaller term changes the
 // sum's probability by a relative e^-40 < 2^-57, far below float or double rounding: return a.
+/// Ranks n <= W keys in descending order, ties to the smaller id (ids distinct), and calls
+/// place(j, rank of key j) for every j < n. The ranks are counted with compares over the keys
+/// padded to W (vectorised, no branch on the data), so for a few dozen keys this beats a
+/// comparison sort, which mispredicts most of its branches. NaN keys are not allowed.
+template <int W, class K, class Id, class Place>
+void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) {
+  alignas(64) K k[W];
+  alignas(64) Id d[W];
+  std::copy(key, key + n, k);
+  std::copy(id, id + n, d);
+  std::fill(k + n, k + W, -std::numeric_limits<K>::infinity());  // a pad is never ahead: it
+  std::fill(d + n, d + W, std::numeric_limits<Id>::max());         // loses ties by its id
+  for (std::int32_t j = 0; j < n; ++j) {
+    const K kj = k[j];
+    const Id dj = d[j];
+    std::int32_t ahead = 0;
+    for (std::int32_t i = 0; i < W; ++i) ahead += static_cast<std::int32_t>((k[i] > kj) | ((k[i] == kj) & (d[i] < dj)));
+    place(j, ahead);
+  }
+}
+
 inline double log_add(double a, double b) {
   if (a < b) std::swap(a, b);
   if (!(b - a > -40.0)) return a;  // also b = -inf (and a = b = -inf)
@@ -15507,6 +15529,10 @@ class CtcBeamDecoder::Stream {
     if (child_of_.empty()) child_of_.assign(static_cast<std::size_t>(vocab), -1);
     if (visited_.empty()) visited_.assign(static_cast<std::size_t>(vocab), 0);
     order_.resize(static_cast<std::size_t>(vocab));
+    if (label_ids_.size() != order_.size()) {
+      label_ids_.resize(order_.size());
+      std::iota(label_ids_.begin(), label_ids_.end(), std::int32_t{0});
+    }
     prune_ = o.token_cumulative_prob < 1 || o.token_limit > 0 || o.token_log_prob_floor > kNone;
     const bool prune = prune_;
     for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
@@ -15582,6 +15608,18 @@ class CtcBeamDecoder::Stream {
     rest_listed_ = true;
   }
 
+  // Sorts a small row (V <= 64) into order_ by ranking (detail::rank_descending): a comparison
+  // sort of 29 labels mispredicts most of its branches.
+  template <class Y>
+  void rank_all(const Y* y, index_t vocab) {
+    auto place = [this](std::int32_t label, std::int32_t rank) { order_[static_cast<std::size_t>(rank)] = label; };
+    const auto v = static_cast<std::int32_t>(vocab);
+    if (v <= 32) detail::rank_descending<32>(y, label_ids_.data(), v, place);
+    else detail::rank_descending<64>(y, label_ids_.data(), v, place);
+    sorted_ = vocab;
+    rest_listed_ = true;
+  }
+
   // Every label; label_at() orders them as far as the search asks (maybe not at all: inside a
   // lexicon word the search tries only the few tokens that can follow).
   index_t all_labels(index_t vocab) {
@@ -15596,17 +15634,16 @@ class CtcBeamDecoder::Stream {
   template <class Y>
   std::int32_t label_at(index_t i, const Y* y, index_t hint = 0) {
     const auto vocab = static_cast<index_t>(order_.size());
-    if (sorted_ < 0) {  // the frame's first request: the few best in one pass (V = 5000), or sort
+    if (sorted_ < 0) {  // the frame's first request: the few best in one pass (V = 5000), or all
       if (vocab > 64) {
         front_labels(y, vocab, 8);
       } else {
-        std::iota(order_.begin(), order_.end(), std::int32_t{0});
-        sorted_ = 0;
-        rest_listed_ = true;
+        rank_all(y, vocab);
+        return order_[static_cast<std::size_t>(i)];
       }
     }
     if (i >= sorted_) {
-      const index_t n = vocab <= 64 ? vocab : std::min(vocab, std::max({sorted_ * 2, i + 4, hint}));
+      const index_t n = std::min(vocab, std::max({sorted_ * 2, i + 4, hint}));
       if (!rest_listed_) {
         // While the wanted prefix is a small part of the row, pick it afresh (a pass over the row
         // beats nth_element over it); past that, list the other labels once and sort lazily.
@@ -15832,7 +15869,9 @@ class CtcBeamDecoder::Stream {
   // Keeps the best beam_size candidates (ties: the older prefix), within the threshold.
   void select() {
     const DecoderOptions& o = d_->o_;
-    scored_.clear();
+    score_.clear();
+    node_.clear();
+    index_.clear();
     for (std::size_t i = 0; i < next_.size(); ++i) {
       const Beam& c = next_[i];
       slot_[static_cast<std::size_t>(c.node)] = -1;
@@ -15845,19 +15884,35 @@ class CtcBeamDecoder::Stream {
       // Below the floor (set_floor, raise_floor: at least beam_size candidates scored that much
       // when added, and scores only grow as paths merge) a candidate cannot be kept: rank fewer.
       if (score < floor_) continue;
-      scored_.push_back({score, c.node, static_cast<index_t>(i)});
+      score_.push_back(score);
+      node_.push_back(c.node);
+      index_.push_back(static_cast<index_t>(i));
     }
-    auto better = [](const Scored& a, const Scored& b) { return a.score > b.score || (a.score == b.score && a.node < b.node); };
-    auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, static_cast<index_t>(scored_.size())));
-    if (keep < scored_.size()) std::nth_element(scored_.begin(), scored_.begin() + static_cast<std::ptrdiff_t>(keep), scored_.end(), better);
-    std::sort(scored_.begin(), scored_.begin() + static_cast<std::ptrdiff_t>(keep), better);
+    // best_[r]: the candidate ranked r (best score first, ties: the older prefix), r < keep.
+    const auto n = static_cast<std::int32_t>(score_.size());
+    auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, n));
+    best_.resize(static_cast<std::size_t>(n));
+    if (n <= 64) {  // a few dozen candidates (beams up to ~40): rank without branching on scores
+      auto place = [&](std::int32_t j, std::int32_t rank) { best_[static_cast<std::size_t>(rank)] = j; };
+      if (n <= 32) detail::rank_descending<32>(score_.data(), node_.data(), n, place);
+      else detail::rank_descending<64>(score_.data(), node_.data(), n, place);
+    } else {
+      std::iota(best_.begin(), best_.end(), std::int32_t{0});
+      auto better = [&](std::int32_t a, std::int32_t b) {
+        const auto i = static_cast<std::size_t>(a), j = static_cast<std::size_t>(b);
+        return score_[i] > score_[j] || (score_[i] == score_[j] && node_[i] < node_[j]);
+      };
+      const auto kept = best_.begin() + static_cast<std::ptrdiff_t>(keep);
+      if (kept != best_.end()) std::nth_element(best_.begin(), kept, best_.end(), better);
+      std::sort(best_.begin(), kept, better);
+    }
     if (keep > 0 && std::isfinite(o.beam_threshold)) {
-      const double cut = scored_.front().score - o.beam_threshold;
-      while (keep > 1 && scored_[keep - 1].score < cut) --keep;
+      const double cut = score_[static_cast<std::size_t>(best_.front())] - o.beam_threshold;
+      while (keep > 1 && score_[static_cast<std::size_t>(best_[keep - 1])] < cut) --keep;
     }
     beams_.clear();
     for (std::size_t i = 0; i < keep; ++i) {
-      beams_.push_back(next_[static_cast<std::size_t>(scored_[i].index)]);
+      beams_.push_back(next_[static_cast<std::size_t>(index_[static_cast<std::size_t>(best_[i])])]);
       Beam& b = beams_.back();
       if (b.pending) {
         stamps_.push_back({frame_, b.prev_end, b.stamp});
@@ -15957,11 +16012,6 @@ class CtcBeamDecoder::Stream {
     return h;
   }
 
-  struct Scored {
-    double score;
-    index_t node, index;
-  };
-
   const CtcBeamDecoder* d_;
   // The prefix trie, node 0 the empty prefix: its links and each prefix's score terms, apart
   // (the search walks links and bonuses; the LM and lexicon state is read only to extend).
@@ -15975,7 +16025,11 @@ class CtcBeamDecoder::Stream {
   std::vector<Prefix> prefixes_;
   std::vector<Stamp> stamps_;
   std::vector<Beam> beams_, next_;
-  std::vector<Scored> scored_;
+  std::vector<double> score_;      // select(): the candidates that can be kept, their scores,
+  std::vector<index_t> node_;      //   prefixes, indices in next_,
+  std::vector<index_t> index_;
+  std::vector<std::int32_t> best_;  //   and their ranking
+  std::vector<std::int32_t> label_ids_;  // 0..V-1 (rank_all's tie-break)
   std::vector<index_t> slot_;      // prefix -> index in next_ (-1: none)
   std::vector<index_t> child_of_;  // token -> child of the beam being expanded (-1: none yet)
   std::vector<std::int32_t> order_;

@@ -214,3 +214,55 @@ TEST_CASE("beam search over V = 300 flat rows equals a plain prefix beam search"
     CHECK(got[i].acoustic == Approx(reference[i].second).epsilon(1e-12));
   }
 }
+
+// Small rows (V <= 64) and few candidates (<= 64) are ranked by counting, not sorted; with
+// beam 16 over V = 29 (and 40, the 64-wide ranking) every frame goes through both rankings.
+TEST_CASE("beam 16 over V = 29 and 40 equals a plain prefix beam search", "[decode][beam]") {
+  for (const index_t vocab : {index_t{29}, index_t{40}}) {
+    const index_t frames = 12, beam = 16;
+    asrkit::Tensor<double> lp({frames, vocab});
+    asrkit::Rng rng(static_cast<std::uint64_t>(vocab));
+    rng.fill_normal(lp.view(), -std::log(static_cast<double>(vocab)), 1.0);
+    const auto reference = plain_prefix_search(lp, beam);
+    asrkit::DecoderOptions o;
+    o.beam_size = beam;
+    o.nbest = beam;
+    const auto got = asrkit::ctc_prefix_beam_search(lp.view(), o);
+    REQUIRE(got.size() == reference.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].tokens == reference[i].first);
+      CHECK(got[i].acoustic == Approx(reference[i].second).epsilon(1e-12));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("rank_descending orders like a sort, ties to the smaller id", "[decode][beam]", float, double) {
+  asrkit::Rng rng(64);
+  for (const std::int32_t n : {1, 2, 17, 31, 32}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      // Keys on a coarse grid (many ties), some -inf; ids distinct, in shuffled order.
+      std::vector<TestType> key(static_cast<std::size_t>(n));
+      std::vector<std::int64_t> id(static_cast<std::size_t>(n));
+      std::iota(id.begin(), id.end(), std::int64_t{100});
+      for (std::int32_t j = 0; j < n; ++j) {
+        const double u = rng.uniform();
+        key[static_cast<std::size_t>(j)] = u < 0.15 ? -std::numeric_limits<TestType>::infinity()
+                                                    : static_cast<TestType>(std::floor(u * 6) - 3);
+        std::swap(id[static_cast<std::size_t>(j)], id[rng.next_u64() % static_cast<std::size_t>(j + 1)]);
+      }
+      std::vector<std::int32_t> expected(static_cast<std::size_t>(n));
+      std::iota(expected.begin(), expected.end(), 0);
+      std::sort(expected.begin(), expected.end(), [&](std::int32_t a, std::int32_t b) {
+        const auto i = static_cast<std::size_t>(a), j = static_cast<std::size_t>(b);
+        return key[i] > key[j] || (key[i] == key[j] && id[i] < id[j]);
+      });
+      std::vector<std::int32_t> got32(static_cast<std::size_t>(n), -1), got64(static_cast<std::size_t>(n), -1);
+      asrkit::detail::rank_descending<32>(key.data(), id.data(), n,
+                                          [&](std::int32_t j, std::int32_t r) { got32[static_cast<std::size_t>(r)] = j; });
+      asrkit::detail::rank_descending<64>(key.data(), id.data(), n,
+                                          [&](std::int32_t j, std::int32_t r) { got64[static_cast<std::size_t>(r)] = j; });
+      CHECK(got32 == expected);
+      CHECK(got64 == expected);
+    }
+  }
+}
