@@ -608,9 +608,7 @@ class CtcBeamDecoder::Stream {
   template <class Y>
   void rank_all(const Y* y, index_t vocab) {
     auto place = [this](std::int32_t label, std::int32_t rank) { order_[static_cast<std::size_t>(rank)] = label; };
-    const auto v = static_cast<std::int32_t>(vocab);
-    if (v <= 32) detail::rank_descending<32>(y, label_ids_.data(), v, place);
-    else detail::rank_descending<64>(y, label_ids_.data(), v, place);
+    detail::rank_descending(y, label_ids_.data(), static_cast<std::int32_t>(vocab), place);
     sorted_ = vocab;
     rest_listed_ = true;
   }
@@ -887,10 +885,9 @@ class CtcBeamDecoder::Stream {
     const auto n = static_cast<std::int32_t>(score_.size());
     auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, n));
     best_.resize(static_cast<std::size_t>(n));
-    if (n <= 64) {  // a few dozen candidates (beams up to ~40): rank without branching on scores
-      auto place = [&](std::int32_t j, std::int32_t rank) { best_[static_cast<std::size_t>(rank)] = j; };
-      if (n <= 32) detail::rank_descending<32>(score_.data(), node_.data(), n, place);
-      else detail::rank_descending<64>(score_.data(), node_.data(), n, place);
+    if (n <= detail::kRankMax) {  // beams up to ~150: rank without branching on scores
+      detail::rank_descending(score_.data(), node_.data(), n,
+                              [&](std::int32_t j, std::int32_t rank) { best_[static_cast<std::size_t>(rank)] = j; });
     } else {
       std::iota(best_.begin(), best_.end(), std::int32_t{0});
       auto better = [&](std::int32_t a, std::int32_t b) {
