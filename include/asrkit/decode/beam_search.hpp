@@ -748,17 +748,17 @@ class CtcBeamDecoder::Stream {
       child_of_[static_cast<std::size_t>(links_[static_cast<std::size_t>(c)].token)] = c;
     if (tried(blank)) {
       const double p = static_cast<double>(y[blank]) + total;
-      add(b.node, p, kNone, p, b.stamp, b.last_end, false);
+      add(b.node, true, p, b.stamp, b.last_end, false);
     }
     if (last >= 0 && tried(last)) {
       const double hold = static_cast<double>(y[last]) + b.pnb;
-      add(b.node, kNone, hold, hold, b.stamp, frame_ + 1, false);
+      add(b.node, false, hold, b.stamp, frame_ + 1, false);
     }
     auto extend_by = [&](std::int32_t k) {
       const double p = static_cast<double>(y[k]) + (k == last ? b.pb : total);
       if (p == kNone) return;
       const index_t c = child(b.node, k, p);
-      if (c >= 0) add(c, kNone, p, p, b.stamp, b.last_end, true);
+      if (c >= 0) add(c, false, p, b.stamp, b.last_end, true);
     };
     const double reach = total + bonus_[static_cast<std::size_t>(b.node)] + d_->max_gain_;
     const Reach r = reach_[static_cast<std::size_t>(b.node)];  // a copy: child() may grow reach_
@@ -798,7 +798,7 @@ class CtcBeamDecoder::Stream {
       child_of_[static_cast<std::size_t>(k)] = -1;
       if (k != boundary && visited_[static_cast<std::size_t>(k)] != expansion_ && tried(k) && is_beam(c)) {
         const double p = static_cast<double>(y[k]) + (k == last ? b.pb : total);
-        if (p != kNone) add(c, kNone, p, p, b.stamp, b.last_end, true);
+        if (p != kNone) add(c, false, p, b.stamp, b.last_end, true);
       }
     }
   }
@@ -828,26 +828,35 @@ class CtcBeamDecoder::Stream {
     return slot;
   }
 
-  // Adds probability to a candidate of the next frame. The timing follows the likeliest route:
-  // when this route beats the candidate's best so far, its timing is taken; a new token
+  // Adds the probability p of one route (paths ending in a blank when blank_end, else in the
+  // prefix's last label) to a candidate of the next frame. The timing follows the likeliest
+  // route: when p beats the candidate's best so far, its timing is taken; a new token
   // (new_token) starts at this frame, after the extended beam's (stamp, last_end); its stamp is
   // made in select() if the candidate is kept.
-  void add(index_t node, double pb, double pnb, double route, index_t stamp, index_t last_end, bool new_token) {
+  void add(index_t node, bool blank_end, double p, index_t stamp, index_t last_end, bool new_token) {
     if (static_cast<std::size_t>(node) >= slot_.size()) slot_.resize(prefixes_.size(), -1);
     index_t& s = slot_[static_cast<std::size_t>(node)];
     Beam* cand;
     if (s < 0) {
       s = static_cast<index_t>(next_.size());
-      next_.push_back({node, pb, pnb, -1, 0, kNone, 0, false, kNone});
-      cand = &next_.back();
-      raise_floor(cand->acoustic() + bonus_[static_cast<std::size_t>(node)]);
+      cand = &next_.emplace_back();  // fields set one by one: no temporary to copy
+      cand->node = node;
+      cand->pb = blank_end ? p : kNone;
+      cand->pnb = blank_end ? kNone : p;
+      cand->stamp = -1;
+      cand->last_end = 0;
+      cand->route = kNone;
+      cand->prev_end = 0;
+      cand->pending = false;
+      cand->total = kNone;
+      raise_floor(p + bonus_[static_cast<std::size_t>(node)]);
     } else {
       cand = &next_[static_cast<std::size_t>(s)];
-      cand->pb = detail::log_add(cand->pb, pb);
-      cand->pnb = detail::log_add(cand->pnb, pnb);
+      double& sum = blank_end ? cand->pb : cand->pnb;
+      sum = detail::log_add(sum, p);
     }
-    if (route > cand->route) {
-      cand->route = route;
+    if (p > cand->route) {
+      cand->route = p;
       cand->stamp = stamp;
       cand->pending = new_token;
       if (new_token) {
