@@ -14157,23 +14157,39 @@ inline constexpr std::int32_t kRankMax = 192;
 /// calls place(j, rank of key j) for every j < n. The ranks are counted with compares over the
 /// keys padded to a multiple of 16 (vectorised, no branch on the data): n^2 / 16 vector steps,
 /// cheaper than a comparison sort, which mispredicts about every other branch, up to about
-/// 200 keys. NaN keys are not allowed.
+/// 200 keys. The first count compares keys alone; only when two keys tie (two equal counts)
+/// is it redone with the ids. NaN keys are not allowed.
 template <class K, class Id, class Place>
 void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) {
   alignas(64) K k[kRankMax];
-  alignas(64) Id d[kRankMax];
+  std::int32_t rank[kRankMax];
+  std::uint64_t taken[kRankMax / 64] = {};
   const std::int32_t padded = (n + 15) & ~15;
   std::copy(key, key + n, k);
-  std::copy(id, id + n, d);
-  std::fill(k + n, k + padded, -std::numeric_limits<K>::infinity());  // a pad is never ahead:
-  std::fill(d + n, d + padded, std::numeric_limits<Id>::max());         // it loses ties by its id
+  std::fill(k + n, k + padded, -std::numeric_limits<K>::infinity());  // a pad is never ahead
+  std::uint64_t ties = 0;
   for (std::int32_t j = 0; j < n; ++j) {
     const K kj = k[j];
-    const Id dj = d[j];
     std::int32_t ahead = 0;
-    for (std::int32_t i = 0; i < padded; ++i) ahead += static_cast<std::int32_t>((k[i] > kj) | ((k[i] == kj) & (d[i] < dj)));
-    place(j, ahead);
+    for (std::int32_t i = 0; i < padded; ++i) ahead += static_cast<std::int32_t>(k[i] > kj);
+    rank[j] = ahead;
+    const std::uint64_t bit = std::uint64_t{1} << (ahead & 63);
+    ties |= taken[ahead >> 6] & bit;
+    taken[ahead >> 6] |= bit;
   }
+  if (ties != 0) {
+    alignas(64) Id d[kRankMax];
+    std::copy(id, id + n, d);
+    std::fill(d + n, d + padded, std::numeric_limits<Id>::max());  // a pad loses ties by its id
+    for (std::int32_t j = 0; j < n; ++j) {
+      const K kj = k[j];
+      const Id dj = d[j];
+      std::int32_t ahead = 0;
+      for (std::int32_t i = 0; i < padded; ++i) ahead += static_cast<std::int32_t>((k[i] > kj) | ((k[i] == kj) & (d[i] < dj)));
+      rank[j] = ahead;
+    }
+  }
+  for (std::int32_t j = 0; j < n; ++j) place(j, rank[j]);
 }
 
 // log(exp(a) + exp(b)), exact for -inf operands. When b < a - 40 the smaller term changes the
