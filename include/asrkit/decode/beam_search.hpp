@@ -719,15 +719,25 @@ class CtcBeamDecoder::Stream {
     if (heap_.size() == k) floor_ = std::max(floor_, heap_.front());
   }
 
+  // C++17 has no <bit>: the compilers' single instructions where known (a loop over the bits
+  // mispredicts its exit on every call), a loop elsewhere.
   static int popcount(std::uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcountll(x);
+#else
     int n = 0;
     for (; x != 0; x &= x - 1) ++n;
     return n;
+#endif
   }
-  static int lowest_bit(std::uint64_t x) {
+  static int lowest_bit(std::uint64_t x) {  // x != 0
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
     int n = 0;
     for (; (x & 1u) == 0; x >>= 1) ++n;
     return n;
+#endif
   }
 
   bool tried(std::int32_t k) const { return tried_[static_cast<std::size_t>(k)] != 0; }
