@@ -13,6 +13,8 @@
 #include <new>
 #include <type_traits>
 
+#include <asrkit/core/memory_cache.hpp>
+
 namespace asrkit {
 
 /// Host memory, Eigen kernels, OpenMP threads.
@@ -31,13 +33,19 @@ struct DeviceTraits<Cpu> {
   static constexpr bool available = true;
   /// 64 bytes: one cache line and one AVX-512 register, so Eigen packets load aligned.
   static constexpr std::size_t alignment = 64;
+  static_assert(alignment == detail::HostBlockCache::kAlignment, "cached blocks must be aligned alike");
 
+  /// Blocks of 1 MiB or more come from and go back to asrkit's cache of freed blocks
+  /// (core/memory_cache.hpp); deallocate must be given the size allocate was asked for.
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
+    if (bytes >= detail::HostBlockCache::kMinBytes) return detail::HostBlockCache::instance().allocate(bytes);
     return ::operator new(bytes, std::align_val_t{alignment});
   }
-  static void deallocate(void* p) noexcept {
-    if (p != nullptr) ::operator delete(p, std::align_val_t{alignment});
+  static void deallocate(void* p, std::size_t bytes) noexcept {
+    if (p == nullptr) return;
+    if (bytes >= detail::HostBlockCache::kMinBytes) detail::HostBlockCache::instance().deallocate(p, bytes);
+    else ::operator delete(p, std::align_val_t{alignment});
   }
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes != 0) std::memcpy(dst, src, bytes);

@@ -234,7 +234,7 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
     std::swap(shape_, other.shape_);
     return *this;
   }
-  ~Tensor() { Traits::deallocate(data_); }
+  ~Tensor() { Traits::deallocate(data_, this->size_bytes()); }
 
   TensorView<T, Device> view() noexcept { return {data_, shape_}; }
   TensorView<const T, Device> view() const noexcept { return {data_, shape_}; }

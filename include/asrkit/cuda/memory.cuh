@@ -46,6 +46,7 @@ struct DeviceTraits<Cuda> {
   static void deallocate(void* p) noexcept {
     if (p != nullptr) cudaFree(p);  // never throws from a destructor
   }
+  static void deallocate(void* p, std::size_t /*bytes*/) noexcept { deallocate(p); }
   static void copy(void* dst, const void* src, std::size_t bytes) {
     if (bytes != 0) cuda::check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy D2D");
   }
