@@ -29,6 +29,18 @@
 #define ASRKIT_RESTRICT
 #endif
 
+// One compiled copy of a function for every caller in a binary: no inlining and (GCC) no
+// per-caller clones. For results that must agree bit for bit between callers (a stream and
+// its offline twin): inlined into different callers, the same source may be vectorised and
+// contracted (a * b + c into an FMA) differently.
+#if defined(__GNUC__) && !defined(__clang__)
+#define ASRKIT_ONE_COPY __attribute__((noipa))
+#elif defined(__clang__)
+#define ASRKIT_ONE_COPY __attribute__((noinline))
+#else
+#define ASRKIT_ONE_COPY
+#endif
+
 namespace asrkit {
 
 /// The library version as "major.minor.patch".

@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <asrkit/core/config.hpp>
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/frontend/fft.hpp>
@@ -92,8 +93,9 @@ struct StftPlan {
   // Frames [f0, f1) into out [f1 - f0, bins]. x holds signal samples [base, base + len); every
   // sample a frame reads, directly or reflected at either end of the n-sample signal, must be
   // among them (n: the whole signal's length, or any value past the frames' reach while it is
-  // still unknown).
-  void compute(const T* x, index_t base, index_t len, index_t n, index_t f0, index_t f1, T* out) const {
+  // still unknown). One copy for stft_spectrum and StftStream, so their frames agree bit for bit
+  // (inlined, the FFT was contracted differently in one of them: the stream test failed).
+  ASRKIT_ONE_COPY void compute(const T* x, index_t base, index_t len, index_t n, index_t f0, index_t f1, T* out) const {
     auto sample = [&](index_t i) -> T {  // signal sample i, i in [-pad, n + pad)
       if (i < 0 || i >= n) {
         if (o.pad_mode == PadMode::constant) return T(0);
@@ -227,9 +229,10 @@ inline StftOptions ds2_stft_options(const Ds2SpectrogramOptions& o) {
 // log(1 + x) in place through Eigen's packet log (its log1p is scalar here); for x >= 0 the
 // absolute error stays below one float ulp of 1, far below any feature's scale. Every element,
 // the tail included, goes through the packet path, so a value's result does not depend on its
-// position (a stream's chunks then match the whole spectrogram bit for bit).
+// position (a stream's chunks then match the whole spectrogram bit for bit; one copy, as
+// StftPlan::compute).
 template <class T>
-void log1p_in_place(Tensor<T>& spec) {
+ASRKIT_ONE_COPY void log1p_in_place(Tensor<T>& spec) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<T>::type;
   constexpr index_t L = unpacket_traits<Packet>::size;
