@@ -37,6 +37,18 @@
 #define ASRKIT_RESTRICT
 #endif
 
+// One compiled copy of a function for every caller in a binary: no inlining and (GCC) no
+// per-caller clones. For results that must agree bit for bit between callers (a stream and
+// its offline twin): inlined into different callers, the same source may be vectorised and
+// contracted (a * b + c into an FMA) differently.
+#if defined(__GNUC__) && !defined(__clang__)
+#define ASRKIT_ONE_COPY __attribute__((noipa))
+#elif defined(__clang__)
+#define ASRKIT_ONE_COPY __attribute__((noinline))
+#else
+#define ASRKIT_ONE_COPY
+#endif
+
 namespace asrkit {
 
 /// The library version as "major.minor.patch".
@@ -14250,6 +14262,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -14349,6 +14362,37 @@ void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) 
     }
   }
   for (std::int32_t j = 0; j < n; ++j) place(j, rank[j]);
+}
+
+/// The k-th largest of n keys (1 <= k <= n; -inf allowed, NaN not). It builds, bit by bit from
+/// the top, the largest key image T (the keys' bits mapped to unsigned integers in key order)
+/// with at least k keys >= key(T); each step is one vectorised count, no branch on the data,
+/// where nth_element over a hundred keys mispredicts about every other compare.
+template <class K>
+K kth_largest(const K* key, std::int32_t n, std::int32_t k) {
+  static_assert(std::is_same_v<K, float> || std::is_same_v<K, double>, "kth_largest: float or double keys");
+  using U = std::conditional_t<std::is_same_v<K, float>, std::uint32_t, std::uint64_t>;
+  constexpr int kBits = 8 * sizeof(U);
+  constexpr U kSign = U{1} << (kBits - 1);
+  // Key order: non-negative keys above negative ones (sign flipped), negative keys reversed.
+  const auto key_of = [](U t) {
+    const U bits = (t & kSign) ? (t ^ kSign) : ~t;
+    K out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  };
+  U t = 0;
+  for (int b = kBits - 1; b >= 0; --b) {
+    const U candidate = t | (U{1} << b);
+    const K bar = key_of(candidate);
+    std::int32_t at_least = 0;
+    for (std::int32_t i = 0; i < n; ++i) at_least += static_cast<std::int32_t>(key[i] >= bar);
+    t = at_least >= k ? candidate : t;
+  }
+  // Images below -inf's are NaNs, which no key reaches: the search stays there only when the
+  // answer is -inf itself.
+  const K result = key_of(t);
+  return result == result ? result : -std::numeric_limits<K>::infinity();
 }
 
 // log(exp(a) + exp(b)), exact for -inf operands. When b < a - 40 the smaller term changes the
@@ -15748,17 +15792,18 @@ class CtcBeamDecoder::Stream {
     const std::int32_t classes = std::max<std::int32_t>(128, 2 * keep);
     top_.clear();
     if (keep > 0 && v >= 2 * classes) {
-      auto& scratch = class_max_<Y>();  // the class maxima, then a copy to select from
-      scratch.assign(static_cast<std::size_t>(2 * classes), -std::numeric_limits<Y>::infinity());
-      Y* ASRKIT_RESTRICT c = scratch.data();
-      std::int32_t r = 0;
-      for (; r + classes <= v; r += classes)
-        for (std::int32_t j = 0; j < classes; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
-      for (std::int32_t j = 0; r + j < v; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
-      const auto sel = scratch.begin() + classes;
-      std::copy(scratch.begin(), sel, sel);
-      std::nth_element(sel, sel + (keep - 1), scratch.end(), std::greater<Y>());
-      const Y bar = sel[keep - 1];
+      auto& maxima = class_max_<Y>();
+      Y* ASRKIT_RESTRICT c = maxima.data();
+      if (classes != classes_) {  // the frame's second request (for more labels) reuses them
+        maxima.assign(static_cast<std::size_t>(classes), -std::numeric_limits<Y>::infinity());
+        c = maxima.data();
+        std::int32_t r = 0;
+        for (; r + classes <= v; r += classes)
+          for (std::int32_t j = 0; j < classes; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
+        for (std::int32_t j = 0; r + j < v; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
+        classes_ = classes;
+      }
+      const Y bar = detail::kth_largest(c, classes, keep);
       for (std::int32_t j = 0; j < classes; ++j)  // only classes whose maximum reaches the bar
         if (c[j] >= bar)
           for (std::int32_t i = j; i < v; i += classes)
@@ -15803,6 +15848,7 @@ class CtcBeamDecoder::Stream {
   // lexicon word the search tries only the few tokens that can follow).
   index_t all_labels(index_t vocab) {
     sorted_ = -1;
+    classes_ = 0;
     count_ = vocab;
     return vocab;
   }
@@ -15849,6 +15895,7 @@ class CtcBeamDecoder::Stream {
     const DecoderOptions& o = d_->o_;
     const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
     sorted_ = -1;
+    classes_ = 0;
     index_t count = 0;
     double mass = 0;
     for (; count < limit; ++count) {
@@ -16232,6 +16279,7 @@ class CtcBeamDecoder::Stream {
   std::vector<std::int32_t> order_;
   std::vector<char> tried_;       // label -> tried this frame (DS2 pruning)
   std::vector<std::int32_t> top_;  // front_labels scratch
+  std::int32_t classes_ = 0;         // front_labels: how many class maxima this frame has (0: none yet)
   std::vector<float> class_max_f_;  // front_labels: the class maxima (float or double rows)
   std::vector<double> class_max_d_;
   template <class Y>
@@ -18655,6 +18703,7 @@ class RealFft {
 #include <type_traits>
 #include <vector>
 
+// #include <asrkit/core/config.hpp>
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/frontend/fft.hpp>
@@ -18729,8 +18778,9 @@ struct StftPlan {
   // Frames [f0, f1) into out [f1 - f0, bins]. x holds signal samples [base, base + len); every
   // sample a frame reads, directly or reflected at either end of the n-sample signal, must be
   // among them (n: the whole signal's length, or any value past the frames' reach while it is
-  // still unknown).
-  void compute(const T* x, index_t base, index_t len, index_t n, index_t f0, index_t f1, T* out) const {
+  // still unknown). One copy for stft_spectrum and StftStream, so their frames agree bit for bit
+  // (inlined, the FFT was contracted differently in one of them: the stream test failed).
+  ASRKIT_ONE_COPY void compute(const T* x, index_t base, index_t len, index_t n, index_t f0, index_t f1, T* out) const {
     auto sample = [&](index_t i) -> T {  // signal sample i, i in [-pad, n + pad)
       if (i < 0 || i >= n) {
         if (o.pad_mode == PadMode::constant) return T(0);
@@ -18864,9 +18914,10 @@ inline StftOptions ds2_stft_options(const Ds2SpectrogramOptions& o) {
 // log(1 + x) in place through Eigen's packet log (its log1p is scalar here); for x >= 0 the
 // absolute error stays below one float ulp of 1, far below any feature's scale. Every element,
 // the tail included, goes through the packet path, so a value's result does not depend on its
-// position (a stream's chunks then match the whole spectrogram bit for bit).
+// position (a stream's chunks then match the whole spectrogram bit for bit; one copy, as
+// StftPlan::compute).
 template <class T>
-void log1p_in_place(Tensor<T>& spec) {
+ASRKIT_ONE_COPY void log1p_in_place(Tensor<T>& spec) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<T>::type;
   constexpr index_t L = unpacket_traits<Packet>::size;

@@ -255,3 +255,25 @@ TEMPLATE_TEST_CASE("rank_descending orders like a sort, ties to the smaller id",
     }
   }
 }
+
+TEMPLATE_TEST_CASE("kth_largest equals nth_element, -inf and signed zeros included", "[decode][beam]", float, double) {
+  asrkit::Rng rng(128);
+  const TestType inf = std::numeric_limits<TestType>::infinity();
+  for (const std::int32_t n : {1, 3, 128, 300}) {
+    for (int trial = 0; trial < 10; ++trial) {
+      std::vector<TestType> key(static_cast<std::size_t>(n));
+      for (auto& x : key) {
+        const double u = rng.uniform();
+        // -inf (a tenth, or all of them in trial 0), zeros of both signs, ties, wide magnitudes
+        x = trial == 0 || u < 0.1 ? -inf
+            : u < 0.2             ? (u < 0.15 ? TestType(-0.0) : TestType(0.0))
+                                  : static_cast<TestType>(std::ldexp(std::floor((u - 0.6) * 20), static_cast<int>(rng.next_u64() % 40) - 20));
+      }
+      for (const std::int32_t k : {1, std::max(1, n / 2), n}) {
+        std::vector<TestType> sorted = key;
+        std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<TestType>());
+        CHECK(asrkit::detail::kth_largest(key.data(), n, k) == sorted[static_cast<std::size_t>(k - 1)]);
+      }
+    }
+  }
+}

@@ -562,17 +562,18 @@ class CtcBeamDecoder::Stream {
     const std::int32_t classes = std::max<std::int32_t>(128, 2 * keep);
     top_.clear();
     if (keep > 0 && v >= 2 * classes) {
-      auto& scratch = class_max_<Y>();  // the class maxima, then a copy to select from
-      scratch.assign(static_cast<std::size_t>(2 * classes), -std::numeric_limits<Y>::infinity());
-      Y* ASRKIT_RESTRICT c = scratch.data();
-      std::int32_t r = 0;
-      for (; r + classes <= v; r += classes)
-        for (std::int32_t j = 0; j < classes; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
-      for (std::int32_t j = 0; r + j < v; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
-      const auto sel = scratch.begin() + classes;
-      std::copy(scratch.begin(), sel, sel);
-      std::nth_element(sel, sel + (keep - 1), scratch.end(), std::greater<Y>());
-      const Y bar = sel[keep - 1];
+      auto& maxima = class_max_<Y>();
+      Y* ASRKIT_RESTRICT c = maxima.data();
+      if (classes != classes_) {  // the frame's second request (for more labels) reuses them
+        maxima.assign(static_cast<std::size_t>(classes), -std::numeric_limits<Y>::infinity());
+        c = maxima.data();
+        std::int32_t r = 0;
+        for (; r + classes <= v; r += classes)
+          for (std::int32_t j = 0; j < classes; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
+        for (std::int32_t j = 0; r + j < v; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
+        classes_ = classes;
+      }
+      const Y bar = detail::kth_largest(c, classes, keep);
       for (std::int32_t j = 0; j < classes; ++j)  // only classes whose maximum reaches the bar
         if (c[j] >= bar)
           for (std::int32_t i = j; i < v; i += classes)
@@ -617,6 +618,7 @@ class CtcBeamDecoder::Stream {
   // lexicon word the search tries only the few tokens that can follow).
   index_t all_labels(index_t vocab) {
     sorted_ = -1;
+    classes_ = 0;
     count_ = vocab;
     return vocab;
   }
@@ -663,6 +665,7 @@ class CtcBeamDecoder::Stream {
     const DecoderOptions& o = d_->o_;
     const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
     sorted_ = -1;
+    classes_ = 0;
     index_t count = 0;
     double mass = 0;
     for (; count < limit; ++count) {
@@ -1046,6 +1049,7 @@ class CtcBeamDecoder::Stream {
   std::vector<std::int32_t> order_;
   std::vector<char> tried_;       // label -> tried this frame (DS2 pruning)
   std::vector<std::int32_t> top_;  // front_labels scratch
+  std::int32_t classes_ = 0;         // front_labels: how many class maxima this frame has (0: none yet)
   std::vector<float> class_max_f_;  // front_labels: the class maxima (float or double rows)
   std::vector<double> class_max_d_;
   template <class Y>
