@@ -6005,7 +6005,7 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
 /// stored once per group instead of once per row, while every row is still read front to back
 /// (the hardware prefetcher's pattern; column strips over many rows defeat it).
-inline constexpr index_t kRowGroup = 4;
+inline constexpr index_t kRowGroup = 4;  // the grouped kernels below read four rows by name
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
 /// kRowGroup row indices, the last group possibly shorter; returns the number of valid rows.
@@ -14264,6 +14264,7 @@ T ctc_loss(const CtcProblem<T, Cpu>& p, const CtcOptions& opt, TensorView<T> gra
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <type_traits>
 
 // #include <asrkit/core/error.hpp>
@@ -14325,8 +14326,8 @@ void check_batch(TensorView<V> lp, std::size_t lengths, const char* what) {
 /// the beam search's candidates, bench_decode).
 inline constexpr std::int32_t kRankMax = 192;
 
-/// Ranks n <= kRankMax keys in descending order, ties to the smaller id (ids distinct), and
-/// calls place(j, rank of key j) for every j < n. The ranks are counted with compares over the
+/// Ranks n <= kRankMax keys in descending order, ties to the smaller id (ids distinct; null:
+/// a key's position is its id), and calls place(j, rank of key j) for every j < n. The ranks are counted with compares over the
 /// keys padded to a multiple of 16 (vectorised, no branch on the data): n^2 / 16 vector steps,
 /// cheaper than a comparison sort, which mispredicts about every other branch, up to about
 /// 200 keys. The first count compares keys alone; only when two keys tie (two equal counts)
@@ -14351,7 +14352,8 @@ void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) 
   }
   if (ties != 0) {
     alignas(64) Id d[kRankMax];
-    std::copy(id, id + n, d);
+    if (id != nullptr) std::copy(id, id + n, d);
+    else std::iota(d, d + n, Id{0});
     std::fill(d + n, d + padded, std::numeric_limits<Id>::max());  // a pad loses ties by its id
     for (std::int32_t j = 0; j < n; ++j) {
       const K kj = k[j];
@@ -14362,6 +14364,26 @@ void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) 
     }
   }
   for (std::int32_t j = 0; j < n; ++j) place(j, rank[j]);
+}
+
+/// Writes to best[0, keep) the positions of the keep largest of n keys, largest first, ties to
+/// the smaller id (as rank_descending; id may be null). `best` holds n entries. Up to kRankMax
+/// keys they are ranked by rank_descending, beyond by nth_element and a sort of the kept ones.
+template <class K, class Id>
+void best_first(const K* key, const Id* id, std::int32_t n, std::int32_t keep, std::int32_t* best) {
+  if (n <= kRankMax) {
+    rank_descending(key, id, n, [&](std::int32_t j, std::int32_t rank) {
+      if (rank < keep) best[rank] = j;
+    });
+    return;
+  }
+  std::iota(best, best + n, std::int32_t{0});
+  const auto before = [&](std::int32_t a, std::int32_t b) {
+    const Id ia = id != nullptr ? id[a] : static_cast<Id>(a), ib = id != nullptr ? id[b] : static_cast<Id>(b);
+    return key[a] > key[b] || (key[a] == key[b] && ia < ib);
+  };
+  if (keep < n) std::nth_element(best, best + keep, best + n, before);
+  std::sort(best, best + keep, before);
 }
 
 /// The k-th largest of n keys (1 <= k <= n; -inf allowed, NaN not). It builds, bit by bit from
@@ -15754,10 +15776,6 @@ class CtcBeamDecoder::Stream {
     if (child_of_.empty()) child_of_.assign(static_cast<std::size_t>(vocab), -1);
     if (visited_.empty()) visited_.assign(static_cast<std::size_t>(vocab), 0);
     order_.resize(static_cast<std::size_t>(vocab));
-    if (label_ids_.size() != order_.size()) {
-      label_ids_.resize(order_.size());
-      std::iota(label_ids_.begin(), label_ids_.end(), std::int32_t{0});
-    }
     prune_ = o.token_cumulative_prob < 1 || o.token_limit > 0 || o.token_log_prob_floor > kNone;
     const bool prune = prune_;
     for (index_t t = 0; t < rows.frames; ++t, ++frame_) {
@@ -15793,16 +15811,16 @@ class CtcBeamDecoder::Stream {
     top_.clear();
     if (keep > 0 && v >= 2 * classes) {
       auto& maxima = class_max_<Y>();
-      Y* ASRKIT_RESTRICT c = maxima.data();
       if (classes != classes_) {  // the frame's second request (for more labels) reuses them
         maxima.assign(static_cast<std::size_t>(classes), -std::numeric_limits<Y>::infinity());
-        c = maxima.data();
+        Y* ASRKIT_RESTRICT c = maxima.data();
         std::int32_t r = 0;
         for (; r + classes <= v; r += classes)
           for (std::int32_t j = 0; j < classes; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
         for (std::int32_t j = 0; r + j < v; ++j) c[j] = y[r + j] > c[j] ? y[r + j] : c[j];
         classes_ = classes;
       }
+      const Y* c = maxima.data();
       const Y bar = detail::kth_largest(c, classes, keep);
       for (std::int32_t j = 0; j < classes; ++j)  // only classes whose maximum reaches the bar
         if (c[j] >= bar)
@@ -15834,21 +15852,26 @@ class CtcBeamDecoder::Stream {
     rest_listed_ = true;
   }
 
-  // Sorts a small row (V <= 64) into order_ by ranking (detail::rank_descending): a comparison
+  // Sorts a small row (V <= 64) into order_ by counting ranks (detail::best_first): a comparison
   // sort of 29 labels mispredicts most of its branches.
   template <class Y>
   void rank_all(const Y* y, index_t vocab) {
-    auto place = [this](std::int32_t label, std::int32_t rank) { order_[static_cast<std::size_t>(rank)] = label; };
-    detail::rank_descending(y, label_ids_.data(), static_cast<std::int32_t>(vocab), place);
+    const auto v = static_cast<std::int32_t>(vocab);
+    detail::best_first(y, static_cast<const std::int32_t*>(nullptr), v, v, order_.data());
     sorted_ = vocab;
     rest_listed_ = true;
+  }
+
+  // A new frame: nothing of its row ranked, no class maxima.
+  void forget_ranking() {
+    sorted_ = -1;
+    classes_ = 0;
   }
 
   // Every label; label_at() orders them as far as the search asks (maybe not at all: inside a
   // lexicon word the search tries only the few tokens that can follow).
   index_t all_labels(index_t vocab) {
-    sorted_ = -1;
-    classes_ = 0;
+    forget_ranking();
     count_ = vocab;
     return vocab;
   }
@@ -15894,8 +15917,7 @@ class CtcBeamDecoder::Stream {
   index_t pruned_labels(const Y* y, index_t vocab) {
     const DecoderOptions& o = d_->o_;
     const index_t limit = o.token_limit > 0 ? std::min(o.token_limit, vocab) : vocab;
-    sorted_ = -1;
-    classes_ = 0;
+    forget_ranking();
     index_t count = 0;
     double mass = 0;
     for (; count < limit; ++count) {
@@ -16137,19 +16159,7 @@ class CtcBeamDecoder::Stream {
     const auto n = static_cast<std::int32_t>(score_.size());
     auto keep = static_cast<std::size_t>(std::min<index_t>(o.beam_size, n));
     best_.resize(static_cast<std::size_t>(n));
-    if (n <= detail::kRankMax) {  // beams up to ~150: rank without branching on scores
-      detail::rank_descending(score_.data(), node_.data(), n,
-                              [&](std::int32_t j, std::int32_t rank) { best_[static_cast<std::size_t>(rank)] = j; });
-    } else {
-      std::iota(best_.begin(), best_.end(), std::int32_t{0});
-      auto better = [&](std::int32_t a, std::int32_t b) {
-        const auto i = static_cast<std::size_t>(a), j = static_cast<std::size_t>(b);
-        return score_[i] > score_[j] || (score_[i] == score_[j] && node_[i] < node_[j]);
-      };
-      const auto kept = best_.begin() + static_cast<std::ptrdiff_t>(keep);
-      if (kept != best_.end()) std::nth_element(best_.begin(), kept, best_.end(), better);
-      std::sort(best_.begin(), kept, better);
-    }
+    detail::best_first(score_.data(), node_.data(), n, static_cast<std::int32_t>(keep), best_.data());
     if (keep > 0 && std::isfinite(o.beam_threshold)) {
       const double cut = score_[static_cast<std::size_t>(best_.front())] - o.beam_threshold;
       while (keep > 1 && score_[static_cast<std::size_t>(best_[keep - 1])] < cut) --keep;
@@ -16273,7 +16283,6 @@ class CtcBeamDecoder::Stream {
   std::vector<index_t> node_;      //   prefixes, indices in next_,
   std::vector<index_t> index_;
   std::vector<std::int32_t> best_;  //   and their ranking
-  std::vector<std::int32_t> label_ids_;  // 0..V-1 (rank_all's tie-break)
   std::vector<index_t> slot_;      // prefix -> index in next_ (-1: none)
   std::vector<index_t> child_of_;  // token -> child of the beam being expanded (-1: none yet)
   std::vector<std::int32_t> order_;

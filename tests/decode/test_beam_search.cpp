@@ -277,3 +277,22 @@ TEMPLATE_TEST_CASE("kth_largest equals nth_element, -inf and signed zeros includ
     }
   }
 }
+
+TEST_CASE("best_first keeps the best keys in order, by counting or by sorting", "[decode][beam]") {
+  asrkit::Rng rng(65);
+  for (const std::int32_t n : {5, asrkit::detail::kRankMax, 300}) {  // counting up to kRankMax, then sorting
+    std::vector<double> key(static_cast<std::size_t>(n));
+    for (auto& x : key) x = std::floor(rng.uniform() * 8);  // many ties: broken by position
+    for (const std::int32_t keep : {1, std::min(n, 16), n}) {
+      std::vector<std::int32_t> expected(static_cast<std::size_t>(n));
+      std::iota(expected.begin(), expected.end(), 0);
+      std::stable_sort(expected.begin(), expected.end(),
+                       [&](std::int32_t a, std::int32_t b) { return key[static_cast<std::size_t>(a)] > key[static_cast<std::size_t>(b)]; });
+      expected.resize(static_cast<std::size_t>(keep));
+      std::vector<std::int32_t> got(static_cast<std::size_t>(n), -1);
+      asrkit::detail::best_first(key.data(), static_cast<const std::int32_t*>(nullptr), n, keep, got.data());
+      got.resize(static_cast<std::size_t>(keep));
+      CHECK(got == expected);
+    }
+  }
+}

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <type_traits>
 
 #include <asrkit/core/error.hpp>
@@ -73,8 +74,8 @@ void check_batch(TensorView<V> lp, std::size_t lengths, const char* what) {
 /// the beam search's candidates, bench_decode).
 inline constexpr std::int32_t kRankMax = 192;
 
-/// Ranks n <= kRankMax keys in descending order, ties to the smaller id (ids distinct), and
-/// calls place(j, rank of key j) for every j < n. The ranks are counted with compares over the
+/// Ranks n <= kRankMax keys in descending order, ties to the smaller id (ids distinct; null:
+/// a key's position is its id), and calls place(j, rank of key j) for every j < n. The ranks are counted with compares over the
 /// keys padded to a multiple of 16 (vectorised, no branch on the data): n^2 / 16 vector steps,
 /// cheaper than a comparison sort, which mispredicts about every other branch, up to about
 /// 200 keys. The first count compares keys alone; only when two keys tie (two equal counts)
@@ -99,7 +100,8 @@ void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) 
   }
   if (ties != 0) {
     alignas(64) Id d[kRankMax];
-    std::copy(id, id + n, d);
+    if (id != nullptr) std::copy(id, id + n, d);
+    else std::iota(d, d + n, Id{0});
     std::fill(d + n, d + padded, std::numeric_limits<Id>::max());  // a pad loses ties by its id
     for (std::int32_t j = 0; j < n; ++j) {
       const K kj = k[j];
@@ -110,6 +112,26 @@ void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) 
     }
   }
   for (std::int32_t j = 0; j < n; ++j) place(j, rank[j]);
+}
+
+/// Writes to best[0, keep) the positions of the keep largest of n keys, largest first, ties to
+/// the smaller id (as rank_descending; id may be null). `best` holds n entries. Up to kRankMax
+/// keys they are ranked by rank_descending, beyond by nth_element and a sort of the kept ones.
+template <class K, class Id>
+void best_first(const K* key, const Id* id, std::int32_t n, std::int32_t keep, std::int32_t* best) {
+  if (n <= kRankMax) {
+    rank_descending(key, id, n, [&](std::int32_t j, std::int32_t rank) {
+      if (rank < keep) best[rank] = j;
+    });
+    return;
+  }
+  std::iota(best, best + n, std::int32_t{0});
+  const auto before = [&](std::int32_t a, std::int32_t b) {
+    const Id ia = id != nullptr ? id[a] : static_cast<Id>(a), ib = id != nullptr ? id[b] : static_cast<Id>(b);
+    return key[a] > key[b] || (key[a] == key[b] && ia < ib);
+  };
+  if (keep < n) std::nth_element(best, best + keep, best + n, before);
+  std::sort(best, best + keep, before);
 }
 
 /// The k-th largest of n keys (1 <= k <= n; -inf allowed, NaN not). It builds, bit by bit from

@@ -208,7 +208,7 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
 /// stored once per group instead of once per row, while every row is still read front to back
 /// (the hardware prefetcher's pattern; column strips over many rows defeat it).
-inline constexpr index_t kRowGroup = 4;
+inline constexpr index_t kRowGroup = 4;  // the grouped kernels below read four rows by name
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
 /// kRowGroup row indices, the last group possibly shorter; returns the number of valid rows.
