@@ -3436,13 +3436,30 @@ class PackedMatrix {
 
 namespace detail {
 
-// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C, where row kk of
-// the panel (2 SIMD registers wide) starts at bp + kk * ldp: ldp = panel width when packed, the
-// row stride of B when read in place (gemm_panels). Small tiles have too few independent
-// accumulators to hide the FMA latency, so they split k into Split interleaved partial sums
-// (added at the end).
-template <class T, int Rows>
-void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp, T beta,
+// Where row kk of B's panel (kPanel columns) starts. Stored with a constant stride: b + kk * ld
+// (a packed panel, or B read in place by gemm_panels) ...
+template <class T>
+struct StridedRows {
+  const T* b;
+  index_t ld;
+  const T* operator()(index_t kk) const { return b + kk * ld; }
+};
+
+// ... or anywhere: rows[kk] + offset (a direct convolution's taps, ops/conv.hpp).
+template <class T>
+struct GatheredRows {
+  const T* const* rows;
+  index_t offset;
+  const T* operator()(index_t kk) const { return rows[kk] + offset; }
+};
+
+// C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
+// row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
+// where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
+// tiles have too few independent accumulators to hide the FMA latency, so they split k into
+// Split interleaved partial sums (added at the end).
+template <class T, int Rows, class RowOf>
+void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of, const T* start, T beta,
                  T* c, index_t ldc, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
@@ -3450,11 +3467,12 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index
   constexpr int Split = Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
   Packet acc[Split][Rows][2];
   for (int s = 0; s < Split; ++s)
-    for (int i = 0; i < Rows; ++i) acc[s][i][0] = acc[s][i][1] = pset1<Packet>(T(0));
+    for (int i = 0; i < Rows; ++i)
+      acc[s][i][0] = acc[s][i][1] = pset1<Packet>(start && s == 0 ? start[i] : T(0));
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
     for (int s = 0; s < Split; ++s) {
-      const T* b = bp + (kk + s) * ldp;
+      const T* b = row_of(kk + s);
       const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
       for (int i = 0; i < Rows; ++i) {
         const Packet av = pset1<Packet>(a[i * lda + kk + s]);
@@ -3463,7 +3481,7 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index
       }
     }
   for (; kk < k; ++kk) {  // the k % Split tail goes into the first partial sum
-    const T* b = bp + kk * ldp;
+    const T* b = row_of(kk);
     const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
     for (int i = 0; i < Rows; ++i) {
       const Packet av = pset1<Packet>(a[i * lda + kk]);
@@ -3476,30 +3494,51 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index
       acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
       acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
     }
+    T* crow = c + i * ldc;
+    if (cols == 2 * L) {  // a whole panel: vector stores
+      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]), s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
+      if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
+        s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
+        s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
+      }
+      pstoreu(crow, s0);
+      pstoreu(crow + L, s1);
+      continue;
+    }
     alignas(64) T sum[2 * L];
     pstore(sum, acc[0][i][0]);
     pstore(sum + L, acc[0][i][1]);
-    T* crow = c + i * ldc;
-    if (beta == T(0))  // as in BLAS, beta == 0 never reads C
+    if (beta == T(0))
       for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j];
     else
       for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j] + beta * crow[j];
   }
 }
 
-template <class T>
-void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp,
-                 T beta, T* c, index_t ldc, index_t cols) {
+// C rows [0, rows <= 8) x one panel: the tile of that many rows.
+template <class T, class RowOf>
+void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
   switch (rows) {
-    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 8: return packed_tile<T, 8>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 7: return packed_tile<T, 7>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 6: return packed_tile<T, 6>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 5: return packed_tile<T, 5>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 4: return packed_tile<T, 4>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 3: return packed_tile<T, 3>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 2: return packed_tile<T, 2>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    default: return packed_tile<T, 1>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
   }
+}
+
+// C [m, one panel] = alpha * (start + A [m, k] * panel) + beta * C, 8 rows at a time.
+template <class T, class RowOf>
+void packed_column(index_t m, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                   const T* start, T beta, T* c, index_t ldc, index_t cols) {
+  constexpr index_t R = PanelTraits<T>::max_rows;
+  for (index_t i = 0; i < m; i += R)
+    packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, row_of, start ? start + i : nullptr,
+                beta, c + i * ldc, ldc, cols);
 }
 
 }  // namespace detail
@@ -3513,7 +3552,6 @@ template <class T>
 void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix<T>& b, T beta,
                  T* c, index_t ldc) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
-  constexpr index_t R = detail::PanelTraits<T>::max_rows;
   if (m < 0 || lda < b.rows() || ldc < b.cols())
     throw ValueError("gemm.6", asrkit::detail::str("gemm_packed: need m >= 0, lda >= k = ", b.rows(),
                                                    " and ldc >= n = ", b.cols(), "; got m=", m,
@@ -3522,25 +3560,23 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
   const index_t cells = (b.panels() + kPackedPanelsPerCell - 1) / kPackedPanelsPerCell;
   detail::run_cells(cells, m * b.cols() * std::max<index_t>(b.rows(), 1), [&](index_t cell) {
     const index_t p_end = std::min(b.panels(), (cell + 1) * kPackedPanelsPerCell);
-    for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p) {
-      const index_t cols = std::min(P, b.cols() - p * P);
-      for (index_t i = 0; i < m; i += R)
-        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), P,
-                            beta, c + i * ldc + p * P, ldc, cols);
-    }
+    for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p)
+      detail::packed_column(m, b.rows(), alpha, a, lda, detail::StridedRows<T>{b.panel(p), P}, static_cast<const T*>(nullptr),
+                            beta,
+                            c + p * P, ldc, std::min(P, b.cols() - p * P));
   });
 }
 
-/// C [m, n] = alpha * A [m, k] * B [k, n] + beta * C (raw, row-major; one thread) with B read in
-/// place, kPanel columns at a time (only a last partial panel is copied): for a B that is used
-/// once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its weight
-/// [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel of B
-/// is read m / 8 times, so it should fit in cache (k x kPanel elements).
+/// C [m, n] = alpha * (start + A [m, k] * B [k, n]) + beta * C (raw, row-major; one thread) with
+/// B read in place, kPanel columns at a time (only a last partial panel is copied): for a B that
+/// is used once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its
+/// weight [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel
+/// of B is read m / 8 times, so it should fit in cache (k x kPanel elements). start [m] (null: 0)
+/// is added to every column of row i, where its sums start: a bias, without a pass over C.
 template <class T>
 void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
-                 index_t ldb, T beta, T* c, index_t ldc) {
+                 index_t ldb, T beta, T* c, index_t ldc, const T* start = nullptr) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
-  constexpr index_t R = detail::PanelTraits<T>::max_rows;
   std::vector<T, Eigen::aligned_allocator<T>> tail;
   for (index_t j = 0; j < n; j += P) {
     const index_t cols = std::min(P, n - j);
@@ -3552,9 +3588,8 @@ void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t l
       panel = tail.data();
       ldp = P;
     }
-    for (index_t i = 0; i < m; i += R)
-      detail::packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, panel, ldp, beta,
-                          c + i * ldc + j, ldc, cols);
+    detail::packed_column(m, k, alpha, a, lda, detail::StridedRows<T>{panel, ldp}, start, beta,
+                          c + j, ldc, cols);
   }
 }
 
@@ -3824,8 +3859,146 @@ ConvGeometry conv_geometry(const char* who, const ConvParams& p, const TensorVie
   return g;
 }
 
+// The direct forward's copy of the input. Output column j reads padded input column
+// j sw + v dw = (j + q) sw + s, with s = v dw mod sw and q = v dw / sw; so once each zero-padded
+// input row is split into its sw phases (phase s holds padded columns s, s + sw, s + 2 sw, ...),
+// kernel tap (c, u, v) of a panel of outputs is one contiguous run of a phase row, which the
+// GEMM tile reads in place: no im2col. Rows are `len` long, room for the last panel's overrun.
+template <class T>
+struct PhaseImage {
+  index_t phases, len;
+
+  PhaseImage(const ConvGeometry& g, index_t panels, index_t panel)
+      : phases(g.sw), len(panels * panel + (g.kw - 1) * g.dw / g.sw) {
+    len = (len + 15) / 16 * 16;                         // rows start on cache lines ...
+    if (len * index_t(sizeof(T)) % 4096 == 0) len += 16;  // ... but not 4 KiB apart (aliasing)
+  }
+  index_t channel_size(const ConvGeometry& g) const { return g.h * phases * len; }
+
+  // The phase rows of channel plane x [H, W] into dst [H, phases, len].
+  void fill(const ConvGeometry& g, const T* x, T* dst) const {
+    for (index_t r = 0; r < g.h; ++r)
+      for (index_t s = 0; s < phases; ++s) {
+        T* row = dst + (r * phases + s) * len;
+        // row[m] is padded column m sw + s, image column m sw + off: inside for m in [m0, m1).
+        const T* src = x + r * g.w;
+        const index_t off = s - g.pw;
+        const index_t m0 = std::min(len, std::max<index_t>(0, (g.pw - s + phases - 1) / phases));
+        const index_t m1 = std::min(len, std::max(m0, (g.w + g.pw - s + phases - 1) / phases));
+        std::fill(row, row + m0, T(0));
+        if (phases == 1)
+          std::copy(src + m0 + off, src + m1 + off, row + m0);
+        else if (phases == 2)  // a constant stride the compiler vectorises (DS2's convs)
+          for (index_t m = m0; m < m1; ++m) row[m] = src[2 * m + off];
+        else
+          for (index_t m = m0; m < m1; ++m) row[m] = src[m * phases + off];
+        std::fill(row + m1, row + len, T(0));
+      }
+  }
+};
+
+// The direct forward pays for whole panels of output columns, so it is used where the last
+// partial panel of each output row wastes at most 1/8 of the work (DS2's convs over time: yes;
+// Conv2dSubsampling over 80 features, 39 and 19 columns: no, im2col flattens rows together).
+template <class T>
+bool direct_pays(const ConvGeometry& g) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  return (g.wo + P - 1) / P * P * 8 <= g.wo * 9;
+}
+
 inline Shape conv_out_shape(const Shape& x, index_t out_channels, const ConvGeometry& g) {
   return x.rank() == 3 ? Shape{x[0], out_channels, g.wo} : Shape{x[0], out_channels, g.ho, g.wo};
+}
+
+// The forward by im2col tiles: y [B, O, P] = W_g col_g per group, + bias (null: none).
+template <class T>
+void conv_forward_im2col(const ConvGeometry& g, index_t groups, index_t batch, index_t out,
+                         const T* x, const T* w, const T* bias, T* y) {
+  const index_t og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = tile_positions<T>(g, kConvForwardTileBytes);
+  const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
+  const index_t in_image = g.c * g.h * g.w;
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
+      const index_t n = p1 - p0;
+      im2col_range(g, x + b * in_image, p0, p1, col.data(), n);
+      T* yb = y + b * out * np + p0;
+      for (index_t gi = 0; gi < groups; ++gi)
+        gemm_panels<T>(og, n, kg, T(1), w + gi * og * kg, kg, col.data() + gi * kg * n, n, T(0),
+                       yb + gi * og * np, np, bias ? bias + gi * og : nullptr);
+    }
+  });
+}
+
+// Output panels per work item of the direct forward (a 1-D conv has one output row per image).
+inline constexpr index_t kDirectPanelsPerItem = 4;
+
+// The direct forward: the same GEMM tile as im2col's, with B's rows gathered from PhaseImage
+// (one pointer per kernel tap) instead of copied. Taps that fall on padding rows are skipped: the
+// weights are reordered to [O, kh, C/g, kw] so an output row's valid kernel rows u in [u0, u1)
+// are one contiguous run of k.
+template <class T>
+void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, index_t out,
+                         const T* x, const T* w, const T* bias, T* y) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  const index_t og = out / groups, cg = g.c / groups, taps = cg * g.kh * g.kw;
+  const index_t panels = (g.wo + P - 1) / P;
+  const PhaseImage<T> ph(g, panels, P);
+  const index_t plane = ph.channel_size(g);
+  Tensor<T> phased(Shape{batch * g.c * plane}, uninitialized);
+  parallel_for(batch * g.c, [&](index_t bc) {
+    ph.fill(g, x + bc * g.h * g.w, phased.data() + bc * plane);
+  });
+  Tensor<T> wr(Shape{out * taps}, uninitialized);  // w [o, c, u, v] -> wr [o, u, c, v]
+  for (index_t o = 0; o < out; ++o)
+    for (index_t c = 0; c < cg; ++c)
+      for (index_t u = 0; u < g.kh; ++u)
+        std::copy_n(w + ((o * cg + c) * g.kh + u) * g.kw, g.kw,
+                    wr.data() + ((o * g.kh + u) * cg + c) * g.kw);
+  std::vector<index_t> tap_column(static_cast<std::size_t>(g.kw));  // tap v: phase row, offset
+  for (index_t v = 0; v < g.kw; ++v)
+    tap_column[static_cast<std::size_t>(v)] = v * g.dw % g.sw * ph.len + v * g.dw / g.sw;
+  const index_t blocks = (panels + kDirectPanelsPerItem - 1) / kDirectPanelsPerItem;
+  const index_t items = batch * g.ho * blocks, np = g.positions();
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    std::vector<const T*> rows(static_cast<std::size_t>(groups * taps));  // group gi's at gi * taps
+    index_t rows_of = -1;  // the output row (b * ho + i) that `rows` was built for
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / (g.ho * blocks), i = it / blocks % g.ho, blk = it % blocks;
+      const index_t j0 = blk * kDirectPanelsPerItem * P;
+      const index_t j1 = std::min(g.wo, j0 + kDirectPanelsPerItem * P);
+      // Kernel rows u whose input row i sh - ph + u dh lies inside [0, h).
+      const index_t top = i * g.sh - g.ph;
+      const index_t u0 = std::min(g.kh, top >= 0 ? 0 : (-top + g.dh - 1) / g.dh);
+      const index_t u1 = std::max(u0, std::min(g.kh, top >= g.h ? 0 : (g.h - 1 - top) / g.dh + 1));
+      const index_t k = (u1 - u0) * cg * g.kw;
+      T* yrow = y + (b * out * g.ho + i) * g.wo;  // channel o at yrow + o * np
+      if (rows_of != b * g.ho + i) {  // the taps' input rows, once per output row
+        rows_of = b * g.ho + i;
+        for (index_t gi = 0; gi < groups; ++gi) {
+          const T* image = phased.data() + (b * g.c + gi * cg) * plane;
+          const T** row = rows.data() + gi * taps;
+          for (index_t u = u0; u < u1; ++u)
+            for (index_t c = 0; c < cg; ++c) {
+              const T* input_row = image + c * plane + (top + u * g.dh) * ph.phases * ph.len;
+              for (index_t v = 0; v < g.kw; ++v)
+                *row++ = input_row + tap_column[static_cast<std::size_t>(v)];
+            }
+        }
+      }
+      for (index_t gi = 0; gi < groups; ++gi) {
+        const T* a = wr.data() + gi * og * taps + u0 * cg * g.kw;
+        for (index_t j = j0; j < j1; j += P)
+          packed_column(og, k, T(1), a, taps, GatheredRows<T>{rows.data() + gi * taps, j},
+                        bias ? bias + gi * og : nullptr, T(0), yrow + gi * og * np + j, np,
+                        std::min(P, g.wo - j));
+      }
+    }
+  });
 }
 
 }  // namespace detail
@@ -3891,25 +4064,10 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
     throw ShapeError("conv.6", asrkit::detail::str("conv2d_forward: bias must be [", out, "], got ",
                                                    bias.shape().str()));
   if (y.numel() == 0) return;
-  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvForwardTileBytes);
-  const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
-  const index_t in_image = g.c * g.h * g.w;
-  const index_t chunks = std::min<index_t>(items, num_threads());
-  parallel_for(chunks, [&](index_t chunk) {
-    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
-    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
-      const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
-      const index_t n = p1 - p0;
-      detail::im2col_range(g, x.data() + b * in_image, p0, p1, col.data(), n);
-      T* yb = y.data() + b * out * np + p0;
-      if (has_bias)
-        for (index_t o = 0; o < out; ++o) std::fill(yb + o * np, yb + o * np + n, bias.data()[o]);
-      for (index_t gi = 0; gi < groups; ++gi)
-        gemm_panels<T>(og, n, kg, T(1), w.data() + gi * og * kg, kg, col.data() + gi * kg * n, n,
-                       has_bias ? T(1) : T(0), yb + gi * og * np, np);
-    }
-  });
+  if (detail::direct_pays<T>(g))
+    detail::conv_forward_direct(g, p.groups, batch, out, x.data(), w.data(), bias.data(), y.data());
+  else
+    detail::conv_forward_im2col(g, p.groups, batch, out, x.data(), w.data(), bias.data(), y.data());
 }
 
 /// Backward of conv2d_forward for the upstream gradient dy (shape of y). dx (the shape of x, or a

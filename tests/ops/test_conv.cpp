@@ -203,6 +203,44 @@ TEST_CASE("conv 1-D on [B, C, L]", "[ops][conv]") {
   CHECK(max_rel(dw, d.dw) < 1e-12);
 }
 
+TEST_CASE("conv forward: im2col and direct paths both match direct loops", "[ops][conv]") {
+  // conv2d_forward picks one path by the output width; here both run on every case, including
+  // wide rows over several work items (DS2's 41x11 stride 2 over a long input) and 1-D.
+  auto cases = small_cases();
+  cases.push_back({"DS2 conv 1", 2, 1, 45, 300, 10, params(41, 11, 2, 2, 20, 5, 1, 1, 1)});
+  cases.push_back({"DS2 conv 2", 1, 4, 23, 270, 9, params(21, 11, 2, 1, 10, 5, 1, 1, 1)});
+  cases.push_back({"stride 3 dilation 2 groups 2", 2, 4, 9, 200, 6, params(3, 4, 2, 3, 2, 4, 2, 2, 2)});
+  cases.push_back({"padding taller than the kernel", 1, 2, 3, 70, 3, params(2, 3, 1, 1, 4, 1, 1, 1, 1)});
+  for (const auto& k : cases) {
+    INFO(k.name);
+    const auto x = random<double>({k.b, k.c, k.h, k.w}, 3);
+    const auto w = weight_for<double>(k, 4);
+    const auto b = random<double>({k.o}, 5);
+    const Direct d = direct<double>(k.p, x, w, b, nullptr);
+    const auto g = asrkit::ops::detail::conv_geometry<double>("test", k.p, x, w);
+    for (bool with_bias : {true, false}) {
+      const Direct d0 = with_bias ? Direct{} : direct<double>(k.p, x, w, Tensor<double>{}, nullptr);
+      const Tensor<double>& want = with_bias ? d.y : d0.y;
+      Tensor<double> y1(want.shape(), -7.0), y2(want.shape(), -7.0);
+      const double* bias = with_bias ? b.data() : nullptr;
+      asrkit::ops::detail::conv_forward_im2col(g, k.p.groups, k.b, k.o, x.data(), w.data(), bias, y1.data());
+      asrkit::ops::detail::conv_forward_direct(g, k.p.groups, k.b, k.o, x.data(), w.data(), bias, y2.data());
+      CHECK(max_rel(y1, want) < 1e-12);
+      CHECK(max_rel(y2, want) < 1e-12);
+    }
+  }
+  // 1-D: one output row per item, split into several work items along the row.
+  const ConvParams p1 = ConvParams::conv1d(5, 2, 2, 1, 1);
+  const auto x = random<double>({2, 3, 700}, 7);
+  const auto w = random<double>({5, 3, 5}, 8);
+  const auto b = random<double>({5}, 9);
+  Tensor<double> y(asrkit::ops::conv_output_shape<double>(p1, x, w));
+  asrkit::ops::conv2d_forward(p1, x, w, b, y.view());
+  const Tensor<double> x4(x.view().reshape({2, 3, 1, 700}));
+  const Tensor<double> w4(w.view().reshape({5, 3, 1, 5}));
+  CHECK(max_rel(y, direct<double>(p1, x4, w4, b, nullptr).y) < 1e-12);
+}
+
 TEST_CASE("conv with several tiles and slabs, float, thread-count independent", "[ops][conv]") {
   // 16 channels x 3x3: tiles of ~1 MiB of float columns hold ~1820 positions; 48x80 outputs
   // make 3 tiles per image, and one image is split into slabs.

@@ -29,25 +29,28 @@ Tensor<T> random(const Shape& s, std::uint64_t seed) {
 // [k, ldb] buffer with ldb = n (a read past a row's end would leave the buffer: ASan) or n + 3.
 enum class Route { packed, in_place, in_place_strided };
 
-// Largest |result - exact| / (1 + |exact|) for C = alpha A op(B) + beta C0.
+// Largest |result - exact| / (1 + |exact|) for C = alpha (start + A op(B)) + beta C0, where
+// start [m] (gemm_panels only) is random or, by default, absent.
 template <class T>
 double packed_error(index_t m, index_t n, index_t k, Trans tb, T alpha, T beta,
-                    Route route = Route::packed) {
+                    Route route = Route::packed, bool with_start = false) {
   const index_t ldb = route == Route::in_place_strided ? n + 3 : n;
   const auto a = random<T>(Shape{m, k}, 11);
   const auto b = random<T>(tb == Trans::no ? Shape{k, ldb} : Shape{n, k}, 12);
   const auto c0 = random<T>(Shape{m, n}, 13);
+  const auto start = random<T>(Shape{m}, 14);
   Tensor<T> c(c0);
   if (route == Route::packed) {
     const PackedMatrix<T> packed(tb, b.view());
     asrkit::ops::gemm_packed(alpha, a.view(), packed, beta, c.view());
   } else {
-    asrkit::ops::gemm_panels(m, n, k, alpha, a.data(), k, b.data(), ldb, beta, c.data(), n);
+    asrkit::ops::gemm_panels(m, n, k, alpha, a.data(), k, b.data(), ldb, beta, c.data(), n,
+                             with_start ? start.data() : nullptr);
   }
   double worst = 0;
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < n; ++j) {
-      long double s = 0;
+      long double s = with_start ? start(i) : 0;
       for (index_t p = 0; p < k; ++p)
         s += static_cast<long double>(a(i, p)) * (tb == Trans::no ? b(p, j) : b(j, p));
       const long double want = alpha * s + static_cast<long double>(beta) * c0(i, j);
@@ -86,10 +89,13 @@ TEST_CASE("gemm_panels (B read in place, panel by panel) matches an exact produc
           INFO("float m=" << m << " n=" << n << " k=" << k << " strided=" << (route == Route::in_place_strided));
           REQUIRE(packed_error<float>(m, n, k, Trans::no, 1.0f, 0.0f, route) < 1e-5);
           REQUIRE(packed_error<float>(m, n, k, Trans::no, -0.5f, 1.0f, route) < 1e-5);
+          REQUIRE(packed_error<float>(m, n, k, Trans::no, 1.0f, 0.0f, route, true) < 1e-5);
+          REQUIRE(packed_error<float>(m, n, k, Trans::no, -0.5f, 1.0f, route, true) < 1e-5);
         }
         for (index_t n : {index_t(1), Pd, 2 * Pd + 1}) {
           INFO("double m=" << m << " n=" << n << " k=" << k);
           REQUIRE(packed_error<double>(m, n, k, Trans::no, 2.0, 0.25, route) < 1e-13);
+          REQUIRE(packed_error<double>(m, n, k, Trans::no, 2.0, 0.25, route, true) < 1e-13);
         }
       }
   }

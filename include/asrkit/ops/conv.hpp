@@ -246,8 +246,146 @@ ConvGeometry conv_geometry(const char* who, const ConvParams& p, const TensorVie
   return g;
 }
 
+// The direct forward's copy of the input. Output column j reads padded input column
+// j sw + v dw = (j + q) sw + s, with s = v dw mod sw and q = v dw / sw; so once each zero-padded
+// input row is split into its sw phases (phase s holds padded columns s, s + sw, s + 2 sw, ...),
+// kernel tap (c, u, v) of a panel of outputs is one contiguous run of a phase row, which the
+// GEMM tile reads in place: no im2col. Rows are `len` long, room for the last panel's overrun.
+template <class T>
+struct PhaseImage {
+  index_t phases, len;
+
+  PhaseImage(const ConvGeometry& g, index_t panels, index_t panel)
+      : phases(g.sw), len(panels * panel + (g.kw - 1) * g.dw / g.sw) {
+    len = (len + 15) / 16 * 16;                         // rows start on cache lines ...
+    if (len * index_t(sizeof(T)) % 4096 == 0) len += 16;  // ... but not 4 KiB apart (aliasing)
+  }
+  index_t channel_size(const ConvGeometry& g) const { return g.h * phases * len; }
+
+  // The phase rows of channel plane x [H, W] into dst [H, phases, len].
+  void fill(const ConvGeometry& g, const T* x, T* dst) const {
+    for (index_t r = 0; r < g.h; ++r)
+      for (index_t s = 0; s < phases; ++s) {
+        T* row = dst + (r * phases + s) * len;
+        // row[m] is padded column m sw + s, image column m sw + off: inside for m in [m0, m1).
+        const T* src = x + r * g.w;
+        const index_t off = s - g.pw;
+        const index_t m0 = std::min(len, std::max<index_t>(0, (g.pw - s + phases - 1) / phases));
+        const index_t m1 = std::min(len, std::max(m0, (g.w + g.pw - s + phases - 1) / phases));
+        std::fill(row, row + m0, T(0));
+        if (phases == 1)
+          std::copy(src + m0 + off, src + m1 + off, row + m0);
+        else if (phases == 2)  // a constant stride the compiler vectorises (DS2's convs)
+          for (index_t m = m0; m < m1; ++m) row[m] = src[2 * m + off];
+        else
+          for (index_t m = m0; m < m1; ++m) row[m] = src[m * phases + off];
+        std::fill(row + m1, row + len, T(0));
+      }
+  }
+};
+
+// The direct forward pays for whole panels of output columns, so it is used where the last
+// partial panel of each output row wastes at most 1/8 of the work (DS2's convs over time: yes;
+// Conv2dSubsampling over 80 features, 39 and 19 columns: no, im2col flattens rows together).
+template <class T>
+bool direct_pays(const ConvGeometry& g) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  return (g.wo + P - 1) / P * P * 8 <= g.wo * 9;
+}
+
 inline Shape conv_out_shape(const Shape& x, index_t out_channels, const ConvGeometry& g) {
   return x.rank() == 3 ? Shape{x[0], out_channels, g.wo} : Shape{x[0], out_channels, g.ho, g.wo};
+}
+
+// The forward by im2col tiles: y [B, O, P] = W_g col_g per group, + bias (null: none).
+template <class T>
+void conv_forward_im2col(const ConvGeometry& g, index_t groups, index_t batch, index_t out,
+                         const T* x, const T* w, const T* bias, T* y) {
+  const index_t og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = tile_positions<T>(g, kConvForwardTileBytes);
+  const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
+  const index_t in_image = g.c * g.h * g.w;
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
+      const index_t n = p1 - p0;
+      im2col_range(g, x + b * in_image, p0, p1, col.data(), n);
+      T* yb = y + b * out * np + p0;
+      for (index_t gi = 0; gi < groups; ++gi)
+        gemm_panels<T>(og, n, kg, T(1), w + gi * og * kg, kg, col.data() + gi * kg * n, n, T(0),
+                       yb + gi * og * np, np, bias ? bias + gi * og : nullptr);
+    }
+  });
+}
+
+// Output panels per work item of the direct forward (a 1-D conv has one output row per image).
+inline constexpr index_t kDirectPanelsPerItem = 4;
+
+// The direct forward: the same GEMM tile as im2col's, with B's rows gathered from PhaseImage
+// (one pointer per kernel tap) instead of copied. Taps that fall on padding rows are skipped: the
+// weights are reordered to [O, kh, C/g, kw] so an output row's valid kernel rows u in [u0, u1)
+// are one contiguous run of k.
+template <class T>
+void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, index_t out,
+                         const T* x, const T* w, const T* bias, T* y) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  const index_t og = out / groups, cg = g.c / groups, taps = cg * g.kh * g.kw;
+  const index_t panels = (g.wo + P - 1) / P;
+  const PhaseImage<T> ph(g, panels, P);
+  const index_t plane = ph.channel_size(g);
+  Tensor<T> phased(Shape{batch * g.c * plane}, uninitialized);
+  parallel_for(batch * g.c, [&](index_t bc) {
+    ph.fill(g, x + bc * g.h * g.w, phased.data() + bc * plane);
+  });
+  Tensor<T> wr(Shape{out * taps}, uninitialized);  // w [o, c, u, v] -> wr [o, u, c, v]
+  for (index_t o = 0; o < out; ++o)
+    for (index_t c = 0; c < cg; ++c)
+      for (index_t u = 0; u < g.kh; ++u)
+        std::copy_n(w + ((o * cg + c) * g.kh + u) * g.kw, g.kw,
+                    wr.data() + ((o * g.kh + u) * cg + c) * g.kw);
+  std::vector<index_t> tap_column(static_cast<std::size_t>(g.kw));  // tap v: phase row, offset
+  for (index_t v = 0; v < g.kw; ++v)
+    tap_column[static_cast<std::size_t>(v)] = v * g.dw % g.sw * ph.len + v * g.dw / g.sw;
+  const index_t blocks = (panels + kDirectPanelsPerItem - 1) / kDirectPanelsPerItem;
+  const index_t items = batch * g.ho * blocks, np = g.positions();
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    std::vector<const T*> rows(static_cast<std::size_t>(groups * taps));  // group gi's at gi * taps
+    index_t rows_of = -1;  // the output row (b * ho + i) that `rows` was built for
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / (g.ho * blocks), i = it / blocks % g.ho, blk = it % blocks;
+      const index_t j0 = blk * kDirectPanelsPerItem * P;
+      const index_t j1 = std::min(g.wo, j0 + kDirectPanelsPerItem * P);
+      // Kernel rows u whose input row i sh - ph + u dh lies inside [0, h).
+      const index_t top = i * g.sh - g.ph;
+      const index_t u0 = std::min(g.kh, top >= 0 ? 0 : (-top + g.dh - 1) / g.dh);
+      const index_t u1 = std::max(u0, std::min(g.kh, top >= g.h ? 0 : (g.h - 1 - top) / g.dh + 1));
+      const index_t k = (u1 - u0) * cg * g.kw;
+      T* yrow = y + (b * out * g.ho + i) * g.wo;  // channel o at yrow + o * np
+      if (rows_of != b * g.ho + i) {  // the taps' input rows, once per output row
+        rows_of = b * g.ho + i;
+        for (index_t gi = 0; gi < groups; ++gi) {
+          const T* image = phased.data() + (b * g.c + gi * cg) * plane;
+          const T** row = rows.data() + gi * taps;
+          for (index_t u = u0; u < u1; ++u)
+            for (index_t c = 0; c < cg; ++c) {
+              const T* input_row = image + c * plane + (top + u * g.dh) * ph.phases * ph.len;
+              for (index_t v = 0; v < g.kw; ++v)
+                *row++ = input_row + tap_column[static_cast<std::size_t>(v)];
+            }
+        }
+      }
+      for (index_t gi = 0; gi < groups; ++gi) {
+        const T* a = wr.data() + gi * og * taps + u0 * cg * g.kw;
+        for (index_t j = j0; j < j1; j += P)
+          packed_column(og, k, T(1), a, taps, GatheredRows<T>{rows.data() + gi * taps, j},
+                        bias ? bias + gi * og : nullptr, T(0), yrow + gi * og * np + j, np,
+                        std::min(P, g.wo - j));
+      }
+    }
+  });
 }
 
 }  // namespace detail
@@ -313,25 +451,10 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
     throw ShapeError("conv.6", asrkit::detail::str("conv2d_forward: bias must be [", out, "], got ",
                                                    bias.shape().str()));
   if (y.numel() == 0) return;
-  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvForwardTileBytes);
-  const index_t tiles = (np + tile - 1) / tile, items = batch * tiles;
-  const index_t in_image = g.c * g.h * g.w;
-  const index_t chunks = std::min<index_t>(items, num_threads());
-  parallel_for(chunks, [&](index_t chunk) {
-    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
-    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
-      const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
-      const index_t n = p1 - p0;
-      detail::im2col_range(g, x.data() + b * in_image, p0, p1, col.data(), n);
-      T* yb = y.data() + b * out * np + p0;
-      if (has_bias)
-        for (index_t o = 0; o < out; ++o) std::fill(yb + o * np, yb + o * np + n, bias.data()[o]);
-      for (index_t gi = 0; gi < groups; ++gi)
-        gemm_panels<T>(og, n, kg, T(1), w.data() + gi * og * kg, kg, col.data() + gi * kg * n, n,
-                       has_bias ? T(1) : T(0), yb + gi * og * np, np);
-    }
-  });
+  if (detail::direct_pays<T>(g))
+    detail::conv_forward_direct(g, p.groups, batch, out, x.data(), w.data(), bias.data(), y.data());
+  else
+    detail::conv_forward_im2col(g, p.groups, batch, out, x.data(), w.data(), bias.data(), y.data());
 }
 
 /// Backward of conv2d_forward for the upstream gradient dy (shape of y). dx (the shape of x, or a

@@ -92,13 +92,30 @@ class PackedMatrix {
 
 namespace detail {
 
-// C tile [Rows, cols <= panel] = alpha * A tile [Rows, k] * panel + beta * C, where row kk of
-// the panel (2 SIMD registers wide) starts at bp + kk * ldp: ldp = panel width when packed, the
-// row stride of B when read in place (gemm_panels). Small tiles have too few independent
-// accumulators to hide the FMA latency, so they split k into Split interleaved partial sums
-// (added at the end).
-template <class T, int Rows>
-void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp, T beta,
+// Where row kk of B's panel (kPanel columns) starts. Stored with a constant stride: b + kk * ld
+// (a packed panel, or B read in place by gemm_panels) ...
+template <class T>
+struct StridedRows {
+  const T* b;
+  index_t ld;
+  const T* operator()(index_t kk) const { return b + kk * ld; }
+};
+
+// ... or anywhere: rows[kk] + offset (a direct convolution's taps, ops/conv.hpp).
+template <class T>
+struct GatheredRows {
+  const T* const* rows;
+  index_t offset;
+  const T* operator()(index_t kk) const { return rows[kk] + offset; }
+};
+
+// C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
+// row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
+// where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
+// tiles have too few independent accumulators to hide the FMA latency, so they split k into
+// Split interleaved partial sums (added at the end).
+template <class T, int Rows, class RowOf>
+void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of, const T* start, T beta,
                  T* c, index_t ldc, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
@@ -106,11 +123,12 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index
   constexpr int Split = Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
   Packet acc[Split][Rows][2];
   for (int s = 0; s < Split; ++s)
-    for (int i = 0; i < Rows; ++i) acc[s][i][0] = acc[s][i][1] = pset1<Packet>(T(0));
+    for (int i = 0; i < Rows; ++i)
+      acc[s][i][0] = acc[s][i][1] = pset1<Packet>(start && s == 0 ? start[i] : T(0));
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
     for (int s = 0; s < Split; ++s) {
-      const T* b = bp + (kk + s) * ldp;
+      const T* b = row_of(kk + s);
       const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
       for (int i = 0; i < Rows; ++i) {
         const Packet av = pset1<Packet>(a[i * lda + kk + s]);
@@ -119,7 +137,7 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index
       }
     }
   for (; kk < k; ++kk) {  // the k % Split tail goes into the first partial sum
-    const T* b = bp + kk * ldp;
+    const T* b = row_of(kk);
     const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
     for (int i = 0; i < Rows; ++i) {
       const Packet av = pset1<Packet>(a[i * lda + kk]);
@@ -132,30 +150,51 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, const T* bp, index
       acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
       acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
     }
+    T* crow = c + i * ldc;
+    if (cols == 2 * L) {  // a whole panel: vector stores
+      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]), s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
+      if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
+        s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
+        s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
+      }
+      pstoreu(crow, s0);
+      pstoreu(crow + L, s1);
+      continue;
+    }
     alignas(64) T sum[2 * L];
     pstore(sum, acc[0][i][0]);
     pstore(sum + L, acc[0][i][1]);
-    T* crow = c + i * ldc;
-    if (beta == T(0))  // as in BLAS, beta == 0 never reads C
+    if (beta == T(0))
       for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j];
     else
       for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j] + beta * crow[j];
   }
 }
 
-template <class T>
-void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, const T* bp, index_t ldp,
-                 T beta, T* c, index_t ldc, index_t cols) {
+// C rows [0, rows <= 8) x one panel: the tile of that many rows.
+template <class T, class RowOf>
+void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
   switch (rows) {
-    case 8: return packed_tile<T, 8>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 7: return packed_tile<T, 7>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 6: return packed_tile<T, 6>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 5: return packed_tile<T, 5>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 4: return packed_tile<T, 4>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 3: return packed_tile<T, 3>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    case 2: return packed_tile<T, 2>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
-    default: return packed_tile<T, 1>(k, alpha, a, lda, bp, ldp, beta, c, ldc, cols);
+    case 8: return packed_tile<T, 8>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 7: return packed_tile<T, 7>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 6: return packed_tile<T, 6>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 5: return packed_tile<T, 5>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 4: return packed_tile<T, 4>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 3: return packed_tile<T, 3>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 2: return packed_tile<T, 2>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    default: return packed_tile<T, 1>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
   }
+}
+
+// C [m, one panel] = alpha * (start + A [m, k] * panel) + beta * C, 8 rows at a time.
+template <class T, class RowOf>
+void packed_column(index_t m, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                   const T* start, T beta, T* c, index_t ldc, index_t cols) {
+  constexpr index_t R = PanelTraits<T>::max_rows;
+  for (index_t i = 0; i < m; i += R)
+    packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, row_of, start ? start + i : nullptr,
+                beta, c + i * ldc, ldc, cols);
 }
 
 }  // namespace detail
@@ -169,7 +208,6 @@ template <class T>
 void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix<T>& b, T beta,
                  T* c, index_t ldc) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
-  constexpr index_t R = detail::PanelTraits<T>::max_rows;
   if (m < 0 || lda < b.rows() || ldc < b.cols())
     throw ValueError("gemm.6", asrkit::detail::str("gemm_packed: need m >= 0, lda >= k = ", b.rows(),
                                                    " and ldc >= n = ", b.cols(), "; got m=", m,
@@ -178,25 +216,23 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
   const index_t cells = (b.panels() + kPackedPanelsPerCell - 1) / kPackedPanelsPerCell;
   detail::run_cells(cells, m * b.cols() * std::max<index_t>(b.rows(), 1), [&](index_t cell) {
     const index_t p_end = std::min(b.panels(), (cell + 1) * kPackedPanelsPerCell);
-    for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p) {
-      const index_t cols = std::min(P, b.cols() - p * P);
-      for (index_t i = 0; i < m; i += R)
-        detail::packed_rows(std::min(R, m - i), b.rows(), alpha, a + i * lda, lda, b.panel(p), P,
-                            beta, c + i * ldc + p * P, ldc, cols);
-    }
+    for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p)
+      detail::packed_column(m, b.rows(), alpha, a, lda, detail::StridedRows<T>{b.panel(p), P}, static_cast<const T*>(nullptr),
+                            beta,
+                            c + p * P, ldc, std::min(P, b.cols() - p * P));
   });
 }
 
-/// C [m, n] = alpha * A [m, k] * B [k, n] + beta * C (raw, row-major; one thread) with B read in
-/// place, kPanel columns at a time (only a last partial panel is copied): for a B that is used
-/// once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its weight
-/// [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel of B
-/// is read m / 8 times, so it should fit in cache (k x kPanel elements).
+/// C [m, n] = alpha * (start + A [m, k] * B [k, n]) + beta * C (raw, row-major; one thread) with
+/// B read in place, kPanel columns at a time (only a last partial panel is copied): for a B that
+/// is used once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its
+/// weight [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel
+/// of B is read m / 8 times, so it should fit in cache (k x kPanel elements). start [m] (null: 0)
+/// is added to every column of row i, where its sums start: a bias, without a pass over C.
 template <class T>
 void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
-                 index_t ldb, T beta, T* c, index_t ldc) {
+                 index_t ldb, T beta, T* c, index_t ldc, const T* start = nullptr) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
-  constexpr index_t R = detail::PanelTraits<T>::max_rows;
   std::vector<T, Eigen::aligned_allocator<T>> tail;
   for (index_t j = 0; j < n; j += P) {
     const index_t cols = std::min(P, n - j);
@@ -208,9 +244,8 @@ void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t l
       panel = tail.data();
       ldp = P;
     }
-    for (index_t i = 0; i < m; i += R)
-      detail::packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, panel, ldp, beta,
-                          c + i * ldc + j, ldc, cols);
+    detail::packed_column(m, k, alpha, a, lda, detail::StridedRows<T>{panel, ldp}, start, beta,
+                          c + j, ldc, cols);
   }
 }
 
