@@ -13,7 +13,8 @@
 // Layouts as PyTorch: Conv2d input [B, C, H, W] (asrkit's feature maps are [B, C, F, T]),
 // weight [out, in/groups, kh, kw]; Conv1d input [B, C, L], weight [out, in/groups, k]; names
 // "weight" and "bias". groups = in = out is a depthwise convolution. The work is
-// ops::conv2d_forward / conv2d_backward (im2col in cache-sized tiles + GEMM, ops/conv.hpp).
+// ops::conv2d_forward / conv2d_backward (GEMM tiles over the receptive fields, read in place or
+// through im2col; ops/conv.hpp).
 // forward_train caches a copy of x; set `input_grad = false` in the options for a first layer
 // whose input needs no gradient (backward then returns an empty tensor and skips that GEMM).
 #pragma once

@@ -1,4 +1,4 @@
-// asrkit/ops/conv.hpp - 1-D and 2-D convolution by im2col + GEMM, forward and backward.
+// asrkit/ops/conv.hpp - 1-D and 2-D convolution as GEMMs over receptive fields, forward and backward.
 //
 //   asrkit::ops::ConvParams p;                 // 2-D: kernel {kh, kw}, stride, padding, dilation
 //   p.kernel = {41, 11}; p.stride = {2, 2}; p.padding = {20, 5};
@@ -13,15 +13,21 @@
 // A 1-D convolution is the case H = kh = 1 (x [B, C, L] is read as [B, C, 1, L]).
 //
 // im2col lays the receptive fields out as a [C kh kw, Ho Wo] matrix (row (c, u, v), column (i, j)),
-// so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g. The layers never build the whole
-// matrix: output positions are processed in tiles (kConvForwardTileBytes of columns), so the
-// im2col buffer stays in cache while the GEMM consumes it. The forward GEMM is gemm_panels
-// (ops/packed_gemm.hpp): W_g has few rows (DS2: 32) and a long k, and a general GEMM would
-// repack all of it for every tile. Backward recomputes the tiles (kConvBackwardTileBytes):
+// so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g, done by gemm_panels' tile (8 weight
+// rows x a panel of output positions, ops/packed_gemm.hpp): W_g has few rows (DS2: 32) and a
+// long k, and a general GEMM would repack all of it for every tile. The forward has two paths:
+//  - direct (wide output rows, e.g. DS2's convs over time): the input is split once into its
+//    stride phases (PhaseImage), after which every row of col for a panel of one output row is a
+//    contiguous run of the input copy; the tile reads those runs in place through a table of
+//    pointers, so col is never written, and kernel rows on padding are skipped;
+//  - im2col tiles (narrow output rows, which a panel would mostly pad): output positions are
+//    processed in tiles (kConvForwardTileBytes of columns), so the buffer stays in cache.
+// Backward recomputes im2col tiles (kConvBackwardTileBytes):
 //   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g  -> col2im adds into dX.
-// Threads: forward splits (image, tile) pairs. Backward splits each image into a fixed number of
-// slabs (independent of the thread count); every slab owns a dW partial and a band of dX rows,
-// which are summed in slab order afterwards, so results do not depend on the thread count.
+// Threads: forward splits (image, tile) or (image, output row, 4 panels) items, each output
+// computed whole by one tile. Backward splits each image into a fixed number of slabs
+// (independent of the thread count); every slab owns a dW partial and a band of dX rows, which
+// are summed in slab order afterwards, so results do not depend on the thread count.
 #pragma once
 
 #include <Eigen/Core>
