@@ -3903,13 +3903,18 @@ struct PhaseImage {
   }
 };
 
-// The direct forward pays for whole panels of output columns, so it is used where the last
-// partial panel of each output row wastes at most 1/8 of the work (DS2's convs over time: yes;
-// Conv2dSubsampling over 80 features, 39 and 19 columns: no, im2col flattens rows together).
+// Which forward is faster (one core, direct / im2col time, /tmp harness over both paths): the
+// direct one saves writing im2col, a cost shared by the og output channels of a group, but pays
+// for whole panels of output columns and reads its taps from unaligned addresses. Measured:
+// DS2's conv 1 and 2 (og 32, 41x11 and 21x11): 0.72 and 0.57; a 1-D conv k 5 over 500 frames:
+// 0.74 / 0.84 / 0.92 / 0.96 / 0.96 / 1.02-1.12 at og 16 / 32 / 64 / 96 / 128 / 256; a 3x3 conv
+// with 100 output columns (panels 28% padding): 0.74 at og 16, 1.00 at og 64, 1.21 at og 128;
+// Conv2dSubsampling's 39 and 19 output columns: 1.40 and 1.59. Hence: direct where the last
+// partial panel of an output row wastes at most 1/8 of the work and og <= 128.
 template <class T>
-bool direct_pays(const ConvGeometry& g) {
+bool direct_pays(const ConvGeometry& g, index_t out_per_group) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
-  return (g.wo + P - 1) / P * P * 8 <= g.wo * 9;
+  return (g.wo + P - 1) / P * P * 8 <= g.wo * 9 && out_per_group <= 128;
 }
 
 inline Shape conv_out_shape(const Shape& x, index_t out_channels, const ConvGeometry& g) {
@@ -4070,7 +4075,7 @@ void conv2d_forward(const ConvParams& p, detail::conv_arg_t<TensorView<const T, 
     throw ShapeError("conv.6", asrkit::detail::str("conv2d_forward: bias must be [", out, "], got ",
                                                    bias.shape().str()));
   if (y.numel() == 0) return;
-  if (detail::direct_pays<T>(g))
+  if (detail::direct_pays<T>(g, out / p.groups))
     detail::conv_forward_direct(g, p.groups, batch, out, x.data(), w.data(), bias.data(), y.data());
   else
     detail::conv_forward_im2col(g, p.groups, batch, out, x.data(), w.data(), bias.data(), y.data());
