@@ -1,6 +1,6 @@
 // ops/conv.hpp: im2col/col2im adjointness, forward and backward against direct loops (stride,
-// padding, dilation, groups, depthwise, 1-D, several tiles and slabs), finite differences,
-// thread-count independence, errors.
+// padding, dilation, groups, depthwise, 1-D, several tiles and slabs), both forward paths (im2col
+// tiles and the direct one), finite differences, thread-count independence, errors.
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/threading.hpp>
 #include <asrkit/ops/conv.hpp>
@@ -228,6 +228,25 @@ TEST_CASE("conv forward: im2col and direct paths both match direct loops", "[ops
       CHECK(max_rel(y1, want) < 1e-12);
       CHECK(max_rel(y2, want) < 1e-12);
     }
+  }
+  // conv2d_forward takes the direct path for DS2's conv 1 (wide rows, 10 output channels), and
+  // its results do not depend on the thread count.
+  {
+    const Case& k = cases[cases.size() - 4];
+    REQUIRE(std::string(k.name) == "DS2 conv 1");
+    const auto x = random<float>({k.b, k.c, k.h, k.w}, 3);
+    const auto w = weight_for<float>(k, 4);
+    const auto b = random<float>({k.o}, 5);
+    const auto g = asrkit::ops::detail::conv_geometry<float>("test", k.p, x, w);
+    CHECK(asrkit::ops::detail::direct_pays<float>(g, k.o));
+    Tensor<float> y1(asrkit::ops::conv_output_shape<float>(k.p, x, w)), y2(y1.shape());
+    asrkit::set_num_threads(1);
+    asrkit::ops::conv2d_forward(k.p, x, w, b, y1.view());
+    asrkit::set_num_threads(2);
+    asrkit::ops::conv2d_forward(k.p, x, w, b, y2.view());
+    asrkit::set_num_threads(1);
+    CHECK(max_rel(y1, direct<float>(k.p, x, w, b, nullptr).y) < 1e-4);
+    for (index_t i = 0; i < y1.numel(); ++i) REQUIRE(y1.data()[i] == y2.data()[i]);
   }
   // 1-D: one output row per item, split into several work items along the row.
   const ConvParams p1 = ConvParams::conv1d(5, 2, 2, 1, 1);
