@@ -75,11 +75,11 @@ void check_batch(TensorView<V> lp, std::size_t lengths, const char* what) {
 inline constexpr std::int32_t kRankMax = 192;
 
 /// Ranks n <= kRankMax keys in descending order, ties to the smaller id (ids distinct; null:
-/// a key's position is its id), and calls place(j, rank of key j) for every j < n. The ranks are counted with compares over the
-/// keys padded to a multiple of 16 (vectorised, no branch on the data): n^2 / 16 vector steps,
-/// cheaper than a comparison sort, which mispredicts about every other branch, up to about
-/// 200 keys. The first count compares keys alone; only when two keys tie (two equal counts)
-/// is it redone with the ids. NaN keys are not allowed.
+/// a key's position is its id), and calls place(j, rank of key j) for every j < n. The ranks
+/// are counted with compares over the keys padded to a multiple of 16 (vectorised, no branch on
+/// the data): n^2 / 16 vector steps, cheaper than a comparison sort, which mispredicts about
+/// every other branch, up to about 200 keys. The first count compares keys alone; only when two
+/// keys tie (two equal counts) is it redone with the ids. NaN keys are not allowed.
 template <class K, class Id, class Place>
 void rank_descending(const K* key, const Id* id, std::int32_t n, Place&& place) {
   alignas(64) K k[kRankMax];
