@@ -1,18 +1,34 @@
 """Shared by the anchor comparison scripts: run the anchor at its best, time it the same way.
 
 `use_best_environment()` must run before torch is imported: it re-executes the script with
-ATEN_CPU_CAPABILITY=avx512 and the OpenMP build of OpenBLAS (the default pthread build
-oversubscribes at 2 threads). The caller sets torch's thread count to asrkit's.
+ATEN_CPU_CAPABILITY set to the widest kernels this CPU runs (avx512 where /proc/cpuinfo lists
+avx512f, bw, vl and dq, else avx2; forcing avx512 on an AVX2-only CPU kills torch with SIGILL) and
+the OpenMP build of OpenBLAS (the default pthread build oversubscribes at 2 threads). The caller
+sets torch's thread count to asrkit's.
 """
 import os
 import sys
 import time
 
 
+def cpu_capability():
+    """PyTorch's widest CPU kernel set this CPU can run: "avx512", "avx2" or "default"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags):
+        return "avx512"
+    if {"avx2", "fma"} <= set(flags):
+        return "avx2"
+    return "default"
+
+
 def use_best_environment():
     if os.environ.get("ASRKIT_ANCHOR_ENV") == "1":
         return
-    env = dict(os.environ, ASRKIT_ANCHOR_ENV="1", ATEN_CPU_CAPABILITY="avx512")
+    env = dict(os.environ, ASRKIT_ANCHOR_ENV="1", ATEN_CPU_CAPABILITY=cpu_capability())
     env["LD_LIBRARY_PATH"] = "/usr/lib/x86_64-linux-gnu/openblas-openmp:" + env.get("LD_LIBRARY_PATH", "")
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 

@@ -5,7 +5,7 @@
 
 Inputs come from `bench_ctc --dump=DIR` (asrkit's Rng), so both libraries see the same numbers.
 Loss + gradient, mean reduction, blank 0, full lengths. PyTorch runs at its best: the same
-thread count as asrkit (torch.set_num_threads), ATEN_CPU_CAPABILITY=avx512 and the OpenMP
+thread count as asrkit (torch.set_num_threads), the CPU's widest ATEN_CPU_CAPABILITY and the OpenMP
 OpenBLAS (set below before torch is imported). Anchors per input kind:
   log_probs: F.ctc_loss on a log-probs leaf (backward included);
   logits:    F.log_softmax + F.ctc_loss on a logits leaf (backward included).

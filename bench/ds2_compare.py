@@ -24,7 +24,7 @@ the input of layers 2..5, a separate input projection for each direction, same c
 issue's "PyTorch 1.13 DS2" anchor. Its bidirectional model does more work (its own GFLOP
 column), so its ratio is not the like-for-like one.
 
-PyTorch runs at its best (anchor.use_best_environment: ATEN_CPU_CAPABILITY=avx512, OpenMP
+PyTorch runs at its best (anchor.use_best_environment: the CPU's widest ATEN_CPU_CAPABILITY, OpenMP
 OpenBLAS) with torch.set_num_threads equal to asrkit's thread count. Speed-up = PyTorch time /
 asrkit time (> 1: asrkit faster). RTF = processing time / audio duration (batch x 10 s).
 """

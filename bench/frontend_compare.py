@@ -3,7 +3,7 @@
 
     frontend_compare.py BUILD_DIR [--reps 30] [--markdown OUT.md]
 
-Anchors (CPU, torch.set_num_threads(1), ATEN_CPU_CAPABILITY=avx512):
+Anchors (CPU, torch.set_num_threads(1), the CPU's widest ATEN_CPU_CAPABILITY):
   DS2 spectrogram: torch.stft(320, 160, hamming).abs().log1p()
   log-mel 80:      torch.stft(400, 160, hann) power, @ melscale_fbanks, clamp, log
   Kaldi fbank 80:  torchaudio.compliance.kaldi.fbank(num_mel_bins=80, dither=0)

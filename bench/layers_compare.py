@@ -9,7 +9,7 @@ Workloads (float32, bench/bench_layers.cpp):
   conv2d   torch.nn.Conv2d(1, 32, (41, 11), stride 2, padding (20, 5)) on [B, 1, 161, 1000],
            B = 1 and 8; fwd, and fwd + backward with the input requiring grad
   gemm     x @ w.T for [4000, 1024] x [4096, 1024] and [1024, 1024]^2
-PyTorch runs at its best (anchor.use_best_environment: ATEN_CPU_CAPABILITY=avx512, OpenMP
+PyTorch runs at its best (anchor.use_best_environment: the CPU's widest ATEN_CPU_CAPABILITY, OpenMP
 OpenBLAS, oneDNN for conv) with torch.set_num_threads equal to asrkit's thread count. The
 speed-up column is PyTorch time / asrkit time (> 1: asrkit faster).
 """

@@ -4,7 +4,7 @@
     norm_compare.py BUILD_DIR [--threads 1 2] [--reps 15] [--markdown OUT.md]
 
 x and dy are float32 [T=500, B=8, F=1024] (bench/bench_norm.cpp). Anchors (torch.set_num_threads =
-asrkit's, ATEN_CPU_CAPABILITY=avx512, OpenMP OpenBLAS; see anchor.py):
+asrkit's, the CPU's widest ATEN_CPU_CAPABILITY, OpenMP OpenBLAS; see anchor.py):
   batch_norm_train_fwd:     BatchNorm1d(1024) in train mode on x.view(-1, 1024) (batch statistics,
                             running-stat update)
   batch_norm_train_fwd_bwd: the same + backward (input, weight and bias gradients)

@@ -9,7 +9,7 @@ two directions' outputs summed (DS2's merge; asrkit computes the same separate-w
 RecurrentMerge::sum). fwd runs under torch.no_grad(); fwdbwd runs forward with the input
 requiring grad and backward with a fixed upstream gradient (dX, every dW and db). The input is
 a plain [T, B, F] tensor (every item full length, no packing on either side).
-PyTorch runs at its best (anchor.use_best_environment: ATEN_CPU_CAPABILITY=avx512, OpenMP
+PyTorch runs at its best (anchor.use_best_environment: the CPU's widest ATEN_CPU_CAPABILITY, OpenMP
 OpenBLAS) with torch.set_num_threads equal to asrkit's thread count. The speed-up column is
 PyTorch time / asrkit time (> 1: asrkit faster). GFLOP/s counts the matrix products only.
 """

@@ -9,7 +9,7 @@ Workloads (float32, bench/bench_sequence_misc.cpp), d = 1024, T = 500, B = 8, ta
   PyTorch  torch.nn.Conv1d(d, d, tau + 1, groups=d, bias=False) on its own layout, x [B, d, T]
            contiguous, right-padded by tau inside the timed call (F.pad), which is the same
            operation; fwd under no_grad, and fwd + backward with x requiring grad
-PyTorch runs at its best (anchor.use_best_environment: ATEN_CPU_CAPABILITY=avx512, OpenMP
+PyTorch runs at its best (anchor.use_best_environment: the CPU's widest ATEN_CPU_CAPABILITY, OpenMP
 OpenBLAS, oneDNN) with torch.set_num_threads equal to asrkit's thread count. GFLOP/s count
 2 (tau + 1) T B d per pass (3 passes for fwd + bwd). The speed-up column is PyTorch time /
 asrkit time (> 1: asrkit faster). The default run takes well under a minute.

@@ -9,6 +9,9 @@ import platform
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import anchor  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("ASRKIT_BUILD_DIR", os.path.join(ROOT, "build"))
 OUT = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -40,7 +43,7 @@ def main():
                 f"{os.cpu_count()} cores, {platform.system()} {platform.release()}\n"
                 "- threads: as in each row (asrkit and the anchor always use the same count)\n"
                 f"- anchor: PyTorch {torch_version()} (Debian python3-torch), torch.set_num_threads = "
-                "asrkit's, ATEN_CPU_CAPABILITY=avx512, OpenMP OpenBLAS\n"
+                f"asrkit's, ATEN_CPU_CAPABILITY={anchor.cpu_capability()}, OpenMP OpenBLAS\n"
                 "- asrkit: Release, -march=native (ASRKIT_NATIVE), Google Benchmark median of 3\n\n")
         f.write("## CTC loss + gradient (ms per batch, median)\n\n"
                 "Anchor: PyTorch CPU `ctc_loss` (log_probs rows) and `log_softmax` + `ctc_loss` "
