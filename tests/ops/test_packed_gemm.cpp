@@ -63,7 +63,7 @@ template <class T>
 void check_sizes(double tol) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
   for (auto tb : {Trans::no, Trans::yes})
-    for (index_t m : {1, 2, 3, 4, 5, 8, 9, 17})  // every row-tile size, and several tiles
+    for (index_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17})  // every row-tile size (8 rows at most), several tiles
       for (index_t n : {index_t(1), P - 1, P, P + 1, 5 * P + 3})  // partial panels, several cells
         for (index_t k : {1, 3, 4, 5, 66}) {  // k below, at and above the split interleave
           INFO("m=" << m << " n=" << n << " k=" << k << " trans=" << (tb == Trans::yes));

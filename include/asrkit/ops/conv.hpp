@@ -14,8 +14,8 @@
 //
 // im2col lays the receptive fields out as a [C kh kw, Ho Wo] matrix (row (c, u, v), column (i, j)),
 // so each group is one GEMM, W_g [O/g, C/g kh kw] x col_g, done by gemm_panels' tile (8 weight
-// rows x a panel of output positions, ops/packed_gemm.hpp): W_g has few rows (DS2: 32) and a
-// long k, and a general GEMM would repack all of it for every tile. The forward has two paths:
+// rows, 6 on AVX2, x a panel of output positions, ops/packed_gemm.hpp): W_g has few rows (DS2:
+// 32) and a long k, and a general GEMM would repack all of it for every tile. The forward has two paths:
 //  - direct (wide output rows, e.g. DS2's convs over time): the input is split once into its
 //    stride phases (PhaseImage), after which every row of col for a panel of one output row is a
 //    contiguous run of the input copy; the tile reads those runs in place through a table of

@@ -9,7 +9,8 @@
 // call, and for small m that copy costs more than the arithmetic. Here op(B) is copied once into
 // column panels of kPanel columns, stored k-major ([panel][k][kPanel], zero-padded), so each step
 // streams the weight exactly once, in order, and a register tile of up to 8 rows x kPanel columns
-// stays in SIMD registers over the whole inner dimension.
+// (6 rows where the ISA has 16 SIMD registers, AVX2) stays in registers over the whole inner
+// dimension.
 //
 // Threads take fixed groups of panels (the grid depends only on n), and every element of C is
 // one register accumulation in k order, so results are bit-identical for any thread count.
@@ -21,6 +22,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <asrkit/core/config.hpp>
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/ops/gemm.hpp>
@@ -34,7 +36,10 @@ struct PanelTraits {
   using Packet = typename Eigen::internal::packet_traits<T>::type;
   static constexpr index_t lanes = Eigen::internal::unpacket_traits<Packet>::size;
   static constexpr index_t panel = 2 * lanes;  // columns per panel: two SIMD registers per row
-  static constexpr index_t max_rows = 8;       // rows per register tile (8 x 2 accumulators)
+  // A tile of R rows holds 2R accumulators plus B's two registers and A's broadcast: 8 rows with
+  // 32 registers (AVX-512), 6 with 16 (AVX2, SSE); more would spill accumulators to the stack.
+  static constexpr index_t registers = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS;
+  static constexpr index_t max_rows = std::min<index_t>(8, std::max<index_t>(1, (registers - 3) / 2));
 };
 }  // namespace detail
 
@@ -115,12 +120,15 @@ struct GatheredRows {
 // tiles have too few independent accumulators to hide the FMA latency, so they split k into
 // Split interleaved partial sums (added at the end).
 template <class T, int Rows, class RowOf>
-void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of, const T* start, T beta,
+ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of, const T* start, T beta,
                  T* c, index_t ldc, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
   constexpr index_t L = PanelTraits<T>::lanes;
-  constexpr int Split = Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
+  // Partial sums per accumulator: wanted for small tiles, as many as the registers hold.
+  constexpr int kWanted = Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
+  constexpr int Split = static_cast<int>(
+      std::max<index_t>(1, std::min<index_t>(kWanted, (PanelTraits<T>::registers - 3) / (2 * Rows))));
   Packet acc[Split][Rows][2];
   for (int s = 0; s < Split; ++s)
     for (int i = 0; i < Rows; ++i)
@@ -171,7 +179,7 @@ void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of, cons
   }
 }
 
-// C rows [0, rows <= 8) x one panel: the tile of that many rows.
+// C rows [0, rows <= max_rows) x one panel: the tile of that many rows.
 template <class T, class RowOf>
 void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
                  const T* start, T beta, T* c, index_t ldc, index_t cols) {
@@ -187,7 +195,7 @@ void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowO
   }
 }
 
-// C [m, one panel] = alpha * (start + A [m, k] * panel) + beta * C, 8 rows at a time.
+// C [m, one panel] = alpha * (start + A [m, k] * panel) + beta * C, max_rows rows at a time.
 template <class T, class RowOf>
 void packed_column(index_t m, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
                    const T* start, T beta, T* c, index_t ldc, index_t cols) {
@@ -227,7 +235,7 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
 /// B read in place, kPanel columns at a time (only a last partial panel is copied): for a B that
 /// is used once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its
 /// weight [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel
-/// of B is read m / 8 times, so it should fit in cache (k x kPanel elements). start [m] (null: 0)
+/// of B is read m / max_rows times, so it should fit in cache (k x kPanel elements). start [m] (null: 0)
 /// is added to every column of row i, where its sums start: a bias, without a pass over C.
 template <class T>
 void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
