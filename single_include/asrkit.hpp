@@ -3136,13 +3136,17 @@ inline void write_png(const std::string& path, long width, long height, const st
 //   asrkit::ops::gemm_batched(Trans::no, Trans::no, 1.0f, a, b, 0.0f, c);   // [batch, m, n]
 //
 // Matrices are row-major asrkit views (the last axis is the column). A row-major [k, m] matrix
-// read with Trans::yes is the m x k matrix A^T: Eigen's product kernel packs either layout, so no
-// transpose is ever materialised. The products run on Eigen's GEMM kernel, one thread per block
-// of C: C is cut into a fixed grid of kGemmRowBlock x kGemmColBlock cells (the grid depends only
-// on m and n), the cells are shared among asrkit::set_num_threads threads, and each cell is one
-// single-threaded Eigen product over the whole k. Eigen's own threading splits C by the thread
-// count, and its results then change in the last bits with the thread count; the fixed grid keeps
-// every result bit-identical for any thread count (DESIGN sec. 3, Numerics).
+// read with Trans::yes is the m x k matrix A^T: the blocks are packed from either layout, so no
+// transpose is ever materialised. C is cut into a fixed grid of kGemmRowBlock x kGemmColBlock
+// cells (the grid depends only on m and n), the cells are shared among asrkit::set_num_threads
+// threads, and each cell is one single-threaded blocked product (detail::gemm_cell): k in blocks
+// of kGemmDepth, op(B) packed block by block into column panels that stay in L2, op(A)'s rows
+// copied next to each other, and the register tile of ops/detail/gemm_tile.hpp over each
+// (rows, panel) pair. Every element of C is summed in the same order (k in blocks, each in k
+// order) whatever the grid, cell, thread or the other rows, so results are bit-identical for any
+// thread count (DESIGN sec. 3, Numerics) and a row of C does not depend on the other rows of A. It
+// replaced Eigen's GEMM, which reached about half the FMA peak of an AVX2 core (Zen 3: ~48 of
+// ~98 GFLOP/s at 1024^3; this kernel 75-87, OpenBLAS 89; docs/layers.md).
 //
 // The raw-pointer form takes leading dimensions like BLAS (row-major: lda >= columns of the
 // stored A) so that sub-blocks of larger buffers can be multiplied in place.
@@ -3150,239 +3154,33 @@ inline void write_png(const std::string& path, long width, long height, const st
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cstddef>
 #include <type_traits>
+#include <vector>
 
 // #include <asrkit/core/device.hpp>
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/core/threading.hpp>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
-namespace asrkit {
-namespace ops {
-
-/// Whether an operand is used as stored (no) or transposed (yes).
-enum class Trans { no, yes };
-
-/// The fixed cell grid of C (see the header comment; tuned with bench/bench_layers.cpp).
-inline constexpr index_t kGemmRowBlock = 512;
-inline constexpr index_t kGemmColBlock = 2048;
-/// A product big enough for threads (kParallelMinWork) but smaller than this many cells is cut
-/// into thinner row blocks (never under kGemmMinRowBlock rows), so that e.g. the [250, 256] x
-/// [256, 1024] projections of one utterance are not a single cell on a single thread.
-inline constexpr index_t kGemmMinCells = 4;
-inline constexpr index_t kGemmMinRowBlock = 64;
-
-namespace detail {
-
-template <class T>
-using type_identity_t = typename std::common_type<T>::type;  // blocks template deduction
-
-template <class T>
-using StridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using StridedMutMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-// Products below this many multiply-adds run on the calling thread: starting an OpenMP team
-// costs microseconds (and far more when the cores are oversubscribed), which a recurrent step of
-// a small layer cannot repay. The choice depends only on the shape, and the cells compute the
-// same values on any thread, so results stay independent of the thread count. It is below the
-// 2 x 50000 multiply-adds at which Eigen's GEMM would start threading itself outside a team.
-inline constexpr index_t kParallelMinWork = index_t(1) << 16;
-
-// Runs f(cell) for every cell. At more than one thread every product of at least `work`
-// multiply-adds runs inside an OpenMP team (even a single cell), where Eigen's GEMM never threads
-// itself.
-template <class F>
-void run_cells(index_t cells, index_t work, F&& f) {
-#if defined(_OPENMP)
-  const int threads = num_threads();
-  if (threads > 1 && work >= kParallelMinWork && !omp_in_parallel()) {
-    const int team = static_cast<int>(std::min<index_t>(threads, std::max<index_t>(cells, 2)));
-#pragma omp parallel for schedule(static) num_threads(team)
-    for (index_t c = 0; c < cells; ++c) f(c);
-    return;
-  }
-#endif
-  for (index_t c = 0; c < cells; ++c) f(c);
-}
-
-// Rows per cell: kGemmRowBlock, or thinner (a multiple of 16, >= kGemmMinRowBlock) when a
-// threaded product would otherwise have fewer than kGemmMinCells cells. Depends only on the shape.
-inline index_t gemm_row_block(index_t m, index_t col_cells, index_t work) {
-  if (work < kParallelMinWork || ((m + kGemmRowBlock - 1) / kGemmRowBlock) * col_cells >= kGemmMinCells)
-    return kGemmRowBlock;
-  const index_t want_rows = (kGemmMinCells + col_cells - 1) / col_cells;  // row cells wanted
-  const index_t block = ((m + want_rows - 1) / want_rows + 15) / 16 * 16;
-  return std::min(kGemmRowBlock, std::max(kGemmMinRowBlock, block));
-}
-
-template <class T, class MA, class MB>
-void gemm_eigen(T alpha, const MA& a, const MB& b, T beta, StridedMutMap<T>& c) {
-  // beta == 0 must not read C (it may hold NaN or be uninitialised), as in BLAS.
-  if (beta == T(0)) {
-    c.noalias() = alpha * (a * b);
-  } else {
-    if (beta != T(1)) c *= beta;
-    c.noalias() += alpha * (a * b);
-  }
-}
-
-}  // namespace detail
-
-/// C[m, n] = alpha * op(A) * op(B) + beta * C (row-major, BLAS-like leading dimensions).
-/// op(A) is m x k: A is stored [m, k] (Trans::no) or [k, m] (Trans::yes); op(B) is k x n.
-/// With beta == 0, C is not read.
-template <class Device = Cpu, class T>
-void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-          const T* b, index_t ldb, T beta, T* c, index_t ldc) {
-  static_assert(std::is_same_v<Device, Cpu>, "ops::gemm: only the Cpu device is implemented");
-  static_assert(std::is_floating_point_v<T>, "ops::gemm: T must be float or double");
-  if (m < 0 || n < 0 || k < 0)
-    throw ValueError("gemm.1", asrkit::detail::str("gemm: sizes must be >= 0, got m=", m, " n=",
-                                                   n, " k=", k));
-  const index_t a_cols = ta == Trans::no ? k : m;
-  const index_t b_cols = tb == Trans::no ? n : k;
-  if (lda < a_cols || ldb < b_cols || ldc < n || lda < 1 || ldb < 1 || ldc < 1)
-    throw ValueError("gemm.2", asrkit::detail::str("gemm: leading dimensions too small: lda=", lda,
-                                                   " (needs >= ", a_cols, "), ldb=", ldb,
-                                                   " (needs >= ", b_cols, "), ldc=", ldc,
-                                                   " (needs >= ", n, ")"));
-  if (m == 0 || n == 0) return;
-  const index_t work = m * n * std::max<index_t>(k, 1);
-  const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
-  const index_t row_block = detail::gemm_row_block(m, col_cells, work);
-  const index_t row_cells = (m + row_block - 1) / row_block;
-  detail::run_cells(row_cells * col_cells, work, [&](index_t cell) {
-    const index_t r0 = (cell / col_cells) * row_block, c0 = (cell % col_cells) * kGemmColBlock;
-    const index_t mr = std::min(row_block, m - r0), nc = std::min(kGemmColBlock, n - c0);
-    detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));
-    if (k == 0) {  // empty sum: C = beta * C
-      if (beta == T(0))
-        cm.setZero();
-      else
-        cm *= beta;
-      return;
-    }
-    using Map = detail::StridedMap<T>;
-    // Rows r0.. of op(A) and columns c0.. of op(B).
-    const Map am = ta == Trans::no ? Map(a + r0 * lda, mr, k, Eigen::OuterStride<>(lda))
-                                   : Map(a + r0, k, mr, Eigen::OuterStride<>(lda));
-    const Map bm = tb == Trans::no ? Map(b + c0, k, nc, Eigen::OuterStride<>(ldb))
-                                   : Map(b + c0 * ldb, nc, k, Eigen::OuterStride<>(ldb));
-    if (ta == Trans::no && tb == Trans::no)
-      detail::gemm_eigen(alpha, am, bm, beta, cm);
-    else if (ta == Trans::no)
-      detail::gemm_eigen(alpha, am, bm.transpose(), beta, cm);
-    else if (tb == Trans::no)
-      detail::gemm_eigen(alpha, am.transpose(), bm, beta, cm);
-    else
-      detail::gemm_eigen(alpha, am.transpose(), bm.transpose(), beta, cm);
-  });
-}
-
-namespace detail {
-struct GemmDims {
-  index_t m, n, k;
-};
-// Checks that op(A) * op(B) chains into C; throws gemm.3 naming all three shapes.
-inline GemmDims gemm_dims(Trans ta, Trans tb, const Shape& a, const Shape& b, const Shape& c) {
-  if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2)
-    throw ShapeError("gemm.3", asrkit::detail::str("gemm: A, B and C must be rank 2, got A ",
-                                                   a.str(), ", B ", b.str(), ", C ", c.str()));
-  const index_t m = ta == Trans::no ? a[0] : a[1];
-  const index_t k = ta == Trans::no ? a[1] : a[0];
-  const index_t kb = tb == Trans::no ? b[0] : b[1];
-  const index_t n = tb == Trans::no ? b[1] : b[0];
-  if (k != kb || c[0] != m || c[1] != n)
-    throw ShapeError("gemm.3", asrkit::detail::str(
-                                   "gemm: op(A) is ", m, " x ", k, " and op(B) is ", kb, " x ", n,
-                                   ", so the inner sizes must agree and C must be [", m, ", ", n,
-                                   "]; got A ", a.str(), ta == Trans::yes ? "^T" : "", ", B ",
-                                   b.str(), tb == Trans::yes ? "^T" : "", ", C ", c.str()));
-  return {m, n, k};
-}
-}  // namespace detail
-
-/// C = alpha * op(A) * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.3 when the
-/// shapes do not chain (the message gives all three shapes).
-template <class Device = Cpu, class T>
-void gemm(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
-          detail::type_identity_t<TensorView<const T, Device>> a,
-          detail::type_identity_t<TensorView<const T, Device>> b, detail::type_identity_t<T> beta,
-          TensorView<T, Device> c) {
-  const auto d = detail::gemm_dims(ta, tb, a.shape(), b.shape(), c.shape());
-  gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data(), std::max<index_t>(a.dim(1), 1),
-                  b.data(), std::max<index_t>(b.dim(1), 1), beta, c.data(),
-                  std::max<index_t>(d.n, 1));
-}
-
-/// C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i] for every i of rank-3 views [batch, ., .].
-/// Items run in parallel when there are at least as many as threads (each product then runs on
-/// one thread); otherwise one after another with Eigen's threads inside each product.
-template <class Device = Cpu, class T>
-void gemm_batched(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
-                  detail::type_identity_t<TensorView<const T, Device>> a,
-                  detail::type_identity_t<TensorView<const T, Device>> b,
-                  detail::type_identity_t<T> beta, TensorView<T, Device> c) {
-  if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3 || a.dim(0) != b.dim(0) ||
-      a.dim(0) != c.dim(0))
-    throw ShapeError("gemm.4", asrkit::detail::str(
-                                   "gemm_batched: A, B and C must be rank 3 with one batch size, "
-                                   "got A ", a.shape().str(), ", B ", b.shape().str(), ", C ",
-                                   c.shape().str()));
-  const index_t batch = a.dim(0);
-  const auto d = detail::gemm_dims(ta, tb, a.shape().drop_front(), b.shape().drop_front(),
-                                   c.shape().drop_front());
-  const index_t lda = std::max<index_t>(a.dim(2), 1), ldb = std::max<index_t>(b.dim(2), 1);
-  const index_t sa = a.dim(1) * a.dim(2), sb = b.dim(1) * b.dim(2), sc = d.m * d.n;
-  auto one = [&](index_t i) {
-    gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data() + i * sa, lda, b.data() + i * sb, ldb,
-                    beta, c.data() + i * sc, std::max<index_t>(d.n, 1));
-  };
-  if (batch >= num_threads())
-    parallel_for(batch, one);
-  else
-    for (index_t i = 0; i < batch; ++i) one(i);
-}
-
-}  // namespace ops
-}  // namespace asrkit
-// #include <asrkit/ops/packed_gemm.hpp>
-// asrkit/ops/packed_gemm.hpp - products with a right operand packed once and reused many times.
+// #include <asrkit/ops/detail/gemm_tile.hpp>
+// asrkit/ops/detail/gemm_tile.hpp - the register tile behind every asrkit product (internal).
 //
-//   asrkit::ops::PackedMatrix<float> w_hh(asrkit::ops::Trans::yes, weight_hh.view());  // op(B) = W^T
-//   for (t = 0; t < T; ++t)                                                          // every step
-//     asrkit::ops::gemm_packed(1.0f, h_prev, w_hh, 1.0f, gates[t]);  // gates += h W^T
-//
-// A recurrent layer multiplies the same weight by a small batch of rows (m = batch size, often
-// 1-16) at every time step. A general GEMM (Eigen's, or BLAS) repacks the whole weight on every
-// call, and for small m that copy costs more than the arithmetic. Here op(B) is copied once into
-// column panels of kPanel columns, stored k-major ([panel][k][kPanel], zero-padded), so each step
-// streams the weight exactly once, in order, and a register tile of up to 8 rows x kPanel columns
-// (6 rows where the ISA has 16 SIMD registers, AVX2) stays in registers over the whole inner
-// dimension.
-//
-// Threads take fixed groups of panels (the grid depends only on n), and every element of C is
-// one register accumulation in k order, so results are bit-identical for any thread count.
+// C [Rows, one panel] = alpha * (start + A [Rows, k] * B panel [k, panel]) + beta * C, where a
+// panel is two SIMD registers of columns and B's row kk may sit anywhere (row_of(kk)): packed
+// once (ops::PackedMatrix, ops::gemm), read in place (ops::gemm_panels), or gathered from a
+// convolution's input (ops/conv.hpp). Each element of C is one register accumulation in k order
+// (split into a fixed number of interleaved partial sums for small tiles), so a result depends
+// only on the shapes, never on the thread count.
 
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <type_traits>
-#include <vector>
 
 // #include <asrkit/core/config.hpp>
-// #include <asrkit/core/error.hpp>
-// #include <asrkit/core/tensor.hpp>
-// #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/core/shape.hpp>
 
 namespace asrkit {
 namespace ops {
-
 namespace detail {
 template <class T>
 struct PanelTraits {
@@ -3392,63 +3190,30 @@ struct PanelTraits {
   // A tile of R rows holds 2R accumulators plus B's two registers and A's broadcast: 8 rows with
   // 32 registers (AVX-512), 6 with 16 (AVX2, SSE); more would spill accumulators to the stack.
   static constexpr index_t registers = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS;
-  static constexpr index_t max_rows = std::min<index_t>(8, std::max<index_t>(1, (registers - 3) / 2));
+  static constexpr index_t max_rows =
+      std::min<index_t>(8, std::max<index_t>(1, (registers - 3) / 2));
 };
-}  // namespace detail
 
-/// op(B) (k x n) packed into column panels for gemm_packed. Pack once, multiply many times.
+// Packs a [kb, cols <= panel] block of op(B) into dst [kb][panel], k-major and zero-padded to
+// the panel's width; element (kk, j) of the block is b[kk * row_stride + j * col_stride] (op(B)
+// as stored: row_stride = ldb, col_stride = 1; transposed: 1 and ldb).
 template <class T>
-class PackedMatrix {
-  static_assert(std::is_floating_point_v<T>, "PackedMatrix<T>: T must be float or double");
-
- public:
-  /// Columns per panel (two SIMD registers of T).
-  static constexpr index_t kPanel = detail::PanelTraits<T>::panel;
-
-  PackedMatrix() = default;
-  /// Packs op(B): B [k, n] as stored (Trans::no), or B [n, k] read transposed (Trans::yes, a
-  /// weight [out, in] for x W^T).
-  PackedMatrix(Trans tb, TensorView<const T> b) { pack(tb, b); }
-
-  void pack(Trans tb, TensorView<const T> b) {
-    if (b.rank() != 2)
-      throw ShapeError("gemm.5", asrkit::detail::str("PackedMatrix: argument b must be rank 2, got ",
-                                                     b.shape().str()));
-    pack(tb, b.data(), tb == Trans::no ? b.dim(0) : b.dim(1), tb == Trans::no ? b.dim(1) : b.dim(0),
-         std::max<index_t>(b.dim(1), 1));
-  }
-
-  /// Raw form: op(B) is k x n; ldb is the row stride of the stored B.
-  void pack(Trans tb, const T* b, index_t k, index_t n, index_t ldb) {
-    k_ = k;
-    n_ = n;
-    panels_ = (n + kPanel - 1) / kPanel;
-    data_.assign(static_cast<std::size_t>(panels_ * k * kPanel), T(0));
-    for (index_t p = 0; p < panels_; ++p) {
-      T* panel = data_.data() + p * k * kPanel;
-      const index_t cols = std::min(kPanel, n - p * kPanel);
-      if (tb == Trans::no) {  // row kk of op(B) is row kk of B: contiguous runs of `cols`
-        for (index_t kk = 0; kk < k; ++kk)
-          std::copy_n(b + kk * ldb + p * kPanel, cols, panel + kk * kPanel);
-      } else {  // column j of op(B) is row j of B: read `cols` rows side by side
-        const T* rows = b + p * kPanel * ldb;
-        for (index_t kk = 0; kk < k; ++kk)
-          for (index_t j = 0; j < cols; ++j) panel[kk * kPanel + j] = rows[j * ldb + kk];
-      }
+void pack_panel(const T* b, index_t row_stride, index_t col_stride, index_t kb, index_t cols,
+                T* dst) {
+  constexpr index_t P = PanelTraits<T>::panel;
+  if (col_stride == 1) {
+    for (index_t kk = 0; kk < kb; ++kk) {
+      std::copy_n(b + kk * row_stride, cols, dst + kk * P);
+      std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
     }
+    return;
   }
-
-  index_t rows() const noexcept { return k_; }  ///< k, the inner dimension
-  index_t cols() const noexcept { return n_; }  ///< n, the columns of C
-  index_t panels() const noexcept { return panels_; }
-  const T* panel(index_t p) const noexcept { return data_.data() + p * k_ * kPanel; }
-
- private:
-  index_t k_ = 0, n_ = 0, panels_ = 0;
-  std::vector<T, Eigen::aligned_allocator<T>> data_;
-};
-
-namespace detail {
+  for (index_t j = 0; j < cols; ++j) {  // one column at a time: a run of the stored matrix
+    const T* src = b + j * col_stride;
+    for (index_t kk = 0; kk < kb; ++kk) dst[kk * P + j] = src[kk * row_stride];
+  }
+  for (index_t kk = 0; kk < kb; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
+}
 
 // Where row kk of B's panel (kPanel columns) starts. Stored with a constant stride: b + kk * ld
 // (a packed panel, or B read in place by gemm_panels) ...
@@ -3467,21 +3232,27 @@ struct GatheredRows {
   const T* operator()(index_t kk) const { return rows[kk] + offset; }
 };
 
+// How a tile orders each element's sum over k. `interleaved`: tiles of up to 4 rows split k into
+// partial sums to hide the FMA latency, so a row's result depends on the height of the tile it
+// falls in (that is, on m). `k_order`: one sum in plain k order in every tile, so a row of C
+// depends on its own row of A only (ops::gemm: a frame gives the same bits alone or in a batch).
+enum class SumOrder { interleaved, k_order };
+
 // C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
 // row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
 // where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
 // tiles have too few independent accumulators to hide the FMA latency, so they split k into
-// Split interleaved partial sums (added at the end).
-template <class T, int Rows, class RowOf>
-ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of, const T* start, T beta,
-                 T* c, index_t ldc, index_t cols) {
+// Split interleaved partial sums (added at the end), unless the caller asks for k order.
+template <class T, int Rows, SumOrder Order, class RowOf>
+ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
   constexpr index_t L = PanelTraits<T>::lanes;
   // Partial sums per accumulator: wanted for small tiles, as many as the registers hold.
-  constexpr int kWanted = Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
-  constexpr int Split = static_cast<int>(
-      std::max<index_t>(1, std::min<index_t>(kWanted, (PanelTraits<T>::registers - 3) / (2 * Rows))));
+  constexpr int kWanted = Order == SumOrder::k_order ? 1 : Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
+  constexpr int Split = static_cast<int>(std::max<index_t>(
+      1, std::min<index_t>(kWanted, (PanelTraits<T>::registers - 3) / (2 * Rows))));
   Packet acc[Split][Rows][2];
   for (int s = 0; s < Split; ++s)
     for (int i = 0; i < Rows; ++i)
@@ -3513,7 +3284,8 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
     }
     T* crow = c + i * ldc;
     if (cols == 2 * L) {  // a whole panel: vector stores
-      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]), s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
+      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]),
+             s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
       if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
         s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
         s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
@@ -3533,18 +3305,26 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
 }
 
 // C rows [0, rows <= max_rows) x one panel: the tile of that many rows.
-template <class T, class RowOf>
+template <SumOrder Order = SumOrder::interleaved, class T, class RowOf>
 void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
                  const T* start, T beta, T* c, index_t ldc, index_t cols) {
   switch (rows) {
-    case 8: return packed_tile<T, 8>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    case 7: return packed_tile<T, 7>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    case 6: return packed_tile<T, 6>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    case 5: return packed_tile<T, 5>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    case 4: return packed_tile<T, 4>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    case 3: return packed_tile<T, 3>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    case 2: return packed_tile<T, 2>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
-    default: return packed_tile<T, 1>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 8:
+      return packed_tile<T, 8, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 7:
+      return packed_tile<T, 7, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 6:
+      return packed_tile<T, 6, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 5:
+      return packed_tile<T, 5, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 4:
+      return packed_tile<T, 4, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 3:
+      return packed_tile<T, 3, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 2:
+      return packed_tile<T, 2, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    default:
+      return packed_tile<T, 1, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
   }
 }
 
@@ -3560,6 +3340,324 @@ void packed_column(index_t m, index_t k, T alpha, const T* a, index_t lda, RowOf
 
 }  // namespace detail
 
+}  // namespace ops
+}  // namespace asrkit
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace asrkit {
+namespace ops {
+
+/// Whether an operand is used as stored (no) or transposed (yes).
+enum class Trans { no, yes };
+
+/// The fixed cell grid of C (see the header comment; tuned with bench/bench_layers.cpp).
+inline constexpr index_t kGemmRowBlock = 512;
+inline constexpr index_t kGemmColBlock = 2048;
+/// A product big enough for threads (kParallelMinWork) but smaller than this many cells is cut
+/// into thinner row blocks (never under kGemmMinRowBlock rows), so that e.g. the [250, 256] x
+/// [256, 1024] projections of one utterance are not a single cell on a single thread.
+inline constexpr index_t kGemmMinCells = 4;
+inline constexpr index_t kGemmMinRowBlock = 64;
+
+namespace detail {
+
+template <class T>
+using type_identity_t = typename std::common_type<T>::type;  // blocks template deduction
+
+template <class T>
+using StridedMutMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Products below this many multiply-adds run on the calling thread: starting an OpenMP team
+// costs microseconds (and far more when the cores are oversubscribed), which a recurrent step of
+// a small layer cannot repay. The choice depends only on the shape, and the cells compute the
+// same values on any thread, so results stay independent of the thread count.
+inline constexpr index_t kParallelMinWork = index_t(1) << 16;
+
+// Runs f(cell) for every cell. At more than one thread every product of at least `work`
+// multiply-adds runs inside an OpenMP team (even a single cell).
+template <class F>
+void run_cells(index_t cells, index_t work, F&& f) {
+#if defined(_OPENMP)
+  const int threads = num_threads();
+  if (threads > 1 && work >= kParallelMinWork && !omp_in_parallel()) {
+    const int team = static_cast<int>(std::min<index_t>(threads, std::max<index_t>(cells, 2)));
+#pragma omp parallel for schedule(static) num_threads(team)
+    for (index_t c = 0; c < cells; ++c) f(c);
+    return;
+  }
+#endif
+  for (index_t c = 0; c < cells; ++c) f(c);
+}
+
+// Rows per cell: kGemmRowBlock, or thinner (a multiple of 16, >= kGemmMinRowBlock) when a
+// threaded product would otherwise have fewer than kGemmMinCells cells. Depends only on the shape.
+inline index_t gemm_row_block(index_t m, index_t col_cells, index_t work) {
+  if (work < kParallelMinWork ||
+      ((m + kGemmRowBlock - 1) / kGemmRowBlock) * col_cells >= kGemmMinCells)
+    return kGemmRowBlock;
+  const index_t want_rows = (kGemmMinCells + col_cells - 1) / col_cells;  // row cells wanted
+  const index_t block = ((m + want_rows - 1) / want_rows + 15) / 16 * 16;
+  return std::min(kGemmRowBlock, std::max(kGemmMinRowBlock, block));
+}
+
+/// k per block of gemm_cell: a block of op(A)'s rows for one register tile (kGemmDepth x 8 rows)
+/// stays in L1 while the tile runs over the packed panels of op(B).
+inline constexpr index_t kGemmDepth = 256;
+/// Bytes of op(B) packed at a time (kGemmDepth x a multiple of the panel width), sized for L2.
+inline constexpr std::size_t kGemmPackBytes = std::size_t(256) << 10;
+
+// Grow-only packing buffers of the calling thread: 0 for op(B)'s panels, 1 for op(A)'s rows.
+template <class T>
+T* gemm_scratch(int which, std::size_t elements) {
+  thread_local std::vector<T, Eigen::aligned_allocator<T>> buffers[2];
+  auto& b = buffers[which];
+  if (b.size() < elements) b.resize(elements);
+  return b.data();
+}
+
+// C [m, n] = alpha * op(A) [m, k] * op(B) [k, n] + beta * C on one thread (k >= 1). For each
+// block of kGemmDepth k: op(A)'s rows are copied side by side (the tile reads up to 8 rows at
+// once; rows a multiple of 4 KiB apart in the caller's matrix would share L1 sets), op(B) is
+// packed kGemmPackBytes at a time into zero-padded k-major panels, and the tile runs over every
+// (rows, panel) pair, the rows outermost so their block stays in L1. Blocks after the first add
+// to C (beta 1); beta == 0 never reads C.
+template <class T>
+void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T* a,
+               index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  constexpr index_t P = PanelTraits<T>::panel, R = PanelTraits<T>::max_rows;
+  const index_t kc = std::min(k, kGemmDepth);
+  const index_t block_cols =
+      std::max<index_t>(P, static_cast<index_t>(kGemmPackBytes / (sizeof(T) * kc)) / P * P);
+  const index_t n_padded = (n + P - 1) / P * P;
+  T* bp = gemm_scratch<T>(0, static_cast<std::size_t>(kc * std::min(n_padded, block_cols)));
+  T* ap = gemm_scratch<T>(1, static_cast<std::size_t>(m * kc));
+  for (index_t k0 = 0; k0 < k; k0 += kc) {
+    const index_t kb = std::min(kc, k - k0);
+    if (ta == Trans::no) {
+      for (index_t i = 0; i < m; ++i) std::copy_n(a + i * lda + k0, kb, ap + i * kb);
+    } else {  // op(A)[i][kk] = A[k0 + kk][i]
+      for (index_t kk = 0; kk < kb; ++kk) {
+        const T* src = a + (k0 + kk) * lda;
+        for (index_t i = 0; i < m; ++i) ap[i * kb + kk] = src[i];
+      }
+    }
+    const T block_beta = k0 == 0 ? beta : T(1);
+    for (index_t j0 = 0; j0 < n; j0 += block_cols) {
+      const index_t nb = std::min(block_cols, n - j0), panels = (nb + P - 1) / P;
+      for (index_t p = 0; p < panels; ++p) {  // panel p: op(B)[k0 .. k0 + kb, j0 + p P ..]
+        const index_t j1 = j0 + p * P;
+        if (tb == Trans::no)
+          pack_panel(b + k0 * ldb + j1, ldb, index_t(1), kb, std::min(P, nb - p * P),
+                     bp + p * kb * P);
+        else
+          pack_panel(b + j1 * ldb + k0, index_t(1), ldb, kb, std::min(P, nb - p * P),
+                     bp + p * kb * P);
+      }
+      for (index_t i = 0; i < m; i += R)
+        for (index_t p = 0; p < panels; ++p)
+          packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, ap + i * kb, kb,
+                                         StridedRows<T>{bp + p * kb * P, P},
+                                         static_cast<const T*>(nullptr), block_beta,
+                                         c + i * ldc + j0 + p * P, ldc, std::min(P, nb - p * P));
+    }
+  }
+}
+
+}  // namespace detail
+
+/// C[m, n] = alpha * op(A) * op(B) + beta * C (row-major, BLAS-like leading dimensions).
+/// op(A) is m x k: A is stored [m, k] (Trans::no) or [k, m] (Trans::yes); op(B) is k x n.
+/// With beta == 0, C is not read.
+template <class Device = Cpu, class T>
+void gemm(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+          const T* b, index_t ldb, T beta, T* c, index_t ldc) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::gemm: only the Cpu device is implemented");
+  static_assert(std::is_floating_point_v<T>, "ops::gemm: T must be float or double");
+  if (m < 0 || n < 0 || k < 0)
+    throw ValueError(
+        "gemm.1", asrkit::detail::str("gemm: sizes must be >= 0, got m=", m, " n=", n, " k=", k));
+  const index_t a_cols = ta == Trans::no ? k : m;
+  const index_t b_cols = tb == Trans::no ? n : k;
+  if (lda < a_cols || ldb < b_cols || ldc < n || lda < 1 || ldb < 1 || ldc < 1)
+    throw ValueError(
+        "gemm.2", asrkit::detail::str("gemm: leading dimensions too small: lda=", lda,
+                                      " (needs >= ", a_cols, "), ldb=", ldb, " (needs >= ", b_cols,
+                                      "), ldc=", ldc, " (needs >= ", n, ")"));
+  if (m == 0 || n == 0) return;
+  const index_t work = m * n * std::max<index_t>(k, 1);
+  const index_t col_cells = (n + kGemmColBlock - 1) / kGemmColBlock;
+  const index_t row_block = detail::gemm_row_block(m, col_cells, work);
+  const index_t row_cells = (m + row_block - 1) / row_block;
+  detail::run_cells(row_cells * col_cells, work, [&](index_t cell) {
+    const index_t r0 = (cell / col_cells) * row_block, c0 = (cell % col_cells) * kGemmColBlock;
+    const index_t mr = std::min(row_block, m - r0), nc = std::min(kGemmColBlock, n - c0);
+    detail::StridedMutMap<T> cm(c + r0 * ldc + c0, mr, nc, Eigen::OuterStride<>(ldc));
+    if (k == 0) {  // empty sum: C = beta * C
+      if (beta == T(0))
+        cm.setZero();
+      else
+        cm *= beta;
+      return;
+    }
+    // Rows r0.. of op(A) and columns c0.. of op(B).
+    detail::gemm_cell(ta, tb, mr, nc, k, alpha, ta == Trans::no ? a + r0 * lda : a + r0, lda,
+                      tb == Trans::no ? b + c0 : b + c0 * ldb, ldb, beta, c + r0 * ldc + c0, ldc);
+  });
+}
+
+namespace detail {
+struct GemmDims {
+  index_t m, n, k;
+};
+// Checks that op(A) * op(B) chains into C; throws gemm.3 naming all three shapes.
+inline GemmDims gemm_dims(Trans ta, Trans tb, const Shape& a, const Shape& b, const Shape& c) {
+  if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2)
+    throw ShapeError("gemm.3", asrkit::detail::str("gemm: A, B and C must be rank 2, got A ",
+                                                   a.str(), ", B ", b.str(), ", C ", c.str()));
+  const index_t m = ta == Trans::no ? a[0] : a[1];
+  const index_t k = ta == Trans::no ? a[1] : a[0];
+  const index_t kb = tb == Trans::no ? b[0] : b[1];
+  const index_t n = tb == Trans::no ? b[1] : b[0];
+  if (k != kb || c[0] != m || c[1] != n)
+    throw ShapeError(
+        "gemm.3", asrkit::detail::str("gemm: op(A) is ", m, " x ", k, " and op(B) is ", kb, " x ",
+                                      n, ", so the inner sizes must agree and C must be [", m, ", ",
+                                      n, "]; got A ", a.str(), ta == Trans::yes ? "^T" : "", ", B ",
+                                      b.str(), tb == Trans::yes ? "^T" : "", ", C ", c.str()));
+  return {m, n, k};
+}
+}  // namespace detail
+
+/// C = alpha * op(A) * op(B) + beta * C on rank-2 views. Throws ShapeError gemm.3 when the
+/// shapes do not chain (the message gives all three shapes).
+template <class Device = Cpu, class T>
+void gemm(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
+          detail::type_identity_t<TensorView<const T, Device>> a,
+          detail::type_identity_t<TensorView<const T, Device>> b, detail::type_identity_t<T> beta,
+          TensorView<T, Device> c) {
+  const auto d = detail::gemm_dims(ta, tb, a.shape(), b.shape(), c.shape());
+  gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data(), std::max<index_t>(a.dim(1), 1), b.data(),
+                  std::max<index_t>(b.dim(1), 1), beta, c.data(), std::max<index_t>(d.n, 1));
+}
+
+/// C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i] for every i of rank-3 views [batch, ., .].
+/// Items run in parallel when there are at least as many as threads (each product then runs on
+/// one thread); otherwise one after another, each product sharing its cells among the threads.
+template <class Device = Cpu, class T>
+void gemm_batched(Trans ta, Trans tb, detail::type_identity_t<T> alpha,
+                  detail::type_identity_t<TensorView<const T, Device>> a,
+                  detail::type_identity_t<TensorView<const T, Device>> b,
+                  detail::type_identity_t<T> beta, TensorView<T, Device> c) {
+  if (a.rank() != 3 || b.rank() != 3 || c.rank() != 3 || a.dim(0) != b.dim(0) ||
+      a.dim(0) != c.dim(0))
+    throw ShapeError(
+        "gemm.4",
+        asrkit::detail::str("gemm_batched: A, B and C must be rank 3 with one batch size, "
+                            "got A ",
+                            a.shape().str(), ", B ", b.shape().str(), ", C ", c.shape().str()));
+  const index_t batch = a.dim(0);
+  const auto d = detail::gemm_dims(ta, tb, a.shape().drop_front(), b.shape().drop_front(),
+                                   c.shape().drop_front());
+  const index_t lda = std::max<index_t>(a.dim(2), 1), ldb = std::max<index_t>(b.dim(2), 1);
+  const index_t sa = a.dim(1) * a.dim(2), sb = b.dim(1) * b.dim(2), sc = d.m * d.n;
+  auto one = [&](index_t i) {
+    gemm<Device, T>(ta, tb, d.m, d.n, d.k, alpha, a.data() + i * sa, lda, b.data() + i * sb, ldb,
+                    beta, c.data() + i * sc, std::max<index_t>(d.n, 1));
+  };
+  if (batch >= num_threads())
+    parallel_for(batch, one);
+  else
+    for (index_t i = 0; i < batch; ++i) one(i);
+}
+
+}  // namespace ops
+}  // namespace asrkit
+// #include <asrkit/ops/packed_gemm.hpp>
+// asrkit/ops/packed_gemm.hpp - products with a right operand packed once and reused many times.
+//
+//   asrkit::ops::PackedMatrix<float> w_hh(asrkit::ops::Trans::yes, weight_hh.view());  // op(B) =
+//   W^T for (t = 0; t < T; ++t)                                                          // every
+//   step
+//     asrkit::ops::gemm_packed(1.0f, h_prev, w_hh, 1.0f, gates[t]);  // gates += h W^T
+//
+// A recurrent layer multiplies the same weight by a small batch of rows (m = batch size, often
+// 1-16) at every time step. A general GEMM (Eigen's, or BLAS) repacks the whole weight on every
+// call, and for small m that copy costs more than the arithmetic. Here op(B) is copied once into
+// column panels of kPanel columns, stored k-major ([panel][k][kPanel], zero-padded), so each step
+// streams the weight exactly once, in order, and a register tile of up to 8 rows x kPanel columns
+// (6 rows where the ISA has 16 SIMD registers, AVX2) stays in registers over the whole inner
+// dimension.
+//
+// Threads take fixed groups of panels (the grid depends only on n), and every element of C is
+// one register accumulation in k order, so results are bit-identical for any thread count.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/ops/detail/gemm_tile.hpp>
+// #include <asrkit/ops/gemm.hpp>
+
+namespace asrkit {
+namespace ops {
+
+/// op(B) (k x n) packed into column panels for gemm_packed. Pack once, multiply many times.
+template <class T>
+class PackedMatrix {
+  static_assert(std::is_floating_point_v<T>, "PackedMatrix<T>: T must be float or double");
+
+ public:
+  /// Columns per panel (two SIMD registers of T).
+  static constexpr index_t kPanel = detail::PanelTraits<T>::panel;
+
+  PackedMatrix() = default;
+  /// Packs op(B): B [k, n] as stored (Trans::no), or B [n, k] read transposed (Trans::yes, a
+  /// weight [out, in] for x W^T).
+  PackedMatrix(Trans tb, TensorView<const T> b) { pack(tb, b); }
+
+  void pack(Trans tb, TensorView<const T> b) {
+    if (b.rank() != 2)
+      throw ShapeError(
+          "gemm.5",
+          asrkit::detail::str("PackedMatrix: argument b must be rank 2, got ", b.shape().str()));
+    pack(tb, b.data(), tb == Trans::no ? b.dim(0) : b.dim(1), tb == Trans::no ? b.dim(1) : b.dim(0),
+         std::max<index_t>(b.dim(1), 1));
+  }
+
+  /// Raw form: op(B) is k x n; ldb is the row stride of the stored B.
+  void pack(Trans tb, const T* b, index_t k, index_t n, index_t ldb) {
+    k_ = k;
+    n_ = n;
+    panels_ = (n + kPanel - 1) / kPanel;
+    data_.resize(static_cast<std::size_t>(panels_ * k * kPanel));  // pack_panel writes all of it
+    for (index_t p = 0; p < panels_; ++p) {
+      const index_t cols = std::min(kPanel, n - p * kPanel);
+      T* panel = data_.data() + p * k * kPanel;
+      if (tb == Trans::no)  // row kk of op(B) is row kk of B
+        detail::pack_panel(b + p * kPanel, ldb, index_t(1), k, cols, panel);
+      else  // column j of op(B) is row j of B
+        detail::pack_panel(b + p * kPanel * ldb, index_t(1), ldb, k, cols, panel);
+    }
+  }
+
+  index_t rows() const noexcept { return k_; }  ///< k, the inner dimension
+  index_t cols() const noexcept { return n_; }  ///< n, the columns of C
+  index_t panels() const noexcept { return panels_; }
+  const T* panel(index_t p) const noexcept { return data_.data() + p * k_ * kPanel; }
+
+ private:
+  index_t k_ = 0, n_ = 0, panels_ = 0;
+  std::vector<T, Eigen::aligned_allocator<T>> data_;
+};
+
 /// Panels per thread work item (the fixed grid of gemm_packed).
 inline constexpr index_t kPackedPanelsPerCell = 4;
 
@@ -3570,17 +3668,17 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
                  T* c, index_t ldc) {
   constexpr index_t P = PackedMatrix<T>::kPanel;
   if (m < 0 || lda < b.rows() || ldc < b.cols())
-    throw ValueError("gemm.6", asrkit::detail::str("gemm_packed: need m >= 0, lda >= k = ", b.rows(),
-                                                   " and ldc >= n = ", b.cols(), "; got m=", m,
-                                                   " lda=", lda, " ldc=", ldc));
+    throw ValueError("gemm.6", asrkit::detail::str("gemm_packed: need m >= 0, lda >= k = ",
+                                                   b.rows(), " and ldc >= n = ", b.cols(),
+                                                   "; got m=", m, " lda=", lda, " ldc=", ldc));
   if (m == 0 || b.cols() == 0) return;
   const index_t cells = (b.panels() + kPackedPanelsPerCell - 1) / kPackedPanelsPerCell;
   detail::run_cells(cells, m * b.cols() * std::max<index_t>(b.rows(), 1), [&](index_t cell) {
     const index_t p_end = std::min(b.panels(), (cell + 1) * kPackedPanelsPerCell);
     for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p)
-      detail::packed_column(m, b.rows(), alpha, a, lda, detail::StridedRows<T>{b.panel(p), P}, static_cast<const T*>(nullptr),
-                            beta,
-                            c + p * P, ldc, std::min(P, b.cols() - p * P));
+      detail::packed_column(m, b.rows(), alpha, a, lda, detail::StridedRows<T>{b.panel(p), P},
+                            static_cast<const T*>(nullptr), beta, c + p * P, ldc,
+                            std::min(P, b.cols() - p * P));
   });
 }
 
@@ -3588,8 +3686,9 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
 /// B read in place, kPanel columns at a time (only a last partial panel is copied): for a B that
 /// is used once, by an A of few rows and a long k, e.g. a convolution's im2col tile times its
 /// weight [out, C kh kw], where a general GEMM would repack the weight for every tile. Each panel
-/// of B is read m / max_rows times, so it should fit in cache (k x kPanel elements). start [m] (null: 0)
-/// is added to every column of row i, where its sums start: a bias, without a pass over C.
+/// of B is read m / max_rows times, so it should fit in cache (k x kPanel elements). start [m]
+/// (null: 0) is added to every column of row i, where its sums start: a bias, without a pass over
+/// C.
 template <class T>
 void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
                  index_t ldb, T beta, T* c, index_t ldc, const T* start = nullptr) {
@@ -3600,8 +3699,8 @@ void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t l
     const T* panel = b + j;
     index_t ldp = ldb;
     if (cols < P) {  // a full-width read would run past the end of B: copy, zero-padded
-      tail.assign(static_cast<std::size_t>(k * P), T(0));
-      for (index_t kk = 0; kk < k; ++kk) std::copy_n(b + kk * ldb + j, cols, tail.data() + kk * P);
+      tail.resize(static_cast<std::size_t>(k * P));
+      detail::pack_panel(b + j, ldb, index_t(1), k, cols, tail.data());
       panel = tail.data();
       ldp = P;
     }
@@ -3614,14 +3713,13 @@ void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t l
 /// A is not [m, k] or C not [m, n] for the packed op(B) (k x n).
 template <class T>
 void gemm_packed(detail::type_identity_t<T> alpha, detail::type_identity_t<TensorView<const T>> a,
-                 const PackedMatrix<T>& b, detail::type_identity_t<T> beta,
-                 TensorView<T> c) {
+                 const PackedMatrix<T>& b, detail::type_identity_t<T> beta, TensorView<T> c) {
   if (a.rank() != 2 || c.rank() != 2 || a.dim(1) != b.rows() || c.dim(0) != a.dim(0) ||
       c.dim(1) != b.cols())
-    throw ShapeError("gemm.5", asrkit::detail::str(
-                                   "gemm_packed: op(B) is ", b.rows(), " x ", b.cols(),
-                                   ", so A must be [m, ", b.rows(), "] and C [m, ", b.cols(),
-                                   "]; got A ", a.shape().str(), ", C ", c.shape().str()));
+    throw ShapeError("gemm.5",
+                     asrkit::detail::str("gemm_packed: op(B) is ", b.rows(), " x ", b.cols(),
+                                         ", so A must be [m, ", b.rows(), "] and C [m, ", b.cols(),
+                                         "]; got A ", a.shape().str(), ", C ", c.shape().str()));
   gemm_packed(a.dim(0), T(alpha), a.data(), std::max<index_t>(a.dim(1), 1), b, T(beta), c.data(),
               std::max<index_t>(c.dim(1), 1));
 }
@@ -3727,7 +3825,7 @@ struct ConvParams {
 /// Bytes of im2col columns per tile. Forward: gemm_panels reads each column panel of the tile
 /// out/8 times, and larger tiles mean fewer, longer runs of im2col; 4 MiB (a share of L3 per
 /// thread) was fastest for DS2's convs (K = 451 and 7392 rows), 1 and 16 MiB slower. Backward's
-/// Eigen GEMMs prefer about L2-sized tiles. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
+/// GEMMs (ops::gemm) preferred about L2-sized tiles when they were Eigen's. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
 inline constexpr std::size_t kConvForwardTileBytes = std::size_t(1) << 22;
 inline constexpr std::size_t kConvBackwardTileBytes = std::size_t(1) << 20;
 
@@ -19120,7 +19218,7 @@ template <class T>
 ASRKIT_ONE_COPY void log1p_in_place(Tensor<T>& spec) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<T>::type;
-  constexpr index_t L = unpacket_traits<Packet>::size;
+  constexpr index_t L = sizeof(Packet) / sizeof(T);  // unpacket_traits<__m256> warns (GCC)
   const Packet one = pset1<Packet>(T(1));
   T* x = spec.data();
   const index_t n = spec.numel();

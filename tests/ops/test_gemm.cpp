@@ -36,7 +36,8 @@ Tensor<T> naive(Trans ta, Trans tb, T alpha, const Tensor<T>& a, const Tensor<T>
         const T bv = tb == Trans::no ? b(p, j) : b(j, p);
         s += static_cast<long double>(av) * bv;
       }
-      out(i, j) = static_cast<T>(alpha * s + (beta == T(0) ? 0.0L : static_cast<long double>(beta) * c(i, j)));
+      out(i, j) = static_cast<T>(alpha * s +
+                                 (beta == T(0) ? 0.0L : static_cast<long double>(beta) * c(i, j)));
     }
   return out;
 }
@@ -53,7 +54,14 @@ template <class T>
 void check_all_transposes(double tol) {
   for (auto ta : {Trans::no, Trans::yes})
     for (auto tb : {Trans::no, Trans::yes})
-      for (auto mnk : {std::array<index_t, 3>{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 70, 129}}) {
+      // The last two cross gemm_cell's blocks: k over kGemmDepth (with a partial block), n over
+      // one packed block of op(B) (with a partial panel), m not a multiple of the tile's rows.
+      for (auto mnk : {std::array<index_t, 3>{1, 1, 1},
+                       {7, 5, 3},
+                       {33, 17, 65},
+                       {64, 70, 129},
+                       {13, 600, 700},
+                       {19, 1100, 300}}) {
         const index_t m = mnk[0], n = mnk[1], k = mnk[2];
         const auto a = random<T>(ta == Trans::no ? Shape{m, k} : Shape{k, m}, 1);
         const auto b = random<T>(tb == Trans::no ? Shape{k, n} : Shape{n, k}, 2);
@@ -137,8 +145,8 @@ TEST_CASE("gemm rejects bad shapes with ids", "[ops][gemm]") {
   REQUIRE_THROWS_ID(asrkit::ops::gemm(Trans::no, Trans::no, -1, 2, 3, 1.0f, a.data(), 4, b.data(),
                                       2, 0.0f, c.data(), 2),
                     asrkit::ValueError, "[asrkit.gemm.1]");
-  REQUIRE_THROWS_ID(asrkit::ops::gemm(Trans::no, Trans::no, 3, 2, 4, 1.0f, a.data(), 3, b.data(),
-                                      2, 0.0f, c.data(), 2),
+  REQUIRE_THROWS_ID(asrkit::ops::gemm(Trans::no, Trans::no, 3, 2, 4, 1.0f, a.data(), 3, b.data(), 2,
+                                      0.0f, c.data(), 2),
                     asrkit::ValueError, "[asrkit.gemm.2]");
   Tensor<float> a3({2, 3, 4}), b3({3, 4, 2}), c3({2, 3, 2});
   REQUIRE_THROWS_ID(asrkit::ops::gemm_batched(Trans::no, Trans::no, 1.0f, a3, b3, 0.0f, c3.view()),
@@ -162,4 +170,28 @@ TEST_CASE("gemm results do not depend on the thread count", "[ops][gemm]") {
     const auto want = naive(Trans::no, Trans::yes, 1.0f, a, b, 0.0f, c1);
     CHECK(max_abs_diff(c1, want) < 1e-4);
   }
+}
+
+TEST_CASE("a row of the gemm result does not depend on the other rows", "[ops][gemm]") {
+  // Every element is summed in k order (blocks of kGemmDepth) whatever the tile height or cell
+  // it falls in, so row i of a batch equals the product of row i alone, bit for bit. 13 rows:
+  // full and partial register tiles; k = 600 crosses two depth blocks.
+  const index_t m = 13, n = 50, k = 600;
+  for (auto ta : {Trans::no, Trans::yes})
+    for (auto tb : {Trans::no, Trans::yes}) {
+      const auto a = random<float>(ta == Trans::no ? Shape{m, k} : Shape{k, m}, 12);
+      const auto b = random<float>(tb == Trans::no ? Shape{k, n} : Shape{n, k}, 13);
+      Tensor<float> all({m, n});
+      asrkit::ops::gemm(ta, tb, 1.0f, a, b, 0.0f, all.view());
+      index_t differ = 0;
+      for (index_t i = 0; i < m; ++i) {
+        Tensor<float> row({1, n});  // op(A) row i: row i of A, or column i of the stored [k, m]
+        asrkit::ops::gemm<asrkit::Cpu, float>(
+            ta, tb, 1, n, k, 1.0f, ta == Trans::no ? a.data() + i * k : a.data() + i,
+            ta == Trans::no ? k : m, b.data(), tb == Trans::no ? n : k, 0.0f, row.data(), n);
+        for (index_t j = 0; j < n; ++j) differ += row(0, j) != all(i, j);
+      }
+      INFO("ta=" << (ta == Trans::yes) << " tb=" << (tb == Trans::yes));
+      CHECK(differ == 0);
+    }
 }

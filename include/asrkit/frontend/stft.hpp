@@ -235,7 +235,7 @@ template <class T>
 ASRKIT_ONE_COPY void log1p_in_place(Tensor<T>& spec) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<T>::type;
-  constexpr index_t L = unpacket_traits<Packet>::size;
+  constexpr index_t L = sizeof(Packet) / sizeof(T);  // unpacket_traits<__m256> warns (GCC)
   const Packet one = pset1<Packet>(T(1));
   T* x = spec.data();
   const index_t n = spec.numel();

@@ -97,7 +97,7 @@ struct ConvParams {
 /// Bytes of im2col columns per tile. Forward: gemm_panels reads each column panel of the tile
 /// out/8 times, and larger tiles mean fewer, longer runs of im2col; 4 MiB (a share of L3 per
 /// thread) was fastest for DS2's convs (K = 451 and 7392 rows), 1 and 16 MiB slower. Backward's
-/// Eigen GEMMs prefer about L2-sized tiles. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
+/// GEMMs (ops::gemm) preferred about L2-sized tiles when they were Eigen's. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
 inline constexpr std::size_t kConvForwardTileBytes = std::size_t(1) << 22;
 inline constexpr std::size_t kConvBackwardTileBytes = std::size_t(1) << 20;
 

@@ -1,0 +1,180 @@
+// asrkit/ops/detail/gemm_tile.hpp - the register tile behind every asrkit product (internal).
+//
+// C [Rows, one panel] = alpha * (start + A [Rows, k] * B panel [k, panel]) + beta * C, where a
+// panel is two SIMD registers of columns and B's row kk may sit anywhere (row_of(kk)): packed
+// once (ops::PackedMatrix, ops::gemm), read in place (ops::gemm_panels), or gathered from a
+// convolution's input (ops/conv.hpp). Each element of C is one register accumulation in k order
+// (split into a fixed number of interleaved partial sums for small tiles), so a result depends
+// only on the shapes, never on the thread count.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+
+#include <asrkit/core/config.hpp>
+#include <asrkit/core/shape.hpp>
+
+namespace asrkit {
+namespace ops {
+namespace detail {
+template <class T>
+struct PanelTraits {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  static constexpr index_t lanes = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr index_t panel = 2 * lanes;  // columns per panel: two SIMD registers per row
+  // A tile of R rows holds 2R accumulators plus B's two registers and A's broadcast: 8 rows with
+  // 32 registers (AVX-512), 6 with 16 (AVX2, SSE); more would spill accumulators to the stack.
+  static constexpr index_t registers = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS;
+  static constexpr index_t max_rows =
+      std::min<index_t>(8, std::max<index_t>(1, (registers - 3) / 2));
+};
+
+// Packs a [kb, cols <= panel] block of op(B) into dst [kb][panel], k-major and zero-padded to
+// the panel's width; element (kk, j) of the block is b[kk * row_stride + j * col_stride] (op(B)
+// as stored: row_stride = ldb, col_stride = 1; transposed: 1 and ldb).
+template <class T>
+void pack_panel(const T* b, index_t row_stride, index_t col_stride, index_t kb, index_t cols,
+                T* dst) {
+  constexpr index_t P = PanelTraits<T>::panel;
+  if (col_stride == 1) {
+    for (index_t kk = 0; kk < kb; ++kk) {
+      std::copy_n(b + kk * row_stride, cols, dst + kk * P);
+      std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
+    }
+    return;
+  }
+  for (index_t j = 0; j < cols; ++j) {  // one column at a time: a run of the stored matrix
+    const T* src = b + j * col_stride;
+    for (index_t kk = 0; kk < kb; ++kk) dst[kk * P + j] = src[kk * row_stride];
+  }
+  for (index_t kk = 0; kk < kb; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
+}
+
+// Where row kk of B's panel (kPanel columns) starts. Stored with a constant stride: b + kk * ld
+// (a packed panel, or B read in place by gemm_panels) ...
+template <class T>
+struct StridedRows {
+  const T* b;
+  index_t ld;
+  const T* operator()(index_t kk) const { return b + kk * ld; }
+};
+
+// ... or anywhere: rows[kk] + offset (a direct convolution's taps, ops/conv.hpp).
+template <class T>
+struct GatheredRows {
+  const T* const* rows;
+  index_t offset;
+  const T* operator()(index_t kk) const { return rows[kk] + offset; }
+};
+
+// How a tile orders each element's sum over k. `interleaved`: tiles of up to 4 rows split k into
+// partial sums to hide the FMA latency, so a row's result depends on the height of the tile it
+// falls in (that is, on m). `k_order`: one sum in plain k order in every tile, so a row of C
+// depends on its own row of A only (ops::gemm: a frame gives the same bits alone or in a batch).
+enum class SumOrder { interleaved, k_order };
+
+// C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
+// row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
+// where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
+// tiles have too few independent accumulators to hide the FMA latency, so they split k into
+// Split interleaved partial sums (added at the end), unless the caller asks for k order.
+template <class T, int Rows, SumOrder Order, class RowOf>
+ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
+  using namespace Eigen::internal;
+  using Packet = typename PanelTraits<T>::Packet;
+  constexpr index_t L = PanelTraits<T>::lanes;
+  // Partial sums per accumulator: wanted for small tiles, as many as the registers hold.
+  constexpr int kWanted = Order == SumOrder::k_order ? 1 : Rows <= 2 ? 4 : Rows <= 4 ? 2 : 1;
+  constexpr int Split = static_cast<int>(std::max<index_t>(
+      1, std::min<index_t>(kWanted, (PanelTraits<T>::registers - 3) / (2 * Rows))));
+  Packet acc[Split][Rows][2];
+  for (int s = 0; s < Split; ++s)
+    for (int i = 0; i < Rows; ++i)
+      acc[s][i][0] = acc[s][i][1] = pset1<Packet>(start && s == 0 ? start[i] : T(0));
+  index_t kk = 0;
+  for (; kk + Split <= k; kk += Split)
+    for (int s = 0; s < Split; ++s) {
+      const T* b = row_of(kk + s);
+      const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
+      for (int i = 0; i < Rows; ++i) {
+        const Packet av = pset1<Packet>(a[i * lda + kk + s]);
+        acc[s][i][0] = pmadd(av, b0, acc[s][i][0]);
+        acc[s][i][1] = pmadd(av, b1, acc[s][i][1]);
+      }
+    }
+  for (; kk < k; ++kk) {  // the k % Split tail goes into the first partial sum
+    const T* b = row_of(kk);
+    const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
+    for (int i = 0; i < Rows; ++i) {
+      const Packet av = pset1<Packet>(a[i * lda + kk]);
+      acc[0][i][0] = pmadd(av, b0, acc[0][i][0]);
+      acc[0][i][1] = pmadd(av, b1, acc[0][i][1]);
+    }
+  }
+  for (int i = 0; i < Rows; ++i) {
+    for (int s = 1; s < Split; ++s) {
+      acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
+      acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
+    }
+    T* crow = c + i * ldc;
+    if (cols == 2 * L) {  // a whole panel: vector stores
+      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]),
+             s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
+      if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
+        s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
+        s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
+      }
+      pstoreu(crow, s0);
+      pstoreu(crow + L, s1);
+      continue;
+    }
+    alignas(64) T sum[2 * L];
+    pstore(sum, acc[0][i][0]);
+    pstore(sum + L, acc[0][i][1]);
+    if (beta == T(0))
+      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j];
+    else
+      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j] + beta * crow[j];
+  }
+}
+
+// C rows [0, rows <= max_rows) x one panel: the tile of that many rows.
+template <SumOrder Order = SumOrder::interleaved, class T, class RowOf>
+void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
+  switch (rows) {
+    case 8:
+      return packed_tile<T, 8, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 7:
+      return packed_tile<T, 7, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 6:
+      return packed_tile<T, 6, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 5:
+      return packed_tile<T, 5, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 4:
+      return packed_tile<T, 4, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 3:
+      return packed_tile<T, 3, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    case 2:
+      return packed_tile<T, 2, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+    default:
+      return packed_tile<T, 1, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+  }
+}
+
+// C [m, one panel] = alpha * (start + A [m, k] * panel) + beta * C, max_rows rows at a time.
+template <class T, class RowOf>
+void packed_column(index_t m, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
+                   const T* start, T beta, T* c, index_t ldc, index_t cols) {
+  constexpr index_t R = PanelTraits<T>::max_rows;
+  for (index_t i = 0; i < m; i += R)
+    packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, row_of, start ? start + i : nullptr,
+                beta, c + i * ldc, ldc, cols);
+}
+
+}  // namespace detail
+
+}  // namespace ops
+}  // namespace asrkit
