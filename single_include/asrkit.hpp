@@ -3434,6 +3434,8 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
   const index_t n_padded = (n + P - 1) / P * P;
   T* bp = gemm_scratch<T>(0, static_cast<std::size_t>(kc * std::min(n_padded, block_cols)));
   T* ap = gemm_scratch<T>(1, static_cast<std::size_t>(m * kc));
+  // op(B)[kk][j] = b[kk * b_row + j * b_col]
+  const index_t b_row = tb == Trans::no ? ldb : 1, b_col = tb == Trans::no ? 1 : ldb;
   for (index_t k0 = 0; k0 < k; k0 += kc) {
     const index_t kb = std::min(kc, k - k0);
     if (ta == Trans::no) {
@@ -3447,15 +3449,9 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
     const T block_beta = k0 == 0 ? beta : T(1);
     for (index_t j0 = 0; j0 < n; j0 += block_cols) {
       const index_t nb = std::min(block_cols, n - j0), panels = (nb + P - 1) / P;
-      for (index_t p = 0; p < panels; ++p) {  // panel p: op(B)[k0 .. k0 + kb, j0 + p P ..]
-        const index_t j1 = j0 + p * P;
-        if (tb == Trans::no)
-          pack_panel(b + k0 * ldb + j1, ldb, index_t(1), kb, std::min(P, nb - p * P),
-                     bp + p * kb * P);
-        else
-          pack_panel(b + j1 * ldb + k0, index_t(1), ldb, kb, std::min(P, nb - p * P),
-                     bp + p * kb * P);
-      }
+      for (index_t p = 0; p < panels; ++p)  // panel p: op(B)[k0 .. k0 + kb, j0 + p P ..]
+        pack_panel(b + k0 * b_row + (j0 + p * P) * b_col, b_row, b_col, kb, std::min(P, nb - p * P),
+                   bp + p * kb * P);
       for (index_t i = 0; i < m; i += R)
         for (index_t p = 0; p < panels; ++p)
           packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, ap + i * kb, kb,
@@ -3638,14 +3634,11 @@ class PackedMatrix {
     n_ = n;
     panels_ = (n + kPanel - 1) / kPanel;
     data_.resize(static_cast<std::size_t>(panels_ * k * kPanel));  // pack_panel writes all of it
-    for (index_t p = 0; p < panels_; ++p) {
-      const index_t cols = std::min(kPanel, n - p * kPanel);
-      T* panel = data_.data() + p * k * kPanel;
-      if (tb == Trans::no)  // row kk of op(B) is row kk of B
-        detail::pack_panel(b + p * kPanel, ldb, index_t(1), k, cols, panel);
-      else  // column j of op(B) is row j of B
-        detail::pack_panel(b + p * kPanel * ldb, index_t(1), ldb, k, cols, panel);
-    }
+    // op(B)[kk][j] = b[kk * row + j * col]: row kk of B, or (transposed) column kk of B
+    const index_t row = tb == Trans::no ? ldb : 1, col = tb == Trans::no ? 1 : ldb;
+    for (index_t p = 0; p < panels_; ++p)
+      detail::pack_panel(b + p * kPanel * col, row, col, k, std::min(kPanel, n - p * kPanel),
+                         data_.data() + p * k * kPanel);
   }
 
   index_t rows() const noexcept { return k_; }  ///< k, the inner dimension

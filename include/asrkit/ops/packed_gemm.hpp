@@ -61,14 +61,11 @@ class PackedMatrix {
     n_ = n;
     panels_ = (n + kPanel - 1) / kPanel;
     data_.resize(static_cast<std::size_t>(panels_ * k * kPanel));  // pack_panel writes all of it
-    for (index_t p = 0; p < panels_; ++p) {
-      const index_t cols = std::min(kPanel, n - p * kPanel);
-      T* panel = data_.data() + p * k * kPanel;
-      if (tb == Trans::no)  // row kk of op(B) is row kk of B
-        detail::pack_panel(b + p * kPanel, ldb, index_t(1), k, cols, panel);
-      else  // column j of op(B) is row j of B
-        detail::pack_panel(b + p * kPanel * ldb, index_t(1), ldb, k, cols, panel);
-    }
+    // op(B)[kk][j] = b[kk * row + j * col]: row kk of B, or (transposed) column kk of B
+    const index_t row = tb == Trans::no ? ldb : 1, col = tb == Trans::no ? 1 : ldb;
+    for (index_t p = 0; p < panels_; ++p)
+      detail::pack_panel(b + p * kPanel * col, row, col, k, std::min(kPanel, n - p * kPanel),
+                         data_.data() + p * k * kPanel);
   }
 
   index_t rows() const noexcept { return k_; }  ///< k, the inner dimension
