@@ -1,5 +1,6 @@
 // Normalisation layers on a DS2-sized activation, x [T=500, B=8, F=1024] float: BatchNorm
-// (training forward with batch statistics, forward + backward, inference), sequence-wise BN
+// (training forward with batch statistics, forward + backward, each with x passed as a view and
+// chained: each output moved into the next call; inference), sequence-wise BN
 // with lengths (about 3/4 of the frames valid), LayerNorm (forward, forward + backward).
 // Threads 1 and 2. bench/norm_compare.py times PyTorch on the same shapes and prints ratios.
 #include <asrkit/core/rng.hpp>
@@ -34,19 +35,25 @@ asrkit::Tensor<std::int32_t> lengths() {
 }
 
 enum class Op { train_fwd, train_fwd_bwd, infer };
+/// How the training forward gets x: the same input as a view each time (BatchNorm caches a
+/// copy), or chained, each output moved into the next call (BatchNorm keeps it as its cache):
+/// as in a model, where x is the freshly written output of the layer before.
+enum class Input { view, chained };
 
-void bm_batch_norm(benchmark::State& state, Op op, int threads) {
+void bm_batch_norm(benchmark::State& state, Op op, Input in, int threads) {
   asrkit::set_num_threads(threads);
   asrkit::BatchNorm<float> bn(kF);
   const auto& x = input(1);
   const auto& dy = input(2);
+  asrkit::Tensor<float> carry(x.view());
   for (auto _ : state) {
     if (op == Op::infer) {
       benchmark::DoNotOptimize(bn.forward(x.view()).data());
     } else {
-      auto y = bn.forward_train(x.view());
+      auto y = in == Input::chained ? bn.forward_train(std::move(carry)) : bn.forward_train(x.view());
       benchmark::DoNotOptimize(y.data());
       if (op == Op::train_fwd_bwd) benchmark::DoNotOptimize(bn.backward(dy.view()).data());
+      if (in == Input::chained) carry = std::move(y);
     }
   }
   state.counters["threads"] = threads;
@@ -86,13 +93,24 @@ void bm_layer_norm(benchmark::State& state, bool backward, int threads) {
 const int registered = [] {
   for (int threads : {1, 2}) {
     const std::string t = "/threads:" + std::to_string(threads);
-    auto ms = [](benchmark::internal::Benchmark* b) { b->Unit(benchmark::kMillisecond)->UseRealTime(); };
-    ms(benchmark::RegisterBenchmark(("norm/batch_norm_train_fwd" + t).c_str(), bm_batch_norm, Op::train_fwd, threads));
-    ms(benchmark::RegisterBenchmark(("norm/batch_norm_train_fwd_bwd" + t).c_str(), bm_batch_norm, Op::train_fwd_bwd, threads));
-    ms(benchmark::RegisterBenchmark(("norm/batch_norm_infer" + t).c_str(), bm_batch_norm, Op::infer, threads));
-    ms(benchmark::RegisterBenchmark(("norm/sequence_batch_norm_fwd_bwd" + t).c_str(), bm_sequence_batch_norm, threads));
-    ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd" + t).c_str(), bm_layer_norm, false, threads));
-    ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd_bwd" + t).c_str(), bm_layer_norm, true, threads));
+    auto ms = [](benchmark::internal::Benchmark* b) {
+      b->Unit(benchmark::kMillisecond)->UseRealTime();
+    };
+    for (Input in : {Input::view, Input::chained}) {
+      const std::string how = in == Input::chained ? "_chained" : "";
+      ms(benchmark::RegisterBenchmark(("norm/batch_norm_train_fwd" + how + t).c_str(),
+                                      bm_batch_norm, Op::train_fwd, in, threads));
+      ms(benchmark::RegisterBenchmark(("norm/batch_norm_train_fwd_bwd" + how + t).c_str(),
+                                      bm_batch_norm, Op::train_fwd_bwd, in, threads));
+    }
+    ms(benchmark::RegisterBenchmark(("norm/batch_norm_infer" + t).c_str(), bm_batch_norm, Op::infer,
+                                    Input::view, threads));
+    ms(benchmark::RegisterBenchmark(("norm/sequence_batch_norm_fwd_bwd" + t).c_str(),
+                                    bm_sequence_batch_norm, threads));
+    ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd" + t).c_str(), bm_layer_norm, false,
+                                    threads));
+    ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd_bwd" + t).c_str(), bm_layer_norm, true,
+                                    threads));
   }
   return 0;
 }();

@@ -681,7 +681,7 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
   Tensor(const Shape& shape, T value) : Tensor(shape) { fill(value); }
 
   /// A copy of the viewed data (same device).
-  explicit Tensor(TensorView<const T, Device> view) : Tensor(view.shape()) {
+  explicit Tensor(TensorView<const T, Device> view) : Tensor(view.shape(), uninitialized) {
     Traits::copy(data_, view.data(), this->size_bytes());
   }
 
@@ -5598,7 +5598,7 @@ class Linear : public detail::WeightAndBias<T> {
   /// Inference: y [..., out] for x [..., in]. Caches nothing.
   Tensor<T> forward(TensorView<const T> x) const {
     check_input(x.shape());
-    Tensor<T> y(out_shape(x.shape()));
+    Tensor<T> y(out_shape(x.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
     run(x, y.view());
     return y;
   }
@@ -5608,7 +5608,7 @@ class Linear : public detail::WeightAndBias<T> {
     check_input(x.shape());
     x_ = Tensor<T>(x);
     cached_ = true;
-    Tensor<T> y(out_shape(x.shape()));
+    Tensor<T> y(out_shape(x.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
     run(x_.view(), y.view());
     return y;
   }
@@ -6111,30 +6111,20 @@ inline index_t chunk_rows(index_t cols) { return std::max<index_t>(1, kChunkElem
 
 // ---- row kernels: restrict-qualified parameters so the compiler vectorises each loop ----------
 
-/// xhat = (x - mu) * is; y = xhat * g + b.
+/// y = (x - mu) * a + b: BatchNorm with a = γ·invstd, b = β (centred first: no cancellation
+/// between x·a and mu·a when the mean is large against the spread).
 template <class T>
-void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
-                   const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
-                   const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
-  for (index_t j = 0; j < n; ++j) {
-    const T h = (x[j] - mu[j]) * is[j];
-    xhat[j] = h;
-    y[j] = h * g[j] + b[j];
-  }
+void centred_affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT mu,
+                        const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t j = 0; j < n; ++j) y[j] = (x[j] - mu[j]) * a[j] + b[j];
 }
-
-/// y = x * a + b.
+/// dx = k * (dy - c - (x - mu) * e): BatchNorm's backward from the cached input, whose xhat is
+/// (x - mu) * invstd (invstd folded into e).
 template <class T>
-void affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT a,
-                const T* ASRKIT_RESTRICT b, index_t n) {
-  for (index_t j = 0; j < n; ++j) y[j] = x[j] * a[j] + b[j];
-}
-/// dx = k * (dy - c - h * e).
-template <class T>
-void bn_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h,
-                     const T* ASRKIT_RESTRICT k, const T* ASRKIT_RESTRICT c,
-                     const T* ASRKIT_RESTRICT e, index_t n) {
-  for (index_t j = 0; j < n; ++j) dx[j] = k[j] * (dy[j] - c[j] - h[j] * e[j]);
+void bn_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT x,
+                     const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT k,
+                     const T* ASRKIT_RESTRICT c, const T* ASRKIT_RESTRICT e, index_t n) {
+  for (index_t j = 0; j < n; ++j) dx[j] = k[j] * (dy[j] - c[j] - (x[j] - mu[j]) * e[j]);
 }
 
 /// LayerNorm rows: y = (x - mu) * rs [* g + b].
@@ -6160,12 +6150,13 @@ void ln_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT g, const T*
 
 // ---- non-temporal stores ------------------------------------------------------------------------
 //
-// A training forward's cached xhat is read again only by backward, after the rest of the network
-// has run: written through the cache it evicts the layer's input and output (x, y and xhat of a
-// [500·8, 1024] float layer are 48 MiB against a 32 MiB L3) for data nobody reads soon. Streaming
-// stores write it straight to memory, without the read-for-ownership of a normal store either.
+// A training forward's cache (BatchNorm's copy of x, LayerNorm's xhat) is read again only by
+// backward, after the rest of the network has run: written through the cache it evicts the
+// layer's input and output (x, y and the cache of a [500·8, 1024] float layer are 48 MiB against
+// a 32 MiB L3) for data nobody reads soon. Streaming stores write it straight to memory, without
+// the read-for-ownership of a normal store either.
 
-/// Outputs from this size write xhat with streaming stores (smaller ones stay cached for backward).
+/// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
 inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
 
 #if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__))
@@ -6242,21 +6233,23 @@ void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
 }
 #endif
 
-/// normalize_row with xhat written by streaming stores.
+/// centred_affine_row, and x copied to `copy` with streaming stores (BatchNorm's training
+/// forward caching its input for backward).
 template <class T>
-void normalize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
-                             const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
-                             const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
+void centred_affine_row_streaming_copy(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT copy,
+                                       const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT mu,
+                                       const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
   stream_row(
-      xhat, n,
+      copy, n,
       [&](index_t j) {
-        const auto h = (vec_load(x + j) - vec_load(mu + j)) * vec_load(is + j);
-        const auto out = h * vec_load(g + j) + vec_load(b + j);
+        const auto v = vec_load(x + j);
+        const auto out = (v - vec_load(mu + j)) * vec_load(a + j) + vec_load(b + j);
         std::memcpy(y + j, &out, sizeof out);
-        return h;
+        return v;
       },
       [&](index_t j0, index_t j1) {
-        normalize_row(y + j0, xhat + j0, x + j0, mu + j0, is + j0, g + j0, b + j0, j1 - j0);
+        centred_affine_row(y + j0, x + j0, mu + j0, a + j0, b + j0, j1 - j0);
+        std::copy(x + j0, x + j1, copy + j0);
       });
 }
 
@@ -6336,37 +6329,48 @@ void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
   }
 }
 
-/// Over rows `row[0..n)` (n <= kRowGroup) of dy and xhat: a[j] += Σ dy, b[j] += Σ dy · xhat
-/// (double), grouped like shifted_sums_rows.
-template <class T>
-void grad_sums_rows(const T* dy, const T* xhat, index_t cols, const index_t* row, index_t n,
-                    double* ASRKIT_RESTRICT a, double* ASRKIT_RESTRICT b) {
+/// Over rows `row[0..n)` (n <= kRowGroup) of dy and h: a[j] += Σ dy, b[j] += Σ dy · (h − centre[j])
+/// (double; no centre: Σ dy · h), grouped like shifted_sums_rows. LayerNorm passes its cached
+/// xhat as h; BatchNorm its cached input and the batch mean, then scales b by invstd.
+template <bool Centred, class T>
+void grad_sums_rows_impl(const T* dy, const T* h, index_t cols, const index_t* row, index_t n,
+                         const T* ASRKIT_RESTRICT centre, double* ASRKIT_RESTRICT a,
+                         double* ASRKIT_RESTRICT b) {
+  const auto centred = [centre](const T* ASRKIT_RESTRICT p, index_t j) {
+    if constexpr (Centred) return static_cast<double>(p[j] - centre[j]);
+    else return static_cast<double>(p[j]);
+  };
   if (n == kRowGroup) {
     const T* ASRKIT_RESTRICT d0 = dy + row[0] * cols;
     const T* ASRKIT_RESTRICT d1 = dy + row[1] * cols;
     const T* ASRKIT_RESTRICT d2 = dy + row[2] * cols;
     const T* ASRKIT_RESTRICT d3 = dy + row[3] * cols;
-    const T* ASRKIT_RESTRICT h0 = xhat + row[0] * cols;
-    const T* ASRKIT_RESTRICT h1 = xhat + row[1] * cols;
-    const T* ASRKIT_RESTRICT h2 = xhat + row[2] * cols;
-    const T* ASRKIT_RESTRICT h3 = xhat + row[3] * cols;
+    const T* ASRKIT_RESTRICT h0 = h + row[0] * cols;
+    const T* ASRKIT_RESTRICT h1 = h + row[1] * cols;
+    const T* ASRKIT_RESTRICT h2 = h + row[2] * cols;
+    const T* ASRKIT_RESTRICT h3 = h + row[3] * cols;
     for (index_t j = 0; j < cols; ++j) {
       const double e0 = static_cast<double>(d0[j]), e1 = static_cast<double>(d1[j]);
       const double e2 = static_cast<double>(d2[j]), e3 = static_cast<double>(d3[j]);
       a[j] += (e0 + e1) + (e2 + e3);
-      b[j] += (e0 * static_cast<double>(h0[j]) + e1 * static_cast<double>(h1[j])) +
-              (e2 * static_cast<double>(h2[j]) + e3 * static_cast<double>(h3[j]));
+      b[j] += (e0 * centred(h0, j) + e1 * centred(h1, j)) + (e2 * centred(h2, j) + e3 * centred(h3, j));
     }
     return;
   }
   for (index_t i = 0; i < n; ++i) {
     const T* ASRKIT_RESTRICT d0 = dy + row[i] * cols;
-    const T* ASRKIT_RESTRICT h0 = xhat + row[i] * cols;
+    const T* ASRKIT_RESTRICT h0 = h + row[i] * cols;
     for (index_t j = 0; j < cols; ++j) {
       a[j] += static_cast<double>(d0[j]);
-      b[j] += static_cast<double>(d0[j]) * static_cast<double>(h0[j]);
+      b[j] += static_cast<double>(d0[j]) * centred(h0, j);
     }
   }
+}
+template <class T>
+void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, index_t n, double* a,
+                    double* b, const T* centre = nullptr) {
+  if (centre) grad_sums_rows_impl<true>(dy, h, cols, row, n, centre, a, b);
+  else grad_sums_rows_impl<false>(dy, h, cols, row, n, centre, a, b);
 }
 
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
@@ -6415,25 +6419,27 @@ index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned ch
   return n;
 }
 
-/// Per-column sums over the valid rows of dy and of dy · xhat (the dβ and dγ of a norm layer):
-/// chunks reduced in parallel like column_moments, their sums added in chunk order.
+/// Per-column sums over the valid rows of dy and of dy · (h − centre) (centre may be null; the dβ
+/// and, up to invstd, dγ of a norm layer): chunks reduced in parallel like column_moments, their
+/// sums added in chunk order.
 template <class T>
-void column_grad_sums(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
-                      double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
+void column_grad_sums(const T* dy, const T* h, const T* centre, index_t rows, index_t cols,
+                      const unsigned char* valid, double* ASRKIT_RESTRICT sum_dy,
+                      double* ASRKIT_RESTRICT sum_dy_h) {
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
   std::vector<double> part(static_cast<std::size_t>(2 * chunks * cols), 0.0);
   parallel_for(chunks, [&](index_t c) {
     double* a = part.data() + 2 * c * cols;
     for_valid_row_groups(valid, c * step, std::min(rows, (c + 1) * step),
-                         [&](const index_t* group, index_t n) { grad_sums_rows(dy, xhat, cols, group, n, a, a + cols); });
+                         [&](const index_t* group, index_t n) { grad_sums_rows(dy, h, cols, group, n, a, a + cols, centre); });
   });
   std::fill(sum_dy, sum_dy + cols, 0.0);
-  std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
+  std::fill(sum_dy_h, sum_dy_h + cols, 0.0);
   for (index_t c = 0; c < chunks; ++c) {
     const double* a = part.data() + 2 * c * cols;
     for (index_t j = 0; j < cols; ++j) {
       sum_dy[j] += a[j];
-      sum_dy_xhat[j] += a[cols + j];
+      sum_dy_h[j] += a[cols + j];
     }
   }
 }
@@ -6593,108 +6599,103 @@ inline void check_features(const Shape& s, index_t features, const char* layer, 
 constexpr LengthsErrorIds kLengthsErrors{"batchnorm.5", "batchnorm.6"};
 
 /// Statistics of one training batch: biased variance for normalising, count for the unbiased
-/// running update, and the 1/sqrt(var + eps) the forward used (in T, as applied).
+/// running update, and the mean and 1/sqrt(var + eps) the forward applied (in T), which backward
+/// needs with the cached input.
 template <class T>
 struct BatchStats {
   std::vector<double> mean, var;  // var: biased
-  std::vector<T> invstd;
+  std::vector<T> centre, invstd;
   index_t count = 0;
 };
 
-/// Training forward with batch statistics over the valid rows: y = γ xhat + β, xhat cached;
-/// invalid rows give y = 0 and xhat = 0. Every element of y and xhat is written. Both passes split
-/// the rows (contiguous memory per thread; splitting the features instead was 2.6x slower on two
-/// threads), and a large xhat is written with streaming stores (norm_kernels.hpp, kStreamBytes).
+/// y = (x − mean) · scale + shift on valid rows, 0 elsewhere; with `copy`, x is also copied there
+/// (every row; streaming stores from kStreamBytes). The one pass of every BatchNorm forward:
+/// training (scale = γ·invstd, shift = β) and inference (running statistics). Rows are split
+/// into contiguous chunks per thread (splitting the features instead was 2.6x slower on two
+/// threads).
 template <class T>
-BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
-                            const T* gamma, const T* beta, double eps, T* y, T* xhat) {
-  BatchStats<T> s;
-  s.mean.resize(static_cast<std::size_t>(cols));
-  s.var.resize(static_cast<std::size_t>(cols));
-  s.invstd.resize(static_cast<std::size_t>(cols));
-  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
-  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // mean, γ, β as the rows use them
-  T* mu = coef.data();
-  T* g = mu + cols;
-  T* bt = g + cols;
-  for (index_t j = 0; j < cols; ++j) {
-    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
-    s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
-    mu[j] = static_cast<T>(s.mean[j]);
-    g[j] = gamma ? gamma[j] : T(1);
-    bt[j] = beta ? beta[j] : T(0);
-  }
-  const bool streaming = static_cast<std::size_t>(rows * cols) * sizeof(T) >= kStreamBytes;
+void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* valid, const T* mean,
+                  const T* scale, const T* shift, T* y, T* copy = nullptr) {
+  const bool streaming = copy && static_cast<std::size_t>(rows * cols) * sizeof(T) >= kStreamBytes;
   for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * cols;
       T* ASRKIT_RESTRICT yr = y + r * cols;
-      T* ASRKIT_RESTRICT hr = xhat + r * cols;
+      T* cr = copy ? copy + r * cols : nullptr;
       if (valid && !valid[r]) {
         std::fill(yr, yr + cols, T(0));
-        std::fill(hr, hr + cols, T(0));
+        if (cr) std::copy(xr, xr + cols, cr);
       } else if (streaming) {
-        normalize_row_streaming(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
+        centred_affine_row_streaming_copy(yr, cr, xr, mean, scale, shift, cols);
       } else {
-        normalize_row(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
+        centred_affine_row(yr, xr, mean, scale, shift, cols);
+        if (cr) std::copy(xr, xr + cols, cr);
       }
     }
     if (streaming) stream_fence();
   });
+}
+
+/// Training forward with batch statistics over the valid rows: y = γ (x − mean) invstd + β;
+/// invalid rows give y = 0. With `copy` the input is cached there for backward (null when the
+/// layer already owns x).
+template <class T>
+BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                            const T* gamma, const T* beta, double eps, T* y, T* copy) {
+  BatchStats<T> s;
+  const auto n = static_cast<std::size_t>(cols);
+  s.mean.resize(n);
+  s.var.resize(n);
+  s.centre.resize(n);
+  s.invstd.resize(n);
+  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
+  std::vector<T> coef(2 * n);  // γ·invstd and β as the rows use them
+  T* scale = coef.data();
+  T* shift = scale + cols;
+  for (index_t j = 0; j < cols; ++j) {
+    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
+    const double is = 1.0 / std::sqrt(s.var[j] + eps);
+    s.invstd[j] = static_cast<T>(is);
+    s.centre[j] = static_cast<T>(s.mean[j]);
+    scale[j] = static_cast<T>(gamma ? static_cast<double>(gamma[j]) * is : is);
+    shift[j] = beta ? beta[j] : T(0);
+  }
+  apply_affine(x, rows, cols, valid, s.centre.data(), scale, shift, y, copy);
   return s;
 }
 
-/// y = x * scale + shift on valid rows (fixed statistics folded into scale/shift), 0 elsewhere.
-/// With `xhat`, also xhat = (x - mean) * invstd (the RBN fallback to population statistics).
+/// Backward of BN over the valid rows, from the cached input x and the centre (mean) and invstd
+/// the forward applied, xhat = (x − centre)·invstd. With batch statistics (Ioffe & Szegedy,
+/// Alg. 1 backward): dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)); with fixed statistics:
+/// dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given); invalid rows get
+/// dx = 0. Rows are split like apply_affine.
 template <class T>
-void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* valid,
-                  const std::vector<T>& scale, const std::vector<T>& shift, T* y,
-                  T* xhat = nullptr, const std::vector<T>* mean = nullptr,
-                  const std::vector<T>* invstd = nullptr) {
-  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      T* ASRKIT_RESTRICT yr = y + r * cols;
-      if (valid && !valid[r]) {
-        std::fill(yr, yr + cols, T(0));
-        if (xhat) std::fill(xhat + r * cols, xhat + (r + 1) * cols, T(0));
-        continue;
-      }
-      affine_row(yr, x + r * cols, scale.data(), shift.data(), cols);
-      if (xhat) {
-        const T* xr = x + r * cols;
-        T* hr = xhat + r * cols;
-        for (index_t j = 0; j < cols; ++j) hr[j] = (xr[j] - (*mean)[j]) * (*invstd)[j];
-      }
-    }
-  });
-}
-
-/// Backward of BN over the valid rows. With batch statistics (Ioffe & Szegedy, Alg. 1 backward):
-///   dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)),
-/// with fixed statistics: dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given);
-/// invalid rows get dx = 0. Rows are split like train_forward.
-template <class T>
-void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
-              const std::vector<T>& invstd, index_t count, bool batch_stats, const T* gamma,
-              T* dx, T* dgamma, T* dbeta) {
+void backward(const T* dy, const T* x, index_t rows, index_t cols, const unsigned char* valid,
+              const std::vector<T>& centre, const std::vector<T>& invstd, index_t count,
+              bool batch_stats, const T* gamma, T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
-  column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
+  column_grad_sums(dy, x, centre.data(), rows, cols, valid, sdy.data(), sdyh.data());
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // dx = k (dy − c_dy − xhat c_h)
+  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // dx = k (dy − c_dy − (x − centre) e)
   T* k = coef.data();
   T* c_dy = k + cols;
-  T* c_h = c_dy + cols;
+  T* e = c_dy + cols;
   for (index_t j = 0; j < cols; ++j) {
-    k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
+    const double is = static_cast<double>(invstd[j]);
+    const double sum_dy_xhat = sdyh[j] * is;
+    k[j] = static_cast<T>((gamma ? static_cast<double>(gamma[j]) : 1.0) * is);
     c_dy[j] = static_cast<T>(sdy[j] * inv_n);
-    c_h[j] = static_cast<T>(sdyh[j] * inv_n);
-    if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
+    e[j] = static_cast<T>(sum_dy_xhat * inv_n * is);
+    if (dgamma) dgamma[j] += static_cast<T>(sum_dy_xhat);
     if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
   }
   for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       T* ASRKIT_RESTRICT dr = dx + r * cols;
-      if (valid && !valid[r]) std::fill(dr, dr + cols, T(0));
-      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k, c_dy, c_h, cols);
+      if (valid && !valid[r])
+        std::fill(dr, dr + cols, T(0));
+      else
+        bn_backward_row(dr, dy + r * cols, x + r * cols, centre.data(), k, c_dy, e, cols);
     }
   });
 }
@@ -6743,23 +6744,30 @@ class BatchNorm {
     return y;
   }
 
-  /// Training: batch statistics over all rows, running statistics updated, xhat cached.
+  /// Training: batch statistics over all rows, running statistics updated, a copy of x cached.
   Tensor<T> forward_train(TensorView<const T> x) {
     detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
     valid_.clear();
     return train(x);
+  }
+  /// As above, keeping x itself as the cache: no copy. What a model passes on from the layer
+  /// before (`bn.forward_train(conv.forward_train(x))`); one write of x fewer per call.
+  Tensor<T> forward_train(Tensor<T>&& x) {
+    detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
+    valid_.clear();
+    return train(std::move(x));
   }
 
   /// dL/dx through the batch statistics of the last forward_train; adds dL/dγ, dL/dβ to grads.
   Tensor<T> backward(TensorView<const T> dy) {
     if (!cached_)
       throw ValueError("batchnorm.3", "BatchNorm::backward: call forward_train first");
-    if (dy.shape() != xhat_.shape())
+    if (dy.shape() != x_.shape())
       throw ShapeError("batchnorm.4", detail::str("BatchNorm::backward: dy must have the shape of the "
-                                                  "forward input ", xhat_.shape().str(), ", got ",
+                                                  "forward input ", x_.shape().str(), ", got ",
                                                   dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // backward writes every element
-    detail::norm::backward(dy.data(), xhat_.data(), rows(xhat_.shape()), features_, mask(),
+    detail::norm::backward(dy.data(), x_.data(), rows(x_.shape()), features_, mask(), stats_.centre,
                            stats_.invstd, stats_.count, true, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
@@ -6797,33 +6805,46 @@ class BatchNorm {
   const T* beta() const { return options_.affine ? bias_.value.data() : nullptr; }
   const unsigned char* mask() const { return valid_.empty() ? nullptr : valid_.data(); }
 
-  /// Inference with the running statistics folded into one scale and shift per feature.
+  /// Inference with the running statistics: scale = γ / sqrt(running_var + ε), shift = β.
   void infer(TensorView<const T> x, const unsigned char* valid, Tensor<T>& y) const {
     std::vector<T> scale(static_cast<std::size_t>(features_)), shift(static_cast<std::size_t>(features_));
     for (index_t j = 0; j < features_; ++j) {
-      const double s = (gamma() ? static_cast<double>(gamma()[j]) : 1.0) /
-                       std::sqrt(static_cast<double>(running_var_(j)) + options_.eps);
-      scale[j] = static_cast<T>(s);
-      shift[j] = static_cast<T>((beta() ? static_cast<double>(beta()[j]) : 0.0) -
-                                s * static_cast<double>(running_mean_(j)));
+      scale[j] = static_cast<T>((gamma() ? static_cast<double>(gamma()[j]) : 1.0) /
+                                std::sqrt(static_cast<double>(running_var_(j)) + options_.eps));
+      shift[j] = beta() ? beta()[j] : T(0);
     }
-    detail::norm::apply_affine(x.data(), rows(x.shape()), features_, valid, scale, shift, y.data());
+    detail::norm::apply_affine(x.data(), rows(x.shape()), features_, valid, running_mean_.data(),
+                               scale.data(), shift.data(), y.data());
   }
 
-  /// Training forward over the rows flagged in valid_ (all when empty).
+  /// Training forward over the rows flagged in valid_ (all when empty). A view is copied into the
+  /// cache x_ (reused between calls of one shape) by the same pass that writes y; a moved tensor
+  /// becomes x_ itself.
   Tensor<T> train(TensorView<const T> x) {
-    const index_t n = rows(x.shape());
+    check_count(x.shape());
+    if (x_.shape() != x.shape()) x_ = Tensor<T>(x.shape(), uninitialized);
+    return train_cached(x.data(), x_.data());
+  }
+  Tensor<T> train(Tensor<T>&& x) {
+    check_count(x.shape());
+    x_ = std::move(x);
+    return train_cached(x_.data(), nullptr);
+  }
+  void check_count(const Shape& shape) const {
+    const index_t n = rows(shape);
     const index_t count =
         valid_.empty() ? n : static_cast<index_t>(std::count(valid_.begin(), valid_.end(), 1));
     if (count < 2)
       throw ValueError("batchnorm.2", detail::str("BatchNorm: training needs more than 1 value per "
                                                   "feature, got ", count, " (valid) row(s) of shape ",
-                                                  x.shape().str()));
-    // train_forward writes every element of y and xhat; xhat is reused between calls.
-    Tensor<T> y(x.shape(), uninitialized);
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
-    stats_ = detail::norm::train_forward(x.data(), n, features_, mask(), gamma(), beta(),
-                                         options_.eps, y.data(), xhat_.data());
+                                                  shape.str()));
+  }
+  /// train_forward writes every element of y (and of copy, when given).
+  Tensor<T> train_cached(const T* x, T* copy) {
+    Tensor<T> y(x_.shape(), uninitialized);
+    cached_ = false;
+    stats_ = detail::norm::train_forward(x, rows(x_.shape()), features_, mask(), gamma(), beta(),
+                                         options_.eps, y.data(), copy);
     num_batches_tracked_() += 1;
     const double m = options_.momentum ? *options_.momentum
                                        : 1.0 / static_cast<double>(num_batches_tracked_());
@@ -6837,8 +6858,8 @@ class BatchNorm {
   Parameter<T> weight_, bias_;
   Tensor<T> running_mean_, running_var_;
   Tensor<std::int64_t> num_batches_tracked_;
-  // forward_train cache
-  Tensor<T> xhat_;
+  // forward_train cache: the input and the statistics applied to it
+  Tensor<T> x_;
   detail::norm::BatchStats<T> stats_;
   std::vector<unsigned char> valid_;
   bool cached_ = false;
@@ -6870,6 +6891,11 @@ class SequenceBatchNorm : public BatchNorm<T> {
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
     this->valid_ = check(x, lengths);
     return this->train(x);
+  }
+  /// As above, keeping x itself as the cache (see BatchNorm::forward_train(Tensor&&)).
+  Tensor<T> forward_train(Tensor<T>&& x, TensorView<const std::int32_t> lengths) {
+    this->valid_ = check(x.view(), lengths);
+    return this->train(std::move(x));
   }
 
  private:
@@ -6943,8 +6969,8 @@ class RecurrentBatchNorm {
     const auto valid = check_step(x_t, t, lengths, false);
     check_out(y, x_t.shape(), "y");
     const auto p = population(std::min(t, max_steps_ - 1));
-    detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
-                               y.data());
+    detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.mean.data(),
+                               p.scale.data(), p.shift.data(), y.data());
   }
 
   /// Training at step t < max_steps: batch statistics of the active items at t, running
@@ -6967,10 +6993,10 @@ class RecurrentBatchNorm {
     const index_t active = c.valid.empty()
                                ? batch
                                : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
-    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape(), uninitialized);
+    if (c.x.shape() != x_t.shape()) c.x = Tensor<T>(x_t.shape(), uninitialized);
     if (active >= 2) {
       c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
-                                            beta(), options_.eps, y.data(), c.xhat.data());
+                                            beta(), options_.eps, y.data(), c.x.data());
       c.batch_stats = true;
       num_batches_tracked_(t) += 1;
       detail::norm::update_running(running_mean_[t].data(), running_var_[t].data(), c.stats,
@@ -6978,11 +7004,12 @@ class RecurrentBatchNorm {
     } else {  // SPECS §4.4 [D]: too few items for statistics, use the population's
       const auto p = population(t);
       c.stats = detail::norm::BatchStats<T>{};
+      c.stats.centre = p.mean;
       c.stats.invstd = p.invstd;
       c.stats.count = active;
       c.batch_stats = false;
-      detail::norm::apply_affine(x_t.data(), batch, features_, mask(c.valid), p.scale, p.shift,
-                                 y.data(), c.xhat.data(), &p.mean, &p.invstd);
+      detail::norm::apply_affine(x_t.data(), batch, features_, mask(c.valid), p.mean.data(),
+                                 p.scale.data(), p.shift.data(), y.data(), c.x.data());
     }
     c.cached = true;
   }
@@ -6999,13 +7026,13 @@ class RecurrentBatchNorm {
       throw ValueError("batchnorm.3", detail::str("RecurrentBatchNorm::backward_step: no "
                                                   "forward_step_train at step ", t));
     Step& c = cache_[static_cast<std::size_t>(t)];
-    if (dy_t.shape() != c.xhat.shape())
+    if (dy_t.shape() != c.x.shape())
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
-                                                  "shape ", c.xhat.shape().str(), ", got ",
+                                                  "shape ", c.x.shape().str(), ", got ",
                                                   dy_t.shape().str()));
     check_out(dx, dy_t.shape(), "dx");
-    detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
-                           c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
+    detail::norm::backward(dy_t.data(), c.x.data(), dy_t.dim(0), features_, mask(c.valid),
+                           c.stats.centre, c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
   }
@@ -7060,7 +7087,7 @@ class RecurrentBatchNorm {
 
  private:
   struct Step {
-    Tensor<T> xhat;
+    Tensor<T> x;  // the input at this step
     detail::norm::BatchStats<T> stats;
     std::vector<unsigned char> valid;
     bool batch_stats = false, cached = false;
@@ -7088,8 +7115,7 @@ class RecurrentBatchNorm {
       p.mean[j] = running_mean_(t, j);
       p.invstd[j] = static_cast<T>(is);
       p.scale[j] = static_cast<T>(g * is);
-      p.shift[j] = static_cast<T>((beta() ? static_cast<double>(beta()[j]) : 0.0) -
-                                  g * is * static_cast<double>(running_mean_(t, j)));
+      p.shift[j] = beta() ? beta()[j] : T(0);
     }
     return p;
   }
@@ -8825,7 +8851,8 @@ class Recurrent {
     if (!self.options_.input_batch_norm) return xp;
     auto& bn = self.norm_[static_cast<std::size_t>(p)];
     if constexpr (Train)
-      return lengths.data() ? bn.forward_train(xp.view(), lengths) : bn.forward_train(xp.view());
+      return lengths.data() ? bn.forward_train(std::move(xp), lengths)
+                            : bn.forward_train(std::move(xp));
     else
       return lengths.data() ? bn.forward(xp.view(), lengths) : bn.forward(xp.view());
   }
@@ -12451,11 +12478,11 @@ class FeedForward {
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
     lengths_ = detail::seq::checked_lengths(x, d_model(), lengths, "FeedForward");
     pre_act_ = w_1_.forward_train(x);
-    if (norm_1_) pre_act_ = norm_1_->forward_train(pre_act_, as_view(lengths_));
+    if (norm_1_) pre_act_ = norm_1_->forward_train(std::move(pre_act_), as_view(lengths_));
     act_ = Tensor<T>(pre_act_.shape(), uninitialized);
     ops::activation(options_.activation, TensorView<const T>(pre_act_.view()), act_.view());
     Tensor<T> y = w_2_.forward_train(options_.dropout > 0 ? dropout_.forward_train(act_) : act_);
-    if (norm_2_) y = norm_2_->forward_train(y, as_view(lengths_));
+    if (norm_2_) y = norm_2_->forward_train(std::move(y), as_view(lengths_));
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;
     return y;
@@ -12625,11 +12652,11 @@ class ConformerConvolution {
       return gate_in_;  // ReLU reads its input for the mask
     });
     act_in_ = depthwise_conv_.forward_train(g);
-    if (norm_) act_in_ = norm_->forward_train(act_in_, len);
+    if (norm_) act_in_ = norm_->forward_train(std::move(act_in_), len);
     Tensor<T> s(act_in_.shape(), uninitialized);
     ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
     Tensor<T> y = pointwise_conv2_.forward_train(s);
-    if (pointwise_norm2_) y = pointwise_norm2_->forward_train(y, len);
+    if (pointwise_norm2_) y = pointwise_norm2_->forward_train(std::move(y), len);
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;
     return y;
@@ -13954,10 +13981,10 @@ class Conv2dSubsampling {
   template <class S>
   static Tensor<T> norm_forward(S& s, const Tensor<T>& img, const std::vector<std::int32_t>& len) {
     const auto rl = row_lengths(len, img.dim(3));
-    const Tensor<T> rows = image_to_rows(img);
+    Tensor<T> rows = image_to_rows(img);
     Tensor<T> y;
     if constexpr (std::is_const_v<S>) y = s.norm->forward(rows, as_view(rl));
-    else y = s.norm->forward_train(rows, as_view(rl));
+    else y = s.norm->forward_train(std::move(rows), as_view(rl));
     return rows_to_image(y, img.dim(0), img.dim(3));
   }
   Tensor<T> norm_backward(Stage& s, const Tensor<T>& g) {

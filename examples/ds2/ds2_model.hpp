@@ -507,7 +507,7 @@ class Model {
       for (index_t f = 0; f < F; ++f)
         repeated.data()[b * F + f] = frames[static_cast<std::size_t>(b)];
     Tensor<T> rows = detail::image_to_rows<T>(y);
-    rows = Train ? c.norm.forward_train(rows.view(), repeated.view())
+    rows = Train ? c.norm.forward_train(std::move(rows), repeated.view())
                  : c.norm.forward(rows.view(), repeated.view());
     return Train ? c.act.forward_train(rows.view()) : c.act.forward(rows.view());
   }

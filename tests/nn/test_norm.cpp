@@ -6,6 +6,7 @@
 #include <asrkit/nn/batch_norm.hpp>
 #include <asrkit/nn/layer_norm.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -31,9 +32,11 @@ Tensor<float> to_float(const Tensor<double>& t) {
   return f;
 }
 
-double max_abs_diff(const double* a, const double* b, index_t n) {
+template <class A, class B>
+double max_abs_diff(const A* a, const B* b, index_t n) {
   double worst = 0;
-  for (index_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  for (index_t i = 0; i < n; ++i)
+    worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
   return worst;
 }
 
@@ -135,6 +138,9 @@ TEST_CASE("BatchNorm backward matches finite differences", "[nn][batchnorm][grad
   check_gradients(bn, x, [](auto& l, const Tensor<double>& in) { return l.forward_train(in.view()); });
 
   asrkit::BatchNormOptions no_affine;
+  check_gradients(bn, x, [](auto& l, const Tensor<double>& in) {
+    return l.forward_train(Tensor<double>(in.view()));
+  });
   no_affine.affine = false;
   asrkit::BatchNorm<double> plain(4, no_affine);
   int count = 0;
@@ -172,6 +178,47 @@ TEST_CASE("BatchNorm results do not depend on the thread count", "[nn][batchnorm
   asrkit::set_num_threads(1);
   CHECK(std::equal(one.first.data(), one.first.data() + one.first.numel(), two.first.data()));
   CHECK(std::equal(one.second.data(), one.second.data() + one.second.numel(), two.second.data()));
+}
+
+// forward_train(view) caches a copy of x (streamed from kStreamBytes), forward_train(Tensor&&)
+// keeps the moved tensor: both must give the same y, dx, dγ, dβ and running statistics, and the
+// copy must not follow later writes to the caller's x.
+TEST_CASE("BatchNorm: a moved input and a viewed one give the same forward and backward",
+          "[nn][batchnorm]") {
+  for (index_t rows : {6, 1100}) {  // 1100 x 1021 floats: the streaming copy, odd row alignments
+    INFO("rows " << rows);
+    const index_t cols = 1021;
+    auto x = to_float(randn({rows, cols}, 50, 0.5, 2.0));
+    const auto dy = to_float(randn({rows, cols}, 51));
+    asrkit::BatchNorm<float> viewed(cols);
+    asrkit::Rng rng(52);
+    rng.fill_normal(viewed.weight().value.view(), 1.0f, 0.5f);
+    rng.fill_normal(viewed.bias().value.view(), 0.0f, 0.5f);
+    asrkit::BatchNorm<float> moved = viewed;
+    const auto y_viewed = viewed.forward_train(x.view());
+    const auto y_moved = moved.forward_train(Tensor<float>(x.view()));
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = std::nanf("");  // the copy is the cache
+    const auto dx_viewed = viewed.backward(dy.view());
+    const auto dx_moved = moved.backward(dy.view());
+    CHECK(max_abs_diff(y_viewed, y_moved) == 0.0);
+    CHECK(max_abs_diff(dx_viewed, dx_moved) == 0.0);
+    CHECK(std::all_of(dx_viewed.data(), dx_viewed.data() + dx_viewed.numel(),
+                      [](float v) { return std::isfinite(v); }));
+    CHECK(max_abs_diff(viewed.weight().grad, moved.weight().grad) == 0.0);
+    CHECK(max_abs_diff(viewed.bias().grad, moved.bias().grad) == 0.0);
+    CHECK(max_abs_diff(viewed.running_mean(), moved.running_mean()) == 0.0);
+    CHECK(max_abs_diff(viewed.running_var(), moved.running_var()) == 0.0);
+  }
+  auto p_x = randn({4, 3, 2}, 53);
+  Tensor<std::int32_t> lengths({3});
+  lengths(0) = 4, lengths(1) = 1, lengths(2) = 3;
+  const auto dy = randn({4, 3, 2}, 54);
+  asrkit::SequenceBatchNorm<double> viewed(2);
+  asrkit::SequenceBatchNorm<double> moved = viewed;
+  const auto y_viewed = viewed.forward_train(p_x.view(), lengths.view());
+  const auto y_moved = moved.forward_train(Tensor<double>(p_x.view()), lengths.view());
+  CHECK(max_abs_diff(y_viewed, y_moved) == 0.0);
+  CHECK(max_abs_diff(viewed.backward(dy.view()), moved.backward(dy.view())) == 0.0);
 }
 
 TEST_CASE("BatchNorm validates its arguments", "[nn][batchnorm][errors]") {

@@ -218,7 +218,7 @@ class Tensor : public detail::TensorAccess<Tensor<T, Device>, T, Device> {
   Tensor(const Shape& shape, T value) : Tensor(shape) { fill(value); }
 
   /// A copy of the viewed data (same device).
-  explicit Tensor(TensorView<const T, Device> view) : Tensor(view.shape()) {
+  explicit Tensor(TensorView<const T, Device> view) : Tensor(view.shape(), uninitialized) {
     Traits::copy(data_, view.data(), this->size_bytes());
   }
 

@@ -73,108 +73,103 @@ inline void check_features(const Shape& s, index_t features, const char* layer, 
 constexpr LengthsErrorIds kLengthsErrors{"batchnorm.5", "batchnorm.6"};
 
 /// Statistics of one training batch: biased variance for normalising, count for the unbiased
-/// running update, and the 1/sqrt(var + eps) the forward used (in T, as applied).
+/// running update, and the mean and 1/sqrt(var + eps) the forward applied (in T), which backward
+/// needs with the cached input.
 template <class T>
 struct BatchStats {
   std::vector<double> mean, var;  // var: biased
-  std::vector<T> invstd;
+  std::vector<T> centre, invstd;
   index_t count = 0;
 };
 
-/// Training forward with batch statistics over the valid rows: y = γ xhat + β, xhat cached;
-/// invalid rows give y = 0 and xhat = 0. Every element of y and xhat is written. Both passes split
-/// the rows (contiguous memory per thread; splitting the features instead was 2.6x slower on two
-/// threads), and a large xhat is written with streaming stores (norm_kernels.hpp, kStreamBytes).
+/// y = (x − mean) · scale + shift on valid rows, 0 elsewhere; with `copy`, x is also copied there
+/// (every row; streaming stores from kStreamBytes). The one pass of every BatchNorm forward:
+/// training (scale = γ·invstd, shift = β) and inference (running statistics). Rows are split
+/// into contiguous chunks per thread (splitting the features instead was 2.6x slower on two
+/// threads).
 template <class T>
-BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
-                            const T* gamma, const T* beta, double eps, T* y, T* xhat) {
-  BatchStats<T> s;
-  s.mean.resize(static_cast<std::size_t>(cols));
-  s.var.resize(static_cast<std::size_t>(cols));
-  s.invstd.resize(static_cast<std::size_t>(cols));
-  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
-  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // mean, γ, β as the rows use them
-  T* mu = coef.data();
-  T* g = mu + cols;
-  T* bt = g + cols;
-  for (index_t j = 0; j < cols; ++j) {
-    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
-    s.invstd[j] = static_cast<T>(1.0 / std::sqrt(s.var[j] + eps));
-    mu[j] = static_cast<T>(s.mean[j]);
-    g[j] = gamma ? gamma[j] : T(1);
-    bt[j] = beta ? beta[j] : T(0);
-  }
-  const bool streaming = static_cast<std::size_t>(rows * cols) * sizeof(T) >= kStreamBytes;
+void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* valid, const T* mean,
+                  const T* scale, const T* shift, T* y, T* copy = nullptr) {
+  const bool streaming = copy && static_cast<std::size_t>(rows * cols) * sizeof(T) >= kStreamBytes;
   for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * cols;
       T* ASRKIT_RESTRICT yr = y + r * cols;
-      T* ASRKIT_RESTRICT hr = xhat + r * cols;
+      T* cr = copy ? copy + r * cols : nullptr;
       if (valid && !valid[r]) {
         std::fill(yr, yr + cols, T(0));
-        std::fill(hr, hr + cols, T(0));
+        if (cr) std::copy(xr, xr + cols, cr);
       } else if (streaming) {
-        normalize_row_streaming(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
+        centred_affine_row_streaming_copy(yr, cr, xr, mean, scale, shift, cols);
       } else {
-        normalize_row(yr, hr, x + r * cols, mu, s.invstd.data(), g, bt, cols);
+        centred_affine_row(yr, xr, mean, scale, shift, cols);
+        if (cr) std::copy(xr, xr + cols, cr);
       }
     }
     if (streaming) stream_fence();
   });
+}
+
+/// Training forward with batch statistics over the valid rows: y = γ (x − mean) invstd + β;
+/// invalid rows give y = 0. With `copy` the input is cached there for backward (null when the
+/// layer already owns x).
+template <class T>
+BatchStats<T> train_forward(const T* x, index_t rows, index_t cols, const unsigned char* valid,
+                            const T* gamma, const T* beta, double eps, T* y, T* copy) {
+  BatchStats<T> s;
+  const auto n = static_cast<std::size_t>(cols);
+  s.mean.resize(n);
+  s.var.resize(n);
+  s.centre.resize(n);
+  s.invstd.resize(n);
+  s.count = column_moments(x, rows, cols, valid, s.mean.data(), s.var.data());
+  std::vector<T> coef(2 * n);  // γ·invstd and β as the rows use them
+  T* scale = coef.data();
+  T* shift = scale + cols;
+  for (index_t j = 0; j < cols; ++j) {
+    s.var[j] /= static_cast<double>(std::max<index_t>(s.count, 1));
+    const double is = 1.0 / std::sqrt(s.var[j] + eps);
+    s.invstd[j] = static_cast<T>(is);
+    s.centre[j] = static_cast<T>(s.mean[j]);
+    scale[j] = static_cast<T>(gamma ? static_cast<double>(gamma[j]) * is : is);
+    shift[j] = beta ? beta[j] : T(0);
+  }
+  apply_affine(x, rows, cols, valid, s.centre.data(), scale, shift, y, copy);
   return s;
 }
 
-/// y = x * scale + shift on valid rows (fixed statistics folded into scale/shift), 0 elsewhere.
-/// With `xhat`, also xhat = (x - mean) * invstd (the RBN fallback to population statistics).
+/// Backward of BN over the valid rows, from the cached input x and the centre (mean) and invstd
+/// the forward applied, xhat = (x − centre)·invstd. With batch statistics (Ioffe & Szegedy,
+/// Alg. 1 backward): dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)); with fixed statistics:
+/// dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given); invalid rows get
+/// dx = 0. Rows are split like apply_affine.
 template <class T>
-void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* valid,
-                  const std::vector<T>& scale, const std::vector<T>& shift, T* y,
-                  T* xhat = nullptr, const std::vector<T>* mean = nullptr,
-                  const std::vector<T>* invstd = nullptr) {
-  for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      T* ASRKIT_RESTRICT yr = y + r * cols;
-      if (valid && !valid[r]) {
-        std::fill(yr, yr + cols, T(0));
-        if (xhat) std::fill(xhat + r * cols, xhat + (r + 1) * cols, T(0));
-        continue;
-      }
-      affine_row(yr, x + r * cols, scale.data(), shift.data(), cols);
-      if (xhat) {
-        const T* xr = x + r * cols;
-        T* hr = xhat + r * cols;
-        for (index_t j = 0; j < cols; ++j) hr[j] = (xr[j] - (*mean)[j]) * (*invstd)[j];
-      }
-    }
-  });
-}
-
-/// Backward of BN over the valid rows. With batch statistics (Ioffe & Szegedy, Alg. 1 backward):
-///   dx = γ·invstd·(dy − mean(dy) − xhat·mean(dy·xhat)),
-/// with fixed statistics: dx = γ·invstd·dy. Adds Σdy·xhat to dgamma and Σdy to dbeta (when given);
-/// invalid rows get dx = 0. Rows are split like train_forward.
-template <class T>
-void backward(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
-              const std::vector<T>& invstd, index_t count, bool batch_stats, const T* gamma,
-              T* dx, T* dgamma, T* dbeta) {
+void backward(const T* dy, const T* x, index_t rows, index_t cols, const unsigned char* valid,
+              const std::vector<T>& centre, const std::vector<T>& invstd, index_t count,
+              bool batch_stats, const T* gamma, T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sdy(static_cast<std::size_t>(cols)), sdyh(static_cast<std::size_t>(cols));
-  column_grad_sums(dy, xhat, rows, cols, valid, sdy.data(), sdyh.data());
+  column_grad_sums(dy, x, centre.data(), rows, cols, valid, sdy.data(), sdyh.data());
   const double inv_n = batch_stats && count > 0 ? 1.0 / static_cast<double>(count) : 0.0;
-  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // dx = k (dy − c_dy − xhat c_h)
+  std::vector<T> coef(static_cast<std::size_t>(3 * cols));  // dx = k (dy − c_dy − (x − centre) e)
   T* k = coef.data();
   T* c_dy = k + cols;
-  T* c_h = c_dy + cols;
+  T* e = c_dy + cols;
   for (index_t j = 0; j < cols; ++j) {
-    k[j] = (gamma ? gamma[j] : T(1)) * invstd[j];
+    const double is = static_cast<double>(invstd[j]);
+    const double sum_dy_xhat = sdyh[j] * is;
+    k[j] = static_cast<T>((gamma ? static_cast<double>(gamma[j]) : 1.0) * is);
     c_dy[j] = static_cast<T>(sdy[j] * inv_n);
-    c_h[j] = static_cast<T>(sdyh[j] * inv_n);
-    if (dgamma) dgamma[j] += static_cast<T>(sdyh[j]);
+    e[j] = static_cast<T>(sum_dy_xhat * inv_n * is);
+    if (dgamma) dgamma[j] += static_cast<T>(sum_dy_xhat);
     if (dbeta) dbeta[j] += static_cast<T>(sdy[j]);
   }
   for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       T* ASRKIT_RESTRICT dr = dx + r * cols;
-      if (valid && !valid[r]) std::fill(dr, dr + cols, T(0));
-      else bn_backward_row(dr, dy + r * cols, xhat + r * cols, k, c_dy, c_h, cols);
+      if (valid && !valid[r])
+        std::fill(dr, dr + cols, T(0));
+      else
+        bn_backward_row(dr, dy + r * cols, x + r * cols, centre.data(), k, c_dy, e, cols);
     }
   });
 }
@@ -223,23 +218,30 @@ class BatchNorm {
     return y;
   }
 
-  /// Training: batch statistics over all rows, running statistics updated, xhat cached.
+  /// Training: batch statistics over all rows, running statistics updated, a copy of x cached.
   Tensor<T> forward_train(TensorView<const T> x) {
     detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
     valid_.clear();
     return train(x);
+  }
+  /// As above, keeping x itself as the cache: no copy. What a model passes on from the layer
+  /// before (`bn.forward_train(conv.forward_train(x))`); one write of x fewer per call.
+  Tensor<T> forward_train(Tensor<T>&& x) {
+    detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
+    valid_.clear();
+    return train(std::move(x));
   }
 
   /// dL/dx through the batch statistics of the last forward_train; adds dL/dγ, dL/dβ to grads.
   Tensor<T> backward(TensorView<const T> dy) {
     if (!cached_)
       throw ValueError("batchnorm.3", "BatchNorm::backward: call forward_train first");
-    if (dy.shape() != xhat_.shape())
+    if (dy.shape() != x_.shape())
       throw ShapeError("batchnorm.4", detail::str("BatchNorm::backward: dy must have the shape of the "
-                                                  "forward input ", xhat_.shape().str(), ", got ",
+                                                  "forward input ", x_.shape().str(), ", got ",
                                                   dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // backward writes every element
-    detail::norm::backward(dy.data(), xhat_.data(), rows(xhat_.shape()), features_, mask(),
+    detail::norm::backward(dy.data(), x_.data(), rows(x_.shape()), features_, mask(), stats_.centre,
                            stats_.invstd, stats_.count, true, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
@@ -277,33 +279,46 @@ class BatchNorm {
   const T* beta() const { return options_.affine ? bias_.value.data() : nullptr; }
   const unsigned char* mask() const { return valid_.empty() ? nullptr : valid_.data(); }
 
-  /// Inference with the running statistics folded into one scale and shift per feature.
+  /// Inference with the running statistics: scale = γ / sqrt(running_var + ε), shift = β.
   void infer(TensorView<const T> x, const unsigned char* valid, Tensor<T>& y) const {
     std::vector<T> scale(static_cast<std::size_t>(features_)), shift(static_cast<std::size_t>(features_));
     for (index_t j = 0; j < features_; ++j) {
-      const double s = (gamma() ? static_cast<double>(gamma()[j]) : 1.0) /
-                       std::sqrt(static_cast<double>(running_var_(j)) + options_.eps);
-      scale[j] = static_cast<T>(s);
-      shift[j] = static_cast<T>((beta() ? static_cast<double>(beta()[j]) : 0.0) -
-                                s * static_cast<double>(running_mean_(j)));
+      scale[j] = static_cast<T>((gamma() ? static_cast<double>(gamma()[j]) : 1.0) /
+                                std::sqrt(static_cast<double>(running_var_(j)) + options_.eps));
+      shift[j] = beta() ? beta()[j] : T(0);
     }
-    detail::norm::apply_affine(x.data(), rows(x.shape()), features_, valid, scale, shift, y.data());
+    detail::norm::apply_affine(x.data(), rows(x.shape()), features_, valid, running_mean_.data(),
+                               scale.data(), shift.data(), y.data());
   }
 
-  /// Training forward over the rows flagged in valid_ (all when empty).
+  /// Training forward over the rows flagged in valid_ (all when empty). A view is copied into the
+  /// cache x_ (reused between calls of one shape) by the same pass that writes y; a moved tensor
+  /// becomes x_ itself.
   Tensor<T> train(TensorView<const T> x) {
-    const index_t n = rows(x.shape());
+    check_count(x.shape());
+    if (x_.shape() != x.shape()) x_ = Tensor<T>(x.shape(), uninitialized);
+    return train_cached(x.data(), x_.data());
+  }
+  Tensor<T> train(Tensor<T>&& x) {
+    check_count(x.shape());
+    x_ = std::move(x);
+    return train_cached(x_.data(), nullptr);
+  }
+  void check_count(const Shape& shape) const {
+    const index_t n = rows(shape);
     const index_t count =
         valid_.empty() ? n : static_cast<index_t>(std::count(valid_.begin(), valid_.end(), 1));
     if (count < 2)
       throw ValueError("batchnorm.2", detail::str("BatchNorm: training needs more than 1 value per "
                                                   "feature, got ", count, " (valid) row(s) of shape ",
-                                                  x.shape().str()));
-    // train_forward writes every element of y and xhat; xhat is reused between calls.
-    Tensor<T> y(x.shape(), uninitialized);
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
-    stats_ = detail::norm::train_forward(x.data(), n, features_, mask(), gamma(), beta(),
-                                         options_.eps, y.data(), xhat_.data());
+                                                  shape.str()));
+  }
+  /// train_forward writes every element of y (and of copy, when given).
+  Tensor<T> train_cached(const T* x, T* copy) {
+    Tensor<T> y(x_.shape(), uninitialized);
+    cached_ = false;
+    stats_ = detail::norm::train_forward(x, rows(x_.shape()), features_, mask(), gamma(), beta(),
+                                         options_.eps, y.data(), copy);
     num_batches_tracked_() += 1;
     const double m = options_.momentum ? *options_.momentum
                                        : 1.0 / static_cast<double>(num_batches_tracked_());
@@ -317,8 +332,8 @@ class BatchNorm {
   Parameter<T> weight_, bias_;
   Tensor<T> running_mean_, running_var_;
   Tensor<std::int64_t> num_batches_tracked_;
-  // forward_train cache
-  Tensor<T> xhat_;
+  // forward_train cache: the input and the statistics applied to it
+  Tensor<T> x_;
   detail::norm::BatchStats<T> stats_;
   std::vector<unsigned char> valid_;
   bool cached_ = false;
@@ -350,6 +365,11 @@ class SequenceBatchNorm : public BatchNorm<T> {
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
     this->valid_ = check(x, lengths);
     return this->train(x);
+  }
+  /// As above, keeping x itself as the cache (see BatchNorm::forward_train(Tensor&&)).
+  Tensor<T> forward_train(Tensor<T>&& x, TensorView<const std::int32_t> lengths) {
+    this->valid_ = check(x.view(), lengths);
+    return this->train(std::move(x));
   }
 
  private:
@@ -423,8 +443,8 @@ class RecurrentBatchNorm {
     const auto valid = check_step(x_t, t, lengths, false);
     check_out(y, x_t.shape(), "y");
     const auto p = population(std::min(t, max_steps_ - 1));
-    detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.scale, p.shift,
-                               y.data());
+    detail::norm::apply_affine(x_t.data(), x_t.dim(0), features_, mask(valid), p.mean.data(),
+                               p.scale.data(), p.shift.data(), y.data());
   }
 
   /// Training at step t < max_steps: batch statistics of the active items at t, running
@@ -447,10 +467,10 @@ class RecurrentBatchNorm {
     const index_t active = c.valid.empty()
                                ? batch
                                : static_cast<index_t>(std::count(c.valid.begin(), c.valid.end(), 1));
-    if (c.xhat.shape() != x_t.shape()) c.xhat = Tensor<T>(x_t.shape(), uninitialized);
+    if (c.x.shape() != x_t.shape()) c.x = Tensor<T>(x_t.shape(), uninitialized);
     if (active >= 2) {
       c.stats = detail::norm::train_forward(x_t.data(), batch, features_, mask(c.valid), gamma(),
-                                            beta(), options_.eps, y.data(), c.xhat.data());
+                                            beta(), options_.eps, y.data(), c.x.data());
       c.batch_stats = true;
       num_batches_tracked_(t) += 1;
       detail::norm::update_running(running_mean_[t].data(), running_var_[t].data(), c.stats,
@@ -458,11 +478,12 @@ class RecurrentBatchNorm {
     } else {  // SPECS §4.4 [D]: too few items for statistics, use the population's
       const auto p = population(t);
       c.stats = detail::norm::BatchStats<T>{};
+      c.stats.centre = p.mean;
       c.stats.invstd = p.invstd;
       c.stats.count = active;
       c.batch_stats = false;
-      detail::norm::apply_affine(x_t.data(), batch, features_, mask(c.valid), p.scale, p.shift,
-                                 y.data(), c.xhat.data(), &p.mean, &p.invstd);
+      detail::norm::apply_affine(x_t.data(), batch, features_, mask(c.valid), p.mean.data(),
+                                 p.scale.data(), p.shift.data(), y.data(), c.x.data());
     }
     c.cached = true;
   }
@@ -479,13 +500,13 @@ class RecurrentBatchNorm {
       throw ValueError("batchnorm.3", detail::str("RecurrentBatchNorm::backward_step: no "
                                                   "forward_step_train at step ", t));
     Step& c = cache_[static_cast<std::size_t>(t)];
-    if (dy_t.shape() != c.xhat.shape())
+    if (dy_t.shape() != c.x.shape())
       throw ShapeError("batchnorm.4", detail::str("RecurrentBatchNorm::backward_step: dy must have "
-                                                  "shape ", c.xhat.shape().str(), ", got ",
+                                                  "shape ", c.x.shape().str(), ", got ",
                                                   dy_t.shape().str()));
     check_out(dx, dy_t.shape(), "dx");
-    detail::norm::backward(dy_t.data(), c.xhat.data(), dy_t.dim(0), features_, mask(c.valid),
-                           c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
+    detail::norm::backward(dy_t.data(), c.x.data(), dy_t.dim(0), features_, mask(c.valid),
+                           c.stats.centre, c.stats.invstd, c.stats.count, c.batch_stats, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
   }
@@ -540,7 +561,7 @@ class RecurrentBatchNorm {
 
  private:
   struct Step {
-    Tensor<T> xhat;
+    Tensor<T> x;  // the input at this step
     detail::norm::BatchStats<T> stats;
     std::vector<unsigned char> valid;
     bool batch_stats = false, cached = false;
@@ -568,8 +589,7 @@ class RecurrentBatchNorm {
       p.mean[j] = running_mean_(t, j);
       p.invstd[j] = static_cast<T>(is);
       p.scale[j] = static_cast<T>(g * is);
-      p.shift[j] = static_cast<T>((beta() ? static_cast<double>(beta()[j]) : 0.0) -
-                                  g * is * static_cast<double>(running_mean_(t, j)));
+      p.shift[j] = beta() ? beta()[j] : T(0);
     }
     return p;
   }

@@ -92,11 +92,11 @@ class ConformerConvolution {
       return gate_in_;  // ReLU reads its input for the mask
     });
     act_in_ = depthwise_conv_.forward_train(g);
-    if (norm_) act_in_ = norm_->forward_train(act_in_, len);
+    if (norm_) act_in_ = norm_->forward_train(std::move(act_in_), len);
     Tensor<T> s(act_in_.shape(), uninitialized);
     ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
     Tensor<T> y = pointwise_conv2_.forward_train(s);
-    if (pointwise_norm2_) y = pointwise_norm2_->forward_train(y, len);
+    if (pointwise_norm2_) y = pointwise_norm2_->forward_train(std::move(y), len);
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;
     return y;

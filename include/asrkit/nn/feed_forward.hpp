@@ -76,11 +76,11 @@ class FeedForward {
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths = {}) {
     lengths_ = detail::seq::checked_lengths(x, d_model(), lengths, "FeedForward");
     pre_act_ = w_1_.forward_train(x);
-    if (norm_1_) pre_act_ = norm_1_->forward_train(pre_act_, as_view(lengths_));
+    if (norm_1_) pre_act_ = norm_1_->forward_train(std::move(pre_act_), as_view(lengths_));
     act_ = Tensor<T>(pre_act_.shape(), uninitialized);
     ops::activation(options_.activation, TensorView<const T>(pre_act_.view()), act_.view());
     Tensor<T> y = w_2_.forward_train(options_.dropout > 0 ? dropout_.forward_train(act_) : act_);
-    if (norm_2_) y = norm_2_->forward_train(y, as_view(lengths_));
+    if (norm_2_) y = norm_2_->forward_train(std::move(y), as_view(lengths_));
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;
     return y;

@@ -54,7 +54,7 @@ class Linear : public detail::WeightAndBias<T> {
   /// Inference: y [..., out] for x [..., in]. Caches nothing.
   Tensor<T> forward(TensorView<const T> x) const {
     check_input(x.shape());
-    Tensor<T> y(out_shape(x.shape()));
+    Tensor<T> y(out_shape(x.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
     run(x, y.view());
     return y;
   }
@@ -64,7 +64,7 @@ class Linear : public detail::WeightAndBias<T> {
     check_input(x.shape());
     x_ = Tensor<T>(x);
     cached_ = true;
-    Tensor<T> y(out_shape(x.shape()));
+    Tensor<T> y(out_shape(x.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
     run(x_.view(), y.view());
     return y;
   }

@@ -888,7 +888,8 @@ class Recurrent {
     if (!self.options_.input_batch_norm) return xp;
     auto& bn = self.norm_[static_cast<std::size_t>(p)];
     if constexpr (Train)
-      return lengths.data() ? bn.forward_train(xp.view(), lengths) : bn.forward_train(xp.view());
+      return lengths.data() ? bn.forward_train(std::move(xp), lengths)
+                            : bn.forward_train(std::move(xp));
     else
       return lengths.data() ? bn.forward(xp.view(), lengths) : bn.forward(xp.view());
   }

@@ -255,10 +255,10 @@ class Conv2dSubsampling {
   template <class S>
   static Tensor<T> norm_forward(S& s, const Tensor<T>& img, const std::vector<std::int32_t>& len) {
     const auto rl = row_lengths(len, img.dim(3));
-    const Tensor<T> rows = image_to_rows(img);
+    Tensor<T> rows = image_to_rows(img);
     Tensor<T> y;
     if constexpr (std::is_const_v<S>) y = s.norm->forward(rows, as_view(rl));
-    else y = s.norm->forward_train(rows, as_view(rl));
+    else y = s.norm->forward_train(std::move(rows), as_view(rl));
     return rows_to_image(y, img.dim(0), img.dim(3));
   }
   Tensor<T> norm_backward(Stage& s, const Tensor<T>& g) {

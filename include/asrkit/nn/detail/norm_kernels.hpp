@@ -36,30 +36,20 @@ inline index_t chunk_rows(index_t cols) { return std::max<index_t>(1, kChunkElem
 
 // ---- row kernels: restrict-qualified parameters so the compiler vectorises each loop ----------
 
-/// xhat = (x - mu) * is; y = xhat * g + b.
+/// y = (x - mu) * a + b: BatchNorm with a = γ·invstd, b = β (centred first: no cancellation
+/// between x·a and mu·a when the mean is large against the spread).
 template <class T>
-void normalize_row(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
-                   const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
-                   const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
-  for (index_t j = 0; j < n; ++j) {
-    const T h = (x[j] - mu[j]) * is[j];
-    xhat[j] = h;
-    y[j] = h * g[j] + b[j];
-  }
+void centred_affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT mu,
+                        const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
+  for (index_t j = 0; j < n; ++j) y[j] = (x[j] - mu[j]) * a[j] + b[j];
 }
-
-/// y = x * a + b.
+/// dx = k * (dy - c - (x - mu) * e): BatchNorm's backward from the cached input, whose xhat is
+/// (x - mu) * invstd (invstd folded into e).
 template <class T>
-void affine_row(T* ASRKIT_RESTRICT y, const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT a,
-                const T* ASRKIT_RESTRICT b, index_t n) {
-  for (index_t j = 0; j < n; ++j) y[j] = x[j] * a[j] + b[j];
-}
-/// dx = k * (dy - c - h * e).
-template <class T>
-void bn_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h,
-                     const T* ASRKIT_RESTRICT k, const T* ASRKIT_RESTRICT c,
-                     const T* ASRKIT_RESTRICT e, index_t n) {
-  for (index_t j = 0; j < n; ++j) dx[j] = k[j] * (dy[j] - c[j] - h[j] * e[j]);
+void bn_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT x,
+                     const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT k,
+                     const T* ASRKIT_RESTRICT c, const T* ASRKIT_RESTRICT e, index_t n) {
+  for (index_t j = 0; j < n; ++j) dx[j] = k[j] * (dy[j] - c[j] - (x[j] - mu[j]) * e[j]);
 }
 
 /// LayerNorm rows: y = (x - mu) * rs [* g + b].
@@ -85,12 +75,13 @@ void ln_backward_row(T* ASRKIT_RESTRICT dx, const T* ASRKIT_RESTRICT g, const T*
 
 // ---- non-temporal stores ------------------------------------------------------------------------
 //
-// A training forward's cached xhat is read again only by backward, after the rest of the network
-// has run: written through the cache it evicts the layer's input and output (x, y and xhat of a
-// [500·8, 1024] float layer are 48 MiB against a 32 MiB L3) for data nobody reads soon. Streaming
-// stores write it straight to memory, without the read-for-ownership of a normal store either.
+// A training forward's cache (BatchNorm's copy of x, LayerNorm's xhat) is read again only by
+// backward, after the rest of the network has run: written through the cache it evicts the
+// layer's input and output (x, y and the cache of a [500·8, 1024] float layer are 48 MiB against
+// a 32 MiB L3) for data nobody reads soon. Streaming stores write it straight to memory, without
+// the read-for-ownership of a normal store either.
 
-/// Outputs from this size write xhat with streaming stores (smaller ones stay cached for backward).
+/// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
 inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
 
 #if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__))
@@ -167,21 +158,23 @@ void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
 }
 #endif
 
-/// normalize_row with xhat written by streaming stores.
+/// centred_affine_row, and x copied to `copy` with streaming stores (BatchNorm's training
+/// forward caching its input for backward).
 template <class T>
-void normalize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
-                             const T* ASRKIT_RESTRICT mu, const T* ASRKIT_RESTRICT is,
-                             const T* ASRKIT_RESTRICT g, const T* ASRKIT_RESTRICT b, index_t n) {
+void centred_affine_row_streaming_copy(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT copy,
+                                       const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT mu,
+                                       const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
   stream_row(
-      xhat, n,
+      copy, n,
       [&](index_t j) {
-        const auto h = (vec_load(x + j) - vec_load(mu + j)) * vec_load(is + j);
-        const auto out = h * vec_load(g + j) + vec_load(b + j);
+        const auto v = vec_load(x + j);
+        const auto out = (v - vec_load(mu + j)) * vec_load(a + j) + vec_load(b + j);
         std::memcpy(y + j, &out, sizeof out);
-        return h;
+        return v;
       },
       [&](index_t j0, index_t j1) {
-        normalize_row(y + j0, xhat + j0, x + j0, mu + j0, is + j0, g + j0, b + j0, j1 - j0);
+        centred_affine_row(y + j0, x + j0, mu + j0, a + j0, b + j0, j1 - j0);
+        std::copy(x + j0, x + j1, copy + j0);
       });
 }
 
@@ -261,37 +254,48 @@ void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
   }
 }
 
-/// Over rows `row[0..n)` (n <= kRowGroup) of dy and xhat: a[j] += Σ dy, b[j] += Σ dy · xhat
-/// (double), grouped like shifted_sums_rows.
-template <class T>
-void grad_sums_rows(const T* dy, const T* xhat, index_t cols, const index_t* row, index_t n,
-                    double* ASRKIT_RESTRICT a, double* ASRKIT_RESTRICT b) {
+/// Over rows `row[0..n)` (n <= kRowGroup) of dy and h: a[j] += Σ dy, b[j] += Σ dy · (h − centre[j])
+/// (double; no centre: Σ dy · h), grouped like shifted_sums_rows. LayerNorm passes its cached
+/// xhat as h; BatchNorm its cached input and the batch mean, then scales b by invstd.
+template <bool Centred, class T>
+void grad_sums_rows_impl(const T* dy, const T* h, index_t cols, const index_t* row, index_t n,
+                         const T* ASRKIT_RESTRICT centre, double* ASRKIT_RESTRICT a,
+                         double* ASRKIT_RESTRICT b) {
+  const auto centred = [centre](const T* ASRKIT_RESTRICT p, index_t j) {
+    if constexpr (Centred) return static_cast<double>(p[j] - centre[j]);
+    else return static_cast<double>(p[j]);
+  };
   if (n == kRowGroup) {
     const T* ASRKIT_RESTRICT d0 = dy + row[0] * cols;
     const T* ASRKIT_RESTRICT d1 = dy + row[1] * cols;
     const T* ASRKIT_RESTRICT d2 = dy + row[2] * cols;
     const T* ASRKIT_RESTRICT d3 = dy + row[3] * cols;
-    const T* ASRKIT_RESTRICT h0 = xhat + row[0] * cols;
-    const T* ASRKIT_RESTRICT h1 = xhat + row[1] * cols;
-    const T* ASRKIT_RESTRICT h2 = xhat + row[2] * cols;
-    const T* ASRKIT_RESTRICT h3 = xhat + row[3] * cols;
+    const T* ASRKIT_RESTRICT h0 = h + row[0] * cols;
+    const T* ASRKIT_RESTRICT h1 = h + row[1] * cols;
+    const T* ASRKIT_RESTRICT h2 = h + row[2] * cols;
+    const T* ASRKIT_RESTRICT h3 = h + row[3] * cols;
     for (index_t j = 0; j < cols; ++j) {
       const double e0 = static_cast<double>(d0[j]), e1 = static_cast<double>(d1[j]);
       const double e2 = static_cast<double>(d2[j]), e3 = static_cast<double>(d3[j]);
       a[j] += (e0 + e1) + (e2 + e3);
-      b[j] += (e0 * static_cast<double>(h0[j]) + e1 * static_cast<double>(h1[j])) +
-              (e2 * static_cast<double>(h2[j]) + e3 * static_cast<double>(h3[j]));
+      b[j] += (e0 * centred(h0, j) + e1 * centred(h1, j)) + (e2 * centred(h2, j) + e3 * centred(h3, j));
     }
     return;
   }
   for (index_t i = 0; i < n; ++i) {
     const T* ASRKIT_RESTRICT d0 = dy + row[i] * cols;
-    const T* ASRKIT_RESTRICT h0 = xhat + row[i] * cols;
+    const T* ASRKIT_RESTRICT h0 = h + row[i] * cols;
     for (index_t j = 0; j < cols; ++j) {
       a[j] += static_cast<double>(d0[j]);
-      b[j] += static_cast<double>(d0[j]) * static_cast<double>(h0[j]);
+      b[j] += static_cast<double>(d0[j]) * centred(h0, j);
     }
   }
+}
+template <class T>
+void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, index_t n, double* a,
+                    double* b, const T* centre = nullptr) {
+  if (centre) grad_sums_rows_impl<true>(dy, h, cols, row, n, centre, a, b);
+  else grad_sums_rows_impl<false>(dy, h, cols, row, n, centre, a, b);
 }
 
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
@@ -340,25 +344,27 @@ index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned ch
   return n;
 }
 
-/// Per-column sums over the valid rows of dy and of dy · xhat (the dβ and dγ of a norm layer):
-/// chunks reduced in parallel like column_moments, their sums added in chunk order.
+/// Per-column sums over the valid rows of dy and of dy · (h − centre) (centre may be null; the dβ
+/// and, up to invstd, dγ of a norm layer): chunks reduced in parallel like column_moments, their
+/// sums added in chunk order.
 template <class T>
-void column_grad_sums(const T* dy, const T* xhat, index_t rows, index_t cols, const unsigned char* valid,
-                      double* ASRKIT_RESTRICT sum_dy, double* ASRKIT_RESTRICT sum_dy_xhat) {
+void column_grad_sums(const T* dy, const T* h, const T* centre, index_t rows, index_t cols,
+                      const unsigned char* valid, double* ASRKIT_RESTRICT sum_dy,
+                      double* ASRKIT_RESTRICT sum_dy_h) {
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
   std::vector<double> part(static_cast<std::size_t>(2 * chunks * cols), 0.0);
   parallel_for(chunks, [&](index_t c) {
     double* a = part.data() + 2 * c * cols;
     for_valid_row_groups(valid, c * step, std::min(rows, (c + 1) * step),
-                         [&](const index_t* group, index_t n) { grad_sums_rows(dy, xhat, cols, group, n, a, a + cols); });
+                         [&](const index_t* group, index_t n) { grad_sums_rows(dy, h, cols, group, n, a, a + cols, centre); });
   });
   std::fill(sum_dy, sum_dy + cols, 0.0);
-  std::fill(sum_dy_xhat, sum_dy_xhat + cols, 0.0);
+  std::fill(sum_dy_h, sum_dy_h + cols, 0.0);
   for (index_t c = 0; c < chunks; ++c) {
     const double* a = part.data() + 2 * c * cols;
     for (index_t j = 0; j < cols; ++j) {
       sum_dy[j] += a[j];
-      sum_dy_xhat[j] += a[cols + j];
+      sum_dy_h[j] += a[cols + j];
     }
   }
 }
