@@ -132,10 +132,7 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
     if (ta == Trans::no) {
       for (index_t i = 0; i < m; ++i) std::copy_n(a + i * lda + k0, kb, ap + i * kb);
     } else {  // op(A)[i][kk] = A[k0 + kk][i]
-      for (index_t kk = 0; kk < kb; ++kk) {
-        const T* src = a + (k0 + kk) * lda;
-        for (index_t i = 0; i < m; ++i) ap[i * kb + kk] = src[i];
-      }
+      transpose_block(a + k0 * lda, lda, kb, m, ap, kb);
     }
     const T block_beta = k0 == 0 ? beta : T(1);
     for (index_t j0 = 0; j0 < n; j0 += block_cols) {
