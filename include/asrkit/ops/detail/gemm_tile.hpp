@@ -75,8 +75,16 @@ void pack_panel(const T* b, index_t row_stride, index_t col_stride, index_t kb, 
   constexpr index_t P = PanelTraits<T>::panel;
   if (col_stride == 1) {
     for (index_t kk = 0; kk < kb; ++kk) {
-      std::copy_n(b + kk * row_stride, cols, dst + kk * P);
-      std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
+      const T* src = b + kk * row_stride;
+      T* row = dst + kk * P;
+      if (cols == P) {  // two vector moves; std::copy_n of 64 bytes was a memmove call per row
+        using Packet = typename PanelTraits<T>::Packet;  // (9% of a [2048, 4096]ᵀ[4096, 2048])
+        for (index_t j = 0; j < P; j += PanelTraits<T>::lanes)
+          Eigen::internal::pstoreu(row + j, Eigen::internal::ploadu<Packet>(src + j));
+      } else {
+        std::copy_n(src, cols, row);
+        std::fill(row + cols, row + P, T(0));
+      }
     }
     return;
   }
