@@ -68,7 +68,7 @@ void transpose_block(const T* src, index_t src_ld, index_t rows, index_t cols, T
 
 // Packs a [kb, cols <= panel] block of op(B) into dst [kb][panel], k-major and zero-padded to
 // the panel's width; element (kk, j) of the block is b[kk * row_stride + j * col_stride] (op(B)
-// as stored: row_stride = ldb, col_stride = 1; transposed: 1 and ldb).
+// as stored: row_stride = ldb, col_stride = 1; transposed: 1 and ldb; one of the two is 1).
 template <class T>
 void pack_panel(const T* b, index_t row_stride, index_t col_stride, index_t kb, index_t cols,
                 T* dst) {
@@ -88,12 +88,7 @@ void pack_panel(const T* b, index_t row_stride, index_t col_stride, index_t kb, 
     }
     return;
   }
-  if (row_stride == 1) {  // transposed: column j of the block is a run of the stored matrix
-    transpose_block(b, col_stride, cols, kb, dst, P);
-  } else {
-    for (index_t j = 0; j < cols; ++j)
-      for (index_t kk = 0; kk < kb; ++kk) dst[kk * P + j] = b[kk * row_stride + j * col_stride];
-  }
+  transpose_block(b, col_stride, cols, kb, dst, P);  // row_stride 1: column j is a stored run
   for (index_t kk = 0; kk < kb; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
 }
 
