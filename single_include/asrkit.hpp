@@ -3175,6 +3175,7 @@ inline void write_png(const std::string& path, long width, long height, const st
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <utility>
 
 // #include <asrkit/core/config.hpp>
 // #include <asrkit/core/shape.hpp>
@@ -3279,6 +3280,45 @@ struct GatheredRows {
 // depends on its own row of A only (ops::gemm: a frame gives the same bits alone or in a batch).
 enum class SumOrder { interleaved, k_order };
 
+// crow [0, cols <= panel) = alpha * (s0, s1) + beta * crow: one row of a finished tile
+// (Whole: cols is the panel width).
+template <bool Whole, class T, class Packet>
+EIGEN_ALWAYS_INLINE void store_tile_row(T alpha, Packet s0, Packet s1, T beta, T* crow,
+                                        index_t cols) {
+  using namespace Eigen::internal;
+  constexpr index_t L = PanelTraits<T>::lanes;
+  s0 = pmul(pset1<Packet>(alpha), s0);
+  s1 = pmul(pset1<Packet>(alpha), s1);
+  if constexpr (Whole) {  // vector stores
+    if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
+      s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
+      s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
+    }
+    pstoreu(crow, s0);
+    pstoreu(crow + L, s1);
+  } else {
+    alignas(64) T sum[2 * L];
+    pstore(sum, s0);
+    pstore(sum + L, s1);
+    if (beta == T(0))
+      std::copy_n(sum, cols, crow);
+    else
+      for (index_t j = 0; j < cols; ++j) crow[j] = sum[j] + beta * crow[j];
+  }
+}
+
+// Rows I... of a finished tile, acc[i] = (sums of columns [0, L), [L, 2L)), stored by a fold,
+// unrolled at compile time: a runtime loop over the rows kept the accumulators in a stack array,
+// stored and reloaded around every tile.
+template <class T, class Packet, int Rows, int... I>
+EIGEN_ALWAYS_INLINE void store_tile(T alpha, const Packet (&acc)[Rows][2], T beta, T* c,
+                                    index_t ldc, index_t cols, std::integer_sequence<int, I...>) {
+  if (cols == PanelTraits<T>::panel)
+    (store_tile_row<true>(alpha, acc[I][0], acc[I][1], beta, c + I * ldc, cols), ...);
+  else
+    (store_tile_row<false>(alpha, acc[I][0], acc[I][1], beta, c + I * ldc, cols), ...);
+}
+
 // C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
 // row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
 // where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
@@ -3298,6 +3338,10 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
   for (int s = 0; s < Split; ++s)
     for (int i = 0; i < Rows; ++i)
       acc[s][i][0] = acc[s][i][1] = pset1<Packet>(start && s == 0 ? start[i] : T(0));
+  for (int i = 0; i < Rows; ++i) {
+    prefetch(c + i * ldc);
+    prefetch(c + i * ldc + 2 * L - 1);
+  }
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
     for (int s = 0; s < Split; ++s) {
@@ -3318,31 +3362,12 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
       acc[0][i][1] = pmadd(av, b1, acc[0][i][1]);
     }
   }
-  for (int i = 0; i < Rows; ++i) {
-    for (int s = 1; s < Split; ++s) {
+  for (int s = 1; s < Split; ++s)
+    for (int i = 0; i < Rows; ++i) {
       acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
       acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
     }
-    T* crow = c + i * ldc;
-    if (cols == 2 * L) {  // a whole panel: vector stores
-      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]),
-             s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
-      if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
-        s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
-        s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
-      }
-      pstoreu(crow, s0);
-      pstoreu(crow + L, s1);
-      continue;
-    }
-    alignas(64) T sum[2 * L];
-    pstore(sum, acc[0][i][0]);
-    pstore(sum + L, acc[0][i][1]);
-    if (beta == T(0))
-      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j];
-    else
-      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j] + beta * crow[j];
-  }
+  store_tile(alpha, acc[0], beta, c, ldc, cols, std::make_integer_sequence<int, Rows>{});
 }
 
 // C rows [0, rows <= max_rows) x one panel: the tile of that many rows.
@@ -3930,39 +3955,6 @@ void im2col_range(const ConvGeometry& g, const T* x, index_t p0, index_t p1, T* 
       }
 }
 
-// The adjoint of im2col_range: x_band[c, ih - r0, iw] += col[row, j - p0] for every position j
-// in [p0, p1) reading (c, ih, iw). x_band holds input rows [r0, r0 + hb) of every channel.
-template <class T>
-void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
-                  T* x_band, index_t r0, index_t hb) {
-  for (index_t c = 0; c < g.c; ++c)
-    for (index_t u = 0; u < g.kh; ++u)
-      for (index_t v = 0; v < g.kw; ++v) {
-        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
-        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
-        while (p < p1) {
-          const index_t n = std::min(g.wo - ow, p1 - p);
-          const index_t ih = oh * g.sh - g.ph + u * g.dh;
-          if (ih >= 0 && ih < g.h) {
-            ASRKIT_ASSERT(ih >= r0 && ih < r0 + hb);
-            index_t iw0, lo, hi;
-            g.valid_range(v, ow, n, iw0, lo, hi);
-            T* dst = x_band + (c * hb + (ih - r0)) * g.w + iw0;
-            if (g.sw == 1) {
-              for (index_t j = lo; j < hi; ++j) dst[j] += src[j];
-            } else {
-              for (index_t j = lo; j < hi; ++j) dst[j * g.sw] += src[j];
-            }
-          }
-          src += n;
-          p += n;
-          ++oh;
-          ow = 0;
-        }
-      }
-  (void)hb;
-}
-
 template <class T>
 index_t tile_positions(const ConvGeometry& g, std::size_t bytes) {
   const index_t rows = std::max<index_t>(1, g.col_rows());
@@ -4011,6 +4003,14 @@ ConvGeometry conv_geometry(const char* who, const ConvParams& p, const TensorVie
   return g;
 }
 
+// Entries [m0, m1) of phase s (padded columns m sw + s, m < len) that are image columns
+// m sw + s - pw in [0, w).
+inline void phase_image_range(const ConvGeometry& g, index_t s, index_t len, index_t& m0,
+                              index_t& m1) {
+  m0 = std::min(len, std::max<index_t>(0, (g.pw - s + g.sw - 1) / g.sw));
+  m1 = std::min(len, std::max(m0, (g.w + g.pw - s + g.sw - 1) / g.sw));
+}
+
 // The direct forward's copy of the input. Output column j reads padded input column
 // j sw + v dw = (j + q) sw + s, with s = v dw mod sw and q = v dw / sw; so once each zero-padded
 // input row is split into its sw phases (phase s holds padded columns s, s + sw, s + 2 sw, ...),
@@ -4035,8 +4035,8 @@ struct PhaseImage {
         // row[m] is padded column m sw + s, image column m sw + off: inside for m in [m0, m1).
         const T* src = x + r * g.w;
         const index_t off = s - g.pw;
-        const index_t m0 = std::min(len, std::max<index_t>(0, (g.pw - s + phases - 1) / phases));
-        const index_t m1 = std::min(len, std::max(m0, (g.w + g.pw - s + phases - 1) / phases));
+        index_t m0, m1;
+        phase_image_range(g, s, len, m0, m1);
         std::fill(row, row + m0, T(0));
         if (phases == 1)
           std::copy(src + m0 + off, src + m1 + off, row + m0);
@@ -4048,6 +4048,68 @@ struct PhaseImage {
       }
   }
 };
+
+// The backward's accumulator for dx: input rows [r0, r0 + rows) of every channel, each split
+// into its sw phases of padded columns like PhaseImage. Kernel tap (c, u, v) sends a run of
+// outputs [ow, ow + n) of one output row to padded columns (ow + j + q) sw + s (s = v dw mod sw,
+// q = v dw / sw), which is the contiguous run [ow + q, ow + q + n) of phase s: col2im adds
+// vectors, where adding into dx directly would touch every sw-th element. Entries on padding
+// columns collect sums that add_to drops.
+template <class T>
+struct PhaseBand {
+  index_t r0 = 0, rows = 0, phases = 1, len = 0;
+  std::vector<T> data;
+
+  void reset(const ConvGeometry& g, index_t first_row, index_t row_count) {
+    r0 = first_row;
+    rows = row_count;
+    phases = g.sw;
+    // Runs reach ow + q + n <= Wo + (kw - 1) dw / sw; image columns reach (w - 1 + pw) / sw.
+    len = std::max(g.wo + (g.kw - 1) * g.dw / g.sw, (g.w - 1 + g.pw) / g.sw + 1);
+    data.assign(static_cast<std::size_t>(g.c * rows * phases * len), T(0));
+  }
+  T* row(index_t c, index_t r, index_t s) { return data.data() + ((c * rows + r - r0) * phases + s) * len; }
+
+  // x[c, r, .] += the image columns of every phase row held (x is one image [C, H, W]).
+  void add_to(const ConvGeometry& g, T* x) const {
+    for (index_t c = 0; c < g.c; ++c)
+      for (index_t r = r0; r < r0 + rows; ++r)
+        for (index_t s = 0; s < phases; ++s) {
+          const T* src = data.data() + ((c * rows + r - r0) * phases + s) * len;
+          T* dst = x + (c * g.h + r) * g.w;
+          index_t m0, m1;
+          phase_image_range(g, s, len, m0, m1);
+          for (index_t m = m0; m < m1; ++m) dst[m * phases + s - g.pw] += src[m];
+        }
+  }
+};
+
+// The adjoint of im2col_range: dx += col[row, j - p0] for every position j in [p0, p1) of one
+// image, through band (which must hold every input row those positions read).
+template <class T>
+void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
+                  PhaseBand<T>& band) {
+  using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  for (index_t c = 0; c < g.c; ++c)
+    for (index_t u = 0; u < g.kh; ++u)
+      for (index_t v = 0; v < g.kw; ++v) {
+        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
+        const index_t s = v * g.dw % g.sw, q = v * g.dw / g.sw;
+        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+        while (p < p1) {
+          const index_t n = std::min(g.wo - ow, p1 - p);
+          const index_t ih = oh * g.sh - g.ph + u * g.dh;
+          if (ih >= 0 && ih < g.h) {
+            ASRKIT_ASSERT(ih >= band.r0 && ih < band.r0 + band.rows);
+            Run(band.row(c, ih, s) + ow + q, n) += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src, n);
+          }
+          src += n;
+          p += n;
+          ++oh;
+          ow = 0;
+        }
+      }
+}
 
 // Which forward is faster (one core, direct / im2col time, /tmp harness over both paths): the
 // direct one saves writing im2col, a cost shared by the og output channels of a group, but pays
@@ -4199,8 +4261,12 @@ void col2im(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>>
   if (col.shape() != want)
     throw ShapeError("conv.5", asrkit::detail::str("col2im: col must be ", want.str(), " for x ",
                                                    x.shape().str(), ", got ", col.shape().str()));
-  if (want.numel() > 0)
-    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), x.data(), 0, g.h);
+  if (want.numel() > 0) {
+    detail::PhaseBand<T> band;
+    band.reset(g, 0, g.h);
+    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), band);
+    band.add_to(g, x.data());
+  }
 }
 
 /// y = conv(x, w) + bias. x [B, C, H, W] or [B, C, L]; w [O, C/groups, kh, kw] or [O, C/groups, k];
@@ -4271,12 +4337,8 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   // A fixed number of work items (never the thread count): at least 8 slabs overall.
   const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
   const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
-  struct Slab {
-    index_t r0 = 0, rows = 0;
-    std::vector<T> band;  // dx rows [r0, r0 + rows) of every channel
-  };
-  std::vector<Slab> slab(static_cast<std::size_t>(items));
-  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));
+  std::vector<detail::PhaseBand<T>> band(static_cast<std::size_t>(items));  // dx of each slab
+  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));  // dW_g^T per group
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     const index_t width = std::min(tile, np);
@@ -4286,12 +4348,10 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
       const index_t b = it / slabs, s = it % slabs;
       const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
       const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
-      Slab& sl = slab[static_cast<std::size_t>(it)];
       if (need_dx) {
-        index_t r1;
-        g.rows_touched(sp0, sp1, sl.r0, r1);
-        sl.rows = r1 - sl.r0;
-        sl.band.assign(static_cast<std::size_t>(g.c * sl.rows * g.w), T(0));
+        index_t r0, r1;
+        g.rows_touched(sp0, sp1, r0, r1);
+        band[static_cast<std::size_t>(it)].reset(g, r0, r1 - r0);
       }
       T* dwp = dw_part.data() + it * wsize;
       const T* xb = x.data() + b * in_image;
@@ -4300,35 +4360,32 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
         const index_t n = std::min(tile, sp1 - p0);
         detail::im2col_range(g, xb, p0, p0 + n, col.data(), n);
         for (index_t gi = 0; gi < groups; ++gi) {
-          // dW_g [og, kg] += dY_g [og, n] col_g^T [n, kg]
-          gemm<Device, T>(Trans::no, Trans::yes, og, kg, n, T(1), dyb + gi * og * np + p0, np,
-                          col.data() + gi * kg * n, n, T(1), dwp + gi * og * kg, kg);
+          // dW_g^T [kg, og] += col_g [kg, n] dY_g^T [n, og]: transposed, so that the big
+          // operand col is read as stored (row copies) and only dY's og rows are transposed.
+          gemm<Device, T>(Trans::no, Trans::yes, kg, og, n, T(1), col.data() + gi * kg * n, n,
+                          dyb + gi * og * np + p0, np, T(1), dwp + gi * kg * og, og);
           // dcol_g [kg, n] = W_g^T [kg, og] dY_g [og, n]
           if (need_dx)
             gemm<Device, T>(Trans::yes, Trans::no, kg, n, og, T(1), w.data() + gi * og * kg, kg,
                             dyb + gi * og * np + p0, np, T(0), dcol.data() + gi * kg * n, n);
         }
-        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, sl.band.data(), sl.r0, sl.rows);
+        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, band[static_cast<std::size_t>(it)]);
       }
     }
   });
   // Fixed-order reductions: slabs of an image into dx, every partial into dw.
   if (need_dx) {
     parallel_for(batch, [&](index_t b) {
-      T* dxb = dx.data() + b * in_image;
-      for (index_t s = 0; s < slabs; ++s) {
-        const Slab& sl = slab[static_cast<std::size_t>(b * slabs + s)];
-        for (index_t c = 0; c < g.c; ++c) {
-          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(dxb + (c * g.h + sl.r0) * g.w, sl.rows * g.w);
-          dst += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(sl.band.data() + c * sl.rows * g.w,
-                                                                      sl.rows * g.w);
-        }
-      }
+      for (index_t s = 0; s < slabs; ++s)
+        band[static_cast<std::size_t>(b * slabs + s)].add_to(g, dx.data() + b * in_image);
     });
   }
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dwm(dw.data(), wsize);
-  for (index_t it = 0; it < items; ++it)
-    dwm += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> total(dw_part.data(), wsize);  // item 0's
+  for (index_t it = 1; it < items; ++it)
+    total += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
+  for (index_t gi = 0; gi < groups; ++gi)  // dW_g += (dW_g^T)^T
+    Eigen::Map<RowMatrix<T>>(dw.data() + gi * og * kg, og, kg) +=
+        Eigen::Map<const RowMatrix<T>>(dw_part.data() + gi * kg * og, kg, og).transpose();
 }
 
 }  // namespace ops

@@ -53,6 +53,8 @@ std::vector<Case> small_cases() {
       {"depthwise x2", 1, 2, 5, 7, 4, params(2, 3, 2, 1, 0, 1, 1, 2, 2)},
       {"big padding", 1, 1, 3, 3, 2, params(3, 3, 2, 2, 3, 2, 1, 1, 1)},
       {"1x1", 2, 3, 4, 4, 5, params(1, 1, 1, 1, 0, 0, 1, 1, 1)},
+      // three column phases, taps landing in different phases (v dw mod 3 = 0, 2, 1)
+      {"stride 3 dilation 2", 2, 2, 5, 13, 3, params(2, 3, 1, 3, 1, 2, 1, 2, 1)},
   };
 }
 

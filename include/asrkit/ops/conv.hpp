@@ -171,39 +171,6 @@ void im2col_range(const ConvGeometry& g, const T* x, index_t p0, index_t p1, T* 
       }
 }
 
-// The adjoint of im2col_range: x_band[c, ih - r0, iw] += col[row, j - p0] for every position j
-// in [p0, p1) reading (c, ih, iw). x_band holds input rows [r0, r0 + hb) of every channel.
-template <class T>
-void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
-                  T* x_band, index_t r0, index_t hb) {
-  for (index_t c = 0; c < g.c; ++c)
-    for (index_t u = 0; u < g.kh; ++u)
-      for (index_t v = 0; v < g.kw; ++v) {
-        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
-        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
-        while (p < p1) {
-          const index_t n = std::min(g.wo - ow, p1 - p);
-          const index_t ih = oh * g.sh - g.ph + u * g.dh;
-          if (ih >= 0 && ih < g.h) {
-            ASRKIT_ASSERT(ih >= r0 && ih < r0 + hb);
-            index_t iw0, lo, hi;
-            g.valid_range(v, ow, n, iw0, lo, hi);
-            T* dst = x_band + (c * hb + (ih - r0)) * g.w + iw0;
-            if (g.sw == 1) {
-              for (index_t j = lo; j < hi; ++j) dst[j] += src[j];
-            } else {
-              for (index_t j = lo; j < hi; ++j) dst[j * g.sw] += src[j];
-            }
-          }
-          src += n;
-          p += n;
-          ++oh;
-          ow = 0;
-        }
-      }
-  (void)hb;
-}
-
 template <class T>
 index_t tile_positions(const ConvGeometry& g, std::size_t bytes) {
   const index_t rows = std::max<index_t>(1, g.col_rows());
@@ -252,6 +219,14 @@ ConvGeometry conv_geometry(const char* who, const ConvParams& p, const TensorVie
   return g;
 }
 
+// Entries [m0, m1) of phase s (padded columns m sw + s, m < len) that are image columns
+// m sw + s - pw in [0, w).
+inline void phase_image_range(const ConvGeometry& g, index_t s, index_t len, index_t& m0,
+                              index_t& m1) {
+  m0 = std::min(len, std::max<index_t>(0, (g.pw - s + g.sw - 1) / g.sw));
+  m1 = std::min(len, std::max(m0, (g.w + g.pw - s + g.sw - 1) / g.sw));
+}
+
 // The direct forward's copy of the input. Output column j reads padded input column
 // j sw + v dw = (j + q) sw + s, with s = v dw mod sw and q = v dw / sw; so once each zero-padded
 // input row is split into its sw phases (phase s holds padded columns s, s + sw, s + 2 sw, ...),
@@ -276,8 +251,8 @@ struct PhaseImage {
         // row[m] is padded column m sw + s, image column m sw + off: inside for m in [m0, m1).
         const T* src = x + r * g.w;
         const index_t off = s - g.pw;
-        const index_t m0 = std::min(len, std::max<index_t>(0, (g.pw - s + phases - 1) / phases));
-        const index_t m1 = std::min(len, std::max(m0, (g.w + g.pw - s + phases - 1) / phases));
+        index_t m0, m1;
+        phase_image_range(g, s, len, m0, m1);
         std::fill(row, row + m0, T(0));
         if (phases == 1)
           std::copy(src + m0 + off, src + m1 + off, row + m0);
@@ -289,6 +264,68 @@ struct PhaseImage {
       }
   }
 };
+
+// The backward's accumulator for dx: input rows [r0, r0 + rows) of every channel, each split
+// into its sw phases of padded columns like PhaseImage. Kernel tap (c, u, v) sends a run of
+// outputs [ow, ow + n) of one output row to padded columns (ow + j + q) sw + s (s = v dw mod sw,
+// q = v dw / sw), which is the contiguous run [ow + q, ow + q + n) of phase s: col2im adds
+// vectors, where adding into dx directly would touch every sw-th element. Entries on padding
+// columns collect sums that add_to drops.
+template <class T>
+struct PhaseBand {
+  index_t r0 = 0, rows = 0, phases = 1, len = 0;
+  std::vector<T> data;
+
+  void reset(const ConvGeometry& g, index_t first_row, index_t row_count) {
+    r0 = first_row;
+    rows = row_count;
+    phases = g.sw;
+    // Runs reach ow + q + n <= Wo + (kw - 1) dw / sw; image columns reach (w - 1 + pw) / sw.
+    len = std::max(g.wo + (g.kw - 1) * g.dw / g.sw, (g.w - 1 + g.pw) / g.sw + 1);
+    data.assign(static_cast<std::size_t>(g.c * rows * phases * len), T(0));
+  }
+  T* row(index_t c, index_t r, index_t s) { return data.data() + ((c * rows + r - r0) * phases + s) * len; }
+
+  // x[c, r, .] += the image columns of every phase row held (x is one image [C, H, W]).
+  void add_to(const ConvGeometry& g, T* x) const {
+    for (index_t c = 0; c < g.c; ++c)
+      for (index_t r = r0; r < r0 + rows; ++r)
+        for (index_t s = 0; s < phases; ++s) {
+          const T* src = data.data() + ((c * rows + r - r0) * phases + s) * len;
+          T* dst = x + (c * g.h + r) * g.w;
+          index_t m0, m1;
+          phase_image_range(g, s, len, m0, m1);
+          for (index_t m = m0; m < m1; ++m) dst[m * phases + s - g.pw] += src[m];
+        }
+  }
+};
+
+// The adjoint of im2col_range: dx += col[row, j - p0] for every position j in [p0, p1) of one
+// image, through band (which must hold every input row those positions read).
+template <class T>
+void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
+                  PhaseBand<T>& band) {
+  using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  for (index_t c = 0; c < g.c; ++c)
+    for (index_t u = 0; u < g.kh; ++u)
+      for (index_t v = 0; v < g.kw; ++v) {
+        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
+        const index_t s = v * g.dw % g.sw, q = v * g.dw / g.sw;
+        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+        while (p < p1) {
+          const index_t n = std::min(g.wo - ow, p1 - p);
+          const index_t ih = oh * g.sh - g.ph + u * g.dh;
+          if (ih >= 0 && ih < g.h) {
+            ASRKIT_ASSERT(ih >= band.r0 && ih < band.r0 + band.rows);
+            Run(band.row(c, ih, s) + ow + q, n) += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src, n);
+          }
+          src += n;
+          p += n;
+          ++oh;
+          ow = 0;
+        }
+      }
+}
 
 // Which forward is faster (one core, direct / im2col time, /tmp harness over both paths): the
 // direct one saves writing im2col, a cost shared by the og output channels of a group, but pays
@@ -440,8 +477,12 @@ void col2im(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>>
   if (col.shape() != want)
     throw ShapeError("conv.5", asrkit::detail::str("col2im: col must be ", want.str(), " for x ",
                                                    x.shape().str(), ", got ", col.shape().str()));
-  if (want.numel() > 0)
-    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), x.data(), 0, g.h);
+  if (want.numel() > 0) {
+    detail::PhaseBand<T> band;
+    band.reset(g, 0, g.h);
+    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), band);
+    band.add_to(g, x.data());
+  }
 }
 
 /// y = conv(x, w) + bias. x [B, C, H, W] or [B, C, L]; w [O, C/groups, kh, kw] or [O, C/groups, k];
@@ -512,12 +553,8 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   // A fixed number of work items (never the thread count): at least 8 slabs overall.
   const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
   const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
-  struct Slab {
-    index_t r0 = 0, rows = 0;
-    std::vector<T> band;  // dx rows [r0, r0 + rows) of every channel
-  };
-  std::vector<Slab> slab(static_cast<std::size_t>(items));
-  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));
+  std::vector<detail::PhaseBand<T>> band(static_cast<std::size_t>(items));  // dx of each slab
+  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));  // dW_g^T per group
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     const index_t width = std::min(tile, np);
@@ -527,12 +564,10 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
       const index_t b = it / slabs, s = it % slabs;
       const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
       const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
-      Slab& sl = slab[static_cast<std::size_t>(it)];
       if (need_dx) {
-        index_t r1;
-        g.rows_touched(sp0, sp1, sl.r0, r1);
-        sl.rows = r1 - sl.r0;
-        sl.band.assign(static_cast<std::size_t>(g.c * sl.rows * g.w), T(0));
+        index_t r0, r1;
+        g.rows_touched(sp0, sp1, r0, r1);
+        band[static_cast<std::size_t>(it)].reset(g, r0, r1 - r0);
       }
       T* dwp = dw_part.data() + it * wsize;
       const T* xb = x.data() + b * in_image;
@@ -541,35 +576,32 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
         const index_t n = std::min(tile, sp1 - p0);
         detail::im2col_range(g, xb, p0, p0 + n, col.data(), n);
         for (index_t gi = 0; gi < groups; ++gi) {
-          // dW_g [og, kg] += dY_g [og, n] col_g^T [n, kg]
-          gemm<Device, T>(Trans::no, Trans::yes, og, kg, n, T(1), dyb + gi * og * np + p0, np,
-                          col.data() + gi * kg * n, n, T(1), dwp + gi * og * kg, kg);
+          // dW_g^T [kg, og] += col_g [kg, n] dY_g^T [n, og]: transposed, so that the big
+          // operand col is read as stored (row copies) and only dY's og rows are transposed.
+          gemm<Device, T>(Trans::no, Trans::yes, kg, og, n, T(1), col.data() + gi * kg * n, n,
+                          dyb + gi * og * np + p0, np, T(1), dwp + gi * kg * og, og);
           // dcol_g [kg, n] = W_g^T [kg, og] dY_g [og, n]
           if (need_dx)
             gemm<Device, T>(Trans::yes, Trans::no, kg, n, og, T(1), w.data() + gi * og * kg, kg,
                             dyb + gi * og * np + p0, np, T(0), dcol.data() + gi * kg * n, n);
         }
-        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, sl.band.data(), sl.r0, sl.rows);
+        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, band[static_cast<std::size_t>(it)]);
       }
     }
   });
   // Fixed-order reductions: slabs of an image into dx, every partial into dw.
   if (need_dx) {
     parallel_for(batch, [&](index_t b) {
-      T* dxb = dx.data() + b * in_image;
-      for (index_t s = 0; s < slabs; ++s) {
-        const Slab& sl = slab[static_cast<std::size_t>(b * slabs + s)];
-        for (index_t c = 0; c < g.c; ++c) {
-          Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dst(dxb + (c * g.h + sl.r0) * g.w, sl.rows * g.w);
-          dst += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(sl.band.data() + c * sl.rows * g.w,
-                                                                      sl.rows * g.w);
-        }
-      }
+      for (index_t s = 0; s < slabs; ++s)
+        band[static_cast<std::size_t>(b * slabs + s)].add_to(g, dx.data() + b * in_image);
     });
   }
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> dwm(dw.data(), wsize);
-  for (index_t it = 0; it < items; ++it)
-    dwm += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> total(dw_part.data(), wsize);  // item 0's
+  for (index_t it = 1; it < items; ++it)
+    total += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
+  for (index_t gi = 0; gi < groups; ++gi)  // dW_g += (dW_g^T)^T
+    Eigen::Map<RowMatrix<T>>(dw.data() + gi * og * kg, og, kg) +=
+        Eigen::Map<const RowMatrix<T>>(dw_part.data() + gi * kg * og, kg, og).transpose();
 }
 
 }  // namespace ops

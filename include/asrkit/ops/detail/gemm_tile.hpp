@@ -11,6 +11,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <utility>
 
 #include <asrkit/core/config.hpp>
 #include <asrkit/core/shape.hpp>
@@ -115,6 +116,45 @@ struct GatheredRows {
 // depends on its own row of A only (ops::gemm: a frame gives the same bits alone or in a batch).
 enum class SumOrder { interleaved, k_order };
 
+// crow [0, cols <= panel) = alpha * (s0, s1) + beta * crow: one row of a finished tile
+// (Whole: cols is the panel width).
+template <bool Whole, class T, class Packet>
+EIGEN_ALWAYS_INLINE void store_tile_row(T alpha, Packet s0, Packet s1, T beta, T* crow,
+                                        index_t cols) {
+  using namespace Eigen::internal;
+  constexpr index_t L = PanelTraits<T>::lanes;
+  s0 = pmul(pset1<Packet>(alpha), s0);
+  s1 = pmul(pset1<Packet>(alpha), s1);
+  if constexpr (Whole) {  // vector stores
+    if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
+      s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
+      s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
+    }
+    pstoreu(crow, s0);
+    pstoreu(crow + L, s1);
+  } else {
+    alignas(64) T sum[2 * L];
+    pstore(sum, s0);
+    pstore(sum + L, s1);
+    if (beta == T(0))
+      std::copy_n(sum, cols, crow);
+    else
+      for (index_t j = 0; j < cols; ++j) crow[j] = sum[j] + beta * crow[j];
+  }
+}
+
+// Rows I... of a finished tile, acc[i] = (sums of columns [0, L), [L, 2L)), stored by a fold,
+// unrolled at compile time: a runtime loop over the rows kept the accumulators in a stack array,
+// stored and reloaded around every tile.
+template <class T, class Packet, int Rows, int... I>
+EIGEN_ALWAYS_INLINE void store_tile(T alpha, const Packet (&acc)[Rows][2], T beta, T* c,
+                                    index_t ldc, index_t cols, std::integer_sequence<int, I...>) {
+  if (cols == PanelTraits<T>::panel)
+    (store_tile_row<true>(alpha, acc[I][0], acc[I][1], beta, c + I * ldc, cols), ...);
+  else
+    (store_tile_row<false>(alpha, acc[I][0], acc[I][1], beta, c + I * ldc, cols), ...);
+}
+
 // C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
 // row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
 // where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
@@ -134,6 +174,10 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
   for (int s = 0; s < Split; ++s)
     for (int i = 0; i < Rows; ++i)
       acc[s][i][0] = acc[s][i][1] = pset1<Packet>(start && s == 0 ? start[i] : T(0));
+  for (int i = 0; i < Rows; ++i) {
+    prefetch(c + i * ldc);
+    prefetch(c + i * ldc + 2 * L - 1);
+  }
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
     for (int s = 0; s < Split; ++s) {
@@ -154,31 +198,12 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
       acc[0][i][1] = pmadd(av, b1, acc[0][i][1]);
     }
   }
-  for (int i = 0; i < Rows; ++i) {
-    for (int s = 1; s < Split; ++s) {
+  for (int s = 1; s < Split; ++s)
+    for (int i = 0; i < Rows; ++i) {
       acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
       acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
     }
-    T* crow = c + i * ldc;
-    if (cols == 2 * L) {  // a whole panel: vector stores
-      Packet s0 = pmul(pset1<Packet>(alpha), acc[0][i][0]),
-             s1 = pmul(pset1<Packet>(alpha), acc[0][i][1]);
-      if (beta != T(0)) {  // as in BLAS, beta == 0 never reads C
-        s0 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow), s0);
-        s1 = pmadd(pset1<Packet>(beta), ploadu<Packet>(crow + L), s1);
-      }
-      pstoreu(crow, s0);
-      pstoreu(crow + L, s1);
-      continue;
-    }
-    alignas(64) T sum[2 * L];
-    pstore(sum, acc[0][i][0]);
-    pstore(sum + L, acc[0][i][1]);
-    if (beta == T(0))
-      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j];
-    else
-      for (index_t j = 0; j < cols; ++j) crow[j] = alpha * sum[j] + beta * crow[j];
-  }
+  store_tile(alpha, acc[0], beta, c, ldc, cols, std::make_integer_sequence<int, Rows>{});
 }
 
 // C rows [0, rows <= max_rows) x one panel: the tile of that many rows.
