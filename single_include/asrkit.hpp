@@ -3486,7 +3486,8 @@ T* gemm_scratch(int which, std::size_t elements) {
 
 // C [m, n] = alpha * op(A) [m, k] * op(B) [k, n] + beta * C on one thread (k >= 1). For each
 // block of kGemmDepth k: op(A)'s rows are copied side by side (the tile reads up to 8 rows at
-// once; rows a multiple of 4 KiB apart in the caller's matrix would share L1 sets), op(B) is
+// once; rows a multiple of 4 KiB apart in the caller's matrix would share L1 sets; a stored
+// op(A) against at most two panels is read in place), op(B) is
 // packed kGemmPackBytes at a time into zero-padded k-major panels, and the tile runs over every
 // (rows, panel) pair, the rows outermost so their block stays in L1. Blocks after the first add
 // to C (beta 1); beta == 0 never reads C.
@@ -3499,12 +3500,21 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
       std::max<index_t>(P, static_cast<index_t>(kGemmPackBytes / (sizeof(T) * kc)) / P * P);
   const index_t n_padded = (n + P - 1) / P * P;
   T* bp = gemm_scratch<T>(0, static_cast<std::size_t>(kc * std::min(n_padded, block_cols)));
-  T* ap = gemm_scratch<T>(1, static_cast<std::size_t>(m * kc));
+  // op(A) read in place: its rows of a block are read once per panel, so copying them only pays
+  // for more than two panels (conv's dW^T = col dY^T has two), unless they share L1 sets.
+  const bool a_in_place =
+      ta == Trans::no && n <= 2 * P && (lda * index_t(sizeof(T))) % 4096 != 0;
+  T* ap = a_in_place ? nullptr : gemm_scratch<T>(1, static_cast<std::size_t>(m * kc));
   // op(B)[kk][j] = b[kk * b_row + j * b_col]
   const index_t b_row = tb == Trans::no ? ldb : 1, b_col = tb == Trans::no ? 1 : ldb;
   for (index_t k0 = 0; k0 < k; k0 += kc) {
     const index_t kb = std::min(kc, k - k0);
-    if (ta == Trans::no) {
+    const T* a_block = ap;  // op(A) [m, kb], rows a_ld apart
+    index_t a_ld = kb;
+    if (a_in_place) {
+      a_block = a + k0;
+      a_ld = lda;
+    } else if (ta == Trans::no) {
       for (index_t i = 0; i < m; ++i) std::copy_n(a + i * lda + k0, kb, ap + i * kb);
     } else {  // op(A)[i][kk] = A[k0 + kk][i]
       transpose_block(a + k0 * lda, lda, kb, m, ap, kb);
@@ -3517,7 +3527,7 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
                    bp + p * kb * P);
       for (index_t i = 0; i < m; i += R)
         for (index_t p = 0; p < panels; ++p)
-          packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, ap + i * kb, kb,
+          packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, a_block + i * a_ld, a_ld,
                                          StridedRows<T>{bp + p * kb * P, P},
                                          static_cast<const T*>(nullptr), block_beta,
                                          c + i * ldc + j0 + p * P, ldc, std::min(P, nb - p * P));
@@ -3908,52 +3918,7 @@ struct ConvGeometry {
     r1 = std::min<index_t>(h, ((p1 - 1) / wo) * sh - ph + (kh - 1) * dh + 1);
     if (r1 < r0) r1 = r0;
   }
-
-  // For one col row at kernel column v and an output row segment starting at ow (n outputs),
-  // the output indices j in [lo, hi) whose input column lies inside [0, w).
-  void valid_range(index_t v, index_t ow, index_t n, index_t& iw0, index_t& lo, index_t& hi) const {
-    iw0 = ow * sw - pw + v * dw;  // input column of output j = 0
-    lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-    hi = iw0 >= w ? 0 : (w - 1 - iw0) / sw + 1;
-    lo = std::min(lo, n);
-    hi = std::min(std::max(hi, lo), n);
-  }
 };
-
-// col[row, j - p0] for positions j in [p0, p1) of one image x [C, H, W] (zeros where padded).
-template <class T>
-void im2col_range(const ConvGeometry& g, const T* x, index_t p0, index_t p1, T* col, index_t ld) {
-  for (index_t c = 0; c < g.c; ++c)
-    for (index_t u = 0; u < g.kh; ++u)
-      for (index_t v = 0; v < g.kw; ++v) {
-        T* dst = col + ((c * g.kh + u) * g.kw + v) * ld;
-        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
-        while (p < p1) {
-          const index_t n = std::min(g.wo - ow, p1 - p);
-          const index_t ih = oh * g.sh - g.ph + u * g.dh;
-          if (ih < 0 || ih >= g.h) {
-            std::fill(dst, dst + n, T(0));
-          } else {
-            index_t iw0, lo, hi;
-            g.valid_range(v, ow, n, iw0, lo, hi);
-            const T* src = x + (c * g.h + ih) * g.w + iw0;
-            std::fill(dst, dst + lo, T(0));
-            if (g.sw == 1) {
-              if (hi > lo) std::memcpy(dst + lo, src + lo, static_cast<std::size_t>(hi - lo) * sizeof(T));
-            } else if (g.sw == 2) {  // a constant stride the compiler vectorises (DS2's convs)
-              for (index_t j = lo; j < hi; ++j) dst[j] = src[2 * j];
-            } else {
-              for (index_t j = lo; j < hi; ++j) dst[j] = src[j * g.sw];
-            }
-            std::fill(dst + hi, dst + n, T(0));
-          }
-          dst += n;
-          p += n;
-          ++oh;
-          ow = 0;
-        }
-      }
-}
 
 template <class T>
 index_t tile_positions(const ConvGeometry& g, std::size_t bytes) {
@@ -4011,6 +3976,30 @@ inline void phase_image_range(const ConvGeometry& g, index_t s, index_t len, ind
   m1 = std::min(len, std::max(m0, (g.w + g.pw - s + g.sw - 1) / g.sw));
 }
 
+// Rows [r0, r1) of channel plane x [H, W], each split into its sw phases of zero-padded
+// columns (phase s, entry m: padded column m sw + s), into dst [r1 - r0, sw, len].
+template <class T>
+void split_phases(const ConvGeometry& g, const T* x, index_t r0, index_t r1, index_t len, T* dst) {
+  const index_t phases = g.sw;
+  for (index_t r = r0; r < r1; ++r)
+    for (index_t s = 0; s < phases; ++s) {
+      T* row = dst + ((r - r0) * phases + s) * len;
+      // row[m] is padded column m sw + s, image column m sw + off: inside for m in [m0, m1).
+      const T* src = x + r * g.w;
+      const index_t off = s - g.pw;
+      index_t m0, m1;
+      phase_image_range(g, s, len, m0, m1);
+      std::fill(row, row + m0, T(0));
+      if (phases == 1)
+        std::copy(src + m0 + off, src + m1 + off, row + m0);
+      else if (phases == 2)  // a constant stride the compiler vectorises (DS2's convs)
+        for (index_t m = m0; m < m1; ++m) row[m] = src[2 * m + off];
+      else
+        for (index_t m = m0; m < m1; ++m) row[m] = src[m * phases + off];
+      std::fill(row + m1, row + len, T(0));
+    }
+}
+
 // The direct forward's copy of the input. Output column j reads padded input column
 // j sw + v dw = (j + q) sw + s, with s = v dw mod sw and q = v dw / sw; so once each zero-padded
 // input row is split into its sw phases (phase s holds padded columns s, s + sw, s + 2 sw, ...),
@@ -4028,87 +4017,109 @@ struct PhaseImage {
   index_t channel_size(const ConvGeometry& g) const { return g.h * phases * len; }
 
   // The phase rows of channel plane x [H, W] into dst [H, phases, len].
-  void fill(const ConvGeometry& g, const T* x, T* dst) const {
-    for (index_t r = 0; r < g.h; ++r)
-      for (index_t s = 0; s < phases; ++s) {
-        T* row = dst + (r * phases + s) * len;
-        // row[m] is padded column m sw + s, image column m sw + off: inside for m in [m0, m1).
-        const T* src = x + r * g.w;
-        const index_t off = s - g.pw;
-        index_t m0, m1;
-        phase_image_range(g, s, len, m0, m1);
-        std::fill(row, row + m0, T(0));
-        if (phases == 1)
-          std::copy(src + m0 + off, src + m1 + off, row + m0);
-        else if (phases == 2)  // a constant stride the compiler vectorises (DS2's convs)
-          for (index_t m = m0; m < m1; ++m) row[m] = src[2 * m + off];
-        else
-          for (index_t m = m0; m < m1; ++m) row[m] = src[m * phases + off];
-        std::fill(row + m1, row + len, T(0));
-      }
-  }
+  void fill(const ConvGeometry& g, const T* x, T* dst) const { split_phases(g, x, 0, g.h, len, dst); }
 };
 
-// The backward's accumulator for dx: input rows [r0, r0 + rows) of every channel, each split
-// into its sw phases of padded columns like PhaseImage. Kernel tap (c, u, v) sends a run of
-// outputs [ow, ow + n) of one output row to padded columns (ow + j + q) sw + s (s = v dw mod sw,
-// q = v dw / sw), which is the contiguous run [ow + q, ow + q + n) of phase s: col2im adds
-// vectors, where adding into dx directly would touch every sw-th element. Entries on padding
-// columns collect sums that add_to drops.
+// Input rows [r0, r0 + rows) of every channel of one image, each split into its sw phases of
+// padded columns as in PhaseImage, for im2col (a copy of x's rows) and col2im (dx's
+// accumulator). Output column ow of kernel tap (c, u, v) reads padded column
+// ow sw + v dw = (ow + q) sw + s (s = v dw mod sw, q = v dw / sw), so a run of outputs
+// [ow, ow + n) of one output row is the contiguous run [ow + q, ow + q + n) of phase s: im2col
+// copies runs and col2im adds vectors, where reading or adding x in place would touch every
+// sw-th element. add_to drops the sums that col2im leaves on padding columns.
 template <class T>
-struct PhaseBand {
+struct PhaseRows {
   index_t r0 = 0, rows = 0, phases = 1, len = 0;
   std::vector<T> data;
 
-  void reset(const ConvGeometry& g, index_t first_row, index_t row_count) {
-    r0 = first_row;
-    rows = row_count;
-    phases = g.sw;
-    // Runs reach ow + q + n <= Wo + (kw - 1) dw / sw; image columns reach (w - 1 + pw) / sw.
-    len = std::max(g.wo + (g.kw - 1) * g.dw / g.sw, (g.w - 1 + g.pw) / g.sw + 1);
-    data.assign(static_cast<std::size_t>(g.c * rows * phases * len), T(0));
+  // rows [first, first + count), zero: col2im's accumulator.
+  void reset(const ConvGeometry& g, index_t first, index_t count) {
+    resize(g, first, count);
+    std::fill(data.begin(), data.end(), T(0));
+  }
+  // rows [first, first + count) of image x [C, H, W].
+  void gather(const ConvGeometry& g, const T* x, index_t first, index_t count) {
+    resize(g, first, count);
+    for (index_t c = 0; c < g.c; ++c)
+      split_phases(g, x + c * g.h * g.w, r0, r0 + rows, len, row(c, r0, 0));
   }
   T* row(index_t c, index_t r, index_t s) { return data.data() + ((c * rows + r - r0) * phases + s) * len; }
+  const T* row(index_t c, index_t r, index_t s) const {
+    return data.data() + ((c * rows + r - r0) * phases + s) * len;
+  }
 
   // x[c, r, .] += the image columns of every phase row held (x is one image [C, H, W]).
   void add_to(const ConvGeometry& g, T* x) const {
     for (index_t c = 0; c < g.c; ++c)
       for (index_t r = r0; r < r0 + rows; ++r)
         for (index_t s = 0; s < phases; ++s) {
-          const T* src = data.data() + ((c * rows + r - r0) * phases + s) * len;
+          const T* src = row(c, r, s);
           T* dst = x + (c * g.h + r) * g.w;
           index_t m0, m1;
           phase_image_range(g, s, len, m0, m1);
           for (index_t m = m0; m < m1; ++m) dst[m * phases + s - g.pw] += src[m];
         }
   }
+
+ private:
+  void resize(const ConvGeometry& g, index_t first, index_t count) {
+    r0 = first;
+    rows = count;
+    phases = g.sw;
+    // Runs reach ow + q + n <= Wo + (kw - 1) dw / sw; image columns reach (w - 1 + pw) / sw.
+    len = std::max(g.wo + (g.kw - 1) * g.dw / g.sw, (g.w - 1 + g.pw) / g.sw + 1);
+    data.resize(static_cast<std::size_t>(g.c * rows * phases * len));
+  }
 };
 
-// The adjoint of im2col_range: dx += col[row, j - p0] for every position j in [p0, p1) of one
-// image, through band (which must hold every input row those positions read).
-template <class T>
-void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
-                  PhaseBand<T>& band) {
-  using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+// f(k, c, ih, s, m, j, n) for every run of positions [p0 + j, p0 + j + n) of col row
+// k = (c, u, v) that lies in one output row: input row ih (outside [0, h) on padding rows),
+// entries [m, m + n) of its phase s (PhaseRows).
+template <class F>
+void for_each_run(const ConvGeometry& g, index_t p0, index_t p1, F&& f) {
   for (index_t c = 0; c < g.c; ++c)
     for (index_t u = 0; u < g.kh; ++u)
       for (index_t v = 0; v < g.kw; ++v) {
-        const T* src = col + ((c * g.kh + u) * g.kw + v) * ld;
-        const index_t s = v * g.dw % g.sw, q = v * g.dw / g.sw;
+        const index_t k = (c * g.kh + u) * g.kw + v, s = v * g.dw % g.sw, q = v * g.dw / g.sw;
         index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
         while (p < p1) {
           const index_t n = std::min(g.wo - ow, p1 - p);
-          const index_t ih = oh * g.sh - g.ph + u * g.dh;
-          if (ih >= 0 && ih < g.h) {
-            ASRKIT_ASSERT(ih >= band.r0 && ih < band.r0 + band.rows);
-            Run(band.row(c, ih, s) + ow + q, n) += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(src, n);
-          }
-          src += n;
+          f(k, c, oh * g.sh - g.ph + u * g.dh, s, ow + q, p - p0, n);
           p += n;
           ++oh;
           ow = 0;
         }
       }
+}
+
+// col[k, j - p0] for positions j in [p0, p1) of one image (zeros where padded), from x_rows
+// (which must hold every input row those positions read).
+template <class T>
+void im2col_range(const ConvGeometry& g, const PhaseRows<T>& x_rows, index_t p0, index_t p1,
+                  T* col, index_t ld) {
+  for_each_run(g, p0, p1, [&](index_t k, index_t c, index_t ih, index_t s, index_t m, index_t j, index_t n) {
+    T* dst = col + k * ld + j;
+    if (ih < 0 || ih >= g.h) {
+      std::fill(dst, dst + n, T(0));
+    } else {
+      ASRKIT_ASSERT(ih >= x_rows.r0 && ih < x_rows.r0 + x_rows.rows);
+      std::copy_n(x_rows.row(c, ih, s) + m, n, dst);
+    }
+  });
+}
+
+// The adjoint of im2col_range: dx += col[k, j - p0] for every position j in [p0, p1) of one
+// image, through band (which must hold every input row those positions read).
+template <class T>
+void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
+                  PhaseRows<T>& band) {
+  using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  using ConstRun = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+  for_each_run(g, p0, p1, [&](index_t k, index_t c, index_t ih, index_t s, index_t m, index_t j, index_t n) {
+    if (ih < 0 || ih >= g.h) return;
+    ASRKIT_ASSERT(ih >= band.r0 && ih < band.r0 + band.rows);
+    Run(band.row(c, ih, s) + m, n) += ConstRun(col + k * ld + j, n);
+  });
 }
 
 // Which forward is faster (one core, direct / im2col time, /tmp harness over both paths): the
@@ -4140,10 +4151,14 @@ void conv_forward_im2col(const ConvGeometry& g, index_t groups, index_t batch, i
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     std::vector<T> col(static_cast<std::size_t>(g.col_rows() * std::min(tile, np)));
+    PhaseRows<T> x_rows;
     for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
       const index_t b = it / tiles, p0 = (it % tiles) * tile, p1 = std::min(np, p0 + tile);
       const index_t n = p1 - p0;
-      im2col_range(g, x + b * in_image, p0, p1, col.data(), n);
+      index_t r0, r1;
+      g.rows_touched(p0, p1, r0, r1);
+      x_rows.gather(g, x + b * in_image, r0, r1 - r0);
+      im2col_range(g, x_rows, p0, p1, col.data(), n);
       T* yb = y + b * out * np + p0;
       for (index_t gi = 0; gi < groups; ++gi)
         gemm_panels<T>(og, n, kg, T(1), w + gi * og * kg, kg, col.data() + gi * kg * n, n, T(0),
@@ -4244,7 +4259,11 @@ void im2col(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>>
   if (col.shape() != want)
     throw ShapeError("conv.5", asrkit::detail::str("im2col: col must be ", want.str(), " for x ",
                                                    x.shape().str(), ", got ", col.shape().str()));
-  if (want.numel() > 0) detail::im2col_range(g, x.data(), 0, g.positions(), col.data(), g.positions());
+  if (want.numel() > 0) {
+    detail::PhaseRows<T> x_rows;
+    x_rows.gather(g, x.data(), 0, g.h);
+    detail::im2col_range(g, x_rows, 0, g.positions(), col.data(), g.positions());
+  }
 }
 
 /// col2im of one image (the adjoint of im2col): x [C, H, W] += the columns scattered back.
@@ -4262,7 +4281,7 @@ void col2im(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>>
     throw ShapeError("conv.5", asrkit::detail::str("col2im: col must be ", want.str(), " for x ",
                                                    x.shape().str(), ", got ", col.shape().str()));
   if (want.numel() > 0) {
-    detail::PhaseBand<T> band;
+    detail::PhaseRows<T> band;
     band.reset(g, 0, g.h);
     detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), band);
     band.add_to(g, x.data());
@@ -4337,28 +4356,27 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   // A fixed number of work items (never the thread count): at least 8 slabs overall.
   const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
   const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
-  std::vector<detail::PhaseBand<T>> band(static_cast<std::size_t>(items));  // dx of each slab
+  std::vector<detail::PhaseRows<T>> band(static_cast<std::size_t>(items));  // dx of each slab
   std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));  // dW_g^T per group
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     const index_t width = std::min(tile, np);
     std::vector<T> col(static_cast<std::size_t>(g.col_rows() * width));
     std::vector<T> dcol(need_dx ? col.size() : 0);
+    detail::PhaseRows<T> x_rows;  // the input rows the slab reads
     for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
       const index_t b = it / slabs, s = it % slabs;
       const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
       const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
-      if (need_dx) {
-        index_t r0, r1;
-        g.rows_touched(sp0, sp1, r0, r1);
-        band[static_cast<std::size_t>(it)].reset(g, r0, r1 - r0);
-      }
+      index_t r0, r1;
+      g.rows_touched(sp0, sp1, r0, r1);
+      x_rows.gather(g, x.data() + b * in_image, r0, r1 - r0);
+      if (need_dx) band[static_cast<std::size_t>(it)].reset(g, r0, r1 - r0);
       T* dwp = dw_part.data() + it * wsize;
-      const T* xb = x.data() + b * in_image;
       const T* dyb = dy.data() + b * out * np;
       for (index_t p0 = sp0; p0 < sp1; p0 += tile) {
         const index_t n = std::min(tile, sp1 - p0);
-        detail::im2col_range(g, xb, p0, p0 + n, col.data(), n);
+        detail::im2col_range(g, x_rows, p0, p0 + n, col.data(), n);
         for (index_t gi = 0; gi < groups; ++gi) {
           // dW_g^T [kg, og] += col_g [kg, n] dY_g^T [n, og]: transposed, so that the big
           // operand col is read as stored (row copies) and only dY's og rows are transposed.

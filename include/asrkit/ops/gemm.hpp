@@ -111,7 +111,8 @@ T* gemm_scratch(int which, std::size_t elements) {
 
 // C [m, n] = alpha * op(A) [m, k] * op(B) [k, n] + beta * C on one thread (k >= 1). For each
 // block of kGemmDepth k: op(A)'s rows are copied side by side (the tile reads up to 8 rows at
-// once; rows a multiple of 4 KiB apart in the caller's matrix would share L1 sets), op(B) is
+// once; rows a multiple of 4 KiB apart in the caller's matrix would share L1 sets; a stored
+// op(A) against at most two panels is read in place), op(B) is
 // packed kGemmPackBytes at a time into zero-padded k-major panels, and the tile runs over every
 // (rows, panel) pair, the rows outermost so their block stays in L1. Blocks after the first add
 // to C (beta 1); beta == 0 never reads C.
@@ -124,12 +125,21 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
       std::max<index_t>(P, static_cast<index_t>(kGemmPackBytes / (sizeof(T) * kc)) / P * P);
   const index_t n_padded = (n + P - 1) / P * P;
   T* bp = gemm_scratch<T>(0, static_cast<std::size_t>(kc * std::min(n_padded, block_cols)));
-  T* ap = gemm_scratch<T>(1, static_cast<std::size_t>(m * kc));
+  // op(A) read in place: its rows of a block are read once per panel, so copying them only pays
+  // for more than two panels (conv's dW^T = col dY^T has two), unless they share L1 sets.
+  const bool a_in_place =
+      ta == Trans::no && n <= 2 * P && (lda * index_t(sizeof(T))) % 4096 != 0;
+  T* ap = a_in_place ? nullptr : gemm_scratch<T>(1, static_cast<std::size_t>(m * kc));
   // op(B)[kk][j] = b[kk * b_row + j * b_col]
   const index_t b_row = tb == Trans::no ? ldb : 1, b_col = tb == Trans::no ? 1 : ldb;
   for (index_t k0 = 0; k0 < k; k0 += kc) {
     const index_t kb = std::min(kc, k - k0);
-    if (ta == Trans::no) {
+    const T* a_block = ap;  // op(A) [m, kb], rows a_ld apart
+    index_t a_ld = kb;
+    if (a_in_place) {
+      a_block = a + k0;
+      a_ld = lda;
+    } else if (ta == Trans::no) {
       for (index_t i = 0; i < m; ++i) std::copy_n(a + i * lda + k0, kb, ap + i * kb);
     } else {  // op(A)[i][kk] = A[k0 + kk][i]
       transpose_block(a + k0 * lda, lda, kb, m, ap, kb);
@@ -142,7 +152,7 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
                    bp + p * kb * P);
       for (index_t i = 0; i < m; i += R)
         for (index_t p = 0; p < panels; ++p)
-          packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, ap + i * kb, kb,
+          packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, a_block + i * a_ld, a_ld,
                                          StridedRows<T>{bp + p * kb * P, P},
                                          static_cast<const T*>(nullptr), block_beta,
                                          c + i * ldc + j0 + p * P, ldc, std::min(P, nb - p * P));
