@@ -22,8 +22,11 @@
 //    pointers, so col is never written, and kernel rows on padding are skipped;
 //  - im2col tiles (narrow output rows, which a panel would mostly pad): output positions are
 //    processed in tiles (kConvForwardTileBytes of columns), so the buffer stays in cache.
-// Backward recomputes im2col tiles (kConvBackwardTileBytes):
-//   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g  -> col2im adds into dX.
+// Backward recomputes im2col tiles (kConvBackwardTileBytes) from the phase-split input rows
+// (PhaseRows; every row of col is then a run of copies):
+//   dW_g^T += col_g dY_g^T (ops::gemm, col read in place),
+//   dcol_g = W_g^T dY_g in chunks of rows (gemm_panels, dY read in place), each added into a
+//   phase-split band of dX rows by col2im while still in cache (contiguous vector adds).
 // Threads: forward splits (image, tile) or (image, output row, 4 panels) items, each output
 // computed whole by one tile. Backward splits each image into a fixed number of slabs
 // (independent of the thread count); every slab owns a dW partial and a band of dX rows, which
@@ -100,6 +103,9 @@ struct ConvParams {
 /// GEMMs (ops::gemm) preferred about L2-sized tiles when they were Eigen's. See bench/bench_layers.cpp and bench/bench_ds2.cpp.
 inline constexpr std::size_t kConvForwardTileBytes = std::size_t(1) << 22;
 inline constexpr std::size_t kConvBackwardTileBytes = std::size_t(1) << 20;
+/// conv2d_backward computes a tile's dcol = W^T dY in chunks of about this many bytes, so that
+/// col2im adds each chunk from L2 (the whole tile's dcol would be kConvBackwardTileBytes again).
+inline constexpr std::size_t kConvDcolChunkBytes = std::size_t(1) << 17;
 
 namespace detail {
 
@@ -279,23 +285,22 @@ struct PhaseRows {
 };
 
 // f(k, c, ih, s, m, j, n) for every run of positions [p0 + j, p0 + j + n) of col row
-// k = (c, u, v) that lies in one output row: input row ih (outside [0, h) on padding rows),
-// entries [m, m + n) of its phase s (PhaseRows).
+// k = (c, u, v) in [k0, k1) that lies in one output row: input row ih (outside [0, h) on padding
+// rows), entries [m, m + n) of its phase s (PhaseRows).
 template <class F>
-void for_each_run(const ConvGeometry& g, index_t p0, index_t p1, F&& f) {
-  for (index_t c = 0; c < g.c; ++c)
-    for (index_t u = 0; u < g.kh; ++u)
-      for (index_t v = 0; v < g.kw; ++v) {
-        const index_t k = (c * g.kh + u) * g.kw + v, s = v * g.dw % g.sw, q = v * g.dw / g.sw;
-        index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
-        while (p < p1) {
-          const index_t n = std::min(g.wo - ow, p1 - p);
-          f(k, c, oh * g.sh - g.ph + u * g.dh, s, ow + q, p - p0, n);
-          p += n;
-          ++oh;
-          ow = 0;
-        }
-      }
+void for_each_run(const ConvGeometry& g, index_t k0, index_t k1, index_t p0, index_t p1, F&& f) {
+  for (index_t k = k0; k < k1; ++k) {
+    const index_t c = k / (g.kh * g.kw), u = k / g.kw % g.kh, v = k % g.kw;
+    const index_t s = v * g.dw % g.sw, q = v * g.dw / g.sw;
+    index_t p = p0, oh = p0 / g.wo, ow = p0 % g.wo;
+    while (p < p1) {
+      const index_t n = std::min(g.wo - ow, p1 - p);
+      f(k, c, oh * g.sh - g.ph + u * g.dh, s, ow + q, p - p0, n);
+      p += n;
+      ++oh;
+      ow = 0;
+    }
+  }
 }
 
 // col[k, j - p0] for positions j in [p0, p1) of one image (zeros where padded), from x_rows
@@ -303,7 +308,8 @@ void for_each_run(const ConvGeometry& g, index_t p0, index_t p1, F&& f) {
 template <class T>
 void im2col_range(const ConvGeometry& g, const PhaseRows<T>& x_rows, index_t p0, index_t p1,
                   T* col, index_t ld) {
-  for_each_run(g, p0, p1, [&](index_t k, index_t c, index_t ih, index_t s, index_t m, index_t j, index_t n) {
+  for_each_run(g, 0, g.col_rows(), p0, p1,
+               [&](index_t k, index_t c, index_t ih, index_t s, index_t m, index_t j, index_t n) {
     T* dst = col + k * ld + j;
     if (ih < 0 || ih >= g.h) {
       std::fill(dst, dst + n, T(0));
@@ -314,17 +320,19 @@ void im2col_range(const ConvGeometry& g, const PhaseRows<T>& x_rows, index_t p0,
   });
 }
 
-// The adjoint of im2col_range: dx += col[k, j - p0] for every position j in [p0, p1) of one
-// image, through band (which must hold every input row those positions read).
+// The adjoint of im2col_range over col rows [k0, k1) (col points at row k0): dx += col[k - k0,
+// j - p0] for every position j in [p0, p1) of one image, through band (which must hold every
+// input row those positions read).
 template <class T>
-void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t p0, index_t p1,
-                  PhaseRows<T>& band) {
+void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t k0, index_t k1,
+                  index_t p0, index_t p1, PhaseRows<T>& band) {
   using Run = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   using ConstRun = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-  for_each_run(g, p0, p1, [&](index_t k, index_t c, index_t ih, index_t s, index_t m, index_t j, index_t n) {
+  for_each_run(g, k0, k1, p0, p1,
+               [&](index_t k, index_t c, index_t ih, index_t s, index_t m, index_t j, index_t n) {
     if (ih < 0 || ih >= g.h) return;
     ASRKIT_ASSERT(ih >= band.r0 && ih < band.r0 + band.rows);
-    Run(band.row(c, ih, s) + m, n) += ConstRun(col + k * ld + j, n);
+    Run(band.row(c, ih, s) + m, n) += ConstRun(col + (k - k0) * ld + j, n);
   });
 }
 
@@ -489,7 +497,7 @@ void col2im(const ConvParams& p, detail::conv_arg_t<TensorView<const T, Device>>
   if (want.numel() > 0) {
     detail::PhaseRows<T> band;
     band.reset(g, 0, g.h);
-    detail::col2im_range(g, col.data(), g.positions(), 0, g.positions(), band);
+    detail::col2im_range(g, col.data(), g.positions(), 0, g.col_rows(), 0, g.positions(), band);
     band.add_to(g, x.data());
   }
 }
@@ -564,11 +572,18 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
   std::vector<detail::PhaseRows<T>> band(static_cast<std::size_t>(items));  // dx of each slab
   std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));  // dW_g^T per group
+  std::vector<T> wt(need_dx ? static_cast<std::size_t>(wsize) : 0);  // W_g^T [kg, og] per group
+  for (index_t gi = 0; need_dx && gi < groups; ++gi)
+    Eigen::Map<RowMatrix<T>>(wt.data() + gi * kg * og, kg, og) =
+        Eigen::Map<const RowMatrix<T>>(w.data() + gi * og * kg, og, kg).transpose();
+  // Rows of a dcol chunk: about kConvDcolChunkBytes, a multiple of every ISA's tile height.
+  const index_t dcol_rows = std::max<index_t>(
+      24, static_cast<index_t>(kConvDcolChunkBytes / (sizeof(T) * std::min(tile, np))) / 24 * 24);
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     const index_t width = std::min(tile, np);
     std::vector<T> col(static_cast<std::size_t>(g.col_rows() * width));
-    std::vector<T> dcol(need_dx ? col.size() : 0);
+    std::vector<T> dcol(need_dx ? static_cast<std::size_t>(dcol_rows * width) : 0);
     detail::PhaseRows<T> x_rows;  // the input rows the slab reads
     for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
       const index_t b = it / slabs, s = it % slabs;
@@ -584,16 +599,22 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
         const index_t n = std::min(tile, sp1 - p0);
         detail::im2col_range(g, x_rows, p0, p0 + n, col.data(), n);
         for (index_t gi = 0; gi < groups; ++gi) {
+          const T* dy_g = dyb + gi * og * np + p0;  // dY_g [og, n], rows np apart
           // dW_g^T [kg, og] += col_g [kg, n] dY_g^T [n, og]: transposed, so that the big
           // operand col is read as stored (row copies) and only dY's og rows are transposed.
           gemm<Device, T>(Trans::no, Trans::yes, kg, og, n, T(1), col.data() + gi * kg * n, n,
-                          dyb + gi * og * np + p0, np, T(1), dwp + gi * kg * og, og);
-          // dcol_g [kg, n] = W_g^T [kg, og] dY_g [og, n]
-          if (need_dx)
-            gemm<Device, T>(Trans::yes, Trans::no, kg, n, og, T(1), w.data() + gi * og * kg, kg,
-                            dyb + gi * og * np + p0, np, T(0), dcol.data() + gi * kg * n, n);
+                          dy_g, np, T(1), dwp + gi * kg * og, og);
+          if (!need_dx) continue;
+          // dcol_g = W_g^T [kg, og] dY_g [og, n], dcol_rows rows at a time, each added into
+          // the band while it is still in cache; dY_g is read in place.
+          for (index_t r = 0; r < kg; r += dcol_rows) {
+            const index_t rows = std::min(dcol_rows, kg - r);
+            gemm_panels(rows, n, og, T(1), wt.data() + (gi * kg + r) * og, og, dy_g, np, T(0),
+                        dcol.data(), n);
+            detail::col2im_range(g, dcol.data(), n, gi * kg + r, gi * kg + r + rows, p0, p0 + n,
+                                 band[static_cast<std::size_t>(it)]);
+          }
         }
-        if (need_dx) detail::col2im_range(g, dcol.data(), n, p0, p0 + n, band[static_cast<std::size_t>(it)]);
       }
     }
   });
