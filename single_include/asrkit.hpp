@@ -4370,9 +4370,10 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   for (index_t gi = 0; need_dx && gi < groups; ++gi)
     Eigen::Map<RowMatrix<T>>(wt.data() + gi * kg * og, kg, og) =
         Eigen::Map<const RowMatrix<T>>(w.data() + gi * og * kg, og, kg).transpose();
-  // Rows of a dcol chunk: about kConvDcolChunkBytes, a multiple of every ISA's tile height.
+  // Rows of a dcol chunk: about kConvDcolChunkBytes, whole tiles of gemm_panels' rows.
+  constexpr index_t R = detail::PanelTraits<T>::max_rows;
   const index_t dcol_rows = std::max<index_t>(
-      24, static_cast<index_t>(kConvDcolChunkBytes / (sizeof(T) * std::min(tile, np))) / 24 * 24);
+      R, static_cast<index_t>(kConvDcolChunkBytes / (sizeof(T) * std::min(tile, np))) / R * R);
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     const index_t width = std::min(tile, np);
