@@ -64,6 +64,7 @@
 #include <asrkit/decode/metrics.hpp>
 #include <asrkit/analysis/covariance.hpp>
 #include <asrkit/analysis/cca.hpp>
+#include <asrkit/analysis/symmetric_eigen.hpp>
 #include <asrkit/analysis/svcca.hpp>
 #include <asrkit/analysis/similarity.hpp>
 #include <asrkit/analysis/activations.hpp>

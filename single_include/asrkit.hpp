@@ -3484,6 +3484,22 @@ T* gemm_scratch(int which, std::size_t elements) {
   return b.data();
 }
 
+// C [m, n] = alpha * A [m, kb] * B + beta * C, B given as packed panels (pack_panel: panel p
+// holds columns [p P, p P + P) as [kb][P], the panels one after another). The tile runs over
+// every (rows, panel) pair, the rows outermost so their block of A stays in L1 while B's panels
+// stream from L2; each element is summed in k order (a row of C depends on its row of A only).
+template <class T>
+void panels_product(index_t m, index_t n, index_t kb, T alpha, const T* a, index_t lda, const T* bp,
+                    T beta, T* c, index_t ldc) {
+  constexpr index_t P = PanelTraits<T>::panel, R = PanelTraits<T>::max_rows;
+  const index_t panels = (n + P - 1) / P;
+  for (index_t i = 0; i < m; i += R)
+    for (index_t p = 0; p < panels; ++p)
+      packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, a + i * lda, lda,
+                                     StridedRows<T>{bp + p * kb * P, P}, static_cast<const T*>(nullptr),
+                                     beta, c + i * ldc + p * P, ldc, std::min(P, n - p * P));
+}
+
 // C [m, n] = alpha * op(A) [m, k] * op(B) [k, n] + beta * C on one thread (k >= 1). For each
 // block of kGemmDepth k: op(A)'s rows are copied side by side (the tile reads up to 8 rows at
 // once; rows a multiple of 4 KiB apart in the caller's matrix would share L1 sets; a stored
@@ -3494,7 +3510,7 @@ T* gemm_scratch(int which, std::size_t elements) {
 template <class T>
 void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, const T* a,
                index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc) {
-  constexpr index_t P = PanelTraits<T>::panel, R = PanelTraits<T>::max_rows;
+  constexpr index_t P = PanelTraits<T>::panel;
   const index_t kc = std::min(k, kGemmDepth);
   const index_t block_cols =
       std::max<index_t>(P, static_cast<index_t>(kGemmPackBytes / (sizeof(T) * kc)) / P * P);
@@ -3525,12 +3541,7 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
       for (index_t p = 0; p < panels; ++p)  // panel p: op(B)[k0 .. k0 + kb, j0 + p P ..]
         pack_panel(b + k0 * b_row + (j0 + p * P) * b_col, b_row, b_col, kb, std::min(P, nb - p * P),
                    bp + p * kb * P);
-      for (index_t i = 0; i < m; i += R)
-        for (index_t p = 0; p < panels; ++p)
-          packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, a_block + i * a_ld, a_ld,
-                                         StridedRows<T>{bp + p * kb * P, P},
-                                         static_cast<const T*>(nullptr), block_beta,
-                                         c + i * ldc + j0 + p * P, ldc, std::min(P, nb - p * P));
+      panels_product(m, nb, kb, alpha, a_block, a_ld, bp, block_beta, c + j0, ldc);
     }
   }
 }
@@ -17222,11 +17233,13 @@ class CorpusScore {
 //   Eigen::MatrixXd cov = asrkit::analysis::covariance(x.view(), mean);  // np.cov of the columns
 //   auto p = asrkit::analysis::project(x.view(), mean, basis);          // (X - mean) · basis
 //
-// Every pass walks X in chunks of kChunkRows rows: a chunk is centred into a small buffer (so a
-// large mean offset never cancels catastrophically, as X^T X - N·mu·mu^T would in float), its
-// product runs in T on ops::gemm, and the chunks are summed in double. The chunk grid depends
-// only on N, so results do not depend on the thread count. The covariance computes the lower
-// triangle only, tile by tile, the tiles shared among the threads (SPECS §9.1, step 1).
+// Every pass walks X in chunks of kChunkRows rows, centring the rows it reads (so a large mean
+// offset never cancels catastrophically, as X^T X - N·mu·mu^T would in float); a chunk's product
+// is summed in T and the chunks in double. The covariance and cross-covariance walk each chunk
+// in slabs of ops::detail::kGemmDepth rows that are centred and packed once for the whole D x D
+// result (not once per tile, as a GEMM per tile would), and the covariance computes the lower
+// triangle only (SPECS §9.1, step 1). The chunk grid depends only on N, so results do not depend
+// on the thread count.
 
 #include <Eigen/Core>
 
@@ -17244,8 +17257,9 @@ namespace analysis {
 
 /// Rows per chunk: each chunk's product is accumulated in T, the chunks in double.
 inline constexpr index_t kChunkRows = 4096;
-/// Side of the square tiles of a covariance's lower triangle (one tile per task).
-inline constexpr index_t kCovarianceTile = 512;
+/// Side of the square tiles of a (cross-)covariance: a slab's packed rows of a tile's two
+/// operands, 2 x 256 KiB, stay in L2 while the tile runs.
+inline constexpr index_t kCovarianceTile = 256;
 
 namespace detail {
 
@@ -17281,16 +17295,105 @@ void centre_rows(TensorView<const T> x, const Eigen::VectorXd& mean, index_t r0,
   });
 }
 
-// Sum over chunks of f(r0, rows, chunk_product) where f writes the chunk's product (in T) into a
-// [m, n] buffer; the chunk products are added to a double [m, n] matrix in chunk order.
-template <class T, class F>
-Eigen::MatrixXd sum_chunk_products(index_t rows, index_t m, index_t n, F&& chunk_product) {
-  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(m, n);
-  RowMatrix<T> part = RowMatrix<T>::Zero(m, n);  // tiles left unwritten stay 0
-  for (index_t c = 0, chunks = chunk_count(rows); c < chunks; ++c) {
-    const index_t r0 = c * kChunkRows;
-    chunk_product(r0, std::min(kChunkRows, rows - r0), part.data());
-    sum += part.template cast<double>();
+// Which blocks of (X - mean_x)^T (Y - mean_y) centred_product computes: all of them, or (Y is
+// X) the lower triangle of the symmetric product.
+enum class Blocks { all, lower };
+
+// Rows [r0, r0 + rows) of column block [j0, j0 + cols <= panel) of x minus mu, packed as one
+// k-major panel dst [rows][panel] (ops::detail::pack_panel's layout, zero-padded).
+template <class T>
+void pack_centred_panel(TensorView<const T> x, const Vector<T>& mu, index_t r0, index_t rows,
+                        index_t j0, index_t cols, T* dst) {
+  constexpr index_t P = ops::detail::PanelTraits<T>::panel;
+  using Strided = Eigen::Stride<Eigen::Dynamic, 1>;
+  Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Strided>(dst, rows, cols, Strided(P, 1)) =
+      Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Strided>(x.data() + r0 * x.dim(1) + j0, rows,
+                                                                cols, Strided(x.dim(1), 1))
+          .rowwise() -
+      mu.segment(j0, cols).transpose();
+  if (cols < P)
+    for (index_t kk = 0; kk < rows; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
+}
+
+// (X - mean_x)^T (Y - mean_y) [Dx, Dy] in double, for x [N, Dx] and y [N, Dy]. X is walked in
+// slabs of kGemmDepth rows; each slab is centred and packed once, Y's columns into panels and X's
+// into transposed rows (for Blocks::lower, Y is X and one packing serves both operands), and
+// every kCovarianceTile tile of the result then multiplies the packed operands it needs with the
+// GEMM tile (a lower product computes a diagonal tile only up to the diagonal, to the panel).
+// Tiles are shared among the threads in contiguous runs of equal work, and each element is one
+// sum in row order over a chunk of kChunkRows rows, in T, the chunks summed in double: the same
+// bits for any thread count.
+template <class T>
+Eigen::MatrixXd centred_product(TensorView<const T> x, const Eigen::VectorXd& mean_x,
+                                TensorView<const T> y, const Eigen::VectorXd& mean_y, Blocks blocks) {
+  constexpr index_t P = ops::detail::PanelTraits<T>::panel, R = ops::detail::PanelTraits<T>::max_rows;
+  constexpr index_t kSlab = ops::detail::kGemmDepth, kTile = kCovarianceTile;
+  static_assert(kChunkRows % kSlab == 0 && kTile % P == 0, "slabs tile chunks, panels tile tiles");
+  const index_t n = x.dim(0), dx = x.dim(1), dy = y.dim(1);
+  const index_t x_panels = (dx + P - 1) / P, y_panels = (dy + P - 1) / P;
+  const bool lower = blocks == Blocks::lower;
+  const Vector<T> mu_x = mean_x.cast<T>(), mu_y = mean_y.cast<T>();
+
+  // The tiles, with their work in (row group, panel) products; then contiguous runs of them, one
+  // per thread, of about equal work.
+  struct Tile {
+    index_t i0, j0, rows, cols;
+  };
+  std::vector<Tile> tiles;
+  std::vector<index_t> work_before{0};
+  for (index_t i0 = 0; i0 < dx; i0 += kTile)
+    for (index_t j0 = 0; j0 < (lower ? i0 + 1 : dy); j0 += kTile) {
+      const Tile t{i0, j0, std::min(kTile, dx - i0), std::min(kTile, dy - j0)};
+      index_t work = 0;
+      for (index_t i = 0; i < t.rows; i += R)  // a diagonal tile stops at the diagonal
+        work += (std::min(t.cols, lower ? i0 + std::min(i + R, t.rows) - j0 : t.cols) + P - 1) / P;
+      tiles.push_back(t);
+      work_before.push_back(work_before.back() + work);
+    }
+  const index_t runs = std::min<index_t>(num_threads(), static_cast<index_t>(tiles.size()));
+  std::vector<std::size_t> run_start(runs + 1, tiles.size());
+  for (index_t r = 0, t = 0; r < runs; ++r) {
+    while (work_before[t] * runs < work_before.back() * r) ++t;
+    run_start[r] = t;
+  }
+
+  std::vector<T, Eigen::aligned_allocator<T>> y_packed(y_panels * kSlab * P), x_rows(dx * kSlab);
+  RowMatrix<T> chunk_sum = RowMatrix<T>::Zero(dx, dy);  // unwritten (upper) elements stay 0
+  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(dx, dy);
+  for (index_t r0 = 0; r0 < n; r0 += kSlab) {
+    const index_t rows = std::min(kSlab, n - r0);
+    const bool first = r0 % kChunkRows == 0, last = r0 + rows == n || (r0 + rows) % kChunkRows == 0;
+    // Pack: Y's panel p is [rows][P]; x_rows holds row i of X^T (column i of X) at i * rows.
+    parallel_for(std::max(x_panels, y_panels), [&](index_t p) {
+      if (p < y_panels) {
+        T* panel = y_packed.data() + p * rows * P;
+        const index_t cols = std::min(P, dy - p * P);
+        pack_centred_panel(y, mu_y, r0, rows, p * P, cols, panel);
+        if (lower) ops::detail::transpose_block(panel, P, rows, cols, x_rows.data() + p * P * rows, rows);
+      }
+      if (!lower && p < x_panels) {
+        thread_local std::vector<T, Eigen::aligned_allocator<T>> scratch;
+        scratch.resize(kSlab * P);
+        const index_t cols = std::min(P, dx - p * P);
+        pack_centred_panel(x, mu_x, r0, rows, p * P, cols, scratch.data());
+        ops::detail::transpose_block(scratch.data(), P, rows, cols, x_rows.data() + p * P * rows, rows);
+      }
+    });
+    parallel_for(runs, [&](index_t run) {
+      for (std::size_t t = run_start[run]; t < run_start[run + 1]; ++t) {
+        const Tile& tile = tiles[t];
+        for (index_t i = tile.i0; i < tile.i0 + tile.rows; i += R) {
+          const index_t m = std::min(R, tile.i0 + tile.rows - i);
+          const index_t cols = std::min(tile.cols, lower ? i + m - tile.j0 : tile.cols);
+          ops::detail::panels_product(m, cols, rows, T(1), x_rows.data() + i * rows, rows,
+                                      y_packed.data() + (tile.j0 / P) * rows * P, first ? T(0) : T(1),
+                                      chunk_sum.data() + i * dy + tile.j0, dy);
+        }
+        if (last)
+          sum.block(tile.i0, tile.j0, tile.rows, tile.cols) +=
+              chunk_sum.block(tile.i0, tile.j0, tile.rows, tile.cols).template cast<double>();
+      }
+    });
   }
   return sum;
 }
@@ -17326,37 +17429,17 @@ Eigen::VectorXd column_means(TensorView<const T> x, const char* name) {
 /// Covariance of the columns of x [N, D] (mean-centred, divided by N - 1, as np.cov), in double.
 template <class T>
 Eigen::MatrixXd covariance(TensorView<const T> x, const Eigen::VectorXd& mean) {
-  const index_t n = x.dim(0), d = x.dim(1);
-  const index_t tiles = (d + kCovarianceTile - 1) / kCovarianceTile;
-  std::vector<std::pair<index_t, index_t>> lower;  // (row tile, column tile), column <= row
-  for (index_t i = 0; i < tiles; ++i)
-    for (index_t j = 0; j <= i; ++j) lower.emplace_back(i, j);
-  Tensor<T> chunk(Shape{std::min(kChunkRows, n), d}, uninitialized);
-  Eigen::MatrixXd cov = detail::sum_chunk_products<T>(n, d, d, [&](index_t r0, index_t rows, T* out) {
-    detail::centre_rows(x, mean, r0, rows, chunk.data());
-    parallel_for(static_cast<index_t>(lower.size()), [&](index_t t) {
-      const index_t i0 = lower[t].first * kCovarianceTile, j0 = lower[t].second * kCovarianceTile;
-      const index_t mi = std::min(kCovarianceTile, d - i0), nj = std::min(kCovarianceTile, d - j0);
-      ops::gemm(ops::Trans::yes, ops::Trans::no, mi, nj, rows, T(1), chunk.data() + i0, d,
-                chunk.data() + j0, d, T(0), out + i0 * d + j0, d);
-    });
-  });
+  Eigen::MatrixXd cov = detail::centred_product(x, mean, x, mean, detail::Blocks::lower);
   cov.triangularView<Eigen::StrictlyUpper>() = cov.transpose();  // mirror the lower triangle
-  return cov / static_cast<double>(n - 1);
+  return cov / static_cast<double>(x.dim(0) - 1);
 }
 
 /// Cross-covariance (X - mean_x)^T (Y - mean_y) / (N - 1) of x [N, Dx] and y [N, Dy], in double.
 template <class T>
 Eigen::MatrixXd cross_covariance(TensorView<const T> x, const Eigen::VectorXd& mean_x,
                                  TensorView<const T> y, const Eigen::VectorXd& mean_y) {
-  const index_t n = x.dim(0), dx = x.dim(1), dy = y.dim(1), rows_max = std::min(kChunkRows, n);
-  Tensor<T> cx(Shape{rows_max, dx}, uninitialized), cy(Shape{rows_max, dy}, uninitialized);
-  const Eigen::MatrixXd sum = detail::sum_chunk_products<T>(n, dx, dy, [&](index_t r0, index_t rows, T* out) {
-    detail::centre_rows(x, mean_x, r0, rows, cx.data());
-    detail::centre_rows(y, mean_y, r0, rows, cy.data());
-    ops::gemm(ops::Trans::yes, ops::Trans::no, dx, dy, rows, T(1), cx.data(), dx, cy.data(), dy, T(0), out, dy);
-  });
-  return sum / static_cast<double>(n - 1);
+  return detail::centred_product(x, mean_x, y, mean_y, detail::Blocks::all) /
+         static_cast<double>(x.dim(0) - 1);
 }
 
 /// (X - mean) · basis: x [N, D] projected on the columns of basis (D x k), as [N, k] in T.
@@ -17608,6 +17691,171 @@ double pwcca(const Tensor<T>& x, const Tensor<T>& y, const CcaOptions& options =
 
 }  // namespace analysis
 }  // namespace asrkit
+// #include <asrkit/analysis/symmetric_eigen.hpp>
+// asrkit/analysis/symmetric_eigen.hpp - every eigenvalue of a symmetric matrix, and the
+// eigenvectors of only the leading ones (SVCCA keeps a few hundred of D directions, SPECS §9.1).
+//
+//   asrkit::analysis::SymmetricEigen<float> eig(cov);   // cov: D x D (double), solved in float
+//   eig.values();                                       // all D eigenvalues, descending
+//   Eigen::MatrixXd u = eig.leading_vectors(k);         // D x k, orthonormal, in that order
+//
+// A = Q T Qᵀ by Householder tridiagonalisation (Eigen's, in T), then T = Z Λ Zᵀ by implicit
+// symmetric QR steps with the Wilkinson shift (Golub & Van Loan, Algorithms 8.3.2 and 8.3.3) in
+// double. Z = G_1 G_2 ... G_m is the product of the steps' Givens rotations; a full solver
+// applies each to a D x D matrix (6D flops; 2.5 of Eigen's 3.0 s at D = 2048 on one AVX-512
+// core). Here the rotations are recorded, and the k wanted columns Z E_S are E_S with the
+// rotations applied from the left in reverse order: 6k flops per rotation. Q then maps them
+// back (the eigenvectors of A are Q Z E_S).
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+// #include <asrkit/core/error.hpp>
+// #include <asrkit/core/tensor.hpp>
+// #include <asrkit/core/threading.hpp>
+
+namespace asrkit {
+namespace analysis {
+
+/// Eigen-decomposition of a symmetric D x D matrix (its lower triangle is read) in T's precision
+/// for the tridiagonalisation and the eigenvectors, double for the eigenvalues' QR iteration.
+template <class T>
+class SymmetricEigen {
+ public:
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+
+  explicit SymmetricEigen(const Eigen::MatrixXd& a) : tri_(checked(a).template cast<T>()) {
+    const index_t n = a.rows();
+    Eigen::VectorXd d = tri_.diagonal().template cast<double>(), e(std::max<index_t>(n, 1));
+    e.head(std::max<index_t>(n - 1, 0)) = tri_.subDiagonal().template cast<double>();
+    e(std::max<index_t>(n - 1, 0)) = 0;
+    qr_iterations(d, e);
+    order_.resize(static_cast<std::size_t>(n));
+    std::iota(order_.begin(), order_.end(), index_t(0));
+    std::stable_sort(order_.begin(), order_.end(), [&](index_t i, index_t j) { return d(i) > d(j); });
+    values_.resize(n);
+    for (index_t i = 0; i < n; ++i) values_(i) = d(order_[static_cast<std::size_t>(i)]);
+  }
+
+  index_t size() const { return values_.size(); }
+  /// Every eigenvalue, descending.
+  const Eigen::VectorXd& values() const { return values_; }
+
+  /// The eigenvectors of values()(0 .. k), as the columns of a D x k matrix.
+  Eigen::MatrixXd leading_vectors(index_t k) const {
+    const index_t n = size();
+    if (k < 0 || k > n)
+      throw ValueError("svcca.7", asrkit::detail::str("SymmetricEigen::leading_vectors: argument k must be in [0, ",
+                                                      n, "], got ", k));
+    // Z E_S, row-major so that a rotation of rows i, i + 1 runs along k contiguous columns.
+    RowMatrix<T> z = RowMatrix<T>::Zero(n, k);
+    for (index_t j = 0; j < k; ++j) z(order_[static_cast<std::size_t>(j)], j) = T(1);
+    // Columns are independent: blocks of them share the threads, each block takes every rotation.
+    constexpr index_t kBlock = 64;
+    parallel_for((k + kBlock - 1) / kBlock, [&](index_t b) {
+      const index_t j0 = b * kBlock, cols = std::min(kBlock, k - j0);
+      std::size_t r = rotations_.size();
+      for (auto step = steps_.rbegin(); step != steps_.rend(); ++step)
+        for (index_t i = step->start + step->count - 1; i >= step->start; --i) {
+          --r;  // rows i, i + 1 = G (rows i, i + 1), G = [c s; -s c]
+          const T c = rotations_[r].c, s = rotations_[r].s;
+          T* zi = z.data() + i * k + j0;
+          T* zj = zi + k;
+          for (index_t j = 0; j < cols; ++j) {
+            const T u = zi[j], v = zj[j];
+            zi[j] = c * u + s * v;
+            zj[j] = c * v - s * u;
+          }
+        }
+    });
+    const Matrix vectors = tri_.matrixQ() * Matrix(z);
+    return vectors.template cast<double>();
+  }
+
+ private:
+  struct Rotation {
+    T c, s;
+  };
+  struct Step {  // rotations of rows/columns (i, i + 1) for i = start .. start + count - 1
+    index_t start, count;
+  };
+
+  static const Eigen::MatrixXd& checked(const Eigen::MatrixXd& a) {
+    if (a.rows() != a.cols() || a.rows() == 0)
+      throw ValueError("svcca.7", asrkit::detail::str("SymmetricEigen: argument a must be a non-empty square matrix, got ",
+                                                      a.rows(), " x ", a.cols()));
+    return a;
+  }
+
+  // Implicit symmetric QR with Wilkinson shifts on the tridiagonal (diagonal d, sub-diagonal e
+  // with e(n - 1) = 0), deflating where |e_i| <= eps (|d_i| + |d_i+1|); d ends as the eigenvalues.
+  void qr_iterations(Eigen::VectorXd& d, Eigen::VectorXd& e) {
+    const index_t n = d.size();
+    const double eps = std::numeric_limits<double>::epsilon(), tiny = std::numeric_limits<double>::min();
+    const std::int64_t max_steps = 30 * std::max<std::int64_t>(n, 1);
+    index_t end = n - 1;
+    for (std::int64_t steps = 0; end > 0;) {
+      for (index_t i = 0; i < end; ++i)
+        if (std::abs(e(i)) <= eps * (std::abs(d(i)) + std::abs(d(i + 1))) || std::abs(e(i)) <= tiny) e(i) = 0;
+      while (end > 0 && e(end - 1) == 0) --end;
+      if (end == 0) break;
+      if (++steps > max_steps)
+        throw ValueError("svcca.8", asrkit::detail::str("SymmetricEigen: the QR iteration did not converge in ",
+                                                        max_steps, " steps (size ", n, "); is the matrix finite?"));
+      index_t start = end - 1;
+      while (start > 0 && e(start - 1) != 0) --start;
+      qr_step(d, e, start, end);
+    }
+  }
+
+  // One shifted step on the unreduced block [start, end] (Golub & Van Loan Algorithm 8.3.2): the
+  // rotation G_i = [c s; -s c] on (i, i + 1) chases the bulge z down the band, T <- G_iᵀ T G_i.
+  void qr_step(Eigen::VectorXd& d, Eigen::VectorXd& e, index_t start, index_t end) {
+    const double td = (d(end - 1) - d(end)) / 2, ee = e(end - 1);
+    const double mu = d(end) - ee * ee / (td + (td >= 0 ? 1.0 : -1.0) * std::hypot(td, ee));
+    double x = d(start) - mu, z = e(start);
+    Step step{start, 0};
+    for (index_t i = start; i < end && z != 0; ++i, ++step.count) {
+      double c = 1, s = 0;  // [c s; -s c]ᵀ [x; z] = [r; 0]
+      if (std::abs(z) > std::abs(x)) {
+        const double tau = -x / z;
+        s = 1 / std::sqrt(1 + tau * tau);
+        c = s * tau;
+      } else {
+        const double tau = -z / x;
+        c = 1 / std::sqrt(1 + tau * tau);
+        s = c * tau;
+      }
+      if (i > start) e(i - 1) = c * e(i - 1) - s * z;
+      const double a = d(i), b = e(i), f = d(i + 1);
+      d(i) = c * c * a - 2 * c * s * b + s * s * f;
+      d(i + 1) = s * s * a + 2 * c * s * b + c * c * f;
+      e(i) = c * s * (a - f) + (c * c - s * s) * b;
+      if (i + 1 < end) {
+        z = -s * e(i + 1);
+        e(i + 1) = c * e(i + 1);
+      }
+      x = e(i);
+      rotations_.push_back({static_cast<T>(c), static_cast<T>(s)});
+    }
+    steps_.push_back(step);
+  }
+
+  Eigen::Tridiagonalization<Matrix> tri_;
+  Eigen::VectorXd values_;
+  std::vector<index_t> order_;  // values_(j) is the eigenvalue of T's column order_[j]
+  std::vector<Rotation> rotations_;
+  std::vector<Step> steps_;
+};
+
+}  // namespace analysis
+}  // namespace asrkit
 // #include <asrkit/analysis/svcca.hpp>
 // asrkit/analysis/svcca.hpp - SVCCA (Raghu, Gilmer, Yosinski & Sohl-Dickstein 2017; SPECS §9.1).
 //
@@ -17623,8 +17871,10 @@ double pwcca(const Tensor<T>& x, const Tensor<T>& y, const CcaOptions& options =
 // work is covariance products (analysis/covariance.hpp), and the reduced blocks of step 3 are
 //   Sxx' = U1ᵀ Sxx U1,  Syy' = U2ᵀ Syy U2,  Sxy' = U1ᵀ Sxy U2 (or X1'ᵀ X2' / (N - 1)),
 // with Sxy' taken the cheaper way by multiply-adds per data point: D1·D2 for the full Sxy, or
-// k1·D1 + k2·D2 + k1·k2 to project first. For float input the eigensolver runs in float (its error
-// is of the order of the data's own rounding; the reduced blocks are still formed in double).
+// k1·D1 + k2·D2 + k1·k2 to project first. The eigensolver (analysis/symmetric_eigen.hpp) forms
+// only the k kept eigenvectors; for float input its tridiagonalisation and vectors are in float
+// (an error of the order of the data's own rounding), its eigenvalues and the reduced blocks in
+// double.
 
 #include <Eigen/Dense>
 
@@ -17635,6 +17885,7 @@ double pwcca(const Tensor<T>& x, const Tensor<T>& y, const CcaOptions& options =
 
 // #include <asrkit/analysis/cca.hpp>
 // #include <asrkit/analysis/covariance.hpp>
+// #include <asrkit/analysis/symmetric_eigen.hpp>
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/core/threading.hpp>
@@ -17689,20 +17940,12 @@ inline index_t directions_kept(const Eigen::VectorXd& w, const SvccaOptions& o) 
   return d;
 }
 
-// Eigenpairs of a covariance, descending, in T's precision (see the header comment).
-template <class T>
-void descending_eigen(const Eigen::MatrixXd& cov, Eigen::VectorXd& values, Eigen::MatrixXd& vectors) {
-  using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  Eigen::SelfAdjointEigenSolver<M> es(cov.cast<T>());
-  values = es.eigenvalues().reverse().template cast<double>().cwiseMax(0.0);
-  vectors = es.eigenvectors().rowwise().reverse().template cast<double>();
-}
-
+// Step 2: the covariance's eigenvalues, and the eigenvectors of the leading ones kept.
 template <class T>
 void reduce_covariance(SvdReduction& r, const Eigen::MatrixXd& cov, const SvccaOptions& o) {
-  Eigen::MatrixXd vectors;
-  descending_eigen<T>(cov, r.variances, vectors);
-  r.basis = vectors.leftCols(directions_kept(r.variances, o));
+  const SymmetricEigen<T> eig(cov);
+  r.variances = eig.values().cwiseMax(0.0);
+  r.basis = eig.leading_vectors(directions_kept(r.variances, o));
   r.reduced = r.basis.transpose() * cov * r.basis;
 }
 

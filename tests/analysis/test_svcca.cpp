@@ -59,6 +59,39 @@ Tensor<T> times(const Tensor<T>& x, const Tensor<double>& m) {
 
 }  // namespace
 
+TEST_CASE("covariance and cross_covariance equal the centred products at tile, panel and chunk edges",
+          "[analysis][covariance]") {
+  // 4096 + 300 rows: two chunks, the last slab partial; 530 columns: three tiles, the last panel
+  // partial (18 columns); 45: one partial tile. Column offsets make the means matter.
+  const index_t n = an::kChunkRows + 300;
+  auto xd = normal<double>(n, 530, 11), yd = normal<double>(n, 45, 12);
+  xd.matrix().rowwise() += Eigen::RowVectorXd::LinSpaced(530, -3, 5);
+  yd.matrix().rowwise() += Eigen::RowVectorXd::LinSpaced(45, 2, 9);
+  auto check = [&](const auto& x, const auto& y, double tolerance) {
+    const Eigen::MatrixXd xm = x.matrix().template cast<double>(), ym = y.matrix().template cast<double>();
+    const Eigen::MatrixXd xc = xm.rowwise() - xm.colwise().mean(), yc = ym.rowwise() - ym.colwise().mean();
+    const Eigen::MatrixXd want_xx = xc.transpose() * xc / double(n - 1), want_xy = xc.transpose() * yc / double(n - 1);
+    const Eigen::VectorXd mx = an::column_means(x.view(), "x"), my = an::column_means(y.view(), "y");
+    for (int threads : {1, 2}) {
+      INFO("threads " << threads);
+      const int before = asrkit::num_threads();
+      asrkit::set_num_threads(threads);
+      const Eigen::MatrixXd xx = an::covariance(x.view(), mx), xy = an::cross_covariance(x.view(), mx, y.view(), my);
+      asrkit::set_num_threads(before);
+      CHECK((xx - want_xx).cwiseAbs().maxCoeff() < tolerance);
+      CHECK((xy - want_xy).cwiseAbs().maxCoeff() < tolerance);
+      CHECK(xx == xx.transpose());
+    }
+  };
+  SECTION("double") { check(xd, yd, 1e-12); }
+  SECTION("float") {
+    Tensor<float> xf(xd.shape()), yf(yd.shape());
+    xf.matrix() = xd.matrix().cast<float>();
+    yf.matrix() = yd.matrix().cast<float>();
+    check(xf, yf, 2e-5);
+  }
+}
+
 TEST_CASE("CCA recovers known canonical correlations", "[analysis][cca]") {
   const std::vector<double> rho = {0.95, 0.8, 0.5, 0.2};
   const auto [x, y] = correlated<double>(20000, 8, 6, rho, 11);

@@ -5,11 +5,13 @@
 //   Eigen::MatrixXd cov = asrkit::analysis::covariance(x.view(), mean);  // np.cov of the columns
 //   auto p = asrkit::analysis::project(x.view(), mean, basis);          // (X - mean) · basis
 //
-// Every pass walks X in chunks of kChunkRows rows: a chunk is centred into a small buffer (so a
-// large mean offset never cancels catastrophically, as X^T X - N·mu·mu^T would in float), its
-// product runs in T on ops::gemm, and the chunks are summed in double. The chunk grid depends
-// only on N, so results do not depend on the thread count. The covariance computes the lower
-// triangle only, tile by tile, the tiles shared among the threads (SPECS §9.1, step 1).
+// Every pass walks X in chunks of kChunkRows rows, centring the rows it reads (so a large mean
+// offset never cancels catastrophically, as X^T X - N·mu·mu^T would in float); a chunk's product
+// is summed in T and the chunks in double. The covariance and cross-covariance walk each chunk
+// in slabs of ops::detail::kGemmDepth rows that are centred and packed once for the whole D x D
+// result (not once per tile, as a GEMM per tile would), and the covariance computes the lower
+// triangle only (SPECS §9.1, step 1). The chunk grid depends only on N, so results do not depend
+// on the thread count.
 #pragma once
 
 #include <Eigen/Core>
@@ -28,8 +30,9 @@ namespace analysis {
 
 /// Rows per chunk: each chunk's product is accumulated in T, the chunks in double.
 inline constexpr index_t kChunkRows = 4096;
-/// Side of the square tiles of a covariance's lower triangle (one tile per task).
-inline constexpr index_t kCovarianceTile = 512;
+/// Side of the square tiles of a (cross-)covariance: a slab's packed rows of a tile's two
+/// operands, 2 x 256 KiB, stay in L2 while the tile runs.
+inline constexpr index_t kCovarianceTile = 256;
 
 namespace detail {
 
@@ -65,16 +68,105 @@ void centre_rows(TensorView<const T> x, const Eigen::VectorXd& mean, index_t r0,
   });
 }
 
-// Sum over chunks of f(r0, rows, chunk_product) where f writes the chunk's product (in T) into a
-// [m, n] buffer; the chunk products are added to a double [m, n] matrix in chunk order.
-template <class T, class F>
-Eigen::MatrixXd sum_chunk_products(index_t rows, index_t m, index_t n, F&& chunk_product) {
-  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(m, n);
-  RowMatrix<T> part = RowMatrix<T>::Zero(m, n);  // tiles left unwritten stay 0
-  for (index_t c = 0, chunks = chunk_count(rows); c < chunks; ++c) {
-    const index_t r0 = c * kChunkRows;
-    chunk_product(r0, std::min(kChunkRows, rows - r0), part.data());
-    sum += part.template cast<double>();
+// Which blocks of (X - mean_x)^T (Y - mean_y) centred_product computes: all of them, or (Y is
+// X) the lower triangle of the symmetric product.
+enum class Blocks { all, lower };
+
+// Rows [r0, r0 + rows) of column block [j0, j0 + cols <= panel) of x minus mu, packed as one
+// k-major panel dst [rows][panel] (ops::detail::pack_panel's layout, zero-padded).
+template <class T>
+void pack_centred_panel(TensorView<const T> x, const Vector<T>& mu, index_t r0, index_t rows,
+                        index_t j0, index_t cols, T* dst) {
+  constexpr index_t P = ops::detail::PanelTraits<T>::panel;
+  using Strided = Eigen::Stride<Eigen::Dynamic, 1>;
+  Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Strided>(dst, rows, cols, Strided(P, 1)) =
+      Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Strided>(x.data() + r0 * x.dim(1) + j0, rows,
+                                                                cols, Strided(x.dim(1), 1))
+          .rowwise() -
+      mu.segment(j0, cols).transpose();
+  if (cols < P)
+    for (index_t kk = 0; kk < rows; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
+}
+
+// (X - mean_x)^T (Y - mean_y) [Dx, Dy] in double, for x [N, Dx] and y [N, Dy]. X is walked in
+// slabs of kGemmDepth rows; each slab is centred and packed once, Y's columns into panels and X's
+// into transposed rows (for Blocks::lower, Y is X and one packing serves both operands), and
+// every kCovarianceTile tile of the result then multiplies the packed operands it needs with the
+// GEMM tile (a lower product computes a diagonal tile only up to the diagonal, to the panel).
+// Tiles are shared among the threads in contiguous runs of equal work, and each element is one
+// sum in row order over a chunk of kChunkRows rows, in T, the chunks summed in double: the same
+// bits for any thread count.
+template <class T>
+Eigen::MatrixXd centred_product(TensorView<const T> x, const Eigen::VectorXd& mean_x,
+                                TensorView<const T> y, const Eigen::VectorXd& mean_y, Blocks blocks) {
+  constexpr index_t P = ops::detail::PanelTraits<T>::panel, R = ops::detail::PanelTraits<T>::max_rows;
+  constexpr index_t kSlab = ops::detail::kGemmDepth, kTile = kCovarianceTile;
+  static_assert(kChunkRows % kSlab == 0 && kTile % P == 0, "slabs tile chunks, panels tile tiles");
+  const index_t n = x.dim(0), dx = x.dim(1), dy = y.dim(1);
+  const index_t x_panels = (dx + P - 1) / P, y_panels = (dy + P - 1) / P;
+  const bool lower = blocks == Blocks::lower;
+  const Vector<T> mu_x = mean_x.cast<T>(), mu_y = mean_y.cast<T>();
+
+  // The tiles, with their work in (row group, panel) products; then contiguous runs of them, one
+  // per thread, of about equal work.
+  struct Tile {
+    index_t i0, j0, rows, cols;
+  };
+  std::vector<Tile> tiles;
+  std::vector<index_t> work_before{0};
+  for (index_t i0 = 0; i0 < dx; i0 += kTile)
+    for (index_t j0 = 0; j0 < (lower ? i0 + 1 : dy); j0 += kTile) {
+      const Tile t{i0, j0, std::min(kTile, dx - i0), std::min(kTile, dy - j0)};
+      index_t work = 0;
+      for (index_t i = 0; i < t.rows; i += R)  // a diagonal tile stops at the diagonal
+        work += (std::min(t.cols, lower ? i0 + std::min(i + R, t.rows) - j0 : t.cols) + P - 1) / P;
+      tiles.push_back(t);
+      work_before.push_back(work_before.back() + work);
+    }
+  const index_t runs = std::min<index_t>(num_threads(), static_cast<index_t>(tiles.size()));
+  std::vector<std::size_t> run_start(runs + 1, tiles.size());
+  for (index_t r = 0, t = 0; r < runs; ++r) {
+    while (work_before[t] * runs < work_before.back() * r) ++t;
+    run_start[r] = t;
+  }
+
+  std::vector<T, Eigen::aligned_allocator<T>> y_packed(y_panels * kSlab * P), x_rows(dx * kSlab);
+  RowMatrix<T> chunk_sum = RowMatrix<T>::Zero(dx, dy);  // unwritten (upper) elements stay 0
+  Eigen::MatrixXd sum = Eigen::MatrixXd::Zero(dx, dy);
+  for (index_t r0 = 0; r0 < n; r0 += kSlab) {
+    const index_t rows = std::min(kSlab, n - r0);
+    const bool first = r0 % kChunkRows == 0, last = r0 + rows == n || (r0 + rows) % kChunkRows == 0;
+    // Pack: Y's panel p is [rows][P]; x_rows holds row i of X^T (column i of X) at i * rows.
+    parallel_for(std::max(x_panels, y_panels), [&](index_t p) {
+      if (p < y_panels) {
+        T* panel = y_packed.data() + p * rows * P;
+        const index_t cols = std::min(P, dy - p * P);
+        pack_centred_panel(y, mu_y, r0, rows, p * P, cols, panel);
+        if (lower) ops::detail::transpose_block(panel, P, rows, cols, x_rows.data() + p * P * rows, rows);
+      }
+      if (!lower && p < x_panels) {
+        thread_local std::vector<T, Eigen::aligned_allocator<T>> scratch;
+        scratch.resize(kSlab * P);
+        const index_t cols = std::min(P, dx - p * P);
+        pack_centred_panel(x, mu_x, r0, rows, p * P, cols, scratch.data());
+        ops::detail::transpose_block(scratch.data(), P, rows, cols, x_rows.data() + p * P * rows, rows);
+      }
+    });
+    parallel_for(runs, [&](index_t run) {
+      for (std::size_t t = run_start[run]; t < run_start[run + 1]; ++t) {
+        const Tile& tile = tiles[t];
+        for (index_t i = tile.i0; i < tile.i0 + tile.rows; i += R) {
+          const index_t m = std::min(R, tile.i0 + tile.rows - i);
+          const index_t cols = std::min(tile.cols, lower ? i + m - tile.j0 : tile.cols);
+          ops::detail::panels_product(m, cols, rows, T(1), x_rows.data() + i * rows, rows,
+                                      y_packed.data() + (tile.j0 / P) * rows * P, first ? T(0) : T(1),
+                                      chunk_sum.data() + i * dy + tile.j0, dy);
+        }
+        if (last)
+          sum.block(tile.i0, tile.j0, tile.rows, tile.cols) +=
+              chunk_sum.block(tile.i0, tile.j0, tile.rows, tile.cols).template cast<double>();
+      }
+    });
   }
   return sum;
 }
@@ -110,37 +202,17 @@ Eigen::VectorXd column_means(TensorView<const T> x, const char* name) {
 /// Covariance of the columns of x [N, D] (mean-centred, divided by N - 1, as np.cov), in double.
 template <class T>
 Eigen::MatrixXd covariance(TensorView<const T> x, const Eigen::VectorXd& mean) {
-  const index_t n = x.dim(0), d = x.dim(1);
-  const index_t tiles = (d + kCovarianceTile - 1) / kCovarianceTile;
-  std::vector<std::pair<index_t, index_t>> lower;  // (row tile, column tile), column <= row
-  for (index_t i = 0; i < tiles; ++i)
-    for (index_t j = 0; j <= i; ++j) lower.emplace_back(i, j);
-  Tensor<T> chunk(Shape{std::min(kChunkRows, n), d}, uninitialized);
-  Eigen::MatrixXd cov = detail::sum_chunk_products<T>(n, d, d, [&](index_t r0, index_t rows, T* out) {
-    detail::centre_rows(x, mean, r0, rows, chunk.data());
-    parallel_for(static_cast<index_t>(lower.size()), [&](index_t t) {
-      const index_t i0 = lower[t].first * kCovarianceTile, j0 = lower[t].second * kCovarianceTile;
-      const index_t mi = std::min(kCovarianceTile, d - i0), nj = std::min(kCovarianceTile, d - j0);
-      ops::gemm(ops::Trans::yes, ops::Trans::no, mi, nj, rows, T(1), chunk.data() + i0, d,
-                chunk.data() + j0, d, T(0), out + i0 * d + j0, d);
-    });
-  });
+  Eigen::MatrixXd cov = detail::centred_product(x, mean, x, mean, detail::Blocks::lower);
   cov.triangularView<Eigen::StrictlyUpper>() = cov.transpose();  // mirror the lower triangle
-  return cov / static_cast<double>(n - 1);
+  return cov / static_cast<double>(x.dim(0) - 1);
 }
 
 /// Cross-covariance (X - mean_x)^T (Y - mean_y) / (N - 1) of x [N, Dx] and y [N, Dy], in double.
 template <class T>
 Eigen::MatrixXd cross_covariance(TensorView<const T> x, const Eigen::VectorXd& mean_x,
                                  TensorView<const T> y, const Eigen::VectorXd& mean_y) {
-  const index_t n = x.dim(0), dx = x.dim(1), dy = y.dim(1), rows_max = std::min(kChunkRows, n);
-  Tensor<T> cx(Shape{rows_max, dx}, uninitialized), cy(Shape{rows_max, dy}, uninitialized);
-  const Eigen::MatrixXd sum = detail::sum_chunk_products<T>(n, dx, dy, [&](index_t r0, index_t rows, T* out) {
-    detail::centre_rows(x, mean_x, r0, rows, cx.data());
-    detail::centre_rows(y, mean_y, r0, rows, cy.data());
-    ops::gemm(ops::Trans::yes, ops::Trans::no, dx, dy, rows, T(1), cx.data(), dx, cy.data(), dy, T(0), out, dy);
-  });
-  return sum / static_cast<double>(n - 1);
+  return detail::centred_product(x, mean_x, y, mean_y, detail::Blocks::all) /
+         static_cast<double>(x.dim(0) - 1);
 }
 
 /// (X - mean) · basis: x [N, D] projected on the columns of basis (D x k), as [N, k] in T.

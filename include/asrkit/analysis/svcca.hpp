@@ -12,8 +12,10 @@
 // work is covariance products (analysis/covariance.hpp), and the reduced blocks of step 3 are
 //   Sxx' = U1ᵀ Sxx U1,  Syy' = U2ᵀ Syy U2,  Sxy' = U1ᵀ Sxy U2 (or X1'ᵀ X2' / (N - 1)),
 // with Sxy' taken the cheaper way by multiply-adds per data point: D1·D2 for the full Sxy, or
-// k1·D1 + k2·D2 + k1·k2 to project first. For float input the eigensolver runs in float (its error
-// is of the order of the data's own rounding; the reduced blocks are still formed in double).
+// k1·D1 + k2·D2 + k1·k2 to project first. The eigensolver (analysis/symmetric_eigen.hpp) forms
+// only the k kept eigenvectors; for float input its tridiagonalisation and vectors are in float
+// (an error of the order of the data's own rounding), its eigenvalues and the reduced blocks in
+// double.
 #pragma once
 
 #include <Eigen/Dense>
@@ -25,6 +27,7 @@
 
 #include <asrkit/analysis/cca.hpp>
 #include <asrkit/analysis/covariance.hpp>
+#include <asrkit/analysis/symmetric_eigen.hpp>
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/core/threading.hpp>
@@ -79,20 +82,12 @@ inline index_t directions_kept(const Eigen::VectorXd& w, const SvccaOptions& o) 
   return d;
 }
 
-// Eigenpairs of a covariance, descending, in T's precision (see the header comment).
-template <class T>
-void descending_eigen(const Eigen::MatrixXd& cov, Eigen::VectorXd& values, Eigen::MatrixXd& vectors) {
-  using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  Eigen::SelfAdjointEigenSolver<M> es(cov.cast<T>());
-  values = es.eigenvalues().reverse().template cast<double>().cwiseMax(0.0);
-  vectors = es.eigenvectors().rowwise().reverse().template cast<double>();
-}
-
+// Step 2: the covariance's eigenvalues, and the eigenvectors of the leading ones kept.
 template <class T>
 void reduce_covariance(SvdReduction& r, const Eigen::MatrixXd& cov, const SvccaOptions& o) {
-  Eigen::MatrixXd vectors;
-  descending_eigen<T>(cov, r.variances, vectors);
-  r.basis = vectors.leftCols(directions_kept(r.variances, o));
+  const SymmetricEigen<T> eig(cov);
+  r.variances = eig.values().cwiseMax(0.0);
+  r.basis = eig.leading_vectors(directions_kept(r.variances, o));
   r.reduced = r.basis.transpose() * cov * r.basis;
 }
 
