@@ -3485,18 +3485,18 @@ T* gemm_scratch(int which, std::size_t elements) {
 }
 
 // C [m, n] = alpha * A [m, kb] * B + beta * C, B given as packed panels (pack_panel: panel p
-// holds columns [p P, p P + P) as [kb][P], the panels one after another). The tile runs over
+// holds columns [p P, p P + P) as [kb][P] at bp + p * panel_stride). The tile runs over
 // every (rows, panel) pair, the rows outermost so their block of A stays in L1 while B's panels
 // stream from L2; each element is summed in k order (a row of C depends on its row of A only).
 template <class T>
 void panels_product(index_t m, index_t n, index_t kb, T alpha, const T* a, index_t lda, const T* bp,
-                    T beta, T* c, index_t ldc) {
+                    index_t panel_stride, T beta, T* c, index_t ldc) {
   constexpr index_t P = PanelTraits<T>::panel, R = PanelTraits<T>::max_rows;
   const index_t panels = (n + P - 1) / P;
   for (index_t i = 0; i < m; i += R)
     for (index_t p = 0; p < panels; ++p)
       packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, a + i * lda, lda,
-                                     StridedRows<T>{bp + p * kb * P, P}, static_cast<const T*>(nullptr),
+                                     StridedRows<T>{bp + p * panel_stride, P}, static_cast<const T*>(nullptr),
                                      beta, c + i * ldc + p * P, ldc, std::min(P, n - p * P));
 }
 
@@ -3541,7 +3541,7 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
       for (index_t p = 0; p < panels; ++p)  // panel p: op(B)[k0 .. k0 + kb, j0 + p P ..]
         pack_panel(b + k0 * b_row + (j0 + p * P) * b_col, b_row, b_col, kb, std::min(P, nb - p * P),
                    bp + p * kb * P);
-      panels_product(m, nb, kb, alpha, a_block, a_ld, bp, block_beta, c + j0, ldc);
+      panels_product(m, nb, kb, alpha, a_block, a_ld, bp, kb * P, block_beta, c + j0, ldc);
     }
   }
 }
@@ -17233,9 +17233,10 @@ class CorpusScore {
 //   Eigen::MatrixXd cov = asrkit::analysis::covariance(x.view(), mean);  // np.cov of the columns
 //   auto p = asrkit::analysis::project(x.view(), mean, basis);          // (X - mean) · basis
 //
-// Every pass walks X in chunks of kChunkRows rows, centring the rows it reads (so a large mean
-// offset never cancels catastrophically, as X^T X - N·mu·mu^T would in float); a chunk's product
-// is summed in T and the chunks in double. The covariance and cross-covariance walk each chunk
+// Every pass centres the rows it reads as it goes (so a large mean offset never cancels
+// catastrophically, as X^T X - N·mu·mu^T would in float), without a centred copy of X. The means
+// and products walk X in chunks of kChunkRows rows; a chunk's product is summed in T and the
+// chunks in double. The covariance and cross-covariance walk each chunk
 // in slabs of ops::detail::kGemmDepth rows that are centred and packed once for the whole D x D
 // result (not once per tile, as a GEMM per tile would), and the covariance computes the lower
 // triangle only (SPECS §9.1, step 1). The chunk grid depends only on N, so results do not depend
@@ -17251,6 +17252,7 @@ class CorpusScore {
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/core/threading.hpp>
 // #include <asrkit/ops/gemm.hpp>
+// #include <asrkit/ops/packed_gemm.hpp>
 
 namespace asrkit {
 namespace analysis {
@@ -17281,19 +17283,6 @@ class SerialEigen {
  private:
   int threads_;
 };
-
-// Rows [r0, r0 + rows) of x minus mean, into buf [rows, D].
-template <class T>
-void centre_rows(TensorView<const T> x, const Eigen::VectorXd& mean, index_t r0, index_t rows, T* buf) {
-  const index_t d = x.dim(1);
-  const Vector<T> mu = mean.cast<T>();
-  constexpr index_t kBlock = 256;
-  parallel_for((rows + kBlock - 1) / kBlock, [&](index_t blk) {
-    const index_t b0 = blk * kBlock, nb = std::min(kBlock, rows - b0);
-    MatrixMap<T>(buf + b0 * d, nb, d) =
-        MatrixMap<const T>(x.data() + (r0 + b0) * d, nb, d).rowwise() - mu.transpose();
-  });
-}
 
 // Which blocks of (X - mean_x)^T (Y - mean_y) centred_product computes: all of them, or (Y is
 // X) the lower triangle of the symmetric product.
@@ -17386,8 +17375,8 @@ Eigen::MatrixXd centred_product(TensorView<const T> x, const Eigen::VectorXd& me
           const index_t m = std::min(R, tile.i0 + tile.rows - i);
           const index_t cols = std::min(tile.cols, lower ? i + m - tile.j0 : tile.cols);
           ops::detail::panels_product(m, cols, rows, T(1), x_rows.data() + i * rows, rows,
-                                      y_packed.data() + (tile.j0 / P) * rows * P, first ? T(0) : T(1),
-                                      chunk_sum.data() + i * dy + tile.j0, dy);
+                                      y_packed.data() + (tile.j0 / P) * rows * P, rows * P,
+                                      first ? T(0) : T(1), chunk_sum.data() + i * dy + tile.j0, dy);
         }
         if (last)
           sum.block(tile.i0, tile.j0, tile.rows, tile.cols) +=
@@ -17443,17 +17432,35 @@ Eigen::MatrixXd cross_covariance(TensorView<const T> x, const Eigen::VectorXd& m
 }
 
 /// (X - mean) · basis: x [N, D] projected on the columns of basis (D x k), as [N, k] in T.
+/// The basis is packed once; blocks of kProjectRows rows share the threads, each centring
+/// kGemmDepth columns of its rows at a time into a buffer that stays in L2 and multiplying them
+/// into its rows of the result (a row's result depends on that row only).
 template <class T>
 Tensor<T> project(TensorView<const T> x, const Eigen::VectorXd& mean, const Eigen::MatrixXd& basis) {
+  constexpr index_t P = ops::detail::PanelTraits<T>::panel, kDepth = ops::detail::kGemmDepth;
+  constexpr index_t kProjectRows = 128;
   const index_t n = x.dim(0), d = x.dim(1), k = basis.cols();
+  Tensor<T> out(Shape{n, k}, uninitialized);
+  if (k == 0 || n == 0) return out;
   const RowMatrix<T> b = basis.cast<T>();
-  Tensor<T> out(Shape{n, k}, uninitialized), chunk(Shape{std::min(kChunkRows, n), d}, uninitialized);
-  for (index_t r0 = 0; r0 < n; r0 += kChunkRows) {
-    const index_t rows = std::min(kChunkRows, n - r0);
-    detail::centre_rows(x, mean, r0, rows, chunk.data());
-    ops::gemm(ops::Trans::no, ops::Trans::no, rows, k, d, T(1), chunk.data(), d, b.data(),
-              std::max<index_t>(k, 1), T(0), out.data() + r0 * k, std::max<index_t>(k, 1));
-  }
+  ops::PackedMatrix<T> packed;
+  packed.pack(ops::Trans::no, b.data(), d, k, k);
+  const Vector<T> mu = mean.cast<T>();
+  parallel_for((n + kProjectRows - 1) / kProjectRows, [&](index_t block) {
+    thread_local std::vector<T, Eigen::aligned_allocator<T>> centred;
+    centred.resize(kProjectRows * kDepth);
+    const index_t r0 = block * kProjectRows, rows = std::min(kProjectRows, n - r0);
+    for (index_t c0 = 0; c0 < d; c0 += kDepth) {  // rows of packed panel p: panel(p) + c0 P ..
+      const index_t cols = std::min(kDepth, d - c0);
+      MatrixMap<T>(centred.data(), rows, cols) =
+          Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>(
+              x.data() + r0 * d + c0, rows, cols, Eigen::OuterStride<>(d))
+              .rowwise() -
+          mu.segment(c0, cols).transpose();
+      ops::detail::panels_product(rows, k, cols, T(1), centred.data(), cols, packed.panel(0) + c0 * P,
+                                  d * P, c0 == 0 ? T(0) : T(1), out.data() + r0 * k, k);
+    }
+  });
   return out;
 }
 

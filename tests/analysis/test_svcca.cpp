@@ -59,7 +59,7 @@ Tensor<T> times(const Tensor<T>& x, const Tensor<double>& m) {
 
 }  // namespace
 
-TEST_CASE("covariance and cross_covariance equal the centred products at tile, panel and chunk edges",
+TEST_CASE("covariance, cross_covariance and project equal the centred products at tile, panel and chunk edges",
           "[analysis][covariance]") {
   // 4096 + 300 rows: two chunks, the last slab partial; 530 columns: three tiles, the last panel
   // partial (18 columns); 45: one partial tile. Column offsets make the means matter.
@@ -72,15 +72,19 @@ TEST_CASE("covariance and cross_covariance equal the centred products at tile, p
     const Eigen::MatrixXd xc = xm.rowwise() - xm.colwise().mean(), yc = ym.rowwise() - ym.colwise().mean();
     const Eigen::MatrixXd want_xx = xc.transpose() * xc / double(n - 1), want_xy = xc.transpose() * yc / double(n - 1);
     const Eigen::VectorXd mx = an::column_means(x.view(), "x"), my = an::column_means(y.view(), "y");
+    const Eigen::MatrixXd basis = normal<double>(530, 45, 13).matrix();
     for (int threads : {1, 2}) {
       INFO("threads " << threads);
       const int before = asrkit::num_threads();
       asrkit::set_num_threads(threads);
       const Eigen::MatrixXd xx = an::covariance(x.view(), mx), xy = an::cross_covariance(x.view(), mx, y.view(), my);
+      // the projection: 4396 = 34 x 128 + 44 rows, 530 = 2 x 256 + 18 columns, k = 45
+      const auto p = an::project(x.view(), mx, basis);
       asrkit::set_num_threads(before);
       CHECK((xx - want_xx).cwiseAbs().maxCoeff() < tolerance);
       CHECK((xy - want_xy).cwiseAbs().maxCoeff() < tolerance);
       CHECK(xx == xx.transpose());
+      CHECK((p.matrix().template cast<double>() - xc * basis).cwiseAbs().maxCoeff() < tolerance * 100);
     }
   };
   SECTION("double") { check(xd, yd, 1e-12); }

@@ -110,18 +110,18 @@ T* gemm_scratch(int which, std::size_t elements) {
 }
 
 // C [m, n] = alpha * A [m, kb] * B + beta * C, B given as packed panels (pack_panel: panel p
-// holds columns [p P, p P + P) as [kb][P], the panels one after another). The tile runs over
+// holds columns [p P, p P + P) as [kb][P] at bp + p * panel_stride). The tile runs over
 // every (rows, panel) pair, the rows outermost so their block of A stays in L1 while B's panels
 // stream from L2; each element is summed in k order (a row of C depends on its row of A only).
 template <class T>
 void panels_product(index_t m, index_t n, index_t kb, T alpha, const T* a, index_t lda, const T* bp,
-                    T beta, T* c, index_t ldc) {
+                    index_t panel_stride, T beta, T* c, index_t ldc) {
   constexpr index_t P = PanelTraits<T>::panel, R = PanelTraits<T>::max_rows;
   const index_t panels = (n + P - 1) / P;
   for (index_t i = 0; i < m; i += R)
     for (index_t p = 0; p < panels; ++p)
       packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, a + i * lda, lda,
-                                     StridedRows<T>{bp + p * kb * P, P}, static_cast<const T*>(nullptr),
+                                     StridedRows<T>{bp + p * panel_stride, P}, static_cast<const T*>(nullptr),
                                      beta, c + i * ldc + p * P, ldc, std::min(P, n - p * P));
 }
 
@@ -166,7 +166,7 @@ void gemm_cell(Trans ta, Trans tb, index_t m, index_t n, index_t k, T alpha, con
       for (index_t p = 0; p < panels; ++p)  // panel p: op(B)[k0 .. k0 + kb, j0 + p P ..]
         pack_panel(b + k0 * b_row + (j0 + p * P) * b_col, b_row, b_col, kb, std::min(P, nb - p * P),
                    bp + p * kb * P);
-      panels_product(m, nb, kb, alpha, a_block, a_ld, bp, block_beta, c + j0, ldc);
+      panels_product(m, nb, kb, alpha, a_block, a_ld, bp, kb * P, block_beta, c + j0, ldc);
     }
   }
 }
