@@ -11,7 +11,8 @@
 // applies each to a D x D matrix (6D flops; 2.5 of Eigen's 3.0 s at D = 2048 on one AVX-512
 // core). Here the rotations are recorded, and the k wanted columns Z E_S are E_S with the
 // rotations applied from the left in reverse order: 6k flops per rotation. Q then maps them
-// back (the eigenvectors of A are Q Z E_S).
+// back (the eigenvectors of A are Q Z E_S). The price is memory: about D² rotations of two T
+// (1.7 QR steps per eigenvalue at D = 512-2048), 32 MB at D = 2048 in float.
 #pragma once
 
 #include <Eigen/Dense>
