@@ -17288,18 +17288,25 @@ class SerialEigen {
 // X) the lower triangle of the symmetric product.
 enum class Blocks { all, lower };
 
-// Rows [r0, r0 + rows) of column block [j0, j0 + cols <= panel) of x minus mu, packed as one
-// k-major panel dst [rows][panel] (ops::detail::pack_panel's layout, zero-padded).
+// dst [rows, cols] (rows ld apart) = rows [r0, r0 + rows) of columns [j0, j0 + cols) of x minus mu.
+template <class T>
+void centre_block(TensorView<const T> x, const Vector<T>& mu, index_t r0, index_t rows, index_t j0,
+                  index_t cols, T* dst, index_t ld) {
+  using Strided = Eigen::OuterStride<>;
+  Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Strided>(dst, rows, cols, Strided(ld)) =
+      Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Strided>(x.data() + r0 * x.dim(1) + j0, rows,
+                                                                cols, Strided(x.dim(1)))
+          .rowwise() -
+      mu.segment(j0, cols).transpose();
+}
+
+// The same block (cols <= panel) packed as one k-major panel dst [rows][panel]
+// (ops::detail::pack_panel's layout, zero-padded).
 template <class T>
 void pack_centred_panel(TensorView<const T> x, const Vector<T>& mu, index_t r0, index_t rows,
                         index_t j0, index_t cols, T* dst) {
   constexpr index_t P = ops::detail::PanelTraits<T>::panel;
-  using Strided = Eigen::Stride<Eigen::Dynamic, 1>;
-  Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Strided>(dst, rows, cols, Strided(P, 1)) =
-      Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Strided>(x.data() + r0 * x.dim(1) + j0, rows,
-                                                                cols, Strided(x.dim(1), 1))
-          .rowwise() -
-      mu.segment(j0, cols).transpose();
+  centre_block(x, mu, r0, rows, j0, cols, dst, P);
   if (cols < P)
     for (index_t kk = 0; kk < rows; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
 }
@@ -17328,14 +17335,19 @@ Eigen::MatrixXd centred_product(TensorView<const T> x, const Eigen::VectorXd& me
   struct Tile {
     index_t i0, j0, rows, cols;
   };
+  // Columns of tile t that its row group [i, i + m) computes: a diagonal tile of a lower product
+  // stops at the diagonal (rounded up to the panel by the product).
+  auto group_cols = [lower](const Tile& t, index_t i, index_t m) {
+    return lower ? std::min(t.cols, i + m - t.j0) : t.cols;
+  };
   std::vector<Tile> tiles;
   std::vector<index_t> work_before{0};
   for (index_t i0 = 0; i0 < dx; i0 += kTile)
     for (index_t j0 = 0; j0 < (lower ? i0 + 1 : dy); j0 += kTile) {
       const Tile t{i0, j0, std::min(kTile, dx - i0), std::min(kTile, dy - j0)};
       index_t work = 0;
-      for (index_t i = 0; i < t.rows; i += R)  // a diagonal tile stops at the diagonal
-        work += (std::min(t.cols, lower ? i0 + std::min(i + R, t.rows) - j0 : t.cols) + P - 1) / P;
+      for (index_t i = i0; i < i0 + t.rows; i += R)
+        work += (group_cols(t, i, std::min(R, i0 + t.rows - i)) + P - 1) / P;
       tiles.push_back(t);
       work_before.push_back(work_before.back() + work);
     }
@@ -17373,8 +17385,7 @@ Eigen::MatrixXd centred_product(TensorView<const T> x, const Eigen::VectorXd& me
         const Tile& tile = tiles[t];
         for (index_t i = tile.i0; i < tile.i0 + tile.rows; i += R) {
           const index_t m = std::min(R, tile.i0 + tile.rows - i);
-          const index_t cols = std::min(tile.cols, lower ? i + m - tile.j0 : tile.cols);
-          ops::detail::panels_product(m, cols, rows, T(1), x_rows.data() + i * rows, rows,
+          ops::detail::panels_product(m, group_cols(tile, i, m), rows, T(1), x_rows.data() + i * rows, rows,
                                       y_packed.data() + (tile.j0 / P) * rows * P, rows * P,
                                       first ? T(0) : T(1), chunk_sum.data() + i * dy + tile.j0, dy);
         }
@@ -17452,11 +17463,7 @@ Tensor<T> project(TensorView<const T> x, const Eigen::VectorXd& mean, const Eige
     const index_t r0 = block * kProjectRows, rows = std::min(kProjectRows, n - r0);
     for (index_t c0 = 0; c0 < d; c0 += kDepth) {  // rows of packed panel p: panel(p) + c0 P ..
       const index_t cols = std::min(kDepth, d - c0);
-      MatrixMap<T>(centred.data(), rows, cols) =
-          Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>(
-              x.data() + r0 * d + c0, rows, cols, Eigen::OuterStride<>(d))
-              .rowwise() -
-          mu.segment(c0, cols).transpose();
+      detail::centre_block(x, mu, r0, rows, c0, cols, centred.data(), cols);
       ops::detail::panels_product(rows, k, cols, T(1), centred.data(), cols, packed.panel(0) + c0 * P,
                                   d * P, c0 == 0 ? T(0) : T(1), out.data() + r0 * k, k);
     }
@@ -17739,10 +17746,9 @@ class SymmetricEigen {
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
   explicit SymmetricEigen(const Eigen::MatrixXd& a) : tri_(checked(a).template cast<T>()) {
-    const index_t n = a.rows();
-    Eigen::VectorXd d = tri_.diagonal().template cast<double>(), e(std::max<index_t>(n, 1));
-    e.head(std::max<index_t>(n - 1, 0)) = tri_.subDiagonal().template cast<double>();
-    e(std::max<index_t>(n - 1, 0)) = 0;
+    const index_t n = a.rows();  // >= 1 (checked)
+    Eigen::VectorXd d = tri_.diagonal().template cast<double>(), e = Eigen::VectorXd::Zero(n);
+    e.head(n - 1) = tri_.subDiagonal().template cast<double>();
     qr_iterations(d, e);
     order_.resize(static_cast<std::size_t>(n));
     std::iota(order_.begin(), order_.end(), index_t(0));

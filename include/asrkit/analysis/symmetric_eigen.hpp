@@ -39,10 +39,9 @@ class SymmetricEigen {
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
   explicit SymmetricEigen(const Eigen::MatrixXd& a) : tri_(checked(a).template cast<T>()) {
-    const index_t n = a.rows();
-    Eigen::VectorXd d = tri_.diagonal().template cast<double>(), e(std::max<index_t>(n, 1));
-    e.head(std::max<index_t>(n - 1, 0)) = tri_.subDiagonal().template cast<double>();
-    e(std::max<index_t>(n - 1, 0)) = 0;
+    const index_t n = a.rows();  // >= 1 (checked)
+    Eigen::VectorXd d = tri_.diagonal().template cast<double>(), e = Eigen::VectorXd::Zero(n);
+    e.head(n - 1) = tri_.subDiagonal().template cast<double>();
     qr_iterations(d, e);
     order_.resize(static_cast<std::size_t>(n));
     std::iota(order_.begin(), order_.end(), index_t(0));
