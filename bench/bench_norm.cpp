@@ -1,6 +1,6 @@
 // Normalisation layers on a DS2-sized activation, x [T=500, B=8, F=1024] float: BatchNorm
-// (training forward with batch statistics, forward + backward, each with x passed as a view and
-// chained: each output moved into the next call; inference), sequence-wise BN
+// (training forward with batch statistics, forward + backward, each with x passed as a view,
+// borrowed, and chained: each output moved into the next call; inference), sequence-wise BN
 // with lengths (about 3/4 of the frames valid), LayerNorm (forward, forward + backward).
 // Threads 1 and 2. bench/norm_compare.py times PyTorch on the same shapes and prints ratios.
 #include <asrkit/core/rng.hpp>
@@ -36,9 +36,10 @@ asrkit::Tensor<std::int32_t> lengths() {
 
 enum class Op { train_fwd, train_fwd_bwd, infer };
 /// How the training forward gets x: the same input as a view each time (BatchNorm caches a
-/// copy), or chained, each output moved into the next call (BatchNorm keeps it as its cache):
-/// as in a model, where x is the freshly written output of the layer before.
-enum class Input { view, chained };
+/// copy), borrowed (BatchNorm keeps the view: PyTorch autograd's reference), or chained, each
+/// output moved into the next call (BatchNorm keeps it as its cache): as in a model, where x is
+/// the freshly written output of the layer before.
+enum class Input { view, borrowed, chained };
 
 void bm_batch_norm(benchmark::State& state, Op op, Input in, int threads) {
   asrkit::set_num_threads(threads);
@@ -50,7 +51,9 @@ void bm_batch_norm(benchmark::State& state, Op op, Input in, int threads) {
     if (op == Op::infer) {
       benchmark::DoNotOptimize(bn.forward(x.view()).data());
     } else {
-      auto y = in == Input::chained ? bn.forward_train(std::move(carry)) : bn.forward_train(x.view());
+      auto y = in == Input::chained    ? bn.forward_train(std::move(carry))
+               : in == Input::borrowed ? bn.forward_train(asrkit::borrow(x))
+                                       : bn.forward_train(x.view());
       benchmark::DoNotOptimize(y.data());
       if (op == Op::train_fwd_bwd) benchmark::DoNotOptimize(bn.backward(dy.view()).data());
       if (in == Input::chained) carry = std::move(y);
@@ -96,8 +99,8 @@ const int registered = [] {
     auto ms = [](benchmark::internal::Benchmark* b) {
       b->Unit(benchmark::kMillisecond)->UseRealTime();
     };
-    for (Input in : {Input::view, Input::chained}) {
-      const std::string how = in == Input::chained ? "_chained" : "";
+    for (Input in : {Input::view, Input::borrowed, Input::chained}) {
+      const std::string how = in == Input::chained ? "_chained" : in == Input::borrowed ? "_borrowed" : "";
       ms(benchmark::RegisterBenchmark(("norm/batch_norm_train_fwd" + how + t).c_str(),
                                       bm_batch_norm, Op::train_fwd, in, threads));
       ms(benchmark::RegisterBenchmark(("norm/batch_norm_train_fwd_bwd" + how + t).c_str(),

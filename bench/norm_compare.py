@@ -8,6 +8,9 @@ asrkit's, the CPU's widest ATEN_CPU_CAPABILITY, OpenMP OpenBLAS; see anchor.py):
   batch_norm_train_fwd:     BatchNorm1d(1024) in train mode on x.view(-1, 1024) (batch statistics,
                             running-stat update)
   batch_norm_train_fwd_bwd: the same + backward (input, weight and bias gradients)
+  batch_norm_train_fwd_borrowed / _fwd_bwd_borrowed: the same PyTorch calls; asrkit's forward_train
+                            gets asrkit::borrow(x) and keeps the view, as autograd keeps a reference
+                            to x, instead of copying it
   batch_norm_train_fwd_chained / _fwd_bwd_chained: the same, each output the next call's input (a
                             freshly written x, as in a model); asrkit's forward_train takes it as a
                             moved tensor and keeps it as its cache instead of copying a view
@@ -41,7 +44,8 @@ anchor.use_best_environment()
 import torch  # noqa: E402
 
 T, B, F = 500, 8, 1024
-OPS = ["batch_norm_train_fwd", "batch_norm_train_fwd_bwd", "batch_norm_train_fwd_chained",
+OPS = ["batch_norm_train_fwd", "batch_norm_train_fwd_bwd", "batch_norm_train_fwd_borrowed",
+       "batch_norm_train_fwd_bwd_borrowed", "batch_norm_train_fwd_chained",
        "batch_norm_train_fwd_bwd_chained", "batch_norm_infer", "sequence_batch_norm_fwd_bwd",
        "layer_norm_fwd", "layer_norm_fwd_bwd"]
 
@@ -106,8 +110,8 @@ def torch_workloads():
         carry[0] = y.detach()
         return xl.grad
 
-    return dict(zip(OPS, [bn_fwd, bn_fwd_bwd, bn_fwd_chained, bn_fwd_bwd_chained, bn_infer,
-                          seq_bn_fwd_bwd, ln_fwd, ln_fwd_bwd]))
+    return dict(zip(OPS, [bn_fwd, bn_fwd_bwd, bn_fwd, bn_fwd_bwd, bn_fwd_chained,
+                          bn_fwd_bwd_chained, bn_infer, seq_bn_fwd_bwd, ln_fwd, ln_fwd_bwd]))
 
 
 def median_cpu_ms(fn, reps):

@@ -27,6 +27,7 @@
 #include <asrkit/ops/depthwise_conv1d.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/nn/init.hpp>
+#include <asrkit/nn/input_cache.hpp>
 #include <asrkit/nn/linear.hpp>
 #include <asrkit/nn/conv.hpp>
 #include <asrkit/nn/activation.hpp>

@@ -5612,13 +5612,148 @@ void torch_default(Parameter<T>& weight, Parameter<T>* bias, Rng& rng) {
 
 }  // namespace init
 }  // namespace asrkit
+// #include <asrkit/nn/input_cache.hpp>
+// asrkit/nn/input_cache.hpp - what a layer's training forward keeps of its input for backward.
+//
+//   auto y1 = bn.forward_train(x.view());             // copies x: x may change or go away
+//   auto y2 = bn.forward_train(std::move(h));         // keeps h itself: no copy
+//   auto y3 = bn.forward_train(asrkit::borrow(x));    // keeps a view of x: no copy; x must stay
+//                                                     // alive and unchanged until bn.backward
+//
+// A layer whose backward reads its input (BatchNorm, SequenceBatchNorm, Linear) takes a
+// `TrainInput<T>`, which any of the three converts to, and stores it in an `InputCache<T>`. A
+// copy is the safe default; moving hands over a tensor the caller no longer needs (what a model
+// does with the freshly written output of the layer before); borrowing is PyTorch autograd's
+// behaviour (it keeps a reference to the input), for a caller that holds x anyway, e.g. a
+// model that keeps the same tensor for its own backward.
+
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+
+// #include <asrkit/core/tensor.hpp>
+
+namespace asrkit {
+
+/// A view the caller promises to keep alive and unchanged until the layer's backward (see
+/// `borrow`). Only a training forward takes it.
+template <class T>
+struct Borrowed {
+  TensorView<const T> view;
+};
+
+/// Lends x to a training forward, which keeps the view instead of copying x.
+template <class T>
+Borrowed<std::remove_const_t<T>> borrow(TensorView<T> x) {
+  return {TensorView<const std::remove_const_t<T>>(x)};
+}
+template <class T>
+Borrowed<T> borrow(const Tensor<T>& x) {
+  return {x.view()};
+}
+/// A temporary dies at the end of the call: move it in instead (`forward_train(std::move(x))`).
+template <class T>
+Borrowed<T> borrow(Tensor<T>&& x) = delete;
+
+/// The input of a training forward and how the layer may keep it: copied (a view or a tensor
+/// lvalue), owned (a moved tensor) or borrowed.
+template <class T>
+class TrainInput {
+ public:
+  enum class Kind { copy, own, borrow };
+
+  template <class U, class = std::enable_if_t<std::is_same_v<std::remove_const_t<U>, T>>>
+  TrainInput(TensorView<U> x) : view_(x), kind_(Kind::copy) {}  // NOLINT: implicit by design
+  TrainInput(const Tensor<T>& x) : view_(x.view()), kind_(Kind::copy) {}  // NOLINT
+  TrainInput(Tensor<T>&& x)  // NOLINT
+      : owned_(std::move(x)), view_(owned_.view()), kind_(Kind::own) {}
+  TrainInput(Borrowed<T> x) : view_(x.view), kind_(Kind::borrow) {}  // NOLINT
+
+  TrainInput(TrainInput&& other) noexcept
+      : owned_(std::move(other.owned_)), view_(other.view_), kind_(other.kind_) {}
+  TrainInput(const TrainInput&) = delete;
+  TrainInput& operator=(const TrainInput&) = delete;
+  TrainInput& operator=(TrainInput&&) = delete;
+
+  /// The input's data (a moved tensor's storage does not move with it, so this stays valid
+  /// after the input is handed to an InputCache).
+  TensorView<const T> view() const noexcept { return view_; }
+  const Shape& shape() const noexcept { return view_.shape(); }
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  template <class>
+  friend class InputCache;
+  Tensor<T> owned_;
+  TensorView<const T> view_;
+  Kind kind_;
+};
+
+/// A layer's cached input. Owned storage (a copy, or the moved tensor) is reused by the next copy
+/// of the same shape; a borrowed view is only remembered. A copy of the cache (of the layer)
+/// owns a copy of the data, borrowed or not: the copied layer may outlive what was lent to the
+/// original (a model lending its own tensor to a sublayer, then copied). Moving keeps a borrowed
+/// view as it is (a moved Tensor keeps its storage).
+template <class T>
+class InputCache {
+ public:
+  InputCache() = default;
+  InputCache(const InputCache& other) : owned_(other.view()) {}
+  InputCache& operator=(const InputCache& other) {
+    if (this != &other) *this = InputCache(other);
+    return *this;
+  }
+  InputCache(InputCache&&) noexcept = default;
+  InputCache& operator=(InputCache&&) noexcept = default;
+
+  /// Keeps x and returns where its copy must be written (nullptr when x was moved or borrowed):
+  /// for a layer that writes the copy in the same pass as its output.
+  T* keep_uncopied(TrainInput<T>&& x) {
+    borrowed_ = x.kind_ == TrainInput<T>::Kind::borrow;
+    if (borrowed_) {
+      owned_ = Tensor<T>();  // nothing of an earlier copy is needed any more
+      borrowed_view_ = x.view_;
+      return nullptr;
+    }
+    if (x.kind_ == TrainInput<T>::Kind::own) {
+      owned_ = std::move(x.owned_);
+      return nullptr;
+    }
+    if (owned_.shape() != x.shape()) owned_ = Tensor<T>(x.shape(), uninitialized);
+    return owned_.data();
+  }
+  /// Keeps x, copying it if it is to be copied.
+  void keep(TrainInput<T>&& x) {
+    const TensorView<const T> from = x.view();
+    if (T* to = keep_uncopied(std::move(x))) std::copy_n(from.data(), from.numel(), to);
+  }
+
+  /// What backward reads.
+  TensorView<const T> view() const noexcept { return borrowed_ ? borrowed_view_ : owned_.view(); }
+  const Shape& shape() const noexcept { return borrowed_ ? borrowed_view_.shape() : owned_.shape(); }
+  bool borrowed() const noexcept { return borrowed_; }
+  /// Frees owned storage and forgets a borrowed view.
+  void clear() {
+    owned_ = Tensor<T>();
+    borrowed_view_ = {};
+    borrowed_ = false;
+  }
+
+ private:
+  Tensor<T> owned_;
+  TensorView<const T> borrowed_view_;
+  bool borrowed_ = false;
+};
+
+}  // namespace asrkit
 // #include <asrkit/nn/linear.hpp>
 // asrkit/nn/linear.hpp - fully connected layer, y = x W^T + b over the last axis.
 //
 //   asrkit::Rng rng(1);
 //   asrkit::Linear<float> fc(1024, 4096, rng);     // PyTorch's default init from rng
 //   auto y  = fc.forward(x);                       // x [..., 1024] -> y [..., 4096]
-//   auto yt = fc.forward_train(x);                 // caches a copy of x
+//   auto yt = fc.forward_train(x);                 // caches a copy of x (std::move(x) or
+//                                                  // asrkit::borrow(x): no copy, input_cache.hpp)
 //   auto dx = fc.backward(dy);                     // dL/dx; adds dL/dW, dL/db to the grads
 //
 // Shapes: x [..., in] (any leading axes, e.g. [T, B, in] sequences), weight [out, in], bias
@@ -5713,6 +5848,7 @@ class WeightAndBias {
 }  // namespace detail
 }  // namespace asrkit
 // #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/input_cache.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/gemm.hpp>
 // #include <asrkit/ops/reduce.hpp>
@@ -5749,12 +5885,13 @@ class Linear : public detail::WeightAndBias<T> {
     return y;
   }
 
-  /// Training: as forward, and keeps a copy of x for backward.
-  Tensor<T> forward_train(TensorView<const T> x) {
+  /// Training: as forward, and keeps x for backward: a copy of a view (or tensor lvalue), a
+  /// moved tensor itself, a borrowed view as it is (input_cache.hpp).
+  Tensor<T> forward_train(TrainInput<T> x) {
     check_input(x.shape());
-    x_ = Tensor<T>(x);
+    x_.keep(std::move(x));
     cached_ = true;
-    Tensor<T> y(out_shape(x.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
+    Tensor<T> y(out_shape(x_.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
     run(x_.view(), y.view());
     return y;
   }
@@ -5769,16 +5906,16 @@ class Linear : public detail::WeightAndBias<T> {
       throw ShapeError("linear.2", detail::str(name(), "::backward: argument dy: expected shape ",
                                                want.str(), " (the forward output), got ",
                                                dy.shape().str()));
-    const index_t n = x_.numel() / in_;
+    const index_t n = x_.shape().numel() / in_;
     Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
-    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), weight_.value.view(),
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.view().reshape(Shape{n, in_}), weight_.value.view(),
                          weight_.grad.view(), dx.reshape(Shape{n, in_}));
     return dx;
   }
 
   /// Drops the cached input (frees its memory).
   void clear_cache() {
-    x_ = Tensor<T>();
+    x_.clear();
     cached_ = false;
   }
 
@@ -5809,7 +5946,7 @@ class Linear : public detail::WeightAndBias<T> {
 
   using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  Tensor<T> x_;
+  InputCache<T> x_;
   bool cached_ = false;
 };
 
@@ -6188,6 +6325,8 @@ class GLU {
 //
 //   asrkit::BatchNorm<float> bn(512);                  // x: [N, 512] or [..., 512]
 //   auto y  = bn.forward_train(x);                     // batch statistics, running stats updated
+//                                                      // (caches a copy of x; std::move(x) or
+//                                                      // asrkit::borrow(x) avoid it: input_cache.hpp)
 //   auto dx = bn.backward(dy);                         // through the batch statistics
 //   auto yi = bn.forward(x);                           // inference: running statistics
 //
@@ -6235,6 +6374,8 @@ class GLU {
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -6421,18 +6562,21 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
 /// stored once per group instead of once per row, while every row is still read front to back
-/// (the hardware prefetcher's pattern; column strips over many rows defeat it).
-inline constexpr index_t kRowGroup = 4;  // the grouped kernels below read four rows by name
+/// (the hardware prefetcher's pattern; column strips over many rows defeat it). The gradient
+/// sums read four rows by name (their products are formed in double), the moments eight (their
+/// differences are summed in T first, so a larger group halves the conversions to double).
+inline constexpr index_t kRowGroup = 4;
+inline constexpr index_t kMomentRows = 8;
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
-/// kRowGroup row indices, the last group possibly shorter; returns the number of valid rows.
-template <class F>
+/// Group row indices, the last group possibly shorter; returns the number of valid rows.
+template <index_t Group = kRowGroup, class F>
 index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1, F&& f) {
-  index_t group[kRowGroup], n = 0, total = 0;
+  index_t group[Group], n = 0, total = 0;
   for (index_t r = r0; r < r1; ++r) {
     if (valid && !valid[r]) continue;
     group[n++] = r;
-    if (n == kRowGroup) {
+    if (n == Group) {
       f(static_cast<const index_t*>(group), n);
       total += n;
       n = 0;
@@ -6442,26 +6586,34 @@ index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1,
   return total + n;
 }
 
-/// Over rows `row[0..n)` (n <= kRowGroup) of a row-major [., cols] matrix x: s[j] += Σ d,
+/// Over rows `row[0..n)` (n <= kMomentRows) of a row-major [., cols] matrix x: s[j] += Σ d,
 /// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row. A full
-/// group's four d, their sum and sum of squares are formed in T and only then added in double:
-/// half the conversions and twice the SIMD width for float (BatchNorm's statistics of [4000, 1024]
-/// floats: 0.59 -> 0.40 ms on one core); d is small (the shift is a row of the same chunk), so
-/// the float rounding of four terms stays near float's epsilon relative to the spread.
+/// group's eight d, their sum and sum of squares are formed in T (pairwise) and only then added
+/// in double: fewer conversions and twice the SIMD width for float (BatchNorm's statistics of
+/// [4000, 1024] floats on one core: 0.59 ms row by row, 0.40 ms in groups of four, about 0.3 in
+/// eights); d is small (the shift is a row of the same chunk), so the float rounding of eight
+/// terms stays near float's epsilon relative to the spread.
 template <class T>
 void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
                        const double* ASRKIT_RESTRICT shift, double* ASRKIT_RESTRICT s,
                        double* ASRKIT_RESTRICT q) {
-  if (n == kRowGroup) {
+  static_assert(kMomentRows == 8, "shifted_sums_rows reads eight rows by name");
+  if (n == kMomentRows) {
     const T* ASRKIT_RESTRICT x0 = x + row[0] * cols;
     const T* ASRKIT_RESTRICT x1 = x + row[1] * cols;
     const T* ASRKIT_RESTRICT x2 = x + row[2] * cols;
     const T* ASRKIT_RESTRICT x3 = x + row[3] * cols;
+    const T* ASRKIT_RESTRICT x4 = x + row[4] * cols;
+    const T* ASRKIT_RESTRICT x5 = x + row[5] * cols;
+    const T* ASRKIT_RESTRICT x6 = x + row[6] * cols;
+    const T* ASRKIT_RESTRICT x7 = x + row[7] * cols;
     for (index_t j = 0; j < cols; ++j) {
       const T sh = static_cast<T>(shift[j]);
       const T d0 = x0[j] - sh, d1 = x1[j] - sh, d2 = x2[j] - sh, d3 = x3[j] - sh;
-      s[j] += static_cast<double>((d0 + d1) + (d2 + d3));
-      q[j] += static_cast<double>((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3));
+      const T d4 = x4[j] - sh, d5 = x5[j] - sh, d6 = x6[j] - sh, d7 = x7[j] - sh;
+      s[j] += static_cast<double>(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)));
+      q[j] += static_cast<double>(((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) +
+                                  ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7)));
     }
     return;
   }
@@ -6486,6 +6638,7 @@ void grad_sums_rows_impl(const T* dy, const T* h, index_t cols, const index_t* r
     if constexpr (Centred) return static_cast<double>(p[j] - centre[j]);
     else return static_cast<double>(p[j]);
   };
+  static_assert(kRowGroup == 4, "grad_sums_rows_impl reads four rows by name");
   if (n == kRowGroup) {
     const T* ASRKIT_RESTRICT d0 = dy + row[0] * cols;
     const T* ASRKIT_RESTRICT d1 = dy + row[1] * cols;
@@ -6522,47 +6675,53 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
 /// The chunks of chunk_rows(cols) rows are reduced in parallel, each in one pass shifted by its
 /// first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift: no cancellation
-/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update.
+/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update,
+/// blocks of columns in parallel (each column's merge is the same sequence for any thread count).
 template <class T>
 index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned char* valid,
                        double* ASRKIT_RESTRICT mean, double* ASRKIT_RESTRICT m2) {
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
-  std::vector<double> part(static_cast<std::size_t>(3 * chunks * cols));  // per chunk: s, q, shift
+  // per chunk: s, q, shift; each chunk writes its own before the merge reads it
+  const std::unique_ptr<double[]> part(new double[static_cast<std::size_t>(3 * chunks * cols)]);
   std::vector<index_t> count(static_cast<std::size_t>(chunks), 0);
   parallel_for(chunks, [&](index_t c) {
     index_t r0 = c * step;
     const index_t r1 = std::min(rows, r0 + step);
     while (r0 < r1 && valid && !valid[r0]) ++r0;  // the shift: the first valid row
     if (r0 == r1) return;                          // count stays 0
-    double* s = part.data() + 3 * c * cols;
+    double* s = part.get() + 3 * c * cols;
     double* q = s + cols;
     double* shift = q + cols;
     std::fill(s, s + 2 * cols, 0.0);
     for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(x[r0 * cols + j]);
-    count[static_cast<std::size_t>(c)] = for_valid_row_groups(
+    count[static_cast<std::size_t>(c)] = for_valid_row_groups<kMomentRows>(
         valid, r0, r1, [&](const index_t* group, index_t n) { shifted_sums_rows(x, cols, group, n, shift, s, q); });
   });
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
-  index_t n = 0;
-  for (index_t c = 0; c < chunks; ++c) {  // Chan, Golub & LeVeque (1979), in chunk order
-    const index_t nb = count[static_cast<std::size_t>(c)];
-    if (nb == 0) continue;
-    const double* s = part.data() + 3 * c * cols;
-    const double* q = s + cols;
-    const double* shift = q + cols;
-    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
-    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
-    for (index_t j = 0; j < cols; ++j) {
-      const double mb = shift[j] + s[j] / nbd;
-      const double m2b = std::max(0.0, q[j] - s[j] * s[j] / nbd);
-      const double delta = mb - mean[j];
-      mean[j] += delta * wt;
-      m2[j] += m2b + delta * delta * cross;
+  constexpr index_t kMergeCols = 128;
+  parallel_for((cols + kMergeCols - 1) / kMergeCols, [&](index_t block) {
+    const index_t j0 = block * kMergeCols, j1 = std::min(cols, j0 + kMergeCols);
+    index_t n = 0;
+    for (index_t c = 0; c < chunks; ++c) {  // Chan, Golub & LeVeque (1979), in chunk order
+      const index_t nb = count[static_cast<std::size_t>(c)];
+      if (nb == 0) continue;
+      const double* s = part.get() + 3 * c * cols;
+      const double* q = s + cols;
+      const double* shift = q + cols;
+      const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
+      const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+      for (index_t j = j0; j < j1; ++j) {
+        const double mb = shift[j] + s[j] / nbd;
+        const double m2b = std::max(0.0, q[j] - s[j] * s[j] / nbd);
+        const double delta = mb - mean[j];
+        mean[j] += delta * wt;
+        m2[j] += m2b + delta * delta * cross;
+      }
+      n += nb;
     }
-    n += nb;
-  }
-  return n;
+  });
+  return std::accumulate(count.begin(), count.end(), index_t(0));
 }
 
 /// Per-column sums over the valid rows of dy and of dy · (h − centre) (centre may be null; the dβ
@@ -6709,6 +6868,7 @@ void zero_padded(T* x, index_t steps, index_t batch, index_t features,
 
 }  // namespace detail
 }  // namespace asrkit
+// #include <asrkit/nn/input_cache.hpp>
 // #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -6890,15 +7050,11 @@ class BatchNorm {
     return y;
   }
 
-  /// Training: batch statistics over all rows, running statistics updated, a copy of x cached.
-  Tensor<T> forward_train(TensorView<const T> x) {
-    detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
-    valid_.clear();
-    return train(x);
-  }
-  /// As above, keeping x itself as the cache: no copy. What a model passes on from the layer
-  /// before (`bn.forward_train(conv.forward_train(x))`); one write of x fewer per call.
-  Tensor<T> forward_train(Tensor<T>&& x) {
+  /// Training: batch statistics over all rows, running statistics updated, x cached for
+  /// backward. A view (or tensor lvalue) is copied, by the pass that writes y; a moved tensor is
+  /// kept itself (`bn.forward_train(conv.forward_train(x))`: one write of x fewer per call); a
+  /// borrowed one (`asrkit::borrow(x)`) is kept as a view and must outlive backward unchanged.
+  Tensor<T> forward_train(TrainInput<T> x) {
     detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
     valid_.clear();
     return train(std::move(x));
@@ -6913,7 +7069,7 @@ class BatchNorm {
                                                   "forward input ", x_.shape().str(), ", got ",
                                                   dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // backward writes every element
-    detail::norm::backward(dy.data(), x_.data(), rows(x_.shape()), features_, mask(), stats_.centre,
+    detail::norm::backward(dy.data(), x_.view().data(), rows(x_.shape()), features_, mask(), stats_.centre,
                            stats_.invstd, stats_.count, true, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
@@ -6963,18 +7119,13 @@ class BatchNorm {
                                scale.data(), shift.data(), y.data());
   }
 
-  /// Training forward over the rows flagged in valid_ (all when empty). A view is copied into the
-  /// cache x_ (reused between calls of one shape) by the same pass that writes y; a moved tensor
-  /// becomes x_ itself.
-  Tensor<T> train(TensorView<const T> x) {
+  /// Training forward over the rows flagged in valid_ (all when empty); x goes into the cache x_
+  /// (a copy is written by the same pass that writes y).
+  Tensor<T> train(TrainInput<T> x) {
     check_count(x.shape());
-    if (x_.shape() != x.shape()) x_ = Tensor<T>(x.shape(), uninitialized);
-    return train_cached(x.data(), x_.data());
-  }
-  Tensor<T> train(Tensor<T>&& x) {
-    check_count(x.shape());
-    x_ = std::move(x);
-    return train_cached(x_.data(), nullptr);
+    const TensorView<const T> in = x.view();
+    T* copy = x_.keep_uncopied(std::move(x));
+    return train_cached(in.data(), copy);
   }
   void check_count(const Shape& shape) const {
     const index_t n = rows(shape);
@@ -7005,7 +7156,7 @@ class BatchNorm {
   Tensor<T> running_mean_, running_var_;
   Tensor<std::int64_t> num_batches_tracked_;
   // forward_train cache: the input and the statistics applied to it
-  Tensor<T> x_;
+  InputCache<T> x_;
   detail::norm::BatchStats<T> stats_;
   std::vector<unsigned char> valid_;
   bool cached_ = false;
@@ -7033,13 +7184,9 @@ class SequenceBatchNorm : public BatchNorm<T> {
     return y;
   }
 
-  /// Training over the valid frames; backward(dy) then gives 0 on padded frames.
-  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
-    this->valid_ = check(x, lengths);
-    return this->train(x);
-  }
-  /// As above, keeping x itself as the cache (see BatchNorm::forward_train(Tensor&&)).
-  Tensor<T> forward_train(Tensor<T>&& x, TensorView<const std::int32_t> lengths) {
+  /// Training over the valid frames; backward(dy) then gives 0 on padded frames. x is cached as
+  /// by BatchNorm::forward_train (copied, moved or borrowed).
+  Tensor<T> forward_train(TrainInput<T> x, TensorView<const std::int32_t> lengths) {
     this->valid_ = check(x.view(), lengths);
     return this->train(std::move(x));
   }
@@ -12368,6 +12515,7 @@ class DepthwiseConv1d : public detail::WeightAndBias<T> {
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/nn/detail/weight_bias.hpp>
 // #include <asrkit/nn/init.hpp>
+// #include <asrkit/nn/input_cache.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/gemm.hpp>
 // #include <asrkit/ops/reduce.hpp>
@@ -12398,9 +12546,10 @@ class PointwiseConv1d : public detail::WeightAndBias<T> {
     return y;
   }
 
-  /// As forward; keeps a copy of x for backward.
-  Tensor<T> forward_train(TensorView<const T> x) {
-    x_ = Tensor<T>(x);
+  /// As forward; keeps x for backward (copied, moved or borrowed: input_cache.hpp).
+  Tensor<T> forward_train(TrainInput<T> x) {
+    (void)rows(x.shape());  // the shape is checked before x is cached
+    x_.keep(std::move(x));
     cached_ = true;
     return forward(x_.view());
   }
@@ -12409,19 +12558,19 @@ class PointwiseConv1d : public detail::WeightAndBias<T> {
   Tensor<T> backward(TensorView<const T> dy) {
     if (!cached_)
       throw ValueError("pointwise_conv.3", "PointwiseConv1d::backward: call forward_train first");
-    const index_t n = x_.numel() / in_;
-    if (dy.numel() != n * out_ || dy.rank() != x_.rank() || dy.dim(-1) != out_)
+    const index_t n = x_.shape().numel() / in_;
+    if (dy.numel() != n * out_ || dy.rank() != x_.shape().rank() || dy.dim(-1) != out_)
       throw ShapeError("pointwise_conv.2", detail::str("PointwiseConv1d::backward: argument dy: expected ",
                                                        out_shape(x_.shape()).str(),
                                                        ", got ", dy.shape().str()));
     Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
-    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), w2(weight_.value),
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.view().reshape(Shape{n, in_}), w2(weight_.value),
                          weight_.grad.reshape(Shape{out_, in_}), dx.reshape(Shape{n, in_}));
     return dx;
   }
 
   void clear_cache() {
-    x_ = Tensor<T>();
+    x_.clear();
     cached_ = false;
   }
 
@@ -12445,7 +12594,7 @@ class PointwiseConv1d : public detail::WeightAndBias<T> {
 
   using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  Tensor<T> x_;
+  InputCache<T> x_;
   bool cached_ = false;
 };
 
@@ -12627,7 +12776,9 @@ class FeedForward {
     if (norm_1_) pre_act_ = norm_1_->forward_train(std::move(pre_act_), as_view(lengths_));
     act_ = Tensor<T>(pre_act_.shape(), uninitialized);
     ops::activation(options_.activation, TensorView<const T>(pre_act_.view()), act_.view());
-    Tensor<T> y = w_2_.forward_train(options_.dropout > 0 ? dropout_.forward_train(act_) : act_);
+    // w_2 borrows act_, which this layer keeps until its own backward anyway (no copy).
+    Tensor<T> y = options_.dropout > 0 ? w_2_.forward_train(dropout_.forward_train(act_))
+                                       : w_2_.forward_train(borrow(act_));
     if (norm_2_) y = norm_2_->forward_train(std::move(y), as_view(lengths_));
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;
@@ -12801,7 +12952,7 @@ class ConformerConvolution {
     if (norm_) act_in_ = norm_->forward_train(std::move(act_in_), len);
     Tensor<T> s(act_in_.shape(), uninitialized);
     ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
-    Tensor<T> y = pointwise_conv2_.forward_train(s);
+    Tensor<T> y = pointwise_conv2_.forward_train(std::move(s));
     if (pointwise_norm2_) y = pointwise_norm2_->forward_train(std::move(y), len);
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;
@@ -14089,7 +14240,7 @@ class Conv2dSubsampling {
     }
     Tensor<T> frames = image_to_frames(img);
     Tensor<T> y;
-    if constexpr (train) y = self.out_->forward_train(frames);
+    if constexpr (train) y = self.out_->forward_train(std::move(frames));
     else y = self.out_->forward(frames);
     detail::seq::zero_padding(y.view(), len);
     if constexpr (train) {

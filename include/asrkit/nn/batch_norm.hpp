@@ -3,6 +3,8 @@
 //
 //   asrkit::BatchNorm<float> bn(512);                  // x: [N, 512] or [..., 512]
 //   auto y  = bn.forward_train(x);                     // batch statistics, running stats updated
+//                                                      // (caches a copy of x; std::move(x) or
+//                                                      // asrkit::borrow(x) avoid it: input_cache.hpp)
 //   auto dx = bn.backward(dy);                         // through the batch statistics
 //   auto yi = bn.forward(x);                           // inference: running statistics
 //
@@ -37,6 +39,7 @@
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/nn/detail/norm_kernels.hpp>
 #include <asrkit/nn/detail/sequence_lengths.hpp>
+#include <asrkit/nn/input_cache.hpp>
 #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -218,15 +221,11 @@ class BatchNorm {
     return y;
   }
 
-  /// Training: batch statistics over all rows, running statistics updated, a copy of x cached.
-  Tensor<T> forward_train(TensorView<const T> x) {
-    detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
-    valid_.clear();
-    return train(x);
-  }
-  /// As above, keeping x itself as the cache: no copy. What a model passes on from the layer
-  /// before (`bn.forward_train(conv.forward_train(x))`); one write of x fewer per call.
-  Tensor<T> forward_train(Tensor<T>&& x) {
+  /// Training: batch statistics over all rows, running statistics updated, x cached for
+  /// backward. A view (or tensor lvalue) is copied, by the pass that writes y; a moved tensor is
+  /// kept itself (`bn.forward_train(conv.forward_train(x))`: one write of x fewer per call); a
+  /// borrowed one (`asrkit::borrow(x)`) is kept as a view and must outlive backward unchanged.
+  Tensor<T> forward_train(TrainInput<T> x) {
     detail::norm::check_features(x.shape(), features_, "BatchNorm", "input");
     valid_.clear();
     return train(std::move(x));
@@ -241,7 +240,7 @@ class BatchNorm {
                                                   "forward input ", x_.shape().str(), ", got ",
                                                   dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // backward writes every element
-    detail::norm::backward(dy.data(), x_.data(), rows(x_.shape()), features_, mask(), stats_.centre,
+    detail::norm::backward(dy.data(), x_.view().data(), rows(x_.shape()), features_, mask(), stats_.centre,
                            stats_.invstd, stats_.count, true, gamma(), dx.data(),
                            options_.affine ? weight_.grad.data() : nullptr,
                            options_.affine ? bias_.grad.data() : nullptr);
@@ -291,18 +290,13 @@ class BatchNorm {
                                scale.data(), shift.data(), y.data());
   }
 
-  /// Training forward over the rows flagged in valid_ (all when empty). A view is copied into the
-  /// cache x_ (reused between calls of one shape) by the same pass that writes y; a moved tensor
-  /// becomes x_ itself.
-  Tensor<T> train(TensorView<const T> x) {
+  /// Training forward over the rows flagged in valid_ (all when empty); x goes into the cache x_
+  /// (a copy is written by the same pass that writes y).
+  Tensor<T> train(TrainInput<T> x) {
     check_count(x.shape());
-    if (x_.shape() != x.shape()) x_ = Tensor<T>(x.shape(), uninitialized);
-    return train_cached(x.data(), x_.data());
-  }
-  Tensor<T> train(Tensor<T>&& x) {
-    check_count(x.shape());
-    x_ = std::move(x);
-    return train_cached(x_.data(), nullptr);
+    const TensorView<const T> in = x.view();
+    T* copy = x_.keep_uncopied(std::move(x));
+    return train_cached(in.data(), copy);
   }
   void check_count(const Shape& shape) const {
     const index_t n = rows(shape);
@@ -333,7 +327,7 @@ class BatchNorm {
   Tensor<T> running_mean_, running_var_;
   Tensor<std::int64_t> num_batches_tracked_;
   // forward_train cache: the input and the statistics applied to it
-  Tensor<T> x_;
+  InputCache<T> x_;
   detail::norm::BatchStats<T> stats_;
   std::vector<unsigned char> valid_;
   bool cached_ = false;
@@ -361,13 +355,9 @@ class SequenceBatchNorm : public BatchNorm<T> {
     return y;
   }
 
-  /// Training over the valid frames; backward(dy) then gives 0 on padded frames.
-  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
-    this->valid_ = check(x, lengths);
-    return this->train(x);
-  }
-  /// As above, keeping x itself as the cache (see BatchNorm::forward_train(Tensor&&)).
-  Tensor<T> forward_train(Tensor<T>&& x, TensorView<const std::int32_t> lengths) {
+  /// Training over the valid frames; backward(dy) then gives 0 on padded frames. x is cached as
+  /// by BatchNorm::forward_train (copied, moved or borrowed).
+  Tensor<T> forward_train(TrainInput<T> x, TensorView<const std::int32_t> lengths) {
     this->valid_ = check(x.view(), lengths);
     return this->train(std::move(x));
   }

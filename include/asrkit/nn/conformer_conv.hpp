@@ -95,7 +95,7 @@ class ConformerConvolution {
     if (norm_) act_in_ = norm_->forward_train(std::move(act_in_), len);
     Tensor<T> s(act_in_.shape(), uninitialized);
     ops::activation(act(), TensorView<const T>(act_in_.view()), s.view());
-    Tensor<T> y = pointwise_conv2_.forward_train(s);
+    Tensor<T> y = pointwise_conv2_.forward_train(std::move(s));
     if (pointwise_norm2_) y = pointwise_norm2_->forward_train(std::move(y), len);
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;

@@ -79,7 +79,9 @@ class FeedForward {
     if (norm_1_) pre_act_ = norm_1_->forward_train(std::move(pre_act_), as_view(lengths_));
     act_ = Tensor<T>(pre_act_.shape(), uninitialized);
     ops::activation(options_.activation, TensorView<const T>(pre_act_.view()), act_.view());
-    Tensor<T> y = w_2_.forward_train(options_.dropout > 0 ? dropout_.forward_train(act_) : act_);
+    // w_2 borrows act_, which this layer keeps until its own backward anyway (no copy).
+    Tensor<T> y = options_.dropout > 0 ? w_2_.forward_train(dropout_.forward_train(act_))
+                                       : w_2_.forward_train(borrow(act_));
     if (norm_2_) y = norm_2_->forward_train(std::move(y), as_view(lengths_));
     detail::seq::zero_padding(y.view(), lengths_);
     cached_ = true;

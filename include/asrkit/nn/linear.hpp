@@ -3,7 +3,8 @@
 //   asrkit::Rng rng(1);
 //   asrkit::Linear<float> fc(1024, 4096, rng);     // PyTorch's default init from rng
 //   auto y  = fc.forward(x);                       // x [..., 1024] -> y [..., 4096]
-//   auto yt = fc.forward_train(x);                 // caches a copy of x
+//   auto yt = fc.forward_train(x);                 // caches a copy of x (std::move(x) or
+//                                                  // asrkit::borrow(x): no copy, input_cache.hpp)
 //   auto dx = fc.backward(dy);                     // dL/dx; adds dL/dW, dL/db to the grads
 //
 // Shapes: x [..., in] (any leading axes, e.g. [T, B, in] sequences), weight [out, in], bias
@@ -23,6 +24,7 @@
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
+#include <asrkit/nn/input_cache.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/gemm.hpp>
 #include <asrkit/ops/reduce.hpp>
@@ -59,12 +61,13 @@ class Linear : public detail::WeightAndBias<T> {
     return y;
   }
 
-  /// Training: as forward, and keeps a copy of x for backward.
-  Tensor<T> forward_train(TensorView<const T> x) {
+  /// Training: as forward, and keeps x for backward: a copy of a view (or tensor lvalue), a
+  /// moved tensor itself, a borrowed view as it is (input_cache.hpp).
+  Tensor<T> forward_train(TrainInput<T> x) {
     check_input(x.shape());
-    x_ = Tensor<T>(x);
+    x_.keep(std::move(x));
     cached_ = true;
-    Tensor<T> y(out_shape(x.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
+    Tensor<T> y(out_shape(x_.shape()), uninitialized);  // bias rows or a beta-0 GEMM write it all
     run(x_.view(), y.view());
     return y;
   }
@@ -79,16 +82,16 @@ class Linear : public detail::WeightAndBias<T> {
       throw ShapeError("linear.2", detail::str(name(), "::backward: argument dy: expected shape ",
                                                want.str(), " (the forward output), got ",
                                                dy.shape().str()));
-    const index_t n = x_.numel() / in_;
+    const index_t n = x_.shape().numel() / in_;
     Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
-    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), weight_.value.view(),
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.view().reshape(Shape{n, in_}), weight_.value.view(),
                          weight_.grad.view(), dx.reshape(Shape{n, in_}));
     return dx;
   }
 
   /// Drops the cached input (frees its memory).
   void clear_cache() {
-    x_ = Tensor<T>();
+    x_.clear();
     cached_ = false;
   }
 
@@ -119,7 +122,7 @@ class Linear : public detail::WeightAndBias<T> {
 
   using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  Tensor<T> x_;
+  InputCache<T> x_;
   bool cached_ = false;
 };
 

@@ -22,6 +22,7 @@
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
+#include <asrkit/nn/input_cache.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/gemm.hpp>
 #include <asrkit/ops/reduce.hpp>
@@ -52,9 +53,10 @@ class PointwiseConv1d : public detail::WeightAndBias<T> {
     return y;
   }
 
-  /// As forward; keeps a copy of x for backward.
-  Tensor<T> forward_train(TensorView<const T> x) {
-    x_ = Tensor<T>(x);
+  /// As forward; keeps x for backward (copied, moved or borrowed: input_cache.hpp).
+  Tensor<T> forward_train(TrainInput<T> x) {
+    (void)rows(x.shape());  // the shape is checked before x is cached
+    x_.keep(std::move(x));
     cached_ = true;
     return forward(x_.view());
   }
@@ -63,19 +65,19 @@ class PointwiseConv1d : public detail::WeightAndBias<T> {
   Tensor<T> backward(TensorView<const T> dy) {
     if (!cached_)
       throw ValueError("pointwise_conv.3", "PointwiseConv1d::backward: call forward_train first");
-    const index_t n = x_.numel() / in_;
-    if (dy.numel() != n * out_ || dy.rank() != x_.rank() || dy.dim(-1) != out_)
+    const index_t n = x_.shape().numel() / in_;
+    if (dy.numel() != n * out_ || dy.rank() != x_.shape().rank() || dy.dim(-1) != out_)
       throw ShapeError("pointwise_conv.2", detail::str("PointwiseConv1d::backward: argument dy: expected ",
                                                        out_shape(x_.shape()).str(),
                                                        ", got ", dy.shape().str()));
     Tensor<T> dx(x_.shape(), uninitialized);  // the GEMM writes every element
-    this->dense_backward(dy.reshape(Shape{n, out_}), x_.reshape(Shape{n, in_}), w2(weight_.value),
+    this->dense_backward(dy.reshape(Shape{n, out_}), x_.view().reshape(Shape{n, in_}), w2(weight_.value),
                          weight_.grad.reshape(Shape{out_, in_}), dx.reshape(Shape{n, in_}));
     return dx;
   }
 
   void clear_cache() {
-    x_ = Tensor<T>();
+    x_.clear();
     cached_ = false;
   }
 
@@ -99,7 +101,7 @@ class PointwiseConv1d : public detail::WeightAndBias<T> {
 
   using detail::WeightAndBias<T>::weight_;
   index_t in_, out_;
-  Tensor<T> x_;
+  InputCache<T> x_;
   bool cached_ = false;
 };
 

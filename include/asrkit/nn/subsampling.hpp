@@ -217,7 +217,7 @@ class Conv2dSubsampling {
     }
     Tensor<T> frames = image_to_frames(img);
     Tensor<T> y;
-    if constexpr (train) y = self.out_->forward_train(frames);
+    if constexpr (train) y = self.out_->forward_train(std::move(frames));
     else y = self.out_->forward(frames);
     detail::seq::zero_padding(y.view(), len);
     if constexpr (train) {

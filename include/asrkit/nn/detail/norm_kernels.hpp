@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -200,18 +202,21 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
 /// stored once per group instead of once per row, while every row is still read front to back
-/// (the hardware prefetcher's pattern; column strips over many rows defeat it).
-inline constexpr index_t kRowGroup = 4;  // the grouped kernels below read four rows by name
+/// (the hardware prefetcher's pattern; column strips over many rows defeat it). The gradient
+/// sums read four rows by name (their products are formed in double), the moments eight (their
+/// differences are summed in T first, so a larger group halves the conversions to double).
+inline constexpr index_t kRowGroup = 4;
+inline constexpr index_t kMomentRows = 8;
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
-/// kRowGroup row indices, the last group possibly shorter; returns the number of valid rows.
-template <class F>
+/// Group row indices, the last group possibly shorter; returns the number of valid rows.
+template <index_t Group = kRowGroup, class F>
 index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1, F&& f) {
-  index_t group[kRowGroup], n = 0, total = 0;
+  index_t group[Group], n = 0, total = 0;
   for (index_t r = r0; r < r1; ++r) {
     if (valid && !valid[r]) continue;
     group[n++] = r;
-    if (n == kRowGroup) {
+    if (n == Group) {
       f(static_cast<const index_t*>(group), n);
       total += n;
       n = 0;
@@ -221,26 +226,34 @@ index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1,
   return total + n;
 }
 
-/// Over rows `row[0..n)` (n <= kRowGroup) of a row-major [., cols] matrix x: s[j] += Σ d,
+/// Over rows `row[0..n)` (n <= kMomentRows) of a row-major [., cols] matrix x: s[j] += Σ d,
 /// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row. A full
-/// group's four d, their sum and sum of squares are formed in T and only then added in double:
-/// half the conversions and twice the SIMD width for float (BatchNorm's statistics of [4000, 1024]
-/// floats: 0.59 -> 0.40 ms on one core); d is small (the shift is a row of the same chunk), so
-/// the float rounding of four terms stays near float's epsilon relative to the spread.
+/// group's eight d, their sum and sum of squares are formed in T (pairwise) and only then added
+/// in double: fewer conversions and twice the SIMD width for float (BatchNorm's statistics of
+/// [4000, 1024] floats on one core: 0.59 ms row by row, 0.40 ms in groups of four, about 0.3 in
+/// eights); d is small (the shift is a row of the same chunk), so the float rounding of eight
+/// terms stays near float's epsilon relative to the spread.
 template <class T>
 void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
                        const double* ASRKIT_RESTRICT shift, double* ASRKIT_RESTRICT s,
                        double* ASRKIT_RESTRICT q) {
-  if (n == kRowGroup) {
+  static_assert(kMomentRows == 8, "shifted_sums_rows reads eight rows by name");
+  if (n == kMomentRows) {
     const T* ASRKIT_RESTRICT x0 = x + row[0] * cols;
     const T* ASRKIT_RESTRICT x1 = x + row[1] * cols;
     const T* ASRKIT_RESTRICT x2 = x + row[2] * cols;
     const T* ASRKIT_RESTRICT x3 = x + row[3] * cols;
+    const T* ASRKIT_RESTRICT x4 = x + row[4] * cols;
+    const T* ASRKIT_RESTRICT x5 = x + row[5] * cols;
+    const T* ASRKIT_RESTRICT x6 = x + row[6] * cols;
+    const T* ASRKIT_RESTRICT x7 = x + row[7] * cols;
     for (index_t j = 0; j < cols; ++j) {
       const T sh = static_cast<T>(shift[j]);
       const T d0 = x0[j] - sh, d1 = x1[j] - sh, d2 = x2[j] - sh, d3 = x3[j] - sh;
-      s[j] += static_cast<double>((d0 + d1) + (d2 + d3));
-      q[j] += static_cast<double>((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3));
+      const T d4 = x4[j] - sh, d5 = x5[j] - sh, d6 = x6[j] - sh, d7 = x7[j] - sh;
+      s[j] += static_cast<double>(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)));
+      q[j] += static_cast<double>(((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) +
+                                  ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7)));
     }
     return;
   }
@@ -265,6 +278,7 @@ void grad_sums_rows_impl(const T* dy, const T* h, index_t cols, const index_t* r
     if constexpr (Centred) return static_cast<double>(p[j] - centre[j]);
     else return static_cast<double>(p[j]);
   };
+  static_assert(kRowGroup == 4, "grad_sums_rows_impl reads four rows by name");
   if (n == kRowGroup) {
     const T* ASRKIT_RESTRICT d0 = dy + row[0] * cols;
     const T* ASRKIT_RESTRICT d1 = dy + row[1] * cols;
@@ -301,47 +315,53 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
 /// The chunks of chunk_rows(cols) rows are reduced in parallel, each in one pass shifted by its
 /// first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift: no cancellation
-/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update.
+/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update,
+/// blocks of columns in parallel (each column's merge is the same sequence for any thread count).
 template <class T>
 index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned char* valid,
                        double* ASRKIT_RESTRICT mean, double* ASRKIT_RESTRICT m2) {
   const index_t step = chunk_rows(cols), chunks = rows == 0 ? 0 : (rows + step - 1) / step;
-  std::vector<double> part(static_cast<std::size_t>(3 * chunks * cols));  // per chunk: s, q, shift
+  // per chunk: s, q, shift; each chunk writes its own before the merge reads it
+  const std::unique_ptr<double[]> part(new double[static_cast<std::size_t>(3 * chunks * cols)]);
   std::vector<index_t> count(static_cast<std::size_t>(chunks), 0);
   parallel_for(chunks, [&](index_t c) {
     index_t r0 = c * step;
     const index_t r1 = std::min(rows, r0 + step);
     while (r0 < r1 && valid && !valid[r0]) ++r0;  // the shift: the first valid row
     if (r0 == r1) return;                          // count stays 0
-    double* s = part.data() + 3 * c * cols;
+    double* s = part.get() + 3 * c * cols;
     double* q = s + cols;
     double* shift = q + cols;
     std::fill(s, s + 2 * cols, 0.0);
     for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(x[r0 * cols + j]);
-    count[static_cast<std::size_t>(c)] = for_valid_row_groups(
+    count[static_cast<std::size_t>(c)] = for_valid_row_groups<kMomentRows>(
         valid, r0, r1, [&](const index_t* group, index_t n) { shifted_sums_rows(x, cols, group, n, shift, s, q); });
   });
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
-  index_t n = 0;
-  for (index_t c = 0; c < chunks; ++c) {  // Chan, Golub & LeVeque (1979), in chunk order
-    const index_t nb = count[static_cast<std::size_t>(c)];
-    if (nb == 0) continue;
-    const double* s = part.data() + 3 * c * cols;
-    const double* q = s + cols;
-    const double* shift = q + cols;
-    const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
-    const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
-    for (index_t j = 0; j < cols; ++j) {
-      const double mb = shift[j] + s[j] / nbd;
-      const double m2b = std::max(0.0, q[j] - s[j] * s[j] / nbd);
-      const double delta = mb - mean[j];
-      mean[j] += delta * wt;
-      m2[j] += m2b + delta * delta * cross;
+  constexpr index_t kMergeCols = 128;
+  parallel_for((cols + kMergeCols - 1) / kMergeCols, [&](index_t block) {
+    const index_t j0 = block * kMergeCols, j1 = std::min(cols, j0 + kMergeCols);
+    index_t n = 0;
+    for (index_t c = 0; c < chunks; ++c) {  // Chan, Golub & LeVeque (1979), in chunk order
+      const index_t nb = count[static_cast<std::size_t>(c)];
+      if (nb == 0) continue;
+      const double* s = part.get() + 3 * c * cols;
+      const double* q = s + cols;
+      const double* shift = q + cols;
+      const double na = static_cast<double>(n), nbd = static_cast<double>(nb);
+      const double wt = nbd / (na + nbd), cross = na * nbd / (na + nbd);
+      for (index_t j = j0; j < j1; ++j) {
+        const double mb = shift[j] + s[j] / nbd;
+        const double m2b = std::max(0.0, q[j] - s[j] * s[j] / nbd);
+        const double delta = mb - mean[j];
+        mean[j] += delta * wt;
+        m2[j] += m2b + delta * delta * cross;
+      }
+      n += nb;
     }
-    n += nb;
-  }
-  return n;
+  });
+  return std::accumulate(count.begin(), count.end(), index_t(0));
 }
 
 /// Per-column sums over the valid rows of dy and of dy · (h − centre) (centre may be null; the dβ
