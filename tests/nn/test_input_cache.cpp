@@ -14,6 +14,8 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../test_util.hpp"
@@ -44,6 +46,20 @@ double max_abs_diff(const A& a, const B& b) {
 void fill(Tensor<float>& x, float v) {
   for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = v;
 }
+
+/// Whether asrkit::borrow accepts an argument of type X.
+template <class X, class = void>
+struct can_borrow : std::false_type {};
+template <class X>
+struct can_borrow<X, std::void_t<decltype(asrkit::borrow(std::declval<X>()))>> : std::true_type {};
+
+// A tensor or view the caller holds can be lent; a temporary tensor cannot (it would dangle).
+static_assert(can_borrow<Tensor<float>&>::value);
+static_assert(can_borrow<const Tensor<float>&>::value);
+static_assert(can_borrow<asrkit::TensorView<float>>::value);
+static_assert(can_borrow<asrkit::TensorView<const float>>::value);
+static_assert(!can_borrow<Tensor<float>>::value);
+static_assert(!can_borrow<Tensor<float>&&>::value);
 
 }  // namespace
 
