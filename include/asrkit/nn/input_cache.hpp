@@ -5,9 +5,9 @@
 //   auto y3 = bn.forward_train(asrkit::borrow(x));    // keeps a view of x: no copy; x must stay
 //                                                     // alive and unchanged until bn.backward
 //
-// A layer whose backward reads its input (BatchNorm, SequenceBatchNorm, Linear) takes a
-// `TrainInput<T>`, which any of the three converts to, and stores it in an `InputCache<T>`. A
-// copy is the safe default; moving hands over a tensor the caller no longer needs (what a model
+// A layer whose backward reads its input (Linear, PointwiseConv1d, BatchNorm, SequenceBatchNorm)
+// takes a `TrainInput<T>`, which any of the three converts to, and stores it in an
+// `InputCache<T>`. A copy is the safe default; moving hands over a tensor the caller no longer needs (what a model
 // does with the freshly written output of the layer before); borrowing is PyTorch autograd's
 // behaviour (it keeps a reference to the input), for a caller that holds x anyway, e.g. a
 // model that keeps the same tensor for its own backward.
@@ -65,7 +65,6 @@ class TrainInput {
   /// after the input is handed to an InputCache).
   TensorView<const T> view() const noexcept { return view_; }
   const Shape& shape() const noexcept { return view_.shape(); }
-  Kind kind() const noexcept { return kind_; }
 
  private:
   template <class>
