@@ -7,10 +7,10 @@
 //
 // A layer whose backward reads its input (Linear, PointwiseConv1d, BatchNorm, SequenceBatchNorm)
 // takes a `TrainInput<T>`, which any of the three converts to, and stores it in an
-// `InputCache<T>`. A copy is the safe default; moving hands over a tensor the caller no longer needs (what a model
-// does with the freshly written output of the layer before); borrowing is PyTorch autograd's
-// behaviour (it keeps a reference to the input), for a caller that holds x anyway, e.g. a
-// model that keeps the same tensor for its own backward.
+// `InputCache<T>`. A copy is the safe default; moving hands over a tensor the caller no longer
+// needs (what a model does with the freshly written output of the layer before); borrowing is
+// PyTorch autograd's behaviour (it keeps a reference to the input), for a caller that holds x
+// anyway, e.g. a model that keeps the same tensor for its own backward.
 #pragma once
 
 #include <algorithm>
