@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """asrkit's normalisation layers vs PyTorch CPU on identical shapes, in the same run; prints ratios.
 
-    norm_compare.py BUILD_DIR [--threads 1 2] [--reps 15] [--markdown OUT.md]
+    norm_compare.py BUILD_DIR [--threads 1 2] [--reps 15] [--rounds 1] [--markdown OUT.md]
 
 x and dy are float32 [T=500, B=8, F=1024] (bench/bench_norm.cpp). Anchors (torch.set_num_threads =
 asrkit's, the CPU's widest ATEN_CPU_CAPABILITY, OpenMP OpenBLAS; see anchor.py):
@@ -20,6 +20,9 @@ asrkit's, the CPU's widest ATEN_CPU_CAPABILITY, OpenMP OpenBLAS; see anchor.py):
   layer_norm_fwd / _fwd_bwd: LayerNorm(1024) on x, (+ backward)
 Each asrkit row is Google Benchmark's median of 3 repetitions; PyTorch's the median of --reps
 runs after a warm-up. Speed-up = PyTorch ms / asrkit ms (> 1: asrkit is faster).
+--rounds N measures each row N times, alternating asrkit and PyTorch, and prints the median of each
+side's times and the median and range of the N per-round speed-ups: on a noisy machine one pair
+of timings can be off by 30% either way (docs/norms.md).
 --cpu compares process CPU time instead of wall time (both sides): on a loaded machine wall time
 mostly measures the scheduler; CPU time is meaningful for one thread only.
 --no-trim runs both processes with MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_ = 512 MiB: glibc
@@ -31,6 +34,7 @@ import time
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -142,27 +146,36 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--ops", nargs="+", default=OPS)
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=1, help="alternating asrkit / PyTorch rounds per row")
     ap.add_argument("--markdown", help="append the table here too")
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
     ap.add_argument("--no-trim", action="store_true", help="glibc keeps freed memory (both sides)")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_norm")
     workloads = torch_workloads()
-    header = "| layer | threads | asrkit ms | PyTorch ms | speed-up |"
+    spread = args.rounds > 1
+    header = "| layer | threads | asrkit ms | PyTorch ms | speed-up |" + (" range |" if spread else "")
+    rule = "|---|---|---|---|---|" + ("---|" if spread else "")
     print(header)
-    print("|---|---|---|---|---|")
+    print(rule)
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)
         for op in args.ops:  # alternate asrkit and PyTorch so machine noise hits both alike
-            ours = time_asrkit(bench, op, threads, args.cpu)
-            theirs = (median_cpu_ms if args.cpu else anchor.median_ms)(workloads[op], args.reps)
-            row = f"| {op} [{T}, {B}, {F}] f32 | {threads} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f}x |"
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(time_asrkit(bench, op, threads, args.cpu))
+                theirs.append((median_cpu_ms if args.cpu else anchor.median_ms)(workloads[op], args.reps))
+            ratios = sorted(t / o for o, t in zip(ours, theirs))
+            row = (f"| {op} [{T}, {B}, {F}] f32 | {threads} | {statistics.median(ours):.2f} | "
+                   f"{statistics.median(theirs):.2f} | {statistics.median(ratios):.2f}x |")
+            if spread:
+                row += f" {ratios[0]:.2f}-{ratios[-1]:.2f}x |"
             print(row, flush=True)
             rows.append(row)
     if args.markdown:
         with open(args.markdown, "a") as f:
-            f.write(header + "\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
 
 
 if __name__ == "__main__":

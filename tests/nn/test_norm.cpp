@@ -164,6 +164,29 @@ TEST_CASE("BatchNorm statistics survive a large offset in float", "[nn][batchnor
   }
 }
 
+// The moments of a chunk are summed in float over at most 64 rows at a time, then in double
+// (norm_kernels.hpp): with few features one chunk holds tens of thousands of rows, where a float
+// running sum would lose about 1e-5 of the mean and variance. The first row, the chunk's shift,
+// lies 4σ from the mean, so the differences summed do not average out.
+TEST_CASE("BatchNorm float statistics over many rows keep double accuracy", "[nn][batchnorm]") {
+  const index_t rows = 100000, cols = 2;  // one chunk of 32768 rows and more
+  auto x = to_float(randn({rows, cols}, 11, 3.0, 2.0));
+  for (index_t j = 0; j < cols; ++j) x(0, j) = 3.0f + 4 * 2.0f;
+  asrkit::BatchNormOptions o;
+  o.momentum = std::nullopt;  // after one batch the running statistics are the batch's own
+  asrkit::BatchNorm<float> bn(cols, o);
+  bn.forward_train(x.view());
+  for (index_t j = 0; j < cols; ++j) {
+    double mean = 0, m2 = 0;
+    for (index_t i = 0; i < rows; ++i) mean += static_cast<double>(x(i, j)) / rows;
+    for (index_t i = 0; i < rows; ++i) m2 += (x(i, j) - mean) * (x(i, j) - mean);
+    const double var = m2 / (rows - 1);  // the running update is unbiased
+    INFO("column " << j);
+    CHECK(std::fabs(bn.running_mean()(j) - mean) < 1e-6 * std::sqrt(var));
+    CHECK(std::fabs(bn.running_var()(j) - var) < 1e-6 * var);
+  }
+}
+
 TEST_CASE("BatchNorm results do not depend on the thread count", "[nn][batchnorm]") {
   auto x = to_float(randn({64, 4096}, 8, 0.5, 2.0));  // 16 rows per chunk: 4 chunks
   auto dy = to_float(randn({64, 4096}, 9));

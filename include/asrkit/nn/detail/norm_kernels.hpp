@@ -3,10 +3,11 @@
 //
 // A row-major [rows, cols] matrix is reduced over its rows, per column (feature), counting only
 // the rows whose `valid` flag is set (nullptr: every row). The rows are cut into fixed chunks of
-// about kChunkElems elements; each chunk is reduced in one pass into double sums, shifted by its
-// first row (sums of x − shift and its square), and the chunk results are combined in chunk order with
-// Chan et al.'s pairwise update. Chunks depend on the shape only, never on the thread count, so results
-// are bit-identical for any number of threads (DESIGN.md sec. 3, Numerics).
+// about kChunkElems elements; each chunk is reduced in one pass into double sums (of partial sums
+// over up to 64 rows in T), shifted by its first row (sums of x − shift and its square), and the
+// chunk results are combined in chunk order with Chan et al.'s pairwise update. Chunks depend on
+// the shape only, never on the thread count, so results are bit-identical for any number of
+// threads (DESIGN.md sec. 3, Numerics).
 #pragma once
 
 #include <algorithm>
@@ -203,10 +204,12 @@ void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, co
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
 /// stored once per group instead of once per row, while every row is still read front to back
 /// (the hardware prefetcher's pattern; column strips over many rows defeat it). The gradient
-/// sums read four rows by name (their products are formed in double), the moments eight (their
-/// differences are summed in T first, so a larger group halves the conversions to double).
+/// sums read four rows by name (their products are formed in double), the moments eight (summed
+/// in T, so a larger group halves the accumulator traffic).
 inline constexpr index_t kRowGroup = 4;
 inline constexpr index_t kMomentRows = 8;
+/// Rows whose moments column_moments sums in T before adding them into double (any chunk size).
+inline constexpr index_t kMomentFlushRows = 64;
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
 /// Group row indices, the last group possibly shorter; returns the number of valid rows.
@@ -227,16 +230,16 @@ index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1,
 }
 
 /// Over rows `row[0..n)` (n <= kMomentRows) of a row-major [., cols] matrix x: s[j] += Σ d,
-/// q[j] += Σ d² with d = x − shift[j], in double; a full group at once, else row by row. A full
-/// group's eight d, their sum and sum of squares are formed in T (pairwise) and only then added
-/// in double: fewer conversions and twice the SIMD width for float (BatchNorm's statistics of
-/// [4000, 1024] floats on one core: 0.59 ms row by row, 0.40 ms in groups of four, about 0.3 in
-/// eights); d is small (the shift is a row of the same chunk), so the float rounding of eight
-/// terms stays near float's epsilon relative to the spread.
+/// q[j] += Σ d² with d = x − shift[j], all in T; a full group at once (its eight d, their sum and
+/// sum of squares formed pairwise), else row by row. column_moments moves s and q into double
+/// sums every kMomentFlushRows rows: summing in T halves the SIMD work for float against double
+/// accumulators (BatchNorm's statistics of [4000, 1024] floats on one core: 0.59 ms row by row in
+/// double, 0.40 ms in groups of four, 0.49-0.58 ms in eights with a double add per group, 0.41-0.51
+/// ms summed in T), and d is small (the shift is a row of the same chunk), so the float rounding
+/// of 64 terms stays near float's epsilon relative to the spread.
 template <class T>
 void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
-                       const double* ASRKIT_RESTRICT shift, double* ASRKIT_RESTRICT s,
-                       double* ASRKIT_RESTRICT q) {
+                       const T* ASRKIT_RESTRICT shift, T* ASRKIT_RESTRICT s, T* ASRKIT_RESTRICT q) {
   static_assert(kMomentRows == 8, "shifted_sums_rows reads eight rows by name");
   if (n == kMomentRows) {
     const T* ASRKIT_RESTRICT x0 = x + row[0] * cols;
@@ -248,19 +251,18 @@ void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
     const T* ASRKIT_RESTRICT x6 = x + row[6] * cols;
     const T* ASRKIT_RESTRICT x7 = x + row[7] * cols;
     for (index_t j = 0; j < cols; ++j) {
-      const T sh = static_cast<T>(shift[j]);
+      const T sh = shift[j];
       const T d0 = x0[j] - sh, d1 = x1[j] - sh, d2 = x2[j] - sh, d3 = x3[j] - sh;
       const T d4 = x4[j] - sh, d5 = x5[j] - sh, d6 = x6[j] - sh, d7 = x7[j] - sh;
-      s[j] += static_cast<double>(((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7)));
-      q[j] += static_cast<double>(((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) +
-                                  ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7)));
+      s[j] += ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
+      q[j] += ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
     }
     return;
   }
   for (index_t i = 0; i < n; ++i) {
     const T* ASRKIT_RESTRICT x0 = x + row[i] * cols;
     for (index_t j = 0; j < cols; ++j) {
-      const double d0 = static_cast<double>(x0[j]) - shift[j];
+      const T d0 = x0[j] - shift[j];
       s[j] += d0;
       q[j] += d0 * d0;
     }
@@ -315,7 +317,8 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
 /// The chunks of chunk_rows(cols) rows are reduced in parallel, each in one pass shifted by its
 /// first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift: no cancellation
-/// while the shift lies within the data), then merged in chunk order with Chan et al.'s update,
+/// while the shift lies within the data; Σd and Σd² in T over at most kMomentFlushRows rows, then
+/// in double), then merged in chunk order with Chan et al.'s update,
 /// blocks of columns in parallel (each column's merge is the same sequence for any thread count).
 template <class T>
 index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned char* valid,
@@ -332,10 +335,26 @@ index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned ch
     double* s = part.get() + 3 * c * cols;
     double* q = s + cols;
     double* shift = q + cols;
+    const std::unique_ptr<T[]> sums_t(new T[static_cast<std::size_t>(3 * cols)]);  // s, q, shift in T
+    T* s_t = sums_t.get();
+    T* q_t = s_t + cols;
+    T* shift_t = q_t + cols;
+    std::copy(x + r0 * cols, x + (r0 + 1) * cols, shift_t);
+    std::fill(s_t, s_t + 2 * cols, T(0));
     std::fill(s, s + 2 * cols, 0.0);
-    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(x[r0 * cols + j]);
-    count[static_cast<std::size_t>(c)] = for_valid_row_groups<kMomentRows>(
-        valid, r0, r1, [&](const index_t* group, index_t n) { shifted_sums_rows(x, cols, group, n, shift, s, q); });
+    for (index_t j = 0; j < cols; ++j) shift[j] = static_cast<double>(shift_t[j]);
+    index_t pending = 0;  // rows summed in T since the last flush
+    const auto flush = [&] {
+      for (index_t j = 0; j < 2 * cols; ++j) s[j] += static_cast<double>(s_t[j]);  // s and q
+      std::fill(s_t, s_t + 2 * cols, T(0));
+      pending = 0;
+    };
+    count[static_cast<std::size_t>(c)] =
+        for_valid_row_groups<kMomentRows>(valid, r0, r1, [&](const index_t* group, index_t n) {
+          shifted_sums_rows(x, cols, group, n, shift_t, s_t, q_t);
+          if ((pending += n) >= kMomentFlushRows) flush();
+        });
+    if (pending > 0) flush();
   });
   std::fill(mean, mean + cols, 0.0);
   std::fill(m2, m2 + cols, 0.0);
