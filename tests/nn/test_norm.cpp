@@ -169,7 +169,7 @@ TEST_CASE("BatchNorm statistics survive a large offset in float", "[nn][batchnor
 // running sum would lose about 1e-5 of the mean and variance. The first row, the chunk's shift,
 // lies 4σ from the mean, so the differences summed do not average out.
 TEST_CASE("BatchNorm float statistics over many rows keep double accuracy", "[nn][batchnorm]") {
-  const index_t rows = 100000, cols = 2;  // one chunk of 32768 rows and more
+  const index_t rows = 100000, cols = 2;  // one chunk
   auto x = to_float(randn({rows, cols}, 11, 3.0, 2.0));
   for (index_t j = 0; j < cols; ++j) x(0, j) = 3.0f + 4 * 2.0f;
   asrkit::BatchNormOptions o;
@@ -188,8 +188,8 @@ TEST_CASE("BatchNorm float statistics over many rows keep double accuracy", "[nn
 }
 
 TEST_CASE("BatchNorm results do not depend on the thread count", "[nn][batchnorm]") {
-  auto x = to_float(randn({64, 4096}, 8, 0.5, 2.0));  // 16 rows per chunk: 4 chunks
-  auto dy = to_float(randn({64, 4096}, 9));
+  auto x = to_float(randn({256, 4096}, 8, 0.5, 2.0));  // reductions: 4 chunks of 64 rows
+  auto dy = to_float(randn({256, 4096}, 9));
   auto run = [&](int threads) {
     asrkit::set_num_threads(threads);
     asrkit::BatchNorm<float> bn(4096);
