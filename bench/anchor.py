@@ -33,6 +33,25 @@ def use_best_environment():
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
+def loop_mean_ms(fn, min_time=0.5, repetitions=3):
+    """Google Benchmark's statistic for fn, in ms: per repetition, fn() in a loop for at least
+    min_time seconds and the mean time per call; the median over the repetitions. What
+    bench_*.cpp report for asrkit with --benchmark_repetitions=3 (aggregate "median")."""
+    fn()
+    means = []
+    for _ in range(repetitions):
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_time:
+                break
+        means.append(elapsed / calls)
+    means.sort()
+    return 1000 * means[len(means) // 2]
+
+
 def median_ms(fn, reps):
     """Median wall time of fn() in ms over `reps` runs, after one warm-up run."""
     fn()

@@ -18,8 +18,12 @@ asrkit's, the CPU's widest ATEN_CPU_CAPABILITY, OpenMP OpenBLAS; see anchor.py):
   sequence_batch_norm_fwd_bwd: what a PyTorch user writes for masked (valid-frame) statistics:
                             y = zeros; y[mask] = bn(x[mask]), + backward (same lengths as asrkit)
   layer_norm_fwd / _fwd_bwd: LayerNorm(1024) on x, (+ backward)
-Each asrkit row is Google Benchmark's median of 3 repetitions; PyTorch's the median of --reps
-runs after a warm-up. Speed-up = PyTorch ms / asrkit ms (> 1: asrkit is faster).
+Both sides are timed with Google Benchmark's statistic: per repetition, the mean time per call of
+a loop of at least 0.5 s; the median of 3 repetitions (asrkit: bench_norm; PyTorch:
+anchor.loop_mean_ms). --per-call-median times PyTorch as the median of --reps single calls instead
+(the statistic before 2026-11-24: on this noisy machine a mean over a loop includes the slow calls
+a median of single calls skips, so that mix favoured PyTorch). Speed-up = PyTorch ms / asrkit ms
+(> 1: asrkit is faster).
 --rounds N measures each row N times, alternating asrkit and PyTorch, and prints the median of each
 side's times and the median and range of the N per-round speed-ups: on a noisy machine one pair
 of timings can be off by 30% either way (docs/norms.md).
@@ -147,6 +151,8 @@ def main():
     ap.add_argument("--ops", nargs="+", default=OPS)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--rounds", type=int, default=1, help="alternating asrkit / PyTorch rounds per row")
+    ap.add_argument("--per-call-median", action="store_true",
+                    help="PyTorch: median of --reps single calls instead of Google Benchmark's statistic")
     ap.add_argument("--markdown", help="append the table here too")
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
     ap.add_argument("--no-trim", action="store_true", help="glibc keeps freed memory (both sides)")
@@ -165,7 +171,12 @@ def main():
             ours, theirs = [], []
             for _ in range(args.rounds):
                 ours.append(time_asrkit(bench, op, threads, args.cpu))
-                theirs.append((median_cpu_ms if args.cpu else anchor.median_ms)(workloads[op], args.reps))
+                if args.cpu:
+                    theirs.append(median_cpu_ms(workloads[op], args.reps))
+                elif args.per_call_median:
+                    theirs.append(anchor.median_ms(workloads[op], args.reps))
+                else:
+                    theirs.append(anchor.loop_mean_ms(workloads[op]))
             ratios = sorted(t / o for o, t in zip(ours, theirs))
             row = (f"| {op} [{T}, {B}, {F}] f32 | {threads} | {statistics.median(ours):.2f} | "
                    f"{statistics.median(theirs):.2f} | {statistics.median(ratios):.2f}x |")
