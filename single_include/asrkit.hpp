@@ -6363,10 +6363,10 @@ class GLU {
 //
 // A row-major [rows, cols] matrix is reduced over its rows, per column (feature), counting only
 // the rows whose `valid` flag is set (nullptr: every row). The rows are cut into fixed chunks of
-// about kChunkElems elements; each chunk is reduced in one pass into double sums (of partial sums
-// over up to 64 rows in T), shifted by its first row (sums of x − shift and its square), and the
-// chunk results are combined in chunk order with Chan et al.'s pairwise update. Chunks depend on
-// the shape only, never on the thread count, so results are bit-identical for any number of
+// about kReduceChunkElems elements; each chunk is reduced in one pass into double sums (of partial
+// sums over up to 64 rows in T), shifted by its first row (sums of x − shift and its square), and
+// the chunk results are combined in chunk order with Chan et al.'s pairwise update. Chunks depend
+// on the shape only, never on the thread count, so results are bit-identical for any number of
 // threads (DESIGN.md sec. 3, Numerics).
 
 #include <algorithm>
@@ -6601,9 +6601,10 @@ index_t for_valid_row_groups(const unsigned char* valid, index_t r0, index_t r1,
 /// sum of squares formed pairwise), else row by row. column_moments moves s and q into double
 /// sums every kMomentFlushRows rows: summing in T halves the SIMD work for float against double
 /// accumulators (BatchNorm's statistics of [4000, 1024] floats on one core: 0.59 ms row by row in
-/// double, 0.40 ms in groups of four, 0.49-0.58 ms in eights with a double add per group, 0.41-0.51
-/// ms summed in T), and d is small (the shift is a row of the same chunk), so the float rounding
-/// of 64 terms stays near float's epsilon relative to the spread.
+/// double, 0.40 ms in groups of four on an AVX2 core; on the AVX-512 EPYC of docs/norms.md
+/// 0.52-0.53 ms in eights with a double add per group, 0.46-0.49 ms summed in T), and d is small
+/// (the shift is a row of the same chunk), so the float rounding of 64 terms stays near float's
+/// epsilon relative to the spread.
 template <class T>
 void shifted_sums_rows(const T* x, index_t cols, const index_t* row, index_t n,
                        const T* ASRKIT_RESTRICT shift, T* ASRKIT_RESTRICT s, T* ASRKIT_RESTRICT q) {
@@ -6682,10 +6683,10 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
 }
 
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
-/// The chunks of chunk_rows(cols, kReduceChunkElems) rows are reduced in parallel, each in one pass shifted by its
-/// first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift: no cancellation
-/// while the shift lies within the data; Σd and Σd² in T over at most kMomentFlushRows rows, then
-/// in double), then merged in chunk order with Chan et al.'s update,
+/// The chunks of chunk_rows(cols, kReduceChunkElems) rows are reduced in parallel, each in one
+/// pass shifted by its first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift:
+/// no cancellation while the shift lies within the data; Σd and Σd² in T over at most
+/// kMomentFlushRows rows, then in double), then merged in chunk order with Chan et al.'s update,
 /// blocks of columns in parallel (each column's merge is the same sequence for any thread count).
 template <class T>
 index_t column_moments(const T* x, index_t rows, index_t cols, const unsigned char* valid,
