@@ -52,6 +52,22 @@ def loop_mean_ms(fn, min_time=0.5, repetitions=3):
     return 1000 * means[len(means) // 2]
 
 
+def add_statistic_arguments(ap, reps):
+    """--reps and --per-call-median, the options of anchor_ms."""
+    ap.add_argument("--reps", type=int, default=reps)
+    ap.add_argument("--per-call-median", action="store_true",
+                    help="time the anchor as the median of --reps single calls instead of Google "
+                         "Benchmark's statistic (loop_mean_ms)")
+
+
+def anchor_ms(fn, args):
+    """The anchor's time for fn in ms: loop_mean_ms, the statistic of asrkit's rows (the compare
+    scripts run bench_* with default min_time and --benchmark_repetitions=3, aggregate median),
+    or with args.per_call_median the median of args.reps single calls (a per-call median and a
+    loop mean differ on short calls: the loop keeps the caches and the allocator warm)."""
+    return median_ms(fn, args.reps) if args.per_call_median else loop_mean_ms(fn)
+
+
 def median_ms(fn, reps):
     """Median wall time of fn() in ms over `reps` runs, after one warm-up run."""
     fn()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """asrkit's attention layers vs PyTorch CPU on identical shapes, in the same run; prints ratios.
 
-    attention_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--markdown OUT.md]
+    attention_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--per-call-median] [--markdown OUT.md]
 
 Workloads (float32, D = 256, 4 heads, time-major x [T, B, 256], every frame valid;
 bench/bench_attention.cpp), T in {250, 500}, B in {1, 8}:
@@ -106,7 +106,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=5)
+    anchor.add_statistic_arguments(ap, reps=5)
     ap.add_argument("--markdown", help="append the table here too")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_attention")
@@ -121,7 +121,7 @@ def main():
         ours = time_asrkit(bench, threads, 3)
         torch.set_num_threads(threads)
         for name, (fn, gflop) in work.items():
-            theirs = anchor.median_ms(fn, args.reps)
+            theirs = anchor.anchor_ms(fn, args)
             mine = ours[name]
             row = (f"| {name} | {threads} | {mine:.2f} | {gflop / mine * 1e3:.1f} | {theirs:.2f} | "
                    f"{gflop / theirs * 1e3:.1f} | {theirs / mine:.2f}x |")

@@ -2,7 +2,7 @@
 """asrkit's ConformerBlock / FusionFormerBlock forward vs the torch reference modules
 (tests/reference/conformer_reference.py) on identical weights and inputs; prints ratios.
 
-    conformer_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--markdown OUT.md]
+    conformer_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--per-call-median] [--markdown OUT.md]
 
 Workloads (float32 inference, bench/bench_conformer.cpp): one block, D = 256, 4 heads, FFN 1024,
 kernel 15, T = 250, B = 1 and 8, every frame valid. The torch modules are ours (ESPnet semantics;
@@ -82,7 +82,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=5)
+    anchor.add_statistic_arguments(ap, reps=5)
     ap.add_argument("--markdown", help="append the table here too")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_conformer")
@@ -97,7 +97,7 @@ def main():
             ours = time_asrkit(bench, threads, weights_dir)
             torch.set_num_threads(threads)
             for name, fn in work.items():
-                theirs = anchor.median_ms(fn, args.reps)
+                theirs = anchor.anchor_ms(fn, args)
                 mine = ours[name]
                 row = f"| {name} | {threads} | {mine:.2f} | {theirs:.2f} | {theirs / mine:.2f}x |"
                 print(row, flush=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """asrkit CTC vs PyTorch CPU ctc_loss on identical inputs, in the same run; prints ratios.
 
-    ctc_compare.py BUILD_DIR [--threads 1 2] [--reps 7] [--markdown OUT.md]
+    ctc_compare.py BUILD_DIR [--threads 1 2] [--reps 7] [--per-call-median] [--markdown OUT.md]
 
 Inputs come from `bench_ctc --dump=DIR` (asrkit's Rng), so both libraries see the same numbers.
 Loss + gradient, mean reduction, blank 0, full lengths. PyTorch runs at its best: the same
@@ -30,7 +30,7 @@ WORKLOADS = {"a": (150, 40, 29, 32), "b": (700, 100, 29, 32), "c": (150, 40, 500
              "d": (1000, 200, 1000, 8)}  # T, L, V, B (bench/ctc_workloads.hpp)
 
 
-def time_torch(logits, targets, lengths, kind, reps):
+def time_torch(logits, targets, lengths, kind, args):
     T, B, V = logits.shape
     il = torch.full((B,), T, dtype=torch.long)
     tl = torch.full((B,), targets.shape[1], dtype=torch.long)
@@ -47,7 +47,7 @@ def time_torch(logits, targets, lengths, kind, reps):
         loss.backward()
         return x.grad
 
-    return anchor.median_ms(step, reps)
+    return anchor.anchor_ms(step, args)
 
 
 def time_asrkit(bench, name, dtype, threads):
@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--dtypes", nargs="+", default=["f32", "f64"])
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS))
-    ap.add_argument("--reps", type=int, default=7)
+    anchor.add_statistic_arguments(ap, reps=7)
     ap.add_argument("--markdown", help="write the table here too")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_ctc")
@@ -91,7 +91,7 @@ def main():
                     ours = time_asrkit(bench, name, dtype, threads)
                     torch.set_num_threads(threads)
                     for kind in ("log_probs", "logits"):
-                        theirs = time_torch(logits, targets, None, kind, args.reps)
+                        theirs = time_torch(logits, targets, None, kind, args)
                         row = (f"| {name} (T={T} L={L} V={V} B={B}) | {dtype} | {threads} | {kind} | "
                                f"{ours[kind]:.2f} | {theirs:.2f} | {theirs / ours[kind]:.1f}x |")
                         print(row, flush=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """asrkit's feature extraction vs PyTorch on the same 10 s of 16 kHz audio, one thread each.
 
-    frontend_compare.py BUILD_DIR [--reps 30] [--markdown OUT.md]
+    frontend_compare.py BUILD_DIR [--reps 30] [--per-call-median] [--markdown OUT.md]
 
 Anchors (CPU, torch.set_num_threads(1), the CPU's widest ATEN_CPU_CAPABILITY):
   DS2 spectrogram: torch.stft(320, 160, hamming).abs().log1p()
@@ -28,7 +28,7 @@ import torchaudio  # noqa: E402
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
-    ap.add_argument("--reps", type=int, default=30)
+    anchor.add_statistic_arguments(ap, reps=30)
     ap.add_argument("--markdown")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -56,7 +56,7 @@ def main():
     header = "| features (10 s, 1 thread) | asrkit ms | x real time | PyTorch ms | speed-up |"
     print(header + "\n|---|---|---|---|---|")
     for name, fn in anchors.items():
-        theirs = anchor.median_ms(fn, args.reps)
+        theirs = anchor.anchor_ms(fn, args)
         row = (f"| {name[3:]} | {ours[name]:.2f} | {seconds * 1000 / ours[name]:.0f}x | {theirs:.2f} | "
                f"{theirs / ours[name]:.1f}x |")
         print(row, flush=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """asrkit's Linear / Conv2d / GEMM vs PyTorch CPU on identical shapes, in the same run; prints ratios.
 
-    layers_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--markdown OUT.md]
+    layers_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--per-call-median] [--markdown OUT.md]
 
 Workloads (float32, bench/bench_layers.cpp):
   linear   torch.nn.Linear(1024, 4096) on x [8, 500, 1024]; fwd, and fwd + backward with x
@@ -91,7 +91,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=5)
+    anchor.add_statistic_arguments(ap, reps=5)
     ap.add_argument("--markdown", help="append the table here too")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_layers")
@@ -106,7 +106,7 @@ def main():
         ours = time_asrkit(bench, threads)
         torch.set_num_threads(threads)
         for name, (fn, gflop) in work.items():
-            theirs = anchor.median_ms(fn, args.reps)
+            theirs = anchor.anchor_ms(fn, args)
             mine = ours[name]
             row = (f"| {name} | {threads} | {mine:.1f} | {gflop / mine * 1e3:.1f} | {theirs:.1f} | "
                    f"{gflop / theirs * 1e3:.1f} | {theirs / mine:.2f}x |")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """asrkit's RowConvolution vs PyTorch's depthwise Conv1d on identical shapes, in the same run.
 
-    rowconv_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--markdown OUT.md]
+    rowconv_compare.py BUILD_DIR [--threads 1 2] [--reps 5] [--per-call-median] [--markdown OUT.md]
 
 Workloads (float32, bench/bench_sequence_misc.cpp), d = 1024, T = 500, B = 8, tau = 20 and 80:
   asrkit   RowConvolution(1024, tau) on x [T, B, d] (time-major, every frame valid); fwd, and
@@ -71,7 +71,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=5)
+    anchor.add_statistic_arguments(ap, reps=5)
     ap.add_argument("--markdown", help="append the table here too")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_sequence_misc")
@@ -86,7 +86,7 @@ def main():
         ours = time_asrkit(bench, threads, max(1, min(args.reps, 3)))
         torch.set_num_threads(threads)
         for name, (fn, gflop) in work.items():
-            theirs = anchor.median_ms(fn, args.reps)
+            theirs = anchor.anchor_ms(fn, args)
             mine = ours[name]
             row = (f"| {name} | {threads} | {mine:.2f} | {gflop / mine * 1e3:.1f} | {theirs:.2f} | "
                    f"{gflop / theirs * 1e3:.1f} | {theirs / mine:.2f}x |")
