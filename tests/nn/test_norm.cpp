@@ -136,6 +136,9 @@ TEST_CASE("BatchNorm backward matches finite differences", "[nn][batchnorm][grad
   rng.fill_normal(bn.bias().value.view(), 0.0, 0.5);
   auto x = randn({3, 5, 4}, 6, 1.0, 2.0);  // leading axes flattened: 15 rows
   check_gradients(bn, x, [](auto& l, const Tensor<double>& in) { return l.forward_train(in.view()); });
+  // means 20σ from 0: the centred forms of the forward and backward passes (batch_norm.hpp)
+  auto far = randn({3, 5, 4}, 6, 40.0, 2.0);
+  check_gradients(bn, far, [](auto& l, const Tensor<double>& in) { return l.forward_train(in.view()); });
 
   asrkit::BatchNormOptions no_affine;
   check_gradients(bn, x, [](auto& l, const Tensor<double>& in) {
@@ -161,6 +164,31 @@ TEST_CASE("BatchNorm statistics survive a large offset in float", "[nn][batchnor
     }
     CHECK(std::fabs(s / 200) < 1e-3);
     CHECK(s2 / 200 == Approx(1.0).epsilon(1e-3));
+  }
+}
+
+// apply_affine normalises uncentred, y = x·a + (b − mean·a), unless a mean lies more than 8
+// standard deviations from 0 (batch_norm.hpp): inference with running statistics far off zero
+// must still match (x − mean)·invstd elementwise, and the uncentred form just inside the bound.
+TEST_CASE("BatchNorm inference is elementwise accurate for means far from zero", "[nn][batchnorm]") {
+  for (double offset : {0.5, 7.0, 1e4}) {
+    INFO("mean " << offset << " standard deviations from 0");
+    const index_t cols = 37;  // a vector middle and a scalar tail
+    asrkit::BatchNorm<float> bn(cols);
+    const auto x = to_float(randn({64, cols}, 12, offset * 3.0, 3.0));
+    for (index_t j = 0; j < cols; ++j) {
+      bn.running_mean()(j) = static_cast<float>(offset * 3.0 + 0.01 * j);
+      bn.running_var()(j) = 9.0f;
+    }
+    const auto y = bn.forward(x.view());
+    double worst = 0;
+    for (index_t i = 0; i < 64; ++i)
+      for (index_t j = 0; j < cols; ++j) {
+        const double want = (static_cast<double>(x(i, j)) - static_cast<double>(bn.running_mean()(j))) /
+                            std::sqrt(9.0 + 1e-5);
+        worst = std::max(worst, std::fabs(y(i, j) - want));
+      }
+    CHECK(worst < 2e-6);
   }
 }
 

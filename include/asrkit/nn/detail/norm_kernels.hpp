@@ -47,28 +47,26 @@ using ops::detail::map_row;
 using ops::detail::stream_fence;
 using ops::detail::stream_row;
 using ops::detail::vec_load;
+using ops::detail::vec_store;
 
 // ---- row kernels ------------------------------------------------------------------------------
 
-/// y = (x - mu) * a + b: BatchNorm with a = γ·invstd, b = β (centred first: no cancellation
-/// between x·a and mu·a when the mean is large against the spread). On T or RowVec<T>.
+/// BatchNorm's normalising pass, on T or RowVec<T>: y = (x - mu) * a + b with a = γ·invstd,
+/// b = β, or uncentred, y = x * a + c with c = b - mu·a (one load and one subtraction fewer per
+/// element; apply_affine's choice, batch_norm.hpp).
 inline constexpr auto centred_affine = [](auto x, auto mu, auto a, auto b) {
   return (x - mu) * a + b;
 };
-template <class T>
-void centred_affine_row(T* y, const T* x, const T* mu, const T* a, const T* b, index_t n) {
-  map_row(y, n, centred_affine, x, mu, a, b);
-}
-/// dx = k * (dy - c - (x - mu) * e): BatchNorm's backward from the cached input, whose xhat is
-/// (x - mu) * invstd (invstd folded into e).
-template <class T>
-void bn_backward_row(T* dx, const T* dy, const T* x, const T* mu, const T* k, const T* c,
-                     const T* e, index_t n) {
-  const auto f = [](auto dyj, auto xj, auto mj, auto kj, auto cj, auto ej) {
-    return kj * (dyj - cj - (xj - mj) * ej);
-  };
-  map_row(dx, n, f, dy, x, mu, k, c, e);
-}
+inline constexpr auto affine = [](auto x, auto a, auto c) { return x * a + c; };
+/// BatchNorm's backward rows from the cached input x, whose xhat is (x - mu) * invstd (invstd
+/// folded into e): dx = k * (dy - c - (x - mu) * e), or uncentred dx = dy * k + x * g + h with
+/// g = -k·e, h = k·(mu·e - c) (batch_norm.hpp's backward chooses like apply_affine).
+inline constexpr auto centred_bn_backward = [](auto dy, auto x, auto mu, auto k, auto c, auto e) {
+  return k * (dy - c - (x - mu) * e);
+};
+inline constexpr auto bn_backward_uncentred = [](auto dy, auto x, auto k, auto g, auto h) {
+  return dy * k + x * g + h;
+};
 
 /// LayerNorm rows: y = (x - mu) * rs [* g + b].
 template <class T>
@@ -100,22 +98,19 @@ void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n)
 /// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
 inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
 
-/// centred_affine_row, and x copied to `copy` with streaming stores (BatchNorm's training
+/// map_row(y, n, f, x, p...), and x copied to `copy` with streaming stores (BatchNorm's training
 /// forward caching its input for backward).
-template <class T>
-void centred_affine_row_streaming_copy(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT copy,
-                                       const T* ASRKIT_RESTRICT x, const T* ASRKIT_RESTRICT mu,
-                                       const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
+template <class T, class F, class... P>
+void map_row_streaming_copy(T* y, T* copy, const T* x, index_t n, F f, const P*... p) {
   stream_row(
       copy, n,
       [&](index_t j) {
         const auto v = vec_load(x + j);
-        const auto out = centred_affine(v, vec_load(mu + j), vec_load(a + j), vec_load(b + j));
-        std::memcpy(y + j, &out, sizeof out);
+        vec_store(y + j, f(v, vec_load(p + j)...));
         return v;
       },
       [&](index_t j0, index_t j1) {
-        centred_affine_row(y + j0, x + j0, mu + j0, a + j0, b + j0, j1 - j0);
+        map_row(y + j0, j1 - j0, f, x + j0, (p + j0)...);
         std::copy(x + j0, x + j1, copy + j0);
       });
 }

@@ -107,8 +107,12 @@ void map_row(T* dst, index_t n, F&& f, const In*... in) {
 }
 inline void stream_fence() {}
 template <class T>
-T vec_load(const T* p) {  // never called: stream_row below uses scalar() only
+T vec_load(const T* p) {  // vec_load / vec_store: never called, stream_row uses scalar() only
   return *p;
+}
+template <class T>
+void vec_store(T* p, T v) {
+  *p = v;
 }
 template <class T, class Vec, class Scalar>
 void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
