@@ -29,6 +29,10 @@ side's times and the median and range of the N per-round speed-ups: on a noisy m
 of timings can be off by 30% either way (docs/norms.md).
 --cpu compares process CPU time instead of wall time (both sides): on a loaded machine wall time
 mostly measures the scheduler; CPU time is meaningful for one thread only.
+--bind runs both processes with OMP_PROC_BIND=close OMP_PLACES=cores: each OpenMP thread stays on
+its core. Unbound, the scheduler moves threads between this 2-core VM's cores between calls, and
+a pass then reads rows another core wrote (docs/norms.md: on two threads asrkit's BatchNorm
+training forward of a copied view went 0.65-0.79x -> 1.16-1.25x PyTorch, PyTorch gained less).
 --no-trim runs both processes with MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_ = 512 MiB: glibc
 then keeps freed 16 MiB blocks instead of returning them to the OS, so neither side pays page
 faults (kernel page zeroing) for every new output tensor; a fwd + bwd loop otherwise mostly
@@ -45,6 +49,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anchor  # noqa: E402
 
+if "--bind" in sys.argv:  # before the anchor re-executes itself: libgomp reads these at start-up
+    os.environ["OMP_PROC_BIND"], os.environ["OMP_PLACES"] = "close", "cores"
+# Bound, PyTorch's first parallel region pins this thread to one core, and a child inherits that
+# mask: bench_norm is started with the CPUs this process had before torch ran.
+CPUS = os.sched_getaffinity(0)
 if "--no-trim" in sys.argv:  # before the anchor re-executes itself: glibc reads these at start-up
     os.environ["MALLOC_TRIM_THRESHOLD_"] = os.environ["MALLOC_MMAP_THRESHOLD_"] = str(512 << 20)
 anchor.use_best_environment()
@@ -137,7 +146,8 @@ def time_asrkit(bench, op, threads, cpu=False):
     out = subprocess.run([bench, f"--benchmark_filter=^norm/{op}/threads:{threads}/",
                           "--benchmark_format=json", "--benchmark_repetitions=3",
                           "--benchmark_report_aggregates_only=true"],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True,
+                         preexec_fn=lambda: os.sched_setaffinity(0, CPUS)).stdout
     for b in json.loads(out)["benchmarks"]:
         if b.get("aggregate_name") == "median":
             return b["cpu_time" if cpu else "real_time"]  # ms
@@ -156,6 +166,7 @@ def main():
     ap.add_argument("--markdown", help="append the table here too")
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
     ap.add_argument("--no-trim", action="store_true", help="glibc keeps freed memory (both sides)")
+    ap.add_argument("--bind", action="store_true", help="OpenMP threads bound to cores (both sides)")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_norm")
     workloads = torch_workloads()
