@@ -73,6 +73,13 @@ def main():
                 "forward + backward, same shapes and thread counts, same run (bench/norm_compare.py).\n\n")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "norm_compare.py"), BUILD,
                     "--markdown", OUT], check=True)
+    with open(OUT, "a") as f:
+        f.write("## Activation and dropout layers, x [500, 8, 1024] float32 (ms, median)\n\n"
+                "Anchor: PyTorch `Hardtanh(0, 20)`, `SELU`, `SiLU`, `GLU(-1)` (eval forward under "
+                "no_grad; train forward + backward), `Dropout(0.1)`, `AlphaDropout(0.05)`, same shapes "
+                "and thread counts, same run (bench/activation_compare.py).\n\n")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "activation_compare.py"), BUILD,
+                    "--markdown", OUT], check=True)
     sections = [
         ("## Recurrent layers: LSTM / GRU / RNN, input 800, hidden 800, T = 500, float32 (ms, median)\n\n"
          "Anchor: `torch.nn.LSTM` / `GRU` / `RNN` (one layer; bidirectional outputs summed, DS2's merge), "

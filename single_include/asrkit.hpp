@@ -4465,6 +4465,131 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/core/threading.hpp>
+// #include <asrkit/ops/detail/vector_rows.hpp>
+// asrkit/ops/detail/vector_rows.hpp - element-wise row passes in SIMD vectors, and streaming
+// stores (internal; not part of the API).
+//
+// The row passes of the norm layers stream [rows, cols] matrices through memory (BatchNorm's
+// inference on [4000, 1024] floats reads 16 MiB and writes 16 MiB). Each is written once, as a
+// generic expression of the loaded values, and map_row runs it on GCC/Clang vectors of
+// kRowVecBytes, kRowUnroll at a time with all loads before the stores. 32 bytes even where
+// AVX-512 is enabled: on the Zen 4 EPYC of docs/norms.md, y = x·a + b over 16 MiB ran 0.64-0.73 ms
+// in 256-bit vectors and 0.88-0.95 ms in 512-bit ones (one thread; 0.35-0.38 against 0.49-0.50
+// ms on two), and in cache the two widths tie. Reductions are not written this way: compiled
+// with 256-bit vectors, BatchNorm's statistics were slower. ASRKIT_NO_VECTOR_ROWS (or a
+// compiler without GCC vectors) gives plain loops.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// #include <asrkit/core/config.hpp>
+// #include <asrkit/core/shape.hpp>
+
+#if defined(__GNUC__) && (defined(__AVX__) || defined(__SSE2__)) && !defined(ASRKIT_NO_VECTOR_ROWS)
+#define ASRKIT_VECTOR_ROWS 1
+#include <immintrin.h>
+#endif
+
+namespace asrkit {
+namespace ops {
+namespace detail {
+
+#if defined(ASRKIT_VECTOR_ROWS)
+#if defined(__AVX__)
+inline constexpr int kRowVecBytes = 32;
+#else
+inline constexpr int kRowVecBytes = 16;
+#endif
+inline constexpr index_t kRowUnroll = 4;
+// A GCC/Clang vector type of kRowVecBytes; loaded and stored with memcpy (any alignment).
+template <class T>
+struct RowVecOf {
+  typedef T type __attribute__((vector_size(kRowVecBytes)));
+};
+template <class T>
+using RowVec = typename RowVecOf<T>::type;
+template <class T>
+RowVec<T> vec_load(const T* p) {
+  RowVec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+void vec_store(T* p, const RowVec<T>& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+/// dst[j] = f(in[j]...) for j in [0, n); f takes and returns RowVec<T> or T (it is one generic
+/// expression: GCC vectors mix with scalars). dst may alias an input at the same index.
+template <class T, class F, class... In>
+void map_row(T* dst, index_t n, F&& f, const In*... in) {
+  constexpr index_t L = kRowVecBytes / sizeof(T), U = kRowUnroll;
+  index_t j = 0;
+  for (; j + U * L <= n; j += U * L) {
+    RowVec<T> out[U];
+    for (index_t k = 0; k < U; ++k) out[k] = f(vec_load(in + j + k * L)...);
+    for (index_t k = 0; k < U; ++k) vec_store(dst + j + k * L, out[k]);
+  }
+  for (; j + L <= n; j += L) vec_store(dst + j, f(vec_load(in + j)...));
+  for (; j < n; ++j) dst[j] = f(in[j]...);
+}
+
+// ---- streaming (non-temporal) stores ----------------------------------------------------------
+
+inline void stream_store(float* p, RowVec<float> v) {
+#if defined(__AVX__)
+  _mm256_stream_ps(p, reinterpret_cast<__m256&>(v));
+#else
+  _mm_stream_ps(p, reinterpret_cast<__m128&>(v));
+#endif
+}
+inline void stream_store(double* p, RowVec<double> v) {
+#if defined(__AVX__)
+  _mm256_stream_pd(p, reinterpret_cast<__m256d&>(v));
+#else
+  _mm_stream_pd(p, reinterpret_cast<__m128d&>(v));
+#endif
+}
+/// Orders this thread's streaming stores before what follows (the end of a parallel task).
+inline void stream_fence() { _mm_sfence(); }
+
+/// Writes dst[0..n) with streaming stores: `vec(j)` returns the vector for dst + j (it may store
+/// other outputs itself), `scalar(j0, j1)` writes the unaligned head and tail.
+template <class T, class Vec, class Scalar>
+void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
+  constexpr index_t L = kRowVecBytes / sizeof(T);
+  const auto misalign = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(dst) % kRowVecBytes);
+  index_t j = misalign % static_cast<index_t>(sizeof(T)) != 0
+                  ? n
+                  : std::min<index_t>(n, (kRowVecBytes - misalign) % kRowVecBytes / sizeof(T));
+  scalar(index_t(0), j);
+  for (; j + L <= n; j += L) stream_store(dst + j, vec(j));
+  scalar(j, n);
+}
+#else
+template <class T, class F, class... In>
+void map_row(T* dst, index_t n, F&& f, const In*... in) {
+  for (index_t j = 0; j < n; ++j) dst[j] = f(in[j]...);
+}
+inline void stream_fence() {}
+template <class T>
+T vec_load(const T* p) {  // vec_load / vec_store: never called, stream_row uses scalar() only
+  return *p;
+}
+template <class T>
+void vec_store(T* p, T v) {
+  *p = v;
+}
+template <class T, class Vec, class Scalar>
+void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
+  scalar(index_t(0), n);
+}
+#endif
+
+}  // namespace detail
+}  // namespace ops
+}  // namespace asrkit
 
 namespace asrkit {
 namespace ops {
@@ -4550,6 +4675,35 @@ void check_clip(T clip) {
                                                          "got ", clip));
 }
 
+/// 1/k! for k = 0..N, in T.
+template <class T, int N>
+struct InverseFactorials {
+  T c[N + 1] = {};
+  constexpr InverseFactorials() {
+    double f = 1.0;
+    for (int k = 0; k <= N; ++k) {
+      if (k > 0) f /= k;
+      c[k] = static_cast<T>(f);
+    }
+  }
+};
+
+/// expm1(t) for t <= 0 given e = exp(t), on T or RowVec<T>: e − 1 below −1/2, where
+/// |expm1(t)| > 0.39 and the subtraction loses under two bits, and above it the Taylor series of
+/// degree 8 for float (remainder 0.5⁹/9!, 0.04 of float's epsilon against expm1(−1/2)) or 16 for
+/// double, exact as t → 0 (within 1.3 / 1.1 epsilon of expm1 over [−100, −1e−12], tested).
+/// Eigen 3.4's packet expm1 (exp, log and a division) was slower than exp and this.
+template <class T, class V>
+V expm1_nonpositive(V t, V e) {
+  constexpr int degree = std::is_same_v<T, float> ? 8 : 16;
+  constexpr InverseFactorials<T, degree> inv{};
+  const V low = V{} + T(-0.5);
+  const V u = t < low ? low : t;
+  V p = V{} + inv.c[degree];
+  for (int k = degree - 1; k >= 1; --k) p = p * u + inv.c[k];  // Horner: u + u²/2 + ... + u^d/d!
+  return t < low ? e - T(1) : p * u;
+}
+
 // Forward on a contiguous range: y = f(x). Both may alias.
 template <class T>
 void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) {
@@ -4564,9 +4718,17 @@ void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) 
     case ActivationKind::relu: ya = xa.max(T(0)); break;
     case ActivationKind::clipped_relu: ya = xa.max(T(0)).min(clip); break;
     case ActivationKind::selu:
-      // expm1 keeps precision for x near 0 (SPECS 12.3).
-      ya = (xa > T(0)).select(lambda * xa, la * xa.min(T(0)).expm1());
+    {
+      // expm1 keeps precision for x near 0 (SPECS 12.3): exp in Eigen's SIMD packets, the rest
+      // one map_row expression (Eigen 3.4's select and expm1 ran one scalar at a time here:
+      // 39 ms for 4M floats, PyTorch 2 ms).
+      const Eigen::Array<T, Eigen::Dynamic, 1> e = xa.min(T(0)).exp();
+      ops::detail::map_row(y, n, [lambda, la](auto xj, auto ej) {
+        const decltype(xj) zero{};
+        return xj > zero ? xj * lambda : la * expm1_nonpositive<T>(xj < zero ? xj : zero, ej);
+      }, x, e.data());
       break;
+    }
     case ActivationKind::swish: ya = xa / (T(1) + (-xa).exp()); break;
     case ActivationKind::tanh: ya = xa.tanh(); break;
     case ActivationKind::sigmoid: ya = T(1) / (T(1) + (-xa).exp()); break;
@@ -4593,13 +4755,23 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
     return;
   }
   Eigen::Map<const A> ya(y, n);
+  // The piecewise derivatives as map_row expressions: a vector `c ? a : b` is a SIMD blend, where
+  // Eigen 3.4's select runs one scalar at a time.
+  using ops::detail::map_row;
+  constexpr auto zero = [](auto v) { return decltype(v){}; };
   switch (kind) {
-    case ActivationKind::relu: da = (ya > T(0)).select(ga, T(0)); break;
+    case ActivationKind::relu:
+      map_row(dx, n, [zero](auto yj, auto gj) { return yj > zero(yj) ? gj : zero(gj); }, y, dy);
+      break;
     case ActivationKind::clipped_relu:  // 0 at and beyond both kinks, like PyTorch's hardtanh
-      da = (ya > T(0) && ya < clip).select(ga, T(0));
+      map_row(dx, n, [zero, clip](auto yj, auto gj) {
+        return (yj > zero(yj)) & (yj < clip) ? gj : zero(gj);
+      }, y, dy);
       break;
     case ActivationKind::selu:  // selu' = lambda (x > 0), selu(x) + lambda alpha (x <= 0)
-      da = (ya > T(0)).select(lambda * ga, ga * (ya + la));
+      map_row(dx, n, [zero, lambda, la](auto yj, auto gj) {
+        return yj > zero(yj) ? gj * lambda : gj * (yj + la);
+      }, y, dy);
       break;
     case ActivationKind::tanh: da = ga * (T(1) - ya.square()); break;
     case ActivationKind::sigmoid: da = ga * ya * (T(1) - ya); break;
@@ -6191,7 +6363,7 @@ class ActivationLayer {
   }
 
   Tensor<T> forward(TensorView<const T> x) const {
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // activation writes every element
     ops::activation(Kind, x, y.view(), clip_);
     return y;
   }
@@ -6212,7 +6384,7 @@ class ActivationLayer {
       throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
                                                    "shape ", cache_.shape().str(), " (the forward "
                                                    "output), got ", dy.shape().str()));
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);  // activation_backward writes every element
     ops::activation_backward(Kind, cache_.view(), cache_.view(), dy, dx.view(), clip_);
     return dx;
   }
@@ -6277,7 +6449,7 @@ class GLU {
     std::array<index_t, kMaxRank> d{};
     for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
     d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
-    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()));
+    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()), uninitialized);  // glu writes every element
     ops::glu(x, y.view());
     return y;
   }
@@ -6297,7 +6469,7 @@ class GLU {
                                                    "forward output shape (input ", x_.shape().str(),
                                                    " with the last dimension halved), got ",
                                                    dy.shape().str()));
-    Tensor<T> dx(x_.shape());
+    Tensor<T> dx(x_.shape(), uninitialized);  // glu_backward writes every element
     ops::glu_backward(x_.view(), dy, dx.view());
     return dx;
   }
@@ -6383,130 +6555,6 @@ class GLU {
 // #include <asrkit/core/shape.hpp>
 // #include <asrkit/core/threading.hpp>
 // #include <asrkit/ops/detail/vector_rows.hpp>
-// asrkit/ops/detail/vector_rows.hpp - element-wise row passes in SIMD vectors, and streaming
-// stores (internal; not part of the API).
-//
-// The row passes of the norm layers stream [rows, cols] matrices through memory (BatchNorm's
-// inference on [4000, 1024] floats reads 16 MiB and writes 16 MiB). Each is written once, as a
-// generic expression of the loaded values, and map_row runs it on GCC/Clang vectors of
-// kRowVecBytes, kRowUnroll at a time with all loads before the stores. 32 bytes even where
-// AVX-512 is enabled: on the Zen 4 EPYC of docs/norms.md, y = x·a + b over 16 MiB ran 0.64-0.73 ms
-// in 256-bit vectors and 0.88-0.95 ms in 512-bit ones (one thread; 0.35-0.38 against 0.49-0.50
-// ms on two), and in cache the two widths tie. Reductions are not written this way: compiled
-// with 256-bit vectors, BatchNorm's statistics were slower. ASRKIT_NO_VECTOR_ROWS (or a
-// compiler without GCC vectors) gives plain loops.
-
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-
-// #include <asrkit/core/config.hpp>
-// #include <asrkit/core/shape.hpp>
-
-#if defined(__GNUC__) && (defined(__AVX__) || defined(__SSE2__)) && !defined(ASRKIT_NO_VECTOR_ROWS)
-#define ASRKIT_VECTOR_ROWS 1
-#include <immintrin.h>
-#endif
-
-namespace asrkit {
-namespace ops {
-namespace detail {
-
-#if defined(ASRKIT_VECTOR_ROWS)
-#if defined(__AVX__)
-inline constexpr int kRowVecBytes = 32;
-#else
-inline constexpr int kRowVecBytes = 16;
-#endif
-inline constexpr index_t kRowUnroll = 4;
-// A GCC/Clang vector type of kRowVecBytes; loaded and stored with memcpy (any alignment).
-template <class T>
-struct RowVecOf {
-  typedef T type __attribute__((vector_size(kRowVecBytes)));
-};
-template <class T>
-using RowVec = typename RowVecOf<T>::type;
-template <class T>
-RowVec<T> vec_load(const T* p) {
-  RowVec<T> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-void vec_store(T* p, const RowVec<T>& v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-/// dst[j] = f(in[j]...) for j in [0, n); f takes and returns RowVec<T> or T (it is one generic
-/// expression: GCC vectors mix with scalars). dst may alias an input at the same index.
-template <class T, class F, class... In>
-void map_row(T* dst, index_t n, F&& f, const In*... in) {
-  constexpr index_t L = kRowVecBytes / sizeof(T), U = kRowUnroll;
-  index_t j = 0;
-  for (; j + U * L <= n; j += U * L) {
-    RowVec<T> out[U];
-    for (index_t k = 0; k < U; ++k) out[k] = f(vec_load(in + j + k * L)...);
-    for (index_t k = 0; k < U; ++k) vec_store(dst + j + k * L, out[k]);
-  }
-  for (; j + L <= n; j += L) vec_store(dst + j, f(vec_load(in + j)...));
-  for (; j < n; ++j) dst[j] = f(in[j]...);
-}
-
-// ---- streaming (non-temporal) stores ----------------------------------------------------------
-
-inline void stream_store(float* p, RowVec<float> v) {
-#if defined(__AVX__)
-  _mm256_stream_ps(p, reinterpret_cast<__m256&>(v));
-#else
-  _mm_stream_ps(p, reinterpret_cast<__m128&>(v));
-#endif
-}
-inline void stream_store(double* p, RowVec<double> v) {
-#if defined(__AVX__)
-  _mm256_stream_pd(p, reinterpret_cast<__m256d&>(v));
-#else
-  _mm_stream_pd(p, reinterpret_cast<__m128d&>(v));
-#endif
-}
-/// Orders this thread's streaming stores before what follows (the end of a parallel task).
-inline void stream_fence() { _mm_sfence(); }
-
-/// Writes dst[0..n) with streaming stores: `vec(j)` returns the vector for dst + j (it may store
-/// other outputs itself), `scalar(j0, j1)` writes the unaligned head and tail.
-template <class T, class Vec, class Scalar>
-void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
-  constexpr index_t L = kRowVecBytes / sizeof(T);
-  const auto misalign = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(dst) % kRowVecBytes);
-  index_t j = misalign % static_cast<index_t>(sizeof(T)) != 0
-                  ? n
-                  : std::min<index_t>(n, (kRowVecBytes - misalign) % kRowVecBytes / sizeof(T));
-  scalar(index_t(0), j);
-  for (; j + L <= n; j += L) stream_store(dst + j, vec(j));
-  scalar(j, n);
-}
-#else
-template <class T, class F, class... In>
-void map_row(T* dst, index_t n, F&& f, const In*... in) {
-  for (index_t j = 0; j < n; ++j) dst[j] = f(in[j]...);
-}
-inline void stream_fence() {}
-template <class T>
-T vec_load(const T* p) {  // vec_load / vec_store: never called, stream_row uses scalar() only
-  return *p;
-}
-template <class T>
-void vec_store(T* p, T v) {
-  *p = v;
-}
-template <class T, class Vec, class Scalar>
-void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
-  scalar(index_t(0), n);
-}
-#endif
-
-}  // namespace detail
-}  // namespace ops
-}  // namespace asrkit
 
 namespace asrkit {
 namespace detail {

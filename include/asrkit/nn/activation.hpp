@@ -36,7 +36,7 @@ class ActivationLayer {
   }
 
   Tensor<T> forward(TensorView<const T> x) const {
-    Tensor<T> y(x.shape());
+    Tensor<T> y(x.shape(), uninitialized);  // activation writes every element
     ops::activation(Kind, x, y.view(), clip_);
     return y;
   }
@@ -57,7 +57,7 @@ class ActivationLayer {
       throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
                                                    "shape ", cache_.shape().str(), " (the forward "
                                                    "output), got ", dy.shape().str()));
-    Tensor<T> dx(dy.shape());
+    Tensor<T> dx(dy.shape(), uninitialized);  // activation_backward writes every element
     ops::activation_backward(Kind, cache_.view(), cache_.view(), dy, dx.view(), clip_);
     return dx;
   }
@@ -122,7 +122,7 @@ class GLU {
     std::array<index_t, kMaxRank> d{};
     for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
     d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
-    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()));
+    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()), uninitialized);  // glu writes every element
     ops::glu(x, y.view());
     return y;
   }
@@ -142,7 +142,7 @@ class GLU {
                                                    "forward output shape (input ", x_.shape().str(),
                                                    " with the last dimension halved), got ",
                                                    dy.shape().str()));
-    Tensor<T> dx(x_.shape());
+    Tensor<T> dx(x_.shape(), uninitialized);  // glu_backward writes every element
     ops::glu_backward(x_.view(), dy, dx.view());
     return dx;
   }
