@@ -10,6 +10,9 @@ ATEN_CPU_CAPABILITY; see anchor.py):
   glu: torch.nn.GLU(-1)   dropout: torch.nn.Dropout(0.1)   alpha_dropout: torch.nn.AlphaDropout(0.05)
   *_fwd: the module in eval mode under no_grad; *_fwd_bwd: train mode, forward + backward(dy)
   on an x that requires grad (the input gradient is formed, as asrkit's backward returns it).
+  asrkit's forward_train gets x as a view and caches a copy of y (x for Swish); in
+  *_fwd_bwd_borrowed it gets asrkit::borrow(x) and keeps x, as autograd keeps a reference (the
+  PyTorch side is the same call).
 Both sides are timed with Google Benchmark's statistic (per repetition the mean time per call
 of a loop of at least 0.5 s, median of 3 repetitions); --rounds N alternates asrkit and PyTorch
 N times per row and prints the median speed-up and its range. Speed-up = PyTorch ms / asrkit ms.
@@ -39,12 +42,13 @@ LAYERS = {"clipped_relu": (lambda: torch.nn.Hardtanh(0.0, 20.0), F, F),
           "glu": (lambda: torch.nn.GLU(-1), 2 * F, F),
           "dropout": (lambda: torch.nn.Dropout(0.1), F, F),
           "alpha_dropout": (lambda: torch.nn.AlphaDropout(0.05), F, F)}
-OPS = [f"{name}_{what}" for name in LAYERS for what in ("fwd", "fwd_bwd")
-       if not (what == "fwd" and "dropout" in name)]  # dropout's inference is the identity
+OPS = [f"{name}_{what}" for name in LAYERS for what in ("fwd", "fwd_bwd", "fwd_bwd_borrowed")
+       if not (what == "fwd" and "dropout" in name)  # dropout's inference is the identity
+       and not (what == "fwd_bwd_borrowed" and (name == "glu" or "dropout" in name))]
 
 
 def torch_workload(op):
-    name, what = op.rsplit("_fwd", 1)[0], "fwd_bwd" if op.endswith("_fwd_bwd") else "fwd"
+    name, what = op.split("_fwd", 1)[0], "fwd" if op.endswith("_fwd") else "fwd_bwd"
     make, fin, fout = LAYERS[name]
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(T, B, fin, generator=gen)

@@ -4459,6 +4459,8 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 // #include <asrkit/core/device.hpp>
@@ -4480,6 +4482,7 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
 // compiler without GCC vectors) gives plain loops.
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -4494,6 +4497,11 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
 namespace asrkit {
 namespace ops {
 namespace detail {
+
+/// Saved tensors (what a training forward keeps for backward) from this size are written with
+/// streaming stores: backward reads them after the rest of the network has run, so written
+/// through the cache they would only evict the layer's input and output.
+inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
 
 #if defined(ASRKIT_VECTOR_ROWS)
 #if defined(__AVX__)
@@ -4587,6 +4595,13 @@ void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
 }
 #endif
 
+/// dst[0..n) = src[0..n), with streaming stores (a saved copy nobody reads soon).
+template <class T>
+void stream_copy(T* dst, const T* src, index_t n) {
+  stream_row(dst, n, [src](index_t j) { return vec_load(src + j); },
+             [dst, src](index_t j0, index_t j1) { std::copy(src + j0, src + j1, dst + j0); });
+}
+
 }  // namespace detail
 }  // namespace ops
 }  // namespace asrkit
@@ -4611,6 +4626,13 @@ enum class ActivationKind { identity, relu, clipped_relu, selu, swish, tanh, sig
 
 /// Whether the derivative of `kind` is computed from the input x (else from the output y).
 constexpr bool backward_needs_input(ActivationKind kind) { return kind == ActivationKind::swish; }
+/// Whether the derivative of `kind` is as cheap from x as from y (ReLU's and clipped ReLU's
+/// conditions on y and on x agree; Swish reads x anyway): a layer may keep a moved or borrowed x
+/// instead of a copy of y. SELU, tanh and sigmoid would recompute f(x) in backward.
+constexpr bool derivative_from_input_is_cheap(ActivationKind kind) {
+  return kind == ActivationKind::identity || kind == ActivationKind::relu ||
+         kind == ActivationKind::clipped_relu || kind == ActivationKind::swish;
+}
 
 inline const char* to_string(ActivationKind kind) {
   switch (kind) {
@@ -4688,20 +4710,45 @@ struct InverseFactorials {
   }
 };
 
-/// expm1(t) for t <= 0 given e = exp(t), on T or RowVec<T>: e − 1 below −1/2, where
-/// |expm1(t)| > 0.39 and the subtraction loses under two bits, and above it the Taylor series of
-/// degree 8 for float (remainder 0.5⁹/9!, 0.04 of float's epsilon against expm1(−1/2)) or 16 for
-/// double, exact as t → 0 (within 1.3 / 1.1 epsilon of expm1 over [−100, −1e−12], tested).
-/// Eigen 3.4's packet expm1 (exp, log and a division) was slower than exp and this.
+/// expm1(t) on T (std::expm1) or on a RowVec<T> in one SIMD expression, for map_row (Eigen 3.4
+/// has no fast one: its select and scalar expm1 took 39 ms for SELU on 4M floats, its packet
+/// expm1 divides by a log): t = k·ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 in two parts),
+/// expm1(r) by its Taylor series to degree 7 (float) or 13 (double; remainders below half an
+/// epsilon), and expm1(t) = 2^k·expm1(r) + (2^k − 1), exact near 0 where k = 0 (SELU's negative
+/// side; SPECS 12.3). t is clamped to [−30, 88] (float) / [−40, 709] (double): below, expm1 is −1
+/// to T's precision; the clamps keep 2^k normal and finite, so exp(t) = expm1(t) + 1 saturates
+/// at T's largest powers instead of overflowing. Within 1.3 epsilon of expm1 over
+/// [−100, −1e−12] (tested).
 template <class T, class V>
-V expm1_nonpositive(V t, V e) {
-  constexpr int degree = std::is_same_v<T, float> ? 8 : 16;
-  constexpr InverseFactorials<T, degree> inv{};
-  const V low = V{} + T(-0.5);
-  const V u = t < low ? low : t;
-  V p = V{} + inv.c[degree];
-  for (int k = degree - 1; k >= 1; --k) p = p * u + inv.c[k];  // Horner: u + u²/2 + ... + u^d/d!
-  return t < low ? e - T(1) : p * u;
+V expm1_simd(V t) {
+#if defined(ASRKIT_VECTOR_ROWS)
+  if constexpr (!std::is_same_v<V, T>) {
+    constexpr bool single = std::is_same_v<T, float>;
+    constexpr int degree = single ? 7 : 13;
+    constexpr InverseFactorials<T, degree> inv{};
+    using I = std::conditional_t<single, std::int32_t, std::int64_t>;
+    using IV = ops::detail::RowVec<I>;
+    constexpr T floor_t = single ? T(-30) : T(-40), ceiling_t = single ? T(88) : T(709);
+    constexpr T shifter = single ? T(0x1.8p23) : T(0x1.8p52);  // adding it rounds to an integer
+    constexpr T ln2_hi = single ? T(0.693145751953125) : T(0.6931471803691238164902);
+    constexpr T ln2_lo = single ? T(1.428606765330187e-06) : T(1.9082149292705877e-10);
+    const V lo = V{} + floor_t, hi = V{} + ceiling_t;
+    t = t < lo ? lo : t;
+    t = t > hi ? hi : t;
+    const V k = (t * T(1.4426950408889634) + shifter) - shifter;  // round(t / ln2)
+    const V r = (t - k * ln2_hi) - k * ln2_lo;
+    V p = V{} + inv.c[degree];
+    for (int i = degree - 1; i >= 2; --i) p = p * r + inv.c[i];
+    const V q = r + r * r * p;  // expm1(r) = r + r²/2 + ... + r^d/d!
+    const IV bits = (__builtin_convertvector(k, IV) + (single ? 127 : 1023)) << (single ? 23 : 52);
+    V scale;
+    std::memcpy(&scale, &bits, sizeof scale);  // 2^k
+    return scale * q + (scale - T(1));
+  } else
+#endif
+  {
+    return std::expm1(t);
+  }
 }
 
 // Forward on a contiguous range: y = f(x). Both may alias.
@@ -4719,14 +4766,10 @@ void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) 
     case ActivationKind::clipped_relu: ya = xa.max(T(0)).min(clip); break;
     case ActivationKind::selu:
     {
-      // expm1 keeps precision for x near 0 (SPECS 12.3): exp in Eigen's SIMD packets, the rest
-      // one map_row expression (Eigen 3.4's select and expm1 ran one scalar at a time here:
-      // 39 ms for 4M floats, PyTorch 2 ms).
-      const Eigen::Array<T, Eigen::Dynamic, 1> e = xa.min(T(0)).exp();
-      ops::detail::map_row(y, n, [lambda, la](auto xj, auto ej) {
+      ops::detail::map_row(y, n, [lambda, la](auto xj) {
         const decltype(xj) zero{};
-        return xj > zero ? xj * lambda : la * expm1_nonpositive<T>(xj < zero ? xj : zero, ej);
-      }, x, e.data());
+        return xj > zero ? xj * lambda : la * expm1_simd<T>(xj > zero ? zero : xj);  // NaN stays
+      }, x);
       break;
     }
     case ActivationKind::swish: ya = xa / (T(1) + (-xa).exp()); break;
@@ -4735,7 +4778,8 @@ void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) 
   }
 }
 
-// Backward on a contiguous range: dx = dy * f'(.), from x (swish) or y (the rest). dx may alias dy.
+// Backward on a contiguous range: dx = dy * f'(.), from x (swish) or y (the rest; without y it
+// is recomputed from x, in cache). dx may alias dy.
 template <class T>
 void activation_backward_range(ActivationKind kind, const T* x, const T* y, const T* dy, T* dx,
                                index_t n, T clip) {
@@ -4747,11 +4791,20 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
     if (dx != dy) da = ga;
     return;
   }
+  A recomputed;
+  if (!y && (kind == ActivationKind::relu || kind == ActivationKind::clipped_relu)) {
+    y = x;  // y > 0 iff x > 0, and y < clip iff x < clip
+  } else if (!y && kind != ActivationKind::swish) {
+    recomputed.resize(n);
+    activation_range(kind, x, recomputed.data(), n, clip);
+    y = recomputed.data();
+  }
   if (kind == ActivationKind::swish) {
-    // swish' = s + x s (1 - s), s = sigmoid(x)
-    Eigen::Map<const A> xa(x, n);
-    const A s = T(1) / (T(1) + (-xa).exp());
-    da = ga * (s * (T(1) + xa * (T(1) - s)));
+    // swish' = s + x s (1 - s), s = sigmoid(x) = 1 / (2 + expm1(-x)), in one pass
+    ops::detail::map_row(dx, n, [](auto gj, auto xj) {
+      const auto s = T(1) / (T(2) + expm1_simd<T>(-xj));
+      return gj * (s * (T(1) + xj * (T(1) - s)));
+    }, dy, x);
     return;
   }
   Eigen::Map<const A> ya(y, n);
@@ -4795,8 +4848,37 @@ void activation(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> 
   });
 }
 
+/// activation(kind, x, y, clip) that also copies what activation_backward reads (x for swish, y
+/// for the rest) to `saved`, chunk by chunk while the chunk is in cache: a layer's training
+/// forward keeps it without a second pass over memory. y may be x itself; saved may not.
+template <class Device = Cpu, class T>
+void activation_saving(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                       TensorView<T, Device> y, TensorView<T, Device> saved,
+                       detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  detail::check_same(to_string(kind), "output", y.shape(), x.shape());
+  detail::check_same(to_string(kind), "saved tensor", saved.shape(), x.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  T* py = y.data();
+  T* ps = saved.data();
+  const bool input = backward_needs_input(kind);
+  const bool streaming = static_cast<std::size_t>(x.numel()) * sizeof(T) >= ops::detail::kStreamBytes;
+  const auto save = [&](const T* from, index_t b, index_t n) {
+    if (streaming) ops::detail::stream_copy(ps + b, from + b, n);
+    else std::copy(from + b, from + b + n, ps + b);
+  };
+  detail::chunked(x.numel(), [&](index_t b, index_t n) {
+    if (input) save(px, b, n);  // before y, which may overwrite x
+    detail::activation_range(kind, px + b, py + b, n, clip);
+    if (!input) save(py, b, n);
+    if (streaming) ops::detail::stream_fence();
+  });
+}
+
 /// dx = dy * f'(x). `x` is read for swish and `y` = f(x) for every other kind (the unused one
-/// may be an empty view). dx may be dy itself.
+/// may be an empty view); given x but not y, the other kinds recompute y from x. dx may be dy
+/// itself.
 template <class Device = Cpu, class T>
 void activation_backward(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
                          detail::arg_t<TensorView<const T, Device>> y,
@@ -4805,7 +4887,7 @@ void activation_backward(ActivationKind kind, detail::arg_t<TensorView<const T, 
   static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
   const char* op = to_string(kind);
   detail::check_same(op, "input gradient", dx.shape(), dy.shape());
-  if (backward_needs_input(kind))
+  if (backward_needs_input(kind) || (kind != ActivationKind::identity && !y.data() && x.data()))
     detail::check_same(op, "saved input x", x.shape(), dy.shape());
   else if (kind != ActivationKind::identity)
     detail::check_same(op, "saved output y", y.shape(), dy.shape());
@@ -4883,10 +4965,13 @@ void sigmoid_backward(detail::arg_t<TensorView<const T, Device>> y,
 
 // ---- GLU ---------------------------------------------------------------------------------------
 /// Gated linear unit over the last axis (Dauphin et al. 2017; torch.nn.GLU(dim=-1)):
-/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b).
+/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b). With `saved` (glu_saving), each row of x
+/// is also copied there after its output row is written, while it is in cache.
 template <class Device = Cpu, class T>
-void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
+         TensorView<T, Device> saved = {}) {
   static_assert(std::is_same_v<Device, Cpu>, "ops::glu: only the Cpu device is implemented");
+  if (saved.data()) detail::check_same("glu", "saved tensor", saved.shape(), x.shape());
   if (x.rank() < 1 || x.dim(-1) % 2 != 0)
     throw ShapeError("activation.3", asrkit::detail::str("glu: input x must have an even last "
                                                          "dimension, got shape ", x.shape().str()));
@@ -4906,6 +4991,7 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) 
     const auto a = xm.row(r).head(n).array();
     const auto b = xm.row(r).tail(n).array();
     ym.row(r).array() = a / (T(1) + (-b).exp());
+    if (saved.data()) std::copy(x.data() + r * 2 * n, x.data() + (r + 1) * 2 * n, saved.data() + r * 2 * n);
   });
 }
 
@@ -5851,6 +5937,8 @@ class TrainInput {
   /// after the input is handed to an InputCache).
   TensorView<const T> view() const noexcept { return view_; }
   const Shape& shape() const noexcept { return view_.shape(); }
+  /// Whether the layer must copy x to keep it (a view or tensor lvalue: neither moved nor borrowed).
+  bool copied() const noexcept { return kind_ == Kind::copy; }
 
  private:
   template <class>
@@ -6344,6 +6432,7 @@ class Conv1d : public detail::ConvLayer<T, 3> {
 
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
+// #include <asrkit/nn/input_cache.hpp>
 // #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/ops/activation.hpp>
 
@@ -6368,10 +6457,22 @@ class ActivationLayer {
     return y;
   }
 
-  /// Caches y (or x for Swish, whose derivative needs the input).
-  Tensor<T> forward_train(TensorView<const T> x) {
-    Tensor<T> y = forward(x);
-    cache_ = ops::backward_needs_input(Kind) ? Tensor<T>(x) : y;
+  /// Training forward. Caches y (x for Swish, whose derivative needs the input), copied by the
+  /// pass that writes y; for ReLU, ClippedReLU and Swish, whose derivatives are as cheap from x,
+  /// a moved or borrowed x (nn/input_cache.hpp) is kept instead, without a copy.
+  Tensor<T> forward_train(TrainInput<T> x) {
+    const TensorView<const T> in = x.view();
+    Tensor<T> y(in.shape(), uninitialized);  // activation(_saving) writes every element
+    cached_ = false;
+    if (x.copied() || !ops::derivative_from_input_is_cheap(Kind)) {
+      x_.clear();
+      if (saved_.shape() != in.shape()) saved_ = Tensor<T>(in.shape(), uninitialized);
+      ops::activation_saving(Kind, in, y.view(), saved_.view(), clip_);
+    } else {
+      saved_ = Tensor<T>();
+      x_.keep(std::move(x));
+      ops::activation(Kind, in, y.view(), clip_);
+    }
     cached_ = true;
     return y;
   }
@@ -6380,17 +6481,22 @@ class ActivationLayer {
     if (!cached_)
       throw ValueError("activation.5", detail::str(kind_name(), "::backward: no cached tensor; call "
                                                    "forward_train first"));
-    if (dy.shape() != cache_.shape())
+    const Shape& shape = saved_.data() ? saved_.shape() : x_.shape();
+    if (dy.shape() != shape)
       throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
-                                                   "shape ", cache_.shape().str(), " (the forward "
+                                                   "shape ", shape.str(), " (the forward "
                                                    "output), got ", dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // activation_backward writes every element
-    ops::activation_backward(Kind, cache_.view(), cache_.view(), dy, dx.view(), clip_);
+    if (saved_.data())  // x for Swish, y for the rest
+      ops::activation_backward(Kind, saved_.view(), saved_.view(), dy, dx.view(), clip_);
+    else
+      ops::activation_backward(Kind, x_.view(), {}, dy, dx.view(), clip_);
     return dx;
   }
 
   void clear_cache() {
-    cache_ = Tensor<T>();
+    saved_ = Tensor<T>();
+    x_.clear();
     cached_ = false;
   }
 
@@ -6416,7 +6522,8 @@ class ActivationLayer {
   }
 
   T clip_;
-  Tensor<T> cache_;
+  Tensor<T> saved_;   // a copied input's y (Swish: x), written by activation_saving
+  InputCache<T> x_;   // or the moved / borrowed input itself
   bool cached_ = false;
 };
 
@@ -6442,21 +6549,13 @@ class GLU {
   static_assert(std::is_floating_point_v<T>, "GLU<T>: T must be float or double");
 
  public:
-  Tensor<T> forward(TensorView<const T> x) const {
-    if (x.rank() < 1 || x.dim(-1) % 2 != 0)
-      throw ShapeError("activation.3", detail::str("GLU: argument x: expected shape [..., 2n] (even "
-                                                   "last dimension), got ", x.shape().str()));
-    std::array<index_t, kMaxRank> d{};
-    for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
-    d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
-    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()), uninitialized);  // glu writes every element
-    ops::glu(x, y.view());
-    return y;
-  }
+  Tensor<T> forward(TensorView<const T> x) const { return forward(x, {}); }
 
+  /// Caches x (copied by the pass that writes y).
   Tensor<T> forward_train(TensorView<const T> x) {
-    Tensor<T> y = forward(x);
-    x_ = Tensor<T>(x);
+    cached_ = false;
+    if (x_.shape() != x.shape()) x_ = Tensor<T>(x.shape(), uninitialized);
+    Tensor<T> y = forward(x, x_.view());
     cached_ = true;
     return y;
   }
@@ -6485,6 +6584,19 @@ class GLU {
   void for_each_buffer(F&&, std::string_view = {}) {}
 
  private:
+  /// y = glu(x); x is copied to `saved` too when it has data.
+  Tensor<T> forward(TensorView<const T> x, TensorView<T> saved) const {
+    if (x.rank() < 1 || x.dim(-1) % 2 != 0)
+      throw ShapeError("activation.3", detail::str("GLU: argument x: expected shape [..., 2n] (even "
+                                                   "last dimension), got ", x.shape().str()));
+    std::array<index_t, kMaxRank> d{};
+    for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
+    d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
+    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()), uninitialized);  // glu writes every element
+    ops::glu(x, y.view(), saved);
+    return y;
+  }
+
   Tensor<T> x_;
   bool cached_ = false;
 };
@@ -6627,7 +6739,7 @@ void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n)
 // the read-for-ownership of a normal store either.
 
 /// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
-inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
+using ops::detail::kStreamBytes;
 
 /// map_row(y, n, f, x, p...), and x copied to `copy` with streaming stores (BatchNorm's training
 /// forward caching its input for backward).

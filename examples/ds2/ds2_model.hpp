@@ -488,7 +488,8 @@ class Model {
     if (!lookahead_.empty()) {
       x = Train ? lookahead_[0].forward_train(x.view(), out_len.view())
                 : lookahead_[0].forward(x.view(), out_len.view());
-      x = Train ? lookahead_act_.forward_train(x.view()) : lookahead_act_.forward(x.view());
+      // moved in: the clipped ReLU keeps x for backward instead of a copy of its output
+      x = Train ? lookahead_act_.forward_train(std::move(x)) : lookahead_act_.forward(x.view());
     }
     Tensor<T> logits = Train ? fc_[0].forward_train(x.view()) : fc_[0].forward(x.view());
     return {std::move(logits), std::move(out_len)};
@@ -509,7 +510,7 @@ class Model {
     Tensor<T> rows = detail::image_to_rows<T>(y);
     rows = Train ? c.norm.forward_train(std::move(rows), repeated.view())
                  : c.norm.forward(rows.view(), repeated.view());
-    return Train ? c.act.forward_train(rows.view()) : c.act.forward(rows.view());
+    return Train ? c.act.forward_train(std::move(rows)) : c.act.forward(rows.view());
   }
 
   friend class Stream<T>;

@@ -57,6 +57,67 @@ TEST_CASE("activation layers: backward matches central differences", "[nn][activ
   CHECK(asrkit::GLU<double>().forward(Tensor<double>({2, 6})).shape() == Shape{2, 3});
 }
 
+// forward_train copies what backward reads in the pass that writes y: the input may change or go
+// away afterwards, and a batch of another shape replaces the cache.
+template <class Layer>
+void check_cache_is_a_copy(Layer layer, const char* name) {
+  INFO(name);
+  auto x = random<double>({5, 4, 6}, 3, 2.0);
+  const auto dy = random<double>(layer.forward(x).shape(), 4);
+  layer.forward_train(random<double>({2, 6}, 5));  // another shape first
+  const auto y = layer.forward_train(x);
+  const auto want = [&] {
+    Layer fresh = layer;
+    fresh.forward_train(x);
+    return fresh.backward(dy);
+  }();
+  x.fill(-7.0);  // the caller reuses x
+  const auto dx = layer.backward(dy);
+  REQUIRE(dx.shape() == want.shape());
+  for (index_t i = 0; i < dx.numel(); ++i) REQUIRE(dx.data()[i] == want.data()[i]);
+  CHECK(y.shape() == dy.shape());
+}
+
+TEST_CASE("activation layers cache a copy of what backward reads", "[nn][activation]") {
+  check_cache_is_a_copy(asrkit::ClippedReLU<double>(), "ClippedReLU");
+  check_cache_is_a_copy(asrkit::SELU<double>(), "SELU");
+  check_cache_is_a_copy(asrkit::Swish<double>(), "Swish");
+  check_cache_is_a_copy(asrkit::GLU<double>(), "GLU");
+}
+
+// A moved or borrowed input is kept instead of a copy of y; backward recomputes y from it and
+// gives the same gradient (the same element-wise code on the same chunks).
+template <class Layer, class T = double>
+void check_kept_input(Layer layer, const char* name) {
+  INFO(name);
+  const auto x = random<T>({40, 3, 37}, 6, T(3));  // 4440 elements: vectors and scalar tails
+  const auto dy = random<T>(x.shape(), 7);
+  Layer copied = layer, moved = layer, borrowed = layer;
+  const auto y = copied.forward_train(x);
+  const auto want = copied.backward(dy);
+  const auto ym = moved.forward_train(Tensor<T>(x));
+  const auto yb = borrowed.forward_train(asrkit::borrow(x));
+  const auto dxm = moved.backward(dy), dxb = borrowed.backward(dy);
+  for (index_t i = 0; i < x.numel(); ++i) {
+    REQUIRE(ym.data()[i] == y.data()[i]);
+    REQUIRE(yb.data()[i] == y.data()[i]);
+    REQUIRE(dxm.data()[i] == want.data()[i]);
+    REQUIRE(dxb.data()[i] == want.data()[i]);
+  }
+  REQUIRE_THROWS_AS(moved.backward(Tensor<T>({40, 3, 36})), asrkit::ShapeError);
+}
+
+TEST_CASE("activation layers keep a moved or borrowed input", "[nn][activation]") {
+  check_kept_input(asrkit::ReLU<double>(), "ReLU");
+  check_kept_input(asrkit::ClippedReLU<double>(2.0), "ClippedReLU(2)");
+  check_kept_input(asrkit::SELU<double>(), "SELU");  // copies y: the same path
+  check_kept_input(asrkit::Swish<double>(), "Swish");
+  check_kept_input(asrkit::Tanh<double>(), "Tanh");
+  check_kept_input(asrkit::Sigmoid<double>(), "Sigmoid");
+  check_kept_input<asrkit::SELU<float>, float>(asrkit::SELU<float>(), "SELU<float>");
+  check_kept_input<asrkit::ClippedReLU<float>, float>(asrkit::ClippedReLU<float>(), "ClippedReLU<float>");
+}
+
 TEST_CASE("activation layer errors", "[nn][activation]") {
   asrkit::SELU<float> selu;
   Tensor<float> dy({2, 3});

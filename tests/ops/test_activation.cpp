@@ -4,6 +4,7 @@
 #include <asrkit/ops/activation.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../gradcheck.hpp"
@@ -92,12 +93,75 @@ TEST_CASE("SELU's negative side is within a few ulps of lambda alpha expm1", "[o
   // measured: 1.8 / 1.4 epsilon (float / double); a degree-4 polynomial fails both
   CHECK(selu_negative_worst_error<float>(4 * 1.19e-7) > 0);
   CHECK(selu_negative_worst_error<double>(4 * 2.22e-16) > 0);
-  Tensor<float> x({3}), y({3});
-  x(0) = -INFINITY, x(1) = -0.0f, x(2) = INFINITY;
+  Tensor<float> x({35}, NAN), y({35});  // 35: the ends in a SIMD vector and in the scalar tail
+  for (index_t i : {index_t(0), index_t(32)}) {
+    x(i) = -INFINITY, x(i + 1) = -0.0f, x(i + 2) = INFINITY;
+  }
   asrkit::ops::selu(x, y.view());
-  CHECK(y(0) == -asrkit::ops::selu_lambda_v<float> * asrkit::ops::selu_alpha_v<float>);
-  CHECK(y(1) == 0.0f);
-  CHECK(y(2) == INFINITY);
+  for (index_t i : {index_t(0), index_t(32)}) {
+    CHECK(y(i) == -asrkit::ops::selu_lambda_v<float> * asrkit::ops::selu_alpha_v<float>);
+    CHECK(y(i + 1) == 0.0f);
+    CHECK(y(i + 2) == INFINITY);
+  }
+  for (index_t i = 3; i < 32; ++i) CHECK(std::isnan(y(i)));
+}
+
+TEST_CASE("activation_backward recomputes y from x when only x is given", "[ops][activation]") {
+  const auto x = random<double>({7, 301}, 11, 3.0);  // chunks' vectors and scalar tails
+  const auto dy = random<double>(x.shape(), 12);
+  for (ActivationKind kind : kAll) {
+    INFO(asrkit::ops::to_string(kind));
+    Tensor<double> y(x.shape()), from_y(x.shape()), from_x(x.shape());
+    asrkit::ops::activation(kind, x, y.view(), 2.0);
+    asrkit::ops::activation_backward(kind, x, y, dy, from_y.view(), 2.0);
+    asrkit::ops::activation_backward(kind, x, {}, dy, from_x.view(), 2.0);
+    for (index_t i = 0; i < x.numel(); ++i) REQUIRE(from_x.data()[i] == from_y.data()[i]);
+  }
+}
+
+// activation_saving from asrkit::ops::detail::kStreamBytes writes the saved copy with streaming
+// stores; below, with the cache.
+TEST_CASE("activation_saving copies y (x for swish), streamed or not", "[ops][activation]") {
+  for (index_t rows : {3, 1100}) {  // 12 KiB and 4.4 MiB of floats
+    const auto x = random<float>({rows, 1024}, 13, 3.0f);
+    for (ActivationKind kind : {ActivationKind::clipped_relu, ActivationKind::swish}) {
+      INFO(rows << " rows, " << asrkit::ops::to_string(kind));
+      Tensor<float> y(x.shape()), saved(x.shape()), want(x.shape());
+      asrkit::ops::activation_saving(kind, x, y.view(), saved.view(), 4.0f);
+      asrkit::ops::activation(kind, x, want.view(), 4.0f);
+      const Tensor<float>& kept = asrkit::ops::backward_needs_input(kind) ? x : want;
+      index_t wrong = 0;
+      for (index_t i = 0; i < x.numel(); ++i)
+        wrong += (y.data()[i] != want.data()[i]) + (saved.data()[i] != kept.data()[i]);
+      CHECK(wrong == 0);
+    }
+  }
+}
+
+// Swish's derivative in one SIMD pass, sigmoid from the same expm1: against long double over
+// [-100, 100], to a few epsilons of s (1 + |x|); near -100 the float derivative (1e-42,
+// subnormal) is 0 or saturates at 6e-37 (exp clamped at e^88), within an absolute 1e3 FLT_MIN.
+template <class T>
+void check_swish_derivative() {
+  const index_t n = 20001;
+  Tensor<T> x({n}), dy({n}, T(1)), dx({n});
+  for (index_t i = 0; i < n; ++i) x(i) = static_cast<T>(-100.0 + 200.0 * static_cast<double>(i) / (n - 1));
+  asrkit::ops::swish_backward(x, dy, dx.view());
+  index_t wrong = 0;
+  for (index_t i = 0; i < n; ++i) {
+    const long double xi = x(i), s = 1.0L / (1.0L + std::exp(-xi)), term = xi * s * (1.0L - s);
+    const long double want = s + term;
+    const long double scale = s * (1 + std::fabs(xi));  // 1 - s is rounded from s: error x·eps
+    wrong += std::fabs(static_cast<long double>(dx(i)) - want) >
+             8 * static_cast<long double>(std::numeric_limits<T>::epsilon()) * scale +
+                 1e3L * static_cast<long double>(std::numeric_limits<T>::min());
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("Swish's derivative holds over [-100, 100]", "[ops][activation]") {
+  check_swish_derivative<float>();
+  check_swish_derivative<double>();
 }
 
 TEST_CASE("SELU maps N(0, 1) to mean 0, variance 1", "[ops][activation][selu]") {

@@ -17,6 +17,7 @@
 
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/input_cache.hpp>
 #include <asrkit/nn/parameter.hpp>
 #include <asrkit/ops/activation.hpp>
 
@@ -41,10 +42,22 @@ class ActivationLayer {
     return y;
   }
 
-  /// Caches y (or x for Swish, whose derivative needs the input).
-  Tensor<T> forward_train(TensorView<const T> x) {
-    Tensor<T> y = forward(x);
-    cache_ = ops::backward_needs_input(Kind) ? Tensor<T>(x) : y;
+  /// Training forward. Caches y (x for Swish, whose derivative needs the input), copied by the
+  /// pass that writes y; for ReLU, ClippedReLU and Swish, whose derivatives are as cheap from x,
+  /// a moved or borrowed x (nn/input_cache.hpp) is kept instead, without a copy.
+  Tensor<T> forward_train(TrainInput<T> x) {
+    const TensorView<const T> in = x.view();
+    Tensor<T> y(in.shape(), uninitialized);  // activation(_saving) writes every element
+    cached_ = false;
+    if (x.copied() || !ops::derivative_from_input_is_cheap(Kind)) {
+      x_.clear();
+      if (saved_.shape() != in.shape()) saved_ = Tensor<T>(in.shape(), uninitialized);
+      ops::activation_saving(Kind, in, y.view(), saved_.view(), clip_);
+    } else {
+      saved_ = Tensor<T>();
+      x_.keep(std::move(x));
+      ops::activation(Kind, in, y.view(), clip_);
+    }
     cached_ = true;
     return y;
   }
@@ -53,17 +66,22 @@ class ActivationLayer {
     if (!cached_)
       throw ValueError("activation.5", detail::str(kind_name(), "::backward: no cached tensor; call "
                                                    "forward_train first"));
-    if (dy.shape() != cache_.shape())
+    const Shape& shape = saved_.data() ? saved_.shape() : x_.shape();
+    if (dy.shape() != shape)
       throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
-                                                   "shape ", cache_.shape().str(), " (the forward "
+                                                   "shape ", shape.str(), " (the forward "
                                                    "output), got ", dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // activation_backward writes every element
-    ops::activation_backward(Kind, cache_.view(), cache_.view(), dy, dx.view(), clip_);
+    if (saved_.data())  // x for Swish, y for the rest
+      ops::activation_backward(Kind, saved_.view(), saved_.view(), dy, dx.view(), clip_);
+    else
+      ops::activation_backward(Kind, x_.view(), {}, dy, dx.view(), clip_);
     return dx;
   }
 
   void clear_cache() {
-    cache_ = Tensor<T>();
+    saved_ = Tensor<T>();
+    x_.clear();
     cached_ = false;
   }
 
@@ -89,7 +107,8 @@ class ActivationLayer {
   }
 
   T clip_;
-  Tensor<T> cache_;
+  Tensor<T> saved_;   // a copied input's y (Swish: x), written by activation_saving
+  InputCache<T> x_;   // or the moved / borrowed input itself
   bool cached_ = false;
 };
 
@@ -115,21 +134,13 @@ class GLU {
   static_assert(std::is_floating_point_v<T>, "GLU<T>: T must be float or double");
 
  public:
-  Tensor<T> forward(TensorView<const T> x) const {
-    if (x.rank() < 1 || x.dim(-1) % 2 != 0)
-      throw ShapeError("activation.3", detail::str("GLU: argument x: expected shape [..., 2n] (even "
-                                                   "last dimension), got ", x.shape().str()));
-    std::array<index_t, kMaxRank> d{};
-    for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
-    d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
-    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()), uninitialized);  // glu writes every element
-    ops::glu(x, y.view());
-    return y;
-  }
+  Tensor<T> forward(TensorView<const T> x) const { return forward(x, {}); }
 
+  /// Caches x (copied by the pass that writes y).
   Tensor<T> forward_train(TensorView<const T> x) {
-    Tensor<T> y = forward(x);
-    x_ = Tensor<T>(x);
+    cached_ = false;
+    if (x_.shape() != x.shape()) x_ = Tensor<T>(x.shape(), uninitialized);
+    Tensor<T> y = forward(x, x_.view());
     cached_ = true;
     return y;
   }
@@ -158,6 +169,19 @@ class GLU {
   void for_each_buffer(F&&, std::string_view = {}) {}
 
  private:
+  /// y = glu(x); x is copied to `saved` too when it has data.
+  Tensor<T> forward(TensorView<const T> x, TensorView<T> saved) const {
+    if (x.rank() < 1 || x.dim(-1) % 2 != 0)
+      throw ShapeError("activation.3", detail::str("GLU: argument x: expected shape [..., 2n] (even "
+                                                   "last dimension), got ", x.shape().str()));
+    std::array<index_t, kMaxRank> d{};
+    for (int i = 0; i < x.rank(); ++i) d[static_cast<std::size_t>(i)] = x.dim(i);
+    d[static_cast<std::size_t>(x.rank() - 1)] /= 2;
+    Tensor<T> y(Shape(d.begin(), d.begin() + x.rank()), uninitialized);  // glu writes every element
+    ops::glu(x, y.view(), saved);
+    return y;
+  }
+
   Tensor<T> x_;
   bool cached_ = false;
 };

@@ -65,6 +65,8 @@ class TrainInput {
   /// after the input is handed to an InputCache).
   TensorView<const T> view() const noexcept { return view_; }
   const Shape& shape() const noexcept { return view_.shape(); }
+  /// Whether the layer must copy x to keep it (a view or tensor lvalue: neither moved nor borrowed).
+  bool copied() const noexcept { return kind_ == Kind::copy; }
 
  private:
   template <class>

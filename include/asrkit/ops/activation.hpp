@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include <asrkit/core/device.hpp>
@@ -44,6 +46,13 @@ enum class ActivationKind { identity, relu, clipped_relu, selu, swish, tanh, sig
 
 /// Whether the derivative of `kind` is computed from the input x (else from the output y).
 constexpr bool backward_needs_input(ActivationKind kind) { return kind == ActivationKind::swish; }
+/// Whether the derivative of `kind` is as cheap from x as from y (ReLU's and clipped ReLU's
+/// conditions on y and on x agree; Swish reads x anyway): a layer may keep a moved or borrowed x
+/// instead of a copy of y. SELU, tanh and sigmoid would recompute f(x) in backward.
+constexpr bool derivative_from_input_is_cheap(ActivationKind kind) {
+  return kind == ActivationKind::identity || kind == ActivationKind::relu ||
+         kind == ActivationKind::clipped_relu || kind == ActivationKind::swish;
+}
 
 inline const char* to_string(ActivationKind kind) {
   switch (kind) {
@@ -121,20 +130,45 @@ struct InverseFactorials {
   }
 };
 
-/// expm1(t) for t <= 0 given e = exp(t), on T or RowVec<T>: e − 1 below −1/2, where
-/// |expm1(t)| > 0.39 and the subtraction loses under two bits, and above it the Taylor series of
-/// degree 8 for float (remainder 0.5⁹/9!, 0.04 of float's epsilon against expm1(−1/2)) or 16 for
-/// double, exact as t → 0 (within 1.3 / 1.1 epsilon of expm1 over [−100, −1e−12], tested).
-/// Eigen 3.4's packet expm1 (exp, log and a division) was slower than exp and this.
+/// expm1(t) on T (std::expm1) or on a RowVec<T> in one SIMD expression, for map_row (Eigen 3.4
+/// has no fast one: its select and scalar expm1 took 39 ms for SELU on 4M floats, its packet
+/// expm1 divides by a log): t = k·ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 in two parts),
+/// expm1(r) by its Taylor series to degree 7 (float) or 13 (double; remainders below half an
+/// epsilon), and expm1(t) = 2^k·expm1(r) + (2^k − 1), exact near 0 where k = 0 (SELU's negative
+/// side; SPECS 12.3). t is clamped to [−30, 88] (float) / [−40, 709] (double): below, expm1 is −1
+/// to T's precision; the clamps keep 2^k normal and finite, so exp(t) = expm1(t) + 1 saturates
+/// at T's largest powers instead of overflowing. Within 1.3 epsilon of expm1 over
+/// [−100, −1e−12] (tested).
 template <class T, class V>
-V expm1_nonpositive(V t, V e) {
-  constexpr int degree = std::is_same_v<T, float> ? 8 : 16;
-  constexpr InverseFactorials<T, degree> inv{};
-  const V low = V{} + T(-0.5);
-  const V u = t < low ? low : t;
-  V p = V{} + inv.c[degree];
-  for (int k = degree - 1; k >= 1; --k) p = p * u + inv.c[k];  // Horner: u + u²/2 + ... + u^d/d!
-  return t < low ? e - T(1) : p * u;
+V expm1_simd(V t) {
+#if defined(ASRKIT_VECTOR_ROWS)
+  if constexpr (!std::is_same_v<V, T>) {
+    constexpr bool single = std::is_same_v<T, float>;
+    constexpr int degree = single ? 7 : 13;
+    constexpr InverseFactorials<T, degree> inv{};
+    using I = std::conditional_t<single, std::int32_t, std::int64_t>;
+    using IV = ops::detail::RowVec<I>;
+    constexpr T floor_t = single ? T(-30) : T(-40), ceiling_t = single ? T(88) : T(709);
+    constexpr T shifter = single ? T(0x1.8p23) : T(0x1.8p52);  // adding it rounds to an integer
+    constexpr T ln2_hi = single ? T(0.693145751953125) : T(0.6931471803691238164902);
+    constexpr T ln2_lo = single ? T(1.428606765330187e-06) : T(1.9082149292705877e-10);
+    const V lo = V{} + floor_t, hi = V{} + ceiling_t;
+    t = t < lo ? lo : t;
+    t = t > hi ? hi : t;
+    const V k = (t * T(1.4426950408889634) + shifter) - shifter;  // round(t / ln2)
+    const V r = (t - k * ln2_hi) - k * ln2_lo;
+    V p = V{} + inv.c[degree];
+    for (int i = degree - 1; i >= 2; --i) p = p * r + inv.c[i];
+    const V q = r + r * r * p;  // expm1(r) = r + r²/2 + ... + r^d/d!
+    const IV bits = (__builtin_convertvector(k, IV) + (single ? 127 : 1023)) << (single ? 23 : 52);
+    V scale;
+    std::memcpy(&scale, &bits, sizeof scale);  // 2^k
+    return scale * q + (scale - T(1));
+  } else
+#endif
+  {
+    return std::expm1(t);
+  }
 }
 
 // Forward on a contiguous range: y = f(x). Both may alias.
@@ -152,14 +186,10 @@ void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) 
     case ActivationKind::clipped_relu: ya = xa.max(T(0)).min(clip); break;
     case ActivationKind::selu:
     {
-      // expm1 keeps precision for x near 0 (SPECS 12.3): exp in Eigen's SIMD packets, the rest
-      // one map_row expression (Eigen 3.4's select and expm1 ran one scalar at a time here:
-      // 39 ms for 4M floats, PyTorch 2 ms).
-      const Eigen::Array<T, Eigen::Dynamic, 1> e = xa.min(T(0)).exp();
-      ops::detail::map_row(y, n, [lambda, la](auto xj, auto ej) {
+      ops::detail::map_row(y, n, [lambda, la](auto xj) {
         const decltype(xj) zero{};
-        return xj > zero ? xj * lambda : la * expm1_nonpositive<T>(xj < zero ? xj : zero, ej);
-      }, x, e.data());
+        return xj > zero ? xj * lambda : la * expm1_simd<T>(xj > zero ? zero : xj);  // NaN stays
+      }, x);
       break;
     }
     case ActivationKind::swish: ya = xa / (T(1) + (-xa).exp()); break;
@@ -168,7 +198,8 @@ void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) 
   }
 }
 
-// Backward on a contiguous range: dx = dy * f'(.), from x (swish) or y (the rest). dx may alias dy.
+// Backward on a contiguous range: dx = dy * f'(.), from x (swish) or y (the rest; without y it
+// is recomputed from x, in cache). dx may alias dy.
 template <class T>
 void activation_backward_range(ActivationKind kind, const T* x, const T* y, const T* dy, T* dx,
                                index_t n, T clip) {
@@ -180,11 +211,20 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
     if (dx != dy) da = ga;
     return;
   }
+  A recomputed;
+  if (!y && (kind == ActivationKind::relu || kind == ActivationKind::clipped_relu)) {
+    y = x;  // y > 0 iff x > 0, and y < clip iff x < clip
+  } else if (!y && kind != ActivationKind::swish) {
+    recomputed.resize(n);
+    activation_range(kind, x, recomputed.data(), n, clip);
+    y = recomputed.data();
+  }
   if (kind == ActivationKind::swish) {
-    // swish' = s + x s (1 - s), s = sigmoid(x)
-    Eigen::Map<const A> xa(x, n);
-    const A s = T(1) / (T(1) + (-xa).exp());
-    da = ga * (s * (T(1) + xa * (T(1) - s)));
+    // swish' = s + x s (1 - s), s = sigmoid(x) = 1 / (2 + expm1(-x)), in one pass
+    ops::detail::map_row(dx, n, [](auto gj, auto xj) {
+      const auto s = T(1) / (T(2) + expm1_simd<T>(-xj));
+      return gj * (s * (T(1) + xj * (T(1) - s)));
+    }, dy, x);
     return;
   }
   Eigen::Map<const A> ya(y, n);
@@ -228,8 +268,37 @@ void activation(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> 
   });
 }
 
+/// activation(kind, x, y, clip) that also copies what activation_backward reads (x for swish, y
+/// for the rest) to `saved`, chunk by chunk while the chunk is in cache: a layer's training
+/// forward keeps it without a second pass over memory. y may be x itself; saved may not.
+template <class Device = Cpu, class T>
+void activation_saving(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                       TensorView<T, Device> y, TensorView<T, Device> saved,
+                       detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  detail::check_same(to_string(kind), "output", y.shape(), x.shape());
+  detail::check_same(to_string(kind), "saved tensor", saved.shape(), x.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  T* py = y.data();
+  T* ps = saved.data();
+  const bool input = backward_needs_input(kind);
+  const bool streaming = static_cast<std::size_t>(x.numel()) * sizeof(T) >= ops::detail::kStreamBytes;
+  const auto save = [&](const T* from, index_t b, index_t n) {
+    if (streaming) ops::detail::stream_copy(ps + b, from + b, n);
+    else std::copy(from + b, from + b + n, ps + b);
+  };
+  detail::chunked(x.numel(), [&](index_t b, index_t n) {
+    if (input) save(px, b, n);  // before y, which may overwrite x
+    detail::activation_range(kind, px + b, py + b, n, clip);
+    if (!input) save(py, b, n);
+    if (streaming) ops::detail::stream_fence();
+  });
+}
+
 /// dx = dy * f'(x). `x` is read for swish and `y` = f(x) for every other kind (the unused one
-/// may be an empty view). dx may be dy itself.
+/// may be an empty view); given x but not y, the other kinds recompute y from x. dx may be dy
+/// itself.
 template <class Device = Cpu, class T>
 void activation_backward(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
                          detail::arg_t<TensorView<const T, Device>> y,
@@ -238,7 +307,7 @@ void activation_backward(ActivationKind kind, detail::arg_t<TensorView<const T, 
   static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
   const char* op = to_string(kind);
   detail::check_same(op, "input gradient", dx.shape(), dy.shape());
-  if (backward_needs_input(kind))
+  if (backward_needs_input(kind) || (kind != ActivationKind::identity && !y.data() && x.data()))
     detail::check_same(op, "saved input x", x.shape(), dy.shape());
   else if (kind != ActivationKind::identity)
     detail::check_same(op, "saved output y", y.shape(), dy.shape());
@@ -316,10 +385,13 @@ void sigmoid_backward(detail::arg_t<TensorView<const T, Device>> y,
 
 // ---- GLU ---------------------------------------------------------------------------------------
 /// Gated linear unit over the last axis (Dauphin et al. 2017; torch.nn.GLU(dim=-1)):
-/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b).
+/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b). With `saved` (glu_saving), each row of x
+/// is also copied there after its output row is written, while it is in cache.
 template <class Device = Cpu, class T>
-void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) {
+void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
+         TensorView<T, Device> saved = {}) {
   static_assert(std::is_same_v<Device, Cpu>, "ops::glu: only the Cpu device is implemented");
+  if (saved.data()) detail::check_same("glu", "saved tensor", saved.shape(), x.shape());
   if (x.rank() < 1 || x.dim(-1) % 2 != 0)
     throw ShapeError("activation.3", asrkit::detail::str("glu: input x must have an even last "
                                                          "dimension, got shape ", x.shape().str()));
@@ -339,6 +411,7 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y) 
     const auto a = xm.row(r).head(n).array();
     const auto b = xm.row(r).tail(n).array();
     ym.row(r).array() = a / (T(1) + (-b).exp());
+    if (saved.data()) std::copy(x.data() + r * 2 * n, x.data() + (r + 1) * 2 * n, saved.data() + r * 2 * n);
   });
 }
 

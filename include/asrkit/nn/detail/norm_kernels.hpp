@@ -96,7 +96,7 @@ void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n)
 // the read-for-ownership of a normal store either.
 
 /// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
-inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
+using ops::detail::kStreamBytes;
 
 /// map_row(y, n, f, x, p...), and x copied to `copy` with streaming stores (BatchNorm's training
 /// forward caching its input for backward).

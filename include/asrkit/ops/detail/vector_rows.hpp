@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -27,6 +28,11 @@
 namespace asrkit {
 namespace ops {
 namespace detail {
+
+/// Saved tensors (what a training forward keeps for backward) from this size are written with
+/// streaming stores: backward reads them after the rest of the network has run, so written
+/// through the cache they would only evict the layer's input and output.
+inline constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
 
 #if defined(ASRKIT_VECTOR_ROWS)
 #if defined(__AVX__)
@@ -119,6 +125,13 @@ void stream_row(T*, index_t n, Vec&&, Scalar&& scalar) {
   scalar(index_t(0), n);
 }
 #endif
+
+/// dst[0..n) = src[0..n), with streaming stores (a saved copy nobody reads soon).
+template <class T>
+void stream_copy(T* dst, const T* src, index_t n) {
+  stream_row(dst, n, [src](index_t j) { return vec_load(src + j); },
+             [dst, src](index_t j0, index_t j1) { std::copy(src + j0, src + j1, dst + j0); });
+}
 
 }  // namespace detail
 }  // namespace ops
