@@ -22,7 +22,6 @@ keeps freed 16 MiB blocks, so neither side pays page faults for every new output
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 
@@ -105,16 +104,10 @@ def main():
             for _ in range(args.rounds):
                 ours.append(time_asrkit(bench, op, threads))
                 theirs.append(anchor.loop_mean_ms(fn))
-            ratios = sorted(t / o for o, t in zip(ours, theirs))
-            row = (f"| {op} | {threads} | {statistics.median(ours):.2f} | "
-                   f"{statistics.median(theirs):.2f} | {statistics.median(ratios):.2f}x |")
-            if spread:
-                row += f" {ratios[0]:.2f}-{ratios[-1]:.2f}x |"
+            row = f"| {op} | {threads} |" + anchor.round_cells(ours, theirs)
             print(row, flush=True)
             rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, rule] + rows)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the OpenMP build of OpenBLAS (the default pthread build oversubscribes at 2 thre
 sets torch's thread count to asrkit's.
 """
 import os
+import statistics
 import sys
 import time
 
@@ -79,3 +80,23 @@ def median_ms(fn, reps):
     times.sort()
     mid = len(times) // 2
     return 1000 * (times[mid] if len(times) % 2 else 0.5 * (times[mid - 1] + times[mid]))
+
+
+def append_markdown(path, lines):
+    """Appends a table (its header, rule and rows as `lines`) and a blank line to the file at path;
+    nothing when path is empty (the scripts' --markdown)."""
+    if path:
+        with open(path, "a") as f:
+            f.write("\n".join(lines) + "\n\n")
+
+
+def round_cells(ours, theirs):
+    """The 'asrkit ms | PyTorch ms | speed-up |' cells of a row from alternating rounds' times
+    (ms): the median of each side, the median of the per-round ratios and, for more than one
+    round, a 'range' cell with the smallest and largest ratio."""
+    ratios = sorted(t / o for o, t in zip(ours, theirs))
+    cells = (f" {statistics.median(ours):.2f} | {statistics.median(theirs):.2f} | "
+             f"{statistics.median(ratios):.2f}x |")
+    if len(ratios) > 1:
+        cells += f" {ratios[0]:.2f}-{ratios[-1]:.2f}x |"
+    return cells

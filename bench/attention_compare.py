@@ -127,9 +127,7 @@ def main():
                    f"{gflop / theirs * 1e3:.1f} | {theirs / mine:.2f}x |")
             print(row, flush=True)
             rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, rule] + rows)
 
 
 if __name__ == "__main__":

@@ -80,9 +80,7 @@ def main():
                    f"{seq / lstm:.2f}x | {theirs:.0f} | {res:.0f} |")
             print(row, flush=True)
             rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, rule] + rows)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,7 @@ def main():
                 row = f"| {name} | {threads} | {mine:.2f} | {theirs:.2f} | {theirs / mine:.2f}x |"
                 print(row, flush=True)
                 rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, rule] + rows)
 
 
 if __name__ == "__main__":

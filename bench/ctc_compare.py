@@ -96,9 +96,7 @@ def main():
                                f"{ours[kind]:.2f} | {theirs:.2f} | {theirs / ours[kind]:.1f}x |")
                         print(row, flush=True)
                         rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, "|---|---|---|---|---|---|---|"] + rows)
 
 
 if __name__ == "__main__":

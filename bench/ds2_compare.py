@@ -297,9 +297,7 @@ def main():
                    f"{theirs / mine:.2f}x | {ctx:.0f} ({context_gflop / ctx * 1e3:.1f}) | {ctx / mine:.2f}x |")
             print(row, flush=True)
             rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, rule] + rows)
 
 
 def make_step(model, x, targets, train):

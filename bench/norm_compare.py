@@ -42,7 +42,6 @@ import time
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 
@@ -188,16 +187,10 @@ def main():
                     theirs.append(anchor.median_ms(workloads[op], args.reps))
                 else:
                     theirs.append(anchor.loop_mean_ms(workloads[op]))
-            ratios = sorted(t / o for o, t in zip(ours, theirs))
-            row = (f"| {op} [{T}, {B}, {F}] f32 | {threads} | {statistics.median(ours):.2f} | "
-                   f"{statistics.median(theirs):.2f} | {statistics.median(ratios):.2f}x |")
-            if spread:
-                row += f" {ratios[0]:.2f}-{ratios[-1]:.2f}x |"
+            row = f"| {op} [{T}, {B}, {F}] f32 | {threads} |" + anchor.round_cells(ours, theirs)
             print(row, flush=True)
             rows.append(row)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(header + "\n" + rule + "\n" + "\n".join(rows) + "\n\n")
+    anchor.append_markdown(args.markdown, [header, rule] + rows)
 
 
 if __name__ == "__main__":
