@@ -50,37 +50,29 @@ def main():
                 "(logits rows), identical inputs, same run (bench/ctc_compare.py).\n\n")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "ctc_compare.py"), BUILD,
                     "--markdown", OUT] + sys.argv[1:], check=True)
-    with open(OUT, "a") as f:
-        f.write("## Feature extraction, 10 s of 16 kHz audio, one thread (ms, median)\n\n"
-                "Anchor: `torch.stft` (+ mel matmul) and `torchaudio.compliance.kaldi.fbank` on the "
-                "same samples, same run (bench/frontend_compare.py). asrkit uses FFTW through "
-                "asrkit::fftw when it is found.\n\n")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "frontend_compare.py"), BUILD,
-                    "--markdown", OUT], check=True)
-    with open(OUT, "a") as f:
-        f.write("## NN layers: Linear, Conv2d, GEMM, float32 (ms per call, median)\n\n"
-                "Anchor: `torch.nn.Linear(1024, 4096)` on [8, 500, 1024] and `torch.nn.Conv2d(1, 32, "
-                "(41, 11), stride 2, padding (20, 5))` on [B, 1, 161, 1000] (oneDNN), forward and "
-                "forward + backward (input gradient included), and `a @ w.T`; same shapes, same run "
-                "(bench/layers_compare.py). GFLOP/s counts 2 m n k per product (3 products for "
-                "fwd + bwd).\n\n")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "layers_compare.py"), BUILD,
-                    "--markdown", OUT], check=True)
-    with open(OUT, "a") as f:
-        f.write("## Normalisation layers, x [500, 8, 1024] float32 (ms, median)\n\n"
-                "Anchor: PyTorch `BatchNorm1d` (train mode: batch statistics + running update; eval "
-                "mode), masked sequence BN as `y[mask] = bn(x[mask])`, `LayerNorm`, forward and "
-                "forward + backward, same shapes and thread counts, same run (bench/norm_compare.py).\n\n")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "norm_compare.py"), BUILD,
-                    "--markdown", OUT], check=True)
-    with open(OUT, "a") as f:
-        f.write("## Activation and dropout layers, x [500, 8, 1024] float32 (ms, median)\n\n"
-                "Anchor: PyTorch `Hardtanh(0, 20)`, `SELU`, `SiLU`, `GLU(-1)` (eval forward under "
-                "no_grad; train forward + backward), `Dropout(0.1)`, `AlphaDropout(0.05)`, same shapes "
-                "and thread counts, same run (bench/activation_compare.py).\n\n")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "activation_compare.py"), BUILD,
-                    "--markdown", OUT], check=True)
     sections = [
+        ("## Feature extraction, 10 s of 16 kHz audio, one thread (ms, median)\n\n"
+         "Anchor: `torch.stft` (+ mel matmul) and `torchaudio.compliance.kaldi.fbank` on the "
+         "same samples, same run (bench/frontend_compare.py). asrkit uses FFTW through "
+         "asrkit::fftw when it is found.\n\n",
+         "frontend_compare.py"),
+        ("## NN layers: Linear, Conv2d, GEMM, float32 (ms per call, median)\n\n"
+         "Anchor: `torch.nn.Linear(1024, 4096)` on [8, 500, 1024] and `torch.nn.Conv2d(1, 32, "
+         "(41, 11), stride 2, padding (20, 5))` on [B, 1, 161, 1000] (oneDNN), forward and "
+         "forward + backward (input gradient included), and `a @ w.T`; same shapes, same run "
+         "(bench/layers_compare.py). GFLOP/s counts 2 m n k per product (3 products for "
+         "fwd + bwd).\n\n",
+         "layers_compare.py"),
+        ("## Normalisation layers, x [500, 8, 1024] float32 (ms, median)\n\n"
+         "Anchor: PyTorch `BatchNorm1d` (train mode: batch statistics + running update; eval "
+         "mode), masked sequence BN as `y[mask] = bn(x[mask])`, `LayerNorm`, forward and "
+         "forward + backward, same shapes and thread counts, same run (bench/norm_compare.py).\n\n",
+         "norm_compare.py"),
+        ("## Activation and dropout layers, x [500, 8, 1024] float32 (ms, median)\n\n"
+         "Anchor: PyTorch `Hardtanh(0, 20)`, `SELU`, `SiLU`, `GLU(-1)` (eval forward under "
+         "no_grad; train forward + backward), `Dropout(0.1)`, `AlphaDropout(0.05)`, same shapes "
+         "and thread counts, same run (bench/activation_compare.py).\n\n",
+         "activation_compare.py"),
         ("## Recurrent layers: LSTM / GRU / RNN, input 800, hidden 800, T = 500, float32 (ms, median)\n\n"
          "Anchor: `torch.nn.LSTM` / `GRU` / `RNN` (one layer; bidirectional outputs summed, DS2's merge), "
          "forward under no_grad and forward + backward, batch 1 and 8, same run (bench/rnn_compare.py).\n\n",
@@ -117,6 +109,13 @@ def main():
          "to 1e-4 first), inference and a training step (forward + CTC + backward); torch.nn.GRU in "
          "deepspeech.pytorch's layout for context. RTF = time / (batch x 10 s).\n\n",
          "ds2_compare.py"),
+        ("## CTC prefix beam search, T = 500 frames, one thread (ms per utterance, median)\n\n"
+         "Anchors: flashlight-text (LexiconFreeDecoder / LexiconDecoder + KenLM, log_add) and "
+         "parlance/ctcdecode, built outside the repository, on the same emissions, LM (irstlm word "
+         "3-gram) and lexicon with the same alpha 0.5 / beta 1.0, no label pruning (bench/decode_table.py, "
+         "bench/decode_compare.py, workloads from bench/decode_workloads.py). CER: unit-cost character "
+         "edit distance of the 1-best, the same function for every decoder.\n\n",
+         "decode_table.py"),
     ]
     for header, script in sections:
         with open(OUT, "a") as f:
@@ -124,15 +123,6 @@ def main():
         extra = ["--skip-raw-svd"] if script == "svcca_compare.py" else []
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", script), BUILD, "--markdown", OUT] + extra,
                        check=True)
-    with open(OUT, "a") as f:
-        f.write("## CTC prefix beam search, T = 500 frames, one thread (ms per utterance, median)\n\n"
-                "Anchors: flashlight-text (LexiconFreeDecoder / LexiconDecoder + KenLM, log_add) and "
-                "parlance/ctcdecode, built outside the repository, on the same emissions, LM (irstlm word "
-                "3-gram) and lexicon with the same alpha 0.5 / beta 1.0, no label pruning (bench/decode_table.py, "
-                "bench/decode_compare.py, workloads from bench/decode_workloads.py). CER: unit-cost character "
-                "edit distance of the 1-best, the same function for every decoder.\n\n")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "decode_table.py"), BUILD,
-                    "--markdown", OUT], check=True)
     print(f"wrote {OUT}")
 
 
