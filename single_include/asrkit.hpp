@@ -4461,6 +4461,7 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 // #include <asrkit/core/device.hpp>
@@ -4632,6 +4633,13 @@ constexpr bool backward_needs_input(ActivationKind kind) { return kind == Activa
 constexpr bool derivative_from_input_is_cheap(ActivationKind kind) {
   return kind == ActivationKind::identity || kind == ActivationKind::relu ||
          kind == ActivationKind::clipped_relu || kind == ActivationKind::swish;
+}
+
+/// Whether the derivative of `kind` only lets dy through or not (ReLU: y > 0; clipped ReLU:
+/// 0 < y < clip): a training forward may keep one byte per element (activation_masking) instead
+/// of y.
+constexpr bool derivative_is_a_mask(ActivationKind kind) {
+  return kind == ActivationKind::relu || kind == ActivationKind::clipped_relu;
 }
 
 inline const char* to_string(ActivationKind kind) {
@@ -4832,6 +4840,34 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
   }
 }
 
+// mask = 1 where 0 < y < ceiling (y <= ceiling unless `exclusive`: relu's ceiling is +inf, and
+// relu'(+inf) = 1 as activation_backward gives), 0 elsewhere, NaN included. Restrict-qualified:
+// a byte store may alias a float, which would keep the compiler from vectorising the compare.
+template <class T>
+void mask_range(const T* ASRKIT_RESTRICT y, std::uint8_t* ASRKIT_RESTRICT mask, index_t n,
+                T ceiling, bool exclusive) {
+  if (exclusive) {
+    for (index_t i = 0; i < n; ++i) mask[i] = (y[i] > T(0)) & (y[i] < ceiling);
+  } else {
+    for (index_t i = 0; i < n; ++i) mask[i] = (y[i] > T(0)) & (y[i] <= ceiling);
+  }
+}
+
+// dx = mask ? dy : +0, as dy's bits AND a mask widened to all ones or zeros: no branch (a
+// branch on random signs mispredicts half the time: 8x slower) and no multiply (inf · 0 = NaN).
+// dx may alias dy.
+template <class T>
+void masked_range(const std::uint8_t* ASRKIT_RESTRICT mask, const T* dy, T* dx, index_t n) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  static_assert(sizeof(U) == sizeof(T), "masked_range: T must be float or double");
+  for (index_t i = 0; i < n; ++i) {
+    U bits;
+    std::memcpy(&bits, dy + i, sizeof bits);
+    bits &= U(0) - U(mask[i]);
+    std::memcpy(dx + i, &bits, sizeof bits);
+  }
+}
+
 }  // namespace detail
 
 /// y = f(x) element-wise (any shape; y may be x itself). `clip` is clipped_relu's ceiling.
@@ -4873,6 +4909,47 @@ void activation_saving(ActivationKind kind, detail::arg_t<TensorView<const T, De
     detail::activation_range(kind, px + b, py + b, n, clip);
     if (!input) save(py, b, n);
     if (streaming) ops::detail::stream_fence();
+  });
+}
+
+/// activation(kind, x, y, clip) for a kind whose derivative_is_a_mask, also writing mask = 1
+/// where the derivative is 1 (y > 0, and y < clip for clipped_relu) and 0 elsewhere (NaN
+/// included), chunk by chunk while the chunk is in cache: what masked_backward reads, a quarter
+/// of the bytes of a copy of y. y may be x itself.
+template <class Device = Cpu, class T>
+void activation_masking(ActivationKind kind, detail::arg_t<TensorView<const T, Device>> x,
+                        TensorView<T, Device> y, TensorView<std::uint8_t, Device> mask,
+                        detail::arg_t<T> clip = T(default_relu_clip)) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  if (!derivative_is_a_mask(kind))
+    throw ValueError("activation.7", asrkit::detail::str("activation_masking: kind must be relu "
+                                                         "or clipped_relu, got ", to_string(kind)));
+  detail::check_same(to_string(kind), "output", y.shape(), x.shape());
+  detail::check_same(to_string(kind), "mask", mask.shape(), x.shape());
+  if (kind == ActivationKind::clipped_relu) detail::check_clip(clip);
+  const T* px = x.data();
+  T* py = y.data();
+  std::uint8_t* pm = mask.data();
+  const bool clipped = kind == ActivationKind::clipped_relu;
+  detail::chunked(x.numel(), [&](index_t b, index_t n) {
+    detail::activation_range(kind, px + b, py + b, n, clip);
+    detail::mask_range(py + b, pm + b, n, clipped ? T(clip) : std::numeric_limits<T>::infinity(),
+                       clipped);
+  });
+}
+
+/// dx = dy where mask is 1, 0 where it is 0 (the backward of activation_masking). dx may be dy.
+template <class Device = Cpu, class T>
+void masked_backward(detail::arg_t<TensorView<const std::uint8_t, Device>> mask,
+                     detail::arg_t<TensorView<const T, Device>> dy, TensorView<T, Device> dx) {
+  static_assert(std::is_same_v<Device, Cpu>, "ops::activation: only the Cpu device is implemented");
+  detail::check_same("masked_backward", "input gradient", dx.shape(), dy.shape());
+  detail::check_same("masked_backward", "mask", mask.shape(), dy.shape());
+  const std::uint8_t* pm = mask.data();
+  const T* pg = dy.data();
+  T* pd = dx.data();
+  detail::chunked(dy.numel(), [&](index_t b, index_t n) {
+    detail::masked_range(pm + b, pg + b, pd + b, n);
   });
 }
 
@@ -6427,6 +6504,7 @@ class Conv1d : public detail::ConvLayer<T, 3> {
 
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 
@@ -6458,18 +6536,26 @@ class ActivationLayer {
   }
 
   /// Training forward. Caches y (x for Swish, whose derivative needs the input), copied by the
-  /// pass that writes y; for ReLU, ClippedReLU and Swish, whose derivatives are as cheap from x,
-  /// a moved or borrowed x (nn/input_cache.hpp) is kept instead, without a copy.
+  /// pass that writes y; ReLU and ClippedReLU cache a byte per element instead (whether dy
+  /// passes, ops::activation_masking). For ReLU, ClippedReLU and Swish, whose derivatives are as
+  /// cheap from x, a moved or borrowed x (nn/input_cache.hpp) is kept instead, without a copy.
   Tensor<T> forward_train(TrainInput<T> x) {
     const TensorView<const T> in = x.view();
     Tensor<T> y(in.shape(), uninitialized);  // activation(_saving) writes every element
     cached_ = false;
-    if (x.copied() || !ops::derivative_from_input_is_cheap(Kind)) {
+    if (x.copied() && ops::derivative_is_a_mask(Kind)) {
       x_.clear();
+      saved_ = Tensor<T>();
+      if (mask_.shape() != in.shape()) mask_ = Tensor<std::uint8_t>(in.shape(), uninitialized);
+      ops::activation_masking(Kind, in, y.view(), mask_.view(), clip_);
+    } else if (x.copied() || !ops::derivative_from_input_is_cheap(Kind)) {
+      x_.clear();
+      mask_ = Tensor<std::uint8_t>();
       if (saved_.shape() != in.shape()) saved_ = Tensor<T>(in.shape(), uninitialized);
       ops::activation_saving(Kind, in, y.view(), saved_.view(), clip_);
     } else {
       saved_ = Tensor<T>();
+      mask_ = Tensor<std::uint8_t>();
       x_.keep(std::move(x));
       ops::activation(Kind, in, y.view(), clip_);
     }
@@ -6481,13 +6567,15 @@ class ActivationLayer {
     if (!cached_)
       throw ValueError("activation.5", detail::str(kind_name(), "::backward: no cached tensor; call "
                                                    "forward_train first"));
-    const Shape& shape = saved_.data() ? saved_.shape() : x_.shape();
+    const Shape& shape = mask_.data() ? mask_.shape() : saved_.data() ? saved_.shape() : x_.shape();
     if (dy.shape() != shape)
       throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
                                                    "shape ", shape.str(), " (the forward "
                                                    "output), got ", dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // activation_backward writes every element
-    if (saved_.data())  // x for Swish, y for the rest
+    if (mask_.data())
+      ops::masked_backward(mask_.view(), dy, dx.view());
+    else if (saved_.data())  // x for Swish, y for the rest
       ops::activation_backward(Kind, saved_.view(), saved_.view(), dy, dx.view(), clip_);
     else
       ops::activation_backward(Kind, x_.view(), {}, dy, dx.view(), clip_);
@@ -6496,6 +6584,7 @@ class ActivationLayer {
 
   void clear_cache() {
     saved_ = Tensor<T>();
+    mask_ = Tensor<std::uint8_t>();
     x_.clear();
     cached_ = false;
   }
@@ -6522,7 +6611,8 @@ class ActivationLayer {
   }
 
   T clip_;
-  Tensor<T> saved_;   // a copied input's y (Swish: x), written by activation_saving
+  Tensor<std::uint8_t> mask_;  // a copied input's derivative mask (ReLU, ClippedReLU)
+  Tensor<T> saved_;   // else a copied input's y (Swish: x), written by activation_saving
   InputCache<T> x_;   // or the moved / borrowed input itself
   bool cached_ = false;
 };

@@ -79,6 +79,7 @@ void check_cache_is_a_copy(Layer layer, const char* name) {
 }
 
 TEST_CASE("activation layers cache a copy of what backward reads", "[nn][activation]") {
+  check_cache_is_a_copy(asrkit::ReLU<double>(), "ReLU");  // a mask
   check_cache_is_a_copy(asrkit::ClippedReLU<double>(), "ClippedReLU");
   check_cache_is_a_copy(asrkit::SELU<double>(), "SELU");
   check_cache_is_a_copy(asrkit::Swish<double>(), "Swish");

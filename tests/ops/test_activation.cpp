@@ -4,6 +4,7 @@
 #include <asrkit/ops/activation.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -136,6 +137,44 @@ TEST_CASE("activation_saving copies y (x for swish), streamed or not", "[ops][ac
       CHECK(wrong == 0);
     }
   }
+}
+
+// ReLU's and clipped ReLU's mask gives activation_backward's gradient from y, on random values
+// (several chunks, two threads' worth) and on the edges: 0, -0, the clip, +-inf, NaN.
+TEST_CASE("activation_masking and masked_backward give the derivative from y", "[ops][activation]") {
+  auto x = random<float>({70001}, 17, 3.0f);
+  const float edges[] = {0.0f, -0.0f, 2.0f, std::numeric_limits<float>::infinity(),
+                         -std::numeric_limits<float>::infinity(),
+                         std::numeric_limits<float>::quiet_NaN(), 1.9999999f, 2.0000002f};
+  for (index_t i = 0; i < 8; ++i) x(i * 9001) = edges[i];
+  const auto dy = random<float>(x.shape(), 18);
+  for (ActivationKind kind : {ActivationKind::relu, ActivationKind::clipped_relu}) {
+    INFO(asrkit::ops::to_string(kind));
+    Tensor<float> y(x.shape()), want_y(x.shape()), dx(x.shape()), want(x.shape());
+    Tensor<std::uint8_t> mask(x.shape());
+    asrkit::ops::activation_masking(kind, x, y.view(), mask.view(), 2.0f);
+    asrkit::ops::activation(kind, x, want_y.view(), 2.0f);
+    asrkit::ops::masked_backward(mask, dy, dx.view());
+    asrkit::ops::activation_backward(kind, {}, want_y, dy, want.view(), 2.0f);
+    index_t wrong = 0, passed = 0;
+    for (index_t i = 0; i < x.numel(); ++i) {
+      const bool same_y = y(i) == want_y(i) || (std::isnan(y(i)) && std::isnan(want_y(i)));
+      wrong += !same_y + (dx(i) != want(i)) + (mask(i) > 1);
+      passed += mask(i);
+    }
+    CHECK(wrong == 0);
+    CHECK(passed > x.numel() / 8);  // the mask is not all zeros
+  }
+  Tensor<float> y(x.shape());
+  Tensor<std::uint8_t> mask(x.shape()), short_mask({70000});
+  REQUIRE_THROWS_ID(asrkit::ops::activation_masking(ActivationKind::selu, x, y.view(), mask.view()),
+                    asrkit::ValueError,
+                    "[asrkit.activation.7] activation_masking: kind must be relu or clipped_relu, "
+                    "got selu");
+  REQUIRE_THROWS_AS(asrkit::ops::activation_masking(ActivationKind::relu, x, y.view(),
+                                                    short_mask.view()),
+                    asrkit::ShapeError);
+  REQUIRE_THROWS_AS(asrkit::ops::masked_backward(short_mask, dy, y.view()), asrkit::ShapeError);
 }
 
 // Swish's derivative in one SIMD pass, sigmoid from the same expm1: against long double over

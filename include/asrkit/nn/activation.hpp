@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 
@@ -43,18 +44,26 @@ class ActivationLayer {
   }
 
   /// Training forward. Caches y (x for Swish, whose derivative needs the input), copied by the
-  /// pass that writes y; for ReLU, ClippedReLU and Swish, whose derivatives are as cheap from x,
-  /// a moved or borrowed x (nn/input_cache.hpp) is kept instead, without a copy.
+  /// pass that writes y; ReLU and ClippedReLU cache a byte per element instead (whether dy
+  /// passes, ops::activation_masking). For ReLU, ClippedReLU and Swish, whose derivatives are as
+  /// cheap from x, a moved or borrowed x (nn/input_cache.hpp) is kept instead, without a copy.
   Tensor<T> forward_train(TrainInput<T> x) {
     const TensorView<const T> in = x.view();
     Tensor<T> y(in.shape(), uninitialized);  // activation(_saving) writes every element
     cached_ = false;
-    if (x.copied() || !ops::derivative_from_input_is_cheap(Kind)) {
+    if (x.copied() && ops::derivative_is_a_mask(Kind)) {
       x_.clear();
+      saved_ = Tensor<T>();
+      if (mask_.shape() != in.shape()) mask_ = Tensor<std::uint8_t>(in.shape(), uninitialized);
+      ops::activation_masking(Kind, in, y.view(), mask_.view(), clip_);
+    } else if (x.copied() || !ops::derivative_from_input_is_cheap(Kind)) {
+      x_.clear();
+      mask_ = Tensor<std::uint8_t>();
       if (saved_.shape() != in.shape()) saved_ = Tensor<T>(in.shape(), uninitialized);
       ops::activation_saving(Kind, in, y.view(), saved_.view(), clip_);
     } else {
       saved_ = Tensor<T>();
+      mask_ = Tensor<std::uint8_t>();
       x_.keep(std::move(x));
       ops::activation(Kind, in, y.view(), clip_);
     }
@@ -66,13 +75,15 @@ class ActivationLayer {
     if (!cached_)
       throw ValueError("activation.5", detail::str(kind_name(), "::backward: no cached tensor; call "
                                                    "forward_train first"));
-    const Shape& shape = saved_.data() ? saved_.shape() : x_.shape();
+    const Shape& shape = mask_.data() ? mask_.shape() : saved_.data() ? saved_.shape() : x_.shape();
     if (dy.shape() != shape)
       throw ShapeError("activation.6", detail::str(kind_name(), "::backward: argument dy: expected "
                                                    "shape ", shape.str(), " (the forward "
                                                    "output), got ", dy.shape().str()));
     Tensor<T> dx(dy.shape(), uninitialized);  // activation_backward writes every element
-    if (saved_.data())  // x for Swish, y for the rest
+    if (mask_.data())
+      ops::masked_backward(mask_.view(), dy, dx.view());
+    else if (saved_.data())  // x for Swish, y for the rest
       ops::activation_backward(Kind, saved_.view(), saved_.view(), dy, dx.view(), clip_);
     else
       ops::activation_backward(Kind, x_.view(), {}, dy, dx.view(), clip_);
@@ -81,6 +92,7 @@ class ActivationLayer {
 
   void clear_cache() {
     saved_ = Tensor<T>();
+    mask_ = Tensor<std::uint8_t>();
     x_.clear();
     cached_ = false;
   }
@@ -107,7 +119,8 @@ class ActivationLayer {
   }
 
   T clip_;
-  Tensor<T> saved_;   // a copied input's y (Swish: x), written by activation_saving
+  Tensor<std::uint8_t> mask_;  // a copied input's derivative mask (ReLU, ClippedReLU)
+  Tensor<T> saved_;   // else a copied input's y (Swish: x), written by activation_saving
   InputCache<T> x_;   // or the moved / borrowed input itself
   bool cached_ = false;
 };
