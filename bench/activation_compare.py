@@ -90,24 +90,11 @@ def main():
     ap.add_argument("--markdown", help="append the table here too")
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_activation")
-    spread = args.rounds > 1
-    header = "| layer | threads | asrkit ms | PyTorch ms | speed-up |" + (" range |" if spread else "")
-    rule = "|---|---|---|---|---|" + ("---|" if spread else "")
-    print(header)
-    print(rule)
-    rows = []
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        for op in args.ops:  # alternate asrkit and PyTorch so machine noise hits both alike
-            fn = torch_workload(op)
-            ours, theirs = [], []
-            for _ in range(args.rounds):
-                ours.append(time_asrkit(bench, op, threads))
-                theirs.append(anchor.loop_mean_ms(fn))
-            row = f"| {op} | {threads} |" + anchor.round_cells(ours, theirs)
-            print(row, flush=True)
-            rows.append(row)
-    anchor.append_markdown(args.markdown, [header, rule] + rows)
+    anchor.alternating_table(args.threads, args.ops, args.rounds,
+                             lambda op, threads: time_asrkit(bench, op, threads),
+                             lambda op: anchor.loop_mean_ms(torch_workload(op)),
+                             label=lambda op: op, set_threads=torch.set_num_threads,
+                             markdown=args.markdown)
 
 
 if __name__ == "__main__":

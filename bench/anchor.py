@@ -100,3 +100,28 @@ def round_cells(ours, theirs):
     if len(ratios) > 1:
         cells += f" {ratios[0]:.2f}-{ratios[-1]:.2f}x |"
     return cells
+
+
+def alternating_table(threads_list, ops, rounds, ours_ms, theirs_ms, label, set_threads,
+                      markdown=None):
+    """Prints (and appends to `markdown`) the table of asrkit against the anchor, a row per
+    thread count and op: for each, `rounds` rounds of ours_ms(op, threads) then theirs_ms(op),
+    alternating so that machine noise hits both alike (round_cells). set_threads(n) sets the
+    anchor's thread count before each thread count's rows; label(op) names the row."""
+    spread = rounds > 1
+    header = "| layer | threads | asrkit ms | PyTorch ms | speed-up |" + (" range |" if spread else "")
+    rule = "|---|---|---|---|---|" + ("---|" if spread else "")
+    print(header)
+    print(rule)
+    rows = []
+    for threads in threads_list:
+        set_threads(threads)
+        for op in ops:
+            ours, theirs = [], []
+            for _ in range(rounds):
+                ours.append(ours_ms(op, threads))
+                theirs.append(theirs_ms(op))
+            row = f"| {label(op)} | {threads} |" + round_cells(ours, theirs)
+            print(row, flush=True)
+            rows.append(row)
+    append_markdown(markdown, [header, rule] + rows)

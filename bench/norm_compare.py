@@ -169,28 +169,18 @@ def main():
     args = ap.parse_args()
     bench = os.path.join(args.build_dir, "bench", "bench_norm")
     workloads = torch_workloads()
-    spread = args.rounds > 1
-    header = "| layer | threads | asrkit ms | PyTorch ms | speed-up |" + (" range |" if spread else "")
-    rule = "|---|---|---|---|---|" + ("---|" if spread else "")
-    print(header)
-    print(rule)
-    rows = []
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        for op in args.ops:  # alternate asrkit and PyTorch so machine noise hits both alike
-            ours, theirs = [], []
-            for _ in range(args.rounds):
-                ours.append(time_asrkit(bench, op, threads, args.cpu))
-                if args.cpu:
-                    theirs.append(median_cpu_ms(workloads[op], args.reps))
-                elif args.per_call_median:
-                    theirs.append(anchor.median_ms(workloads[op], args.reps))
-                else:
-                    theirs.append(anchor.loop_mean_ms(workloads[op]))
-            row = f"| {op} [{T}, {B}, {F}] f32 | {threads} |" + anchor.round_cells(ours, theirs)
-            print(row, flush=True)
-            rows.append(row)
-    anchor.append_markdown(args.markdown, [header, rule] + rows)
+
+    def theirs_ms(op):
+        if args.cpu:
+            return median_cpu_ms(workloads[op], args.reps)
+        if args.per_call_median:
+            return anchor.median_ms(workloads[op], args.reps)
+        return anchor.loop_mean_ms(workloads[op])
+
+    anchor.alternating_table(args.threads, args.ops, args.rounds,
+                             lambda op, threads: time_asrkit(bench, op, threads, args.cpu), theirs_ms,
+                             label=lambda op: f"{op} [{T}, {B}, {F}] f32",
+                             set_threads=torch.set_num_threads, markdown=args.markdown)
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ V expm1_simd(V t) {
     constexpr int degree = single ? 7 : 13;
     constexpr InverseFactorials<T, degree> inv{};
     using I = std::conditional_t<single, std::int32_t, std::int64_t>;
-    using IV = ops::detail::RowVec<I>;
+    using IV = ops::detail::RowVec<I, sizeof(V)>;
     constexpr T floor_t = single ? T(-30) : T(-40), ceiling_t = single ? T(88) : T(709);
     constexpr T shifter = single ? T(0x1.8p23) : T(0x1.8p52);  // adding it rounds to an integer
     constexpr T ln2_hi = single ? T(0.693145751953125) : T(0.6931471803691238164902);
@@ -194,7 +194,7 @@ void activation_range(ActivationKind kind, const T* x, T* y, index_t n, T clip) 
     case ActivationKind::clipped_relu: ya = xa.max(T(0)).min(clip); break;
     case ActivationKind::selu:
     {
-      ops::detail::map_row(y, n, [lambda, la](auto xj) {
+      ops::detail::map_row<ops::detail::kComputeVecBytes>(y, n, [lambda, la](auto xj) {
         const decltype(xj) zero{};
         return xj > zero ? xj * lambda : la * expm1_simd<T>(xj > zero ? zero : xj);  // NaN stays
       }, x);
@@ -229,7 +229,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
   }
   if (kind == ActivationKind::swish) {
     // swish' = s + x s (1 - s), s = sigmoid(x) = 1 / (2 + expm1(-x)), in one pass
-    ops::detail::map_row(dx, n, [](auto gj, auto xj) {
+    ops::detail::map_row<ops::detail::kComputeVecBytes>(dx, n, [](auto gj, auto xj) {
       const auto s = T(1) / (T(2) + expm1_simd<T>(-xj));
       return gj * (s * (T(1) + xj * (T(1) - s)));
     }, dy, x);

@@ -7,7 +7,8 @@
 // kRowVecBytes, kRowUnroll at a time with all loads before the stores. 32 bytes even where
 // AVX-512 is enabled: on the Zen 4 EPYC of docs/norms.md, y = x·a + b over 16 MiB ran 0.64-0.73 ms
 // in 256-bit vectors and 0.88-0.95 ms in 512-bit ones (one thread; 0.35-0.38 against 0.49-0.50
-// ms on two), and in cache the two widths tie. Reductions are not written this way: compiled
+// ms on two), and in cache the two widths tie. Compute-bound expressions ask for
+// kComputeVecBytes instead (below). Reductions are not written this way: compiled
 // with 256-bit vectors, BatchNorm's statistics were slower. ASRKIT_NO_VECTOR_ROWS (or a
 // compiler without GCC vectors) gives plain loops.
 #pragma once
@@ -40,37 +41,49 @@ inline constexpr int kRowVecBytes = 32;
 #else
 inline constexpr int kRowVecBytes = 16;
 #endif
+// For expressions that do many operations per element loaded (expm1's polynomial in SELU and
+// Swish's derivative) the widest vectors pay where the core executes them at full width: on a
+// Zen 5 EPYC (family 26), SELU's forward on [4000, 1024] floats took 1.39 ms in 256-bit vectors
+// and 0.82 ms in 512-bit ones (one thread), while BatchNorm's memory-bound rows were 6-20%
+// slower in 512-bit ones there too.
+#if defined(__AVX512F__)
+inline constexpr int kComputeVecBytes = 64;
+#else
+inline constexpr int kComputeVecBytes = kRowVecBytes;
+#endif
 inline constexpr index_t kRowUnroll = 4;
-// A GCC/Clang vector type of kRowVecBytes; loaded and stored with memcpy (any alignment).
-template <class T>
+// A GCC/Clang vector type of Bytes (kRowVecBytes unless said); loaded and stored with memcpy
+// (any alignment).
+template <class T, int Bytes = kRowVecBytes>
 struct RowVecOf {
-  typedef T type __attribute__((vector_size(kRowVecBytes)));
+  typedef T type __attribute__((vector_size(Bytes)));
 };
-template <class T>
-using RowVec = typename RowVecOf<T>::type;
-template <class T>
-RowVec<T> vec_load(const T* p) {
-  RowVec<T> v;
+template <class T, int Bytes = kRowVecBytes>
+using RowVec = typename RowVecOf<T, Bytes>::type;
+template <int Bytes = kRowVecBytes, class T>
+RowVec<T, Bytes> vec_load(const T* p) {
+  RowVec<T, Bytes> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-template <class T>
-void vec_store(T* p, const RowVec<T>& v) {
+template <class T, class V>
+void vec_store(T* p, const V& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-/// dst[j] = f(in[j]...) for j in [0, n); f takes and returns RowVec<T> or T (it is one generic
-/// expression: GCC vectors mix with scalars). dst may alias an input at the same index.
-template <class T, class F, class... In>
+/// dst[j] = f(in[j]...) for j in [0, n); f takes and returns RowVec<T, Bytes> or T (it is one
+/// generic expression: GCC vectors mix with scalars). dst may alias an input at the same index.
+/// Bytes: kRowVecBytes for memory-bound expressions, kComputeVecBytes for compute-bound ones.
+template <int Bytes = kRowVecBytes, class T, class F, class... In>
 void map_row(T* dst, index_t n, F&& f, const In*... in) {
-  constexpr index_t L = kRowVecBytes / sizeof(T), U = kRowUnroll;
+  constexpr index_t L = Bytes / sizeof(T), U = kRowUnroll;
   index_t j = 0;
   for (; j + U * L <= n; j += U * L) {
-    RowVec<T> out[U];
-    for (index_t k = 0; k < U; ++k) out[k] = f(vec_load(in + j + k * L)...);
+    RowVec<T, Bytes> out[U];
+    for (index_t k = 0; k < U; ++k) out[k] = f(vec_load<Bytes>(in + j + k * L)...);
     for (index_t k = 0; k < U; ++k) vec_store(dst + j + k * L, out[k]);
   }
-  for (; j + L <= n; j += L) vec_store(dst + j, f(vec_load(in + j)...));
+  for (; j + L <= n; j += L) vec_store(dst + j, f(vec_load<Bytes>(in + j)...));
   for (; j < n; ++j) dst[j] = f(in[j]...);
 }
 
@@ -107,7 +120,8 @@ void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
   scalar(j, n);
 }
 #else
-template <class T, class F, class... In>
+inline constexpr int kRowVecBytes = 0, kComputeVecBytes = 0;  // plain loops: no vectors
+template <int Bytes = kRowVecBytes, class T, class F, class... In>
 void map_row(T* dst, index_t n, F&& f, const In*... in) {
   for (index_t j = 0; j < n; ++j) dst[j] = f(in[j]...);
 }
