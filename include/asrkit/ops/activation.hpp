@@ -482,12 +482,12 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
                                                          "dimension halved), got ",
                                                          y.shape().str()));
   const index_t n = want.dim(-1), rows = n == 0 ? 0 : want.numel() / n;
-  const auto xm = x.matrix();
-  auto ym = y.reshape(Shape{rows, n}).matrix();
   parallel_for(rows, [&](index_t r) {
-    const auto a = xm.row(r).head(n).array();
-    const auto b = xm.row(r).tail(n).array();
-    ym.row(r).array() = a / (T(1) + (-b).exp());
+    // a · sigmoid(b) = a / (2 + expm1(−b)) in one SIMD expression, as Swish's derivative
+    const T* xr = x.data() + r * 2 * n;
+    detail::map_row<detail::kComputeVecBytes>(y.data() + r * n, n, [](auto aj, auto bj) {
+      return aj / (T(2) + detail::expm1_simd<T>(-bj));
+    }, xr, xr + n);
     if (saved.data()) std::copy(x.data() + r * 2 * n, x.data() + (r + 1) * 2 * n, saved.data() + r * 2 * n);
   });
 }
@@ -505,15 +505,20 @@ void glu_backward(detail::arg_t<TensorView<const T, Device>> x,
                                                          " with the last dimension halved, got ",
                                                          dy.shape().str()));
   const index_t n = dy.dim(-1), rows = n == 0 ? 0 : dy.numel() / n;
-  const auto xm = x.matrix();
-  const auto gm = dy.reshape(Shape{rows, n}).matrix();
-  auto dm = dx.matrix();
+  // sigmoid(b) = 1 / (2 + expm1(−b)), recomputed in each half's SIMD expression (cheaper than
+  // a row buffer of it)
+  const auto sigmoid = [](auto bj) { return T(1) / (T(2) + detail::expm1_simd<T>(-bj)); };
   parallel_for(rows, [&](index_t r) {
-    const auto a = xm.row(r).head(n).array();
-    const Eigen::Array<T, 1, Eigen::Dynamic> s = T(1) / (T(1) + (-xm.row(r).tail(n).array()).exp());
-    const auto g = gm.row(r).array();
-    dm.row(r).head(n).array() = g * s;
-    dm.row(r).tail(n).array() = g * a * s * (T(1) - s);
+    const T* xr = x.data() + r * 2 * n;  // [a, b]
+    const T* gr = dy.data() + r * n;
+    T* dr = dx.data() + r * 2 * n;
+    detail::map_row<detail::kComputeVecBytes>(dr, n, [sigmoid](auto gj, auto bj) {
+      return gj * sigmoid(bj);
+    }, gr, xr + n);
+    detail::map_row<detail::kComputeVecBytes>(dr + n, n, [sigmoid](auto gj, auto aj, auto bj) {
+      const auto s = sigmoid(bj);
+      return gj * aj * s * (T(1) - s);
+    }, gr, xr, xr + n);
   });
 }
 
