@@ -10,9 +10,9 @@ ATEN_CPU_CAPABILITY; see anchor.py):
   glu: torch.nn.GLU(-1)   dropout: torch.nn.Dropout(0.1)   alpha_dropout: torch.nn.AlphaDropout(0.05)
   *_fwd: the module in eval mode under no_grad; *_fwd_bwd: train mode, forward + backward(dy)
   on an x that requires grad (the input gradient is formed, as asrkit's backward returns it).
-  asrkit's forward_train gets x as a view and caches a copy of y (x for Swish); in
-  *_fwd_bwd_borrowed it gets asrkit::borrow(x) and keeps x, as autograd keeps a reference (the
-  PyTorch side is the same call).
+  asrkit's forward_train gets x as a view and caches a byte mask (clipped ReLU), a copy of y
+  (SELU) or of x (Swish, GLU); in *_fwd_bwd_borrowed it gets asrkit::borrow(x) and keeps x, as
+  autograd keeps a reference (the PyTorch side is the same call).
 Both sides are timed with Google Benchmark's statistic (per repetition the mean time per call
 of a loop of at least 0.5 s, median of 3 repetitions); --rounds N alternates asrkit and PyTorch
 N times per row and prints the median speed-up and its range. Speed-up = PyTorch ms / asrkit ms.

@@ -2,9 +2,10 @@
 // ClippedReLU (DS2), SELU (SNDCNN), Swish (Conformer), inference forward and training forward +
 // backward; GLU ([T, B, 2F] -> [T, B, F], the Conformer convolution module), Dropout (p = 0.1)
 // and AlphaDropout (p = 0.05), training forward + backward. x is passed as a view (the layer
-// caches a copy of y, or of x for Swish); *_fwd_bwd_borrowed lends it (asrkit::borrow: the layer
-// keeps x, as PyTorch autograd keeps a reference). Threads 1 and 2. bench/activation_compare.py
-// times PyTorch on the same shapes and prints ratios.
+// caches a byte mask for clipped ReLU, a copy of y for SELU, of x for Swish and GLU);
+// *_fwd_bwd_borrowed lends it (asrkit::borrow: the layer keeps x, as PyTorch autograd keeps a
+// reference). Threads 1 and 2. bench/activation_compare.py times PyTorch on the same shapes and
+// prints ratios.
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/threading.hpp>
 #include <asrkit/nn/activation.hpp>

@@ -4814,7 +4814,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
     return;
   }
   A recomputed;
-  if (!y && (kind == ActivationKind::relu || kind == ActivationKind::clipped_relu)) {
+  if (!y && derivative_is_a_mask(kind)) {
     y = x;  // y > 0 iff x > 0, and y < clip iff x < clip
   } else if (!y && kind != ActivationKind::swish) {
     recomputed.resize(n);
@@ -5056,8 +5056,8 @@ void sigmoid_backward(detail::arg_t<TensorView<const T, Device>> y,
 
 // ---- GLU ---------------------------------------------------------------------------------------
 /// Gated linear unit over the last axis (Dauphin et al. 2017; torch.nn.GLU(dim=-1)):
-/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b). With `saved` (glu_saving), each row of x
-/// is also copied there after its output row is written, while it is in cache.
+/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b). With `saved` (a layer's training forward),
+/// each row of x is also copied there after its output row is written, while it is in cache.
 template <class Device = Cpu, class T>
 void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
          TensorView<T, Device> saved = {}) {
@@ -5082,7 +5082,7 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
     detail::map_row<detail::kComputeVecBytes>(y.data() + r * n, n, [](auto aj, auto bj) {
       return aj / (T(2) + detail::expm1_simd<T>(-bj));
     }, xr, xr + n);
-    if (saved.data()) std::copy(x.data() + r * 2 * n, x.data() + (r + 1) * 2 * n, saved.data() + r * 2 * n);
+    if (saved.data()) std::copy(xr, xr + 2 * n, saved.data() + r * 2 * n);
   });
 }
 
@@ -6513,7 +6513,8 @@ class Conv1d : public detail::ConvLayer<T, 3> {
 // asrkit/nn/activation.hpp - activation layers (no parameters) wrapping ops/activation.hpp.
 //
 //   asrkit::SELU<float> act;                    // Klambauer et al. 2017 (canonical lambda, alpha)
-//   auto y  = act.forward_train(x);             // caches y (or x for Swish and GLU)
+//   auto y  = act.forward_train(x);             // caches y (x for Swish and GLU; a byte
+//                                               // mask for ReLU and ClippedReLU)
 //   auto dx = act.backward(dy);
 //   asrkit::ClippedReLU<float> g(20.0f);        // Deep Speech 2's min(max(x, 0), 20)
 //   asrkit::GLU<float> glu;                     // [..., 2n] -> [..., n], a * sigmoid(b)

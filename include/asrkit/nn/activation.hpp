@@ -1,7 +1,8 @@
 // asrkit/nn/activation.hpp - activation layers (no parameters) wrapping ops/activation.hpp.
 //
 //   asrkit::SELU<float> act;                    // Klambauer et al. 2017 (canonical lambda, alpha)
-//   auto y  = act.forward_train(x);             // caches y (or x for Swish and GLU)
+//   auto y  = act.forward_train(x);             // caches y (x for Swish and GLU; a byte
+//                                               // mask for ReLU and ClippedReLU)
 //   auto dx = act.backward(dy);
 //   asrkit::ClippedReLU<float> g(20.0f);        // Deep Speech 2's min(max(x, 0), 20)
 //   asrkit::GLU<float> glu;                     // [..., 2n] -> [..., n], a * sigmoid(b)

@@ -220,7 +220,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
     return;
   }
   A recomputed;
-  if (!y && (kind == ActivationKind::relu || kind == ActivationKind::clipped_relu)) {
+  if (!y && derivative_is_a_mask(kind)) {
     y = x;  // y > 0 iff x > 0, and y < clip iff x < clip
   } else if (!y && kind != ActivationKind::swish) {
     recomputed.resize(n);
@@ -462,8 +462,8 @@ void sigmoid_backward(detail::arg_t<TensorView<const T, Device>> y,
 
 // ---- GLU ---------------------------------------------------------------------------------------
 /// Gated linear unit over the last axis (Dauphin et al. 2017; torch.nn.GLU(dim=-1)):
-/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b). With `saved` (glu_saving), each row of x
-/// is also copied there after its output row is written, while it is in cache.
+/// x [..., 2n] = [a, b] -> y [..., n] = a * sigmoid(b). With `saved` (a layer's training forward),
+/// each row of x is also copied there after its output row is written, while it is in cache.
 template <class Device = Cpu, class T>
 void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
          TensorView<T, Device> saved = {}) {
@@ -488,7 +488,7 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
     detail::map_row<detail::kComputeVecBytes>(y.data() + r * n, n, [](auto aj, auto bj) {
       return aj / (T(2) + detail::expm1_simd<T>(-bj));
     }, xr, xr + n);
-    if (saved.data()) std::copy(x.data() + r * 2 * n, x.data() + (r + 1) * 2 * n, saved.data() + r * 2 * n);
+    if (saved.data()) std::copy(xr, xr + 2 * n, saved.data() + r * 2 * n);
   });
 }
 
