@@ -1,7 +1,8 @@
 // Normalisation layers on a DS2-sized activation, x [T=500, B=8, F=1024] float: BatchNorm
 // (training forward with batch statistics, forward + backward, each with x passed as a view,
 // borrowed, and chained: each output moved into the next call; inference), sequence-wise BN
-// with lengths (about 3/4 of the frames valid), LayerNorm (forward, forward + backward).
+// with lengths (about 3/4 of the frames valid), LayerNorm (forward; forward + backward with x
+// as a view, borrowed and chained, as BatchNorm).
 // Threads 1 and 2. bench/norm_compare.py times PyTorch on the same shapes and prints ratios.
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/threading.hpp>
@@ -76,19 +77,23 @@ void bm_sequence_batch_norm(benchmark::State& state, int threads) {
   state.counters["threads"] = threads;
 }
 
-void bm_layer_norm(benchmark::State& state, bool backward, int threads) {
+void bm_layer_norm(benchmark::State& state, bool backward, Input in, int threads) {
   asrkit::set_num_threads(threads);
   asrkit::LayerNorm<float> ln(kF);
   const auto& x = input(1);
   const auto& dy = input(2);
+  asrkit::Tensor<float> carry(x.view());
   for (auto _ : state) {
     if (!backward) {
       benchmark::DoNotOptimize(ln.forward(x.view()).data());  // per-frame: training == inference
       continue;
     }
-    auto y = ln.forward_train(x.view());
+    auto y = in == Input::chained    ? ln.forward_train(std::move(carry))
+             : in == Input::borrowed ? ln.forward_train(asrkit::borrow(x))
+                                     : ln.forward_train(x.view());
     benchmark::DoNotOptimize(y.data());
     benchmark::DoNotOptimize(ln.backward(dy.view()).data());
+    if (in == Input::chained) carry = std::move(y);
   }
   state.counters["threads"] = threads;
 }
@@ -111,9 +116,12 @@ const int registered = [] {
     ms(benchmark::RegisterBenchmark(("norm/sequence_batch_norm_fwd_bwd" + t).c_str(),
                                     bm_sequence_batch_norm, threads));
     ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd" + t).c_str(), bm_layer_norm, false,
-                                    threads));
-    ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd_bwd" + t).c_str(), bm_layer_norm, true,
-                                    threads));
+                                    Input::view, threads));
+    for (Input in : {Input::view, Input::borrowed, Input::chained}) {
+      const std::string how = in == Input::chained ? "_chained" : in == Input::borrowed ? "_borrowed" : "";
+      ms(benchmark::RegisterBenchmark(("norm/layer_norm_fwd_bwd" + how + t).c_str(), bm_layer_norm,
+                                      true, in, threads));
+    }
   }
   return 0;
 }();

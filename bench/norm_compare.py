@@ -18,6 +18,9 @@ asrkit's, the CPU's widest ATEN_CPU_CAPABILITY, OpenMP OpenBLAS; see anchor.py):
   sequence_batch_norm_fwd_bwd: what a PyTorch user writes for masked (valid-frame) statistics:
                             y = zeros; y[mask] = bn(x[mask]), + backward (same lengths as asrkit)
   layer_norm_fwd / _fwd_bwd: LayerNorm(1024) on x, (+ backward)
+  layer_norm_fwd_bwd_borrowed / _chained: the same PyTorch call (chained: each output the next
+                            call's input); asrkit's forward_train gets asrkit::borrow(x) / the
+                            moved output, as BatchNorm's rows
 Both sides are timed with Google Benchmark's statistic: per repetition, the mean time per call of
 a loop of at least 0.5 s; the median of 3 repetitions (asrkit: bench_norm; PyTorch:
 anchor.loop_mean_ms). --per-call-median times PyTorch as the median of --reps single calls instead
@@ -63,7 +66,8 @@ T, B, F = 500, 8, 1024
 OPS = ["batch_norm_train_fwd", "batch_norm_train_fwd_bwd", "batch_norm_train_fwd_borrowed",
        "batch_norm_train_fwd_bwd_borrowed", "batch_norm_train_fwd_chained",
        "batch_norm_train_fwd_bwd_chained", "batch_norm_infer", "sequence_batch_norm_fwd_bwd",
-       "layer_norm_fwd", "layer_norm_fwd_bwd"]
+       "layer_norm_fwd", "layer_norm_fwd_bwd", "layer_norm_fwd_bwd_borrowed",
+       "layer_norm_fwd_bwd_chained"]
 
 
 def lengths():
@@ -126,8 +130,19 @@ def torch_workloads():
         carry[0] = y.detach()
         return xl.grad
 
+    ln_carry = [x.clone()]
+
+    def ln_fwd_bwd_chained():
+        xl = ln_carry[0].detach().requires_grad_(True)
+        ln.zero_grad()
+        y = ln(xl)
+        y.backward(dy)
+        ln_carry[0] = y.detach()
+        return xl.grad
+
     return dict(zip(OPS, [bn_fwd, bn_fwd_bwd, bn_fwd, bn_fwd_bwd, bn_fwd_chained,
-                          bn_fwd_bwd_chained, bn_infer, seq_bn_fwd_bwd, ln_fwd, ln_fwd_bwd]))
+                          bn_fwd_bwd_chained, bn_infer, seq_bn_fwd_bwd, ln_fwd, ln_fwd_bwd, ln_fwd_bwd,
+                          ln_fwd_bwd_chained]))
 
 
 def median_cpu_ms(fn, reps):

@@ -49,6 +49,16 @@
 #define ASRKIT_ONE_COPY
 #endif
 
+// A loop template whose callers pass it lambdas over their own pointers: inlined, the stores
+// through the caller's restrict pointers cannot change the lambdas' captures; called, every
+// store (a memcpy of a vector) could, and the loop reloads them after each one (LayerNorm's
+// training forward through ops::detail::stream_row: 1.45 ms against 0.85-0.95 inlined).
+#if defined(__GNUC__) || defined(__clang__)
+#define ASRKIT_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ASRKIT_ALWAYS_INLINE inline
+#endif
+
 // A register-tiled kernel kept out of its callers: inlined into a loop that keeps state of its
 // own (a direct convolution's tap table), GCC 12 spilled the tile's accumulators to the stack on
 // every step with AVX2's 16 registers (a third of the FMA rate).
@@ -4579,7 +4589,7 @@ inline void stream_fence() { _mm_sfence(); }
 /// Writes dst[0..n) with streaming stores: `vec(j)` returns the vector for dst + j (it may store
 /// other outputs itself), `scalar(j0, j1)` writes the unaligned head and tail.
 template <class T, class Vec, class Scalar>
-void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
+ASRKIT_ALWAYS_INLINE void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
   constexpr index_t L = kRowVecBytes / sizeof(T);
   const auto misalign = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(dst) % kRowVecBytes);
   index_t j = misalign % static_cast<index_t>(sizeof(T)) != 0
@@ -5974,8 +5984,8 @@ void torch_default(Parameter<T>& weight, Parameter<T>* bias, Rng& rng) {
 //   auto y3 = bn.forward_train(asrkit::borrow(x));    // keeps a view of x: no copy; x must stay
 //                                                     // alive and unchanged until bn.backward
 //
-// A layer whose backward reads its input (Linear, PointwiseConv1d, BatchNorm, SequenceBatchNorm)
-// takes a `TrainInput<T>`, which any of the three converts to, and stores it in an
+// A layer whose backward reads its input (Linear, PointwiseConv1d, BatchNorm, SequenceBatchNorm,
+// LayerNorm, the element-wise activations) takes a `TrainInput<T>`, which any of the three converts to, and stores it in an
 // `InputCache<T>`. A copy is the safe default; moving hands over a tensor the caller no longer
 // needs (what a model does with the freshly written output of the layer before); borrowing is
 // PyTorch autograd's behaviour (it keeps a reference to the input), for a caller that holds x
@@ -6764,6 +6774,7 @@ class GLU {
 // threads (DESIGN.md sec. 3, Numerics).
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -6821,23 +6832,19 @@ inline constexpr auto bn_backward_uncentred = [](auto dy, auto x, auto k, auto g
   return dy * k + x * g + h;
 };
 
-/// LayerNorm rows: y = (x - mu) * rs [* g + b].
-template <class T>
-void standardize_row(T* y, const T* x, T mu, T rs, index_t n) {
-  map_row(y, n, [mu, rs](auto xj) { return (xj - mu) * rs; }, x);
-}
-template <class T>
-void standardize_affine_row(T* y, const T* x, T mu, T rs, const T* g, const T* b, index_t n) {
-  map_row(y, n, [mu, rs](auto xj, auto gj, auto bj) { return (xj - mu) * rs * gj + bj; }, x, g, b);
-}
-template <class T>
-void mul_row(T* out, const T* a, const T* b, index_t n) {
-  map_row(out, n, [](auto aj, auto bj) { return aj * bj; }, a, b);
-}
-/// dx = rs * (g - ma - h * mb).
-template <class T>
-void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n) {
-  map_row(dx, n, [rs, ma, mb](auto gj, auto hj) { return rs * (gj - ma - hj * mb); }, g, h);
+/// LayerNorm's backward row from what forward_train kept, h: x (FromX) or xhat, with xhat =
+/// (x - mu) * rs: dx = rs * (g - ma - xhat * mb) with g = γ ⊙ dy (γ null: g = dy). xhat is formed
+/// as forward_train forms it; the two paths still differ by a few ulps where the compiler
+/// contracts them differently (tests/nn/test_input_cache.cpp).
+template <bool FromX, class T>
+void ln_backward_row(T* dx, const T* dy, const T* h, const T* gamma, T mu, T rs, T ma, T mb, index_t n) {
+  const T c = -rs * ma, e = -rs * mb;
+  const auto xhat = [mu, rs](auto hj) {
+    if constexpr (FromX) return (hj - mu) * rs;
+    else return hj;
+  };
+  if (gamma) map_row(dx, n, [rs, c, e, xhat](auto d, auto hj, auto g) { return d * g * rs + (xhat(hj) * e + c); }, dy, h, gamma);
+  else map_row(dx, n, [rs, c, e, xhat](auto d, auto hj) { return d * rs + (xhat(hj) * e + c); }, dy, h);
 }
 
 // ---- non-temporal stores ------------------------------------------------------------------------
@@ -6851,40 +6858,33 @@ void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n)
 /// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
 using ops::detail::kStreamBytes;
 
-/// map_row(y, n, f, x, p...), and x copied to `copy` with streaming stores (BatchNorm's training
-/// forward caching its input for backward).
-template <class T, class F, class... P>
-void map_row_streaming_copy(T* y, T* copy, const T* x, index_t n, F f, const P*... p) {
-  stream_row(
-      copy, n,
-      [&](index_t j) {
-        const auto v = vec_load(x + j);
-        vec_store(y + j, f(v, vec_load(p + j)...));
-        return v;
-      },
-      [&](index_t j0, index_t j1) {
-        map_row(y + j0, j1 - j0, f, x + j0, (p + j0)...);
-        std::copy(x + j0, x + j1, copy + j0);
-      });
-}
+/// The identity: what BatchNorm keeps of its input (map_row_keeping's `keep`).
+inline constexpr auto unchanged = [](auto v) { return v; };
 
-/// LayerNorm's training row: xhat = (x - mu) * rs (streamed), y = xhat * g + b (or xhat).
-template <class T>
-void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
-                               T mu, T rs, const T* g, const T* b, index_t n) {
-  stream_row(
-      xhat, n,
-      [&](index_t j) {
-        const auto h = (vec_load(x + j) - mu) * rs;
-        const auto out = g ? h * vec_load(g + j) + vec_load(b + j) : h;
-        std::memcpy(y + j, &out, sizeof out);
-        return h;
-      },
-      [&](index_t j0, index_t j1) {
-        standardize_row(xhat + j0, x + j0, mu, rs, j1 - j0);
-        if (g) standardize_affine_row(y + j0, x + j0, mu, rs, g + j0, b + j0, j1 - j0);
-        else standardize_row(y + j0, x + j0, mu, rs, j1 - j0);
-      });
+/// map_row(y, n, f, x, p...), and keep(x) written to `kept` when it is not null (BatchNorm keeps
+/// x itself, LayerNorm a copied x standardised), with streaming stores when `streaming`: the one
+/// pass of a training forward that caches what its backward reads.
+template <class T, class F, class K, class... P>
+void map_row_keeping(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT kept, bool streaming, const T* ASRKIT_RESTRICT x,
+                     index_t n, F f, K keep, const P*... p) {
+  // restrict (and stream_row inlined): the stores to y and kept cannot change f's captures
+  // (LayerNorm's float mean and 1/σ), so the loop keeps them in registers (config.hpp)
+  if (kept && streaming) {
+    stream_row(
+        kept, n,
+        [&](index_t j) {
+          const auto v = vec_load(x + j);
+          vec_store(y + j, f(v, vec_load(p + j)...));
+          return keep(v);
+        },
+        [&](index_t j0, index_t j1) {
+          map_row(y + j0, j1 - j0, f, x + j0, (p + j0)...);
+          map_row(kept + j0, j1 - j0, keep, x + j0);
+        });
+  } else {
+    map_row(y, n, f, x, p...);
+    if (kept) map_row(kept, n, keep, x);
+  }
 }
 
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
@@ -6896,6 +6896,13 @@ inline constexpr index_t kRowGroup = 4;
 inline constexpr index_t kMomentRows = 8;
 /// Rows whose moments column_moments sums in T before adding them into double (any chunk size).
 inline constexpr index_t kMomentFlushRows = 64;
+/// Rows whose dβ and dγ LayerNorm's backward sums in T before adding them into double. dy has
+/// either sign and is not shifted, so the float rounding grows with the rows summed: for dβ of
+/// [1100, 1024] N(0, 1) floats, the worst |error| / (1 + |dβ|) was 6.3e-6 over 64 rows, 3.8e-6
+/// over 16, 2.9e-6 over 8 and 5.6e-8 in double at every row (one float sum over all rows, as
+/// PyTorch's CPU kernel: 2.0e-5). Each flush costs about a row pass: on [4000, 1024], 16 rows
+/// added 0.1-0.2 ms to a 1.3 ms backward, and every row in double 1 ms (docs/norms.md).
+inline constexpr index_t kGradFlushRows = 16;
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
 /// Group row indices, the last group possibly shorter; returns the number of valid rows.
@@ -7001,6 +7008,100 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
   else grad_sums_rows_impl<false>(dy, h, cols, row, n, centre, a, b);
 }
 
+/// A V (RowVec<T> or T) from p, any alignment.
+template <class V, class T>
+V load_as(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// out[k] += Σ_j f(j, zero)[k] over j in [0, n), k < K: f returns a std::array of K values of
+/// the type of `zero`, RowVec<T> (the columns j..j+L) over the vector part and T over the tail.
+/// They are summed in T, in vector lanes that are added into per-lane double totals every
+/// kLaneFlush steps (each T partial sum has at most 64 terms, as column_moments'), and the totals
+/// into out at the end. The order depends on n and the vector width only. Products formed and
+/// summed in double made LayerNorm's backward compute-bound (ln_grad_sums_row); four
+/// interleaved accumulators per sum instead of one made it slower (1.65-1.8 against 1.5-1.6 ms).
+template <index_t K, class T, class F>
+void lane_sums(index_t n, double* out, F f) {  // f by value: a local whose captures stay in registers
+  constexpr index_t kLaneFlush = 64;
+  index_t j = 0;
+  const auto sweep = [&](auto zero) {
+    using V = decltype(zero);
+    constexpr index_t L = sizeof(V) / sizeof(T);
+    double total[K][L] = {};
+    while (j + L <= n) {
+      const index_t j1 = std::min(n - (n - j) % L, j + kLaneFlush * L);
+      V acc[K];
+      std::fill(acc, acc + K, zero);
+      for (; j < j1; j += L) {
+        const auto v = f(j, zero);
+        for (index_t k = 0; k < K; ++k) acc[k] += v[static_cast<std::size_t>(k)];
+      }
+      for (index_t k = 0; k < K; ++k) {
+        T lanes[L];
+        std::memcpy(lanes, &acc[k], sizeof lanes);
+        for (index_t l = 0; l < L; ++l) total[k][l] += static_cast<double>(lanes[l]);
+      }
+    }
+    for (index_t k = 0; k < K; ++k)
+      for (index_t l = 0; l < L; ++l) out[k] += total[k][l];  // in lane order
+  };
+#if defined(ASRKIT_VECTOR_ROWS)
+  sweep(ops::detail::RowVec<T>{});
+#endif
+  sweep(T{});  // the tail (every column without vectors)
+}
+
+/// LayerNorm's row statistics: the mean, and the biased variance about it (two passes over the
+/// row, which is in L1 cache).
+template <class T>
+void row_moments(const T* ASRKIT_RESTRICT x, index_t n, double& mean, double& var) {
+  double s = 0, q = 0;
+  lane_sums<1, T>(n, &s, [x](index_t j, auto z) { return std::array{load_as<decltype(z)>(x + j)}; });
+  mean = s / static_cast<double>(n);
+  const T mu = static_cast<T>(mean);
+  lane_sums<1, T>(n, &q, [x, mu](index_t j, auto z) {
+    const auto d = load_as<decltype(z)>(x + j) - mu;
+    return std::array{d * d};
+  });
+  // Σ(x − mu)² about the rounded mean mu exceeds the one about the mean by n·(mu − mean)²
+  var = std::max(0.0, q / static_cast<double>(n) - (mean - mu) * (mean - mu));
+}
+
+/// LayerNorm backward's reductions over one row of dy and what forward_train kept, h: x (FromX)
+/// or xhat, with xhat = (x - mu) * rs. In one pass: sums[0] += Σ_j g and sums[1] += Σ_j g·xhat
+/// with g = γ ⊙ dy (γ null: dy), and per column s[j] += dy, q[j] += dy·xhat (the row's dβ, dγ in
+/// T; s null: skipped; the caller moves them into double every kGradFlushRows rows).
+/// LayerNorm's backward from xhat on [4000, 1024] floats, one core of the Zen 5 EPYC
+/// (docs/norms.md): 2.55 ms with the products in double (grad_sums_rows) and g, Σg, Σg·xhat in
+/// separate passes; 2.0 ms in T in one pass over four rows at a time (eight read streams, as
+/// grad_sums_rows; two rows: 1.9 ms); 1.3-1.5 ms one row at a time; from x, 1.6-1.9 ms.
+template <bool FromX, class T>
+void ln_grad_sums_row(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h, T mu, T rs,
+                      const T* ASRKIT_RESTRICT gamma, index_t cols, double* sums, T* ASRKIT_RESTRICT s,
+                      T* ASRKIT_RESTRICT q) {
+  // Affine: γ given and the column sums wanted (LayerNorm has both or neither); a branch per
+  // step on either made the memory-bound loop slower
+  const auto row = [&](auto affine) {
+    lane_sums<2, T>(cols, sums, [=](index_t j, auto z) {
+      using V = decltype(z);
+      const V d = load_as<V>(dy + j);
+      V xh = load_as<V>(h + j), g = d;
+      if constexpr (FromX) xh = (xh - mu) * rs;
+      if constexpr (decltype(affine)::value) {
+        g = d * load_as<V>(gamma + j);
+        vec_store(s + j, load_as<V>(s + j) + d);
+        vec_store(q + j, load_as<V>(q + j) + d * xh);
+      }
+      return std::array{g, g * xh};
+    });
+  };
+  if (gamma && s) row(std::true_type{});
+  else row(std::false_type{});
+}
+
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
 /// The chunks of chunk_rows(cols, kReduceChunkElems) rows are reduced in parallel, each in one
 /// pass shifted by its first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift:
@@ -7093,52 +7194,6 @@ void column_grad_sums(const T* dy, const T* h, const T* centre, index_t rows, in
       sum_dy_h[j] += a[cols + j];
     }
   }
-}
-
-/// Sum of x[0..n) and of (x - shift)^2 in double, in 16 interleaved lanes (a fixed order the
-/// compiler turns into SIMD code: a single running sum would be one serial add chain).
-template <class T>
-double lane_sum(const T* ASRKIT_RESTRICT x, index_t n) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  index_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(x[j + k]);
-  for (int k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(x[j]);
-  double s = 0;
-  for (double a : acc) s += a;
-  return s;
-}
-template <class T>
-double lane_sum_sq(const T* ASRKIT_RESTRICT x, index_t n, double shift) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  index_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int k = 0; k < kLanes; ++k) {
-      const double d = static_cast<double>(x[j + k]) - shift;
-      acc[k] += d * d;
-    }
-  for (int k = 0; j < n; ++j, ++k) {
-    const double d = static_cast<double>(x[j]) - shift;
-    acc[k] += d * d;
-  }
-  double s = 0;
-  for (double a : acc) s += a;
-  return s;
-}
-/// Sum of a[j] * b[j] in double, lanes as lane_sum.
-template <class T>
-double lane_dot(const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  index_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(a[j + k]) * static_cast<double>(b[j + k]);
-  for (int k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(a[j]) * static_cast<double>(b[j]);
-  double s = 0;
-  for (double v : acc) s += v;
-  return s;
 }
 
 /// Calls f(r0, r1) for row ranges of about kChunkElems elements, in parallel (each row once).
@@ -7293,14 +7348,6 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
       offset[j] = static_cast<T>(static_cast<double>(shift[j]) -
                                  static_cast<double>(mean[j]) * static_cast<double>(scale[j]));
   }
-  const auto row = [&](T* yr, T* cr, const T* xr, auto f, auto... p) {
-    if (cr && streaming) {
-      map_row_streaming_copy(yr, cr, xr, cols, f, p...);
-    } else {
-      map_row(yr, cols, f, xr, p...);
-      if (cr) std::copy(xr, xr + cols, cr);
-    }
-  };
   for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       const T* xr = x + r * cols;
@@ -7310,9 +7357,9 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
         std::fill(yr, yr + cols, T(0));
         if (cr) std::copy(xr, xr + cols, cr);
       } else if (centre) {
-        row(yr, cr, xr, centred_affine, mean, scale, shift);
+        map_row_keeping(yr, cr, streaming, xr, cols, centred_affine, unchanged, mean, scale, shift);
       } else {
-        row(yr, cr, xr, affine, scale, offset.data());
+        map_row_keeping(yr, cr, streaming, xr, cols, affine, unchanged, scale, offset.data());
       }
     }
     if (streaming) stream_fence();
@@ -7855,7 +7902,9 @@ class RecurrentBatchNorm {
 // asrkit/nn/layer_norm.hpp - layer normalisation over the last axis (Ba, Kiros & Hinton 2016).
 //
 //   asrkit::LayerNorm<float> ln(256);          // x: [..., 256]
-//   auto y  = ln.forward_train(x);             // caches xhat and 1/sigma per row
+//   auto y  = ln.forward_train(x);             // keeps xhat (x copied and standardised), or
+//                                              // x itself when moved or borrowed (input_cache.hpp),
+//                                              // and each row's mean and 1/sigma
 //   auto dx = ln.backward(dy);                 // adds dL/dγ, dL/dβ to ln.weight().grad, bias()
 //
 // Each row (frame) is normalised with its own statistics, so training and inference compute the
@@ -7873,6 +7922,7 @@ class RecurrentBatchNorm {
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/core/threading.hpp>
 // #include <asrkit/nn/detail/norm_kernels.hpp>
+// #include <asrkit/nn/input_cache.hpp>
 // #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -7905,17 +7955,27 @@ class LayerNorm {
   Tensor<T> forward(TensorView<const T> x) const {
     check(x.shape(), "input");
     Tensor<T> y(x.shape(), uninitialized);  // run writes every element
-    run(x, y.data(), nullptr, nullptr);
+    run(x, y.data(), nullptr, nullptr, nullptr);
     return y;
   }
 
-  Tensor<T> forward_train(TensorView<const T> x) {
+  /// Training: as forward, and what backward reads kept with each row's mean and 1/σ. A view
+  /// (or tensor lvalue) must be copied: the pass that writes y writes xhat = (x − mean) / σ in its
+  /// place (the same bytes, and backward need not recompute it: 1.5 against 1.9 ms on
+  /// [4000, 1024] floats, docs/norms.md). A moved tensor is kept itself and a borrowed one
+  /// (`asrkit::borrow(x)`) as a view that must outlive backward unchanged (input_cache.hpp);
+  /// backward then recomputes xhat from x, as PyTorch does, and nothing is written.
+  Tensor<T> forward_train(TrainInput<T> x) {
     check(x.shape(), "input");
-    // run writes every element of y, xhat and rstd; xhat is reused between calls.
-    Tensor<T> y(x.shape(), uninitialized);
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
-    rstd_.resize(static_cast<std::size_t>(x.numel() / features_));
-    run(x, y.data(), xhat_.data(), rstd_.data());
+    cached_ = false;
+    const TensorView<const T> in = x.view();
+    T* xhat = x_.keep_uncopied(std::move(x));
+    standardized_ = xhat != nullptr;
+    Tensor<T> y(in.shape(), uninitialized);  // run writes every element of y, xhat, mean, rstd
+    const auto rows = static_cast<std::size_t>(in.numel() / features_);
+    mean_.resize(rows);
+    rstd_.resize(rows);
+    run(in, y.data(), xhat, mean_.data(), rstd_.data());
     cached_ = true;
     return y;
   }
@@ -7923,38 +7983,45 @@ class LayerNorm {
   /// dx = rstd ⊙ (g − mean(g) − xhat ⊙ mean(g ⊙ xhat)) with g = γ ⊙ dy, per row.
   Tensor<T> backward(TensorView<const T> dy) {
     if (!cached_) throw ValueError("layernorm.2", "LayerNorm::backward: call forward_train first");
-    if (dy.shape() != xhat_.shape())
+    if (dy.shape() != x_.shape())
       throw ShapeError("layernorm.3", detail::str("LayerNorm::backward: dy must have the shape of the "
-                                                  "forward input ", xhat_.shape().str(), ", got ",
+                                                  "forward input ", x_.shape().str(), ", got ",
                                                   dy.shape().str()));
     const index_t rows = dy.numel() / features_, cols = features_;
     const bool affine = options_.elementwise_affine;
     const T* gamma = affine ? weight_.value.data() : nullptr;
-    // dγ, dβ: per-chunk column sums taken while each row is in cache, added in chunk order.
+    const T* h = x_.view().data();  // xhat, or x (then xhat = (x − mean) / σ per row)
+    // Per row, one pass sums g, g·xhat and the columns' dβ, dγ (in T, moved into the chunk's
+    // double sums every kGradFlushRows rows); a second, over the row still in cache, writes dx.
+    // Chunk sums are added in chunk order.
     const index_t step = detail::norm::chunk_rows(cols);
     const index_t chunks = (rows + step - 1) / step;
     std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
     Tensor<T> dx(dy.shape(), uninitialized);  // every row is written
-    detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-      std::vector<T> g(static_cast<std::size_t>(cols));
-      double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
+    const auto chunk_rows = [&](auto from_x, index_t r0, index_t r1) {
+      constexpr bool kFromX = decltype(from_x)::value;
+      std::vector<T> col_sums(affine ? static_cast<std::size_t>(2 * cols) : 0, T(0));  // Σ dy, Σ dy·xhat
+      T* s = affine ? col_sums.data() : nullptr;
+      double* part = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
       for (index_t r = r0; r < r1; ++r) {
-        const T* d = dy.data() + r * cols;
-        const T* h = xhat_.data() + r * cols;
-        if (affine && (r - r0) % detail::norm::kRowGroup == 0) {  // dγ, dβ of the next rows at once
-          const index_t group[detail::norm::kRowGroup] = {r, r + 1, r + 2, r + 3};
-          detail::norm::grad_sums_rows(dy.data(), xhat_.data(), cols, group,
-                                       std::min(detail::norm::kRowGroup, r1 - r), sum_dy, sum_dy + cols);
+        const index_t off = r * cols;
+        const T mu = mean_[static_cast<std::size_t>(r)], rs = rstd_[static_cast<std::size_t>(r)];
+        double sums[2] = {0.0, 0.0};
+        detail::norm::ln_grad_sums_row<kFromX>(dy.data() + off, h + off, mu, rs, gamma, cols, sums, s,
+                                               affine ? s + cols : nullptr);
+        const T ma = static_cast<T>(sums[0] / static_cast<double>(cols));
+        const T mb = static_cast<T>(sums[1] / static_cast<double>(cols));
+        detail::norm::ln_backward_row<kFromX>(dx.data() + off, dy.data() + off, h + off, gamma, mu, rs, ma,
+                                              mb, cols);
+        if (affine && ((r - r0 + 1) % detail::norm::kGradFlushRows == 0 || r + 1 == r1)) {
+          for (index_t j = 0; j < 2 * cols; ++j) part[j] += static_cast<double>(s[j]);
+          std::fill(col_sums.begin(), col_sums.end(), T(0));
         }
-        if (affine) detail::norm::mul_row(g.data(), gamma, d, cols);
-        else std::copy(d, d + cols, g.data());
-        const double a = detail::norm::lane_sum(g.data(), cols);
-        const double b = detail::norm::lane_dot(g.data(), h, cols);
-        const T ma = static_cast<T>(a / static_cast<double>(cols));
-        const T mb = static_cast<T>(b / static_cast<double>(cols));
-        const T rs = rstd_[static_cast<std::size_t>(r)];
-        detail::norm::ln_backward_row(dx.data() + r * cols, g.data(), h, rs, ma, mb, cols);
       }
+    };
+    detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+      if (standardized_) chunk_rows(std::false_type{}, r0, r1);
+      else chunk_rows(std::true_type{}, r0, r1);
     });
     if (affine) {
       std::vector<double> sdy(static_cast<std::size_t>(cols), 0.0), sdyh(static_cast<std::size_t>(cols), 0.0);
@@ -7991,8 +8058,10 @@ class LayerNorm {
                                                   features_, "], got ", s.str()));
   }
 
-  // Per row: mean and biased variance in double (two passes over the row, in L1 cache).
-  void run(TensorView<const T> x, T* y, T* xhat, T* rstd) const {
+  // Per row: mean and biased variance (row_moments: two passes over the row, in L1 cache), then
+  // y in one pass that also writes the row's xhat (training on a copied input; streaming stores
+  // from kStreamBytes: backward reads it after the rest of the network).
+  void run(TensorView<const T> x, T* y, T* xhat, T* mean_out, T* rstd_out) const {
     const index_t rows = x.numel() / features_, cols = features_;
     const T* gamma = options_.elementwise_affine ? weight_.value.data() : nullptr;
     const T* beta = options_.elementwise_affine ? bias_.value.data() : nullptr;
@@ -8000,19 +8069,23 @@ class LayerNorm {
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       for (index_t r = r0; r < r1; ++r) {
         const T* xr = x.data() + r * cols;
-        const double mean = detail::norm::lane_sum(xr, cols) / static_cast<double>(cols);
-        const double var = detail::norm::lane_sum_sq(xr, cols, mean) / static_cast<double>(cols);
+        double mean, var;
+        detail::norm::row_moments(xr, cols, mean, var);
         const T rs = static_cast<T>(1.0 / std::sqrt(var + options_.eps));
         const T mu = static_cast<T>(mean);
-        T* yr = y + r * cols;
-        if (rstd) rstd[r] = rs;
-        if (streaming) {  // xhat is read only by backward: keep it out of the cache
-          detail::norm::standardize_row_streaming(yr, xhat + r * cols, xr, mu, rs, gamma, beta, cols);
-          continue;
+        if (rstd_out) {
+          mean_out[r] = mu;
+          rstd_out[r] = rs;
         }
-        if (xhat) detail::norm::standardize_row(xhat + r * cols, xr, mu, rs, cols);
-        if (gamma) detail::norm::standardize_affine_row(yr, xr, mu, rs, gamma, beta, cols);
-        else detail::norm::standardize_row(yr, xr, mu, rs, cols);
+        T* yr = y + r * cols;
+        T* hr = xhat ? xhat + r * cols : nullptr;
+        const auto standardize = [mu, rs](auto xj) { return (xj - mu) * rs; };
+        if (gamma)
+          detail::norm::map_row_keeping(yr, hr, streaming, xr, cols,
+                                        [mu, rs](auto xj, auto gj, auto bj) { return (xj - mu) * rs * gj + bj; },
+                                        standardize, gamma, beta);
+        else
+          detail::norm::map_row_keeping(yr, hr, streaming, xr, cols, standardize, standardize);
       }
       if (streaming) detail::norm::stream_fence();
     });
@@ -8021,8 +8094,9 @@ class LayerNorm {
   LayerNormOptions options_;
   index_t features_;
   Parameter<T> weight_, bias_;
-  Tensor<T> xhat_;
-  std::vector<T> rstd_;
+  InputCache<T> x_;            // forward_train's xhat (a copied input) or x (moved, borrowed),
+  bool standardized_ = false;   // (which of the two)
+  std::vector<T> mean_, rstd_;  // and each row's mean and 1/σ
   bool cached_ = false;
 };
 

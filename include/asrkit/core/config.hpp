@@ -41,6 +41,16 @@
 #define ASRKIT_ONE_COPY
 #endif
 
+// A loop template whose callers pass it lambdas over their own pointers: inlined, the stores
+// through the caller's restrict pointers cannot change the lambdas' captures; called, every
+// store (a memcpy of a vector) could, and the loop reloads them after each one (LayerNorm's
+// training forward through ops::detail::stream_row: 1.45 ms against 0.85-0.95 inlined).
+#if defined(__GNUC__) || defined(__clang__)
+#define ASRKIT_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ASRKIT_ALWAYS_INLINE inline
+#endif
+
 // A register-tiled kernel kept out of its callers: inlined into a loop that keeps state of its
 // own (a direct convolution's tap table), GCC 12 spilled the tile's accumulators to the stack on
 // every step with AVX2's 16 registers (a third of the FMA rate).

@@ -118,14 +118,6 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
       offset[j] = static_cast<T>(static_cast<double>(shift[j]) -
                                  static_cast<double>(mean[j]) * static_cast<double>(scale[j]));
   }
-  const auto row = [&](T* yr, T* cr, const T* xr, auto f, auto... p) {
-    if (cr && streaming) {
-      map_row_streaming_copy(yr, cr, xr, cols, f, p...);
-    } else {
-      map_row(yr, cols, f, xr, p...);
-      if (cr) std::copy(xr, xr + cols, cr);
-    }
-  };
   for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
     for (index_t r = r0; r < r1; ++r) {
       const T* xr = x + r * cols;
@@ -135,9 +127,9 @@ void apply_affine(const T* x, index_t rows, index_t cols, const unsigned char* v
         std::fill(yr, yr + cols, T(0));
         if (cr) std::copy(xr, xr + cols, cr);
       } else if (centre) {
-        row(yr, cr, xr, centred_affine, mean, scale, shift);
+        map_row_keeping(yr, cr, streaming, xr, cols, centred_affine, unchanged, mean, scale, shift);
       } else {
-        row(yr, cr, xr, affine, scale, offset.data());
+        map_row_keeping(yr, cr, streaming, xr, cols, affine, unchanged, scale, offset.data());
       }
     }
     if (streaming) stream_fence();

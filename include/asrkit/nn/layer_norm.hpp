@@ -1,7 +1,9 @@
 // asrkit/nn/layer_norm.hpp - layer normalisation over the last axis (Ba, Kiros & Hinton 2016).
 //
 //   asrkit::LayerNorm<float> ln(256);          // x: [..., 256]
-//   auto y  = ln.forward_train(x);             // caches xhat and 1/sigma per row
+//   auto y  = ln.forward_train(x);             // keeps xhat (x copied and standardised), or
+//                                              // x itself when moved or borrowed (input_cache.hpp),
+//                                              // and each row's mean and 1/sigma
 //   auto dx = ln.backward(dy);                 // adds dL/dγ, dL/dβ to ln.weight().grad, bias()
 //
 // Each row (frame) is normalised with its own statistics, so training and inference compute the
@@ -20,6 +22,7 @@
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/core/threading.hpp>
 #include <asrkit/nn/detail/norm_kernels.hpp>
+#include <asrkit/nn/input_cache.hpp>
 #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
@@ -52,17 +55,27 @@ class LayerNorm {
   Tensor<T> forward(TensorView<const T> x) const {
     check(x.shape(), "input");
     Tensor<T> y(x.shape(), uninitialized);  // run writes every element
-    run(x, y.data(), nullptr, nullptr);
+    run(x, y.data(), nullptr, nullptr, nullptr);
     return y;
   }
 
-  Tensor<T> forward_train(TensorView<const T> x) {
+  /// Training: as forward, and what backward reads kept with each row's mean and 1/σ. A view
+  /// (or tensor lvalue) must be copied: the pass that writes y writes xhat = (x − mean) / σ in its
+  /// place (the same bytes, and backward need not recompute it: 1.5 against 1.9 ms on
+  /// [4000, 1024] floats, docs/norms.md). A moved tensor is kept itself and a borrowed one
+  /// (`asrkit::borrow(x)`) as a view that must outlive backward unchanged (input_cache.hpp);
+  /// backward then recomputes xhat from x, as PyTorch does, and nothing is written.
+  Tensor<T> forward_train(TrainInput<T> x) {
     check(x.shape(), "input");
-    // run writes every element of y, xhat and rstd; xhat is reused between calls.
-    Tensor<T> y(x.shape(), uninitialized);
-    if (xhat_.shape() != x.shape()) xhat_ = Tensor<T>(x.shape(), uninitialized);
-    rstd_.resize(static_cast<std::size_t>(x.numel() / features_));
-    run(x, y.data(), xhat_.data(), rstd_.data());
+    cached_ = false;
+    const TensorView<const T> in = x.view();
+    T* xhat = x_.keep_uncopied(std::move(x));
+    standardized_ = xhat != nullptr;
+    Tensor<T> y(in.shape(), uninitialized);  // run writes every element of y, xhat, mean, rstd
+    const auto rows = static_cast<std::size_t>(in.numel() / features_);
+    mean_.resize(rows);
+    rstd_.resize(rows);
+    run(in, y.data(), xhat, mean_.data(), rstd_.data());
     cached_ = true;
     return y;
   }
@@ -70,38 +83,45 @@ class LayerNorm {
   /// dx = rstd ⊙ (g − mean(g) − xhat ⊙ mean(g ⊙ xhat)) with g = γ ⊙ dy, per row.
   Tensor<T> backward(TensorView<const T> dy) {
     if (!cached_) throw ValueError("layernorm.2", "LayerNorm::backward: call forward_train first");
-    if (dy.shape() != xhat_.shape())
+    if (dy.shape() != x_.shape())
       throw ShapeError("layernorm.3", detail::str("LayerNorm::backward: dy must have the shape of the "
-                                                  "forward input ", xhat_.shape().str(), ", got ",
+                                                  "forward input ", x_.shape().str(), ", got ",
                                                   dy.shape().str()));
     const index_t rows = dy.numel() / features_, cols = features_;
     const bool affine = options_.elementwise_affine;
     const T* gamma = affine ? weight_.value.data() : nullptr;
-    // dγ, dβ: per-chunk column sums taken while each row is in cache, added in chunk order.
+    const T* h = x_.view().data();  // xhat, or x (then xhat = (x − mean) / σ per row)
+    // Per row, one pass sums g, g·xhat and the columns' dβ, dγ (in T, moved into the chunk's
+    // double sums every kGradFlushRows rows); a second, over the row still in cache, writes dx.
+    // Chunk sums are added in chunk order.
     const index_t step = detail::norm::chunk_rows(cols);
     const index_t chunks = (rows + step - 1) / step;
     std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
     Tensor<T> dx(dy.shape(), uninitialized);  // every row is written
-    detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-      std::vector<T> g(static_cast<std::size_t>(cols));
-      double* sum_dy = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
+    const auto chunk_rows = [&](auto from_x, index_t r0, index_t r1) {
+      constexpr bool kFromX = decltype(from_x)::value;
+      std::vector<T> col_sums(affine ? static_cast<std::size_t>(2 * cols) : 0, T(0));  // Σ dy, Σ dy·xhat
+      T* s = affine ? col_sums.data() : nullptr;
+      double* part = affine ? partial.data() + 2 * (r0 / step) * cols : nullptr;
       for (index_t r = r0; r < r1; ++r) {
-        const T* d = dy.data() + r * cols;
-        const T* h = xhat_.data() + r * cols;
-        if (affine && (r - r0) % detail::norm::kRowGroup == 0) {  // dγ, dβ of the next rows at once
-          const index_t group[detail::norm::kRowGroup] = {r, r + 1, r + 2, r + 3};
-          detail::norm::grad_sums_rows(dy.data(), xhat_.data(), cols, group,
-                                       std::min(detail::norm::kRowGroup, r1 - r), sum_dy, sum_dy + cols);
+        const index_t off = r * cols;
+        const T mu = mean_[static_cast<std::size_t>(r)], rs = rstd_[static_cast<std::size_t>(r)];
+        double sums[2] = {0.0, 0.0};
+        detail::norm::ln_grad_sums_row<kFromX>(dy.data() + off, h + off, mu, rs, gamma, cols, sums, s,
+                                               affine ? s + cols : nullptr);
+        const T ma = static_cast<T>(sums[0] / static_cast<double>(cols));
+        const T mb = static_cast<T>(sums[1] / static_cast<double>(cols));
+        detail::norm::ln_backward_row<kFromX>(dx.data() + off, dy.data() + off, h + off, gamma, mu, rs, ma,
+                                              mb, cols);
+        if (affine && ((r - r0 + 1) % detail::norm::kGradFlushRows == 0 || r + 1 == r1)) {
+          for (index_t j = 0; j < 2 * cols; ++j) part[j] += static_cast<double>(s[j]);
+          std::fill(col_sums.begin(), col_sums.end(), T(0));
         }
-        if (affine) detail::norm::mul_row(g.data(), gamma, d, cols);
-        else std::copy(d, d + cols, g.data());
-        const double a = detail::norm::lane_sum(g.data(), cols);
-        const double b = detail::norm::lane_dot(g.data(), h, cols);
-        const T ma = static_cast<T>(a / static_cast<double>(cols));
-        const T mb = static_cast<T>(b / static_cast<double>(cols));
-        const T rs = rstd_[static_cast<std::size_t>(r)];
-        detail::norm::ln_backward_row(dx.data() + r * cols, g.data(), h, rs, ma, mb, cols);
       }
+    };
+    detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
+      if (standardized_) chunk_rows(std::false_type{}, r0, r1);
+      else chunk_rows(std::true_type{}, r0, r1);
     });
     if (affine) {
       std::vector<double> sdy(static_cast<std::size_t>(cols), 0.0), sdyh(static_cast<std::size_t>(cols), 0.0);
@@ -138,8 +158,10 @@ class LayerNorm {
                                                   features_, "], got ", s.str()));
   }
 
-  // Per row: mean and biased variance in double (two passes over the row, in L1 cache).
-  void run(TensorView<const T> x, T* y, T* xhat, T* rstd) const {
+  // Per row: mean and biased variance (row_moments: two passes over the row, in L1 cache), then
+  // y in one pass that also writes the row's xhat (training on a copied input; streaming stores
+  // from kStreamBytes: backward reads it after the rest of the network).
+  void run(TensorView<const T> x, T* y, T* xhat, T* mean_out, T* rstd_out) const {
     const index_t rows = x.numel() / features_, cols = features_;
     const T* gamma = options_.elementwise_affine ? weight_.value.data() : nullptr;
     const T* beta = options_.elementwise_affine ? bias_.value.data() : nullptr;
@@ -147,19 +169,23 @@ class LayerNorm {
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
       for (index_t r = r0; r < r1; ++r) {
         const T* xr = x.data() + r * cols;
-        const double mean = detail::norm::lane_sum(xr, cols) / static_cast<double>(cols);
-        const double var = detail::norm::lane_sum_sq(xr, cols, mean) / static_cast<double>(cols);
+        double mean, var;
+        detail::norm::row_moments(xr, cols, mean, var);
         const T rs = static_cast<T>(1.0 / std::sqrt(var + options_.eps));
         const T mu = static_cast<T>(mean);
-        T* yr = y + r * cols;
-        if (rstd) rstd[r] = rs;
-        if (streaming) {  // xhat is read only by backward: keep it out of the cache
-          detail::norm::standardize_row_streaming(yr, xhat + r * cols, xr, mu, rs, gamma, beta, cols);
-          continue;
+        if (rstd_out) {
+          mean_out[r] = mu;
+          rstd_out[r] = rs;
         }
-        if (xhat) detail::norm::standardize_row(xhat + r * cols, xr, mu, rs, cols);
-        if (gamma) detail::norm::standardize_affine_row(yr, xr, mu, rs, gamma, beta, cols);
-        else detail::norm::standardize_row(yr, xr, mu, rs, cols);
+        T* yr = y + r * cols;
+        T* hr = xhat ? xhat + r * cols : nullptr;
+        const auto standardize = [mu, rs](auto xj) { return (xj - mu) * rs; };
+        if (gamma)
+          detail::norm::map_row_keeping(yr, hr, streaming, xr, cols,
+                                        [mu, rs](auto xj, auto gj, auto bj) { return (xj - mu) * rs * gj + bj; },
+                                        standardize, gamma, beta);
+        else
+          detail::norm::map_row_keeping(yr, hr, streaming, xr, cols, standardize, standardize);
       }
       if (streaming) detail::norm::stream_fence();
     });
@@ -168,8 +194,9 @@ class LayerNorm {
   LayerNormOptions options_;
   index_t features_;
   Parameter<T> weight_, bias_;
-  Tensor<T> xhat_;
-  std::vector<T> rstd_;
+  InputCache<T> x_;            // forward_train's xhat (a copied input) or x (moved, borrowed),
+  bool standardized_ = false;   // (which of the two)
+  std::vector<T> mean_, rstd_;  // and each row's mean and 1/σ
   bool cached_ = false;
 };
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -68,23 +69,19 @@ inline constexpr auto bn_backward_uncentred = [](auto dy, auto x, auto k, auto g
   return dy * k + x * g + h;
 };
 
-/// LayerNorm rows: y = (x - mu) * rs [* g + b].
-template <class T>
-void standardize_row(T* y, const T* x, T mu, T rs, index_t n) {
-  map_row(y, n, [mu, rs](auto xj) { return (xj - mu) * rs; }, x);
-}
-template <class T>
-void standardize_affine_row(T* y, const T* x, T mu, T rs, const T* g, const T* b, index_t n) {
-  map_row(y, n, [mu, rs](auto xj, auto gj, auto bj) { return (xj - mu) * rs * gj + bj; }, x, g, b);
-}
-template <class T>
-void mul_row(T* out, const T* a, const T* b, index_t n) {
-  map_row(out, n, [](auto aj, auto bj) { return aj * bj; }, a, b);
-}
-/// dx = rs * (g - ma - h * mb).
-template <class T>
-void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n) {
-  map_row(dx, n, [rs, ma, mb](auto gj, auto hj) { return rs * (gj - ma - hj * mb); }, g, h);
+/// LayerNorm's backward row from what forward_train kept, h: x (FromX) or xhat, with xhat =
+/// (x - mu) * rs: dx = rs * (g - ma - xhat * mb) with g = γ ⊙ dy (γ null: g = dy). xhat is formed
+/// as forward_train forms it; the two paths still differ by a few ulps where the compiler
+/// contracts them differently (tests/nn/test_input_cache.cpp).
+template <bool FromX, class T>
+void ln_backward_row(T* dx, const T* dy, const T* h, const T* gamma, T mu, T rs, T ma, T mb, index_t n) {
+  const T c = -rs * ma, e = -rs * mb;
+  const auto xhat = [mu, rs](auto hj) {
+    if constexpr (FromX) return (hj - mu) * rs;
+    else return hj;
+  };
+  if (gamma) map_row(dx, n, [rs, c, e, xhat](auto d, auto hj, auto g) { return d * g * rs + (xhat(hj) * e + c); }, dy, h, gamma);
+  else map_row(dx, n, [rs, c, e, xhat](auto d, auto hj) { return d * rs + (xhat(hj) * e + c); }, dy, h);
 }
 
 // ---- non-temporal stores ------------------------------------------------------------------------
@@ -98,40 +95,33 @@ void ln_backward_row(T* dx, const T* g, const T* h, T rs, T ma, T mb, index_t n)
 /// Outputs from this size write the cache with streaming stores (smaller ones stay cached).
 using ops::detail::kStreamBytes;
 
-/// map_row(y, n, f, x, p...), and x copied to `copy` with streaming stores (BatchNorm's training
-/// forward caching its input for backward).
-template <class T, class F, class... P>
-void map_row_streaming_copy(T* y, T* copy, const T* x, index_t n, F f, const P*... p) {
-  stream_row(
-      copy, n,
-      [&](index_t j) {
-        const auto v = vec_load(x + j);
-        vec_store(y + j, f(v, vec_load(p + j)...));
-        return v;
-      },
-      [&](index_t j0, index_t j1) {
-        map_row(y + j0, j1 - j0, f, x + j0, (p + j0)...);
-        std::copy(x + j0, x + j1, copy + j0);
-      });
-}
+/// The identity: what BatchNorm keeps of its input (map_row_keeping's `keep`).
+inline constexpr auto unchanged = [](auto v) { return v; };
 
-/// LayerNorm's training row: xhat = (x - mu) * rs (streamed), y = xhat * g + b (or xhat).
-template <class T>
-void standardize_row_streaming(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT xhat, const T* ASRKIT_RESTRICT x,
-                               T mu, T rs, const T* g, const T* b, index_t n) {
-  stream_row(
-      xhat, n,
-      [&](index_t j) {
-        const auto h = (vec_load(x + j) - mu) * rs;
-        const auto out = g ? h * vec_load(g + j) + vec_load(b + j) : h;
-        std::memcpy(y + j, &out, sizeof out);
-        return h;
-      },
-      [&](index_t j0, index_t j1) {
-        standardize_row(xhat + j0, x + j0, mu, rs, j1 - j0);
-        if (g) standardize_affine_row(y + j0, x + j0, mu, rs, g + j0, b + j0, j1 - j0);
-        else standardize_row(y + j0, x + j0, mu, rs, j1 - j0);
-      });
+/// map_row(y, n, f, x, p...), and keep(x) written to `kept` when it is not null (BatchNorm keeps
+/// x itself, LayerNorm a copied x standardised), with streaming stores when `streaming`: the one
+/// pass of a training forward that caches what its backward reads.
+template <class T, class F, class K, class... P>
+void map_row_keeping(T* ASRKIT_RESTRICT y, T* ASRKIT_RESTRICT kept, bool streaming, const T* ASRKIT_RESTRICT x,
+                     index_t n, F f, K keep, const P*... p) {
+  // restrict (and stream_row inlined): the stores to y and kept cannot change f's captures
+  // (LayerNorm's float mean and 1/σ), so the loop keeps them in registers (config.hpp)
+  if (kept && streaming) {
+    stream_row(
+        kept, n,
+        [&](index_t j) {
+          const auto v = vec_load(x + j);
+          vec_store(y + j, f(v, vec_load(p + j)...));
+          return keep(v);
+        },
+        [&](index_t j0, index_t j1) {
+          map_row(y + j0, j1 - j0, f, x + j0, (p + j0)...);
+          map_row(kept + j0, j1 - j0, keep, x + j0);
+        });
+  } else {
+    map_row(y, n, f, x, p...);
+    if (kept) map_row(kept, n, keep, x);
+  }
 }
 
 /// Valid rows of [r0, r1) taken together by the column reductions: the accumulators are loaded and
@@ -143,6 +133,13 @@ inline constexpr index_t kRowGroup = 4;
 inline constexpr index_t kMomentRows = 8;
 /// Rows whose moments column_moments sums in T before adding them into double (any chunk size).
 inline constexpr index_t kMomentFlushRows = 64;
+/// Rows whose dβ and dγ LayerNorm's backward sums in T before adding them into double. dy has
+/// either sign and is not shifted, so the float rounding grows with the rows summed: for dβ of
+/// [1100, 1024] N(0, 1) floats, the worst |error| / (1 + |dβ|) was 6.3e-6 over 64 rows, 3.8e-6
+/// over 16, 2.9e-6 over 8 and 5.6e-8 in double at every row (one float sum over all rows, as
+/// PyTorch's CPU kernel: 2.0e-5). Each flush costs about a row pass: on [4000, 1024], 16 rows
+/// added 0.1-0.2 ms to a 1.3 ms backward, and every row in double 1 ms (docs/norms.md).
+inline constexpr index_t kGradFlushRows = 16;
 
 /// Calls f(group, n) for the valid rows of [r0, r1) (all when `valid` is null) in groups of
 /// Group row indices, the last group possibly shorter; returns the number of valid rows.
@@ -248,6 +245,100 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
   else grad_sums_rows_impl<false>(dy, h, cols, row, n, centre, a, b);
 }
 
+/// A V (RowVec<T> or T) from p, any alignment.
+template <class V, class T>
+V load_as(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// out[k] += Σ_j f(j, zero)[k] over j in [0, n), k < K: f returns a std::array of K values of
+/// the type of `zero`, RowVec<T> (the columns j..j+L) over the vector part and T over the tail.
+/// They are summed in T, in vector lanes that are added into per-lane double totals every
+/// kLaneFlush steps (each T partial sum has at most 64 terms, as column_moments'), and the totals
+/// into out at the end. The order depends on n and the vector width only. Products formed and
+/// summed in double made LayerNorm's backward compute-bound (ln_grad_sums_row); four
+/// interleaved accumulators per sum instead of one made it slower (1.65-1.8 against 1.5-1.6 ms).
+template <index_t K, class T, class F>
+void lane_sums(index_t n, double* out, F f) {  // f by value: a local whose captures stay in registers
+  constexpr index_t kLaneFlush = 64;
+  index_t j = 0;
+  const auto sweep = [&](auto zero) {
+    using V = decltype(zero);
+    constexpr index_t L = sizeof(V) / sizeof(T);
+    double total[K][L] = {};
+    while (j + L <= n) {
+      const index_t j1 = std::min(n - (n - j) % L, j + kLaneFlush * L);
+      V acc[K];
+      std::fill(acc, acc + K, zero);
+      for (; j < j1; j += L) {
+        const auto v = f(j, zero);
+        for (index_t k = 0; k < K; ++k) acc[k] += v[static_cast<std::size_t>(k)];
+      }
+      for (index_t k = 0; k < K; ++k) {
+        T lanes[L];
+        std::memcpy(lanes, &acc[k], sizeof lanes);
+        for (index_t l = 0; l < L; ++l) total[k][l] += static_cast<double>(lanes[l]);
+      }
+    }
+    for (index_t k = 0; k < K; ++k)
+      for (index_t l = 0; l < L; ++l) out[k] += total[k][l];  // in lane order
+  };
+#if defined(ASRKIT_VECTOR_ROWS)
+  sweep(ops::detail::RowVec<T>{});
+#endif
+  sweep(T{});  // the tail (every column without vectors)
+}
+
+/// LayerNorm's row statistics: the mean, and the biased variance about it (two passes over the
+/// row, which is in L1 cache).
+template <class T>
+void row_moments(const T* ASRKIT_RESTRICT x, index_t n, double& mean, double& var) {
+  double s = 0, q = 0;
+  lane_sums<1, T>(n, &s, [x](index_t j, auto z) { return std::array{load_as<decltype(z)>(x + j)}; });
+  mean = s / static_cast<double>(n);
+  const T mu = static_cast<T>(mean);
+  lane_sums<1, T>(n, &q, [x, mu](index_t j, auto z) {
+    const auto d = load_as<decltype(z)>(x + j) - mu;
+    return std::array{d * d};
+  });
+  // Σ(x − mu)² about the rounded mean mu exceeds the one about the mean by n·(mu − mean)²
+  var = std::max(0.0, q / static_cast<double>(n) - (mean - mu) * (mean - mu));
+}
+
+/// LayerNorm backward's reductions over one row of dy and what forward_train kept, h: x (FromX)
+/// or xhat, with xhat = (x - mu) * rs. In one pass: sums[0] += Σ_j g and sums[1] += Σ_j g·xhat
+/// with g = γ ⊙ dy (γ null: dy), and per column s[j] += dy, q[j] += dy·xhat (the row's dβ, dγ in
+/// T; s null: skipped; the caller moves them into double every kGradFlushRows rows).
+/// LayerNorm's backward from xhat on [4000, 1024] floats, one core of the Zen 5 EPYC
+/// (docs/norms.md): 2.55 ms with the products in double (grad_sums_rows) and g, Σg, Σg·xhat in
+/// separate passes; 2.0 ms in T in one pass over four rows at a time (eight read streams, as
+/// grad_sums_rows; two rows: 1.9 ms); 1.3-1.5 ms one row at a time; from x, 1.6-1.9 ms.
+template <bool FromX, class T>
+void ln_grad_sums_row(const T* ASRKIT_RESTRICT dy, const T* ASRKIT_RESTRICT h, T mu, T rs,
+                      const T* ASRKIT_RESTRICT gamma, index_t cols, double* sums, T* ASRKIT_RESTRICT s,
+                      T* ASRKIT_RESTRICT q) {
+  // Affine: γ given and the column sums wanted (LayerNorm has both or neither); a branch per
+  // step on either made the memory-bound loop slower
+  const auto row = [&](auto affine) {
+    lane_sums<2, T>(cols, sums, [=](index_t j, auto z) {
+      using V = decltype(z);
+      const V d = load_as<V>(dy + j);
+      V xh = load_as<V>(h + j), g = d;
+      if constexpr (FromX) xh = (xh - mu) * rs;
+      if constexpr (decltype(affine)::value) {
+        g = d * load_as<V>(gamma + j);
+        vec_store(s + j, load_as<V>(s + j) + d);
+        vec_store(q + j, load_as<V>(q + j) + d * xh);
+      }
+      return std::array{g, g * xh};
+    });
+  };
+  if (gamma && s) row(std::true_type{});
+  else row(std::false_type{});
+}
+
 /// Per-column mean and M2 (sum of squared deviations) over the valid rows; returns their count.
 /// The chunks of chunk_rows(cols, kReduceChunkElems) rows are reduced in parallel, each in one
 /// pass shifted by its first valid row (mean = shift + Σd/n, M2 = Σd² − (Σd)²/n with d = x − shift:
@@ -340,52 +431,6 @@ void column_grad_sums(const T* dy, const T* h, const T* centre, index_t rows, in
       sum_dy_h[j] += a[cols + j];
     }
   }
-}
-
-/// Sum of x[0..n) and of (x - shift)^2 in double, in 16 interleaved lanes (a fixed order the
-/// compiler turns into SIMD code: a single running sum would be one serial add chain).
-template <class T>
-double lane_sum(const T* ASRKIT_RESTRICT x, index_t n) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  index_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(x[j + k]);
-  for (int k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(x[j]);
-  double s = 0;
-  for (double a : acc) s += a;
-  return s;
-}
-template <class T>
-double lane_sum_sq(const T* ASRKIT_RESTRICT x, index_t n, double shift) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  index_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int k = 0; k < kLanes; ++k) {
-      const double d = static_cast<double>(x[j + k]) - shift;
-      acc[k] += d * d;
-    }
-  for (int k = 0; j < n; ++j, ++k) {
-    const double d = static_cast<double>(x[j]) - shift;
-    acc[k] += d * d;
-  }
-  double s = 0;
-  for (double a : acc) s += a;
-  return s;
-}
-/// Sum of a[j] * b[j] in double, lanes as lane_sum.
-template <class T>
-double lane_dot(const T* ASRKIT_RESTRICT a, const T* ASRKIT_RESTRICT b, index_t n) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
-  index_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(a[j + k]) * static_cast<double>(b[j + k]);
-  for (int k = 0; j < n; ++j, ++k) acc[k] += static_cast<double>(a[j]) * static_cast<double>(b[j]);
-  double s = 0;
-  for (double v : acc) s += v;
-  return s;
 }
 
 /// Calls f(r0, r1) for row ranges of about kChunkElems elements, in parallel (each row once).

@@ -109,7 +109,7 @@ inline void stream_fence() { _mm_sfence(); }
 /// Writes dst[0..n) with streaming stores: `vec(j)` returns the vector for dst + j (it may store
 /// other outputs itself), `scalar(j0, j1)` writes the unaligned head and tail.
 template <class T, class Vec, class Scalar>
-void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
+ASRKIT_ALWAYS_INLINE void stream_row(T* dst, index_t n, Vec&& vec, Scalar&& scalar) {
   constexpr index_t L = kRowVecBytes / sizeof(T);
   const auto misalign = static_cast<index_t>(reinterpret_cast<std::uintptr_t>(dst) % kRowVecBytes);
   index_t j = misalign % static_cast<index_t>(sizeof(T)) != 0
