@@ -7961,7 +7961,7 @@ class LayerNorm {
 
   /// Training: as forward, and what backward reads kept with each row's mean and 1/σ. A view
   /// (or tensor lvalue) must be copied: the pass that writes y writes xhat = (x − mean) / σ in its
-  /// place (the same bytes, and backward need not recompute it: 1.5 against 1.9 ms on
+  /// place (the same bytes, and backward need not recompute it: 1.3-1.5 against 1.5-1.9 ms on
   /// [4000, 1024] floats, docs/norms.md). A moved tensor is kept itself and a borrowed one
   /// (`asrkit::borrow(x)`) as a view that must outlive backward unchanged (input_cache.hpp);
   /// backward then recomputes xhat from x, as PyTorch does, and nothing is written.
