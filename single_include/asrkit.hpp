@@ -8038,6 +8038,15 @@ class LayerNorm {
     return dx;
   }
 
+  /// Drops what forward_train kept (frees its memory; a copy of the layer then copies only
+  /// its parameters).
+  void clear_cache() {
+    x_.clear();
+    mean_.clear();
+    rstd_.clear();
+    cached_ = false;
+  }
+
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     if (!options_.elementwise_affine) return;
@@ -13989,6 +13998,7 @@ class TransformerBlock : public detail::StochasticDepthBlock<T> {
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 // #include <asrkit/core/error.hpp>
@@ -14062,7 +14072,7 @@ class ConformerBlock : public detail::StochasticDepthBlock<T> {
       conv_.forward_train(y, factor, [&](TensorView<const T> h) { return conv_module_.forward_train(h, lv); });
       ff_.forward_train(y, factor, [&](TensorView<const T> h) { return feed_forward_.forward_train(h, lv); });
       if (norm_final_) {
-        y = norm_final_->forward_train(y);
+        y = norm_final_->forward_train(std::move(y));  // y's storage becomes its cache: no x̂ copy
         if (depth_.drop.any_skipped()) detail::keep_skipped_items(y, x, factor);
       }
     }
@@ -14224,6 +14234,7 @@ class FusionFormerBlock : public ConformerBlock<T> {
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // #include <asrkit/core/error.hpp>
@@ -14317,6 +14328,8 @@ class Encoder {
     Tensor<T> h, pos;
     split_encoding(positional_.forward_train(x, lv), h, pos);
     tap_norms_.clear();
+    // the last step's cache is spent; cleared, the tap norms below copy only the parameters
+    if (after_norm_) after_norm_->clear_cache();
     const auto record_taps = tap_recorder(out, [&](std::size_t k, const Tensor<T>& tap) {
       if (!(after_norm_ && options_.tap_final_norm)) return tap;
       // a copy of after_norm holds this tap's cache; its gradients are merged in backward
@@ -14328,7 +14341,7 @@ class Encoder {
       if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
       else return b.forward_train(in, lv, mask);
     }, [&](index_t p, const Tensor<T>& h_pos) { record_taps(p, h_pos, lengths_); });
-    out.output = after_norm_ ? after_norm_->forward_train(h) : std::move(h);
+    out.output = after_norm_ ? after_norm_->forward_train(std::move(h)) : std::move(h);  // h: the cache
     detail::seq::zero_padding(out.output.view(), lengths_);
     shape_ = out.output.shape();
     cached_ = true;

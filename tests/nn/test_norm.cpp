@@ -560,6 +560,8 @@ TEST_CASE("LayerNorm validates its arguments", "[nn][layernorm][errors]") {
   REQUIRE_THROWS_ID(ln.forward(wrong.view()), asrkit::ShapeError, "[asrkit.layernorm.3]");
   ln.forward_train(x.view());
   REQUIRE_THROWS_ID(ln.backward(wrong.view()), asrkit::ShapeError, "[asrkit.layernorm.3]");
+  ln.clear_cache();  // what forward_train kept is gone
+  REQUIRE_THROWS_ID(ln.backward(x.view()), asrkit::ValueError, "[asrkit.layernorm.2]");
 }
 
 namespace {

@@ -30,6 +30,7 @@
 #include <optional>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <asrkit/core/error.hpp>
@@ -103,7 +104,7 @@ class ConformerBlock : public detail::StochasticDepthBlock<T> {
       conv_.forward_train(y, factor, [&](TensorView<const T> h) { return conv_module_.forward_train(h, lv); });
       ff_.forward_train(y, factor, [&](TensorView<const T> h) { return feed_forward_.forward_train(h, lv); });
       if (norm_final_) {
-        y = norm_final_->forward_train(y);
+        y = norm_final_->forward_train(std::move(y));  // y's storage becomes its cache: no x̂ copy
         if (depth_.drop.any_skipped()) detail::keep_skipped_items(y, x, factor);
       }
     }

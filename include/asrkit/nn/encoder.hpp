@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <asrkit/core/error.hpp>
@@ -123,6 +124,8 @@ class Encoder {
     Tensor<T> h, pos;
     split_encoding(positional_.forward_train(x, lv), h, pos);
     tap_norms_.clear();
+    // the last step's cache is spent; cleared, the tap norms below copy only the parameters
+    if (after_norm_) after_norm_->clear_cache();
     const auto record_taps = tap_recorder(out, [&](std::size_t k, const Tensor<T>& tap) {
       if (!(after_norm_ && options_.tap_final_norm)) return tap;
       // a copy of after_norm holds this tap's cache; its gradients are merged in backward
@@ -134,7 +137,7 @@ class Encoder {
       if constexpr (Block::relative_positions) return b.forward_train(in, pos, lv, mask);
       else return b.forward_train(in, lv, mask);
     }, [&](index_t p, const Tensor<T>& h_pos) { record_taps(p, h_pos, lengths_); });
-    out.output = after_norm_ ? after_norm_->forward_train(h) : std::move(h);
+    out.output = after_norm_ ? after_norm_->forward_train(std::move(h)) : std::move(h);  // h: the cache
     detail::seq::zero_padding(out.output.view(), lengths_);
     shape_ = out.output.shape();
     cached_ = true;

@@ -138,6 +138,15 @@ class LayerNorm {
     return dx;
   }
 
+  /// Drops what forward_train kept (frees its memory; a copy of the layer then copies only
+  /// its parameters).
+  void clear_cache() {
+    x_.clear();
+    mean_.clear();
+    rstd_.clear();
+    cached_ = false;
+  }
+
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     if (!options_.elementwise_affine) return;
