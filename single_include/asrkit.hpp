@@ -4782,6 +4782,11 @@ V expm1_simd(V t) {
     return std::expm1(t);
   }
 }
+/// sigmoid(t) = 1 / (2 + expm1(−t)) on T or a RowVec<T> (Swish's derivative, GLU's backward).
+template <class T, class V>
+V sigmoid_simd(V t) {
+  return T(1) / (T(2) + expm1_simd<T>(-t));
+}
 
 // Forward on a contiguous range: y = f(x). Both may alias.
 template <class T>
@@ -4834,7 +4839,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
   if (kind == ActivationKind::swish) {
     // swish' = s + x s (1 - s), s = sigmoid(x) = 1 / (2 + expm1(-x)), in one pass
     ops::detail::map_row<ops::detail::kComputeVecBytes>(dx, n, [](auto gj, auto xj) {
-      const auto s = T(1) / (T(2) + expm1_simd<T>(-xj));
+      const auto s = sigmoid_simd<T>(xj);
       return gj * (s * (T(1) + xj * (T(1) - s)));
     }, dy, x);
     return;
@@ -5087,7 +5092,8 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
                                                          y.shape().str()));
   const index_t n = want.dim(-1), rows = n == 0 ? 0 : want.numel() / n;
   parallel_for(rows, [&](index_t r) {
-    // a · sigmoid(b) = a / (2 + expm1(−b)) in one SIMD expression, as Swish's derivative
+    // a · sigmoid(b) = a / (2 + expm1(−b)) in one SIMD expression (sigmoid_simd's, with the
+    // division by the denominator in place of a reciprocal and a product)
     const T* xr = x.data() + r * 2 * n;
     detail::map_row<detail::kComputeVecBytes>(y.data() + r * n, n, [](auto aj, auto bj) {
       return aj / (T(2) + detail::expm1_simd<T>(-bj));
@@ -5109,9 +5115,8 @@ void glu_backward(detail::arg_t<TensorView<const T, Device>> x,
                                                          " with the last dimension halved, got ",
                                                          dy.shape().str()));
   const index_t n = dy.dim(-1), rows = n == 0 ? 0 : dy.numel() / n;
-  // sigmoid(b) = 1 / (2 + expm1(−b)), recomputed in each half's SIMD expression (cheaper than
-  // a row buffer of it)
-  const auto sigmoid = [](auto bj) { return T(1) / (T(2) + detail::expm1_simd<T>(-bj)); };
+  // sigmoid(b) is recomputed in each half's SIMD expression (cheaper than a row buffer of it)
+  const auto sigmoid = [](auto bj) { return detail::sigmoid_simd<T>(bj); };
   parallel_for(rows, [&](index_t r) {
     const T* xr = x.data() + r * 2 * n;  // [a, b]
     const T* gr = dy.data() + r * n;
@@ -7998,7 +8003,7 @@ class LayerNorm {
     const index_t chunks = (rows + step - 1) / step;
     std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
     Tensor<T> dx(dy.shape(), uninitialized);  // every row is written
-    const auto chunk_rows = [&](auto from_x, index_t r0, index_t r1) {
+    const auto backward_rows = [&](auto from_x, index_t r0, index_t r1) {
       constexpr bool kFromX = decltype(from_x)::value;
       std::vector<T> col_sums(affine ? static_cast<std::size_t>(2 * cols) : 0, T(0));  // Σ dy, Σ dy·xhat
       T* s = affine ? col_sums.data() : nullptr;
@@ -8020,8 +8025,8 @@ class LayerNorm {
       }
     };
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-      if (standardized_) chunk_rows(std::false_type{}, r0, r1);
-      else chunk_rows(std::true_type{}, r0, r1);
+      if (standardized_) backward_rows(std::false_type{}, r0, r1);
+      else backward_rows(std::true_type{}, r0, r1);
     });
     if (affine) {
       std::vector<double> sdy(static_cast<std::size_t>(cols), 0.0), sdyh(static_cast<std::size_t>(cols), 0.0);

@@ -98,7 +98,7 @@ class LayerNorm {
     const index_t chunks = (rows + step - 1) / step;
     std::vector<double> partial(affine ? static_cast<std::size_t>(2 * chunks * cols) : 0, 0.0);
     Tensor<T> dx(dy.shape(), uninitialized);  // every row is written
-    const auto chunk_rows = [&](auto from_x, index_t r0, index_t r1) {
+    const auto backward_rows = [&](auto from_x, index_t r0, index_t r1) {
       constexpr bool kFromX = decltype(from_x)::value;
       std::vector<T> col_sums(affine ? static_cast<std::size_t>(2 * cols) : 0, T(0));  // Σ dy, Σ dy·xhat
       T* s = affine ? col_sums.data() : nullptr;
@@ -120,8 +120,8 @@ class LayerNorm {
       }
     };
     detail::norm::for_row_chunks(rows, cols, [&](index_t r0, index_t r1) {
-      if (standardized_) chunk_rows(std::false_type{}, r0, r1);
-      else chunk_rows(std::true_type{}, r0, r1);
+      if (standardized_) backward_rows(std::false_type{}, r0, r1);
+      else backward_rows(std::true_type{}, r0, r1);
     });
     if (affine) {
       std::vector<double> sdy(static_cast<std::size_t>(cols), 0.0), sdyh(static_cast<std::size_t>(cols), 0.0);

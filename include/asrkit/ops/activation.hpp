@@ -178,6 +178,11 @@ V expm1_simd(V t) {
     return std::expm1(t);
   }
 }
+/// sigmoid(t) = 1 / (2 + expm1(−t)) on T or a RowVec<T> (Swish's derivative, GLU's backward).
+template <class T, class V>
+V sigmoid_simd(V t) {
+  return T(1) / (T(2) + expm1_simd<T>(-t));
+}
 
 // Forward on a contiguous range: y = f(x). Both may alias.
 template <class T>
@@ -230,7 +235,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
   if (kind == ActivationKind::swish) {
     // swish' = s + x s (1 - s), s = sigmoid(x) = 1 / (2 + expm1(-x)), in one pass
     ops::detail::map_row<ops::detail::kComputeVecBytes>(dx, n, [](auto gj, auto xj) {
-      const auto s = T(1) / (T(2) + expm1_simd<T>(-xj));
+      const auto s = sigmoid_simd<T>(xj);
       return gj * (s * (T(1) + xj * (T(1) - s)));
     }, dy, x);
     return;
@@ -483,7 +488,8 @@ void glu(detail::arg_t<TensorView<const T, Device>> x, TensorView<T, Device> y,
                                                          y.shape().str()));
   const index_t n = want.dim(-1), rows = n == 0 ? 0 : want.numel() / n;
   parallel_for(rows, [&](index_t r) {
-    // a · sigmoid(b) = a / (2 + expm1(−b)) in one SIMD expression, as Swish's derivative
+    // a · sigmoid(b) = a / (2 + expm1(−b)) in one SIMD expression (sigmoid_simd's, with the
+    // division by the denominator in place of a reciprocal and a product)
     const T* xr = x.data() + r * 2 * n;
     detail::map_row<detail::kComputeVecBytes>(y.data() + r * n, n, [](auto aj, auto bj) {
       return aj / (T(2) + detail::expm1_simd<T>(-bj));
@@ -505,9 +511,8 @@ void glu_backward(detail::arg_t<TensorView<const T, Device>> x,
                                                          " with the last dimension halved, got ",
                                                          dy.shape().str()));
   const index_t n = dy.dim(-1), rows = n == 0 ? 0 : dy.numel() / n;
-  // sigmoid(b) = 1 / (2 + expm1(−b)), recomputed in each half's SIMD expression (cheaper than
-  // a row buffer of it)
-  const auto sigmoid = [](auto bj) { return T(1) / (T(2) + detail::expm1_simd<T>(-bj)); };
+  // sigmoid(b) is recomputed in each half's SIMD expression (cheaper than a row buffer of it)
+  const auto sigmoid = [](auto bj) { return detail::sigmoid_simd<T>(bj); };
   parallel_for(rows, [&](index_t r) {
     const T* xr = x.data() + r * 2 * n;  // [a, b]
     const T* gr = dy.data() + r * n;
