@@ -1,6 +1,7 @@
 // ops/conv.hpp: im2col/col2im adjointness, forward and backward against direct loops (stride,
-// padding, dilation, groups, depthwise, 1-D, several tiles and slabs), both forward paths (im2col
-// tiles and the direct one), finite differences, thread-count independence, errors.
+// padding, dilation, groups, depthwise, 1-D, several tiles and slabs), both paths of the forward
+// and of the backward (im2col tiles and the direct one), finite differences, thread-count
+// independence, errors.
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/threading.hpp>
 #include <asrkit/ops/conv.hpp>
@@ -56,6 +57,17 @@ std::vector<Case> small_cases() {
       // three column phases, taps landing in different phases (v dw mod 3 = 0, 2, 1)
       {"stride 3 dilation 2", 2, 2, 5, 13, 3, params(2, 3, 1, 3, 1, 2, 1, 2, 1)},
   };
+}
+
+// The small cases and wide rows over several work items (DS2's 41x11 stride 2 over a long input),
+// for the tests that run both paths of conv.hpp on every case.
+std::vector<Case> path_cases() {
+  auto cases = small_cases();
+  cases.push_back({"DS2 conv 1", 2, 1, 45, 300, 10, params(41, 11, 2, 2, 20, 5, 1, 1, 1)});
+  cases.push_back({"DS2 conv 2", 1, 4, 23, 270, 9, params(21, 11, 2, 1, 10, 5, 1, 1, 1)});
+  cases.push_back({"stride 3 dilation 2 groups 2", 2, 4, 9, 200, 6, params(3, 4, 2, 3, 2, 4, 2, 2, 2)});
+  cases.push_back({"padding taller than the kernel", 1, 2, 3, 70, 3, params(2, 3, 1, 1, 4, 1, 1, 1, 1)});
+  return cases;
 }
 
 // Direct loops in double: y, and the gradients for upstream dy.
@@ -208,11 +220,7 @@ TEST_CASE("conv 1-D on [B, C, L]", "[ops][conv]") {
 TEST_CASE("conv forward: im2col and direct paths both match direct loops", "[ops][conv]") {
   // conv2d_forward picks one path by the output width; here both run on every case, including
   // wide rows over several work items (DS2's 41x11 stride 2 over a long input) and 1-D.
-  auto cases = small_cases();
-  cases.push_back({"DS2 conv 1", 2, 1, 45, 300, 10, params(41, 11, 2, 2, 20, 5, 1, 1, 1)});
-  cases.push_back({"DS2 conv 2", 1, 4, 23, 270, 9, params(21, 11, 2, 1, 10, 5, 1, 1, 1)});
-  cases.push_back({"stride 3 dilation 2 groups 2", 2, 4, 9, 200, 6, params(3, 4, 2, 3, 2, 4, 2, 2, 2)});
-  cases.push_back({"padding taller than the kernel", 1, 2, 3, 70, 3, params(2, 3, 1, 1, 4, 1, 1, 1, 1)});
+  auto cases = path_cases();
   for (const auto& k : cases) {
     INFO(k.name);
     const auto x = random<double>({k.b, k.c, k.h, k.w}, 3);
@@ -260,6 +268,56 @@ TEST_CASE("conv forward: im2col and direct paths both match direct loops", "[ops
   const Tensor<double> x4(x.view().reshape({2, 3, 1, 700}));
   const Tensor<double> w4(w.view().reshape({5, 3, 1, 5}));
   CHECK(max_rel(y, direct<double>(p1, x4, w4, b, nullptr).y) < 1e-12);
+}
+
+TEST_CASE("conv backward: im2col and direct paths both match direct loops", "[ops][conv]") {
+  // conv2d_backward picks one path by the output width; here both run on every case:
+  // wide rows over several slabs, output rows whose kernel reaches into padding on either side,
+  // several panels of output channels (og 70 > 2 x 32), groups, stride 3 and dilation.
+  auto cases = path_cases();
+  cases.push_back({"70 output channels", 1, 3, 6, 40, 70, params(3, 5, 1, 1, 1, 2, 1, 1, 1)});
+  cases.push_back({"1-D, 20 rows of one image", 1, 2, 20, 33, 4, params(1, 5, 1, 1, 0, 2, 1, 1, 1)});
+  for (const auto& k : cases) {
+    INFO(k.name);
+    const auto x = random<double>({k.b, k.c, k.h, k.w}, 31);
+    const auto w = weight_for<double>(k, 32);
+    const auto g = asrkit::ops::detail::conv_geometry<double>("test", k.p, x, w);
+    const auto dy = random<double>({k.b, k.o, g.ho, g.wo}, 33);
+    const Direct d = direct(k.p, x, w, Tensor<double>(), &dy);
+    for (bool direct_path : {false, true}) {
+      INFO((direct_path ? "direct" : "im2col"));
+      Tensor<double> dx(x.shape(), -7.0), dw(w.shape(), 0.5);
+      asrkit::ops::detail::conv_backward(g, k.p.groups, k.b, k.o, x.data(), w.data(), dy.data(),
+                                         static_cast<double*>(nullptr), dw.data(), direct_path);
+      for (index_t i = 0; i < dw.numel(); ++i) dw.data()[i] -= 0.5;  // dw accumulates
+      CHECK(max_rel(dw, d.dw) < 1e-12);
+      std::fill(dx.data(), dx.data() + dx.numel(), 0.0);  // dx is zeroed by the caller
+      dw = Tensor<double>(w.shape());
+      asrkit::ops::detail::conv_backward(g, k.p.groups, k.b, k.o, x.data(), w.data(), dy.data(),
+                                         dx.data(), dw.data(), direct_path);
+      CHECK(max_rel(dx, d.dx) < 1e-12);
+      CHECK(max_rel(dw, d.dw) < 1e-12);
+    }
+  }
+  // conv2d_backward takes the direct path for DS2's conv 1, and its float results do not depend
+  // on the thread count.
+  const Case k{"DS2 conv 1, 32 channels", 2, 1, 45, 300, 32, params(41, 11, 2, 2, 20, 5, 1, 1, 1)};
+  const auto x = random<float>({k.b, k.c, k.h, k.w}, 34);
+  const auto w = weight_for<float>(k, 35);
+  const auto g = asrkit::ops::detail::conv_geometry<float>("test", k.p, x, w);
+  CHECK(asrkit::ops::detail::direct_backward_pays<float>(g));
+  const auto dy = random<float>({k.b, k.o, g.ho, g.wo}, 36);
+  const Direct d = direct(k.p, x, w, Tensor<float>(), &dy);
+  Tensor<float> dx1(x.shape()), dw1(w.shape()), dx2(x.shape()), dw2(w.shape());
+  asrkit::set_num_threads(1);
+  asrkit::ops::conv2d_backward(k.p, x, w, dy, dx1.view(), dw1.view(), {});
+  asrkit::set_num_threads(2);
+  asrkit::ops::conv2d_backward(k.p, x, w, dy, dx2.view(), dw2.view(), {});
+  asrkit::set_num_threads(1);
+  CHECK(max_rel(dx1, d.dx) < 1e-4);
+  CHECK(max_rel(dw1, d.dw) < 1e-3);
+  for (index_t i = 0; i < dx1.numel(); ++i) REQUIRE(dx1.data()[i] == dx2.data()[i]);
+  for (index_t i = 0; i < dw1.numel(); ++i) REQUIRE(dw1.data()[i] == dw2.data()[i]);
 }
 
 TEST_CASE("conv with several tiles and slabs, float, thread-count independent", "[ops][conv]") {

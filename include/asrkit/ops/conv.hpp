@@ -22,11 +22,14 @@
 //    pointers, so col is never written, and kernel rows on padding are skipped;
 //  - im2col tiles (narrow output rows, which a panel would mostly pad): output positions are
 //    processed in tiles (kConvForwardTileBytes of columns), so the buffer stays in cache.
-// Backward recomputes im2col tiles (kConvBackwardTileBytes) from the phase-split input rows
-// (PhaseRows; every row of col is then a run of copies):
-//   dW_g^T += col_g dY_g^T (ops::gemm, col read in place),
-//   dcol_g = W_g^T dY_g in chunks of rows (gemm_panels, dY read in place), each added into a
-//   phase-split band of dX rows by col2im while still in cache (contiguous vector adds).
+// The backward has the same two paths, both from phase-split copies of the input rows
+// (PhaseRows) into phase-split bands of dX rows:
+//  - direct (wide output rows): per output row, dW_g^T += X_taps dY_row^T with the taps' input
+//    runs read in place, and dX_taps += W_g^T dY_row added straight into the taps' runs of the
+//    band, both by the GEMM tile with rows of A and C gathered through pointer tables;
+//  - im2col tiles (kConvBackwardTileBytes): dW_g^T += col_g dY_g^T (ops::gemm, col read in
+//    place), and dcol_g = W_g^T dY_g in chunks of rows (gemm_panels, dY read in place), each added
+//    into the band by col2im while still in cache (contiguous vector adds).
 // Threads: forward splits (image, tile) or (image, output row, 4 panels) items, each output
 // computed whole by one tile. Backward splits each image into a fixed number of slabs
 // (independent of the thread count); every slab owns a dW partial and a band of dX rows, which
@@ -336,6 +339,20 @@ void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t k0, i
   });
 }
 
+// Which backward is faster (direct / im2col time on the Zen 5 EPYC, /tmp harness over both
+// paths, 1 and 2 threads): the direct one writes neither col nor dcol, and its dW needs no
+// panels of output columns, but its dX does. Where whole panels of an output row waste at most
+// 1/8: DS2's conv 1 and 2 (og 32) 0.77-0.78 and 0.56-0.60; a 1-D conv k 5 over 500 frames 0.81,
+// 0.90, 0.95, 0.98 at 16, 128, 256, 512 channels; 3x3 over 250 columns, 64 channels: 0.89. On
+// narrow rows it depends on the channels: 3x3, 256 channels over 39 columns 1.24-1.31
+// (Conv2dSubsampling's second conv 1.21-1.28), over 100 columns, 128 channels 1.01-1.02, over
+// 19 columns, 16 channels 0.74-0.78. Hence: direct wherever the panels fit, for any og.
+template <class T>
+bool direct_backward_pays(const ConvGeometry& g) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  return (g.wo + P - 1) / P * P * 8 <= g.wo * 9;
+}
+
 // Which forward is faster (one core, direct / im2col time, /tmp harness over both paths): the
 // direct one saves writing im2col, a cost shared by the og output channels of a group, but pays
 // for whole panels of output columns and reads its taps from unaligned addresses. Measured:
@@ -346,8 +363,7 @@ void col2im_range(const ConvGeometry& g, const T* col, index_t ld, index_t k0, i
 // partial panel of an output row wastes at most 1/8 of the work and og <= 128.
 template <class T>
 bool direct_pays(const ConvGeometry& g, index_t out_per_group) {
-  constexpr index_t P = PackedMatrix<T>::kPanel;
-  return (g.wo + P - 1) / P * P * 8 <= g.wo * 9 && out_per_group <= 128;
+  return direct_backward_pays<T>(g) && out_per_group <= 128;
 }
 
 inline Shape conv_out_shape(const Shape& x, index_t out_channels, const ConvGeometry& g) {
@@ -379,6 +395,13 @@ void conv_forward_im2col(const ConvGeometry& g, index_t groups, index_t batch, i
                        yb + gi * og * np, np, bias ? bias + gi * og : nullptr);
     }
   });
+}
+
+// Kernel rows u in [u0, u1) whose input row i sh - ph + u dh of output row i lies inside [0, h).
+inline void valid_kernel_rows(const ConvGeometry& g, index_t i, index_t& u0, index_t& u1) {
+  const index_t top = i * g.sh - g.ph;
+  u0 = std::min(g.kh, top >= 0 ? 0 : (-top + g.dh - 1) / g.dh);
+  u1 = std::max(u0, std::min(g.kh, top >= g.h ? 0 : (g.h - 1 - top) / g.dh + 1));
 }
 
 // Output panels per work item of the direct forward (a 1-D conv has one output row per image).
@@ -419,10 +442,9 @@ void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, i
       const index_t b = it / (g.ho * blocks), i = it / blocks % g.ho, blk = it % blocks;
       const index_t j0 = blk * kDirectPanelsPerItem * P;
       const index_t j1 = std::min(g.wo, j0 + kDirectPanelsPerItem * P);
-      // Kernel rows u whose input row i sh - ph + u dh lies inside [0, h).
       const index_t top = i * g.sh - g.ph;
-      const index_t u0 = std::min(g.kh, top >= 0 ? 0 : (-top + g.dh - 1) / g.dh);
-      const index_t u1 = std::max(u0, std::min(g.kh, top >= g.h ? 0 : (g.h - 1 - top) / g.dh + 1));
+      index_t u0, u1;
+      valid_kernel_rows(g, i, u0, u1);
       const index_t k = (u1 - u0) * cg * g.kw;
       T* yrow = y + (b * out * g.ho + i) * g.wo;  // channel o at yrow + o * np
       if (rows_of != b * g.ho + i) {  // the taps' input rows, once per output row
@@ -441,12 +463,208 @@ void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, i
       for (index_t gi = 0; gi < groups; ++gi) {
         const T* a = wr.data() + gi * og * taps + u0 * cg * g.kw;
         for (index_t j = j0; j < j1; j += P)
-          packed_column(og, k, T(1), a, taps, GatheredRows<T>{rows.data() + gi * taps, j},
-                        bias ? bias + gi * og : nullptr, T(0), yrow + gi * og * np + j, np,
-                        std::min(P, g.wo - j));
+          packed_column(og, k, T(1), StridedRows<const T>{a, taps},
+                        GatheredRows<const T>{rows.data() + gi * taps, j}, bias ? bias + gi * og : nullptr,
+                        T(0), StridedRows<T>{yrow + gi * og * np + j, np}, std::min(P, g.wo - j));
       }
     }
   });
+}
+
+// What conv2d_backward's work items share and produce: the weight transposed, W_g^T [kg, og]
+// per group (both paths multiply dY by it), and for every item (a slab of one image) its dW_g^T
+// partials (same layout) and its band of dX rows; the caller sums them in item order.
+template <class T>
+struct ConvGradients {
+  index_t wsize;
+  bool need_dx;
+  std::vector<T> wt;
+  std::vector<T> dw_part;               // [items][wsize]
+  std::vector<PhaseRows<T>> band;       // [items] (none without dx)
+
+  ConvGradients(const ConvGeometry& g, index_t groups, index_t out, const T* w, bool dx)
+      : wsize(out * g.col_rows() / groups), need_dx(dx) {
+    const index_t og = out / groups, kg = g.col_rows() / groups;
+    wt.resize(need_dx ? static_cast<std::size_t>(wsize) : 0);
+    for (index_t gi = 0; need_dx && gi < groups; ++gi)
+      Eigen::Map<RowMatrix<T>>(wt.data() + gi * kg * og, kg, og) =
+          Eigen::Map<const RowMatrix<T>>(w + gi * og * kg, og, kg).transpose();
+  }
+  void allocate(index_t items) {
+    dw_part.assign(static_cast<std::size_t>(items * wsize), T(0));
+    band.resize(need_dx ? static_cast<std::size_t>(items) : 0);
+  }
+};
+
+// The backward by im2col tiles (recomputed from PhaseRows copies of the input rows): per tile
+// and group, dW_g^T += col_g dY_g^T (gemm, col read in place) and dcol_g = W_g^T dY_g in
+// L2-sized chunks of rows, each added into the slab's band by col2im while still in cache.
+template <class T>
+void conv_backward_im2col(const ConvGeometry& g, index_t groups, index_t batch, index_t out,
+                          const T* x, const T* dy, ConvGradients<T>& parts) {
+  const index_t og = out / groups, kg = g.col_rows() / groups;
+  const index_t np = g.positions(), tile = tile_positions<T>(g, kConvBackwardTileBytes);
+  const index_t tiles = (np + tile - 1) / tile;
+  // A fixed number of work items (never the thread count): at least 8 slabs overall.
+  const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
+  const index_t items = batch * slabs, in_image = g.c * g.h * g.w;
+  parts.allocate(items);
+  // Rows of a dcol chunk: about kConvDcolChunkBytes, whole tiles of gemm_panels' rows.
+  constexpr index_t R = PanelTraits<T>::max_rows;
+  const index_t dcol_rows = std::max<index_t>(
+      R, static_cast<index_t>(kConvDcolChunkBytes / (sizeof(T) * std::min(tile, np))) / R * R);
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    const index_t width = std::min(tile, np);
+    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * width));
+    std::vector<T> dcol(parts.need_dx ? static_cast<std::size_t>(dcol_rows * width) : 0);
+    PhaseRows<T> x_rows;  // the input rows the slab reads
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / slabs, s = it % slabs;
+      const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
+      const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
+      index_t r0, r1;
+      g.rows_touched(sp0, sp1, r0, r1);
+      x_rows.gather(g, x + b * in_image, r0, r1 - r0);
+      if (parts.need_dx) parts.band[static_cast<std::size_t>(it)].reset(g, r0, r1 - r0);
+      T* dwp = parts.dw_part.data() + it * parts.wsize;
+      const T* dyb = dy + b * out * np;
+      for (index_t p0 = sp0; p0 < sp1; p0 += tile) {
+        const index_t n = std::min(tile, sp1 - p0);
+        im2col_range(g, x_rows, p0, p0 + n, col.data(), n);
+        for (index_t gi = 0; gi < groups; ++gi) {
+          const T* dy_g = dyb + gi * og * np + p0;  // dY_g [og, n], rows np apart
+          // dW_g^T [kg, og] += col_g [kg, n] dY_g^T [n, og]: transposed, so that the big
+          // operand col is read as stored (row copies) and only dY's og rows are transposed.
+          gemm<Cpu, T>(Trans::no, Trans::yes, kg, og, n, T(1), col.data() + gi * kg * n, n, dy_g,
+                       np, T(1), dwp + gi * kg * og, og);
+          if (!parts.need_dx) continue;
+          // dcol_g = W_g^T [kg, og] dY_g [og, n], dcol_rows rows at a time, each added into
+          // the band while it is still in cache; dY_g is read in place.
+          for (index_t r = 0; r < kg; r += dcol_rows) {
+            const index_t rows = std::min(dcol_rows, kg - r);
+            gemm_panels(rows, n, og, T(1), parts.wt.data() + (gi * kg + r) * og, og, dy_g, np,
+                        T(0), dcol.data(), n);
+            col2im_range(g, dcol.data(), n, gi * kg + r, gi * kg + r + rows, p0, p0 + n,
+                         parts.band[static_cast<std::size_t>(it)]);
+          }
+        }
+      }
+    }
+  });
+}
+
+// The backward for the shapes the direct forward takes, with neither col nor dcol: per output
+// row i of a slab and group, over its taps (c, u, v) whose input row lies inside the image,
+//   dW_g^T [taps, og] += X [taps, Wo] dY_i^T [Wo, og]   (A: each tap's run of a PhaseRows copy of
+//                        the input, read in place; B: dY's row i transposed into panels),
+//   dX [taps, Wo]     += W_g^T [taps, og] dY_i [og, Wo] (C: each tap's run of the slab's band,
+//                        panel by panel of output columns; B: dY read in place),
+// both through the GEMM tile with rows of A and C gathered by pointer tables. Taps are listed
+// v-major ([v, c, u]), so consecutive rows of a tile add to different input rows: taps (c, u, v)
+// and (c, u, v + sw) add to overlapping runs of one phase row, which in one tile would make each
+// row's load wait for the store before it.
+template <class T>
+void conv_backward_direct(const ConvGeometry& g, index_t groups, index_t batch, index_t out,
+                          const T* x, const T* dy, ConvGradients<T>& parts) {
+  constexpr index_t P = PackedMatrix<T>::kPanel;
+  const index_t og = out / groups, kg = g.col_rows() / groups, cg = g.c / groups;
+  const index_t np = g.positions(), in_image = g.c * g.h * g.w;
+  const index_t o_panels = (og + P - 1) / P;
+  // A fixed number of work items (never the thread count): at least 8 slabs of output rows.
+  const index_t slabs = std::min<index_t>(g.ho, std::max<index_t>(1, (8 + batch - 1) / batch));
+  const index_t items = batch * slabs;
+  parts.allocate(items);
+  const index_t chunks = std::min<index_t>(items, num_threads());
+  parallel_for(chunks, [&](index_t chunk) {
+    PhaseRows<T> x_rows;
+    std::vector<const T*> x_run(static_cast<std::size_t>(kg)), w_row(x_run.size());
+    std::vector<T*> dx_run(x_run.size()), dw_row(x_run.size());
+    std::vector<T, Eigen::aligned_allocator<T>> dy_t(static_cast<std::size_t>(o_panels * g.wo * P));
+    std::vector<T, Eigen::aligned_allocator<T>> tail(static_cast<std::size_t>(og * P));
+    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
+      const index_t b = it / slabs, s = it % slabs;
+      const index_t i0 = s * g.ho / slabs, i1 = (s + 1) * g.ho / slabs;
+      index_t r0, r1;
+      g.rows_touched(i0 * g.wo, i1 * g.wo, r0, r1);
+      x_rows.gather(g, x + b * in_image, r0, r1 - r0);
+      PhaseRows<T>* band = parts.need_dx ? &parts.band[static_cast<std::size_t>(it)] : nullptr;
+      if (band) band->reset(g, r0, r1 - r0);
+      T* dwp = parts.dw_part.data() + it * parts.wsize;
+      for (index_t i = i0; i < i1; ++i) {
+        index_t u0, u1;
+        valid_kernel_rows(g, i, u0, u1);
+        const index_t taps = (u1 - u0) * cg * g.kw, top = i * g.sh - g.ph;
+        if (taps == 0) continue;
+        for (index_t gi = 0; gi < groups; ++gi) {
+          // Tap t (v-major) is col row k = (c, u, v) of the group: its input run, its row of
+          // W_g^T and of dW_g^T, its run of dX.
+          index_t t = 0;
+          for (index_t v = 0; v < g.kw; ++v)
+            for (index_t c = 0; c < cg; ++c)
+              for (index_t u = u0; u < u1; ++u, ++t) {
+                const index_t k = (c * g.kh + u) * g.kw + v, ih = top + u * g.dh;
+                const index_t phase = v * g.dw % g.sw, q = v * g.dw / g.sw;
+                x_run[t] = x_rows.row(gi * cg + c, ih, phase) + q;
+                dw_row[t] = dwp + (gi * kg + k) * og;
+                if (!band) continue;
+                w_row[t] = parts.wt.data() + (gi * kg + k) * og;
+                dx_run[t] = band->row(gi * cg + c, ih, phase) + q;
+              }
+          const T* dy_i = dy + (b * out + gi * og) * np + i * g.wo;  // dY_g's row i, rows np apart
+          for (index_t op = 0; op < o_panels; ++op)  // dY_i^T, k-major panels [Wo][P]
+            pack_panel(dy_i + op * P * np, index_t(1), np, g.wo, std::min(P, og - op * P),
+                       dy_t.data() + op * g.wo * P);
+          for (index_t op = 0; op < o_panels; ++op)
+            packed_column(taps, g.wo, T(1), GatheredRows<const T>{x_run.data(), 0},
+                          StridedRows<const T>{dy_t.data() + op * g.wo * P, P},
+                          static_cast<const T*>(nullptr), T(1), GatheredRows<T>{dw_row.data(), op * P},
+                          std::min(P, og - op * P));
+          if (!band) continue;
+          for (index_t j = 0; j < g.wo; j += P) {
+            const index_t cols = std::min(P, g.wo - j);
+            StridedRows<const T> dy_panel{dy_i + j, np};
+            if (cols < P) {  // a full-width read would run past dY's row: copy, zero-padded
+              pack_panel(dy_i + j, np, index_t(1), og, cols, tail.data());
+              dy_panel = {tail.data(), P};
+            }
+            packed_column(taps, og, T(1), GatheredRows<const T>{w_row.data(), 0}, dy_panel,
+                          static_cast<const T*>(nullptr), T(1), GatheredRows<T>{dx_run.data(), j},
+                          cols);
+          }
+        }
+      }
+    }
+  });
+}
+
+// dx (null: none; zeroed beforehand) += and dw += the gradients for dy, by the direct path or by
+// im2col tiles; then the items' partials are summed in a fixed order.
+template <class T>
+void conv_backward(const ConvGeometry& g, index_t groups, index_t batch, index_t out, const T* x,
+                   const T* w, const T* dy, T* dx, T* dw, bool direct) {
+  const index_t og = out / groups, kg = g.col_rows() / groups;
+  ConvGradients<T> parts(g, groups, out, w, dx != nullptr);
+  if (direct)
+    conv_backward_direct(g, groups, batch, out, x, dy, parts);
+  else
+    conv_backward_im2col(g, groups, batch, out, x, dy, parts);
+  // Fixed-order reductions: slabs of an image into dx, every partial into dw.
+  const index_t items = static_cast<index_t>(parts.dw_part.size()) / parts.wsize;
+  const index_t slabs = items / batch, in_image = g.c * g.h * g.w;
+  if (dx) {
+    parallel_for(batch, [&](index_t b) {
+      for (index_t s = 0; s < slabs; ++s)
+        parts.band[static_cast<std::size_t>(b * slabs + s)].add_to(g, dx + b * in_image);
+    });
+  }
+  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> total(parts.dw_part.data(), parts.wsize);  // item 0's
+  for (index_t it = 1; it < items; ++it)
+    total += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(parts.dw_part.data() + it * parts.wsize,
+                                                                  parts.wsize);
+  for (index_t gi = 0; gi < groups; ++gi)  // dW_g += (dW_g^T)^T
+    Eigen::Map<RowMatrix<T>>(dw + gi * og * kg, og, kg) +=
+        Eigen::Map<const RowMatrix<T>>(parts.dw_part.data() + gi * kg * og, kg, og).transpose();
 }
 
 }  // namespace detail
@@ -563,75 +781,8 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   }
   if (need_dx) std::fill(dx.data(), dx.data() + dx.numel(), T(0));
   if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
-
-  const index_t groups = p.groups, og = out / groups, kg = g.col_rows() / groups;
-  const index_t np = g.positions(), tile = detail::tile_positions<T>(g, kConvBackwardTileBytes);
-  const index_t tiles = (np + tile - 1) / tile;
-  // A fixed number of work items (never the thread count): at least 8 slabs overall.
-  const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
-  const index_t items = batch * slabs, in_image = g.c * g.h * g.w, wsize = w.numel();
-  std::vector<detail::PhaseRows<T>> band(static_cast<std::size_t>(items));  // dx of each slab
-  std::vector<T> dw_part(static_cast<std::size_t>(items * wsize), T(0));  // dW_g^T per group
-  std::vector<T> wt(need_dx ? static_cast<std::size_t>(wsize) : 0);  // W_g^T [kg, og] per group
-  for (index_t gi = 0; need_dx && gi < groups; ++gi)
-    Eigen::Map<RowMatrix<T>>(wt.data() + gi * kg * og, kg, og) =
-        Eigen::Map<const RowMatrix<T>>(w.data() + gi * og * kg, og, kg).transpose();
-  // Rows of a dcol chunk: about kConvDcolChunkBytes, whole tiles of gemm_panels' rows.
-  constexpr index_t R = detail::PanelTraits<T>::max_rows;
-  const index_t dcol_rows = std::max<index_t>(
-      R, static_cast<index_t>(kConvDcolChunkBytes / (sizeof(T) * std::min(tile, np))) / R * R);
-  const index_t chunks = std::min<index_t>(items, num_threads());
-  parallel_for(chunks, [&](index_t chunk) {
-    const index_t width = std::min(tile, np);
-    std::vector<T> col(static_cast<std::size_t>(g.col_rows() * width));
-    std::vector<T> dcol(need_dx ? static_cast<std::size_t>(dcol_rows * width) : 0);
-    detail::PhaseRows<T> x_rows;  // the input rows the slab reads
-    for (index_t it = chunk * items / chunks; it < (chunk + 1) * items / chunks; ++it) {
-      const index_t b = it / slabs, s = it % slabs;
-      const index_t t0 = s * tiles / slabs, t1 = (s + 1) * tiles / slabs;
-      const index_t sp0 = t0 * tile, sp1 = std::min(np, t1 * tile);
-      index_t r0, r1;
-      g.rows_touched(sp0, sp1, r0, r1);
-      x_rows.gather(g, x.data() + b * in_image, r0, r1 - r0);
-      if (need_dx) band[static_cast<std::size_t>(it)].reset(g, r0, r1 - r0);
-      T* dwp = dw_part.data() + it * wsize;
-      const T* dyb = dy.data() + b * out * np;
-      for (index_t p0 = sp0; p0 < sp1; p0 += tile) {
-        const index_t n = std::min(tile, sp1 - p0);
-        detail::im2col_range(g, x_rows, p0, p0 + n, col.data(), n);
-        for (index_t gi = 0; gi < groups; ++gi) {
-          const T* dy_g = dyb + gi * og * np + p0;  // dY_g [og, n], rows np apart
-          // dW_g^T [kg, og] += col_g [kg, n] dY_g^T [n, og]: transposed, so that the big
-          // operand col is read as stored (row copies) and only dY's og rows are transposed.
-          gemm<Device, T>(Trans::no, Trans::yes, kg, og, n, T(1), col.data() + gi * kg * n, n,
-                          dy_g, np, T(1), dwp + gi * kg * og, og);
-          if (!need_dx) continue;
-          // dcol_g = W_g^T [kg, og] dY_g [og, n], dcol_rows rows at a time, each added into
-          // the band while it is still in cache; dY_g is read in place.
-          for (index_t r = 0; r < kg; r += dcol_rows) {
-            const index_t rows = std::min(dcol_rows, kg - r);
-            gemm_panels(rows, n, og, T(1), wt.data() + (gi * kg + r) * og, og, dy_g, np, T(0),
-                        dcol.data(), n);
-            detail::col2im_range(g, dcol.data(), n, gi * kg + r, gi * kg + r + rows, p0, p0 + n,
-                                 band[static_cast<std::size_t>(it)]);
-          }
-        }
-      }
-    }
-  });
-  // Fixed-order reductions: slabs of an image into dx, every partial into dw.
-  if (need_dx) {
-    parallel_for(batch, [&](index_t b) {
-      for (index_t s = 0; s < slabs; ++s)
-        band[static_cast<std::size_t>(b * slabs + s)].add_to(g, dx.data() + b * in_image);
-    });
-  }
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> total(dw_part.data(), wsize);  // item 0's
-  for (index_t it = 1; it < items; ++it)
-    total += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(dw_part.data() + it * wsize, wsize);
-  for (index_t gi = 0; gi < groups; ++gi)  // dW_g += (dW_g^T)^T
-    Eigen::Map<RowMatrix<T>>(dw.data() + gi * og * kg, og, kg) +=
-        Eigen::Map<const RowMatrix<T>>(dw_part.data() + gi * kg * og, kg, og).transpose();
+  detail::conv_backward(g, p.groups, batch, out, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
+                        detail::direct_backward_pays<T>(g));
 }
 
 }  // namespace ops

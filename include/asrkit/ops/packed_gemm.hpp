@@ -96,8 +96,9 @@ void gemm_packed(index_t m, T alpha, const T* a, index_t lda, const PackedMatrix
   detail::run_cells(cells, m * b.cols() * std::max<index_t>(b.rows(), 1), [&](index_t cell) {
     const index_t p_end = std::min(b.panels(), (cell + 1) * kPackedPanelsPerCell);
     for (index_t p = cell * kPackedPanelsPerCell; p < p_end; ++p)
-      detail::packed_column(m, b.rows(), alpha, a, lda, detail::StridedRows<T>{b.panel(p), P},
-                            static_cast<const T*>(nullptr), beta, c + p * P, ldc,
+      detail::packed_column(m, b.rows(), alpha, detail::StridedRows<const T>{a, lda},
+                            detail::StridedRows<const T>{b.panel(p), P},
+                            static_cast<const T*>(nullptr), beta, detail::StridedRows<T>{c + p * P, ldc},
                             std::min(P, b.cols() - p * P));
   });
 }
@@ -124,8 +125,9 @@ void gemm_panels(index_t m, index_t n, index_t k, T alpha, const T* a, index_t l
       panel = tail.data();
       ldp = P;
     }
-    detail::packed_column(m, k, alpha, a, lda, detail::StridedRows<T>{panel, ldp}, start, beta,
-                          c + j, ldc, cols);
+    detail::packed_column(m, k, alpha, detail::StridedRows<const T>{a, lda},
+                          detail::StridedRows<const T>{panel, ldp}, start, beta,
+                          detail::StridedRows<T>{c + j, ldc}, cols);
   }
 }
 

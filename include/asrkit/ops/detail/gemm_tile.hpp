@@ -1,9 +1,10 @@
 // asrkit/ops/detail/gemm_tile.hpp - the register tile behind every asrkit product (internal).
 //
 // C [Rows, one panel] = alpha * (start + A [Rows, k] * B panel [k, panel]) + beta * C, where a
-// panel is two SIMD registers of columns and B's row kk may sit anywhere (row_of(kk)): packed
-// once (ops::PackedMatrix, ops::gemm), read in place (ops::gemm_panels), or gathered from a
-// convolution's input (ops/conv.hpp). Each element of C is one register accumulation in k order
+// panel is two SIMD registers of columns and every row of A, B and C may sit anywhere (a_of(i),
+// row_of(kk), c_of(i)): B packed once (ops::PackedMatrix, ops::gemm), read in place
+// (ops::gemm_panels), or gathered from a convolution's input; A and C strided matrices, or a
+// convolution's taps and the input-gradient rows they add to (ops/conv.hpp). Each element of C is one register accumulation in k order
 // (split into a fixed number of interleaved partial sums for small tiles), so a result depends
 // only on the shapes, never on the thread count.
 #pragma once
@@ -93,21 +94,23 @@ void pack_panel(const T* b, index_t row_stride, index_t col_stride, index_t kb, 
   for (index_t kk = 0; kk < kb; ++kk) std::fill(dst + kk * P + cols, dst + (kk + 1) * P, T(0));
 }
 
-// Where row kk of B's panel (kPanel columns) starts. Stored with a constant stride: b + kk * ld
-// (a packed panel, or B read in place by gemm_panels) ...
-template <class T>
+// Where row kk of an operand starts (E: T, or const T for one that is only read). Stored with
+// a constant stride: b + kk * ld (a matrix, a packed panel, or B read in place by gemm_panels) ...
+template <class E>
 struct StridedRows {
-  const T* b;
+  E* b;
   index_t ld;
-  const T* operator()(index_t kk) const { return b + kk * ld; }
+  E* operator()(index_t kk) const { return b + kk * ld; }
+  StridedRows from(index_t kk) const { return {b + kk * ld, ld}; }  // rows kk, kk + 1, ...
 };
 
 // ... or anywhere: rows[kk] + offset (a direct convolution's taps, ops/conv.hpp).
-template <class T>
+template <class E>
 struct GatheredRows {
-  const T* const* rows;
+  E* const* rows;
   index_t offset;
-  const T* operator()(index_t kk) const { return rows[kk] + offset; }
+  E* operator()(index_t kk) const { return rows[kk] + offset; }
+  GatheredRows from(index_t kk) const { return {rows + kk, offset}; }
 };
 
 // How a tile orders each element's sum over k. `interleaved`: tiles of up to 4 rows split k into
@@ -145,24 +148,26 @@ EIGEN_ALWAYS_INLINE void store_tile_row(T alpha, Packet s0, Packet s1, T beta, T
 
 // Rows I... of a finished tile, acc[i] = (sums of columns [0, L), [L, 2L)), stored by a fold,
 // unrolled at compile time: a runtime loop over the rows kept the accumulators in a stack array,
-// stored and reloaded around every tile.
-template <class T, class Packet, int Rows, int... I>
-EIGEN_ALWAYS_INLINE void store_tile(T alpha, const Packet (&acc)[Rows][2], T beta, T* c,
-                                    index_t ldc, index_t cols, std::integer_sequence<int, I...>) {
+// stored and reloaded around every tile. The rows are stored in order, each read (beta != 0)
+// after the one before is written, so rows of C may overlap (a convolution's input gradient).
+template <class T, class Packet, int Rows, class CRows, int... I>
+EIGEN_ALWAYS_INLINE void store_tile(T alpha, const Packet (&acc)[Rows][2], T beta, CRows c_of,
+                                    index_t cols, std::integer_sequence<int, I...>) {
   if (cols == PanelTraits<T>::panel)
-    (store_tile_row<true>(alpha, acc[I][0], acc[I][1], beta, c + I * ldc, cols), ...);
+    (store_tile_row<true>(alpha, acc[I][0], acc[I][1], beta, c_of(I), cols), ...);
   else
-    (store_tile_row<false>(alpha, acc[I][0], acc[I][1], beta, c + I * ldc, cols), ...);
+    (store_tile_row<false>(alpha, acc[I][0], acc[I][1], beta, c_of(I), cols), ...);
 }
 
 // C tile [Rows, cols <= panel] = alpha * (start + A tile [Rows, k] * panel) + beta * C, where
-// row kk of the panel (2 SIMD registers wide) starts at row_of(kk) and start[i] (null: 0) is
-// where row i's sums start (a convolution's bias, so C need not be filled and read back). Small
-// tiles have too few independent accumulators to hide the FMA latency, so they split k into
-// Split interleaved partial sums (added at the end), unless the caller asks for k order.
-template <class T, int Rows, SumOrder Order, class RowOf>
-ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
-                                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
+// row i of A starts at a_of(i), row kk of the panel (2 SIMD registers wide) at row_of(kk) and
+// row i of C at c_of(i), and start[i] (null: 0) is where row i's sums start (a convolution's
+// bias, so C need not be filled and read back). Small tiles have too few independent
+// accumulators to hide the FMA latency, so they split k into Split interleaved partial sums
+// (added at the end), unless the caller asks for k order.
+template <class T, int Rows, SumOrder Order, class ARows, class RowOf, class CRows>
+ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, ARows a_of, RowOf row_of, const T* start,
+                                 T beta, CRows c_of, index_t cols) {
   using namespace Eigen::internal;
   using Packet = typename PanelTraits<T>::Packet;
   constexpr index_t L = PanelTraits<T>::lanes;
@@ -174,9 +179,11 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
   for (int s = 0; s < Split; ++s)
     for (int i = 0; i < Rows; ++i)
       acc[s][i][0] = acc[s][i][1] = pset1<Packet>(start && s == 0 ? start[i] : T(0));
+  const T* a[Rows];  // A's rows, hoisted out of the k loop
   for (int i = 0; i < Rows; ++i) {
-    prefetch(c + i * ldc);
-    prefetch(c + i * ldc + 2 * L - 1);
+    a[i] = a_of(i);
+    prefetch(c_of(i));
+    prefetch(c_of(i) + 2 * L - 1);
   }
   index_t kk = 0;
   for (; kk + Split <= k; kk += Split)
@@ -184,7 +191,7 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
       const T* b = row_of(kk + s);
       const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
       for (int i = 0; i < Rows; ++i) {
-        const Packet av = pset1<Packet>(a[i * lda + kk + s]);
+        const Packet av = pset1<Packet>(a[i][kk + s]);
         acc[s][i][0] = pmadd(av, b0, acc[s][i][0]);
         acc[s][i][1] = pmadd(av, b1, acc[s][i][1]);
       }
@@ -193,7 +200,7 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
     const T* b = row_of(kk);
     const Packet b0 = ploadu<Packet>(b), b1 = ploadu<Packet>(b + L);
     for (int i = 0; i < Rows; ++i) {
-      const Packet av = pset1<Packet>(a[i * lda + kk]);
+      const Packet av = pset1<Packet>(a[i][kk]);
       acc[0][i][0] = pmadd(av, b0, acc[0][i][0]);
       acc[0][i][1] = pmadd(av, b1, acc[0][i][1]);
     }
@@ -203,41 +210,41 @@ ASRKIT_NOINLINE void packed_tile(index_t k, T alpha, const T* a, index_t lda, Ro
       acc[0][i][0] = padd(acc[0][i][0], acc[s][i][0]);
       acc[0][i][1] = padd(acc[0][i][1], acc[s][i][1]);
     }
-  store_tile(alpha, acc[0], beta, c, ldc, cols, std::make_integer_sequence<int, Rows>{});
+  store_tile(alpha, acc[0], beta, c_of, cols, std::make_integer_sequence<int, Rows>{});
 }
 
 // C rows [0, rows <= max_rows) x one panel: the tile of that many rows.
-template <SumOrder Order = SumOrder::interleaved, class T, class RowOf>
-void packed_rows(index_t rows, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
-                 const T* start, T beta, T* c, index_t ldc, index_t cols) {
+template <SumOrder Order = SumOrder::interleaved, class T, class ARows, class RowOf, class CRows>
+void packed_rows(index_t rows, index_t k, T alpha, ARows a_of, RowOf row_of, const T* start, T beta,
+                 CRows c_of, index_t cols) {
   switch (rows) {
     case 8:
-      return packed_tile<T, 8, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 8, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     case 7:
-      return packed_tile<T, 7, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 7, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     case 6:
-      return packed_tile<T, 6, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 6, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     case 5:
-      return packed_tile<T, 5, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 5, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     case 4:
-      return packed_tile<T, 4, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 4, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     case 3:
-      return packed_tile<T, 3, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 3, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     case 2:
-      return packed_tile<T, 2, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 2, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
     default:
-      return packed_tile<T, 1, Order>(k, alpha, a, lda, row_of, start, beta, c, ldc, cols);
+      return packed_tile<T, 1, Order>(k, alpha, a_of, row_of, start, beta, c_of, cols);
   }
 }
 
 // C [m, one panel] = alpha * (start + A [m, k] * panel) + beta * C, max_rows rows at a time.
-template <class T, class RowOf>
-void packed_column(index_t m, index_t k, T alpha, const T* a, index_t lda, RowOf row_of,
-                   const T* start, T beta, T* c, index_t ldc, index_t cols) {
+template <class T, class ARows, class RowOf, class CRows>
+void packed_column(index_t m, index_t k, T alpha, ARows a_of, RowOf row_of, const T* start, T beta,
+                   CRows c_of, index_t cols) {
   constexpr index_t R = PanelTraits<T>::max_rows;
   for (index_t i = 0; i < m; i += R)
-    packed_rows(std::min(R, m - i), k, alpha, a + i * lda, lda, row_of, start ? start + i : nullptr,
-                beta, c + i * ldc, ldc, cols);
+    packed_rows(std::min(R, m - i), k, alpha, a_of.from(i), row_of, start ? start + i : nullptr,
+                beta, c_of.from(i), cols);
 }
 
 }  // namespace detail
