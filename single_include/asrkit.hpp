@@ -4811,12 +4811,14 @@ enum class ActivationKind { identity, relu, clipped_relu, selu, swish, tanh, sig
 
 /// Whether the derivative of `kind` is computed from the input x (else from the output y).
 constexpr bool backward_needs_input(ActivationKind kind) { return kind == ActivationKind::swish; }
-/// Whether the derivative of `kind` is as cheap from x as from y (ReLU's and clipped ReLU's
-/// conditions on y and on x agree; Swish reads x anyway): a layer may keep a moved or borrowed x
-/// instead of a copy of y. SELU, tanh and sigmoid would recompute f(x) in backward.
+/// Whether a layer given a moved or borrowed x should keep it rather than a copy of y: ReLU's
+/// and clipped ReLU's conditions on y and on x agree, Swish reads x anyway, and SELU's backward
+/// recomputes λα expm1(x) on the negative side in the pass that reads dy, which costs less than
+/// writing the copy. Tanh and sigmoid would recompute f(x) in a second pass.
 constexpr bool derivative_from_input_is_cheap(ActivationKind kind) {
   return kind == ActivationKind::identity || kind == ActivationKind::relu ||
-         kind == ActivationKind::clipped_relu || kind == ActivationKind::swish;
+         kind == ActivationKind::clipped_relu || kind == ActivationKind::swish ||
+         kind == ActivationKind::selu;
 }
 
 /// Whether the derivative of `kind` only lets dy through or not (ReLU: y > 0; clipped ReLU:
@@ -4986,6 +4988,16 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
   const T lambda = selu_lambda_v<T>, la = selu_lambda_v<T> * selu_alpha_v<T>;
   if (kind == ActivationKind::identity) {
     if (dx != dy) da = ga;
+    return;
+  }
+  // selu'(x) = y + λα for x <= 0, y = λα expm1(x) recomputed in the same pass. From y as saved
+  // it is round(round(λα e) + λα); here the compiler may fuse λα e + λα into one FMA, so the
+  // two differ by at most about an ulp of λα times |dy| (tested).
+  if (!y && kind == ActivationKind::selu) {
+    ops::detail::map_row<ops::detail::kComputeVecBytes>(dx, n, [lambda, la](auto gj, auto xj) {
+      const decltype(xj) zero{};
+      return xj > zero ? gj * lambda : gj * (la * expm1_simd<T>(xj > zero ? zero : xj) + la);
+    }, dy, x);
     return;
   }
   A recomputed;
