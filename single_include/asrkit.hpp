@@ -4300,11 +4300,12 @@ void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, i
 // partials (same layout) and its band of dX rows; the caller sums them in item order.
 template <class T>
 struct ConvGradients {
-  index_t wsize;
+  index_t wsize;                    // elements of w
   bool need_dx;
-  std::vector<T> wt;
-  std::vector<T> dw_part;               // [items][wsize]
-  std::vector<PhaseRows<T>> band;       // [items] (none without dx)
+  index_t slabs = 0;                // work items per image, set by allocate
+  std::vector<T> wt;                // W_g^T [kg, og] per group (only with dx)
+  std::vector<T> dw_part;           // [items][wsize]: dW_g^T [kg, og] per group
+  std::vector<PhaseRows<T>> band;   // [items] (none without dx)
 
   ConvGradients(const ConvGeometry& g, index_t groups, index_t out, const T* w, bool dx)
       : wsize(out * g.col_rows() / groups), need_dx(dx) {
@@ -4314,9 +4315,10 @@ struct ConvGradients {
       Eigen::Map<RowMatrix<T>>(wt.data() + gi * kg * og, kg, og) =
           Eigen::Map<const RowMatrix<T>>(w + gi * og * kg, og, kg).transpose();
   }
-  void allocate(index_t items) {
-    dw_part.assign(static_cast<std::size_t>(items * wsize), T(0));
-    band.resize(need_dx ? static_cast<std::size_t>(items) : 0);
+  void allocate(index_t batch, index_t slabs_per_image) {
+    slabs = slabs_per_image;
+    dw_part.assign(static_cast<std::size_t>(batch * slabs * wsize), T(0));
+    band.resize(need_dx ? static_cast<std::size_t>(batch * slabs) : 0);
   }
 };
 
@@ -4332,7 +4334,7 @@ void conv_backward_im2col(const ConvGeometry& g, index_t groups, index_t batch, 
   // A fixed number of work items (never the thread count): at least 8 slabs overall.
   const index_t slabs = std::min<index_t>(tiles, std::max<index_t>(1, (8 + batch - 1) / batch));
   const index_t items = batch * slabs, in_image = g.c * g.h * g.w;
-  parts.allocate(items);
+  parts.allocate(batch, slabs);
   // Rows of a dcol chunk: about kConvDcolChunkBytes, whole tiles of gemm_panels' rows.
   constexpr index_t R = PanelTraits<T>::max_rows;
   const index_t dcol_rows = std::max<index_t>(
@@ -4398,7 +4400,7 @@ void conv_backward_direct(const ConvGeometry& g, index_t groups, index_t batch, 
   // A fixed number of work items (never the thread count): at least 8 slabs of output rows.
   const index_t slabs = std::min<index_t>(g.ho, std::max<index_t>(1, (8 + batch - 1) / batch));
   const index_t items = batch * slabs;
-  parts.allocate(items);
+  parts.allocate(batch, slabs);
   const index_t chunks = std::min<index_t>(items, num_threads());
   parallel_for(chunks, [&](index_t chunk) {
     PhaseRows<T> x_rows;
@@ -4474,8 +4476,7 @@ void conv_backward(const ConvGeometry& g, index_t groups, index_t batch, index_t
   else
     conv_backward_im2col(g, groups, batch, out, x, dy, parts);
   // Fixed-order reductions: slabs of an image into dx, every partial into dw.
-  const index_t items = static_cast<index_t>(parts.dw_part.size()) / parts.wsize;
-  const index_t slabs = items / batch, in_image = g.c * g.h * g.w;
+  const index_t slabs = parts.slabs, items = batch * slabs, in_image = g.c * g.h * g.w;
   if (dx) {
     parallel_for(batch, [&](index_t b) {
       for (index_t s = 0; s < slabs; ++s)

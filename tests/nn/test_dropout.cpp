@@ -19,6 +19,27 @@ Tensor<double> randn(const asrkit::Shape& s, std::uint64_t seed) {
   rng.fill_normal(t.view(), 0.0, 1.0);
   return t;
 }
+
+// The layer's backward against central differences of its own training forward, with the mask
+// held fixed: a fresh layer of the same seed draws the same mask (it depends on the seed and
+// the element count only), so L(x) = Σ w ⊙ forward_train(x) is smooth in x.
+template <class Layer>
+void check_gradient_with_fixed_mask(double p, std::uint64_t seed) {
+  auto x = randn({7, 9}, 1);
+  const auto w = randn(x.shape(), 2);
+  Layer layer(p, seed);
+  layer.forward_train(x.view());
+  const auto dx = layer.backward(w.view());
+  auto loss = [&] {
+    Layer fresh(p, seed);
+    return asrkit_test::dot(fresh.forward_train(x.view()), w);
+  };
+  CHECK(asrkit_test::max_gradient_error(loss, x, dx) < 1e-8);
+  index_t dropped = 0;  // the mask is not all ones: the check sees both kinds of element
+  for (index_t i = 0; i < x.numel(); ++i) dropped += layer.mask().data()[i] == 0.0;
+  CHECK(dropped > 0);
+  CHECK(dropped < x.numel());
+}
 }  // namespace
 
 TEST_CASE("Dropout zeroes with probability p and scales by 1/(1-p)", "[nn][dropout]") {
@@ -36,6 +57,7 @@ TEST_CASE("Dropout zeroes with probability p and scales by 1/(1-p)", "[nn][dropo
   // Inference is the identity.
   auto yi = drop.forward(x.view());
   CHECK(std::equal(yi.data(), yi.data() + yi.numel(), x.data()));
+  check_gradient_with_fixed_mask<asrkit::AlphaDropout<double>>(0.3, 5);
 }
 
 TEST_CASE("Dropout masks are deterministic for a seed and backward uses them", "[nn][dropout]") {
@@ -46,17 +68,11 @@ TEST_CASE("Dropout masks are deterministic for a seed and backward uses them", "
   CHECK(!std::equal(ya.data(), ya.data() + ya.numel(), yc.data()));
   auto y2 = a.forward_train(x.view());  // the stream moves on: a new mask
   CHECK(!std::equal(ya.data(), ya.data() + ya.numel(), y2.data()));
-  // Backward: dL/dx = mask ⊙ dy, checked by finite differences with the mask fixed.
+  // Backward: dL/dx = mask ⊙ dy (the mask holds 0 or 1/(1-p)), and by finite differences.
   const auto w = randn(x.shape(), 2);
   const auto dx = a.backward(w.view());
-  const Tensor<double> mask = a.mask();
-  auto loss = [&] {
-    double s = 0;
-    for (index_t i = 0; i < x.numel(); ++i) s += w.data()[i] * x.data()[i] * mask.data()[i];
-    return s;
-  };
-  CHECK(asrkit_test::max_gradient_error(loss, x, dx) < 1e-8);
-  for (index_t i = 0; i < x.numel(); ++i) CHECK(dx.data()[i] == w.data()[i] * mask.data()[i]);
+  for (index_t i = 0; i < x.numel(); ++i) CHECK(dx.data()[i] == w.data()[i] * a.mask().data()[i]);
+  check_gradient_with_fixed_mask<asrkit::Dropout<double>>(0.5, 7);
 }
 
 TEST_CASE("AlphaDropout constants match SPECS §1.4", "[nn][dropout][alpha]") {
@@ -117,6 +133,7 @@ TEST_CASE("AlphaDropout backward and inference", "[nn][dropout][alpha]") {
   }
   auto yi = drop.forward(x.view());
   CHECK(std::equal(yi.data(), yi.data() + yi.numel(), x.data()));
+  check_gradient_with_fixed_mask<asrkit::AlphaDropout<double>>(0.3, 5);
 }
 
 TEST_CASE("Dropout layers validate their arguments", "[nn][dropout][errors]") {
