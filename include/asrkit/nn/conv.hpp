@@ -17,16 +17,26 @@
 // through im2col; ops/conv.hpp).
 // forward_train caches a copy of x; set `input_grad = false` in the options for a first layer
 // whose input needs no gradient (backward then returns an empty tensor and skips that GEMM).
+//
+// Padded batches: the last axis is time (Conv1d's L, Conv2d's W of [B, C, F, T]), and
+// forward(x, lengths) / forward_train(x, lengths) take each item's frames, lengths [B] (int32).
+// Frames t >= lengths[b] of x are read as zeros and output frames t >= output_length(lengths[b])
+// are set to zero, so an item's outputs (and, through backward, its gradients) are those of the
+// item alone, unpadded, whatever its padding holds.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/rng.hpp>
 #include <asrkit/core/tensor.hpp>
+#include <asrkit/nn/detail/sequence_lengths.hpp>
 #include <asrkit/nn/detail/weight_bias.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
@@ -99,7 +109,37 @@ class ConvLayer : public WeightAndBias<T> {
     Tensor<T> y(output_shape(x.shape()), uninitialized);
     x_ = Tensor<T>(x);
     cached_ = true;
+    lengths_.clear();
     ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
+    return y;
+  }
+
+  /// Frames along the last axis (time) of an item of `length` frames convolved alone.
+  std::int32_t output_length(std::int32_t length) const {
+    return static_cast<std::int32_t>(params_.out_size(1, length));
+  }
+
+  /// forward of a padded batch: lengths [B] frames of the last axis (an empty view: all).
+  Tensor<T> forward(TensorView<const T> x, TensorView<const std::int32_t> lengths) const {
+    const auto in = checked_lengths(x.shape(), lengths);
+    Tensor<T> masked(x);
+    zero_frames(masked.view(), in);
+    Tensor<T> y = forward(masked.view());
+    zero_frames(y.view(), output_lengths(in));
+    return y;
+  }
+
+  /// forward_train of a padded batch; backward then ignores dy beyond each item's output frames
+  /// and returns zeros on its padded input frames.
+  Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
+    const auto in = checked_lengths(x.shape(), lengths);
+    Tensor<T> y(output_shape(x.shape()), uninitialized);
+    x_ = Tensor<T>(x);
+    zero_frames(x_.view(), in);  // the cache is the masked input
+    cached_ = true;
+    ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
+    lengths_ = in;
+    zero_frames(y.view(), output_lengths(in));
     return y;
   }
 
@@ -112,14 +152,22 @@ class ConvLayer : public WeightAndBias<T> {
       throw ShapeError("conv.5", str(name(), "::backward: argument dy: expected shape ", want.str(),
                                      " (the forward output), got ", dy.shape().str()));
     Tensor<T> dx = input_grad_ ? Tensor<T>(x_.shape()) : Tensor<T>();
-    ops::conv2d_backward(params_, x_.view(), weight_.value.view(), dy,
+    Tensor<T> masked_dy;  // with lengths: the outputs set to zero pass no gradient
+    if (!lengths_.empty()) {
+      masked_dy = Tensor<T>(dy);
+      zero_frames(masked_dy.view(), output_lengths(lengths_));
+    }
+    ops::conv2d_backward(params_, x_.view(), weight_.value.view(),
+                         lengths_.empty() ? dy : masked_dy.view(),
                          input_grad_ ? dx.view() : TensorView<T>(),
                          weight_.grad.view(), this->bias_grad_view());
+    if (input_grad_ && !lengths_.empty()) zero_frames(dx.view(), lengths_);  // x was masked there
     return dx;
   }
 
   void clear_cache() {
     x_ = Tensor<T>();
+    lengths_.clear();
     cached_ = false;
   }
 
@@ -148,12 +196,35 @@ class ConvLayer : public WeightAndBias<T> {
   }
 
 
+  std::vector<std::int32_t> checked_lengths(const Shape& x, TensorView<const std::int32_t> lengths) const {
+    check_input(x);
+    return detail::checked_lengths(lengths, x[Rank - 1], x[0], name(), {"conv.9", "conv.10"});
+  }
+
+  std::vector<std::int32_t> output_lengths(const std::vector<std::int32_t>& in) const {
+    std::vector<std::int32_t> out(in.size());
+    for (std::size_t b = 0; b < in.size(); ++b) out[b] = output_length(in[b]);
+    return out;
+  }
+
+  // Sets frames t >= lengths[b] of the last axis of t [B, ..., T] to zero.
+  static void zero_frames(TensorView<T> t, const std::vector<std::int32_t>& lengths) {
+    const index_t batch = t.dim(0), steps = t.dim(-1);
+    const index_t rows = batch == 0 || steps == 0 ? 0 : t.numel() / (batch * steps);  // per item
+    for (index_t b = 0; b < batch; ++b)
+      for (index_t r = 0; r < rows; ++r) {
+        T* row = t.data() + (b * rows + r) * steps;
+        std::fill(row + lengths[static_cast<std::size_t>(b)], row + steps, T(0));
+      }
+  }
+
   index_t in_, out_;
   ops::ConvParams params_;
   using WeightAndBias<T>::weight_;
   using WeightAndBias<T>::bias_view;
   bool input_grad_;
   Tensor<T> x_;
+  std::vector<std::int32_t> lengths_;  // the input frames of the last forward_train with lengths
   bool cached_ = false;
 };
 
