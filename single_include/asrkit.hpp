@@ -3179,9 +3179,9 @@ inline void write_png(const std::string& path, long width, long height, const st
 // panel is two SIMD registers of columns and every row of A, B and C may sit anywhere (a_of(i),
 // row_of(kk), c_of(i)): B packed once (ops::PackedMatrix, ops::gemm), read in place
 // (ops::gemm_panels), or gathered from a convolution's input; A and C strided matrices, or a
-// convolution's taps and the input-gradient rows they add to (ops/conv.hpp). Each element of C is one register accumulation in k order
-// (split into a fixed number of interleaved partial sums for small tiles), so a result depends
-// only on the shapes, never on the thread count.
+// convolution's taps and the input-gradient rows they add to (ops/conv.hpp). Each element of C
+// is one register accumulation in k order (split into a fixed number of interleaved partial
+// sums for small tiles), so a result depends only on the shapes, never on the thread count.
 
 #include <Eigen/Core>
 
@@ -3512,9 +3512,12 @@ void panels_product(index_t m, index_t n, index_t kb, T alpha, const T* a, index
   const index_t panels = (n + P - 1) / P;
   for (index_t i = 0; i < m; i += R)
     for (index_t p = 0; p < panels; ++p)
-      packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, StridedRows<const T>{a + i * lda, lda},
-                                     StridedRows<const T>{bp + p * panel_stride, P}, static_cast<const T*>(nullptr),
-                                     beta, StridedRows<T>{c + i * ldc + p * P, ldc}, std::min(P, n - p * P));
+      packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha,
+                                     StridedRows<const T>{a + i * lda, lda},
+                                     StridedRows<const T>{bp + p * panel_stride, P},
+                                     static_cast<const T*>(nullptr), beta,
+                                     StridedRows<T>{c + i * ldc + p * P, ldc},
+                                     std::min(P, n - p * P));
 }
 
 // C [m, n] = alpha * op(A) [m, k] * op(B) [k, n] + beta * C on one thread (k >= 1). For each
@@ -4288,8 +4291,9 @@ void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, i
         const T* a = wr.data() + gi * og * taps + u0 * cg * g.kw;
         for (index_t j = j0; j < j1; j += P)
           packed_column(og, k, T(1), StridedRows<const T>{a, taps},
-                        GatheredRows<const T>{rows.data() + gi * taps, j}, bias ? bias + gi * og : nullptr,
-                        T(0), StridedRows<T>{yrow + gi * og * np + j, np}, std::min(P, g.wo - j));
+                        GatheredRows<const T>{rows.data() + gi * taps, j},
+                        bias ? bias + gi * og : nullptr, T(0),
+                        StridedRows<T>{yrow + gi * og * np + j, np}, std::min(P, g.wo - j));
       }
     }
   });
@@ -4444,8 +4448,8 @@ void conv_backward_direct(const ConvGeometry& g, index_t groups, index_t batch, 
           for (index_t op = 0; op < o_panels; ++op)
             packed_column(taps, g.wo, T(1), GatheredRows<const T>{x_run.data(), 0},
                           StridedRows<const T>{dy_t.data() + op * g.wo * P, P},
-                          static_cast<const T*>(nullptr), T(1), GatheredRows<T>{dw_row.data(), op * P},
-                          std::min(P, og - op * P));
+                          static_cast<const T*>(nullptr), T(1),
+                          GatheredRows<T>{dw_row.data(), op * P}, std::min(P, og - op * P));
           if (!band) continue;
           for (index_t j = 0; j < g.wo; j += P) {
             const index_t cols = std::min(P, g.wo - j);
@@ -4483,10 +4487,10 @@ void conv_backward(const ConvGeometry& g, index_t groups, index_t batch, index_t
         parts.band[static_cast<std::size_t>(b * slabs + s)].add_to(g, dx + b * in_image);
     });
   }
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> total(parts.dw_part.data(), parts.wsize);  // item 0's
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<Array> total(parts.dw_part.data(), parts.wsize);  // item 0's
   for (index_t it = 1; it < items; ++it)
-    total += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(parts.dw_part.data() + it * parts.wsize,
-                                                                  parts.wsize);
+    total += Eigen::Map<const Array>(parts.dw_part.data() + it * parts.wsize, parts.wsize);
   for (index_t gi = 0; gi < groups; ++gi)  // dW_g += (dW_g^T)^T
     Eigen::Map<RowMatrix<T>>(dw + gi * og * kg, og, kg) +=
         Eigen::Map<const RowMatrix<T>>(parts.dw_part.data() + gi * kg * og, kg, og).transpose();
@@ -4606,8 +4610,8 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   }
   if (need_dx) std::fill(dx.data(), dx.data() + dx.numel(), T(0));
   if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
-  detail::conv_backward(g, p.groups, batch, out, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
-                        detail::direct_backward_pays<T>(g));
+  detail::conv_backward(g, p.groups, batch, out, x.data(), w.data(), dy.data(), dx.data(),
+                        dw.data(), detail::direct_backward_pays<T>(g));
 }
 
 }  // namespace ops
@@ -6743,7 +6747,8 @@ class ConvLayer : public WeightAndBias<T> {
   }
 
 
-  std::vector<std::int32_t> checked_lengths(const Shape& x, TensorView<const std::int32_t> lengths) const {
+  std::vector<std::int32_t> checked_lengths(const Shape& x,
+                                            TensorView<const std::int32_t> lengths) const {
     check_input(x);
     return detail::checked_lengths(lengths, x[Rank - 1], x[0], name(), {"conv.9", "conv.10"});
   }

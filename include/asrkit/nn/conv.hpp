@@ -196,7 +196,8 @@ class ConvLayer : public WeightAndBias<T> {
   }
 
 
-  std::vector<std::int32_t> checked_lengths(const Shape& x, TensorView<const std::int32_t> lengths) const {
+  std::vector<std::int32_t> checked_lengths(const Shape& x,
+                                            TensorView<const std::int32_t> lengths) const {
     check_input(x);
     return detail::checked_lengths(lengths, x[Rank - 1], x[0], name(), {"conv.9", "conv.10"});
   }

@@ -464,8 +464,9 @@ void conv_forward_direct(const ConvGeometry& g, index_t groups, index_t batch, i
         const T* a = wr.data() + gi * og * taps + u0 * cg * g.kw;
         for (index_t j = j0; j < j1; j += P)
           packed_column(og, k, T(1), StridedRows<const T>{a, taps},
-                        GatheredRows<const T>{rows.data() + gi * taps, j}, bias ? bias + gi * og : nullptr,
-                        T(0), StridedRows<T>{yrow + gi * og * np + j, np}, std::min(P, g.wo - j));
+                        GatheredRows<const T>{rows.data() + gi * taps, j},
+                        bias ? bias + gi * og : nullptr, T(0),
+                        StridedRows<T>{yrow + gi * og * np + j, np}, std::min(P, g.wo - j));
       }
     }
   });
@@ -620,8 +621,8 @@ void conv_backward_direct(const ConvGeometry& g, index_t groups, index_t batch, 
           for (index_t op = 0; op < o_panels; ++op)
             packed_column(taps, g.wo, T(1), GatheredRows<const T>{x_run.data(), 0},
                           StridedRows<const T>{dy_t.data() + op * g.wo * P, P},
-                          static_cast<const T*>(nullptr), T(1), GatheredRows<T>{dw_row.data(), op * P},
-                          std::min(P, og - op * P));
+                          static_cast<const T*>(nullptr), T(1),
+                          GatheredRows<T>{dw_row.data(), op * P}, std::min(P, og - op * P));
           if (!band) continue;
           for (index_t j = 0; j < g.wo; j += P) {
             const index_t cols = std::min(P, g.wo - j);
@@ -659,10 +660,10 @@ void conv_backward(const ConvGeometry& g, index_t groups, index_t batch, index_t
         parts.band[static_cast<std::size_t>(b * slabs + s)].add_to(g, dx + b * in_image);
     });
   }
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> total(parts.dw_part.data(), parts.wsize);  // item 0's
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<Array> total(parts.dw_part.data(), parts.wsize);  // item 0's
   for (index_t it = 1; it < items; ++it)
-    total += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(parts.dw_part.data() + it * parts.wsize,
-                                                                  parts.wsize);
+    total += Eigen::Map<const Array>(parts.dw_part.data() + it * parts.wsize, parts.wsize);
   for (index_t gi = 0; gi < groups; ++gi)  // dW_g += (dW_g^T)^T
     Eigen::Map<RowMatrix<T>>(dw + gi * og * kg, og, kg) +=
         Eigen::Map<const RowMatrix<T>>(parts.dw_part.data() + gi * kg * og, kg, og).transpose();
@@ -782,8 +783,8 @@ void conv2d_backward(const ConvParams& p, detail::conv_arg_t<TensorView<const T,
   }
   if (need_dx) std::fill(dx.data(), dx.data() + dx.numel(), T(0));
   if (batch == 0 || dy.numel() == 0 || g.col_rows() == 0) return;
-  detail::conv_backward(g, p.groups, batch, out, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
-                        detail::direct_backward_pays<T>(g));
+  detail::conv_backward(g, p.groups, batch, out, x.data(), w.data(), dy.data(), dx.data(),
+                        dw.data(), detail::direct_backward_pays<T>(g));
 }
 
 }  // namespace ops

@@ -120,9 +120,12 @@ void panels_product(index_t m, index_t n, index_t kb, T alpha, const T* a, index
   const index_t panels = (n + P - 1) / P;
   for (index_t i = 0; i < m; i += R)
     for (index_t p = 0; p < panels; ++p)
-      packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha, StridedRows<const T>{a + i * lda, lda},
-                                     StridedRows<const T>{bp + p * panel_stride, P}, static_cast<const T*>(nullptr),
-                                     beta, StridedRows<T>{c + i * ldc + p * P, ldc}, std::min(P, n - p * P));
+      packed_rows<SumOrder::k_order>(std::min(R, m - i), kb, alpha,
+                                     StridedRows<const T>{a + i * lda, lda},
+                                     StridedRows<const T>{bp + p * panel_stride, P},
+                                     static_cast<const T*>(nullptr), beta,
+                                     StridedRows<T>{c + i * ldc + p * P, ldc},
+                                     std::min(P, n - p * P));
 }
 
 // C [m, n] = alpha * op(A) [m, k] * op(B) [k, n] + beta * C on one thread (k >= 1). For each

@@ -4,9 +4,9 @@
 // panel is two SIMD registers of columns and every row of A, B and C may sit anywhere (a_of(i),
 // row_of(kk), c_of(i)): B packed once (ops::PackedMatrix, ops::gemm), read in place
 // (ops::gemm_panels), or gathered from a convolution's input; A and C strided matrices, or a
-// convolution's taps and the input-gradient rows they add to (ops/conv.hpp). Each element of C is one register accumulation in k order
-// (split into a fixed number of interleaved partial sums for small tiles), so a result depends
-// only on the shapes, never on the thread count.
+// convolution's taps and the input-gradient rows they add to (ops/conv.hpp). Each element of C
+// is one register accumulation in k order (split into a fixed number of interleaved partial
+// sums for small tiles), so a result depends only on the shapes, never on the thread count.
 #pragma once
 
 #include <Eigen/Core>
