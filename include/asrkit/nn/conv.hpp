@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <asrkit/core/error.hpp>
@@ -105,14 +106,7 @@ class ConvLayer : public WeightAndBias<T> {
     return y;
   }
 
-  Tensor<T> forward_train(TensorView<const T> x) {
-    Tensor<T> y(output_shape(x.shape()), uninitialized);
-    x_ = Tensor<T>(x);
-    cached_ = true;
-    lengths_.clear();
-    ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
-    return y;
-  }
+  Tensor<T> forward_train(TensorView<const T> x) { return train(x, {}); }
 
   /// Frames along the last axis (time) of an item of `length` frames convolved alone.
   std::int32_t output_length(std::int32_t length) const {
@@ -132,15 +126,7 @@ class ConvLayer : public WeightAndBias<T> {
   /// forward_train of a padded batch; backward then ignores dy beyond each item's output frames
   /// and returns zeros on its padded input frames.
   Tensor<T> forward_train(TensorView<const T> x, TensorView<const std::int32_t> lengths) {
-    const auto in = checked_lengths(x.shape(), lengths);
-    Tensor<T> y(output_shape(x.shape()), uninitialized);
-    x_ = Tensor<T>(x);
-    zero_frames(x_.view(), in);  // the cache is the masked input
-    cached_ = true;
-    ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
-    lengths_ = in;
-    zero_frames(y.view(), output_lengths(in));
-    return y;
+    return train(x, checked_lengths(x.shape(), lengths));
   }
 
   Tensor<T> backward(TensorView<const T> dy) {
@@ -195,6 +181,18 @@ class ConvLayer : public WeightAndBias<T> {
                                      ", got ", s.str()));
   }
 
+
+  // The training forward; with lengths (non-empty), the cache is the masked input.
+  Tensor<T> train(TensorView<const T> x, std::vector<std::int32_t> lengths) {
+    Tensor<T> y(output_shape(x.shape()), uninitialized);
+    x_ = Tensor<T>(x);
+    lengths_ = std::move(lengths);
+    if (!lengths_.empty()) zero_frames(x_.view(), lengths_);
+    cached_ = true;
+    ops::conv2d_forward(params_, x_.view(), weight_.value.view(), bias_view(), y.view());
+    if (!lengths_.empty()) zero_frames(y.view(), output_lengths(lengths_));
+    return y;
+  }
 
   std::vector<std::int32_t> checked_lengths(const Shape& x,
                                             TensorView<const std::int32_t> lengths) const {
