@@ -22960,24 +22960,56 @@ class Progress {
 // for_each_parameter, at construction; the layer must outlive it and keep its parameters.
 // Update rules follow torch.optim (1.13, single-tensor path) step by step, including the order
 // of operations, so float trajectories track PyTorch's closely (tests/reference/layers_b_*).
-// State is visited by name for checkpoints (for_each_state): "step" (rank-0 int64) and, per
-// parameter, "<name>.momentum_buffer" (SGD) or "<name>.exp_avg", "<name>.exp_avg_sq",
-// "<name>.max_exp_avg_sq" (Adam; the last with amsgrad) - PyTorch's state keys.
+// The state is PyTorch's optimizer.state_dict(), so it moves between the two
+// (tests/reference/optimizer_state_*):
+// - "state": per parameter, by index k in visiting order, nothing until the parameter's first
+//   step, then PyTorch's keys: "momentum_buffer" (SGD with momentum), or "step" (rank 0, a count
+//   per parameter), "exp_avg", "exp_avg_sq" and "max_exp_avg_sq" (Adam; the last with amsgrad).
+//   for_each_state visits them as ParameterState under "state.<k>".
+// - "param_groups": one group; param_group() gives its options as JSON literals and
+//   options_from() reads them back (train/checkpoint.hpp stores both).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
+
+/// One parameter's entry of the optimizer state, as torch.optim keeps it: not `initialized`
+/// until the parameter's first step, then the tensors named `keys` ("step" rank 0, the others
+/// of the parameter's shape). Before the first step the tensors hold zeros.
+template <class T>
+struct ParameterState {
+  bool initialized = false;
+  std::vector<std::string> keys;
+  std::vector<Tensor<T>> values;
+
+  ParameterState(const Shape& shape, std::vector<std::string> names) : keys(std::move(names)) {
+    for (const std::string& key : keys) values.emplace_back(key == "step" ? Shape{} : shape, T(0));
+  }
+  /// Back to the state before the first step.
+  void reset() {
+    initialized = false;
+    for (auto& v : values) v.fill(T(0));
+  }
+};
+
+/// PyTorch's optimizer.state_dict()["param_groups"][0] without "params": each option's name and
+/// its value as a JSON literal ("0.001", "[0.9,0.999]", "true").
+using ParamGroup = std::map<std::string, std::string>;
+
 namespace detail {
 
 /// The parameters of a model, by name, in visiting order.
@@ -22996,12 +23028,70 @@ struct BoundParameters {
     });
   }
   std::size_t size() const noexcept { return params.size(); }
+
+  /// One fresh ParameterState per parameter.
+  std::vector<ParameterState<T>> states(const std::vector<std::string>& keys) const {
+    std::vector<ParameterState<T>> out;
+    for (const auto* p : params) out.emplace_back(p->value.shape(), keys);
+    return out;
+  }
 };
 
 inline void check_optimizer_value(bool ok, const char* optimizer, const char* what, double value) {
   if (!ok)
     throw ValueError("optimizer.1", detail::str(optimizer, ": invalid ", what, " ", value));
 }
+
+template <class V>
+std::string json_literal(const V& value) {
+  return nlohmann::json(value).dump();
+}
+
+/// Typed reads of a ParamGroup's options; errors name the optimizer, the option, the expected
+/// and the actual value.
+class ParamGroupReader {
+ public:
+  ParamGroupReader(const ParamGroup& group, const char* optimizer) : group_(group), optimizer_(optimizer) {}
+
+  double number(const char* key) const {
+    const nlohmann::json v = value(key);
+    if (!v.is_number()) fail(key, "a number");
+    return v.get<double>();
+  }
+  bool flag(const char* key) const {
+    const nlohmann::json v = value(key);
+    if (!v.is_boolean()) fail(key, "true or false");
+    return v.get<bool>();
+  }
+  std::pair<double, double> pair(const char* key) const {
+    const nlohmann::json v = value(key);
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) fail(key, "two numbers");
+    return {v[0].get<double>(), v[1].get<double>()};
+  }
+  /// torch.optim's `maximize` (absent before 1.11) must be false: asrkit minimizes.
+  void check_minimizing() const {
+    if (group_.count("maximize") && flag("maximize"))
+      throw ValueError("optimizer.3", detail::str(optimizer_, ": param_groups option 'maximize' is true; "
+                                                              "asrkit's optimizers minimize (expected false)"));
+  }
+
+ private:
+  nlohmann::json value(const char* key) const {
+    const auto it = group_.find(key);
+    if (it == group_.end())
+      throw ValueError("optimizer.2", detail::str(optimizer_, ": param_groups has no option '", key, "'"));
+    nlohmann::json v = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+    if (v.is_discarded()) fail(key, "a JSON value");
+    return v;
+  }
+  [[noreturn]] void fail(const char* key, const char* expected) const {
+    throw ValueError("optimizer.2", detail::str(optimizer_, ": param_groups option '", key, "' is '",
+                                                group_.at(key), "', expected ", expected));
+  }
+
+  const ParamGroup& group_;
+  const char* optimizer_;
+};
 
 }  // namespace detail
 
@@ -23013,33 +23103,27 @@ struct SgdOptions {
   bool nesterov = false;      ///< needs momentum > 0 and dampening = 0
 };
 
-/// torch.optim.SGD: g = grad + wd·p; buf = g (first step) or μ·buf + (1 − dampening)·g;
+/// torch.optim.SGD: g = grad + wd·p; buf = g (the parameter's first step) or μ·buf + (1 − dampening)·g;
 /// d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −= lr·d.
 template <class T>
 class Sgd {
  public:
   template <class Model>
-  Sgd(Model& model, SgdOptions options) : bound_(model), options_(options) {
-    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr", options.lr);
-    detail::check_optimizer_value(options.momentum >= 0, "Sgd", "momentum", options.momentum);
-    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay", options.weight_decay);
-    if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
-      throw ValueError("optimizer.1", detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
-                                                  "dampening = 0, got momentum=", options.momentum,
-                                                  " dampening=", options.dampening));
-    if (options_.momentum != 0)
-      for (auto* p : bound_.params) buffers_.emplace_back(p->value.shape());
+  Sgd(Model& model, SgdOptions options) : bound_(model), options_(check(options)) {
+    state_ = bound_.states(options_.momentum != 0 ? std::vector<std::string>{"momentum_buffer"}
+                                                  : std::vector<std::string>{});
   }
 
   void step() {
     const T wd = static_cast<T>(options_.weight_decay), mu = static_cast<T>(options_.momentum),
             damp = static_cast<T>(1 - options_.dampening), lr = static_cast<T>(options_.lr);
-    const bool first = step_() == 0;
     for (std::size_t k = 0; k < bound_.size(); ++k) {
       Parameter<T>& p = *bound_.params[k];
+      ParameterState<T>& state = state_[k];
       T* w = p.value.data();
       const T* g = p.grad.data();
-      T* buf = options_.momentum != 0 ? buffers_[k].data() : nullptr;
+      T* buf = options_.momentum != 0 ? state.values[0].data() : nullptr;
+      const bool first = !state.initialized;
       for (index_t i = 0, n = p.value.numel(); i < n; ++i) {
         T d = options_.weight_decay != 0 ? g[i] + wd * w[i] : g[i];
         if (buf) {
@@ -23048,8 +23132,8 @@ class Sgd {
         }
         w[i] += -lr * d;
       }
+      state.initialized = true;
     }
-    step_() += 1;
   }
 
   void zero_grad() {
@@ -23062,20 +23146,61 @@ class Sgd {
     options_.lr = lr;
   }
   const SgdOptions& options() const noexcept { return options_; }
-  std::int64_t steps() const noexcept { return step_(); }
+  /// New options; momentum may not switch between zero and non-zero (it decides the state).
+  void set_options(const SgdOptions& options) { options_ = check_replacement(options); }
 
+  std::size_t parameter_count() const noexcept { return bound_.size(); }
+  /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
   template <class F>
   void for_each_state(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "step"), step_);
-    for (std::size_t k = 0; k < buffers_.size(); ++k)
-      f(join_name(prefix, bound_.names[k] + ".momentum_buffer"), buffers_[k]);
+    for (std::size_t k = 0; k < state_.size(); ++k) f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+  }
+  /// torch.optim.SGD's param_groups options.
+  ParamGroup param_group() const {
+    return {{"lr", detail::json_literal(options_.lr)},
+            {"momentum", detail::json_literal(options_.momentum)},
+            {"dampening", detail::json_literal(options_.dampening)},
+            {"weight_decay", detail::json_literal(options_.weight_decay)},
+            {"nesterov", detail::json_literal(options_.nesterov)},
+            {"maximize", detail::json_literal(false)}};
+  }
+  /// The options a param group describes (checked as set_options checks them).
+  SgdOptions options_from(const ParamGroup& group) const {
+    const detail::ParamGroupReader r(group, "Sgd");
+    r.check_minimizing();
+    SgdOptions o;
+    o.lr = r.number("lr");
+    o.momentum = r.number("momentum");
+    o.dampening = r.number("dampening");
+    o.weight_decay = r.number("weight_decay");
+    o.nesterov = r.flag("nesterov");
+    return check_replacement(o);
   }
 
  private:
+  static SgdOptions check(const SgdOptions& options) {
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr", options.lr);
+    detail::check_optimizer_value(options.momentum >= 0, "Sgd", "momentum", options.momentum);
+    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay", options.weight_decay);
+    if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
+      throw ValueError("optimizer.1", detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
+                                                  "dampening = 0, got momentum=", options.momentum,
+                                                  " dampening=", options.dampening));
+    return options;
+  }
+  SgdOptions check_replacement(const SgdOptions& options) const {
+    check(options);
+    if ((options.momentum != 0) != (options_.momentum != 0))
+      throw ValueError("optimizer.3", detail::str("Sgd: momentum ", options.momentum, " would ",
+                                                  options_.momentum != 0 ? "drop" : "need",
+                                                  " the momentum buffers of this optimizer (momentum ",
+                                                  options_.momentum, ")"));
+    return options;
+  }
+
   detail::BoundParameters<T> bound_;
   SgdOptions options_;
-  std::vector<Tensor<T>> buffers_;
-  Tensor<std::int64_t> step_ = Tensor<std::int64_t>(Shape{}, 0);
+  std::vector<ParameterState<T>> state_;
 };
 
 struct AdamOptions {
@@ -23088,43 +23213,40 @@ struct AdamOptions {
 };
 
 /// torch.optim.Adam (Kingma & Ba 2015, Alg. 1 with bias correction): g = grad (+ wd·p);
-/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + ε).
-/// With `decoupled` (AdamW, Loshchilov & Hutter 2019): p *= 1 − lr·wd first, and g = grad.
+/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + ε),
+/// t the parameter's own step count. With `decoupled` (AdamW, Loshchilov & Hutter 2019):
+/// p *= 1 − lr·wd first, and g = grad.
 template <class T>
 class Adam {
  public:
   template <class Model>
   Adam(Model& model, AdamOptions options = {}, bool decoupled = false)
       : bound_(model), options_(options), decoupled_(decoupled) {
-    const char* name = decoupled ? "AdamW" : "Adam";
-    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name, "lr", options.lr);
-    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name, "beta1", options.beta1);
-    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name, "beta2", options.beta2);
-    detail::check_optimizer_value(options.eps >= 0, name, "eps", options.eps);
-    detail::check_optimizer_value(options.weight_decay >= 0, name, "weight_decay", options.weight_decay);
-    for (auto* p : bound_.params) {
-      exp_avg_.emplace_back(p->value.shape());
-      exp_avg_sq_.emplace_back(p->value.shape());
-      if (options.amsgrad) max_exp_avg_sq_.emplace_back(p->value.shape());
-    }
+    check(options);
+    std::vector<std::string> keys{"step", "exp_avg", "exp_avg_sq"};
+    if (options.amsgrad) keys.push_back("max_exp_avg_sq");
+    state_ = bound_.states(keys);
   }
 
   void step() {
-    step_() += 1;
-    const double t = static_cast<double>(step_());
-    const double bc1 = 1 - std::pow(options_.beta1, t), bc2 = 1 - std::pow(options_.beta2, t);
     const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2),
             one_b1 = static_cast<T>(1 - options_.beta1), one_b2 = static_cast<T>(1 - options_.beta2),
             wd = static_cast<T>(options_.weight_decay), eps = static_cast<T>(options_.eps),
-            neg_step = static_cast<T>(-options_.lr / bc1), bc2_sqrt = static_cast<T>(std::sqrt(bc2)),
             decay = static_cast<T>(1 - options_.lr * options_.weight_decay);
     for (std::size_t k = 0; k < bound_.size(); ++k) {
+      ParameterState<T>& state = state_[k];
+      state.initialized = true;
+      T& count = *state.values[0].data();
+      count += 1;
+      const double t = static_cast<double>(count);
+      const double bc1 = 1 - std::pow(options_.beta1, t), bc2 = 1 - std::pow(options_.beta2, t);
+      const T neg_step = static_cast<T>(-options_.lr / bc1), bc2_sqrt = static_cast<T>(std::sqrt(bc2));
       Parameter<T>& p = *bound_.params[k];
       T* w = p.value.data();
       const T* gr = p.grad.data();
-      T* m = exp_avg_[k].data();
-      T* v = exp_avg_sq_[k].data();
-      T* vmax = options_.amsgrad ? max_exp_avg_sq_[k].data() : nullptr;
+      T* m = state.values[1].data();
+      T* v = state.values[2].data();
+      T* vmax = options_.amsgrad ? state.values[3].data() : nullptr;
       for (index_t i = 0, n = p.value.numel(); i < n; ++i) {
         T g = gr[i];
         if (decoupled_) {
@@ -23151,28 +23273,71 @@ class Adam {
 
   double lr() const noexcept { return options_.lr; }
   void set_lr(double lr) {
-    detail::check_optimizer_value(lr >= 0 && std::isfinite(lr), decoupled_ ? "AdamW" : "Adam", "lr", lr);
+    detail::check_optimizer_value(lr >= 0 && std::isfinite(lr), name(), "lr", lr);
     options_.lr = lr;
   }
   const AdamOptions& options() const noexcept { return options_; }
-  std::int64_t steps() const noexcept { return step_(); }
+  /// New options; amsgrad may not change (it decides the state).
+  void set_options(const AdamOptions& options) { options_ = check_replacement(options); }
+  /// The largest step count of any parameter (they step together unless the state was loaded
+  /// from a PyTorch file in which some parameters had not stepped).
+  std::int64_t steps() const noexcept {
+    T most = 0;
+    for (const auto& s : state_) most = std::max(most, *s.values[0].data());
+    return static_cast<std::int64_t>(most);
+  }
 
+  std::size_t parameter_count() const noexcept { return bound_.size(); }
+  /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
   template <class F>
   void for_each_state(F&& f, std::string_view prefix = {}) {
-    f(join_name(prefix, "step"), step_);
-    for (std::size_t k = 0; k < bound_.size(); ++k) {
-      f(join_name(prefix, bound_.names[k] + ".exp_avg"), exp_avg_[k]);
-      f(join_name(prefix, bound_.names[k] + ".exp_avg_sq"), exp_avg_sq_[k]);
-      if (options_.amsgrad) f(join_name(prefix, bound_.names[k] + ".max_exp_avg_sq"), max_exp_avg_sq_[k]);
-    }
+    for (std::size_t k = 0; k < state_.size(); ++k) f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+  }
+  /// torch.optim.Adam's (AdamW's) param_groups options.
+  ParamGroup param_group() const {
+    return {{"lr", detail::json_literal(options_.lr)},
+            {"betas", detail::json_literal(std::vector<double>{options_.beta1, options_.beta2})},
+            {"eps", detail::json_literal(options_.eps)},
+            {"weight_decay", detail::json_literal(options_.weight_decay)},
+            {"amsgrad", detail::json_literal(options_.amsgrad)},
+            {"maximize", detail::json_literal(false)}};
+  }
+  /// The options a param group describes (checked as set_options checks them).
+  AdamOptions options_from(const ParamGroup& group) const {
+    const detail::ParamGroupReader r(group, name());
+    r.check_minimizing();
+    AdamOptions o;
+    o.lr = r.number("lr");
+    std::tie(o.beta1, o.beta2) = r.pair("betas");
+    o.eps = r.number("eps");
+    o.weight_decay = r.number("weight_decay");
+    o.amsgrad = r.flag("amsgrad");
+    return check_replacement(o);
   }
 
  private:
+  const char* name() const noexcept { return decoupled_ ? "AdamW" : "Adam"; }
+  void check(const AdamOptions& options) const {
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name(), "lr", options.lr);
+    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name(), "beta1", options.beta1);
+    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name(), "beta2", options.beta2);
+    detail::check_optimizer_value(options.eps >= 0, name(), "eps", options.eps);
+    detail::check_optimizer_value(options.weight_decay >= 0, name(), "weight_decay", options.weight_decay);
+  }
+  AdamOptions check_replacement(const AdamOptions& options) const {
+    check(options);
+    if (options.amsgrad != options_.amsgrad)
+      throw ValueError("optimizer.3", detail::str(name(), ": amsgrad ", options.amsgrad ? "true" : "false",
+                                                  " differs from this optimizer's (",
+                                                  options_.amsgrad ? "true" : "false",
+                                                  "), which decides its state"));
+    return options;
+  }
+
   detail::BoundParameters<T> bound_;
   AdamOptions options_;
   bool decoupled_;
-  std::vector<Tensor<T>> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
-  Tensor<std::int64_t> step_ = Tensor<std::int64_t>(Shape{}, 0);
+  std::vector<ParameterState<T>> state_;
 };
 
 /// torch.optim.AdamW: Adam with decoupled weight decay (default weight_decay 0.01, as PyTorch).
@@ -23328,13 +23493,17 @@ double clip_grad_norm(Model& model, double max_norm, double norm_type = 2.0,
 // Model tensors are stored under their state_dict names (parameters, then buffers such as
 // running statistics), so a file written from PyTorch with
 //   safetensors.torch.save_file(model.state_dict(), path)
-// loads directly, and ours loads into PyTorch. Optimizer state sits under "optimizer." (see
-// train/optimizer.hpp for the names); loading the model alone ignores it.
+// loads directly, and ours loads into PyTorch. Optimizer state is PyTorch's
+// optimizer.state_dict() flattened with '.' under "optimizer." as a module's state_dict is: the
+// tensors "optimizer.state.<k>.<key>" (only parameters that have stepped, as in PyTorch) and the
+// metadata "optimizer.param_groups.0.<option>" (JSON literals, "params" included);
+// tools/torch_optimizer_state.py converts in Python. Loading the model alone ignores it.
 // Loading is strict and atomic: every expected name must be present with the expected shape and
 // the file may hold no other model tensor; otherwise an asrkit error names the tensor, the
 // expected and the actual value, and the model is left unchanged. Floating-point tensors convert
 // on load (F16/BF16/F32/F64 into float or double), as load_state_dict copies do.
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23346,11 +23515,14 @@ double clip_grad_norm(Model& model, double max_norm, double norm_type = 2.0,
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 // #include <asrkit/core/error.hpp>
 // #include <asrkit/core/tensor.hpp>
 // #include <asrkit/io/dtype.hpp>
 // #include <asrkit/io/safetensors.hpp>
 // #include <asrkit/nn/parameter.hpp>
+// #include <asrkit/train/optimizer.hpp>
 
 namespace asrkit {
 
@@ -23361,13 +23533,17 @@ namespace detail {
 namespace checkpoint {
 
 /// One tensor of the model's state: its name and shape, a writer and a two-phase loader
-/// (read into a temporary, then commit), so a failing load changes nothing.
+/// (read into a temporary, then commit), so a failing load changes nothing. Entries that share a
+/// `group` (one parameter's optimizer state, which PyTorch creates at the parameter's first
+/// step) load all or none; when the file has none of them, each one's `absent` commit runs.
 struct Entry {
   std::string name;
   Shape shape;
   bool floating = true;
   std::function<void(SafetensorsWriter&)> save;
   std::function<std::function<void()>(const SafetensorsFile&)> read;
+  std::string group;
+  std::function<void()> absent;
 };
 
 template <class T>
@@ -23395,12 +23571,89 @@ std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
   return out;
 }
 
+/// PyTorch's "step" state is a count; anything else in a file would derail the bias correction.
+template <class T>
+void check_step_count(const std::string& name, const Tensor<T>& step) {
+  const double v = static_cast<double>(*step.data());
+  if (!(std::isfinite(v) && v >= 0 && v == std::floor(v)))
+    throw ValueError("checkpoint.5", detail::str("load_checkpoint: tensor '", name, "' holds ", v,
+                                                 ", expected a step count (a whole number >= 0)"));
+}
+
+/// Optimizer state: one group per parameter ("optimizer.state.<k>"), saved once it has stepped.
 template <class Optimizer>
 std::vector<Entry> optimizer_entries(Optimizer& opt) {
   std::vector<Entry> out;
-  opt.for_each_state([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
-                     kOptimizerPrefix);
+  opt.for_each_state(
+      [&](const std::string& group, auto& state) {
+        for (std::size_t i = 0; i < state.keys.size(); ++i) {
+          auto& t = state.values[i];
+          bool& initialized = state.initialized;
+          Entry e = make_entry(join_name(group, state.keys[i]), t);
+          if (!initialized) e.save = [](SafetensorsWriter&) {};
+          e.read = [&t, &initialized, name = e.name, step = state.keys[i] == "step"](
+                       const SafetensorsFile& f) -> std::function<void()> {
+            using Value = std::decay_t<decltype(t)>;
+            auto value = std::make_shared<Value>(f.read<typename Value::value_type>(name));
+            if (step) check_step_count(name, *value);
+            return [&t, &initialized, value] {
+              t = std::move(*value);
+              initialized = true;
+            };
+          };
+          e.group = group;
+          e.absent = [&t, &initialized] {
+            t.fill(0);
+            initialized = false;
+          };
+          out.push_back(std::move(e));
+        }
+      },
+      kOptimizerPrefix);
   return out;
+}
+
+inline std::string param_group_prefix() { return std::string(kOptimizerPrefix) + ".param_groups."; }
+
+/// The optimizer's param group as metadata, "optimizer.param_groups.0.<option>".
+template <class Optimizer>
+void add_param_group(SafetensorsWriter& w, const Optimizer& opt) {
+  const std::string p = param_group_prefix() + "0.";
+  for (const auto& kv : opt.param_group()) w.set_metadata(p + kv.first, kv.second);
+  std::vector<std::size_t> params(opt.parameter_count());
+  for (std::size_t k = 0; k < params.size(); ++k) params[k] = k;
+  w.set_metadata(p + "params", nlohmann::json(params).dump());
+}
+
+/// Reads and checks the file's param group; returns the commit that applies it.
+template <class Optimizer>
+std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata, Optimizer& opt) {
+  const std::string p = param_group_prefix();
+  ParamGroup group;
+  for (const auto& kv : metadata) {
+    if (kv.first.compare(0, p.size(), p) != 0) continue;
+    const std::string rest = kv.first.substr(p.size());
+    if (rest.compare(0, 2, "0.") != 0)
+      throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has metadata '", kv.first,
+                                                   "'; asrkit's optimizers have one param group (0)"));
+    group[rest.substr(2)] = kv.second;
+  }
+  if (group.empty())
+    throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has no optimizer param group "
+                                                 "(metadata '", p, "0.*')"));
+  const std::size_t n = opt.parameter_count();
+  const auto params = group.count("params") ? nlohmann::json::parse(group["params"], nullptr, false)
+                                            : nlohmann::json();
+  bool in_order = params.is_array() && params.size() == n;
+  for (std::size_t k = 0; in_order && k < n; ++k) in_order = params[k].is_number_integer() && params[k] == k;
+  if (!in_order)
+    throw ValueError("checkpoint.6", detail::str("load_checkpoint: metadata '", p, "0.params' is '",
+                                                 group.count("params") ? group["params"] : "(absent)",
+                                                 "', expected the optimizer's ", n, " parameter indices 0..",
+                                                 n == 0 ? 0 : n - 1, " in order"));
+  group.erase("params");
+  auto options = opt.options_from(group);
+  return [&opt, options] { opt.set_options(options); };
 }
 
 inline bool in_optimizer_group(const std::string& name) {
@@ -23420,12 +23673,16 @@ inline std::string list_some(const std::vector<std::string>& names) {
 template <class InGroup>
 void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGroup in_group,
                   const char* what) {
-  std::set<std::string> expected;
-  std::vector<std::string> missing, unexpected;
+  std::set<std::string> expected, groups_present;
   for (const Entry& e : entries) {
     expected.insert(e.name);
-    if (!file.contains(e.name)) missing.push_back(e.name);
+    if (!e.group.empty() && file.contains(e.name)) groups_present.insert(e.group);
   }
+  // An entry is loaded unless its whole group is absent.
+  const auto loaded = [&](const Entry& e) { return e.group.empty() || groups_present.count(e.group) > 0; };
+  std::vector<std::string> missing, unexpected;
+  for (const Entry& e : entries)
+    if (loaded(e) && !file.contains(e.name)) missing.push_back(e.name);
   for (const std::string& n : file.names())
     if (in_group(n) && expected.count(n) == 0) unexpected.push_back(n);
   if (!missing.empty()) {
@@ -23440,6 +23697,7 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
                                                  " tensor(s) the model does not: ", list_some(unexpected)));
   for (const Entry& e : entries) {
+    if (!loaded(e)) continue;
     const TensorInfo& info = file.info(e.name);
     const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
     if (info.shape != want)
@@ -23453,7 +23711,7 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
   }
   std::vector<std::function<void()>> commits;
   commits.reserve(entries.size());
-  for (const Entry& e : entries) commits.push_back(e.read(file));
+  for (const Entry& e : entries) commits.push_back(loaded(e) ? e.read(file) : e.absent);
   for (auto& c : commits) c();
 }
 
@@ -23501,6 +23759,7 @@ void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer
   SafetensorsWriter w;
   add_state_dict(w, model);
   for (auto& e : detail::checkpoint::optimizer_entries(optimizer)) e.save(w);
+  detail::checkpoint::add_param_group(w, optimizer);
   w.set_metadata("format", "pt");
   for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
   w.save(path);
@@ -23519,12 +23778,14 @@ template <class Model, class Optimizer>
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model,
                                                    Optimizer& optimizer) {
   const auto file = SafetensorsFile::open(path);
+  // Check everything before committing anything: the param group, then the tensors.
+  const auto set_options = detail::checkpoint::read_param_group(file.metadata(), optimizer);
   auto entries = detail::checkpoint::model_entries(model, {});
   auto opt = detail::checkpoint::optimizer_entries(optimizer);
-  // Check both groups before committing either.
   std::vector<detail::checkpoint::Entry> all = std::move(entries);
   for (auto& e : opt) all.push_back(std::move(e));
   detail::checkpoint::load_entries(file, all, [](const std::string&) { return true; }, "load_checkpoint");
+  set_options();
   return file.metadata();
 }
 

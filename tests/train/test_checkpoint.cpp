@@ -8,6 +8,8 @@
 #include <asrkit/train/checkpoint.hpp>
 #include <asrkit/train/optimizer.hpp>
 
+#include <map>
+#include <set>
 #include <string>
 
 #include "../test_util.hpp"
@@ -72,12 +74,19 @@ TEST_CASE("checkpoint with optimizer state resumes the same trajectory", "[train
   asrkit::Adam<float> opt_a(a, {0.01});
   run_steps(a, opt_a, 3, 10);
   asrkit::save_checkpoint(path, a, opt_a);
-  CHECK(asrkit::SafetensorsFile::open(path).contains("optimizer.0.weight.exp_avg_sq"));
+  // PyTorch's optimizer.state_dict(), flattened: state by parameter index, the param group as metadata.
+  const auto file = asrkit::SafetensorsFile::open(path);
+  CHECK(file.contains("optimizer.state.0.exp_avg_sq"));
+  CHECK(file.info("optimizer.state.3.step").shape.empty());
+  CHECK(file.read<float>("optimizer.state.3.step")() == 3.0f);
+  CHECK(file.metadata().at("optimizer.param_groups.0.lr") == "0.01");
+  CHECK(file.metadata().at("optimizer.param_groups.0.params") == "[0,1,2,3]");
 
   auto b = make_model(5);
-  asrkit::Adam<float> opt_b(b, {0.01});
+  asrkit::Adam<float> opt_b(b, {0.5});
   asrkit::load_checkpoint(path, b, opt_b);
   CHECK(opt_b.steps() == 3);
+  CHECK(opt_b.options().lr == 0.01);  // the param group is restored, as torch's load_state_dict does
   run_steps(a, opt_a, 2, 11);
   run_steps(b, opt_b, 2, 11);
   CHECK(state(a) == state(b));
@@ -130,7 +139,8 @@ TEST_CASE("checkpoint loading is strict, atomic and names the tensor", "[train][
     asrkit::save_checkpoint(path, a);
     asrkit::Sgd<float> opt(a, {0.1, 0.9});
     REQUIRE_THROWS_ID(asrkit::load_checkpoint(path, a, opt), asrkit::ValueError,
-                      "[asrkit.checkpoint.1] load_checkpoint: the file has no tensor 'optimizer.step'");
+                      "[asrkit.checkpoint.6] load_checkpoint: the file has no optimizer param group "
+                      "(metadata 'optimizer.param_groups.0.*')");
   }
   CHECK(state(a) == before);  // nothing changed
 }
@@ -145,4 +155,126 @@ TEST_CASE("load_state_dict converts floating-point dtypes and honours a prefix",
   auto b = make_model(2);
   asrkit::load_state_dict(f, b, "encoder");
   CHECK(state(a) == state(b));
+}
+
+namespace {
+
+/// A copy of the checkpoint at `path` with tensors dropped or replaced and metadata changed
+/// (an empty value removes the key).
+void rewrite(const std::string& path, const std::string& out, const std::set<std::string>& drop,
+             const std::map<std::string, Tensor<float>>& replace,
+             const std::map<std::string, std::string>& metadata) {
+  const auto f = asrkit::SafetensorsFile::open(path);
+  asrkit::SafetensorsWriter w;
+  for (const std::string& n : f.names()) {
+    if (drop.count(n) || replace.count(n)) continue;
+    if (asrkit::dtype_is_float(f.info(n).dtype)) w.add(n, f.read<float>(n));
+    else w.add(n, f.read<std::int64_t>(n));
+  }
+  for (const auto& kv : replace) w.add(kv.first, kv.second);
+  auto meta = f.metadata();
+  for (const auto& kv : metadata) {
+    if (kv.second.empty()) meta.erase(kv.first);
+    else meta[kv.first] = kv.second;
+  }
+  for (const auto& kv : meta) w.set_metadata(kv.first, kv.second);
+  w.save(out);
+}
+
+template <class Optimizer>
+std::vector<std::string> initialized(Optimizer& opt) {
+  std::vector<std::string> out;
+  opt.for_each_state([&](const std::string& group, auto& s) {
+    if (s.initialized) out.push_back(group);
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it", "[train][checkpoint][errors]") {
+  const std::string path = asrkit_test::data_path("checkpoint_state.safetensors"),
+                    edited = asrkit_test::data_path("checkpoint_state_edited.safetensors");
+  auto a = make_model(1);
+  asrkit::Adam<float> opt(a, {0.01});
+  a.for_each_parameter([&](const std::string&, auto& p) { p.grad.fill(0.5f); });
+  opt.step();
+  opt.step();
+  asrkit::save_checkpoint(path, a, opt);
+  const auto model_before = state(a);
+  auto optimizer_state = [&] {
+    std::vector<float> out;
+    opt.for_each_state([&](const std::string&, auto& s) {
+      for (auto& t : s.values) out.insert(out.end(), t.data(), t.data() + t.numel());
+    });
+    return out;
+  };
+  const auto before = optimizer_state();
+
+  SECTION("a parameter without state (it has not stepped in PyTorch) starts fresh") {
+    rewrite(path, edited,
+            {"optimizer.state.1.step", "optimizer.state.1.exp_avg", "optimizer.state.1.exp_avg_sq"}, {}, {});
+    asrkit::load_checkpoint(edited, a, opt);
+    CHECK(initialized(opt) == std::vector<std::string>{"state.0", "state.2", "state.3"});
+    CHECK(opt.steps() == 2);
+    std::vector<float> fresh;
+    opt.for_each_state([&](const std::string& group, auto& s) {
+      if (group == "state.1")
+        for (auto& t : s.values) fresh.insert(fresh.end(), t.data(), t.data() + t.numel());
+    });
+    CHECK(fresh == std::vector<float>(1 + 3 + 3, 0.0f));
+    // Saving it again stores only the parameters that have state.
+    asrkit::save_checkpoint(path, a, opt);
+    CHECK_FALSE(asrkit::SafetensorsFile::open(path).contains("optimizer.state.1.step"));
+    CHECK(asrkit::SafetensorsFile::open(path).contains("optimizer.state.2.step"));
+  }
+  SECTION("an optimizer saved before its first step has no state, and loading it resets") {
+    auto fresh_model = make_model(1);
+    asrkit::Adam<float> fresh(fresh_model, {0.01});
+    asrkit::save_checkpoint(edited, fresh_model, fresh);
+    CHECK(asrkit::SafetensorsFile::open(edited).names().size() == 7);  // the model's alone
+    asrkit::load_checkpoint(edited, a, opt);
+    CHECK(initialized(opt).empty());
+    CHECK(opt.steps() == 0);
+  }
+
+  struct Bad {
+    const char* what;
+    std::set<std::string> drop;
+    std::map<std::string, Tensor<float>> replace;
+    std::map<std::string, std::string> metadata;
+    const char* error;
+  };
+  const Bad bad[] = {
+      {"part of a parameter's state", {"optimizer.state.2.exp_avg_sq"}, {}, {},
+       "[asrkit.checkpoint.1] load_checkpoint: the file has no tensor 'optimizer.state.2.exp_avg_sq' "
+       "(expected shape [3]); missing 1"},
+      {"a parameter the optimizer does not have", {}, {{"optimizer.state.4.step", Tensor<float>(asrkit::Shape{}, 1.0f)}}, {},
+       "[asrkit.checkpoint.2] load_checkpoint: the file has 1 tensor(s) the model does not: 'optimizer.state.4.step'"},
+      {"a negative step", {}, {{"optimizer.state.0.step", Tensor<float>(asrkit::Shape{}, -1.0f)}}, {},
+       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.0.step' holds -1, expected a step count"},
+      {"a fractional step", {}, {{"optimizer.state.3.step", Tensor<float>(asrkit::Shape{}, 2.5f)}}, {},
+       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.3.step' holds 2.5"},
+      {"a second param group", {}, {}, {{"optimizer.param_groups.1.lr", "0.1"}},
+       "[asrkit.checkpoint.6] load_checkpoint: the file has metadata 'optimizer.param_groups.1.lr'; "
+       "asrkit's optimizers have one param group (0)"},
+      {"another parameter count", {}, {}, {{"optimizer.param_groups.0.params", "[0,1,2]"}},
+       "[asrkit.checkpoint.6] load_checkpoint: metadata 'optimizer.param_groups.0.params' is '[0,1,2]', "
+       "expected the optimizer's 4 parameter indices 0..3 in order"},
+      {"no params list", {}, {}, {{"optimizer.param_groups.0.params", ""}},
+       "[asrkit.checkpoint.6] load_checkpoint: metadata 'optimizer.param_groups.0.params' is '(absent)'"},
+      {"another optimizer's options", {}, {}, {{"optimizer.param_groups.0.amsgrad", "true"}},
+       "[asrkit.optimizer.3] Adam: amsgrad true differs from this optimizer's (false)"},
+      {"a missing option", {}, {}, {{"optimizer.param_groups.0.eps", ""}},
+       "[asrkit.optimizer.2] Adam: param_groups has no option 'eps'"},
+  };
+  for (const Bad& b : bad) {
+    DYNAMIC_SECTION(b.what) {
+      rewrite(path, edited, b.drop, b.replace, b.metadata);
+      REQUIRE_THROWS_WITH(asrkit::load_checkpoint(edited, a, opt), Catch::Contains(b.error));
+      CHECK(optimizer_state() == before);  // nothing changed
+      CHECK(state(a) == model_before);
+      CHECK(opt.options().lr == 0.01);
+    }
+  }
 }

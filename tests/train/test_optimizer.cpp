@@ -44,7 +44,6 @@ TEST_CASE("SGD: plain, momentum, dampening, Nesterov, weight decay", "[train][op
     CHECK(m.w.value(0) == Approx(1.0 - lr * g));
     CHECK(m.w.value(1) == Approx(1.0 + lr * g));
     CHECK(m.b.value(0) == Approx(-lr * 2 * g));
-    CHECK(opt.steps() == 1);
   }
   SECTION("momentum: buf = g, then 0.9 buf + g") {
     Toy m;
@@ -151,7 +150,7 @@ TEST_CASE("Adam and AdamW: bias correction and weight decay", "[train][optimizer
     // v after two steps is smaller than v after one (rescaled): AMSGrad's step is smaller.
     CHECK(std::fabs(b.w.value(0)) < std::fabs(a.w.value(0)));
     int names = 0;
-    ams.for_each_state([&](const std::string& n, auto&) { names += n.find("max_exp_avg_sq") != std::string::npos; });
+    ams.for_each_state([&](const std::string&, auto& s) { names += s.keys.back() == "max_exp_avg_sq"; });
     CHECK(names == 2);
   }
   SECTION("converges on a quadratic") {
@@ -167,18 +166,98 @@ TEST_CASE("Adam and AdamW: bias correction and weight decay", "[train][optimizer
   }
 }
 
-TEST_CASE("Optimizer state names and option checks", "[train][optimizer][errors]") {
+TEST_CASE("Optimizer state: PyTorch's keys, per parameter, created at its first step", "[train][optimizer]") {
   Toy m;
-  std::vector<std::string> names;
+  auto listing = [](auto& opt) {
+    std::vector<std::string> out;
+    opt.for_each_state(
+        [&](const std::string& group, auto& s) {
+          for (std::size_t i = 0; i < s.keys.size(); ++i)
+            out.push_back(group + "." + s.keys[i] + (s.initialized ? "" : " (fresh)") + " " +
+                          s.values[i].shape().str());
+        },
+        "optimizer");
+    return out;
+  };
   asrkit::Sgd<double> sgd(m, {0.1, 0.9});
-  sgd.for_each_state([&](const std::string& n, auto&) { names.push_back(n); }, "optimizer");
-  CHECK(names == std::vector<std::string>{"optimizer.step", "optimizer.w.momentum_buffer",
-                                          "optimizer.b.momentum_buffer"});
-  names.clear();
-  asrkit::Adam<double> adam(m);
-  adam.for_each_state([&](const std::string& n, auto&) { names.push_back(n); });
-  CHECK(names == std::vector<std::string>{"step", "w.exp_avg", "w.exp_avg_sq", "b.exp_avg", "b.exp_avg_sq"});
+  CHECK(listing(sgd) == std::vector<std::string>{"optimizer.state.0.momentum_buffer (fresh) [2]",
+                                                 "optimizer.state.1.momentum_buffer (fresh) [1]"});
+  m.set_grads(1, 2, 3);
+  sgd.step();
+  CHECK(listing(sgd) == std::vector<std::string>{"optimizer.state.0.momentum_buffer [2]",
+                                                 "optimizer.state.1.momentum_buffer [1]"});
+  asrkit::Sgd<double> plain(m, {0.1});
+  CHECK(listing(plain).empty());  // PyTorch keeps momentum_buffer = None: nothing to store
 
+  asrkit::Adam<double> adam(m);
+  adam.step();
+  adam.step();
+  CHECK(listing(adam) == std::vector<std::string>{"optimizer.state.0.step []", "optimizer.state.0.exp_avg [2]",
+                                                  "optimizer.state.0.exp_avg_sq [2]", "optimizer.state.1.step []",
+                                                  "optimizer.state.1.exp_avg [1]", "optimizer.state.1.exp_avg_sq [1]"});
+  CHECK(adam.steps() == 2);
+  // A parameter whose state is reset counts its own steps again (PyTorch: a parameter that
+  // joins later): its bias correction starts at t = 1 while the other's continues.
+  const double w_before = m.w.value(0), b_before = m.b.value(0);
+  Toy fresh = m;
+  asrkit::Adam<double> one(fresh);
+  one.step();  // the same gradients: a first step from b_before
+  adam.for_each_state([](const std::string& group, auto& s) {
+    if (group == "state.1") s.reset();
+  });
+  adam.step();
+  CHECK(m.w.value(0) != w_before);
+  CHECK(m.b.value(0) == fresh.b.value(0));
+  CHECK(adam.steps() == 3);
+}
+
+TEST_CASE("Optimizer param groups: PyTorch's options as JSON literals, read back and checked",
+          "[train][optimizer][errors]") {
+  Toy m;
+  asrkit::Adam<double> adam(m, {0.002, 0.8, 0.95, 1e-6, 0.1, true});
+  const asrkit::ParamGroup g = adam.param_group();
+  CHECK(g == asrkit::ParamGroup{{"lr", "0.002"}, {"betas", "[0.8,0.95]"}, {"eps", "1e-06"},
+                                {"weight_decay", "0.1"}, {"amsgrad", "true"}, {"maximize", "false"}});
+  asrkit::Adam<double> other(m, {0.5, 0.9, 0.999, 1e-8, 0.0, true});
+  other.set_options(other.options_from(g));
+  CHECK(other.options().lr == 0.002);
+  CHECK(other.options().beta2 == 0.95);
+  CHECK(other.options().eps == 1e-6);
+  CHECK(other.param_group() == g);
+
+  asrkit::Sgd<double> sgd(m, {0.1, 0.9, 0, 1e-4, true});
+  asrkit::Sgd<double> sgd2(m, {0.3, 0.5});
+  sgd2.set_options(sgd2.options_from(sgd.param_group()));
+  CHECK(sgd2.param_group() == sgd.param_group());
+
+  auto with = [&](asrkit::ParamGroup group, const std::string& key, const std::string& value) {
+    if (value.empty()) group.erase(key);
+    else group[key] = value;
+    return group;
+  };
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "lr", "")), asrkit::ValueError,
+                    "[asrkit.optimizer.2] Adam: param_groups has no option 'lr'");
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "betas", "0.9")), asrkit::ValueError,
+                    "[asrkit.optimizer.2] Adam: param_groups option 'betas' is '0.9', expected two numbers");
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "eps", "{")), asrkit::ValueError,
+                    "[asrkit.optimizer.2] Adam: param_groups option 'eps' is '{', expected a JSON value");
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "amsgrad", "1")), asrkit::ValueError,
+                    "[asrkit.optimizer.2] Adam: param_groups option 'amsgrad' is '1', expected true or false");
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "amsgrad", "false")), asrkit::ValueError,
+                    "[asrkit.optimizer.3] Adam: amsgrad false differs from this optimizer's (true)");
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "maximize", "true")), asrkit::ValueError,
+                    "[asrkit.optimizer.3] Adam: param_groups option 'maximize' is true");
+  REQUIRE_THROWS_ID(adam.options_from(with(g, "lr", "-1")), asrkit::ValueError,
+                    "[asrkit.optimizer.1] Adam: invalid lr -1");
+  asrkit::Sgd<double> heavy(m, {0.1, 0.9});
+  REQUIRE_THROWS_ID(heavy.options_from(with(heavy.param_group(), "momentum", "0")), asrkit::ValueError,
+                    "[asrkit.optimizer.3] Sgd: momentum 0 would drop the momentum buffers");
+  CHECK(adam.options().lr == 0.002);  // options_from changes nothing
+}
+
+TEST_CASE("Optimizer option checks", "[train][optimizer][errors]") {
+  Toy m;
+  asrkit::Sgd<double> sgd(m, {0.1, 0.9});
   REQUIRE_THROWS_ID(asrkit::Sgd<double>(m, {0.1, 0, 0, 0, true}), asrkit::ValueError,
                     "[asrkit.optimizer.1] Sgd: Nesterov momentum needs momentum > 0 and dampening = 0");
   REQUIRE_THROWS_ID(asrkit::Sgd<double>(m, {-1.0}), asrkit::ValueError, "[asrkit.optimizer.1] Sgd: invalid lr -1");

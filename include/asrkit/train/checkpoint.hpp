@@ -7,14 +7,18 @@
 // Model tensors are stored under their state_dict names (parameters, then buffers such as
 // running statistics), so a file written from PyTorch with
 //   safetensors.torch.save_file(model.state_dict(), path)
-// loads directly, and ours loads into PyTorch. Optimizer state sits under "optimizer." (see
-// train/optimizer.hpp for the names); loading the model alone ignores it.
+// loads directly, and ours loads into PyTorch. Optimizer state is PyTorch's
+// optimizer.state_dict() flattened with '.' under "optimizer." as a module's state_dict is: the
+// tensors "optimizer.state.<k>.<key>" (only parameters that have stepped, as in PyTorch) and the
+// metadata "optimizer.param_groups.0.<option>" (JSON literals, "params" included);
+// tools/torch_optimizer_state.py converts in Python. Loading the model alone ignores it.
 // Loading is strict and atomic: every expected name must be present with the expected shape and
 // the file may hold no other model tensor; otherwise an asrkit error names the tensor, the
 // expected and the actual value, and the model is left unchanged. Floating-point tensors convert
 // on load (F16/BF16/F32/F64 into float or double), as load_state_dict copies do.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,11 +30,14 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <asrkit/core/error.hpp>
 #include <asrkit/core/tensor.hpp>
 #include <asrkit/io/dtype.hpp>
 #include <asrkit/io/safetensors.hpp>
 #include <asrkit/nn/parameter.hpp>
+#include <asrkit/train/optimizer.hpp>
 
 namespace asrkit {
 
@@ -41,13 +48,17 @@ namespace detail {
 namespace checkpoint {
 
 /// One tensor of the model's state: its name and shape, a writer and a two-phase loader
-/// (read into a temporary, then commit), so a failing load changes nothing.
+/// (read into a temporary, then commit), so a failing load changes nothing. Entries that share a
+/// `group` (one parameter's optimizer state, which PyTorch creates at the parameter's first
+/// step) load all or none; when the file has none of them, each one's `absent` commit runs.
 struct Entry {
   std::string name;
   Shape shape;
   bool floating = true;
   std::function<void(SafetensorsWriter&)> save;
   std::function<std::function<void()>(const SafetensorsFile&)> read;
+  std::string group;
+  std::function<void()> absent;
 };
 
 template <class T>
@@ -75,12 +86,89 @@ std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
   return out;
 }
 
+/// PyTorch's "step" state is a count; anything else in a file would derail the bias correction.
+template <class T>
+void check_step_count(const std::string& name, const Tensor<T>& step) {
+  const double v = static_cast<double>(*step.data());
+  if (!(std::isfinite(v) && v >= 0 && v == std::floor(v)))
+    throw ValueError("checkpoint.5", detail::str("load_checkpoint: tensor '", name, "' holds ", v,
+                                                 ", expected a step count (a whole number >= 0)"));
+}
+
+/// Optimizer state: one group per parameter ("optimizer.state.<k>"), saved once it has stepped.
 template <class Optimizer>
 std::vector<Entry> optimizer_entries(Optimizer& opt) {
   std::vector<Entry> out;
-  opt.for_each_state([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
-                     kOptimizerPrefix);
+  opt.for_each_state(
+      [&](const std::string& group, auto& state) {
+        for (std::size_t i = 0; i < state.keys.size(); ++i) {
+          auto& t = state.values[i];
+          bool& initialized = state.initialized;
+          Entry e = make_entry(join_name(group, state.keys[i]), t);
+          if (!initialized) e.save = [](SafetensorsWriter&) {};
+          e.read = [&t, &initialized, name = e.name, step = state.keys[i] == "step"](
+                       const SafetensorsFile& f) -> std::function<void()> {
+            using Value = std::decay_t<decltype(t)>;
+            auto value = std::make_shared<Value>(f.read<typename Value::value_type>(name));
+            if (step) check_step_count(name, *value);
+            return [&t, &initialized, value] {
+              t = std::move(*value);
+              initialized = true;
+            };
+          };
+          e.group = group;
+          e.absent = [&t, &initialized] {
+            t.fill(0);
+            initialized = false;
+          };
+          out.push_back(std::move(e));
+        }
+      },
+      kOptimizerPrefix);
   return out;
+}
+
+inline std::string param_group_prefix() { return std::string(kOptimizerPrefix) + ".param_groups."; }
+
+/// The optimizer's param group as metadata, "optimizer.param_groups.0.<option>".
+template <class Optimizer>
+void add_param_group(SafetensorsWriter& w, const Optimizer& opt) {
+  const std::string p = param_group_prefix() + "0.";
+  for (const auto& kv : opt.param_group()) w.set_metadata(p + kv.first, kv.second);
+  std::vector<std::size_t> params(opt.parameter_count());
+  for (std::size_t k = 0; k < params.size(); ++k) params[k] = k;
+  w.set_metadata(p + "params", nlohmann::json(params).dump());
+}
+
+/// Reads and checks the file's param group; returns the commit that applies it.
+template <class Optimizer>
+std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata, Optimizer& opt) {
+  const std::string p = param_group_prefix();
+  ParamGroup group;
+  for (const auto& kv : metadata) {
+    if (kv.first.compare(0, p.size(), p) != 0) continue;
+    const std::string rest = kv.first.substr(p.size());
+    if (rest.compare(0, 2, "0.") != 0)
+      throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has metadata '", kv.first,
+                                                   "'; asrkit's optimizers have one param group (0)"));
+    group[rest.substr(2)] = kv.second;
+  }
+  if (group.empty())
+    throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has no optimizer param group "
+                                                 "(metadata '", p, "0.*')"));
+  const std::size_t n = opt.parameter_count();
+  const auto params = group.count("params") ? nlohmann::json::parse(group["params"], nullptr, false)
+                                            : nlohmann::json();
+  bool in_order = params.is_array() && params.size() == n;
+  for (std::size_t k = 0; in_order && k < n; ++k) in_order = params[k].is_number_integer() && params[k] == k;
+  if (!in_order)
+    throw ValueError("checkpoint.6", detail::str("load_checkpoint: metadata '", p, "0.params' is '",
+                                                 group.count("params") ? group["params"] : "(absent)",
+                                                 "', expected the optimizer's ", n, " parameter indices 0..",
+                                                 n == 0 ? 0 : n - 1, " in order"));
+  group.erase("params");
+  auto options = opt.options_from(group);
+  return [&opt, options] { opt.set_options(options); };
 }
 
 inline bool in_optimizer_group(const std::string& name) {
@@ -100,12 +188,16 @@ inline std::string list_some(const std::vector<std::string>& names) {
 template <class InGroup>
 void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGroup in_group,
                   const char* what) {
-  std::set<std::string> expected;
-  std::vector<std::string> missing, unexpected;
+  std::set<std::string> expected, groups_present;
   for (const Entry& e : entries) {
     expected.insert(e.name);
-    if (!file.contains(e.name)) missing.push_back(e.name);
+    if (!e.group.empty() && file.contains(e.name)) groups_present.insert(e.group);
   }
+  // An entry is loaded unless its whole group is absent.
+  const auto loaded = [&](const Entry& e) { return e.group.empty() || groups_present.count(e.group) > 0; };
+  std::vector<std::string> missing, unexpected;
+  for (const Entry& e : entries)
+    if (loaded(e) && !file.contains(e.name)) missing.push_back(e.name);
   for (const std::string& n : file.names())
     if (in_group(n) && expected.count(n) == 0) unexpected.push_back(n);
   if (!missing.empty()) {
@@ -120,6 +212,7 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
                                                  " tensor(s) the model does not: ", list_some(unexpected)));
   for (const Entry& e : entries) {
+    if (!loaded(e)) continue;
     const TensorInfo& info = file.info(e.name);
     const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
     if (info.shape != want)
@@ -133,7 +226,7 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
   }
   std::vector<std::function<void()>> commits;
   commits.reserve(entries.size());
-  for (const Entry& e : entries) commits.push_back(e.read(file));
+  for (const Entry& e : entries) commits.push_back(loaded(e) ? e.read(file) : e.absent);
   for (auto& c : commits) c();
 }
 
@@ -181,6 +274,7 @@ void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer
   SafetensorsWriter w;
   add_state_dict(w, model);
   for (auto& e : detail::checkpoint::optimizer_entries(optimizer)) e.save(w);
+  detail::checkpoint::add_param_group(w, optimizer);
   w.set_metadata("format", "pt");
   for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
   w.save(path);
@@ -199,12 +293,14 @@ template <class Model, class Optimizer>
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Model& model,
                                                    Optimizer& optimizer) {
   const auto file = SafetensorsFile::open(path);
+  // Check everything before committing anything: the param group, then the tensors.
+  const auto set_options = detail::checkpoint::read_param_group(file.metadata(), optimizer);
   auto entries = detail::checkpoint::model_entries(model, {});
   auto opt = detail::checkpoint::optimizer_entries(optimizer);
-  // Check both groups before committing either.
   std::vector<detail::checkpoint::Entry> all = std::move(entries);
   for (auto& e : opt) all.push_back(std::move(e));
   detail::checkpoint::load_entries(file, all, [](const std::string&) { return true; }, "load_checkpoint");
+  set_options();
   return file.metadata();
 }
 
