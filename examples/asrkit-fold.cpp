@@ -179,13 +179,13 @@ struct SubsampledEncoder {
   }
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    embed.for_each_parameter(f, asrkit::join_name(prefix, "embed"));
-    encoder.for_each_parameter(f, prefix);
+    asrkit::visit_parameters(embed, f, asrkit::join_name(prefix, "embed"));
+    asrkit::visit_parameters(encoder, f, prefix);
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    embed.for_each_buffer(f, asrkit::join_name(prefix, "embed"));
-    encoder.for_each_buffer(f, prefix);
+    asrkit::visit_buffers(embed, f, asrkit::join_name(prefix, "embed"));
+    asrkit::visit_buffers(encoder, f, prefix);
   }
 };
 
@@ -230,11 +230,13 @@ struct RecurrentStack {
   static std::string name(std::size_t l) { return "rnns." + std::to_string(l); }
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    for (std::size_t l = 0; l < rnns.size(); ++l) rnns[l].for_each_parameter(f, asrkit::join_name(prefix, name(l)));
+    for (std::size_t l = 0; l < rnns.size(); ++l)
+      asrkit::visit_parameters(rnns[l], f, asrkit::join_name(prefix, name(l)));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    for (std::size_t l = 0; l < rnns.size(); ++l) rnns[l].for_each_buffer(f, asrkit::join_name(prefix, name(l)));
+    for (std::size_t l = 0; l < rnns.size(); ++l)
+      asrkit::visit_buffers(rnns[l], f, asrkit::join_name(prefix, name(l)));
   }
 };
 

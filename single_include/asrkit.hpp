@@ -5032,7 +5032,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
       break;
     case ActivationKind::clipped_relu:  // 0 at and beyond both kinks, like PyTorch's hardtanh
       map_row(dx, n, [zero, clip](auto yj, auto gj) {
-        return (yj > zero(yj)) & (yj < clip) ? gj : zero(gj);
+        return ((yj > zero(yj)) & (yj < clip)) ? gj : zero(gj);
       }, y, dy);
       break;
     case ActivationKind::selu:  // selu' = lambda (x > 0), selu(x) + lambda alpha (x <= 0)
@@ -5852,9 +5852,16 @@ void depthwise_conv1d_backward(const DepthwiseConv1dParams& p, detail::dw_arg_t<
 //   (running statistics). Names are those of the equivalent PyTorch module's state_dict
 //   ("weight", "bias", "running_mean", ...), joined with '.' under a container's prefix, so
 //   weights exchanged through safetensors load in either direction.
+// - A layer made of layers visits each child with visit_parameters(child, f, prefix) /
+//   visit_buffers (not child.for_each_parameter), so a visitor that wants to know which layer a
+//   tensor belongs to (the checkpoint loader, for its errors) is told: when f has members
+//   enter(prefix, layer_type) and leave(), they bracket each layer's visit.
 
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 // #include <asrkit/core/tensor.hpp>
@@ -5878,6 +5885,80 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
   if (!out.empty()) out += '.';
   out += name;
   return out;
+}
+
+namespace detail {
+
+struct NoopVisitor {
+  template <class... A>
+  void operator()(A&&...) const {}
+};
+
+template <class L, class = void>
+struct has_for_each_parameter : std::false_type {};
+template <class L>
+struct has_for_each_parameter<L, std::void_t<decltype(std::declval<L&>().for_each_parameter(
+                                     NoopVisitor{}, std::string_view{}))>> : std::true_type {};
+template <class L, class = void>
+struct has_for_each_buffer : std::false_type {};
+template <class L>
+struct has_for_each_buffer<
+    L, std::void_t<decltype(std::declval<L&>().for_each_buffer(NoopVisitor{}, std::string_view{}))>>
+    : std::true_type {};
+template <class F, class = void>
+struct has_layer_hooks : std::false_type {};
+template <class F>
+struct has_layer_hooks<
+    F, std::void_t<decltype(std::declval<F&>().enter(std::string_view{}, std::string_view{})),
+                   decltype(std::declval<F&>().leave())>> : std::true_type {};
+
+/// The class name of L without namespaces or template arguments ("Linear" for
+/// asrkit::Linear<float>), from the compiler's signature of this function.
+template <class L>
+std::string_view layer_type_name() {
+#if defined(_MSC_VER) && !defined(__clang__)
+  // "...layer_type_name<class asrkit::Linear<float> >(void)"
+  std::string_view s = __FUNCSIG__, key = "layer_type_name<";
+#else
+  // "...[with L = asrkit::Linear<float>; ...]" (Clang: "[L = asrkit::Linear<float>]")
+  std::string_view s = __PRETTY_FUNCTION__, key = "L = ";
+#endif
+  const auto at = s.find(key);
+  if (at == std::string_view::npos) return "layer";
+  s = s.substr(at + key.size());
+  s = s.substr(0, s.find_first_of("<>;]"));
+  // MSVC's "class ", then namespaces.
+  if (const auto space = s.rfind(' '); space != std::string_view::npos) s.remove_prefix(space + 1);
+  if (const auto colon = s.rfind("::"); colon != std::string_view::npos) s.remove_prefix(colon + 2);
+  return s.empty() ? "layer" : s;
+}
+
+template <bool Buffers, class L, class F>
+void visit_layer(L& layer, F& f, std::string_view prefix) {
+  constexpr bool has = Buffers ? has_for_each_buffer<L>::value : has_for_each_parameter<L>::value;
+  if constexpr (has) {
+    if constexpr (has_layer_hooks<F>::value) f.enter(prefix, layer_type_name<L>());
+    if constexpr (Buffers)
+      layer.for_each_buffer(f, prefix);
+    else
+      layer.for_each_parameter(f, prefix);
+    if constexpr (has_layer_hooks<F>::value) f.leave();
+  }
+}
+
+}  // namespace detail
+
+/// layer.for_each_parameter(f, prefix), or nothing for a layer without parameters; tells a
+/// visitor with enter/leave which layer it is in (see the contract above).
+template <class L, class F>
+void visit_parameters(L& layer, F& f, std::string_view prefix = {}) {
+  detail::visit_layer<false>(layer, f, prefix);
+}
+
+/// layer.for_each_buffer(f, prefix), or nothing for a layer without buffers.
+template <class L, class F>
+void visit_buffers(L& layer, F& f, std::string_view prefix = {}) {
+  detail::visit_layer<true>(layer, f, prefix);
 }
 
 /// Sets every parameter gradient of a layer (or container) to zero.
@@ -8560,34 +8641,6 @@ class AlphaDropout {
 // #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
-namespace detail {
-
-struct NoopVisitor {
-  template <class... A>
-  void operator()(A&&...) const {}
-};
-
-template <class L, class = void>
-struct has_for_each_parameter : std::false_type {};
-template <class L>
-struct has_for_each_parameter<L, std::void_t<decltype(std::declval<L&>().for_each_parameter(
-                                     NoopVisitor{}, std::string_view{}))>> : std::true_type {};
-template <class L, class = void>
-struct has_for_each_buffer : std::false_type {};
-template <class L>
-struct has_for_each_buffer<L, std::void_t<decltype(std::declval<L&>().for_each_buffer(
-                                  NoopVisitor{}, std::string_view{}))>> : std::true_type {};
-
-template <class L, class F>
-void visit_parameters(L& layer, F& f, std::string_view prefix) {
-  if constexpr (has_for_each_parameter<L>::value) layer.for_each_parameter(f, prefix);
-}
-template <class L, class F>
-void visit_buffers(L& layer, F& f, std::string_view prefix) {
-  if constexpr (has_for_each_buffer<L>::value) layer.for_each_buffer(f, prefix);
-}
-
-}  // namespace detail
 
 /// A chain of layers applied in order (torch.nn.Sequential).
 template <class... Layers>
@@ -8602,9 +8655,11 @@ class Sequential {
   auto forward(const X& x) const {
     return forward_from<0>(x);
   }
+  /// x reaches the first layer as given (a view is copied, a moved tensor or asrkit::borrow(x)
+  /// is not); each layer's output is moved into the next, which may keep it for backward.
   template <class X>
-  auto forward_train(const X& x) {
-    return forward_train_from<0>(x);
+  auto forward_train(X&& x) {
+    return forward_train_from<0>(std::forward<X>(x));
   }
   template <class G>
   auto backward(const G& dy) {
@@ -8614,13 +8669,13 @@ class Sequential {
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     for_each_layer([&](auto& layer, std::size_t i) {
-      detail::visit_parameters(layer, f, join_name(prefix, std::to_string(i)));
+      visit_parameters(layer, f, join_name(prefix, std::to_string(i)));
     });
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     for_each_layer([&](auto& layer, std::size_t i) {
-      detail::visit_buffers(layer, f, join_name(prefix, std::to_string(i)));
+      visit_buffers(layer, f, join_name(prefix, std::to_string(i)));
     });
   }
 
@@ -8642,9 +8697,9 @@ class Sequential {
     else return y;
   }
   template <std::size_t I, class X>
-  auto forward_train_from(const X& x) {
-    auto y = std::get<I>(layers_).forward_train(x);
-    if constexpr (I + 1 < sizeof...(Layers)) return forward_train_from<I + 1>(y);
+  auto forward_train_from(X&& x) {
+    auto y = std::get<I>(layers_).forward_train(std::forward<X>(x));
+    if constexpr (I + 1 < sizeof...(Layers)) return forward_train_from<I + 1>(std::move(y));
     else return y;
   }
   template <std::size_t I, class G>
@@ -8692,11 +8747,11 @@ class Residual {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    detail::visit_parameters(layer_, f, join_name(prefix, name_));
+    visit_parameters(layer_, f, join_name(prefix, name_));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    detail::visit_buffers(layer_, f, join_name(prefix, name_));
+    visit_buffers(layer_, f, join_name(prefix, name_));
   }
 
   Layer& layer() noexcept { return layer_; }
@@ -9763,7 +9818,7 @@ class Recurrent {
       cells_[static_cast<std::size_t>(d)].for_each_parameter(
           [&](const std::string& n, auto& p) { f(join_name(prefix, n), p); }, sfx);
       if (d < projections() && options_.input_batch_norm)
-        norm_[static_cast<std::size_t>(d)].for_each_parameter(f, join_name(prefix, "norm_ih" + sfx));
+        visit_parameters(norm_[static_cast<std::size_t>(d)], f, join_name(prefix, "norm_ih" + sfx));
     }
   }
   template <class F>
@@ -9773,7 +9828,7 @@ class Recurrent {
       cells_[static_cast<std::size_t>(d)].for_each_buffer(
           [&](const std::string& n, auto& b) { f(join_name(prefix, n), b); }, sfx);
       if (d < projections() && options_.input_batch_norm)
-        norm_[static_cast<std::size_t>(d)].for_each_buffer(f, join_name(prefix, "norm_ih" + sfx));
+        visit_buffers(norm_[static_cast<std::size_t>(d)], f, join_name(prefix, "norm_ih" + sfx));
     }
   }
 
@@ -12775,17 +12830,17 @@ class AttentionLayerBase {
 
   template <class F>
   void visit_output_parameters(F&& f, std::string_view prefix) {
-    out_.for_each_parameter(f, join_name(prefix, out_name_));
+    visit_parameters(out_, f, join_name(prefix, out_name_));
   }
   template <class F>
   void visit_norm_parameters(F&& f, std::string_view prefix) {
     for (int s = 0; s < 4; ++s)
-      if (norms_[s]) norms_[s]->for_each_parameter(f, join_name(prefix, kNormNames[s]));
+      if (norms_[s]) visit_parameters(*norms_[s], f, join_name(prefix, kNormNames[s]));
   }
   template <class F>
   void visit_norm_buffers(F&& f, std::string_view prefix) {
     for (int s = 0; s < 4; ++s)
-      if (norms_[s]) norms_[s]->for_each_buffer(f, join_name(prefix, kNormNames[s]));
+      if (norms_[s]) visit_buffers(*norms_[s], f, join_name(prefix, kNormNames[s]));
   }
   static constexpr const char* kNormNames[4] = {"norm_q", "norm_k", "norm_v", "norm_out"};
 
@@ -13530,15 +13585,15 @@ class FeedForward {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    w_1_.for_each_parameter(f, join_name(prefix, "w_1"));
-    if (norm_1_) norm_1_->for_each_parameter(f, join_name(prefix, "norm_1"));
-    w_2_.for_each_parameter(f, join_name(prefix, "w_2"));
-    if (norm_2_) norm_2_->for_each_parameter(f, join_name(prefix, "norm_2"));
+    visit_parameters(w_1_, f, join_name(prefix, "w_1"));
+    if (norm_1_) visit_parameters(*norm_1_, f, join_name(prefix, "norm_1"));
+    visit_parameters(w_2_, f, join_name(prefix, "w_2"));
+    if (norm_2_) visit_parameters(*norm_2_, f, join_name(prefix, "norm_2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    if (norm_1_) norm_1_->for_each_buffer(f, join_name(prefix, "norm_1"));
-    if (norm_2_) norm_2_->for_each_buffer(f, join_name(prefix, "norm_2"));
+    if (norm_1_) visit_buffers(*norm_1_, f, join_name(prefix, "norm_1"));
+    if (norm_2_) visit_buffers(*norm_2_, f, join_name(prefix, "norm_2"));
   }
 
   index_t d_model() const noexcept { return w_1_.in_features(); }
@@ -13716,18 +13771,20 @@ class ConformerConvolution {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    pointwise_conv1_.for_each_parameter(f, join_name(prefix, "pointwise_conv1"));
-    if (pointwise_norm1_) pointwise_norm1_->for_each_parameter(f, join_name(prefix, "pointwise_norm1"));
-    depthwise_conv_.for_each_parameter(f, join_name(prefix, "depthwise_conv"));
-    if (norm_) norm_->for_each_parameter(f, join_name(prefix, "norm"));
-    pointwise_conv2_.for_each_parameter(f, join_name(prefix, "pointwise_conv2"));
-    if (pointwise_norm2_) pointwise_norm2_->for_each_parameter(f, join_name(prefix, "pointwise_norm2"));
+    visit_parameters(pointwise_conv1_, f, join_name(prefix, "pointwise_conv1"));
+    if (pointwise_norm1_)
+      visit_parameters(*pointwise_norm1_, f, join_name(prefix, "pointwise_norm1"));
+    visit_parameters(depthwise_conv_, f, join_name(prefix, "depthwise_conv"));
+    if (norm_) visit_parameters(*norm_, f, join_name(prefix, "norm"));
+    visit_parameters(pointwise_conv2_, f, join_name(prefix, "pointwise_conv2"));
+    if (pointwise_norm2_)
+      visit_parameters(*pointwise_norm2_, f, join_name(prefix, "pointwise_norm2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    if (pointwise_norm1_) pointwise_norm1_->for_each_buffer(f, join_name(prefix, "pointwise_norm1"));
-    if (norm_) norm_->for_each_buffer(f, join_name(prefix, "norm"));
-    if (pointwise_norm2_) pointwise_norm2_->for_each_buffer(f, join_name(prefix, "pointwise_norm2"));
+    if (pointwise_norm1_) visit_buffers(*pointwise_norm1_, f, join_name(prefix, "pointwise_norm1"));
+    if (norm_) visit_buffers(*norm_, f, join_name(prefix, "norm"));
+    if (pointwise_norm2_) visit_buffers(*pointwise_norm2_, f, join_name(prefix, "pointwise_norm2"));
   }
 
   index_t channels() const noexcept { return depthwise_conv_.channels(); }
@@ -13967,6 +14024,7 @@ struct LayerDrop {
 // #include <asrkit/nn/detail/sequence.hpp>
 // #include <asrkit/nn/dropout.hpp>
 // #include <asrkit/nn/layer_norm.hpp>
+// #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/nn/stochastic_depth.hpp>
 
 namespace asrkit {
@@ -14016,7 +14074,7 @@ class ResidualStep {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view name) {
-    if (norm_) norm_->for_each_parameter(f, name);
+    if (norm_) visit_parameters(*norm_, f, name);
   }
 
   LayerNorm<T>* norm() noexcept { return norm_ ? &*norm_ : nullptr; }
@@ -14096,6 +14154,7 @@ Tensor<T> take_skipped_items(Tensor<T>& g, const std::vector<T>& factor) {
 }  // namespace asrkit
 // #include <asrkit/nn/detail/sequence.hpp>
 // #include <asrkit/nn/feed_forward.hpp>
+// #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/nn/positional_encoding.hpp>
 // #include <asrkit/nn/stochastic_depth.hpp>
 
@@ -14176,15 +14235,15 @@ class TransformerBlock : public detail::StochasticDepthBlock<T> {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_parameter(f, join_name(prefix, "feed_forward"));
-    mha_.for_each_parameter(f, join_name(prefix, "norm1"));
-    ffn_.for_each_parameter(f, join_name(prefix, "norm2"));
+    visit_parameters(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_parameters(feed_forward_, f, join_name(prefix, "feed_forward"));
+    visit_parameters(mha_, f, join_name(prefix, "norm1"));
+    visit_parameters(ffn_, f, join_name(prefix, "norm2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_buffer(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_buffer(f, join_name(prefix, "feed_forward"));
+    visit_buffers(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_buffers(feed_forward_, f, join_name(prefix, "feed_forward"));
   }
 
   index_t d_model() const noexcept { return feed_forward_.d_model(); }
@@ -14263,6 +14322,7 @@ class TransformerBlock : public detail::StochasticDepthBlock<T> {
 // #include <asrkit/nn/detail/sequence.hpp>
 // #include <asrkit/nn/feed_forward.hpp>
 // #include <asrkit/nn/layer_norm.hpp>
+// #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/nn/positional_encoding.hpp>
 // #include <asrkit/nn/stochastic_depth.hpp>
 
@@ -14355,22 +14415,22 @@ class ConformerBlock : public detail::StochasticDepthBlock<T> {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_parameter(f, join_name(prefix, "feed_forward"));
-    feed_forward_macaron_.for_each_parameter(f, join_name(prefix, "feed_forward_macaron"));
-    conv_module_.for_each_parameter(f, join_name(prefix, "conv_module"));
-    ff_.for_each_parameter(f, join_name(prefix, "norm_ff"));
-    mha_.for_each_parameter(f, join_name(prefix, "norm_mha"));
-    ff_macaron_.for_each_parameter(f, join_name(prefix, "norm_ff_macaron"));
-    conv_.for_each_parameter(f, join_name(prefix, "norm_conv"));
-    if (norm_final_) norm_final_->for_each_parameter(f, join_name(prefix, "norm_final"));
+    visit_parameters(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_parameters(feed_forward_, f, join_name(prefix, "feed_forward"));
+    visit_parameters(feed_forward_macaron_, f, join_name(prefix, "feed_forward_macaron"));
+    visit_parameters(conv_module_, f, join_name(prefix, "conv_module"));
+    visit_parameters(ff_, f, join_name(prefix, "norm_ff"));
+    visit_parameters(mha_, f, join_name(prefix, "norm_mha"));
+    visit_parameters(ff_macaron_, f, join_name(prefix, "norm_ff_macaron"));
+    visit_parameters(conv_, f, join_name(prefix, "norm_conv"));
+    if (norm_final_) visit_parameters(*norm_final_, f, join_name(prefix, "norm_final"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_buffer(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_buffer(f, join_name(prefix, "feed_forward"));
-    feed_forward_macaron_.for_each_buffer(f, join_name(prefix, "feed_forward_macaron"));
-    conv_module_.for_each_buffer(f, join_name(prefix, "conv_module"));
+    visit_buffers(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_buffers(feed_forward_, f, join_name(prefix, "feed_forward"));
+    visit_buffers(feed_forward_macaron_, f, join_name(prefix, "feed_forward_macaron"));
+    visit_buffers(conv_module_, f, join_name(prefix, "conv_module"));
   }
 
   index_t d_model() const noexcept { return feed_forward_.d_model(); }
@@ -14495,6 +14555,7 @@ class FusionFormerBlock : public ConformerBlock<T> {
 // #include <asrkit/nn/attention.hpp>
 // #include <asrkit/nn/detail/sequence.hpp>
 // #include <asrkit/nn/layer_norm.hpp>
+// #include <asrkit/nn/parameter.hpp>
 // #include <asrkit/nn/positional_encoding.hpp>
 // #include <asrkit/nn/stochastic_depth.hpp>
 
@@ -14652,13 +14713,13 @@ class Encoder {
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < blocks_.size(); ++i)
-      blocks_[i].for_each_parameter(f, join_name(prefix, "encoders." + std::to_string(i)));
-    if (after_norm_) after_norm_->for_each_parameter(f, join_name(prefix, "after_norm"));
+      visit_parameters(blocks_[i], f, join_name(prefix, "encoders." + std::to_string(i)));
+    if (after_norm_) visit_parameters(*after_norm_, f, join_name(prefix, "after_norm"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < blocks_.size(); ++i)
-      blocks_[i].for_each_buffer(f, join_name(prefix, "encoders." + std::to_string(i)));
+      visit_buffers(blocks_[i], f, join_name(prefix, "encoders." + std::to_string(i)));
   }
 
   index_t num_layers() const noexcept { return static_cast<index_t>(blocks_.size()); }
@@ -14894,15 +14955,16 @@ class Conv2dSubsampling {
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < stages_.size(); ++i) {
-      stages_[i].conv.for_each_parameter(f, join_name(prefix, conv_name(i, 0)));
-      if (stages_[i].norm) stages_[i].norm->for_each_parameter(f, join_name(prefix, conv_name(i, 1)));
+      visit_parameters(stages_[i].conv, f, join_name(prefix, conv_name(i, 0)));
+      if (stages_[i].norm)
+        visit_parameters(*stages_[i].norm, f, join_name(prefix, conv_name(i, 1)));
     }
-    out_->for_each_parameter(f, join_name(prefix, "out.0"));
+    visit_parameters(*out_, f, join_name(prefix, "out.0"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < stages_.size(); ++i)
-      if (stages_[i].norm) stages_[i].norm->for_each_buffer(f, join_name(prefix, conv_name(i, 1)));
+      if (stages_[i].norm) visit_buffers(*stages_[i].norm, f, join_name(prefix, conv_name(i, 1)));
   }
 
   index_t factor() const noexcept { return options_.factor; }
@@ -22992,11 +23054,13 @@ namespace asrkit {
 /// of the parameter's shape). Before the first step the tensors hold zeros.
 template <class T>
 struct ParameterState {
+  std::string parameter;  ///< the parameter's name (for messages)
   bool initialized = false;
   std::vector<std::string> keys;
   std::vector<Tensor<T>> values;
 
-  ParameterState(const Shape& shape, std::vector<std::string> names) : keys(std::move(names)) {
+  ParameterState(std::string name, const Shape& shape, std::vector<std::string> state_keys)
+      : parameter(std::move(name)), keys(std::move(state_keys)) {
     for (const std::string& key : keys) values.emplace_back(key == "step" ? Shape{} : shape, T(0));
   }
   /// Back to the state before the first step.
@@ -23032,7 +23096,8 @@ struct BoundParameters {
   /// One fresh ParameterState per parameter.
   std::vector<ParameterState<T>> states(const std::vector<std::string>& keys) const {
     std::vector<ParameterState<T>> out;
-    for (const auto* p : params) out.emplace_back(p->value.shape(), keys);
+    for (std::size_t k = 0; k < params.size(); ++k)
+      out.emplace_back(names[k], params[k]->value.shape(), keys);
     return out;
   }
 };
@@ -23051,7 +23116,8 @@ std::string json_literal(const V& value) {
 /// and the actual value.
 class ParamGroupReader {
  public:
-  ParamGroupReader(const ParamGroup& group, const char* optimizer) : group_(group), optimizer_(optimizer) {}
+  ParamGroupReader(const ParamGroup& group, const char* optimizer)
+      : group_(group), optimizer_(optimizer) {}
 
   double number(const char* key) const {
     const nlohmann::json v = value(key);
@@ -23065,28 +23131,32 @@ class ParamGroupReader {
   }
   std::pair<double, double> pair(const char* key) const {
     const nlohmann::json v = value(key);
-    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) fail(key, "two numbers");
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
+      fail(key, "two numbers");
     return {v[0].get<double>(), v[1].get<double>()};
   }
   /// torch.optim's `maximize` (absent before 1.11) must be false: asrkit minimizes.
   void check_minimizing() const {
     if (group_.count("maximize") && flag("maximize"))
-      throw ValueError("optimizer.3", detail::str(optimizer_, ": param_groups option 'maximize' is true; "
-                                                              "asrkit's optimizers minimize (expected false)"));
+      throw ValueError("optimizer.3", detail::str(optimizer_,
+                                                  ": param_groups option 'maximize' is true; "
+                                                  "asrkit's optimizers minimize (expected false)"));
   }
 
  private:
   nlohmann::json value(const char* key) const {
     const auto it = group_.find(key);
     if (it == group_.end())
-      throw ValueError("optimizer.2", detail::str(optimizer_, ": param_groups has no option '", key, "'"));
+      throw ValueError("optimizer.2",
+                       detail::str(optimizer_, ": param_groups has no option '", key, "'"));
     nlohmann::json v = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
     if (v.is_discarded()) fail(key, "a JSON value");
     return v;
   }
   [[noreturn]] void fail(const char* key, const char* expected) const {
-    throw ValueError("optimizer.2", detail::str(optimizer_, ": param_groups option '", key, "' is '",
-                                                group_.at(key), "', expected ", expected));
+    throw ValueError("optimizer.2",
+                     detail::str(optimizer_, ": param_groups option '", key, "' is '",
+                                 group_.at(key), "', expected ", expected));
   }
 
   const ParamGroup& group_;
@@ -23103,8 +23173,9 @@ struct SgdOptions {
   bool nesterov = false;      ///< needs momentum > 0 and dampening = 0
 };
 
-/// torch.optim.SGD: g = grad + wd·p; buf = g (the parameter's first step) or μ·buf + (1 − dampening)·g;
-/// d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −= lr·d.
+/// torch.optim.SGD: g = grad + wd·p; buf = g (the parameter's first step) or μ·buf + (1 −
+/// dampening)·g; d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −=
+/// lr·d.
 template <class T>
 class Sgd {
  public:
@@ -23153,7 +23224,8 @@ class Sgd {
   /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
   template <class F>
   void for_each_state(F&& f, std::string_view prefix = {}) {
-    for (std::size_t k = 0; k < state_.size(); ++k) f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+    for (std::size_t k = 0; k < state_.size(); ++k)
+      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
   }
   /// torch.optim.SGD's param_groups options.
   ParamGroup param_group() const {
@@ -23179,22 +23251,26 @@ class Sgd {
 
  private:
   static SgdOptions check(const SgdOptions& options) {
-    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr", options.lr);
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr",
+                                  options.lr);
     detail::check_optimizer_value(options.momentum >= 0, "Sgd", "momentum", options.momentum);
-    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay", options.weight_decay);
+    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay",
+                                  options.weight_decay);
     if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
-      throw ValueError("optimizer.1", detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
-                                                  "dampening = 0, got momentum=", options.momentum,
-                                                  " dampening=", options.dampening));
+      throw ValueError("optimizer.1",
+                       detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
+                                   "dampening = 0, got momentum=",
+                                   options.momentum, " dampening=", options.dampening));
     return options;
   }
   SgdOptions check_replacement(const SgdOptions& options) const {
     check(options);
     if ((options.momentum != 0) != (options_.momentum != 0))
-      throw ValueError("optimizer.3", detail::str("Sgd: momentum ", options.momentum, " would ",
-                                                  options_.momentum != 0 ? "drop" : "need",
-                                                  " the momentum buffers of this optimizer (momentum ",
-                                                  options_.momentum, ")"));
+      throw ValueError("optimizer.3",
+                       detail::str("Sgd: momentum ", options.momentum, " would ",
+                                   options_.momentum != 0 ? "drop" : "need",
+                                   " the momentum buffers of this optimizer (momentum ",
+                                   options_.momentum, ")"));
     return options;
   }
 
@@ -23213,9 +23289,9 @@ struct AdamOptions {
 };
 
 /// torch.optim.Adam (Kingma & Ba 2015, Alg. 1 with bias correction): g = grad (+ wd·p);
-/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + ε),
-/// t the parameter's own step count. With `decoupled` (AdamW, Loshchilov & Hutter 2019):
-/// p *= 1 − lr·wd first, and g = grad.
+/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t)
+/// + ε), t the parameter's own step count. With `decoupled` (AdamW, Loshchilov & Hutter 2019): p *=
+/// 1 − lr·wd first, and g = grad.
 template <class T>
 class Adam {
  public:
@@ -23230,8 +23306,9 @@ class Adam {
 
   void step() {
     const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2),
-            one_b1 = static_cast<T>(1 - options_.beta1), one_b2 = static_cast<T>(1 - options_.beta2),
-            wd = static_cast<T>(options_.weight_decay), eps = static_cast<T>(options_.eps),
+            one_b1 = static_cast<T>(1 - options_.beta1),
+            one_b2 = static_cast<T>(1 - options_.beta2), wd = static_cast<T>(options_.weight_decay),
+            eps = static_cast<T>(options_.eps),
             decay = static_cast<T>(1 - options_.lr * options_.weight_decay);
     for (std::size_t k = 0; k < bound_.size(); ++k) {
       ParameterState<T>& state = state_[k];
@@ -23240,7 +23317,8 @@ class Adam {
       count += 1;
       const double t = static_cast<double>(count);
       const double bc1 = 1 - std::pow(options_.beta1, t), bc2 = 1 - std::pow(options_.beta2, t);
-      const T neg_step = static_cast<T>(-options_.lr / bc1), bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+      const T neg_step = static_cast<T>(-options_.lr / bc1),
+              bc2_sqrt = static_cast<T>(std::sqrt(bc2));
       Parameter<T>& p = *bound_.params[k];
       T* w = p.value.data();
       const T* gr = p.grad.data();
@@ -23291,7 +23369,8 @@ class Adam {
   /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
   template <class F>
   void for_each_state(F&& f, std::string_view prefix = {}) {
-    for (std::size_t k = 0; k < state_.size(); ++k) f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+    for (std::size_t k = 0; k < state_.size(); ++k)
+      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
   }
   /// torch.optim.Adam's (AdamW's) param_groups options.
   ParamGroup param_group() const {
@@ -23318,19 +23397,24 @@ class Adam {
  private:
   const char* name() const noexcept { return decoupled_ ? "AdamW" : "Adam"; }
   void check(const AdamOptions& options) const {
-    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name(), "lr", options.lr);
-    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name(), "beta1", options.beta1);
-    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name(), "beta2", options.beta2);
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name(), "lr",
+                                  options.lr);
+    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name(), "beta1",
+                                  options.beta1);
+    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name(), "beta2",
+                                  options.beta2);
     detail::check_optimizer_value(options.eps >= 0, name(), "eps", options.eps);
-    detail::check_optimizer_value(options.weight_decay >= 0, name(), "weight_decay", options.weight_decay);
+    detail::check_optimizer_value(options.weight_decay >= 0, name(), "weight_decay",
+                                  options.weight_decay);
   }
   AdamOptions check_replacement(const AdamOptions& options) const {
     check(options);
     if (options.amsgrad != options_.amsgrad)
-      throw ValueError("optimizer.3", detail::str(name(), ": amsgrad ", options.amsgrad ? "true" : "false",
-                                                  " differs from this optimizer's (",
-                                                  options_.amsgrad ? "true" : "false",
-                                                  "), which decides its state"));
+      throw ValueError(
+          "optimizer.3",
+          detail::str(name(), ": amsgrad ", options.amsgrad ? "true" : "false",
+                      " differs from this optimizer's (", options_.amsgrad ? "true" : "false",
+                      "), which decides its state"));
     return options;
   }
 
@@ -23538,6 +23622,7 @@ namespace checkpoint {
 /// step) load all or none; when the file has none of them, each one's `absent` commit runs.
 struct Entry {
   std::string name;
+  std::string owner;  ///< for messages: "layer '1' (BatchNorm)"
   Shape shape;
   bool floating = true;
   std::function<void(SafetensorsWriter&)> save;
@@ -23560,14 +23645,35 @@ Entry make_entry(const std::string& name, Tensor<T>& t) {
   return e;
 }
 
+/// Collects the entries of a model's tensors, each with the innermost layer that holds it (the
+/// enter/leave hooks of nn/parameter.hpp).
+struct ModelVisitor {
+  std::vector<Entry>& out;
+  std::vector<std::string> layers;
+
+  void enter(std::string_view prefix, std::string_view type) {
+    layers.push_back(prefix.empty() ? detail::str("layer ", type)
+                                    : detail::str("layer '", prefix, "' (", type, ")"));
+  }
+  void leave() { layers.pop_back(); }
+  template <class T>
+  void operator()(const std::string& name, Parameter<T>& p) {
+    (*this)(name, p.value);
+  }
+  template <class T>
+  void operator()(const std::string& name, Tensor<T>& t) {
+    out.push_back(make_entry(name, t));
+    out.back().owner = layers.empty() ? "the model" : layers.back();
+  }
+};
+
 /// Model state: parameters (their values) then buffers.
 template <class Model>
 std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
   std::vector<Entry> out;
-  model.for_each_parameter(
-      [&](const std::string& name, auto& p) { out.push_back(make_entry(name, p.value)); }, prefix);
-  model.for_each_buffer([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
-                        prefix);
+  ModelVisitor visit{out, {}};
+  visit_parameters(model, visit, prefix);
+  visit_buffers(model, visit, prefix);
   return out;
 }
 
@@ -23590,6 +23696,7 @@ std::vector<Entry> optimizer_entries(Optimizer& opt) {
           auto& t = state.values[i];
           bool& initialized = state.initialized;
           Entry e = make_entry(join_name(group, state.keys[i]), t);
+          e.owner = detail::str("the optimizer state of parameter '", state.parameter, "'");
           if (!initialized) e.save = [](SafetensorsWriter&) {};
           e.read = [&t, &initialized, name = e.name, step = state.keys[i] == "step"](
                        const SafetensorsFile& f) -> std::function<void()> {
@@ -23627,30 +23734,35 @@ void add_param_group(SafetensorsWriter& w, const Optimizer& opt) {
 
 /// Reads and checks the file's param group; returns the commit that applies it.
 template <class Optimizer>
-std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata, Optimizer& opt) {
+std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata,
+                                       Optimizer& opt) {
   const std::string p = param_group_prefix();
   ParamGroup group;
   for (const auto& kv : metadata) {
     if (kv.first.compare(0, p.size(), p) != 0) continue;
     const std::string rest = kv.first.substr(p.size());
     if (rest.compare(0, 2, "0.") != 0)
-      throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has metadata '", kv.first,
-                                                   "'; asrkit's optimizers have one param group (0)"));
+      throw ValueError("checkpoint.6",
+                       detail::str("load_checkpoint: the file has metadata '", kv.first,
+                                   "'; asrkit's optimizers have one param group (0)"));
     group[rest.substr(2)] = kv.second;
   }
   if (group.empty())
-    throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has no optimizer param group "
-                                                 "(metadata '", p, "0.*')"));
+    throw ValueError("checkpoint.6",
+                     detail::str("load_checkpoint: the file has no optimizer param group (metadata '",
+                                 p, "0.*')"));
   const std::size_t n = opt.parameter_count();
   const auto params = group.count("params") ? nlohmann::json::parse(group["params"], nullptr, false)
                                             : nlohmann::json();
   bool in_order = params.is_array() && params.size() == n;
-  for (std::size_t k = 0; in_order && k < n; ++k) in_order = params[k].is_number_integer() && params[k] == k;
+  for (std::size_t k = 0; in_order && k < n; ++k)
+    in_order = params[k].is_number_integer() && params[k] == k;
   if (!in_order)
-    throw ValueError("checkpoint.6", detail::str("load_checkpoint: metadata '", p, "0.params' is '",
-                                                 group.count("params") ? group["params"] : "(absent)",
-                                                 "', expected the optimizer's ", n, " parameter indices 0..",
-                                                 n == 0 ? 0 : n - 1, " in order"));
+    throw ValueError("checkpoint.6",
+                     detail::str("load_checkpoint: metadata '", p, "0.params' is '",
+                                 group.count("params") ? group["params"] : "(absent)",
+                                 "', expected the optimizer's ", n, " parameter indices 0..",
+                                 n == 0 ? 0 : n - 1, " in order"));
   group.erase("params");
   auto options = opt.options_from(group);
   return [&opt, options] { opt.set_options(options); };
@@ -23679,7 +23791,9 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     if (!e.group.empty() && file.contains(e.name)) groups_present.insert(e.group);
   }
   // An entry is loaded unless its whole group is absent.
-  const auto loaded = [&](const Entry& e) { return e.group.empty() || groups_present.count(e.group) > 0; };
+  const auto loaded = [&](const Entry& e) {
+    return e.group.empty() || groups_present.count(e.group) > 0;
+  };
   std::vector<std::string> missing, unexpected;
   for (const Entry& e : entries)
     if (loaded(e) && !file.contains(e.name)) missing.push_back(e.name);
@@ -23689,9 +23803,10 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     const Entry* first = nullptr;
     for (const Entry& e : entries)
       if (e.name == missing.front()) first = &e;
-    throw ValueError("checkpoint.1", detail::str(what, ": the file has no tensor '", missing.front(),
-                                                 "' (expected shape ", first->shape.str(), "); missing ",
-                                                 missing.size(), ": ", list_some(missing)));
+    throw ValueError("checkpoint.1",
+                     detail::str(what, ": the file has no tensor '", missing.front(), "' of ",
+                                 first->owner, " (expected shape ", first->shape.str(),
+                                 "); missing ", missing.size(), ": ", list_some(missing)));
   }
   if (!unexpected.empty())
     throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
@@ -23701,13 +23816,15 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     const TensorInfo& info = file.info(e.name);
     const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
     if (info.shape != want)
-      throw ShapeError("checkpoint.3", detail::str(what, ": tensor '", e.name, "' has shape ",
-                                                   safetensors::shape_str(info.shape),
-                                                   " in the file, expected ", e.shape.str()));
+      throw ShapeError("checkpoint.3",
+                       detail::str(what, ": tensor '", e.name, "' of ", e.owner, " has shape ",
+                                   safetensors::shape_str(info.shape), " in the file, expected ",
+                                   e.shape.str()));
     if (dtype_is_float(info.dtype) != e.floating)
-      throw ValueError("checkpoint.4", detail::str(what, ": tensor '", e.name, "' is stored as ",
-                                                   dtype_name(info.dtype), ", expected a ",
-                                                   e.floating ? "floating-point" : "integer", " dtype"));
+      throw ValueError("checkpoint.4",
+                       detail::str(what, ": tensor '", e.name, "' of ", e.owner, " is stored as ",
+                                   dtype_name(info.dtype), ", expected a ",
+                                   e.floating ? "floating-point" : "integer", " dtype"));
   }
   std::vector<std::function<void()>> commits;
   commits.reserve(entries.size());

@@ -405,13 +405,15 @@ class Model {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    visit_layers([&](auto& layer, const std::string& name) { layer.for_each_parameter(f, name); },
-                 prefix);
+    visit_layers(
+        [&](auto& layer, const std::string& name) { asrkit::visit_parameters(layer, f, name); },
+        prefix);
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    visit_layers([&](auto& layer, const std::string& name) { layer.for_each_buffer(f, name); },
-                 prefix);
+    visit_layers(
+        [&](auto& layer, const std::string& name) { asrkit::visit_buffers(layer, f, name); },
+        prefix);
   }
 
   /// Parameters (weights, biases, γ, β), not counting BN statistics.

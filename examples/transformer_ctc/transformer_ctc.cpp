@@ -146,9 +146,9 @@ struct Model {
 
   template <class F>
   void for_each_parameter(F&& f) {
-    input.for_each_parameter(f, "input");
-    encoder.for_each_parameter(f, "encoder");
-    head.for_each_parameter(f, "ctc");
+    asrkit::visit_parameters(input, f, "input");
+    asrkit::visit_parameters(encoder, f, "encoder");
+    asrkit::visit_parameters(head, f, "ctc");
   }
 };
 

@@ -127,3 +127,28 @@ TEST_CASE("Sequential with dropout: inference is deterministic, training draws m
   net.for_each_parameter([&](const std::string& n, auto&) { params += n.rfind("1.", 0) == 0; });
   CHECK(params == 2);
 }
+
+namespace {
+/// Records how its training input arrived (nn/input_cache.hpp) and passes it through.
+struct Probe {
+  std::vector<bool>* copied;
+  Tensor<double> forward_train(asrkit::TrainInput<double> x) {
+    copied->push_back(x.copied());
+    return Tensor<double>(x.view());
+  }
+  Tensor<double> backward(asrkit::TensorView<const double> dy) { return Tensor<double>(dy); }
+};
+}  // namespace
+
+TEST_CASE("Sequential hands each layer's output to the next without a copy", "[nn][sequential]") {
+  std::vector<bool> copied;
+  asrkit::Rng rng(4);
+  asrkit::Sequential net(Probe{&copied}, asrkit::Linear<double>(3, 3, rng), Probe{&copied}, Probe{&copied});
+  const auto x = randn({2, 3}, 5);
+  net.forward_train(x.view());  // the caller's view: the first layer must copy what it keeps
+  CHECK(copied == std::vector<bool>{true, false, false});
+  copied.clear();
+  net.forward_train(asrkit::borrow(x));
+  net.forward_train(Tensor<double>(x));
+  CHECK(copied == std::vector<bool>{false, false, false, false, false, false});
+}

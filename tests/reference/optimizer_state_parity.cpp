@@ -26,14 +26,16 @@ using Net = asrkit::Sequential<asrkit::Linear<T>, asrkit::Tanh<T>, asrkit::Linea
 
 template <class T>
 std::string file(const std::string& c, const std::string& suffix = {}) {
-  return asrkit_test::data_path("optstate_" + c + (std::is_same_v<T, double> ? "_f64" : "_f32") + suffix +
-                                ".safetensors");
+  return asrkit_test::data_path("optstate_" + c + (std::is_same_v<T, double> ? "_f64" : "_f32") +
+                                suffix + ".safetensors");
 }
 
 template <class T>
 std::vector<double> flat_params(Net<T>& net) {
   std::vector<double> out;
-  net.for_each_parameter([&](const std::string&, auto& p) { out.insert(out.end(), p.value.data(), p.value.data() + p.value.numel()); });
+  net.for_each_parameter([&](const std::string&, auto& p) {
+    out.insert(out.end(), p.value.data(), p.value.data() + p.value.numel());
+  });
   return out;
 }
 
@@ -62,7 +64,8 @@ void resume(const std::string& c, Net<T>& net, Optimizer& opt, const Options& ex
     REQUIRE(got.size() == static_cast<std::size_t>(want.numel()));
     double worst = 0;
     for (std::size_t i = 0; i < got.size(); ++i)
-      worst = std::max(worst, std::fabs(got[i] - want.data()[i]) / std::max(1.0, std::fabs(want.data()[i])));
+      worst = std::max(
+          worst, std::fabs(got[i] - want.data()[i]) / std::max(1.0, std::fabs(want.data()[i])));
     CHECK(worst < tol);
   }
   asrkit::save_checkpoint(file<T>(c, "_from_asrkit"), net, opt);
@@ -72,7 +75,8 @@ template <class T>
 void check_all() {
   auto net = [] {
     Net<T> n(asrkit::Linear<T>(4, 5), asrkit::Tanh<T>(), asrkit::Linear<T>(5, 3));
-    n.for_each_parameter([](const std::string&, auto& p) { p.value.fill(T(0.25)); });  // overwritten by the load
+    n.for_each_parameter(
+        [](const std::string&, auto& p) { p.value.fill(T(0.25)); });  // overwritten by the load
     return n;
   };
   {
@@ -109,7 +113,8 @@ void check_all() {
 
 }  // namespace
 
-TEST_CASE("optimizer state from torch.optim resumes on PyTorch's trajectory", "[parity][optimizer][checkpoint]") {
+TEST_CASE("optimizer state from torch.optim resumes on PyTorch's trajectory",
+          "[parity][optimizer][checkpoint]") {
   check_all<double>();
   check_all<float>();
 }

@@ -3,7 +3,9 @@
 #include <asrkit/core/rng.hpp>
 #include <asrkit/io/safetensors.hpp>
 #include <asrkit/nn/batch_norm.hpp>
+#include <asrkit/nn/conformer_conv.hpp>
 #include <asrkit/nn/layer_norm.hpp>
+#include <asrkit/nn/linear.hpp>
 #include <asrkit/nn/sequential.hpp>
 #include <asrkit/train/checkpoint.hpp>
 #include <asrkit/train/optimizer.hpp>
@@ -74,7 +76,8 @@ TEST_CASE("checkpoint with optimizer state resumes the same trajectory", "[train
   asrkit::Adam<float> opt_a(a, {0.01});
   run_steps(a, opt_a, 3, 10);
   asrkit::save_checkpoint(path, a, opt_a);
-  // PyTorch's optimizer.state_dict(), flattened: state by parameter index, the param group as metadata.
+  // PyTorch's optimizer.state_dict(), flattened: state by parameter index, the param group as
+  // metadata.
   const auto file = asrkit::SafetensorsFile::open(path);
   CHECK(file.contains("optimizer.state.0.exp_avg_sq"));
   CHECK(file.info("optimizer.state.3.step").shape.empty());
@@ -86,7 +89,8 @@ TEST_CASE("checkpoint with optimizer state resumes the same trajectory", "[train
   asrkit::Adam<float> opt_b(b, {0.5});
   asrkit::load_checkpoint(path, b, opt_b);
   CHECK(opt_b.steps() == 3);
-  CHECK(opt_b.options().lr == 0.01);  // the param group is restored, as torch's load_state_dict does
+  CHECK(opt_b.options().lr ==
+        0.01);  // the param group is restored, as torch's load_state_dict does
   run_steps(a, opt_a, 2, 11);
   run_steps(b, opt_b, 2, 11);
   CHECK(state(a) == state(b));
@@ -102,10 +106,11 @@ TEST_CASE("checkpoint loading is strict, atomic and names the tensor", "[train][
     asrkit::SafetensorsWriter w;
     asrkit::add_state_dict(w, a.get<0>(), "0");
     const auto f = asrkit::SafetensorsFile::parse(w.to_bytes());
-    REQUIRE_THROWS_ID(asrkit::load_state_dict(f, a), asrkit::ValueError,
-                      "[asrkit.checkpoint.1] load_state_dict: the file has no tensor '1.weight' (expected "
-                      "shape [3]); missing 5: '1.weight', '1.bias', '1.running_mean', '1.running_var', "
-                      "'1.num_batches_tracked'");
+    REQUIRE_THROWS_ID(
+        asrkit::load_state_dict(f, a), asrkit::ValueError,
+        "[asrkit.checkpoint.1] load_state_dict: the file has no tensor '1.weight' of layer '1' "
+        "(BatchNorm) (expected shape [3]); missing 5: '1.weight', '1.bias', '1.running_mean', "
+        "'1.running_var', '1.num_batches_tracked'");
   }
   SECTION("unexpected name") {
     asrkit::SafetensorsWriter w;
@@ -121,7 +126,9 @@ TEST_CASE("checkpoint loading is strict, atomic and names the tensor", "[train][
     asrkit::add_state_dict(w, big);
     const auto f = asrkit::SafetensorsFile::parse(w.to_bytes());
     REQUIRE_THROWS_ID(asrkit::load_state_dict(f, a), asrkit::ShapeError,
-                      "[asrkit.checkpoint.3] load_state_dict: tensor '1.weight' has shape [4] in the file, expected [3]");
+                      "[asrkit.checkpoint.3] load_state_dict: tensor '1.weight' of layer '1' "
+                      "(BatchNorm) has shape "
+                      "[4] in the file, expected [3]");
   }
   SECTION("integer where a float is expected") {
     asrkit::SafetensorsWriter w;
@@ -132,17 +139,59 @@ TEST_CASE("checkpoint loading is strict, atomic and names the tensor", "[train][
     a.for_each_buffer([&](const std::string& n, auto& t) { w.add(n, t); });
     const auto f = asrkit::SafetensorsFile::parse(w.to_bytes());
     REQUIRE_THROWS_ID(asrkit::load_state_dict(f, a), asrkit::ValueError,
-                      "[asrkit.checkpoint.4] load_state_dict: tensor '0.bias' is stored as I32");
+                      "[asrkit.checkpoint.4] load_state_dict: tensor '0.bias' of layer '0' "
+                      "(LayerNorm) is stored as I32");
   }
   SECTION("optimizer state missing from a model-only file") {
     const std::string path = asrkit_test::data_path("checkpoint_model_only.safetensors");
     asrkit::save_checkpoint(path, a);
     asrkit::Sgd<float> opt(a, {0.1, 0.9});
-    REQUIRE_THROWS_ID(asrkit::load_checkpoint(path, a, opt), asrkit::ValueError,
-                      "[asrkit.checkpoint.6] load_checkpoint: the file has no optimizer param group "
-                      "(metadata 'optimizer.param_groups.0.*')");
+    REQUIRE_THROWS_ID(
+        asrkit::load_checkpoint(path, a, opt), asrkit::ValueError,
+        "[asrkit.checkpoint.6] load_checkpoint: the file has no optimizer param group "
+        "(metadata 'optimizer.param_groups.0.*')");
   }
   CHECK(state(a) == before);  // nothing changed
+}
+
+TEST_CASE("checkpoint errors name the innermost layer that holds the tensor",
+          "[train][checkpoint][errors]") {
+  asrkit::Rng rng(3);
+  using Net = asrkit::Sequential<asrkit::Linear<float>, asrkit::ConformerConvolution<float>>;
+  auto make = [&](asrkit::index_t channels) {
+    return Net(asrkit::Linear<float>(2, channels),
+               asrkit::ConformerConvolution<float>(channels, {3}, rng));
+  };
+  auto a = make(4), b = make(6);
+  asrkit::SafetensorsWriter w;
+  asrkit::add_state_dict(w, b);
+  const auto wrong = asrkit::SafetensorsFile::parse(w.to_bytes());
+  REQUIRE_THROWS_ID(asrkit::load_state_dict(wrong, a), asrkit::ShapeError,
+                    "[asrkit.checkpoint.3] load_state_dict: tensor '0.weight' of layer '0' "
+                    "(Linear) has shape [6, 2]");
+  // Inside a composite layer: the child layer, not the block.
+  asrkit::SafetensorsWriter v;
+  a.get<0>().for_each_parameter([&](const std::string& n, auto& p) { v.add("0." + n, p.value); });
+  b.get<1>().for_each_parameter([&](const std::string& n, auto& p) { v.add("1." + n, p.value); });
+  const auto mixed = asrkit::SafetensorsFile::parse(v.to_bytes());
+  REQUIRE_THROWS_ID(asrkit::load_state_dict(mixed, a), asrkit::ValueError,
+                    "[asrkit.checkpoint.1] load_state_dict: the file has no tensor "
+                    "'1.norm.running_mean' of layer "
+                    "'1.norm' (SequenceBatchNorm) (expected shape [4])");
+  auto kernel5 = Net(asrkit::Linear<float>(2, 4), asrkit::ConformerConvolution<float>(4, {5}, rng));
+  asrkit::SafetensorsWriter k;
+  asrkit::add_state_dict(k, kernel5);
+  REQUIRE_THROWS_ID(
+      asrkit::load_state_dict(asrkit::SafetensorsFile::parse(k.to_bytes()), a), asrkit::ShapeError,
+      "[asrkit.checkpoint.3] load_state_dict: tensor '1.depthwise_conv.weight' of layer "
+      "'1.depthwise_conv' (DepthwiseConv1d) has shape [4, 1, 5] in the file, expected [4, 1, 3]");
+  // A model that is one layer: named by its type.
+  asrkit::LayerNorm<float> ln(3);
+  asrkit::SafetensorsWriter u;
+  u.add("weight", Tensor<float>({3}));
+  REQUIRE_THROWS_ID(
+      asrkit::load_state_dict(asrkit::SafetensorsFile::parse(u.to_bytes()), ln), asrkit::ValueError,
+      "[asrkit.checkpoint.1] load_state_dict: the file has no tensor 'bias' of layer LayerNorm");
 }
 
 TEST_CASE("load_state_dict converts floating-point dtypes and honours a prefix", "[train][checkpoint]") {
@@ -168,14 +217,18 @@ void rewrite(const std::string& path, const std::string& out, const std::set<std
   asrkit::SafetensorsWriter w;
   for (const std::string& n : f.names()) {
     if (drop.count(n) || replace.count(n)) continue;
-    if (asrkit::dtype_is_float(f.info(n).dtype)) w.add(n, f.read<float>(n));
-    else w.add(n, f.read<std::int64_t>(n));
+    if (asrkit::dtype_is_float(f.info(n).dtype))
+      w.add(n, f.read<float>(n));
+    else
+      w.add(n, f.read<std::int64_t>(n));
   }
   for (const auto& kv : replace) w.add(kv.first, kv.second);
   auto meta = f.metadata();
   for (const auto& kv : metadata) {
-    if (kv.second.empty()) meta.erase(kv.first);
-    else meta[kv.first] = kv.second;
+    if (kv.second.empty())
+      meta.erase(kv.first);
+    else
+      meta[kv.first] = kv.second;
   }
   for (const auto& kv : meta) w.set_metadata(kv.first, kv.second);
   w.save(out);
@@ -192,7 +245,8 @@ std::vector<std::string> initialized(Optimizer& opt) {
 
 }  // namespace
 
-TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it", "[train][checkpoint][errors]") {
+TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it",
+          "[train][checkpoint][errors]") {
   const std::string path = asrkit_test::data_path("checkpoint_state.safetensors"),
                     edited = asrkit_test::data_path("checkpoint_state_edited.safetensors");
   auto a = make_model(1);
@@ -213,7 +267,8 @@ TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it", "[train][c
 
   SECTION("a parameter without state (it has not stepped in PyTorch) starts fresh") {
     rewrite(path, edited,
-            {"optimizer.state.1.step", "optimizer.state.1.exp_avg", "optimizer.state.1.exp_avg_sq"}, {}, {});
+            {"optimizer.state.1.step", "optimizer.state.1.exp_avg", "optimizer.state.1.exp_avg_sq"},
+            {}, {});
     asrkit::load_checkpoint(edited, a, opt);
     CHECK(initialized(opt) == std::vector<std::string>{"state.0", "state.2", "state.3"});
     CHECK(opt.steps() == 2);
@@ -246,26 +301,59 @@ TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it", "[train][c
     const char* error;
   };
   const Bad bad[] = {
-      {"part of a parameter's state", {"optimizer.state.2.exp_avg_sq"}, {}, {},
-       "[asrkit.checkpoint.1] load_checkpoint: the file has no tensor 'optimizer.state.2.exp_avg_sq' "
-       "(expected shape [3]); missing 1"},
-      {"a parameter the optimizer does not have", {}, {{"optimizer.state.4.step", Tensor<float>(asrkit::Shape{}, 1.0f)}}, {},
-       "[asrkit.checkpoint.2] load_checkpoint: the file has 1 tensor(s) the model does not: 'optimizer.state.4.step'"},
-      {"a negative step", {}, {{"optimizer.state.0.step", Tensor<float>(asrkit::Shape{}, -1.0f)}}, {},
-       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.0.step' holds -1, expected a step count"},
-      {"a fractional step", {}, {{"optimizer.state.3.step", Tensor<float>(asrkit::Shape{}, 2.5f)}}, {},
+      {"part of a parameter's state",
+       {"optimizer.state.2.exp_avg_sq"},
+       {},
+       {},
+       "[asrkit.checkpoint.1] load_checkpoint: the file has no tensor "
+       "'optimizer.state.2.exp_avg_sq' of the "
+       "optimizer state of parameter '1.weight' (expected shape [3]); missing 1"},
+      {"a parameter the optimizer does not have",
+       {},
+       {{"optimizer.state.4.step", Tensor<float>(asrkit::Shape{}, 1.0f)}},
+       {},
+       "[asrkit.checkpoint.2] load_checkpoint: the file has 1 tensor(s) the model does not: "
+       "'optimizer.state.4.step'"},
+      {"a negative step",
+       {},
+       {{"optimizer.state.0.step", Tensor<float>(asrkit::Shape{}, -1.0f)}},
+       {},
+       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.0.step' holds -1, expected "
+       "a step count"},
+      {"a fractional step",
+       {},
+       {{"optimizer.state.3.step", Tensor<float>(asrkit::Shape{}, 2.5f)}},
+       {},
        "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.3.step' holds 2.5"},
-      {"a second param group", {}, {}, {{"optimizer.param_groups.1.lr", "0.1"}},
-       "[asrkit.checkpoint.6] load_checkpoint: the file has metadata 'optimizer.param_groups.1.lr'; "
+      {"a second param group",
+       {},
+       {},
+       {{"optimizer.param_groups.1.lr", "0.1"}},
+       "[asrkit.checkpoint.6] load_checkpoint: the file has metadata "
+       "'optimizer.param_groups.1.lr'; "
        "asrkit's optimizers have one param group (0)"},
-      {"another parameter count", {}, {}, {{"optimizer.param_groups.0.params", "[0,1,2]"}},
-       "[asrkit.checkpoint.6] load_checkpoint: metadata 'optimizer.param_groups.0.params' is '[0,1,2]', "
+      {"another parameter count",
+       {},
+       {},
+       {{"optimizer.param_groups.0.params", "[0,1,2]"}},
+       "[asrkit.checkpoint.6] load_checkpoint: metadata 'optimizer.param_groups.0.params' is "
+       "'[0,1,2]', "
        "expected the optimizer's 4 parameter indices 0..3 in order"},
-      {"no params list", {}, {}, {{"optimizer.param_groups.0.params", ""}},
-       "[asrkit.checkpoint.6] load_checkpoint: metadata 'optimizer.param_groups.0.params' is '(absent)'"},
-      {"another optimizer's options", {}, {}, {{"optimizer.param_groups.0.amsgrad", "true"}},
+      {"no params list",
+       {},
+       {},
+       {{"optimizer.param_groups.0.params", ""}},
+       "[asrkit.checkpoint.6] load_checkpoint: metadata 'optimizer.param_groups.0.params' is "
+       "'(absent)'"},
+      {"another optimizer's options",
+       {},
+       {},
+       {{"optimizer.param_groups.0.amsgrad", "true"}},
        "[asrkit.optimizer.3] Adam: amsgrad true differs from this optimizer's (false)"},
-      {"a missing option", {}, {}, {{"optimizer.param_groups.0.eps", ""}},
+      {"a missing option",
+       {},
+       {},
+       {{"optimizer.param_groups.0.eps", ""}},
        "[asrkit.optimizer.2] Adam: param_groups has no option 'eps'"},
   };
   for (const Bad& b : bad) {

@@ -150,7 +150,8 @@ TEST_CASE("Adam and AdamW: bias correction and weight decay", "[train][optimizer
     // v after two steps is smaller than v after one (rescaled): AMSGrad's step is smaller.
     CHECK(std::fabs(b.w.value(0)) < std::fabs(a.w.value(0)));
     int names = 0;
-    ams.for_each_state([&](const std::string&, auto& s) { names += s.keys.back() == "max_exp_avg_sq"; });
+    ams.for_each_state(
+        [&](const std::string&, auto& s) { names += s.keys.back() == "max_exp_avg_sq"; });
     CHECK(names == 2);
   }
   SECTION("converges on a quadratic") {
@@ -166,7 +167,8 @@ TEST_CASE("Adam and AdamW: bias correction and weight decay", "[train][optimizer
   }
 }
 
-TEST_CASE("Optimizer state: PyTorch's keys, per parameter, created at its first step", "[train][optimizer]") {
+TEST_CASE("Optimizer state: PyTorch's keys, per parameter, created at its first step",
+          "[train][optimizer]") {
   Toy m;
   auto listing = [](auto& opt) {
     std::vector<std::string> out;
@@ -192,9 +194,10 @@ TEST_CASE("Optimizer state: PyTorch's keys, per parameter, created at its first 
   asrkit::Adam<double> adam(m);
   adam.step();
   adam.step();
-  CHECK(listing(adam) == std::vector<std::string>{"optimizer.state.0.step []", "optimizer.state.0.exp_avg [2]",
-                                                  "optimizer.state.0.exp_avg_sq [2]", "optimizer.state.1.step []",
-                                                  "optimizer.state.1.exp_avg [1]", "optimizer.state.1.exp_avg_sq [1]"});
+  CHECK(listing(adam) == std::vector<std::string>{
+                             "optimizer.state.0.step []", "optimizer.state.0.exp_avg [2]",
+                             "optimizer.state.0.exp_avg_sq [2]", "optimizer.state.1.step []",
+                             "optimizer.state.1.exp_avg [1]", "optimizer.state.1.exp_avg_sq [1]"});
   CHECK(adam.steps() == 2);
   // A parameter whose state is reset counts its own steps again (PyTorch: a parameter that
   // joins later): its bias correction starts at t = 1 while the other's continues.
@@ -216,8 +219,12 @@ TEST_CASE("Optimizer param groups: PyTorch's options as JSON literals, read back
   Toy m;
   asrkit::Adam<double> adam(m, {0.002, 0.8, 0.95, 1e-6, 0.1, true});
   const asrkit::ParamGroup g = adam.param_group();
-  CHECK(g == asrkit::ParamGroup{{"lr", "0.002"}, {"betas", "[0.8,0.95]"}, {"eps", "1e-06"},
-                                {"weight_decay", "0.1"}, {"amsgrad", "true"}, {"maximize", "false"}});
+  CHECK(g == asrkit::ParamGroup{{"lr", "0.002"},
+                                {"betas", "[0.8,0.95]"},
+                                {"eps", "1e-06"},
+                                {"weight_decay", "0.1"},
+                                {"amsgrad", "true"},
+                                {"maximize", "false"}});
   asrkit::Adam<double> other(m, {0.5, 0.9, 0.999, 1e-8, 0.0, true});
   other.set_options(other.options_from(g));
   CHECK(other.options().lr == 0.002);
@@ -231,26 +238,33 @@ TEST_CASE("Optimizer param groups: PyTorch's options as JSON literals, read back
   CHECK(sgd2.param_group() == sgd.param_group());
 
   auto with = [&](asrkit::ParamGroup group, const std::string& key, const std::string& value) {
-    if (value.empty()) group.erase(key);
-    else group[key] = value;
+    if (value.empty())
+      group.erase(key);
+    else
+      group[key] = value;
     return group;
   };
   REQUIRE_THROWS_ID(adam.options_from(with(g, "lr", "")), asrkit::ValueError,
                     "[asrkit.optimizer.2] Adam: param_groups has no option 'lr'");
-  REQUIRE_THROWS_ID(adam.options_from(with(g, "betas", "0.9")), asrkit::ValueError,
-                    "[asrkit.optimizer.2] Adam: param_groups option 'betas' is '0.9', expected two numbers");
-  REQUIRE_THROWS_ID(adam.options_from(with(g, "eps", "{")), asrkit::ValueError,
-                    "[asrkit.optimizer.2] Adam: param_groups option 'eps' is '{', expected a JSON value");
-  REQUIRE_THROWS_ID(adam.options_from(with(g, "amsgrad", "1")), asrkit::ValueError,
-                    "[asrkit.optimizer.2] Adam: param_groups option 'amsgrad' is '1', expected true or false");
-  REQUIRE_THROWS_ID(adam.options_from(with(g, "amsgrad", "false")), asrkit::ValueError,
-                    "[asrkit.optimizer.3] Adam: amsgrad false differs from this optimizer's (true)");
+  REQUIRE_THROWS_ID(
+      adam.options_from(with(g, "betas", "0.9")), asrkit::ValueError,
+      "[asrkit.optimizer.2] Adam: param_groups option 'betas' is '0.9', expected two numbers");
+  REQUIRE_THROWS_ID(
+      adam.options_from(with(g, "eps", "{")), asrkit::ValueError,
+      "[asrkit.optimizer.2] Adam: param_groups option 'eps' is '{', expected a JSON value");
+  REQUIRE_THROWS_ID(
+      adam.options_from(with(g, "amsgrad", "1")), asrkit::ValueError,
+      "[asrkit.optimizer.2] Adam: param_groups option 'amsgrad' is '1', expected true or false");
+  REQUIRE_THROWS_ID(
+      adam.options_from(with(g, "amsgrad", "false")), asrkit::ValueError,
+      "[asrkit.optimizer.3] Adam: amsgrad false differs from this optimizer's (true)");
   REQUIRE_THROWS_ID(adam.options_from(with(g, "maximize", "true")), asrkit::ValueError,
                     "[asrkit.optimizer.3] Adam: param_groups option 'maximize' is true");
   REQUIRE_THROWS_ID(adam.options_from(with(g, "lr", "-1")), asrkit::ValueError,
                     "[asrkit.optimizer.1] Adam: invalid lr -1");
   asrkit::Sgd<double> heavy(m, {0.1, 0.9});
-  REQUIRE_THROWS_ID(heavy.options_from(with(heavy.param_group(), "momentum", "0")), asrkit::ValueError,
+  REQUIRE_THROWS_ID(heavy.options_from(with(heavy.param_group(), "momentum", "0")),
+                    asrkit::ValueError,
                     "[asrkit.optimizer.3] Sgd: momentum 0 would drop the momentum buffers");
   CHECK(adam.options().lr == 0.002);  // options_from changes nothing
 }

@@ -590,17 +590,17 @@ class AttentionLayerBase {
 
   template <class F>
   void visit_output_parameters(F&& f, std::string_view prefix) {
-    out_.for_each_parameter(f, join_name(prefix, out_name_));
+    visit_parameters(out_, f, join_name(prefix, out_name_));
   }
   template <class F>
   void visit_norm_parameters(F&& f, std::string_view prefix) {
     for (int s = 0; s < 4; ++s)
-      if (norms_[s]) norms_[s]->for_each_parameter(f, join_name(prefix, kNormNames[s]));
+      if (norms_[s]) visit_parameters(*norms_[s], f, join_name(prefix, kNormNames[s]));
   }
   template <class F>
   void visit_norm_buffers(F&& f, std::string_view prefix) {
     for (int s = 0; s < 4; ++s)
-      if (norms_[s]) norms_[s]->for_each_buffer(f, join_name(prefix, kNormNames[s]));
+      if (norms_[s]) visit_buffers(*norms_[s], f, join_name(prefix, kNormNames[s]));
   }
   static constexpr const char* kNormNames[4] = {"norm_q", "norm_k", "norm_v", "norm_out"};
 

@@ -43,6 +43,7 @@
 #include <asrkit/nn/detail/sequence.hpp>
 #include <asrkit/nn/feed_forward.hpp>
 #include <asrkit/nn/layer_norm.hpp>
+#include <asrkit/nn/parameter.hpp>
 #include <asrkit/nn/positional_encoding.hpp>
 #include <asrkit/nn/stochastic_depth.hpp>
 
@@ -135,22 +136,22 @@ class ConformerBlock : public detail::StochasticDepthBlock<T> {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_parameter(f, join_name(prefix, "feed_forward"));
-    feed_forward_macaron_.for_each_parameter(f, join_name(prefix, "feed_forward_macaron"));
-    conv_module_.for_each_parameter(f, join_name(prefix, "conv_module"));
-    ff_.for_each_parameter(f, join_name(prefix, "norm_ff"));
-    mha_.for_each_parameter(f, join_name(prefix, "norm_mha"));
-    ff_macaron_.for_each_parameter(f, join_name(prefix, "norm_ff_macaron"));
-    conv_.for_each_parameter(f, join_name(prefix, "norm_conv"));
-    if (norm_final_) norm_final_->for_each_parameter(f, join_name(prefix, "norm_final"));
+    visit_parameters(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_parameters(feed_forward_, f, join_name(prefix, "feed_forward"));
+    visit_parameters(feed_forward_macaron_, f, join_name(prefix, "feed_forward_macaron"));
+    visit_parameters(conv_module_, f, join_name(prefix, "conv_module"));
+    visit_parameters(ff_, f, join_name(prefix, "norm_ff"));
+    visit_parameters(mha_, f, join_name(prefix, "norm_mha"));
+    visit_parameters(ff_macaron_, f, join_name(prefix, "norm_ff_macaron"));
+    visit_parameters(conv_, f, join_name(prefix, "norm_conv"));
+    if (norm_final_) visit_parameters(*norm_final_, f, join_name(prefix, "norm_final"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_buffer(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_buffer(f, join_name(prefix, "feed_forward"));
-    feed_forward_macaron_.for_each_buffer(f, join_name(prefix, "feed_forward_macaron"));
-    conv_module_.for_each_buffer(f, join_name(prefix, "conv_module"));
+    visit_buffers(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_buffers(feed_forward_, f, join_name(prefix, "feed_forward"));
+    visit_buffers(feed_forward_macaron_, f, join_name(prefix, "feed_forward_macaron"));
+    visit_buffers(conv_module_, f, join_name(prefix, "conv_module"));
   }
 
   index_t d_model() const noexcept { return feed_forward_.d_model(); }

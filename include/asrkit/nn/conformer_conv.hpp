@@ -135,18 +135,20 @@ class ConformerConvolution {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    pointwise_conv1_.for_each_parameter(f, join_name(prefix, "pointwise_conv1"));
-    if (pointwise_norm1_) pointwise_norm1_->for_each_parameter(f, join_name(prefix, "pointwise_norm1"));
-    depthwise_conv_.for_each_parameter(f, join_name(prefix, "depthwise_conv"));
-    if (norm_) norm_->for_each_parameter(f, join_name(prefix, "norm"));
-    pointwise_conv2_.for_each_parameter(f, join_name(prefix, "pointwise_conv2"));
-    if (pointwise_norm2_) pointwise_norm2_->for_each_parameter(f, join_name(prefix, "pointwise_norm2"));
+    visit_parameters(pointwise_conv1_, f, join_name(prefix, "pointwise_conv1"));
+    if (pointwise_norm1_)
+      visit_parameters(*pointwise_norm1_, f, join_name(prefix, "pointwise_norm1"));
+    visit_parameters(depthwise_conv_, f, join_name(prefix, "depthwise_conv"));
+    if (norm_) visit_parameters(*norm_, f, join_name(prefix, "norm"));
+    visit_parameters(pointwise_conv2_, f, join_name(prefix, "pointwise_conv2"));
+    if (pointwise_norm2_)
+      visit_parameters(*pointwise_norm2_, f, join_name(prefix, "pointwise_norm2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    if (pointwise_norm1_) pointwise_norm1_->for_each_buffer(f, join_name(prefix, "pointwise_norm1"));
-    if (norm_) norm_->for_each_buffer(f, join_name(prefix, "norm"));
-    if (pointwise_norm2_) pointwise_norm2_->for_each_buffer(f, join_name(prefix, "pointwise_norm2"));
+    if (pointwise_norm1_) visit_buffers(*pointwise_norm1_, f, join_name(prefix, "pointwise_norm1"));
+    if (norm_) visit_buffers(*norm_, f, join_name(prefix, "norm"));
+    if (pointwise_norm2_) visit_buffers(*pointwise_norm2_, f, join_name(prefix, "pointwise_norm2"));
   }
 
   index_t channels() const noexcept { return depthwise_conv_.channels(); }

@@ -39,6 +39,7 @@
 #include <asrkit/nn/attention.hpp>
 #include <asrkit/nn/detail/sequence.hpp>
 #include <asrkit/nn/layer_norm.hpp>
+#include <asrkit/nn/parameter.hpp>
 #include <asrkit/nn/positional_encoding.hpp>
 #include <asrkit/nn/stochastic_depth.hpp>
 
@@ -196,13 +197,13 @@ class Encoder {
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < blocks_.size(); ++i)
-      blocks_[i].for_each_parameter(f, join_name(prefix, "encoders." + std::to_string(i)));
-    if (after_norm_) after_norm_->for_each_parameter(f, join_name(prefix, "after_norm"));
+      visit_parameters(blocks_[i], f, join_name(prefix, "encoders." + std::to_string(i)));
+    if (after_norm_) visit_parameters(*after_norm_, f, join_name(prefix, "after_norm"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < blocks_.size(); ++i)
-      blocks_[i].for_each_buffer(f, join_name(prefix, "encoders." + std::to_string(i)));
+      visit_buffers(blocks_[i], f, join_name(prefix, "encoders." + std::to_string(i)));
   }
 
   index_t num_layers() const noexcept { return static_cast<index_t>(blocks_.size()); }

@@ -109,15 +109,15 @@ class FeedForward {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    w_1_.for_each_parameter(f, join_name(prefix, "w_1"));
-    if (norm_1_) norm_1_->for_each_parameter(f, join_name(prefix, "norm_1"));
-    w_2_.for_each_parameter(f, join_name(prefix, "w_2"));
-    if (norm_2_) norm_2_->for_each_parameter(f, join_name(prefix, "norm_2"));
+    visit_parameters(w_1_, f, join_name(prefix, "w_1"));
+    if (norm_1_) visit_parameters(*norm_1_, f, join_name(prefix, "norm_1"));
+    visit_parameters(w_2_, f, join_name(prefix, "w_2"));
+    if (norm_2_) visit_parameters(*norm_2_, f, join_name(prefix, "norm_2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    if (norm_1_) norm_1_->for_each_buffer(f, join_name(prefix, "norm_1"));
-    if (norm_2_) norm_2_->for_each_buffer(f, join_name(prefix, "norm_2"));
+    if (norm_1_) visit_buffers(*norm_1_, f, join_name(prefix, "norm_1"));
+    if (norm_2_) visit_buffers(*norm_2_, f, join_name(prefix, "norm_2"));
   }
 
   index_t d_model() const noexcept { return w_1_.in_features(); }

@@ -15,10 +15,17 @@
 //   (running statistics). Names are those of the equivalent PyTorch module's state_dict
 //   ("weight", "bias", "running_mean", ...), joined with '.' under a container's prefix, so
 //   weights exchanged through safetensors load in either direction.
+// - A layer made of layers visits each child with visit_parameters(child, f, prefix) /
+//   visit_buffers (not child.for_each_parameter), so a visitor that wants to know which layer a
+//   tensor belongs to (the checkpoint loader, for its errors) is told: when f has members
+//   enter(prefix, layer_type) and leave(), they bracket each layer's visit.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <asrkit/core/tensor.hpp>
@@ -42,6 +49,80 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
   if (!out.empty()) out += '.';
   out += name;
   return out;
+}
+
+namespace detail {
+
+struct NoopVisitor {
+  template <class... A>
+  void operator()(A&&...) const {}
+};
+
+template <class L, class = void>
+struct has_for_each_parameter : std::false_type {};
+template <class L>
+struct has_for_each_parameter<L, std::void_t<decltype(std::declval<L&>().for_each_parameter(
+                                     NoopVisitor{}, std::string_view{}))>> : std::true_type {};
+template <class L, class = void>
+struct has_for_each_buffer : std::false_type {};
+template <class L>
+struct has_for_each_buffer<
+    L, std::void_t<decltype(std::declval<L&>().for_each_buffer(NoopVisitor{}, std::string_view{}))>>
+    : std::true_type {};
+template <class F, class = void>
+struct has_layer_hooks : std::false_type {};
+template <class F>
+struct has_layer_hooks<
+    F, std::void_t<decltype(std::declval<F&>().enter(std::string_view{}, std::string_view{})),
+                   decltype(std::declval<F&>().leave())>> : std::true_type {};
+
+/// The class name of L without namespaces or template arguments ("Linear" for
+/// asrkit::Linear<float>), from the compiler's signature of this function.
+template <class L>
+std::string_view layer_type_name() {
+#if defined(_MSC_VER) && !defined(__clang__)
+  // "...layer_type_name<class asrkit::Linear<float> >(void)"
+  std::string_view s = __FUNCSIG__, key = "layer_type_name<";
+#else
+  // "...[with L = asrkit::Linear<float>; ...]" (Clang: "[L = asrkit::Linear<float>]")
+  std::string_view s = __PRETTY_FUNCTION__, key = "L = ";
+#endif
+  const auto at = s.find(key);
+  if (at == std::string_view::npos) return "layer";
+  s = s.substr(at + key.size());
+  s = s.substr(0, s.find_first_of("<>;]"));
+  // MSVC's "class ", then namespaces.
+  if (const auto space = s.rfind(' '); space != std::string_view::npos) s.remove_prefix(space + 1);
+  if (const auto colon = s.rfind("::"); colon != std::string_view::npos) s.remove_prefix(colon + 2);
+  return s.empty() ? "layer" : s;
+}
+
+template <bool Buffers, class L, class F>
+void visit_layer(L& layer, F& f, std::string_view prefix) {
+  constexpr bool has = Buffers ? has_for_each_buffer<L>::value : has_for_each_parameter<L>::value;
+  if constexpr (has) {
+    if constexpr (has_layer_hooks<F>::value) f.enter(prefix, layer_type_name<L>());
+    if constexpr (Buffers)
+      layer.for_each_buffer(f, prefix);
+    else
+      layer.for_each_parameter(f, prefix);
+    if constexpr (has_layer_hooks<F>::value) f.leave();
+  }
+}
+
+}  // namespace detail
+
+/// layer.for_each_parameter(f, prefix), or nothing for a layer without parameters; tells a
+/// visitor with enter/leave which layer it is in (see the contract above).
+template <class L, class F>
+void visit_parameters(L& layer, F& f, std::string_view prefix = {}) {
+  detail::visit_layer<false>(layer, f, prefix);
+}
+
+/// layer.for_each_buffer(f, prefix), or nothing for a layer without buffers.
+template <class L, class F>
+void visit_buffers(L& layer, F& f, std::string_view prefix = {}) {
+  detail::visit_layer<true>(layer, f, prefix);
 }
 
 /// Sets every parameter gradient of a layer (or container) to zero.

@@ -783,7 +783,7 @@ class Recurrent {
       cells_[static_cast<std::size_t>(d)].for_each_parameter(
           [&](const std::string& n, auto& p) { f(join_name(prefix, n), p); }, sfx);
       if (d < projections() && options_.input_batch_norm)
-        norm_[static_cast<std::size_t>(d)].for_each_parameter(f, join_name(prefix, "norm_ih" + sfx));
+        visit_parameters(norm_[static_cast<std::size_t>(d)], f, join_name(prefix, "norm_ih" + sfx));
     }
   }
   template <class F>
@@ -793,7 +793,7 @@ class Recurrent {
       cells_[static_cast<std::size_t>(d)].for_each_buffer(
           [&](const std::string& n, auto& b) { f(join_name(prefix, n), b); }, sfx);
       if (d < projections() && options_.input_batch_norm)
-        norm_[static_cast<std::size_t>(d)].for_each_buffer(f, join_name(prefix, "norm_ih" + sfx));
+        visit_buffers(norm_[static_cast<std::size_t>(d)], f, join_name(prefix, "norm_ih" + sfx));
     }
   }
 

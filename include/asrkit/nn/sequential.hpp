@@ -29,34 +29,6 @@
 #include <asrkit/nn/parameter.hpp>
 
 namespace asrkit {
-namespace detail {
-
-struct NoopVisitor {
-  template <class... A>
-  void operator()(A&&...) const {}
-};
-
-template <class L, class = void>
-struct has_for_each_parameter : std::false_type {};
-template <class L>
-struct has_for_each_parameter<L, std::void_t<decltype(std::declval<L&>().for_each_parameter(
-                                     NoopVisitor{}, std::string_view{}))>> : std::true_type {};
-template <class L, class = void>
-struct has_for_each_buffer : std::false_type {};
-template <class L>
-struct has_for_each_buffer<L, std::void_t<decltype(std::declval<L&>().for_each_buffer(
-                                  NoopVisitor{}, std::string_view{}))>> : std::true_type {};
-
-template <class L, class F>
-void visit_parameters(L& layer, F& f, std::string_view prefix) {
-  if constexpr (has_for_each_parameter<L>::value) layer.for_each_parameter(f, prefix);
-}
-template <class L, class F>
-void visit_buffers(L& layer, F& f, std::string_view prefix) {
-  if constexpr (has_for_each_buffer<L>::value) layer.for_each_buffer(f, prefix);
-}
-
-}  // namespace detail
 
 /// A chain of layers applied in order (torch.nn.Sequential).
 template <class... Layers>
@@ -71,9 +43,11 @@ class Sequential {
   auto forward(const X& x) const {
     return forward_from<0>(x);
   }
+  /// x reaches the first layer as given (a view is copied, a moved tensor or asrkit::borrow(x)
+  /// is not); each layer's output is moved into the next, which may keep it for backward.
   template <class X>
-  auto forward_train(const X& x) {
-    return forward_train_from<0>(x);
+  auto forward_train(X&& x) {
+    return forward_train_from<0>(std::forward<X>(x));
   }
   template <class G>
   auto backward(const G& dy) {
@@ -83,13 +57,13 @@ class Sequential {
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     for_each_layer([&](auto& layer, std::size_t i) {
-      detail::visit_parameters(layer, f, join_name(prefix, std::to_string(i)));
+      visit_parameters(layer, f, join_name(prefix, std::to_string(i)));
     });
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     for_each_layer([&](auto& layer, std::size_t i) {
-      detail::visit_buffers(layer, f, join_name(prefix, std::to_string(i)));
+      visit_buffers(layer, f, join_name(prefix, std::to_string(i)));
     });
   }
 
@@ -111,9 +85,9 @@ class Sequential {
     else return y;
   }
   template <std::size_t I, class X>
-  auto forward_train_from(const X& x) {
-    auto y = std::get<I>(layers_).forward_train(x);
-    if constexpr (I + 1 < sizeof...(Layers)) return forward_train_from<I + 1>(y);
+  auto forward_train_from(X&& x) {
+    auto y = std::get<I>(layers_).forward_train(std::forward<X>(x));
+    if constexpr (I + 1 < sizeof...(Layers)) return forward_train_from<I + 1>(std::move(y));
     else return y;
   }
   template <std::size_t I, class G>
@@ -161,11 +135,11 @@ class Residual {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    detail::visit_parameters(layer_, f, join_name(prefix, name_));
+    visit_parameters(layer_, f, join_name(prefix, name_));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    detail::visit_buffers(layer_, f, join_name(prefix, name_));
+    visit_buffers(layer_, f, join_name(prefix, name_));
   }
 
   Layer& layer() noexcept { return layer_; }

@@ -143,15 +143,16 @@ class Conv2dSubsampling {
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < stages_.size(); ++i) {
-      stages_[i].conv.for_each_parameter(f, join_name(prefix, conv_name(i, 0)));
-      if (stages_[i].norm) stages_[i].norm->for_each_parameter(f, join_name(prefix, conv_name(i, 1)));
+      visit_parameters(stages_[i].conv, f, join_name(prefix, conv_name(i, 0)));
+      if (stages_[i].norm)
+        visit_parameters(*stages_[i].norm, f, join_name(prefix, conv_name(i, 1)));
     }
-    out_->for_each_parameter(f, join_name(prefix, "out.0"));
+    visit_parameters(*out_, f, join_name(prefix, "out.0"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
     for (std::size_t i = 0; i < stages_.size(); ++i)
-      if (stages_[i].norm) stages_[i].norm->for_each_buffer(f, join_name(prefix, conv_name(i, 1)));
+      if (stages_[i].norm) visit_buffers(*stages_[i].norm, f, join_name(prefix, conv_name(i, 1)));
   }
 
   index_t factor() const noexcept { return options_.factor; }

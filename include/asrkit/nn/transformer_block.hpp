@@ -29,6 +29,7 @@
 #include <asrkit/nn/detail/residual.hpp>
 #include <asrkit/nn/detail/sequence.hpp>
 #include <asrkit/nn/feed_forward.hpp>
+#include <asrkit/nn/parameter.hpp>
 #include <asrkit/nn/positional_encoding.hpp>
 #include <asrkit/nn/stochastic_depth.hpp>
 
@@ -109,15 +110,15 @@ class TransformerBlock : public detail::StochasticDepthBlock<T> {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_parameter(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_parameter(f, join_name(prefix, "feed_forward"));
-    mha_.for_each_parameter(f, join_name(prefix, "norm1"));
-    ffn_.for_each_parameter(f, join_name(prefix, "norm2"));
+    visit_parameters(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_parameters(feed_forward_, f, join_name(prefix, "feed_forward"));
+    visit_parameters(mha_, f, join_name(prefix, "norm1"));
+    visit_parameters(ffn_, f, join_name(prefix, "norm2"));
   }
   template <class F>
   void for_each_buffer(F&& f, std::string_view prefix = {}) {
-    self_attn_.for_each_buffer(f, join_name(prefix, "self_attn"));
-    feed_forward_.for_each_buffer(f, join_name(prefix, "feed_forward"));
+    visit_buffers(self_attn_, f, join_name(prefix, "self_attn"));
+    visit_buffers(feed_forward_, f, join_name(prefix, "feed_forward"));
   }
 
   index_t d_model() const noexcept { return feed_forward_.d_model(); }

@@ -263,7 +263,7 @@ void activation_backward_range(ActivationKind kind, const T* x, const T* y, cons
       break;
     case ActivationKind::clipped_relu:  // 0 at and beyond both kinks, like PyTorch's hardtanh
       map_row(dx, n, [zero, clip](auto yj, auto gj) {
-        return (yj > zero(yj)) & (yj < clip) ? gj : zero(gj);
+        return ((yj > zero(yj)) & (yj < clip)) ? gj : zero(gj);
       }, y, dy);
       break;
     case ActivationKind::selu:  // selu' = lambda (x > 0), selu(x) + lambda alpha (x <= 0)

@@ -53,6 +53,7 @@ namespace checkpoint {
 /// step) load all or none; when the file has none of them, each one's `absent` commit runs.
 struct Entry {
   std::string name;
+  std::string owner;  ///< for messages: "layer '1' (BatchNorm)"
   Shape shape;
   bool floating = true;
   std::function<void(SafetensorsWriter&)> save;
@@ -75,14 +76,35 @@ Entry make_entry(const std::string& name, Tensor<T>& t) {
   return e;
 }
 
+/// Collects the entries of a model's tensors, each with the innermost layer that holds it (the
+/// enter/leave hooks of nn/parameter.hpp).
+struct ModelVisitor {
+  std::vector<Entry>& out;
+  std::vector<std::string> layers;
+
+  void enter(std::string_view prefix, std::string_view type) {
+    layers.push_back(prefix.empty() ? detail::str("layer ", type)
+                                    : detail::str("layer '", prefix, "' (", type, ")"));
+  }
+  void leave() { layers.pop_back(); }
+  template <class T>
+  void operator()(const std::string& name, Parameter<T>& p) {
+    (*this)(name, p.value);
+  }
+  template <class T>
+  void operator()(const std::string& name, Tensor<T>& t) {
+    out.push_back(make_entry(name, t));
+    out.back().owner = layers.empty() ? "the model" : layers.back();
+  }
+};
+
 /// Model state: parameters (their values) then buffers.
 template <class Model>
 std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
   std::vector<Entry> out;
-  model.for_each_parameter(
-      [&](const std::string& name, auto& p) { out.push_back(make_entry(name, p.value)); }, prefix);
-  model.for_each_buffer([&](const std::string& name, auto& t) { out.push_back(make_entry(name, t)); },
-                        prefix);
+  ModelVisitor visit{out, {}};
+  visit_parameters(model, visit, prefix);
+  visit_buffers(model, visit, prefix);
   return out;
 }
 
@@ -105,6 +127,7 @@ std::vector<Entry> optimizer_entries(Optimizer& opt) {
           auto& t = state.values[i];
           bool& initialized = state.initialized;
           Entry e = make_entry(join_name(group, state.keys[i]), t);
+          e.owner = detail::str("the optimizer state of parameter '", state.parameter, "'");
           if (!initialized) e.save = [](SafetensorsWriter&) {};
           e.read = [&t, &initialized, name = e.name, step = state.keys[i] == "step"](
                        const SafetensorsFile& f) -> std::function<void()> {
@@ -142,30 +165,35 @@ void add_param_group(SafetensorsWriter& w, const Optimizer& opt) {
 
 /// Reads and checks the file's param group; returns the commit that applies it.
 template <class Optimizer>
-std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata, Optimizer& opt) {
+std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata,
+                                       Optimizer& opt) {
   const std::string p = param_group_prefix();
   ParamGroup group;
   for (const auto& kv : metadata) {
     if (kv.first.compare(0, p.size(), p) != 0) continue;
     const std::string rest = kv.first.substr(p.size());
     if (rest.compare(0, 2, "0.") != 0)
-      throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has metadata '", kv.first,
-                                                   "'; asrkit's optimizers have one param group (0)"));
+      throw ValueError("checkpoint.6",
+                       detail::str("load_checkpoint: the file has metadata '", kv.first,
+                                   "'; asrkit's optimizers have one param group (0)"));
     group[rest.substr(2)] = kv.second;
   }
   if (group.empty())
-    throw ValueError("checkpoint.6", detail::str("load_checkpoint: the file has no optimizer param group "
-                                                 "(metadata '", p, "0.*')"));
+    throw ValueError("checkpoint.6",
+                     detail::str("load_checkpoint: the file has no optimizer param group (metadata '",
+                                 p, "0.*')"));
   const std::size_t n = opt.parameter_count();
   const auto params = group.count("params") ? nlohmann::json::parse(group["params"], nullptr, false)
                                             : nlohmann::json();
   bool in_order = params.is_array() && params.size() == n;
-  for (std::size_t k = 0; in_order && k < n; ++k) in_order = params[k].is_number_integer() && params[k] == k;
+  for (std::size_t k = 0; in_order && k < n; ++k)
+    in_order = params[k].is_number_integer() && params[k] == k;
   if (!in_order)
-    throw ValueError("checkpoint.6", detail::str("load_checkpoint: metadata '", p, "0.params' is '",
-                                                 group.count("params") ? group["params"] : "(absent)",
-                                                 "', expected the optimizer's ", n, " parameter indices 0..",
-                                                 n == 0 ? 0 : n - 1, " in order"));
+    throw ValueError("checkpoint.6",
+                     detail::str("load_checkpoint: metadata '", p, "0.params' is '",
+                                 group.count("params") ? group["params"] : "(absent)",
+                                 "', expected the optimizer's ", n, " parameter indices 0..",
+                                 n == 0 ? 0 : n - 1, " in order"));
   group.erase("params");
   auto options = opt.options_from(group);
   return [&opt, options] { opt.set_options(options); };
@@ -194,7 +222,9 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     if (!e.group.empty() && file.contains(e.name)) groups_present.insert(e.group);
   }
   // An entry is loaded unless its whole group is absent.
-  const auto loaded = [&](const Entry& e) { return e.group.empty() || groups_present.count(e.group) > 0; };
+  const auto loaded = [&](const Entry& e) {
+    return e.group.empty() || groups_present.count(e.group) > 0;
+  };
   std::vector<std::string> missing, unexpected;
   for (const Entry& e : entries)
     if (loaded(e) && !file.contains(e.name)) missing.push_back(e.name);
@@ -204,9 +234,10 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     const Entry* first = nullptr;
     for (const Entry& e : entries)
       if (e.name == missing.front()) first = &e;
-    throw ValueError("checkpoint.1", detail::str(what, ": the file has no tensor '", missing.front(),
-                                                 "' (expected shape ", first->shape.str(), "); missing ",
-                                                 missing.size(), ": ", list_some(missing)));
+    throw ValueError("checkpoint.1",
+                     detail::str(what, ": the file has no tensor '", missing.front(), "' of ",
+                                 first->owner, " (expected shape ", first->shape.str(),
+                                 "); missing ", missing.size(), ": ", list_some(missing)));
   }
   if (!unexpected.empty())
     throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
@@ -216,13 +247,15 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
     const TensorInfo& info = file.info(e.name);
     const std::vector<std::int64_t> want(e.shape.begin(), e.shape.end());
     if (info.shape != want)
-      throw ShapeError("checkpoint.3", detail::str(what, ": tensor '", e.name, "' has shape ",
-                                                   safetensors::shape_str(info.shape),
-                                                   " in the file, expected ", e.shape.str()));
+      throw ShapeError("checkpoint.3",
+                       detail::str(what, ": tensor '", e.name, "' of ", e.owner, " has shape ",
+                                   safetensors::shape_str(info.shape), " in the file, expected ",
+                                   e.shape.str()));
     if (dtype_is_float(info.dtype) != e.floating)
-      throw ValueError("checkpoint.4", detail::str(what, ": tensor '", e.name, "' is stored as ",
-                                                   dtype_name(info.dtype), ", expected a ",
-                                                   e.floating ? "floating-point" : "integer", " dtype"));
+      throw ValueError("checkpoint.4",
+                       detail::str(what, ": tensor '", e.name, "' of ", e.owner, " is stored as ",
+                                   dtype_name(info.dtype), ", expected a ",
+                                   e.floating ? "floating-point" : "integer", " dtype"));
   }
   std::vector<std::function<void()>> commits;
   commits.reserve(entries.size());

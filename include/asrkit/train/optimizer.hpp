@@ -45,11 +45,13 @@ namespace asrkit {
 /// of the parameter's shape). Before the first step the tensors hold zeros.
 template <class T>
 struct ParameterState {
+  std::string parameter;  ///< the parameter's name (for messages)
   bool initialized = false;
   std::vector<std::string> keys;
   std::vector<Tensor<T>> values;
 
-  ParameterState(const Shape& shape, std::vector<std::string> names) : keys(std::move(names)) {
+  ParameterState(std::string name, const Shape& shape, std::vector<std::string> state_keys)
+      : parameter(std::move(name)), keys(std::move(state_keys)) {
     for (const std::string& key : keys) values.emplace_back(key == "step" ? Shape{} : shape, T(0));
   }
   /// Back to the state before the first step.
@@ -85,7 +87,8 @@ struct BoundParameters {
   /// One fresh ParameterState per parameter.
   std::vector<ParameterState<T>> states(const std::vector<std::string>& keys) const {
     std::vector<ParameterState<T>> out;
-    for (const auto* p : params) out.emplace_back(p->value.shape(), keys);
+    for (std::size_t k = 0; k < params.size(); ++k)
+      out.emplace_back(names[k], params[k]->value.shape(), keys);
     return out;
   }
 };
@@ -104,7 +107,8 @@ std::string json_literal(const V& value) {
 /// and the actual value.
 class ParamGroupReader {
  public:
-  ParamGroupReader(const ParamGroup& group, const char* optimizer) : group_(group), optimizer_(optimizer) {}
+  ParamGroupReader(const ParamGroup& group, const char* optimizer)
+      : group_(group), optimizer_(optimizer) {}
 
   double number(const char* key) const {
     const nlohmann::json v = value(key);
@@ -118,28 +122,32 @@ class ParamGroupReader {
   }
   std::pair<double, double> pair(const char* key) const {
     const nlohmann::json v = value(key);
-    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) fail(key, "two numbers");
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
+      fail(key, "two numbers");
     return {v[0].get<double>(), v[1].get<double>()};
   }
   /// torch.optim's `maximize` (absent before 1.11) must be false: asrkit minimizes.
   void check_minimizing() const {
     if (group_.count("maximize") && flag("maximize"))
-      throw ValueError("optimizer.3", detail::str(optimizer_, ": param_groups option 'maximize' is true; "
-                                                              "asrkit's optimizers minimize (expected false)"));
+      throw ValueError("optimizer.3", detail::str(optimizer_,
+                                                  ": param_groups option 'maximize' is true; "
+                                                  "asrkit's optimizers minimize (expected false)"));
   }
 
  private:
   nlohmann::json value(const char* key) const {
     const auto it = group_.find(key);
     if (it == group_.end())
-      throw ValueError("optimizer.2", detail::str(optimizer_, ": param_groups has no option '", key, "'"));
+      throw ValueError("optimizer.2",
+                       detail::str(optimizer_, ": param_groups has no option '", key, "'"));
     nlohmann::json v = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
     if (v.is_discarded()) fail(key, "a JSON value");
     return v;
   }
   [[noreturn]] void fail(const char* key, const char* expected) const {
-    throw ValueError("optimizer.2", detail::str(optimizer_, ": param_groups option '", key, "' is '",
-                                                group_.at(key), "', expected ", expected));
+    throw ValueError("optimizer.2",
+                     detail::str(optimizer_, ": param_groups option '", key, "' is '",
+                                 group_.at(key), "', expected ", expected));
   }
 
   const ParamGroup& group_;
@@ -156,8 +164,9 @@ struct SgdOptions {
   bool nesterov = false;      ///< needs momentum > 0 and dampening = 0
 };
 
-/// torch.optim.SGD: g = grad + wd·p; buf = g (the parameter's first step) or μ·buf + (1 − dampening)·g;
-/// d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −= lr·d.
+/// torch.optim.SGD: g = grad + wd·p; buf = g (the parameter's first step) or μ·buf + (1 −
+/// dampening)·g; d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −=
+/// lr·d.
 template <class T>
 class Sgd {
  public:
@@ -206,7 +215,8 @@ class Sgd {
   /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
   template <class F>
   void for_each_state(F&& f, std::string_view prefix = {}) {
-    for (std::size_t k = 0; k < state_.size(); ++k) f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+    for (std::size_t k = 0; k < state_.size(); ++k)
+      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
   }
   /// torch.optim.SGD's param_groups options.
   ParamGroup param_group() const {
@@ -232,22 +242,26 @@ class Sgd {
 
  private:
   static SgdOptions check(const SgdOptions& options) {
-    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr", options.lr);
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr",
+                                  options.lr);
     detail::check_optimizer_value(options.momentum >= 0, "Sgd", "momentum", options.momentum);
-    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay", options.weight_decay);
+    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay",
+                                  options.weight_decay);
     if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
-      throw ValueError("optimizer.1", detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
-                                                  "dampening = 0, got momentum=", options.momentum,
-                                                  " dampening=", options.dampening));
+      throw ValueError("optimizer.1",
+                       detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
+                                   "dampening = 0, got momentum=",
+                                   options.momentum, " dampening=", options.dampening));
     return options;
   }
   SgdOptions check_replacement(const SgdOptions& options) const {
     check(options);
     if ((options.momentum != 0) != (options_.momentum != 0))
-      throw ValueError("optimizer.3", detail::str("Sgd: momentum ", options.momentum, " would ",
-                                                  options_.momentum != 0 ? "drop" : "need",
-                                                  " the momentum buffers of this optimizer (momentum ",
-                                                  options_.momentum, ")"));
+      throw ValueError("optimizer.3",
+                       detail::str("Sgd: momentum ", options.momentum, " would ",
+                                   options_.momentum != 0 ? "drop" : "need",
+                                   " the momentum buffers of this optimizer (momentum ",
+                                   options_.momentum, ")"));
     return options;
   }
 
@@ -266,9 +280,9 @@ struct AdamOptions {
 };
 
 /// torch.optim.Adam (Kingma & Ba 2015, Alg. 1 with bias correction): g = grad (+ wd·p);
-/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + ε),
-/// t the parameter's own step count. With `decoupled` (AdamW, Loshchilov & Hutter 2019):
-/// p *= 1 − lr·wd first, and g = grad.
+/// m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²; p −= lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t)
+/// + ε), t the parameter's own step count. With `decoupled` (AdamW, Loshchilov & Hutter 2019): p *=
+/// 1 − lr·wd first, and g = grad.
 template <class T>
 class Adam {
  public:
@@ -283,8 +297,9 @@ class Adam {
 
   void step() {
     const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2),
-            one_b1 = static_cast<T>(1 - options_.beta1), one_b2 = static_cast<T>(1 - options_.beta2),
-            wd = static_cast<T>(options_.weight_decay), eps = static_cast<T>(options_.eps),
+            one_b1 = static_cast<T>(1 - options_.beta1),
+            one_b2 = static_cast<T>(1 - options_.beta2), wd = static_cast<T>(options_.weight_decay),
+            eps = static_cast<T>(options_.eps),
             decay = static_cast<T>(1 - options_.lr * options_.weight_decay);
     for (std::size_t k = 0; k < bound_.size(); ++k) {
       ParameterState<T>& state = state_[k];
@@ -293,7 +308,8 @@ class Adam {
       count += 1;
       const double t = static_cast<double>(count);
       const double bc1 = 1 - std::pow(options_.beta1, t), bc2 = 1 - std::pow(options_.beta2, t);
-      const T neg_step = static_cast<T>(-options_.lr / bc1), bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+      const T neg_step = static_cast<T>(-options_.lr / bc1),
+              bc2_sqrt = static_cast<T>(std::sqrt(bc2));
       Parameter<T>& p = *bound_.params[k];
       T* w = p.value.data();
       const T* gr = p.grad.data();
@@ -344,7 +360,8 @@ class Adam {
   /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
   template <class F>
   void for_each_state(F&& f, std::string_view prefix = {}) {
-    for (std::size_t k = 0; k < state_.size(); ++k) f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+    for (std::size_t k = 0; k < state_.size(); ++k)
+      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
   }
   /// torch.optim.Adam's (AdamW's) param_groups options.
   ParamGroup param_group() const {
@@ -371,19 +388,24 @@ class Adam {
  private:
   const char* name() const noexcept { return decoupled_ ? "AdamW" : "Adam"; }
   void check(const AdamOptions& options) const {
-    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name(), "lr", options.lr);
-    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name(), "beta1", options.beta1);
-    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name(), "beta2", options.beta2);
+    detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), name(), "lr",
+                                  options.lr);
+    detail::check_optimizer_value(options.beta1 >= 0 && options.beta1 < 1, name(), "beta1",
+                                  options.beta1);
+    detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name(), "beta2",
+                                  options.beta2);
     detail::check_optimizer_value(options.eps >= 0, name(), "eps", options.eps);
-    detail::check_optimizer_value(options.weight_decay >= 0, name(), "weight_decay", options.weight_decay);
+    detail::check_optimizer_value(options.weight_decay >= 0, name(), "weight_decay",
+                                  options.weight_decay);
   }
   AdamOptions check_replacement(const AdamOptions& options) const {
     check(options);
     if (options.amsgrad != options_.amsgrad)
-      throw ValueError("optimizer.3", detail::str(name(), ": amsgrad ", options.amsgrad ? "true" : "false",
-                                                  " differs from this optimizer's (",
-                                                  options_.amsgrad ? "true" : "false",
-                                                  "), which decides its state"));
+      throw ValueError(
+          "optimizer.3",
+          detail::str(name(), ": amsgrad ", options.amsgrad ? "true" : "false",
+                      " differs from this optimizer's (", options_.amsgrad ? "true" : "false",
+                      "), which decides its state"));
     return options;
   }
 

@@ -17,6 +17,7 @@
 #include <asrkit/nn/detail/sequence.hpp>
 #include <asrkit/nn/dropout.hpp>
 #include <asrkit/nn/layer_norm.hpp>
+#include <asrkit/nn/parameter.hpp>
 #include <asrkit/nn/stochastic_depth.hpp>
 
 namespace asrkit {
@@ -66,7 +67,7 @@ class ResidualStep {
 
   template <class F>
   void for_each_parameter(F&& f, std::string_view name) {
-    if (norm_) norm_->for_each_parameter(f, name);
+    if (norm_) visit_parameters(*norm_, f, name);
   }
 
   LayerNorm<T>* norm() noexcept { return norm_ ? &*norm_ : nullptr; }
