@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -40,6 +41,7 @@
 #include <asrkit/nn/detail/sequence_lengths.hpp>
 #include <asrkit/nn/init.hpp>
 #include <asrkit/nn/parameter.hpp>
+#include <asrkit/ops/detail/vector_rows.hpp>
 
 namespace asrkit {
 namespace detail {
@@ -71,25 +73,68 @@ std::vector<T> taps_major(const Tensor<T>& weight, index_t features, index_t tap
   return w;
 }
 
-/// Output frames processed together in a full channel block: each tap's weight row and each
-/// input row are then loaded once for several outputs (4 x 64 accumulators fit the registers).
-inline constexpr index_t kFrameBlock = 4;
-
-/// y[t + k] = Σ_{j < taps} w[j] ⊙ xp[t + k + dir·j] for k < kFrameBlock, a full channel block
-/// (xp packed [frames, kChannelBlock]; every tap inside). Same order of terms as the one-frame
-/// loop in correlate, so both give identical bits.
+#if defined(ASRKIT_VECTOR_ROWS)
+/// The frame-block kernel's lane type: the widest vector (the kernel is compute-bound).
 template <class T>
-void correlate_frame_block(const T* xp, const T* w, index_t ld_w, index_t taps, int dir, index_t t,
-                           T* y, index_t y_stride) {
-  constexpr index_t W = kChannelBlock;
-  T acc[kFrameBlock][W] = {};
-  for (index_t j = 0; j < taps; ++j) {
-    const T* ASRKIT_RESTRICT wj = w + j * ld_w;
-    const T* ASRKIT_RESTRICT xr = xp + (t + dir * j) * W;  // rows t + dir·j + k, k < kFrameBlock
-    for (index_t k = 0; k < kFrameBlock; ++k)
-      for (index_t c = 0; c < W; ++c) acc[k][c] += wj[c] * xr[k * W + c];
+using Lanes = ops::detail::RowVec<T, ops::detail::kComputeVecBytes>;
+#else
+template <class T>
+using Lanes = T;
+#endif
+
+/// Frames (or taps) processed together: kFrameBlock accumulators and a window of as many input
+/// rows per vector, 2·kFrameBlock + 1 registers (8 keep AVX-512's two FMA pipes busy through
+/// their latency; 6 fit AVX2's 16 registers).
+inline constexpr index_t kFrameBlock = ops::detail::kComputeVecBytes >= 64 ? 8 : 6;
+
+template <class V, class T>
+V load_lanes(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+/// acc[k] = Σ_{s < steps} a[s·ld_a] ⊙ rows[(Dir·s + k)·W] for k < kFrameBlock, in vectors V at
+/// one column of packed rows W apart, s in order. Consecutive steps read kFrameBlock − 1 of the
+/// same rows, so the rows stay in registers as a window that slides one row per step: a step
+/// loads one vector of a and one row for kFrameBlock multiply-adds.
+template <int Dir, class V, class T>
+void window_sums(const T* a, index_t ld_a, const T* rows, index_t steps, V (&out)[kFrameBlock]) {
+  constexpr index_t K = kFrameBlock, W = kChannelBlock;
+  V acc[K], window[K];  // local, so they stay in registers; window[k]: rows[(Dir·s + k)·W] at step s
+  for (index_t k = 0; k < K; ++k) {
+    acc[k] = V{};
+    window[k] = load_lanes<V>(rows + k * W);
   }
-  for (index_t k = 0; k < kFrameBlock; ++k) std::copy(acc[k], acc[k] + W, y + (t + k) * y_stride);
+  for (index_t s = 0;;) {
+    const V as = load_lanes<V>(a + s * ld_a);
+    for (index_t k = 0; k < K; ++k) acc[k] += as * window[k];
+    if (++s == steps) break;
+    if constexpr (Dir > 0) {
+      for (index_t k = 0; k + 1 < K; ++k) window[k] = window[k + 1];
+      window[K - 1] = load_lanes<V>(rows + (s + K - 1) * W);
+    } else {
+      for (index_t k = K - 1; k > 0; --k) window[k] = window[k - 1];
+      window[0] = load_lanes<V>(rows - s * W);
+    }
+  }
+  std::copy(acc, acc + K, out);
+}
+
+/// y[t + k] = Σ_{j < taps} w[j] ⊙ xp[t + k + Dir·j] for k < kFrameBlock, a full channel block
+/// (xp packed [frames, kChannelBlock], w [taps, kChannelBlock]; every tap inside): window_sums
+/// over the taps. Taps are summed in order, as in the one-frame loop of correlate, so both give
+/// identical bits.
+template <int Dir, class T>
+void correlate_frame_block(const T* xp, const T* w, index_t taps, index_t t, T* y, index_t y_stride) {
+  using V = Lanes<T>;
+  constexpr index_t L = sizeof(V) / sizeof(T);
+  static_assert(kChannelBlock % L == 0, "a channel block is whole vectors");
+  for (index_t c = 0; c < kChannelBlock; c += L) {
+    V acc[kFrameBlock];
+    window_sums<Dir>(w + c, kChannelBlock, xp + t * kChannelBlock + c, taps, acc);
+    for (index_t k = 0; k < kFrameBlock; ++k) std::memcpy(y + (t + k) * y_stride + c, &acc[k], sizeof(V));
+  }
 }
 
 /// For every item b and frame t < n_out[b]:  y[t, b] = Σ_{j < taps} w[j] ⊙ x[t + dir·j, b], where
@@ -104,15 +149,22 @@ void correlate(const T* x, T* y, index_t batch, index_t features, const std::vec
   const index_t blocks = channel_blocks(features), stride = batch * features;
   index_t work = 0;  // multiply-adds
   for (index_t b = 0; b < batch; ++b) work += n_out[static_cast<std::size_t>(b)] * taps * features;
+  // Taps are d apart and frames B·d apart (4 and 32 KiB for B = 8, d = 1024): strides that alias
+  // in the caches. The weights of each channel block, and each task's input block, are read into
+  // contiguous rows [taps or frames, width] first.
+  std::vector<T> wp(static_cast<std::size_t>(taps * features)), block;
+  for (index_t c0 = 0; c0 < features; c0 += kChannelBlock) {
+    const index_t width = std::min(kChannelBlock, features - c0);
+    pack_rows(w.data() + c0, features, taps, width, block);
+    std::copy(block.begin(), block.end(), wp.begin() + c0 * taps);
+  }
   parallel_for_work(batch * blocks, work, [&](index_t task) {
     const index_t b = task / blocks, c0 = (task % blocks) * kChannelBlock;
     const index_t width = std::min(kChannelBlock, features - c0);
     const index_t src = n_src[static_cast<std::size_t>(b)], out = n_out[static_cast<std::size_t>(b)];
-    // Frames are B·d apart (32 KiB for B = 8, d = 1024), a stride that aliases in the caches:
-    // read the item's block once into contiguous rows.
     std::vector<T> xp;
     pack_rows(x + b * features + c0, stride, src, width, xp);
-    const T* wb = w.data() + c0;
+    const T* wb = wp.data() + c0 * taps;
     T* yb = y + b * features + c0;
     T acc[kChannelBlock];
     for (index_t t = 0; t < out;) {
@@ -120,14 +172,15 @@ void correlate(const T* x, T* y, index_t batch, index_t features, const std::vec
       const index_t last = t + kFrameBlock - 1;
       const bool inside = dir > 0 ? last + taps - 1 < src : t - (taps - 1) >= 0 && last < src;
       if (width == kChannelBlock && last < out && inside) {
-        correlate_frame_block(xp.data(), wb, features, taps, dir, t, yb, stride);
+        if (dir > 0) correlate_frame_block<+1>(xp.data(), wb, taps, t, yb, stride);
+        else correlate_frame_block<-1>(xp.data(), wb, taps, t, yb, stride);
         t += kFrameBlock;
         continue;
       }
       std::fill(acc, acc + width, T(0));
       const index_t reach = dir > 0 ? src - t : t + 1;  // taps before the item's end / frame 0
       for (index_t j = 0; j < std::min(taps, reach); ++j)
-        fma_row(acc, wb + j * features, xp.data() + (t + dir * j) * width, width);
+        fma_row(acc, wb + j * width, xp.data() + (t + dir * j) * width, width);
       std::copy(acc, acc + width, yb + t * stride);
       ++t;
     }
@@ -135,17 +188,20 @@ void correlate(const T* x, T* y, index_t batch, index_t features, const std::vec
 }
 
 /// g[j0 + k] += Σ_{t + j0 + k < len} dyp[t] ⊙ xp[t + j0 + k] for the taps j0 .. j0 + kFrameBlock − 1
-/// of a full channel block (dyp, xp packed [len, kChannelBlock]; g [taps, kChannelBlock]).
+/// of a full channel block (dyp, xp packed [len, kChannelBlock]; g [taps, kChannelBlock]):
+/// window_sums over the frames every tap of the block reaches, then each tap's last frames.
 template <class T>
 void tap_block_grad(const T* dyp, const T* xp, index_t len, index_t j0, T* g) {
-  constexpr index_t W = kChannelBlock;
+  using V = Lanes<T>;
+  constexpr index_t W = kChannelBlock, L = sizeof(V) / sizeof(T);
   T acc[kFrameBlock][W] = {};
   const index_t common = len - j0 - (kFrameBlock - 1);  // t < common: every tap of the block inside
-  for (index_t t = 0; t < common; ++t) {
-    const T* ASRKIT_RESTRICT d = dyp + t * W;
-    const T* ASRKIT_RESTRICT xr = xp + (t + j0) * W;
-    for (index_t k = 0; k < kFrameBlock; ++k)
-      for (index_t c = 0; c < W; ++c) acc[k][c] += d[c] * xr[k * W + c];
+  if (common > 0) {
+    for (index_t c = 0; c < W; c += L) {
+      V sums[kFrameBlock];
+      window_sums<+1>(dyp + c, W, xp + j0 * W + c, common, sums);
+      for (index_t k = 0; k < kFrameBlock; ++k) std::memcpy(acc[k] + c, &sums[k], sizeof(V));
+    }
   }
   for (index_t k = 0; k < kFrameBlock; ++k) {
     for (index_t t = std::max<index_t>(common, 0); t + j0 + k < len; ++t)

@@ -109,9 +109,8 @@ std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
 }
 
 /// PyTorch's "step" state is a count; anything else in a file would derail the bias correction.
-template <class T>
-void check_step_count(const std::string& name, const Tensor<T>& step) {
-  const double v = static_cast<double>(*step.data());
+inline void check_step_count(const std::string& name, const Tensor<double>& step) {
+  const double v = step();
   if (!(std::isfinite(v) && v >= 0 && v == std::floor(v)))
     throw ValueError("checkpoint.5", detail::str("load_checkpoint: tensor '", name, "' holds ", v,
                                                  ", expected a step count (a whole number >= 0)"));
@@ -129,13 +128,11 @@ std::vector<Entry> optimizer_entries(Optimizer& opt) {
           Entry e = make_entry(join_name(group, state.keys[i]), t);
           e.owner = detail::str("the optimizer state of parameter '", state.parameter, "'");
           if (!initialized) e.save = [](SafetensorsWriter&) {};
-          e.read = [&t, &initialized, name = e.name, step = state.keys[i] == "step"](
+          e.read = [read = e.read, &initialized, name = e.name, step = state.keys[i] == "step"](
                        const SafetensorsFile& f) -> std::function<void()> {
-            using Value = std::decay_t<decltype(t)>;
-            auto value = std::make_shared<Value>(f.read<typename Value::value_type>(name));
-            if (step) check_step_count(name, *value);
-            return [&t, &initialized, value] {
-              t = std::move(*value);
+            if (step) check_step_count(name, f.read<double>(name));
+            return [commit = read(f), &initialized] {
+              commit();
               initialized = true;
             };
           };
