@@ -34,8 +34,8 @@ def flatten(optimizer, prefix=PREFIX):
         for key, value in state.items():
             if value is None:  # SGD without momentum keeps momentum_buffer = None
                 continue
-            if not torch.is_tensor(value):
-                value = torch.tensor(value)
+            if key == "step":  # a count: rank 0 float32 (capturable/fused Adam keep shape (1,))
+                value = torch.as_tensor(value, dtype=torch.float32).reshape(())
             tensors[f"{prefix}.state.{k}.{key}"] = value.detach().clone().contiguous()
     metadata = {f"{prefix}.param_groups.0.{key}": json.dumps(value, separators=(",", ":"))
                 for key, value in sd["param_groups"][0].items()}
@@ -51,10 +51,12 @@ def unflatten(optimizer, tensors, metadata, prefix=PREFIX):
         raise ValueError(f"asrkit optimizers have one param group, this optimizer has {len(groups)}")
     group = dict(groups[0])
     head = f"{prefix}.param_groups.0."
-    for name, text in metadata.items():
-        if name.startswith(head):
-            value = json.loads(text)
-            group[name[len(head):]] = tuple(value) if name.endswith(".betas") else value
+    found = {name[len(head):]: json.loads(text) for name, text in metadata.items() if name.startswith(head)}
+    if not found:
+        raise ValueError(f"the metadata has no optimizer param group ('{head}*')")
+    for key, value in found.items():
+        if key in group:  # options this optimizer does not have (another kind's) are left out
+            group[key] = tuple(value) if key == "betas" else value
     if list(group["params"]) != list(groups[0]["params"]):
         raise ValueError(f"the file lists parameters {group['params']}, the optimizer has {groups[0]['params']}")
     state = {}
@@ -62,5 +64,7 @@ def unflatten(optimizer, tensors, metadata, prefix=PREFIX):
     for name, value in tensors.items():
         if name.startswith(head):
             k, key = name[len(head):].split(".", 1)
+            if key == "step":  # torch keeps steps float32 (asrkit<double> writes F64)
+                value = value.to(torch.float32)
             state.setdefault(int(k), {})[key] = value
     return {"state": state, "param_groups": [group]}

@@ -118,7 +118,9 @@ TEST_CASE("checkpoint loading is strict, atomic and names the tensor", "[train][
     w.add("2.weight", Tensor<float>({3}));
     const auto f = asrkit::SafetensorsFile::parse(w.to_bytes());
     REQUIRE_THROWS_ID(asrkit::load_state_dict(f, a), asrkit::ValueError,
-                      "[asrkit.checkpoint.2] load_state_dict: the file has 1 tensor(s) the model does not: '2.weight'");
+                      "[asrkit.checkpoint.2] load_state_dict: the file has 1 tensor(s) the model "
+                      "(or optimizer) does not: "
+                      "'2.weight'");
   }
   SECTION("shape mismatch") {
     auto big = Model(asrkit::LayerNorm<float>(3), asrkit::BatchNorm<float>(4));
@@ -312,19 +314,23 @@ TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it",
        {},
        {{"optimizer.state.4.step", Tensor<float>(asrkit::Shape{}, 1.0f)}},
        {},
-       "[asrkit.checkpoint.2] load_checkpoint: the file has 1 tensor(s) the model does not: "
+       "[asrkit.checkpoint.2] load_checkpoint: the file has 1 tensor(s) the model (or optimizer) "
+       "does not: "
        "'optimizer.state.4.step'"},
       {"a negative step",
        {},
        {{"optimizer.state.0.step", Tensor<float>(asrkit::Shape{}, -1.0f)}},
        {},
-       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.0.step' holds -1, expected "
-       "a step count"},
+       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.0.step' of the optimizer "
+       "state "
+       "of parameter '0.weight' holds -1, expected a step count"},
       {"a fractional step",
        {},
        {{"optimizer.state.3.step", Tensor<float>(asrkit::Shape{}, 2.5f)}},
        {},
-       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.3.step' holds 2.5"},
+       "[asrkit.checkpoint.5] load_checkpoint: tensor 'optimizer.state.3.step' of the optimizer "
+       "state "
+       "of parameter '1.bias' holds 2.5"},
       {"a second param group",
        {},
        {},
@@ -355,6 +361,13 @@ TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it",
        {},
        {{"optimizer.param_groups.0.eps", ""}},
        "[asrkit.optimizer.2] Adam: param_groups has no option 'eps'"},
+      {"an AdamW's state (PyTorch 2.x marks it)",
+       {},
+       {},
+       {{"optimizer.param_groups.0.decoupled_weight_decay", "true"}},
+       "[asrkit.optimizer.3] Adam: param_groups option 'decoupled_weight_decay' is true (an "
+       "AdamW's), "
+       "expected false"},
   };
   for (const Bad& b : bad) {
     DYNAMIC_SECTION(b.what) {
@@ -364,5 +377,26 @@ TEST_CASE("optimizer state loads per parameter, as PyTorch keeps it",
       CHECK(state(a) == model_before);
       CHECK(opt.options().lr == 0.01);
     }
+  }
+  SECTION("a file in the layout before PyTorch's state_dict says so") {
+    asrkit::SafetensorsWriter w;
+    asrkit::add_state_dict(w, a);
+    w.add("optimizer.step", Tensor<std::int64_t>(asrkit::Shape{}, 3));
+    w.add("optimizer.0.weight.exp_avg", Tensor<float>({3}));
+    w.save(edited);
+    REQUIRE_THROWS_WITH(
+        asrkit::load_checkpoint(edited, a, opt),
+        Catch::Contains("[asrkit.checkpoint.6] load_checkpoint: the file has no optimizer "
+                        "param group") &&
+            Catch::Contains("layout before PyTorch's state_dict ('optimizer.step', "
+                            "'optimizer.<parameter>.exp_avg'), which is no longer read"));
+    CHECK_NOTHROW(asrkit::load_checkpoint(edited, a));  // the model part still loads
+  }
+  SECTION("the caller's metadata cannot replace the param group") {
+    asrkit::save_checkpoint(edited, a, opt,
+                            {{"optimizer.param_groups.0.lr", "0.5"}, {"epoch", "2"}});
+    const auto meta = asrkit::SafetensorsFile::open(edited).metadata();
+    CHECK(meta.at("optimizer.param_groups.0.lr") == "0.01");
+    CHECK(meta.at("epoch") == "2");
   }
 }

@@ -279,6 +279,16 @@ TEST_CASE("Optimizer option checks", "[train][optimizer][errors]") {
   o.beta2 = 1.0;
   REQUIRE_THROWS_ID(asrkit::Adam<double>(m, o), asrkit::ValueError, "[asrkit.optimizer.1] Adam: invalid beta2 1");
   REQUIRE_THROWS_ID(sgd.set_lr(std::nan("")), asrkit::ValueError, "[asrkit.optimizer.1]");
+  // Infinite options would save as JSON null and never load back.
+  const double inf = std::numeric_limits<double>::infinity();
+  REQUIRE_THROWS_ID(asrkit::Sgd<double>(m, {0.1, inf}), asrkit::ValueError,
+                    "[asrkit.optimizer.1] Sgd: invalid momentum inf");
+  REQUIRE_THROWS_ID(asrkit::Sgd<double>(m, {0.1, 0, 0, inf}), asrkit::ValueError,
+                    "[asrkit.optimizer.1] Sgd: invalid weight_decay inf");
+  o = asrkit::AdamOptions{};
+  o.eps = inf;
+  REQUIRE_THROWS_ID(asrkit::Adam<double>(m, o), asrkit::ValueError,
+                    "[asrkit.optimizer.1] Adam: invalid eps inf");
 }
 
 TEST_CASE("clip_grad_norm rescales to the global norm and returns the norm before", "[train][clip]") {

@@ -62,12 +62,13 @@ template <class L, class = void>
 struct has_for_each_parameter : std::false_type {};
 template <class L>
 struct has_for_each_parameter<L, std::void_t<decltype(std::declval<L&>().for_each_parameter(
-                                     NoopVisitor{}, std::string_view{}))>> : std::true_type {};
+                                     std::declval<NoopVisitor&>(), std::string_view{}))>>
+    : std::true_type {};
 template <class L, class = void>
 struct has_for_each_buffer : std::false_type {};
 template <class L>
-struct has_for_each_buffer<
-    L, std::void_t<decltype(std::declval<L&>().for_each_buffer(NoopVisitor{}, std::string_view{}))>>
+struct has_for_each_buffer<L, std::void_t<decltype(std::declval<L&>().for_each_buffer(
+                                  std::declval<NoopVisitor&>(), std::string_view{}))>>
     : std::true_type {};
 template <class F, class = void>
 struct has_layer_hooks : std::false_type {};
@@ -98,7 +99,7 @@ std::string_view layer_type_name() {
 }
 
 template <bool Buffers, class L, class F>
-void visit_layer(L& layer, F& f, std::string_view prefix) {
+void visit_layer(L& layer, F& f, std::string_view prefix) {  // f: an lvalue, as layers pass it on
   constexpr bool has = Buffers ? has_for_each_buffer<L>::value : has_for_each_parameter<L>::value;
   if constexpr (has) {
     if constexpr (has_layer_hooks<F>::value) f.enter(prefix, layer_type_name<L>());
@@ -115,13 +116,13 @@ void visit_layer(L& layer, F& f, std::string_view prefix) {
 /// layer.for_each_parameter(f, prefix), or nothing for a layer without parameters; tells a
 /// visitor with enter/leave which layer it is in (see the contract above).
 template <class L, class F>
-void visit_parameters(L& layer, F& f, std::string_view prefix = {}) {
+void visit_parameters(L& layer, F&& f, std::string_view prefix = {}) {
   detail::visit_layer<false>(layer, f, prefix);
 }
 
 /// layer.for_each_buffer(f, prefix), or nothing for a layer without buffers.
 template <class L, class F>
-void visit_buffers(L& layer, F& f, std::string_view prefix = {}) {
+void visit_buffers(L& layer, F&& f, std::string_view prefix = {}) {
   detail::visit_layer<true>(layer, f, prefix);
 }
 

@@ -12,9 +12,10 @@
 // tensors "optimizer.state.<k>.<key>" (only parameters that have stepped, as in PyTorch) and the
 // metadata "optimizer.param_groups.0.<option>" (JSON literals, "params" included);
 // tools/torch_optimizer_state.py converts in Python. Loading the model alone ignores it.
-// Loading is strict and atomic: every expected name must be present with the expected shape and
-// the file may hold no other model tensor; otherwise an asrkit error names the tensor, the
-// expected and the actual value, and the model is left unchanged. Floating-point tensors convert
+// Loading is strict and atomic: every expected name must be present with the expected shape (a
+// parameter's optimizer state: all of it or none) and the file may hold no other model tensor;
+// otherwise an asrkit error names the tensor and its layer, the expected and the actual value,
+// and the model is left unchanged. Floating-point tensors convert
 // on load (F16/BF16/F32/F64 into float or double), as load_state_dict copies do.
 #pragma once
 
@@ -101,6 +102,9 @@ struct ModelVisitor {
 /// Model state: parameters (their values) then buffers.
 template <class Model>
 std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
+  static_assert(detail::has_for_each_parameter<Model>::value,
+                "checkpoint: the model needs for_each_parameter(f, std::string_view prefix) "
+                "(nn/parameter.hpp)");
   std::vector<Entry> out;
   ModelVisitor visit{out, {}};
   visit_parameters(model, visit, prefix);
@@ -109,11 +113,13 @@ std::vector<Entry> model_entries(Model& model, std::string_view prefix) {
 }
 
 /// PyTorch's "step" state is a count; anything else in a file would derail the bias correction.
-inline void check_step_count(const std::string& name, const Tensor<double>& step) {
+inline void check_step_count(const char* what, const std::string& name, const std::string& owner,
+                             const Tensor<double>& step) {
   const double v = step();
   if (!(std::isfinite(v) && v >= 0 && v == std::floor(v)))
-    throw ValueError("checkpoint.5", detail::str("load_checkpoint: tensor '", name, "' holds ", v,
-                                                 ", expected a step count (a whole number >= 0)"));
+    throw ValueError("checkpoint.5",
+                     detail::str(what, ": tensor '", name, "' of ", owner, " holds ", v,
+                                 ", expected a step count (a whole number >= 0)"));
 }
 
 /// Optimizer state: one group per parameter ("optimizer.state.<k>"), saved once it has stepped.
@@ -128,9 +134,10 @@ std::vector<Entry> optimizer_entries(Optimizer& opt) {
           Entry e = make_entry(join_name(group, state.keys[i]), t);
           e.owner = detail::str("the optimizer state of parameter '", state.parameter, "'");
           if (!initialized) e.save = [](SafetensorsWriter&) {};
-          e.read = [read = e.read, &initialized, name = e.name, step = state.keys[i] == "step"](
-                       const SafetensorsFile& f) -> std::function<void()> {
-            if (step) check_step_count(name, f.read<double>(name));
+          const bool is_step = state.keys[i] == "step";
+          e.read = [read = e.read, &initialized, name = e.name, owner = e.owner,
+                    is_step](const SafetensorsFile& f) -> std::function<void()> {
+            if (is_step) check_step_count("load_checkpoint", name, owner, f.read<double>(name));
             return [commit = read(f), &initialized] {
               commit();
               initialized = true;
@@ -163,7 +170,11 @@ void add_param_group(SafetensorsWriter& w, const Optimizer& opt) {
 /// Reads and checks the file's param group; returns the commit that applies it.
 template <class Optimizer>
 std::function<void()> read_param_group(const std::map<std::string, std::string>& metadata,
-                                       Optimizer& opt) {
+                                       Optimizer& opt, bool old_layout) {
+  static constexpr const char* old_layout_hint =
+      "; its optimizer state is in the layout before PyTorch's state_dict ('optimizer.step', "
+      "'optimizer.<parameter>.exp_avg'), which is no longer read: load the model alone and start "
+      "the optimizer afresh";
   const std::string p = param_group_prefix();
   ParamGroup group;
   for (const auto& kv : metadata) {
@@ -176,9 +187,10 @@ std::function<void()> read_param_group(const std::map<std::string, std::string>&
     group[rest.substr(2)] = kv.second;
   }
   if (group.empty())
-    throw ValueError("checkpoint.6",
-                     detail::str("load_checkpoint: the file has no optimizer param group (metadata '",
-                                 p, "0.*')"));
+    throw ValueError(
+        "checkpoint.6",
+        detail::str("load_checkpoint: the file has no optimizer param group (metadata '", p,
+                    "0.*')", old_layout ? old_layout_hint : ""));
   const std::size_t n = opt.parameter_count();
   const auto params = group.count("params") ? nlohmann::json::parse(group["params"], nullptr, false)
                                             : nlohmann::json();
@@ -186,11 +198,12 @@ std::function<void()> read_param_group(const std::map<std::string, std::string>&
   for (std::size_t k = 0; in_order && k < n; ++k)
     in_order = params[k].is_number_integer() && params[k] == k;
   if (!in_order)
-    throw ValueError("checkpoint.6",
-                     detail::str("load_checkpoint: metadata '", p, "0.params' is '",
-                                 group.count("params") ? group["params"] : "(absent)",
-                                 "', expected the optimizer's ", n, " parameter indices 0..",
-                                 n == 0 ? 0 : n - 1, " in order"));
+    throw ValueError(
+        "checkpoint.6",
+        detail::str("load_checkpoint: metadata '", p, "0.params' is '",
+                    group.count("params") ? group["params"] : "(absent)",
+                    "', expected the optimizer's ", n, " parameter indices ",
+                    n == 0 ? std::string("(none)") : detail::str("0..", n - 1), " in order"));
   group.erase("params");
   auto options = opt.options_from(group);
   return [&opt, options] { opt.set_options(options); };
@@ -238,7 +251,8 @@ void load_entries(const SafetensorsFile& file, std::vector<Entry>& entries, InGr
   }
   if (!unexpected.empty())
     throw ValueError("checkpoint.2", detail::str(what, ": the file has ", unexpected.size(),
-                                                 " tensor(s) the model does not: ", list_some(unexpected)));
+                                                 " tensor(s) the model (or optimizer) does not: ",
+                                                 list_some(unexpected)));
   for (const Entry& e : entries) {
     if (!loaded(e)) continue;
     const TensorInfo& info = file.info(e.name);
@@ -296,7 +310,8 @@ void save_checkpoint(const std::string& path, Model& model,
 }
 
 /// Writes the model's and the optimizer's state ("optimizer.*") to `path`. (Not chosen for a
-/// non-const metadata map in the optimizer's place: that is the overload above.)
+/// non-const metadata map in the optimizer's place: that is the overload above.) The caller's
+/// metadata is written first, so it cannot replace the optimizer's param group.
 template <class Model, class Optimizer,
           class = std::enable_if_t<!std::is_same_v<Optimizer, std::map<std::string, std::string>>>>
 void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer,
@@ -304,9 +319,9 @@ void save_checkpoint(const std::string& path, Model& model, Optimizer& optimizer
   SafetensorsWriter w;
   add_state_dict(w, model);
   for (auto& e : detail::checkpoint::optimizer_entries(optimizer)) e.save(w);
-  detail::checkpoint::add_param_group(w, optimizer);
   w.set_metadata("format", "pt");
   for (const auto& kv : metadata) w.set_metadata(kv.first, kv.second);
+  detail::checkpoint::add_param_group(w, optimizer);
   w.save(path);
 }
 
@@ -324,7 +339,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Mode
                                                    Optimizer& optimizer) {
   const auto file = SafetensorsFile::open(path);
   // Check everything before committing anything: the param group, then the tensors.
-  const auto set_options = detail::checkpoint::read_param_group(file.metadata(), optimizer);
+  const auto set_options = detail::checkpoint::read_param_group(file.metadata(), optimizer,
+                                                                file.contains("optimizer.step"));
   auto entries = detail::checkpoint::model_entries(model, {});
   auto opt = detail::checkpoint::optimizer_entries(optimizer);
   std::vector<detail::checkpoint::Entry> all = std::move(entries);

@@ -15,8 +15,9 @@
 // The state is PyTorch's optimizer.state_dict(), so it moves between the two
 // (tests/reference/optimizer_state_*):
 // - "state": per parameter, by index k in visiting order, nothing until the parameter's first
-//   step, then PyTorch's keys: "momentum_buffer" (SGD with momentum), or "step" (rank 0, a count
-//   per parameter), "exp_avg", "exp_avg_sq" and "max_exp_avg_sq" (Adam; the last with amsgrad).
+//   step, then PyTorch's keys: "momentum_buffer" (SGD with momentum; PyTorch keeps None without,
+//   which is not stored), or "step" (rank 0, a count per parameter), "exp_avg", "exp_avg_sq" and,
+//   with amsgrad only, "max_exp_avg_sq" (Adam).
 //   for_each_state visits them as ParameterState under "state.<k>".
 // - "param_groups": one group; param_group() gives its options as JSON literals and
 //   options_from() reads them back (train/checkpoint.hpp stores both).
@@ -244,9 +245,12 @@ class Sgd {
   static SgdOptions check(const SgdOptions& options) {
     detail::check_optimizer_value(options.lr >= 0 && std::isfinite(options.lr), "Sgd", "lr",
                                   options.lr);
-    detail::check_optimizer_value(options.momentum >= 0, "Sgd", "momentum", options.momentum);
-    detail::check_optimizer_value(options.weight_decay >= 0, "Sgd", "weight_decay",
-                                  options.weight_decay);
+    detail::check_optimizer_value(options.momentum >= 0 && std::isfinite(options.momentum), "Sgd",
+                                  "momentum", options.momentum);
+    detail::check_optimizer_value(std::isfinite(options.dampening), "Sgd", "dampening",
+                                  options.dampening);
+    detail::check_optimizer_value(options.weight_decay >= 0 && std::isfinite(options.weight_decay),
+                                  "Sgd", "weight_decay", options.weight_decay);
     if (options.nesterov && (options.momentum <= 0 || options.dampening != 0))
       throw ValueError("optimizer.1",
                        detail::str("Sgd: Nesterov momentum needs momentum > 0 and "
@@ -382,6 +386,12 @@ class Adam {
     o.eps = r.number("eps");
     o.weight_decay = r.number("weight_decay");
     o.amsgrad = r.flag("amsgrad");
+    // torch.optim.Adam's decoupled_weight_decay (PyTorch 2.x; AdamW sets it): Adam vs AdamW.
+    if (group.count("decoupled_weight_decay") && r.flag("decoupled_weight_decay") != decoupled_)
+      throw ValueError("optimizer.3",
+                       detail::str(name(), ": param_groups option 'decoupled_weight_decay' is ",
+                                   decoupled_ ? "false (an Adam's)" : "true (an AdamW's)",
+                                   ", expected ", decoupled_ ? "true" : "false"));
     return check_replacement(o);
   }
 
@@ -394,9 +404,10 @@ class Adam {
                                   options.beta1);
     detail::check_optimizer_value(options.beta2 >= 0 && options.beta2 < 1, name(), "beta2",
                                   options.beta2);
-    detail::check_optimizer_value(options.eps >= 0, name(), "eps", options.eps);
-    detail::check_optimizer_value(options.weight_decay >= 0, name(), "weight_decay",
-                                  options.weight_decay);
+    detail::check_optimizer_value(options.eps >= 0 && std::isfinite(options.eps), name(), "eps",
+                                  options.eps);
+    detail::check_optimizer_value(options.weight_decay >= 0 && std::isfinite(options.weight_decay),
+                                  name(), "weight_decay", options.weight_decay);
   }
   AdamOptions check_replacement(const AdamOptions& options) const {
     check(options);
