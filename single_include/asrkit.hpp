@@ -4675,6 +4675,14 @@ namespace asrkit {
 namespace ops {
 namespace detail {
 
+/// A V (a vector type, an array of lanes, or T itself) from p, any alignment.
+template <class V, class T>
+V load_as(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 /// Saved tensors (what a training forward keeps for backward) from this size are written with
 /// streaming stores: backward reads them after the rest of the network has run, so written
 /// through the cache they would only evict the layer's input and output.
@@ -7192,6 +7200,7 @@ inline index_t chunk_rows(index_t cols, index_t elems = kChunkElems) {
 }
 
 // The row passes below are map_row / stream_row expressions (ops/detail/vector_rows.hpp).
+using ops::detail::load_as;
 using ops::detail::map_row;
 using ops::detail::stream_fence;
 using ops::detail::stream_row;
@@ -7391,14 +7400,6 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
                     double* b, const T* centre = nullptr) {
   if (centre) grad_sums_rows_impl<true>(dy, h, cols, row, n, centre, a, b);
   else grad_sums_rows_impl<false>(dy, h, cols, row, n, centre, a, b);
-}
-
-/// A V (RowVec<T> or T) from p, any alignment.
-template <class V, class T>
-V load_as(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
 }
 
 /// out[k] += Σ_j f(j, zero)[k] over j in [0, n), k < K: f returns a std::array of K values of
@@ -11261,13 +11262,6 @@ void multiply_add(V& acc, const V& a, const V& b) {
 /// their latency; 6 fit AVX2's 16 registers).
 inline constexpr index_t kFrameBlock = ops::detail::kComputeVecBytes >= 64 ? 8 : 6;
 
-template <class V, class T>
-V load_lanes(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 /// acc[k] = Σ_{s < steps} a[s·ld_a] ⊙ rows[(Dir·s + k)·W] for k < kFrameBlock, in vectors V at
 /// one column of packed rows W apart, s in order (steps >= 1). Consecutive steps read kFrameBlock −
 /// 1 of the same rows, so the rows stay in registers as a window that slides one row per step: a
@@ -11278,18 +11272,18 @@ void window_sums(const T* a, index_t ld_a, const T* rows, index_t steps, V (&out
   V acc[K], window[K];  // local, so they stay in registers; window[k]: rows[(Dir·s + k)·W] at step s
   for (index_t k = 0; k < K; ++k) {
     acc[k] = V{};
-    window[k] = load_lanes<V>(rows + k * W);
+    window[k] = ops::detail::load_as<V>(rows + k * W);
   }
   for (index_t s = 0;;) {
-    const V as = load_lanes<V>(a + s * ld_a);
+    const V as = ops::detail::load_as<V>(a + s * ld_a);
     for (index_t k = 0; k < K; ++k) multiply_add(acc[k], as, window[k]);
     if (++s == steps) break;
     if constexpr (Dir > 0) {
       for (index_t k = 0; k + 1 < K; ++k) window[k] = window[k + 1];
-      window[K - 1] = load_lanes<V>(rows + (s + K - 1) * W);
+      window[K - 1] = ops::detail::load_as<V>(rows + (s + K - 1) * W);
     } else {
       for (index_t k = K - 1; k > 0; --k) window[k] = window[k - 1];
-      window[0] = load_lanes<V>(rows - s * W);
+      window[0] = ops::detail::load_as<V>(rows - s * W);
     }
   }
   std::copy(acc, acc + K, out);

@@ -107,13 +107,6 @@ void multiply_add(V& acc, const V& a, const V& b) {
 /// their latency; 6 fit AVX2's 16 registers).
 inline constexpr index_t kFrameBlock = ops::detail::kComputeVecBytes >= 64 ? 8 : 6;
 
-template <class V, class T>
-V load_lanes(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 /// acc[k] = Σ_{s < steps} a[s·ld_a] ⊙ rows[(Dir·s + k)·W] for k < kFrameBlock, in vectors V at
 /// one column of packed rows W apart, s in order (steps >= 1). Consecutive steps read kFrameBlock −
 /// 1 of the same rows, so the rows stay in registers as a window that slides one row per step: a
@@ -124,18 +117,18 @@ void window_sums(const T* a, index_t ld_a, const T* rows, index_t steps, V (&out
   V acc[K], window[K];  // local, so they stay in registers; window[k]: rows[(Dir·s + k)·W] at step s
   for (index_t k = 0; k < K; ++k) {
     acc[k] = V{};
-    window[k] = load_lanes<V>(rows + k * W);
+    window[k] = ops::detail::load_as<V>(rows + k * W);
   }
   for (index_t s = 0;;) {
-    const V as = load_lanes<V>(a + s * ld_a);
+    const V as = ops::detail::load_as<V>(a + s * ld_a);
     for (index_t k = 0; k < K; ++k) multiply_add(acc[k], as, window[k]);
     if (++s == steps) break;
     if constexpr (Dir > 0) {
       for (index_t k = 0; k + 1 < K; ++k) window[k] = window[k + 1];
-      window[K - 1] = load_lanes<V>(rows + (s + K - 1) * W);
+      window[K - 1] = ops::detail::load_as<V>(rows + (s + K - 1) * W);
     } else {
       for (index_t k = K - 1; k > 0; --k) window[k] = window[k - 1];
-      window[0] = load_lanes<V>(rows - s * W);
+      window[0] = ops::detail::load_as<V>(rows - s * W);
     }
   }
   std::copy(acc, acc + K, out);

@@ -44,6 +44,7 @@ inline index_t chunk_rows(index_t cols, index_t elems = kChunkElems) {
 }
 
 // The row passes below are map_row / stream_row expressions (ops/detail/vector_rows.hpp).
+using ops::detail::load_as;
 using ops::detail::map_row;
 using ops::detail::stream_fence;
 using ops::detail::stream_row;
@@ -243,14 +244,6 @@ void grad_sums_rows(const T* dy, const T* h, index_t cols, const index_t* row, i
                     double* b, const T* centre = nullptr) {
   if (centre) grad_sums_rows_impl<true>(dy, h, cols, row, n, centre, a, b);
   else grad_sums_rows_impl<false>(dy, h, cols, row, n, centre, a, b);
-}
-
-/// A V (RowVec<T> or T) from p, any alignment.
-template <class V, class T>
-V load_as(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
 }
 
 /// out[k] += Σ_j f(j, zero)[k] over j in [0, n), k < K: f returns a std::array of K values of

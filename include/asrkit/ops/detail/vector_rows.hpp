@@ -30,6 +30,14 @@ namespace asrkit {
 namespace ops {
 namespace detail {
 
+/// A V (a vector type, an array of lanes, or T itself) from p, any alignment.
+template <class V, class T>
+V load_as(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 /// Saved tensors (what a training forward keeps for backward) from this size are written with
 /// streaming stores: backward reads them after the rest of the network has run, so written
 /// through the cache they would only evict the layer's input and output.
