@@ -23141,30 +23141,35 @@ using ParamGroup = std::map<std::string, std::string>;
 
 namespace detail {
 
-/// The parameters of a model, by name, in visiting order.
+/// What every optimizer has: the model's parameters in visiting order, bound at construction,
+/// and one ParameterState each with the optimizer's state keys.
 template <class T>
-struct BoundParameters {
-  std::vector<std::string> names;
-  std::vector<Parameter<T>*> params;
+class OptimizerBase {
+ public:
+  void zero_grad() {
+    for (auto* p : params_) p->zero_grad();
+  }
+  std::size_t parameter_count() const noexcept { return params_.size(); }
+  /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
+  template <class F>
+  void for_each_state(F&& f, std::string_view prefix = {}) {
+    for (std::size_t k = 0; k < state_.size(); ++k)
+      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
+  }
 
+ protected:
   template <class Model>
-  explicit BoundParameters(Model& model) {
-    model.for_each_parameter([this](const std::string& name, auto& p) {
+  OptimizerBase(Model& model, const std::vector<std::string>& keys) {
+    model.for_each_parameter([&](const std::string& name, auto& p) {
       static_assert(std::is_same_v<std::decay_t<decltype(p)>, Parameter<T>>,
                     "optimizer<T>: the model's parameters must be Parameter<T> of the same T");
-      names.push_back(name);
-      params.push_back(&p);
+      params_.push_back(&p);
+      state_.emplace_back(name, p.value.shape(), keys);
     });
   }
-  std::size_t size() const noexcept { return params.size(); }
 
-  /// One fresh ParameterState per parameter.
-  std::vector<ParameterState<T>> states(const std::vector<std::string>& keys) const {
-    std::vector<ParameterState<T>> out;
-    for (std::size_t k = 0; k < params.size(); ++k)
-      out.emplace_back(names[k], params[k]->value.shape(), keys);
-    return out;
-  }
+  std::vector<Parameter<T>*> params_;
+  std::vector<ParameterState<T>> state_;
 };
 
 inline void check_optimizer_value(bool ok, const char* optimizer, const char* what, double value) {
@@ -23242,19 +23247,20 @@ struct SgdOptions {
 /// dampening)·g; d = g + μ·buf (Nesterov, Sutskever et al. 2013 as PyTorch writes it) or buf; p −=
 /// lr·d.
 template <class T>
-class Sgd {
+class Sgd : public detail::OptimizerBase<T> {
  public:
   template <class Model>
-  Sgd(Model& model, SgdOptions options) : bound_(model), options_(check(options)) {
-    state_ = bound_.states(options_.momentum != 0 ? std::vector<std::string>{"momentum_buffer"}
-                                                  : std::vector<std::string>{});
-  }
+  Sgd(Model& model, SgdOptions options)
+      : detail::OptimizerBase<T>(model, options.momentum != 0
+                                            ? std::vector<std::string>{"momentum_buffer"}
+                                            : std::vector<std::string>{}),
+        options_(check(options)) {}
 
   void step() {
     const T wd = static_cast<T>(options_.weight_decay), mu = static_cast<T>(options_.momentum),
             damp = static_cast<T>(1 - options_.dampening), lr = static_cast<T>(options_.lr);
-    for (std::size_t k = 0; k < bound_.size(); ++k) {
-      Parameter<T>& p = *bound_.params[k];
+    for (std::size_t k = 0; k < params_.size(); ++k) {
+      Parameter<T>& p = *params_[k];
       ParameterState<T>& state = state_[k];
       T* w = p.value.data();
       const T* g = p.grad.data();
@@ -23272,10 +23278,6 @@ class Sgd {
     }
   }
 
-  void zero_grad() {
-    for (auto* p : bound_.params) p->zero_grad();
-  }
-
   double lr() const noexcept { return options_.lr; }
   void set_lr(double lr) {
     detail::check_optimizer_value(lr >= 0 && std::isfinite(lr), "Sgd", "lr", lr);
@@ -23285,13 +23287,6 @@ class Sgd {
   /// New options; momentum may not switch between zero and non-zero (it decides the state).
   void set_options(const SgdOptions& options) { options_ = check_replacement(options); }
 
-  std::size_t parameter_count() const noexcept { return bound_.size(); }
-  /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
-  template <class F>
-  void for_each_state(F&& f, std::string_view prefix = {}) {
-    for (std::size_t k = 0; k < state_.size(); ++k)
-      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
-  }
   /// torch.optim.SGD's param_groups options.
   ParamGroup param_group() const {
     return {{"lr", detail::json_literal(options_.lr)},
@@ -23342,9 +23337,9 @@ class Sgd {
     return options;
   }
 
-  detail::BoundParameters<T> bound_;
+  using detail::OptimizerBase<T>::params_;
+  using detail::OptimizerBase<T>::state_;
   SgdOptions options_;
-  std::vector<ParameterState<T>> state_;
 };
 
 struct AdamOptions {
@@ -23361,15 +23356,14 @@ struct AdamOptions {
 /// + ε), t the parameter's own step count. With `decoupled` (AdamW, Loshchilov & Hutter 2019): p *=
 /// 1 − lr·wd first, and g = grad.
 template <class T>
-class Adam {
+class Adam : public detail::OptimizerBase<T> {
  public:
   template <class Model>
   Adam(Model& model, AdamOptions options = {}, bool decoupled = false)
-      : bound_(model), options_(options), decoupled_(decoupled) {
+      : detail::OptimizerBase<T>(model, state_keys(options)),
+        options_(options),
+        decoupled_(decoupled) {
     check(options);
-    std::vector<std::string> keys{"step", "exp_avg", "exp_avg_sq"};
-    if (options.amsgrad) keys.push_back("max_exp_avg_sq");
-    state_ = bound_.states(keys);
   }
 
   void step() {
@@ -23378,7 +23372,7 @@ class Adam {
             one_b2 = static_cast<T>(1 - options_.beta2), wd = static_cast<T>(options_.weight_decay),
             eps = static_cast<T>(options_.eps),
             decay = static_cast<T>(1 - options_.lr * options_.weight_decay);
-    for (std::size_t k = 0; k < bound_.size(); ++k) {
+    for (std::size_t k = 0; k < params_.size(); ++k) {
       ParameterState<T>& state = state_[k];
       state.initialized = true;
       T& count = *state.values[0].data();
@@ -23387,7 +23381,7 @@ class Adam {
       const double bc1 = 1 - std::pow(options_.beta1, t), bc2 = 1 - std::pow(options_.beta2, t);
       const T neg_step = static_cast<T>(-options_.lr / bc1),
               bc2_sqrt = static_cast<T>(std::sqrt(bc2));
-      Parameter<T>& p = *bound_.params[k];
+      Parameter<T>& p = *params_[k];
       T* w = p.value.data();
       const T* gr = p.grad.data();
       T* m = state.values[1].data();
@@ -23413,10 +23407,6 @@ class Adam {
     }
   }
 
-  void zero_grad() {
-    for (auto* p : bound_.params) p->zero_grad();
-  }
-
   double lr() const noexcept { return options_.lr; }
   void set_lr(double lr) {
     detail::check_optimizer_value(lr >= 0 && std::isfinite(lr), name(), "lr", lr);
@@ -23433,13 +23423,6 @@ class Adam {
     return static_cast<std::int64_t>(most);
   }
 
-  std::size_t parameter_count() const noexcept { return bound_.size(); }
-  /// f(prefix + "state.<k>", ParameterState&) for every parameter k.
-  template <class F>
-  void for_each_state(F&& f, std::string_view prefix = {}) {
-    for (std::size_t k = 0; k < state_.size(); ++k)
-      f(join_name(prefix, "state." + std::to_string(k)), state_[k]);
-  }
   /// torch.optim.Adam's (AdamW's) param_groups options.
   ParamGroup param_group() const {
     return {{"lr", detail::json_literal(options_.lr)},
@@ -23493,10 +23476,16 @@ class Adam {
     return options;
   }
 
-  detail::BoundParameters<T> bound_;
+  static std::vector<std::string> state_keys(const AdamOptions& options) {
+    std::vector<std::string> keys{"step", "exp_avg", "exp_avg_sq"};
+    if (options.amsgrad) keys.push_back("max_exp_avg_sq");
+    return keys;
+  }
+
+  using detail::OptimizerBase<T>::params_;
+  using detail::OptimizerBase<T>::state_;
   AdamOptions options_;
   bool decoupled_;
-  std::vector<ParameterState<T>> state_;
 };
 
 /// torch.optim.AdamW: Adam with decoupled weight decay (default weight_decay 0.01, as PyTorch).
